@@ -1,0 +1,85 @@
+//! The command line, as clap definitions. Resolved settings live in the command modules.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "bundle",
+    version,
+    about = "Move container images into air-gapped networks as one signed, deduplicated, seekable file",
+    long_about = "Move container images into air-gapped networks.\n\n\
+On the connected side, `bundle create images.yaml -o site.bundle --key bundle.key` pulls every image \
+in the list (each distinct blob once, in parallel) and writes one signed, compressed file. \
+The file is a zstd-compressed tar holding an OCI image layout; see docs/FORMAT.md.\n\n\
+Exit codes: 0 ok, 1 error, 2 usage, 3 verification failed."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Make an ed25519 key pair: PREFIX.key (PKCS#8 PEM, mode 0600) and PREFIX.pub (SPKI PEM).
+    Keygen {
+        /// Path prefix of the two files.
+        #[arg(long, default_value = "bundle")]
+        out: PathBuf,
+    },
+    /// Pull the images of a list and write one signed bundle.
+    Create(CreateArgs),
+    /// Show what a bundle holds, from its index (nothing is decompressed but the manifest).
+    Inspect {
+        file: PathBuf,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct CreateArgs {
+    /// The image list: YAML (see docs/CLI.md) or one reference per line.
+    pub images: PathBuf,
+    /// The bundle to write. Written as FILE.partial and renamed when complete.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// ed25519 private key (PKCS#8 PEM) to sign the bundle with.
+    #[arg(
+        long,
+        required_unless_present = "unsigned",
+        conflicts_with = "unsigned"
+    )]
+    pub key: Option<PathBuf>,
+    /// Write an unsigned bundle. Loading it will need --allow-unsigned.
+    #[arg(long)]
+    pub unsigned: bool,
+    /// Only these platforms (OS/ARCH[/VARIANT]); repeatable. Overrides the list's `platforms:`.
+    #[arg(long = "platform")]
+    pub platforms: Vec<String>,
+    /// Downloads in flight at once, across all images.
+    #[arg(short, long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub jobs: u16,
+    /// Blob cache directory [default: $XDG_CACHE_HOME/bundle or ~/.cache/bundle].
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
+    /// Do not keep downloaded blobs after the bundle is written.
+    #[arg(long, conflicts_with = "cache_dir")]
+    pub no_cache: bool,
+    /// Bundle the images that work and list the ones that failed (exit code stays 1).
+    #[arg(long)]
+    pub keep_going: bool,
+    /// Created time recorded in the bundle (RFC 3339 or Unix seconds) [default: $SOURCE_DATE_EPOCH or now].
+    #[arg(long)]
+    pub created: Option<String>,
+    /// Talk plain HTTP to every registry (per registry: `plain-http: true` in the list).
+    #[arg(long)]
+    pub plain_http: bool,
+    /// Retries per request on connection errors, 429 and 5xx.
+    #[arg(long, default_value_t = 5)]
+    pub retries: u32,
+    /// No progress output.
+    #[arg(short, long)]
+    pub quiet: bool,
+}

@@ -1,0 +1,645 @@
+//! `bundle create`: resolve every image, download each distinct blob once (in parallel, into the
+//! cache), then write one signed bundle to `FILE.partial` and rename it into place.
+
+use crate::cache::BlobCache;
+use crate::digest::{Digest, HashingWriter};
+use crate::format::writer::{BundleWriter, Packing, LEVEL_DATA, LEVEL_METADATA};
+use crate::format::{
+    BlobRecord, BundleManifest, FileRecord, ImageRecord, Signer, ENCODING_ZSTD_FRAME,
+    FORMAT_VERSION, INDEX_JSON_PATH, LAYOUT_PATH, MANIFEST_PATH, OCI_LAYOUT_CONTENT,
+    SIGNATURE_PATH,
+};
+use crate::imagelist::{self, ImageList};
+use crate::manifest;
+use crate::platform::Platform;
+use crate::progress::{Mode, Progress};
+use crate::registry::{GlobalOptions, Registries};
+use crate::resolve::{self, ResolvedImage};
+use anyhow::{anyhow, bail, Context, Result};
+use indicatif::HumanBytes;
+use rayon::prelude::*;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs::File;
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Instant;
+
+pub struct CreateOptions {
+    pub list: PathBuf,
+    pub output: PathBuf,
+    /// None: unsigned (the user said --unsigned).
+    pub key: Option<PathBuf>,
+    /// Overrides the list's default `platforms:`.
+    pub platforms: Vec<Platform>,
+    pub jobs: usize,
+    pub cache_dir: Option<PathBuf>,
+    pub no_cache: bool,
+    pub keep_going: bool,
+    /// Unix seconds.
+    pub created: u64,
+    pub registry: GlobalOptions,
+    pub progress: Mode,
+}
+
+#[derive(Debug, Default)]
+pub struct CreateSummary {
+    pub images: usize,
+    pub platforms: usize,
+    pub blobs: usize,
+    pub distinct_bytes: u64,
+    pub bytes_pulled: u64,
+    pub bytes_cached: u64,
+    pub bytes_saved_by_dedup: u64,
+    pub bundle_size: u64,
+    pub sha256: String,
+    pub seconds: f64,
+    pub failed: Vec<(String, String)>,
+    pub signer: Option<String>,
+}
+
+impl std::fmt::Display for CreateSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "images:          {}", self.images)?;
+        writeln!(f, "platforms:       {}", self.platforms)?;
+        writeln!(
+            f,
+            "blobs:           {} ({} distinct)",
+            self.blobs,
+            HumanBytes(self.distinct_bytes)
+        )?;
+        writeln!(f, "pulled:          {}", HumanBytes(self.bytes_pulled))?;
+        writeln!(f, "from cache:      {}", HumanBytes(self.bytes_cached))?;
+        writeln!(
+            f,
+            "saved by dedup:  {}",
+            HumanBytes(self.bytes_saved_by_dedup)
+        )?;
+        writeln!(
+            f,
+            "bundle size:     {} ({} bytes)",
+            HumanBytes(self.bundle_size),
+            self.bundle_size
+        )?;
+        writeln!(f, "sha256:          {}", self.sha256)?;
+        writeln!(
+            f,
+            "signed by:       {}",
+            self.signer.as_deref().unwrap_or("nobody (unsigned)")
+        )?;
+        write!(f, "time:            {:.2}s", self.seconds)?;
+        for (img, why) in &self.failed {
+            write!(f, "\nFAILED {img}: {why}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A distinct blob and the image that first needed it (for downloading and for messages).
+struct Need {
+    digest: Digest,
+    size: u64,
+    media_type: String,
+    registry: String,
+    repository: String,
+    images: Vec<usize>,
+}
+
+pub fn create(opts: &CreateOptions) -> Result<CreateSummary> {
+    let started = Instant::now();
+    let mut list: ImageList = imagelist::load(&opts.list)?;
+    if !opts.platforms.is_empty() {
+        // --platform replaces the list's default; an image's own `platforms:` still wins.
+        for img in list.images.iter_mut().filter(|i| !i.own_platforms) {
+            img.platforms = Some(opts.platforms.clone());
+        }
+    }
+    let signing = match &opts.key {
+        Some(k) => Some(crate::keys::load_private(k)?),
+        None => None,
+    };
+    let output_dir = match opts.output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !output_dir.is_dir() {
+        bail!("output directory {} does not exist", output_dir.display());
+    }
+    let cache = if opts.no_cache {
+        BlobCache::temporary(&output_dir)?
+    } else {
+        BlobCache::open(
+            &opts
+                .cache_dir
+                .clone()
+                .unwrap_or_else(BlobCache::default_root),
+        )?
+    };
+    let progress = Progress::new(opts.progress);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.jobs.max(1))
+        .build()
+        .context("starting worker threads")?;
+    let registries = Registries::new(list.registries.clone(), opts.registry.clone());
+
+    // 1. Resolve all images in parallel; report every failure, not just the first.
+    let results: Vec<Result<ResolvedImage, resolve::ResolveError>> = pool.install(|| {
+        list.images
+            .par_iter()
+            .map(|e| {
+                let r = resolve::resolve(e, &registries);
+                if let Ok(img) = &r {
+                    progress.line(&format!(
+                        "resolved {} -> {}{}",
+                        e.reference,
+                        img.top.digest,
+                        if img.platforms.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" [{}]", img.platforms.join(", "))
+                        }
+                    ));
+                }
+                r
+            })
+            .collect()
+    });
+    let mut failed: Vec<(String, String)> = Vec::new();
+    let mut images: Vec<ResolvedImage> = Vec::new();
+    let mut seen_refs = HashSet::new();
+    for (entry, r) in list.images.iter().zip(results) {
+        match r {
+            Ok(img) => {
+                if seen_refs.insert(img.entry.reference.to_string()) {
+                    images.push(img)
+                }
+            }
+            Err(e) => failed.push((
+                format!("{} (line {})", entry.source, entry.line),
+                e.to_string(),
+            )),
+        }
+    }
+    if !failed.is_empty() && !opts.keep_going {
+        progress.finish();
+        return Err(failure_report(&opts.list, &failed));
+    }
+
+    // 2. Download each distinct blob once.
+    let needs = plan(&images)?;
+    let total: u64 = needs.iter().map(|n| n.size).sum();
+    let cached: u64 = needs
+        .iter()
+        .filter(|n| cache.has(&n.digest, n.size))
+        .map(|n| n.size)
+        .sum();
+    progress.line(&format!(
+        "{} images, {} distinct blobs, {} ({} already cached)",
+        images.len(),
+        needs.len(),
+        HumanBytes(total),
+        HumanBytes(cached)
+    ));
+    progress.start_bytes(total, cached);
+    let pulled = std::sync::atomic::AtomicU64::new(0);
+    let blob_errors: Mutex<Vec<(usize, String)>> = Mutex::new(Vec::new());
+    pool.install(|| {
+        needs.par_iter().for_each(|n| {
+            if cache.has(&n.digest, n.size) {
+                return;
+            }
+            let r = download(n, &cache, &registries, &progress, &pulled);
+            if let Err(e) = r {
+                let mut errs = blob_errors.lock().unwrap();
+                for &i in &n.images {
+                    errs.push((i, format!("{e:#}")));
+                }
+            }
+        })
+    });
+    progress.finish();
+    let mut bad_images: BTreeMap<usize, String> = BTreeMap::new();
+    for (i, e) in blob_errors.into_inner().unwrap() {
+        bad_images.entry(i).or_insert(e);
+    }
+    for (&i, e) in &bad_images {
+        let entry = &images[i].entry;
+        failed.push((format!("{} (line {})", entry.source, entry.line), e.clone()));
+    }
+    if !failed.is_empty() && !opts.keep_going {
+        return Err(failure_report(&opts.list, &failed));
+    }
+    let images: Vec<ResolvedImage> = images
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| !bad_images.contains_key(i))
+        .map(|(_, img)| img)
+        .collect();
+    if images.is_empty() {
+        return Err(failure_report(&opts.list, &failed).context("no image could be bundled"));
+    }
+    let needs = plan(&images)?;
+
+    // 3. Write the bundle.
+    let signer_fp = signing
+        .as_ref()
+        .map(|k| crate::keys::fingerprint(&k.verifying_key()));
+    let (manifest_doc, members, index_json) =
+        describe(&images, &needs, opts.created, signer_fp.clone())?;
+    let bundle_json = serde_json::to_vec_pretty(&manifest_doc)?;
+    let signature = signing.as_ref().map(|k| crate::keys::sign(k, &bundle_json));
+    let partial = partial_path(&opts.output);
+    let result = write_bundle(
+        &partial,
+        opts.created,
+        &bundle_json,
+        &index_json,
+        signature.as_ref(),
+        &members,
+        &images,
+        &cache,
+    );
+    let (size, sha256) = match result {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            return Err(e.context(format!("writing {}", opts.output.display())));
+        }
+    };
+    std::fs::rename(&partial, &opts.output).with_context(|| {
+        format!(
+            "renaming {} to {}",
+            partial.display(),
+            opts.output.display()
+        )
+    })?;
+
+    let referenced: u64 = images
+        .iter()
+        .flat_map(|i| i.blobs.iter().flat_map(|(_, b)| b.iter().map(|b| b.size)))
+        .sum();
+    let distinct_layer_bytes: u64 = needs.iter().map(|n| n.size).sum();
+    let platforms: HashSet<&String> = images.iter().flat_map(|i| i.platforms.iter()).collect();
+    Ok(CreateSummary {
+        images: images.len(),
+        platforms: platforms.len(),
+        blobs: manifest_doc.blobs.len(),
+        distinct_bytes: manifest_doc.blobs.iter().map(|b| b.size).sum(),
+        bytes_pulled: pulled.into_inner(),
+        bytes_cached: cached,
+        bytes_saved_by_dedup: referenced.saturating_sub(distinct_layer_bytes),
+        bundle_size: size,
+        sha256,
+        seconds: started.elapsed().as_secs_f64(),
+        failed,
+        signer: signer_fp,
+    })
+}
+
+fn failure_report(list: &Path, failed: &[(String, String)]) -> anyhow::Error {
+    let mut msg = format!(
+        "{} of the images in {} failed:",
+        failed.len(),
+        list.display()
+    );
+    for (img, why) in failed {
+        msg.push_str(&format!("\n  {img}: {why}"));
+    }
+    msg.push_str("\nno bundle was written; fix these or pass --keep-going to bundle the rest");
+    anyhow!(msg)
+}
+
+pub fn partial_path(output: &Path) -> PathBuf {
+    let mut s = output.as_os_str().to_owned();
+    s.push(".partial");
+    PathBuf::from(s)
+}
+
+/// Distinct config/layer blobs in bundle order (first appearance), with the images needing them.
+fn plan(images: &[ResolvedImage]) -> Result<Vec<Need>> {
+    let mut needs: Vec<Need> = Vec::new();
+    let mut at: HashMap<Digest, usize> = HashMap::new();
+    for (i, img) in images.iter().enumerate() {
+        for (_, blobs) in &img.blobs {
+            for b in blobs {
+                match at.get(&b.digest) {
+                    Some(&k) => {
+                        if needs[k].size != b.size {
+                            bail!(
+                                "blob {} is listed with two sizes ({} and {}) by {} and another image; a manifest is wrong",
+                                b.digest,
+                                needs[k].size,
+                                b.size,
+                                img.entry.source
+                            );
+                        }
+                        if !needs[k].images.contains(&i) {
+                            needs[k].images.push(i);
+                        }
+                    }
+                    None => {
+                        at.insert(b.digest.clone(), needs.len());
+                        needs.push(Need {
+                            digest: b.digest.clone(),
+                            size: b.size,
+                            media_type: b.media_type.clone(),
+                            registry: img.entry.reference.registry.clone(),
+                            repository: img.entry.reference.repository.clone(),
+                            images: vec![i],
+                        });
+                    }
+                }
+            }
+        }
+    }
+    Ok(needs)
+}
+
+fn download(
+    n: &Need,
+    cache: &BlobCache,
+    registries: &Registries,
+    progress: &Progress,
+    pulled: &std::sync::atomic::AtomicU64,
+) -> Result<()> {
+    let Some(mut partial) = cache.begin(&n.digest, n.size)? else {
+        progress.add(n.size);
+        return Ok(());
+    };
+    let bar = progress.blob(&n.digest.hex()[..12], n.size);
+    let client = registries.client(&n.registry)?;
+    client.fetch_blob(
+        &n.repository,
+        &n.digest,
+        n.size,
+        &mut partial.file,
+        &partial.path.clone(),
+        &|k| {
+            progress.add(k);
+            bar.inc(k);
+            pulled.fetch_add(k, std::sync::atomic::Ordering::Relaxed);
+        },
+    )?;
+    cache.commit(partial)?;
+    Ok(())
+}
+
+/// A member of the bundle's OCI layout, in write order.
+enum Member {
+    /// A manifest or index, held in memory.
+    Manifest { digest: Digest },
+    /// A config or layer, read from the cache.
+    Cached {
+        digest: Digest,
+        size: u64,
+        media_type: String,
+    },
+}
+
+fn describe(
+    images: &[ResolvedImage],
+    needs: &[Need],
+    created: u64,
+    signer: Option<String>,
+) -> Result<(BundleManifest, Vec<Member>, Vec<u8>)> {
+    let need_at: HashMap<&Digest, &Need> = needs.iter().map(|n| (&n.digest, n)).collect();
+    let mut members = Vec::new();
+    let mut blobs = Vec::new();
+    let mut written: HashSet<Digest> = HashSet::new();
+    let mut records = Vec::new();
+    let mut index_entries = Vec::new();
+    for img in images {
+        for child in &img.children {
+            let digest = &child.manifest.digest;
+            let layer_refs = img
+                .blobs
+                .iter()
+                .find(|(d, _)| d == digest)
+                .map(|(_, b)| b.as_slice())
+                .unwrap_or(&[]);
+            for b in layer_refs {
+                if written.insert(b.digest.clone()) {
+                    let n = need_at[&b.digest];
+                    members.push(Member::Cached {
+                        digest: n.digest.clone(),
+                        size: n.size,
+                        media_type: n.media_type.clone(),
+                    });
+                    blobs.push(record(&n.digest, n.size, &n.media_type));
+                }
+            }
+            if written.insert(digest.clone()) {
+                members.push(Member::Manifest {
+                    digest: digest.clone(),
+                });
+                blobs.push(record(
+                    digest,
+                    child.manifest.bytes.len() as u64,
+                    &child.manifest.media_type,
+                ));
+            }
+        }
+        for nested in &img.nested_indexes {
+            if written.insert(nested.manifest.digest.clone()) {
+                members.push(Member::Manifest {
+                    digest: nested.manifest.digest.clone(),
+                });
+                blobs.push(record(
+                    &nested.manifest.digest,
+                    nested.manifest.bytes.len() as u64,
+                    &nested.manifest.media_type,
+                ));
+            }
+        }
+        if written.insert(img.top.digest.clone()) {
+            members.push(Member::Manifest {
+                digest: img.top.digest.clone(),
+            });
+            blobs.push(record(
+                &img.top.digest,
+                img.top.bytes.len() as u64,
+                &img.top.media_type,
+            ));
+        }
+        let reference = &img.entry.reference;
+        let name = reference.tagged_name();
+        let mut annotations = serde_json::Map::new();
+        if let Some(n) = &name {
+            annotations.insert("org.opencontainers.image.ref.name".into(), n.clone().into());
+        }
+        annotations.insert(
+            "io.containerd.image.name".into(),
+            name.clone()
+                .unwrap_or_else(|| format!("{}@{}", reference.name(), img.top.digest))
+                .into(),
+        );
+        index_entries.push(serde_json::json!({
+            "mediaType": img.top.media_type,
+            "digest": img.top.digest.to_string(),
+            "size": img.top.bytes.len(),
+            "annotations": annotations,
+        }));
+        records.push(ImageRecord {
+            source: img.entry.source.clone(),
+            reference: name.unwrap_or_else(|| reference.name()),
+            digest: img.top.digest.clone(),
+            media_type: img.top.media_type.clone(),
+            platforms: img.platforms.clone(),
+            manifests: img
+                .children
+                .iter()
+                .map(|c| c.manifest.digest.clone())
+                .collect(),
+            complete: img.complete,
+        });
+    }
+    let index_json = index_json_bytes(index_entries)?;
+    let files = vec![
+        FileRecord {
+            path: LAYOUT_PATH.into(),
+            digest: Digest::of(OCI_LAYOUT_CONTENT),
+            size: OCI_LAYOUT_CONTENT.len() as u64,
+        },
+        FileRecord {
+            path: INDEX_JSON_PATH.into(),
+            digest: Digest::of(&index_json),
+            size: index_json.len() as u64,
+        },
+    ];
+    let doc = BundleManifest {
+        format_version: FORMAT_VERSION,
+        created: humantime::format_rfc3339_seconds(
+            std::time::UNIX_EPOCH + std::time::Duration::from_secs(created),
+        )
+        .to_string(),
+        tool: concat!("bundle ", env!("CARGO_PKG_VERSION")).to_string(),
+        signer: signer.map(|fingerprint| Signer {
+            algorithm: "ed25519".into(),
+            fingerprint,
+        }),
+        images: records,
+        blobs,
+        files,
+    };
+    Ok((doc, members, index_json))
+}
+
+pub fn index_json_bytes(entries: Vec<serde_json::Value>) -> Result<Vec<u8>> {
+    Ok(serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": manifest::OCI_INDEX,
+        "manifests": entries,
+    }))?)
+}
+
+fn record(d: &Digest, size: u64, media_type: &str) -> BlobRecord {
+    BlobRecord {
+        digest: d.clone(),
+        size,
+        media_type: media_type.to_string(),
+        encoding: ENCODING_ZSTD_FRAME.into(),
+    }
+}
+
+fn write_bundle(
+    partial: &Path,
+    created: u64,
+    bundle_json: &[u8],
+    index_json: &[u8],
+    signature: Option<&[u8; 64]>,
+    members: &[Member],
+    images: &[ResolvedImage],
+    cache: &BlobCache,
+) -> Result<(u64, String)> {
+    let manifests: HashMap<&Digest, &[u8]> = images
+        .iter()
+        .flat_map(|i| {
+            std::iter::once(&i.top)
+                .chain(i.children.iter().map(|c| &c.manifest))
+                .chain(i.nested_indexes.iter().map(|c| &c.manifest))
+        })
+        .map(|m| (&m.digest, m.bytes.as_slice()))
+        .collect();
+    let file = File::create(partial).with_context(|| format!("creating {}", partial.display()))?;
+    let mut w = BundleWriter::new(BufWriter::with_capacity(1 << 20, file), created)?;
+    w.add_bytes(
+        MANIFEST_PATH,
+        bundle_json,
+        Packing::Compressed(LEVEL_METADATA),
+    )?;
+    if let Some(sig) = signature {
+        w.add_bytes(SIGNATURE_PATH, sig, Packing::Stored)?;
+    }
+    w.add_bytes(
+        LAYOUT_PATH,
+        OCI_LAYOUT_CONTENT,
+        Packing::Compressed(LEVEL_METADATA),
+    )?;
+    w.add_bytes(
+        INDEX_JSON_PATH,
+        index_json,
+        Packing::Compressed(LEVEL_METADATA),
+    )?;
+    for m in members {
+        match m {
+            Member::Manifest { digest } => {
+                w.add_bytes(
+                    &digest.layout_path(),
+                    manifests[digest],
+                    Packing::Compressed(LEVEL_METADATA),
+                )?;
+            }
+            Member::Cached {
+                digest,
+                size,
+                media_type,
+            } => {
+                let path = cache.path(digest);
+                let mut f = File::open(&path)
+                    .with_context(|| format!("opening cached blob {}", path.display()))?;
+                let mut head = [0u8; 4];
+                let n = f.read(&mut head)?;
+                let packing = if manifest::is_precompressed(media_type, &head[..n]) {
+                    Packing::Stored
+                } else if media_type.contains("json") {
+                    Packing::Compressed(LEVEL_METADATA)
+                } else {
+                    Packing::Compressed(LEVEL_DATA)
+                };
+                let f = File::open(&path)?;
+                // Hash while writing: a cache file changed behind our back must not be bundled.
+                let mut src = HashingWriter::new(std::io::sink());
+                let mut tee = TeeReader {
+                    inner: f,
+                    hash: &mut src,
+                };
+                w.add(&digest.layout_path(), *size, &mut tee, packing)?;
+                let (_, found, count) = src.finish();
+                if &found != digest || count != *size {
+                    bail!(
+                        "cached blob {} is damaged (sha256 {found}, {count} bytes); delete it from the cache and run again",
+                        path.display()
+                    );
+                }
+            }
+        }
+    }
+    let (buf, sha) = w.finish()?;
+    let file = buf.into_inner().map_err(|e| e.into_error())?;
+    file.sync_all()?;
+    let size = file.metadata()?.len();
+    Ok((size, sha))
+}
+
+struct TeeReader<'a, R> {
+    inner: R,
+    hash: &'a mut HashingWriter<std::io::Sink>,
+}
+
+impl<R: Read> Read for TeeReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hash.write_all(&buf[..n])?;
+        Ok(n)
+    }
+}

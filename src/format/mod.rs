@@ -1,0 +1,132 @@
+//! The bundle file format. docs/FORMAT.md is the specification; this module implements it.
+
+pub mod frames;
+pub mod reader;
+pub mod writer;
+
+use crate::digest::Digest;
+use serde::{Deserialize, Serialize};
+
+pub const FORMAT_VERSION: u32 = 1;
+pub const HEADER_MAGIC: &[u8; 7] = b"OCIBNDL";
+pub const INDEX_TRAILER_MAGIC: &[u8; 8] = b"BUNDLEIX";
+pub const ENCODING_ZSTD_FRAME: &str = "zstd-frame";
+
+pub const MANIFEST_PATH: &str = "bundle.json";
+pub const SIGNATURE_PATH: &str = "bundle.json.sig";
+pub const LAYOUT_PATH: &str = "oci-layout";
+pub const INDEX_JSON_PATH: &str = "index.json";
+pub const OCI_LAYOUT_CONTENT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
+
+/// `bundle.json`: what the bundle holds. Signed byte for byte.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct BundleManifest {
+    pub format_version: u32,
+    pub created: String,
+    pub tool: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signer: Option<Signer>,
+    pub images: Vec<ImageRecord>,
+    pub blobs: Vec<BlobRecord>,
+    pub files: Vec<FileRecord>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Signer {
+    pub algorithm: String,
+    pub fingerprint: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageRecord {
+    /// As written in the image list.
+    pub source: String,
+    /// Normalised (`docker.io/library/nginx:1.27`).
+    pub reference: String,
+    pub digest: Digest,
+    pub media_type: String,
+    pub platforms: Vec<String>,
+    /// Platform manifests carried (for a single manifest: itself).
+    pub manifests: Vec<Digest>,
+    /// False when a platform filter left some children of an index out.
+    pub complete: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct BlobRecord {
+    pub digest: Digest,
+    pub size: u64,
+    pub media_type: String,
+    pub encoding: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FileRecord {
+    pub path: String,
+    pub digest: Digest,
+    pub size: u64,
+}
+
+/// The seek index in the final skippable frame.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SeekIndex {
+    pub format_version: u32,
+    pub body_sha256: String,
+    pub members: Vec<MemberEntry>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MemberEntry {
+    pub path: String,
+    pub size: u64,
+    pub header: FrameSpan,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<FrameSpan>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct FrameSpan {
+    pub offset: u64,
+    pub length: u64,
+}
+
+pub fn padded(size: u64) -> u64 {
+    size.div_ceil(512) * 512
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FormatError {
+    #[error("{path}: not a bundle (no bundle header); was it made by `bundle create`?")]
+    NotABundle { path: String },
+    #[error("{path}: made by a newer bundle (format version {found}, this one reads {FORMAT_VERSION}); upgrade bundle")]
+    NewerVersion { path: String, found: u32 },
+    #[error("{path}: the file is truncated or its end is damaged ({detail}); copy it again")]
+    Truncated { path: String, detail: String },
+    #[error(
+        "{path}: the seek index is corrupt ({detail}); the file was changed after it was written"
+    )]
+    IndexCorrupt { path: String, detail: String },
+    #[error("{path}: member {member} is missing from the bundle")]
+    MissingMember { path: String, member: String },
+    #[error("{path}: member {member} is damaged: {detail}")]
+    MemberCorrupt {
+        path: String,
+        member: String,
+        detail: String,
+    },
+    #[error("{path}: blob {digest} uses encoding {encoding:?}, which this version cannot read; upgrade bundle")]
+    UnknownEncoding {
+        path: String,
+        digest: String,
+        encoding: String,
+    },
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+}

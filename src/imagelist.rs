@@ -1,0 +1,259 @@
+//! The image list a user hands to `bundle create`: YAML (documented in docs/CLI.md) or a plain
+//! text file with one reference per line. Every error names the file and the line.
+
+use crate::platform::Platform;
+use crate::reference::Reference;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone)]
+pub struct ImageList {
+    pub images: Vec<ImageEntry>,
+    pub registries: BTreeMap<String, RegistryConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ImageEntry {
+    /// As the user wrote it.
+    pub source: String,
+    pub reference: Reference,
+    /// None = every platform the image has.
+    pub platforms: Option<Vec<Platform>>,
+    /// The entry names its own platforms (which then beat `--platform`).
+    pub own_platforms: bool,
+    pub line: usize,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RegistryConfig {
+    #[serde(default)]
+    pub plain_http: bool,
+    pub ca_file: Option<PathBuf>,
+    #[serde(default)]
+    pub insecure_skip_tls_verify: bool,
+    pub username_env: Option<String>,
+    pub password_env: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImageListError {
+    #[error("cannot read image list {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: {message}")]
+    Syntax {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error(
+        "{path}: the image list names no images; add an `images:` list or one reference per line"
+    )]
+    NoImages { path: PathBuf },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct YamlList {
+    platforms: Option<Vec<Platform>>,
+    #[serde(default)]
+    images: Vec<YamlImage>,
+    #[serde(default)]
+    registries: BTreeMap<String, RegistryConfig>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum YamlImage {
+    Plain(String),
+    Detailed(DetailedImage),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DetailedImage {
+    name: String,
+    platforms: Option<Vec<Platform>>,
+}
+
+pub fn load(path: &Path) -> Result<ImageList, ImageListError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ImageListError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut list = parse(&text, path)?;
+    // ca-file paths are relative to the list, so a list and its certs can travel together.
+    let base = path.parent().unwrap_or(Path::new("."));
+    for cfg in list.registries.values_mut() {
+        if let Some(ca) = &cfg.ca_file {
+            if ca.is_relative() {
+                cfg.ca_file = Some(base.join(ca));
+            }
+        }
+    }
+    Ok(list)
+}
+
+pub fn parse(text: &str, path: &Path) -> Result<ImageList, ImageListError> {
+    let err = |line: usize, message: String| ImageListError::Syntax {
+        path: path.to_path_buf(),
+        line,
+        message,
+    };
+    let is_yaml = text.lines().any(|l| {
+        let l = l.trim_end();
+        ["images:", "platforms:", "registries:", "- "]
+            .iter()
+            .any(|k| l.starts_with(k))
+            || l == "-"
+    });
+    let list = if !is_yaml {
+        let mut images = Vec::new();
+        for (i, raw) in text.lines().enumerate() {
+            let l = raw.split('#').next().unwrap_or("").trim();
+            if l.is_empty() {
+                continue;
+            }
+            let reference = Reference::parse(l).map_err(|e| err(i + 1, e.to_string()))?;
+            images.push(ImageEntry {
+                source: l.to_string(),
+                reference,
+                platforms: None,
+                own_platforms: false,
+                line: i + 1,
+            });
+        }
+        ImageList {
+            images,
+            registries: BTreeMap::new(),
+        }
+    } else {
+        let doc: YamlList = if text.trim_start().starts_with('-') {
+            let images: Vec<YamlImage> = serde_yaml::from_str(text)
+                .map_err(|e| err(e.location().map_or(1, |l| l.line()), e.to_string()))?;
+            YamlList {
+                platforms: None,
+                images,
+                registries: BTreeMap::new(),
+            }
+        } else {
+            serde_yaml::from_str(text)
+                .map_err(|e| err(e.location().map_or(1, |l| l.line()), e.to_string()))?
+        };
+        let mut images = Vec::new();
+        let mut search_from = 0;
+        for item in doc.images {
+            let (name, platforms) = match item {
+                YamlImage::Plain(n) => (n, None),
+                YamlImage::Detailed(d) => (d.name, d.platforms),
+            };
+            let line = line_of(text, &name, &mut search_from);
+            let reference = Reference::parse(&name).map_err(|e| err(line, e.to_string()))?;
+            images.push(ImageEntry {
+                source: name,
+                reference,
+                own_platforms: platforms.is_some(),
+                platforms: platforms.or_else(|| doc.platforms.clone()),
+                line,
+            });
+        }
+        for (host, cfg) in &doc.registries {
+            let line = line_of(text, host, &mut 0);
+            if cfg.plain_http && (cfg.ca_file.is_some() || cfg.insecure_skip_tls_verify) {
+                return Err(err(
+                    line,
+                    format!("registry {host}: plain-http cannot be combined with TLS settings"),
+                ));
+            }
+            if cfg.username_env.is_some() != cfg.password_env.is_some() {
+                return Err(err(
+                    line,
+                    format!("registry {host}: give both username-env and password-env, or neither"),
+                ));
+            }
+        }
+        ImageList {
+            images,
+            registries: doc.registries,
+        }
+    };
+    if list.images.is_empty() {
+        return Err(ImageListError::NoImages {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(list)
+}
+
+/// serde_yaml gives no positions for values, so find the line where a name is written, scanning
+/// forward so that a repeated name maps to its own line.
+fn line_of(text: &str, needle: &str, search_from: &mut usize) -> usize {
+    let pos = text[*search_from..]
+        .find(needle)
+        .map(|p| p + *search_from)
+        .or_else(|| text.find(needle));
+    match pos {
+        Some(p) => {
+            *search_from = p + needle.len();
+            text[..p].matches('\n').count() + 1
+        }
+        None => 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yaml_with_defaults_and_overrides() {
+        let y = "platforms: [linux/amd64]\nimages:\n  - nginx:1.27\n  - name: quay.io/a/b:1\n    platforms: [linux/arm64]\nregistries:\n  r.local:5000:\n    plain-http: true\n";
+        let l = parse(y, Path::new("x.yaml")).unwrap();
+        assert_eq!(l.images.len(), 2);
+        assert_eq!(
+            l.images[0].reference.to_string(),
+            "docker.io/library/nginx:1.27"
+        );
+        assert_eq!(
+            l.images[0].platforms.as_ref().unwrap()[0].to_string(),
+            "linux/amd64"
+        );
+        assert_eq!(
+            l.images[1].platforms.as_ref().unwrap()[0].to_string(),
+            "linux/arm64"
+        );
+        assert_eq!(l.images[1].line, 4);
+        assert!(l.registries["r.local:5000"].plain_http);
+    }
+
+    #[test]
+    fn plain_text_and_errors_name_the_line() {
+        let l = parse(
+            "# comment\nnginx\n\nalpine:3.20 # pinned\n",
+            Path::new("l.txt"),
+        )
+        .unwrap();
+        assert_eq!(l.images.len(), 2);
+        assert_eq!(l.images[1].line, 4);
+        let e = parse("nginx\nBAD REF\n", Path::new("l.txt"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("l.txt:2:"), "{e}");
+        let e = parse("images:\n  - nginx\n  - Nope:1\n", Path::new("i.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("i.yaml:3:"), "{e}");
+        let e = parse(
+            "images:\n  - nginx\nplatfroms: [linux/amd64]\n",
+            Path::new("i.yaml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("i.yaml:3") && e.contains("platfroms"), "{e}");
+        assert!(parse("# nothing\n", Path::new("e.txt")).is_err());
+    }
+}

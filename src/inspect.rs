@@ -1,0 +1,108 @@
+//! `bundle inspect`: what a bundle holds, read from its seek index and `bundle.json` only.
+
+use crate::format::reader::BundleReader;
+use crate::format::{
+    BundleManifest, FormatError, ENCODING_ZSTD_FRAME, FORMAT_VERSION, MANIFEST_PATH, SIGNATURE_PATH,
+};
+use indicatif::HumanBytes;
+use serde::Serialize;
+use std::path::Path;
+
+/// Read and check `bundle.json`: known format version, known blob encodings.
+pub fn load_manifest(reader: &BundleReader) -> Result<(BundleManifest, Vec<u8>), FormatError> {
+    let bytes = reader.read_member(MANIFEST_PATH)?;
+    let doc: BundleManifest =
+        serde_json::from_slice(&bytes).map_err(|e| FormatError::MemberCorrupt {
+            path: reader.path().to_string(),
+            member: MANIFEST_PATH.into(),
+            detail: e.to_string(),
+        })?;
+    if doc.format_version > FORMAT_VERSION {
+        return Err(FormatError::NewerVersion {
+            path: reader.path().to_string(),
+            found: doc.format_version,
+        });
+    }
+    if let Some(b) = doc.blobs.iter().find(|b| b.encoding != ENCODING_ZSTD_FRAME) {
+        return Err(FormatError::UnknownEncoding {
+            path: reader.path().to_string(),
+            digest: b.digest.to_string(),
+            encoding: b.encoding.clone(),
+        });
+    }
+    Ok((doc, bytes))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Inspection {
+    pub file: String,
+    pub format_version: u32,
+    pub created: String,
+    pub tool: String,
+    pub signed: bool,
+    pub signer: Option<String>,
+    pub file_size: u64,
+    pub blob_count: usize,
+    pub blob_bytes: u64,
+    pub images: Vec<crate::format::ImageRecord>,
+}
+
+pub fn inspect(path: &Path) -> Result<Inspection, FormatError> {
+    let reader = BundleReader::open(path)?;
+    let (doc, _) = load_manifest(&reader)?;
+    let signed = reader.member(SIGNATURE_PATH).is_some();
+    Ok(Inspection {
+        file: path.display().to_string(),
+        format_version: doc.format_version,
+        created: doc.created,
+        tool: doc.tool,
+        signed,
+        signer: doc
+            .signer
+            .map(|s| format!("{} {}", s.algorithm, s.fingerprint)),
+        file_size: reader.len,
+        blob_count: doc.blobs.len(),
+        blob_bytes: doc.blobs.iter().map(|b| b.size).sum(),
+        images: doc.images,
+    })
+}
+
+impl std::fmt::Display for Inspection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "bundle:   {} (format {})",
+            self.file, self.format_version
+        )?;
+        writeln!(f, "created:  {} by {}", self.created, self.tool)?;
+        match (&self.signer, self.signed) {
+            (Some(s), true) => {
+                writeln!(f, "signer:   {s} (not checked here; run `bundle verify`)")?
+            }
+            _ => writeln!(f, "signer:   none (unsigned bundle)")?,
+        }
+        writeln!(
+            f,
+            "size:     {} file, {} blobs totalling {}",
+            HumanBytes(self.file_size),
+            self.blob_count,
+            HumanBytes(self.blob_bytes)
+        )?;
+        writeln!(f, "images:   {}", self.images.len())?;
+        for i in &self.images {
+            let plats = if i.platforms.is_empty() {
+                "-".to_string()
+            } else {
+                i.platforms.join(",")
+            };
+            let partial = if i.complete {
+                ""
+            } else {
+                " (some platforms left out)"
+            };
+            writeln!(f, "  {}\n    {} {}{partial}", i.reference, i.digest, plats)?;
+        }
+        Ok(())
+    }
+}

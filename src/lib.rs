@@ -1,0 +1,18 @@
+//! bundle: carry container images into air-gapped networks as one signed, seekable file.
+//! The binary is a thin shell over this library; tests use it directly too.
+
+pub mod cache;
+pub mod cli;
+pub mod create;
+pub mod digest;
+pub mod exit_codes;
+pub mod format;
+pub mod imagelist;
+pub mod inspect;
+pub mod keys;
+pub mod manifest;
+pub mod platform;
+pub mod progress;
+pub mod reference;
+pub mod registry;
+pub mod resolve;

@@ -1,0 +1,94 @@
+use anyhow::{Context, Result};
+use bundle::cli::{Cli, Command, CreateArgs};
+use bundle::{create, exit_codes, inspect, keys, platform::Platform, progress, registry};
+use clap::Parser;
+
+fn main() {
+    let cli = Cli::parse();
+    let code = match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            exit_codes::ERROR
+        }
+    };
+    std::process::exit(code);
+}
+
+fn run(cli: Cli) -> Result<i32> {
+    match cli.command {
+        Command::Keygen { out } => {
+            let (k, p, fp) = keys::keygen(&out)?;
+            println!(
+                "wrote {} (private, keep it secret) and {}\nfingerprint {fp}",
+                k.display(),
+                p.display()
+            );
+        }
+        Command::Create(args) => {
+            let opts = create_options(args)?;
+            let summary = create::create(&opts)?;
+            println!("wrote {}\n{summary}", opts.output.display());
+            if !summary.failed.is_empty() {
+                return Ok(exit_codes::ERROR);
+            }
+        }
+        Command::Inspect { file, json } => {
+            let i = inspect::inspect(&file)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&i)?);
+            } else {
+                print!("{i}");
+            }
+        }
+    }
+    Ok(exit_codes::OK)
+}
+
+fn create_options(a: CreateArgs) -> Result<create::CreateOptions> {
+    let platforms = a
+        .platforms
+        .iter()
+        .map(|p| p.parse::<Platform>())
+        .collect::<Result<Vec<_>, _>>()?;
+    let created = match a
+        .created
+        .or_else(|| std::env::var("SOURCE_DATE_EPOCH").ok())
+    {
+        Some(s) => parse_time(&s).with_context(|| {
+            format!("--created / SOURCE_DATE_EPOCH {s:?}: expected Unix seconds or RFC 3339")
+        })?,
+        None => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_secs(),
+    };
+    Ok(create::CreateOptions {
+        list: a.images,
+        output: a.output,
+        key: a.key,
+        platforms,
+        jobs: a.jobs as usize,
+        cache_dir: a.cache_dir,
+        no_cache: a.no_cache,
+        keep_going: a.keep_going,
+        created,
+        registry: registry::GlobalOptions {
+            plain_http: a.plain_http,
+            retry: registry::retry::RetryPolicy {
+                retries: a.retries,
+                ..Default::default()
+            },
+            certs_dirs: Vec::new(),
+        }
+        .with_system_certs_dirs(),
+        progress: progress::Mode::detect(a.quiet),
+    })
+}
+
+fn parse_time(s: &str) -> Result<u64> {
+    if let Ok(n) = s.trim().parse::<u64>() {
+        return Ok(n);
+    }
+    let t = humantime::parse_rfc3339_weak(s.trim())?;
+    Ok(t.duration_since(std::time::UNIX_EPOCH)?.as_secs())
+}

@@ -1,0 +1,204 @@
+//! Manifests and indexes, parsed just enough to find what they reference. The bytes are always
+//! kept as the registry sent them: digests are over bytes, never over a re-serialisation.
+
+use crate::digest::Digest;
+use crate::platform::Platform;
+use serde::Deserialize;
+
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+const DOCKER_SCHEMA1: &[&str] = &[
+    "application/vnd.docker.distribution.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v1+prettyjws",
+];
+
+/// Without an Accept listing OCI types, registries answer MANIFEST_UNKNOWN for OCI content or
+/// downgrade schema2 to schema1; schema1 is never asked for.
+pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
+
+pub fn is_index(media_type: &str) -> bool {
+    media_type == OCI_INDEX || media_type == DOCKER_LIST
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Descriptor {
+    #[serde(default)]
+    pub media_type: String,
+    pub digest: Digest,
+    pub size: u64,
+    pub platform: Option<PlatformJson>,
+    #[serde(default)]
+    pub annotations: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub urls: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PlatformJson {
+    #[serde(default)]
+    pub os: String,
+    #[serde(default)]
+    pub architecture: String,
+    pub variant: Option<String>,
+}
+
+impl PlatformJson {
+    pub fn to_platform(&self) -> Platform {
+        Platform {
+            os: self.os.clone(),
+            architecture: self.architecture.clone(),
+            variant: self.variant.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Probe {
+    media_type: Option<String>,
+    schema_version: Option<u32>,
+    manifests: Option<serde_json::Value>,
+    config: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Index {
+    #[serde(default)]
+    pub manifests: Vec<Descriptor>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ImageManifest {
+    pub config: Descriptor,
+    #[serde(default)]
+    pub layers: Vec<Descriptor>,
+}
+
+/// The media type of a manifest: what the document says, else what the server said, else what
+/// its shape says. Schema 1 is refused: it cannot be carried without changing its digest.
+pub fn media_type_of(bytes: &[u8], header: Option<&str>) -> Result<String, String> {
+    let probe: Probe =
+        serde_json::from_slice(bytes).map_err(|e| format!("manifest is not valid JSON: {e}"))?;
+    if probe.schema_version == Some(1) {
+        return Err(
+            "registry served a Docker schema 1 manifest, which is obsolete and not supported"
+                .into(),
+        );
+    }
+    let t = probe
+        .media_type
+        .filter(|t| !t.is_empty())
+        .or_else(|| {
+            header
+                .map(str::to_string)
+                .filter(|h| h.starts_with("application/vnd."))
+        })
+        .or_else(|| {
+            if probe.manifests.is_some() {
+                Some(OCI_INDEX.to_string())
+            } else if probe.config.is_some() {
+                Some(OCI_MANIFEST.to_string())
+            } else {
+                None
+            }
+        })
+        .ok_or("cannot tell whether this is a manifest or an index")?;
+    if DOCKER_SCHEMA1.contains(&t.as_str()) {
+        return Err(
+            "registry served a Docker schema 1 manifest, which is obsolete and not supported"
+                .into(),
+        );
+    }
+    Ok(t)
+}
+
+pub fn parse_index(bytes: &[u8]) -> Result<Index, String> {
+    serde_json::from_slice(bytes).map_err(|e| format!("invalid index: {e}"))
+}
+
+pub fn parse_manifest(bytes: &[u8]) -> Result<ImageManifest, String> {
+    serde_json::from_slice(bytes).map_err(|e| format!("invalid manifest: {e}"))
+}
+
+/// Which children of an index to carry. `None` selects every child. With a selection, a child
+/// matches by platform; attestation manifests (buildx's `unknown/unknown` with
+/// `vnd.docker.reference.digest`) follow the image they describe; nested indexes are kept.
+pub fn select_children<'a>(index: &'a Index, wanted: Option<&[Platform]>) -> Vec<&'a Descriptor> {
+    let Some(wanted) = wanted else {
+        return index.manifests.iter().collect();
+    };
+    let chosen: Vec<&Descriptor> = index
+        .manifests
+        .iter()
+        .filter(|d| match &d.platform {
+            Some(p) => wanted.iter().any(|w| w.matches(&p.to_platform())),
+            None => is_index(&d.media_type),
+        })
+        .collect();
+    let chosen_digests: Vec<String> = chosen.iter().map(|d| d.digest.to_string()).collect();
+    index
+        .manifests
+        .iter()
+        .filter(|d| {
+            chosen.iter().any(|c| std::ptr::eq(*c, *d))
+                || d.annotations
+                    .get("vnd.docker.reference.digest")
+                    .is_some_and(|r| chosen_digests.contains(r))
+        })
+        .collect()
+}
+
+/// Compressed layers are stored as they are in the bundle (zstd raw blocks): compressing them
+/// again costs time and gains nothing.
+pub fn is_precompressed(media_type: &str, head: &[u8]) -> bool {
+    let mt = media_type.to_ascii_lowercase();
+    mt.ends_with("gzip")
+        || mt.ends_with("zstd")
+        || mt.ends_with(".gz")
+        || head.starts_with(&[0x1f, 0x8b])
+        || head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn media_types() {
+        assert_eq!(
+            media_type_of(br#"{"schemaVersion":2,"manifests":[]}"#, None).unwrap(),
+            OCI_INDEX
+        );
+        assert_eq!(
+            media_type_of(br#"{"schemaVersion":2,"config":{}}"#, Some(DOCKER_MANIFEST)).unwrap(),
+            DOCKER_MANIFEST
+        );
+        assert!(media_type_of(br#"{"schemaVersion":1,"fsLayers":[]}"#, None).is_err());
+        assert!(media_type_of(b"not json", None).is_err());
+    }
+
+    #[test]
+    fn selects_platforms_and_their_attestations() {
+        let d = |n: u8| format!("sha256:{}", format!("{n:02x}").repeat(32));
+        let idx = format!(
+            r#"{{"manifests":[
+            {{"mediaType":"{OCI_MANIFEST}","digest":"{}","size":1,"platform":{{"os":"linux","architecture":"amd64"}}}},
+            {{"mediaType":"{OCI_MANIFEST}","digest":"{}","size":1,"platform":{{"os":"linux","architecture":"arm64","variant":"v8"}}}},
+            {{"mediaType":"{OCI_MANIFEST}","digest":"{}","size":1,"platform":{{"os":"unknown","architecture":"unknown"}},
+              "annotations":{{"vnd.docker.reference.digest":"{}"}}}}]}}"#,
+            d(1),
+            d(2),
+            d(3),
+            d(2)
+        );
+        let index = parse_index(idx.as_bytes()).unwrap();
+        let arm: Vec<Platform> = vec!["linux/arm64".parse().unwrap()];
+        let sel = select_children(&index, Some(&arm));
+        let got: Vec<String> = sel.iter().map(|d| d.digest.to_string()).collect();
+        assert_eq!(got, vec![d(2), d(3)]);
+        assert_eq!(select_children(&index, None).len(), 3);
+    }
+}

@@ -1,0 +1,155 @@
+//! Progress for humans and for logs: on a terminal, an overall bytes bar plus one bar per blob in
+//! flight; elsewhere, one line per step and a status line every few seconds; nothing with --quiet.
+
+use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Mode {
+    Terminal,
+    Log,
+    Quiet,
+}
+
+impl Mode {
+    pub fn detect(quiet: bool) -> Mode {
+        if quiet {
+            Mode::Quiet
+        } else if std::io::stderr().is_terminal() {
+            Mode::Terminal
+        } else {
+            Mode::Log
+        }
+    }
+}
+
+pub struct Progress {
+    mode: Mode,
+    multi: MultiProgress,
+    total: ProgressBar,
+    state: Arc<Shared>,
+    ticker: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+struct Shared {
+    done: AtomicU64,
+    total: AtomicU64,
+    stop: AtomicBool,
+    started: Instant,
+}
+
+pub struct BlobBar {
+    bar: Option<ProgressBar>,
+}
+
+impl Progress {
+    pub fn new(mode: Mode) -> Progress {
+        let multi = MultiProgress::with_draw_target(match mode {
+            Mode::Terminal => ProgressDrawTarget::stderr(),
+            _ => ProgressDrawTarget::hidden(),
+        });
+        let total = multi.add(ProgressBar::new(0));
+        total.set_style(
+            ProgressStyle::with_template(
+                "{bar:40.cyan/blue} {bytes}/{total_bytes} {bytes_per_sec} eta {eta} {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        Progress {
+            mode,
+            multi,
+            total,
+            state: Arc::new(Shared {
+                done: AtomicU64::new(0),
+                total: AtomicU64::new(0),
+                stop: AtomicBool::new(false),
+                started: Instant::now(),
+            }),
+            ticker: Mutex::new(None),
+        }
+    }
+
+    /// A step worth one line in a log (an image resolved, a phase started).
+    pub fn line(&self, msg: &str) {
+        match self.mode {
+            Mode::Terminal => self.multi.println(msg).unwrap_or(()),
+            Mode::Log => eprintln!("{msg}"),
+            Mode::Quiet => {}
+        }
+    }
+
+    pub fn start_bytes(&self, total: u64, already: u64) {
+        self.state.total.store(total, Ordering::Relaxed);
+        self.state.done.store(already, Ordering::Relaxed);
+        self.total.set_length(total);
+        self.total.set_position(already);
+        if self.mode == Mode::Log {
+            let st = self.state.clone();
+            *self.ticker.lock().unwrap() = Some(std::thread::spawn(move || {
+                let mut last = Instant::now();
+                while !st.stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(100));
+                    if last.elapsed() >= Duration::from_secs(5) {
+                        last = Instant::now();
+                        let (d, t) = (
+                            st.done.load(Ordering::Relaxed),
+                            st.total.load(Ordering::Relaxed),
+                        );
+                        let rate = d as f64 / st.started.elapsed().as_secs_f64().max(0.001);
+                        eprintln!(
+                            "downloaded {} of {} ({}/s)",
+                            HumanBytes(d),
+                            HumanBytes(t),
+                            HumanBytes(rate as u64)
+                        );
+                    }
+                }
+            }));
+        }
+    }
+
+    pub fn add(&self, n: u64) {
+        self.state.done.fetch_add(n, Ordering::Relaxed);
+        self.total.inc(n);
+    }
+
+    pub fn blob(&self, name: &str, size: u64) -> BlobBar {
+        if self.mode != Mode::Terminal {
+            return BlobBar { bar: None };
+        }
+        let b = self.multi.add(ProgressBar::new(size));
+        b.set_style(
+            ProgressStyle::with_template("  {prefix:12} {bar:30} {bytes}/{total_bytes}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        b.set_prefix(name.to_string());
+        BlobBar { bar: Some(b) }
+    }
+
+    pub fn finish(&self) {
+        self.state.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.ticker.lock().unwrap().take() {
+            let _ = t.join();
+        }
+        self.total.finish_and_clear();
+    }
+}
+
+impl BlobBar {
+    pub fn inc(&self, n: u64) {
+        if let Some(b) = &self.bar {
+            b.inc(n);
+        }
+    }
+}
+
+impl Drop for BlobBar {
+    fn drop(&mut self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}

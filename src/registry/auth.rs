@@ -1,0 +1,139 @@
+//! `WWW-Authenticate` challenges (RFC 7235) and the registry token protocol.
+
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Challenge {
+    Basic,
+    Bearer {
+        realm: String,
+        service: Option<String>,
+    },
+}
+
+/// Parse the first challenge we can use. Registries send one; some send `Basic` and `Bearer`
+/// side by side, in which case Bearer wins because it is what their tokens are scoped by.
+pub fn parse_challenge(header: &str) -> Option<Challenge> {
+    let mut best = None;
+    for (scheme, params) in parse_all(header) {
+        match scheme.to_ascii_lowercase().as_str() {
+            "bearer" => {
+                if let Some(realm) = params.get("realm") {
+                    return Some(Challenge::Bearer {
+                        realm: realm.clone(),
+                        service: params.get("service").cloned(),
+                    });
+                }
+            }
+            "basic" => best = Some(Challenge::Basic),
+            _ => {}
+        }
+    }
+    best
+}
+
+/// `Scheme k=v, k="v, quoted", Scheme2 k=v` -> [(scheme, params)]
+fn parse_all(header: &str) -> Vec<(String, BTreeMap<String, String>)> {
+    let mut out: Vec<(String, BTreeMap<String, String>)> = Vec::new();
+    let b = header.as_bytes();
+    let mut i = 0;
+    let skip_ws = |i: &mut usize| {
+        while *i < b.len() && (b[*i] == b' ' || b[*i] == b'\t' || b[*i] == b',') {
+            *i += 1;
+        }
+    };
+    let token = |i: &mut usize| {
+        let start = *i;
+        while *i < b.len() && !matches!(b[*i], b' ' | b'\t' | b',' | b'=' | b'"') {
+            *i += 1;
+        }
+        header[start..*i].to_string()
+    };
+    loop {
+        skip_ws(&mut i);
+        if i >= b.len() {
+            break;
+        }
+        let word = token(&mut i);
+        if word.is_empty() {
+            i += 1; // stray '=' or '"': skip it rather than loop forever
+            continue;
+        }
+        // `word=` is a parameter of the current scheme; a bare word starts a new scheme.
+        let mut j = i;
+        while j < b.len() && b[j] == b' ' {
+            j += 1;
+        }
+        if j < b.len() && b[j] == b'=' && !out.is_empty() {
+            i = j + 1;
+            while i < b.len() && b[i] == b' ' {
+                i += 1;
+            }
+            let value = if i < b.len() && b[i] == b'"' {
+                i += 1;
+                let mut v = String::new();
+                while i < b.len() && b[i] != b'"' {
+                    if b[i] == b'\\' && i + 1 < b.len() {
+                        i += 1;
+                    }
+                    // Push whole UTF-8 characters: a byte-wise push would split them.
+                    let ch = header[i..].chars().next().unwrap_or('\u{fffd}');
+                    v.push(ch);
+                    i += ch.len_utf8();
+                }
+                i += 1;
+                v
+            } else {
+                token(&mut i)
+            };
+            if let Some(last) = out.last_mut() {
+                last.1.insert(word.to_ascii_lowercase(), value);
+            }
+        } else {
+            out.push((word, BTreeMap::new()));
+        }
+    }
+    out
+}
+
+#[derive(serde::Deserialize)]
+pub struct TokenResponse {
+    pub token: Option<String>,
+    pub access_token: Option<String>,
+    pub expires_in: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_and_basic() {
+        let c = parse_challenge(
+            r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/nginx:pull""#,
+        );
+        assert_eq!(
+            c,
+            Some(Challenge::Bearer {
+                realm: "https://auth.docker.io/token".into(),
+                service: Some("registry.docker.io".into())
+            })
+        );
+        assert_eq!(
+            parse_challenge(r#"Basic realm="basic-realm""#),
+            Some(Challenge::Basic)
+        );
+        assert_eq!(
+            parse_challenge(r#"Basic realm="x", Bearer realm="https://t/x""#),
+            Some(Challenge::Bearer {
+                realm: "https://t/x".into(),
+                service: None
+            })
+        );
+        assert_eq!(parse_challenge("Negotiate"), None);
+        assert_eq!(parse_challenge(r#"Bearer realm="é\"x","#).is_some(), true);
+        for junk in ["", "=", "\"", "Bearer realm=", "Bearer ====\"", ",,,"] {
+            let _ = parse_challenge(junk);
+        }
+    }
+}

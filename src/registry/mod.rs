@@ -1,0 +1,140 @@
+//! Talking to OCI distribution registries.
+
+pub mod auth;
+pub mod client;
+pub mod credentials;
+pub mod retry;
+
+pub use client::{Manifest, RegistryClient, RegistryError};
+
+use crate::imagelist::RegistryConfig;
+use client::Endpoint;
+use retry::RetryPolicy;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Settings that apply to every registry, from the command line.
+#[derive(Debug, Clone, Default)]
+pub struct GlobalOptions {
+    pub plain_http: bool,
+    pub retry: RetryPolicy,
+    /// Where `certs.d` directories are looked up; tests point these at a temp dir.
+    pub certs_dirs: Vec<PathBuf>,
+}
+
+impl GlobalOptions {
+    pub fn with_system_certs_dirs(mut self) -> Self {
+        self.certs_dirs = vec![
+            "/etc/docker/certs.d".into(),
+            "/etc/containers/certs.d".into(),
+        ];
+        self
+    }
+}
+
+/// One client per registry, made on first use and shared by all workers, so tokens and
+/// connections are reused.
+pub struct Registries {
+    configs: BTreeMap<String, RegistryConfig>,
+    global: GlobalOptions,
+    clients: Mutex<HashMap<String, Arc<RegistryClient>>>,
+}
+
+impl Registries {
+    pub fn new(configs: BTreeMap<String, RegistryConfig>, global: GlobalOptions) -> Self {
+        Registries {
+            configs,
+            global,
+            clients: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn client(&self, registry: &str) -> Result<Arc<RegistryClient>, RegistryError> {
+        if let Some(c) = self.clients.lock().unwrap().get(registry) {
+            return Ok(c.clone());
+        }
+        let cfg = self.configs.get(registry).cloned().unwrap_or_default();
+        let credential =
+            credentials::lookup(registry, &cfg).map_err(|e| RegistryError::Protocol {
+                what: format!("credentials for {registry}"),
+                reason: e.to_string(),
+            })?;
+        let http = self.http_client(registry, &cfg)?;
+        let scheme = if cfg.plain_http || self.global.plain_http {
+            "http"
+        } else {
+            "https"
+        };
+        let client = Arc::new(RegistryClient::new(
+            Endpoint {
+                registry: registry.to_string(),
+                base_url: format!("{scheme}://{}", crate::reference::api_host(registry)),
+            },
+            http,
+            credential,
+            self.global.retry,
+        ));
+        self.clients
+            .lock()
+            .unwrap()
+            .entry(registry.to_string())
+            .or_insert(client.clone());
+        Ok(client)
+    }
+
+    fn http_client(
+        &self,
+        registry: &str,
+        cfg: &RegistryConfig,
+    ) -> Result<reqwest::blocking::Client, RegistryError> {
+        let tls_err = |reason: String| RegistryError::Tls {
+            registry: registry.to_string(),
+            reason,
+        };
+        let mut b = reqwest::blocking::Client::builder()
+            .user_agent(concat!("bundle/", env!("CARGO_PKG_VERSION")))
+            // We follow redirects ourselves so Authorization never leaks to another host.
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(15))
+            // In reqwest's blocking client this bounds each read, so it catches a stalled
+            // transfer without limiting how long a large blob may take.
+            .timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(32);
+        let mut ca_files: Vec<PathBuf> = cfg.ca_file.iter().cloned().collect();
+        for dir in &self.global.certs_dirs {
+            ca_files.extend(certs_d_files(&dir.join(registry)));
+        }
+        for f in ca_files {
+            let pem = std::fs::read(&f)
+                .map_err(|e| tls_err(format!("cannot read CA file {}: {e}", f.display())))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| tls_err(format!("{} is not a PEM certificate: {e}", f.display())))?;
+            if certs.is_empty() {
+                return Err(tls_err(format!("{} holds no PEM certificate", f.display())));
+            }
+            for c in certs {
+                b = b.add_root_certificate(c);
+            }
+        }
+        if cfg.insecure_skip_tls_verify {
+            b = b.danger_accept_invalid_certs(true);
+        }
+        b.build().map_err(|e| tls_err(client::error_chain(&e)))
+    }
+}
+
+/// `certs.d/<host>/*.crt` (docker and containers both use this layout); client key pairs
+/// (`*.cert`/`*.key`) are not CAs and are skipped.
+fn certs_d_files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "crt"))
+        .collect();
+    v.sort();
+    v
+}
