@@ -1,0 +1,458 @@
+//! Test fixtures: the real distribution registry on 127.0.0.1, a fault-injecting proxy in front
+//! of it, images made from local files and pushed by skopeo, and the real `bundle` binary.
+
+#![allow(dead_code)]
+
+pub mod layout;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub fn bundle_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_bundle"))
+}
+
+pub fn bundle(args: &[&str]) -> Output {
+    Command::new(bundle_bin())
+        .args(args)
+        .env_remove("SOURCE_DATE_EPOCH")
+        .output()
+        .expect("run bundle")
+}
+
+pub fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+pub fn require(tool: &str) {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        found,
+        "{tool} is not installed: run `make test-deps` (installs it from Debian packages)"
+    );
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub struct Tls {
+    pub ca_pem: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+/// A test CA and a server certificate for 127.0.0.1/localhost, written under `dir`.
+pub fn make_tls(dir: &Path) -> Tls {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair, SanType};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "bundle test CA");
+    let ca_key = KeyPair::generate().unwrap();
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let mut params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    params
+        .subject_alt_names
+        .push(SanType::IpAddress(std::net::IpAddr::from([127, 0, 0, 1])));
+    let key = KeyPair::generate().unwrap();
+    let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
+    let t = Tls {
+        ca_pem: dir.join("ca.pem"),
+        cert: dir.join("server.pem"),
+        key: dir.join("server.key"),
+    };
+    std::fs::write(&t.ca_pem, ca.pem()).unwrap();
+    std::fs::write(&t.cert, cert.pem()).unwrap();
+    std::fs::write(&t.key, key.serialize_pem()).unwrap();
+    t
+}
+
+/// The distribution registry (`docker-registry`), on a random port, storing under a temp dir,
+/// killed when dropped.
+pub struct Registry {
+    pub addr: String,
+    pub dir: tempfile::TempDir,
+    pub log: PathBuf,
+    child: Child,
+    pub tls: bool,
+}
+
+impl Registry {
+    pub fn start() -> Registry {
+        Self::start_with(None, None)
+    }
+
+    pub fn start_tls_auth(tls: &Tls, user: &str, password: &str) -> Registry {
+        Self::start_with(Some(tls), Some((user, password)))
+    }
+
+    fn start_with(tls: Option<&Tls>, auth: Option<(&str, &str)>) -> Registry {
+        require("docker-registry");
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let addr = format!("127.0.0.1:{port}");
+        let mut cfg = format!(
+            "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
+            dir.path().join("data").display()
+        );
+        if let Some(t) = tls {
+            cfg.push_str(&format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                t.cert.display(),
+                t.key.display()
+            ));
+        }
+        if let Some((u, p)) = auth {
+            let htpasswd = dir.path().join("htpasswd");
+            std::fs::write(&htpasswd, format!("{u}:{}\n", bcrypt::hash(p, 4).unwrap())).unwrap();
+            cfg.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: bundle-test\n    path: {}\n",
+                htpasswd.display()
+            ));
+        }
+        let cfg_path = dir.path().join("config.yml");
+        std::fs::write(&cfg_path, cfg).unwrap();
+        let log = dir.path().join("registry.log");
+        let logf = std::fs::File::create(&log).unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&cfg_path)
+            .stdout(logf.try_clone().unwrap())
+            .stderr(logf)
+            .spawn()
+            .expect("start docker-registry");
+        let r = Registry {
+            addr,
+            dir,
+            log,
+            child,
+            tls: tls.is_some(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(&r.addr).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "registry did not start: {}",
+                r.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        r
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// How many GET requests for this blob the registry answered (from its access log).
+    pub fn blob_gets(&self, digest: &str) -> usize {
+        self.log_text()
+            .lines()
+            .filter(|l| {
+                l.contains(&format!("\"GET /v2/")) && l.contains(&format!("/blobs/{digest} "))
+            })
+            .count()
+    }
+
+    /// Push a tag of an OCI layout with skopeo (the independent client).
+    pub fn push(&self, layout: &Path, tag_in_layout: &str, dest: &str, extra: &[&str]) {
+        require("skopeo");
+        let mut cmd = Command::new("skopeo");
+        cmd.args(["copy", "--quiet", "--all", "--dest-tls-verify=false"]);
+        if self.tls {
+            cmd.args(["--dest-creds", "tester:s3cret-pass"]);
+        }
+        cmd.args(extra);
+        cmd.arg(format!("oci:{}:{tag_in_layout}", layout.display()));
+        cmd.arg(format!("docker://{}/{dest}", self.addr));
+        let o = cmd.output().unwrap();
+        assert!(o.status.success(), "skopeo push failed: {}", text(&o));
+    }
+
+    /// The manifest digest as skopeo sees it (sha256 of `skopeo inspect --raw`).
+    pub fn digest_of(&self, reference: &str) -> String {
+        let o = Command::new("skopeo")
+            .args(["inspect", "--raw", "--tls-verify=false"])
+            .arg(format!("docker://{}/{reference}", self.addr))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "skopeo inspect: {}", text(&o));
+        format!("sha256:{}", layout::sha256_hex(&o.stdout))
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What the proxy does to responses whose request path contains `path_contains`.
+#[derive(Clone, Debug)]
+pub enum Fault {
+    /// Send only the first `bytes` of the body of the first `times` matching responses, then close.
+    CutBody {
+        path_contains: String,
+        bytes: usize,
+        times: usize,
+    },
+    /// Flip one byte in the middle of every matching body.
+    Corrupt { path_contains: String },
+}
+
+/// An HTTP/1.1 proxy on 127.0.0.1 in front of a registry that injects faults. It forces
+/// `Connection: close`, so each request is one connection and easy to reason about.
+pub struct FaultProxy {
+    pub addr: String,
+    stop: Arc<AtomicBool>,
+    pub requests: Arc<Mutex<Vec<String>>>,
+}
+
+impl FaultProxy {
+    pub fn start(upstream: &str, fault: Fault) -> FaultProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        listener.set_nonblocking(true).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let fired = Arc::new(AtomicUsize::new(0));
+        let (s, reqs, up) = (stop.clone(), requests.clone(), upstream.to_string());
+        std::thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((c, _)) => {
+                        c.set_nonblocking(false).unwrap();
+                        let (up, f, reqs, fired) =
+                            (up.clone(), fault.clone(), reqs.clone(), fired.clone());
+                        std::thread::spawn(move || {
+                            let _ = serve_one(c, &up, &f, &reqs, &fired);
+                        });
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        FaultProxy {
+            addr,
+            stop,
+            requests,
+        }
+    }
+
+    pub fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn read_head(r: &mut BufReader<TcpStream>) -> std::io::Result<Vec<String>> {
+    let mut lines = Vec::new();
+    loop {
+        let mut l = String::new();
+        if r.read_line(&mut l)? == 0 {
+            break;
+        }
+        let l = l.trim_end().to_string();
+        if l.is_empty() {
+            break;
+        }
+        lines.push(l);
+    }
+    Ok(lines)
+}
+
+fn serve_one(
+    client: TcpStream,
+    upstream: &str,
+    fault: &Fault,
+    reqs: &Mutex<Vec<String>>,
+    fired: &AtomicUsize,
+) -> std::io::Result<()> {
+    let mut cr = BufReader::new(client.try_clone()?);
+    let head = read_head(&mut cr)?;
+    if head.is_empty() {
+        return Ok(());
+    }
+    let content_length: usize = head
+        .iter()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().parse().unwrap_or(0))
+        })
+        .unwrap_or(0);
+    let mut body = vec![0u8; content_length];
+    cr.read_exact(&mut body)?;
+    let range = head
+        .iter()
+        .find(|l| l.to_ascii_lowercase().starts_with("range:"))
+        .cloned();
+    reqs.lock().unwrap().push(format!(
+        "{}{}",
+        head[0],
+        range.map(|r| format!(" [{r}]")).unwrap_or_default()
+    ));
+    let mut up = TcpStream::connect(upstream)?;
+    let mut out = String::new();
+    for l in &head {
+        let low = l.to_ascii_lowercase();
+        if low.starts_with("connection:") || low.starts_with("keep-alive:") {
+            continue;
+        }
+        out.push_str(l);
+        out.push_str("\r\n");
+    }
+    out.push_str("Connection: close\r\n\r\n");
+    up.write_all(out.as_bytes())?;
+    up.write_all(&body)?;
+    let mut ur = BufReader::new(up);
+    let rhead = read_head(&mut ur)?;
+    let mut rest = Vec::new();
+    ur.read_to_end(&mut rest)?;
+    let path = head[0].split_whitespace().nth(1).unwrap_or("").to_string();
+    let status_ok = rhead
+        .first()
+        .is_some_and(|s| s.contains(" 200 ") || s.contains(" 206 "));
+    let mut client = client;
+    let send_head = |c: &mut TcpStream| -> std::io::Result<()> {
+        let mut h = String::new();
+        for l in &rhead {
+            if l.to_ascii_lowercase().starts_with("connection:") {
+                continue;
+            }
+            h.push_str(l);
+            h.push_str("\r\n");
+        }
+        h.push_str("Connection: close\r\n\r\n");
+        c.write_all(h.as_bytes())
+    };
+    match fault {
+        Fault::CutBody {
+            path_contains,
+            bytes,
+            times,
+        } if path.contains(path_contains.as_str()) && status_ok && head[0].starts_with("GET") => {
+            if fired.fetch_add(1, Ordering::SeqCst) < *times {
+                send_head(&mut client)?;
+                client.write_all(&rest[..(*bytes).min(rest.len())])?;
+                client.flush()?;
+                // Drop the connection mid-body.
+                let _ = client.shutdown(std::net::Shutdown::Both);
+                return Ok(());
+            }
+        }
+        Fault::Corrupt { path_contains }
+            if path.contains(path_contains.as_str())
+                && status_ok
+                && head[0].starts_with("GET")
+                && !rest.is_empty() =>
+        {
+            let mid = rest.len() / 2;
+            rest[mid] ^= 0x55;
+        }
+        _ => {}
+    }
+    send_head(&mut client)?;
+    client.write_all(&rest)?;
+    client.flush()
+}
+
+/// A set of test images in a layout: two apps sharing a base layer, a two-platform index and an
+/// artifact. Returns (layout, shared base layer digest).
+pub struct TestImages {
+    pub layout_dir: tempfile::TempDir,
+    pub base_layer: layout::Desc,
+    pub arm_only_layer: layout::Desc,
+    pub amd_only_layer: layout::Desc,
+}
+
+pub fn build_test_images() -> TestImages {
+    use layout::*;
+    let dir = tempfile::tempdir().unwrap();
+    let mut l = Layout::new(dir.path());
+    let (base_raw, base) = layer_from_files(
+        &mut l,
+        &["/usr/share/doc", "/usr/share/common-licenses"],
+        3 << 20,
+        "base",
+    );
+    let (app1_raw, app1) =
+        layer_from_files(&mut l, &["/usr/lib/x86_64-linux-gnu"], 2 << 20, "app1");
+    let (app2_raw, app2) = layer_from_files(
+        &mut l,
+        &["/usr/share/perl5", "/usr/share/misc"],
+        1 << 20,
+        "app2",
+    );
+    let a1 = l.image(
+        &[
+            (base_raw.clone(), base.clone()),
+            (app1_raw.clone(), app1.clone()),
+        ],
+        "amd64",
+        "app1",
+    );
+    l.tag("app1", &a1);
+    let a2 = l.image(
+        &[(base_raw.clone(), base.clone()), (app2_raw, app2)],
+        "amd64",
+        "app2",
+    );
+    l.tag("app2", &a2);
+    let (arm_raw, arm_layer) =
+        layer_from_files(&mut l, &["/usr/share/zoneinfo"], 1 << 20, "arm64-only");
+    let amd = l.image(
+        &[(base_raw.clone(), base.clone()), (app1_raw, app1.clone())],
+        "amd64",
+        "multi",
+    );
+    let arm = l.image(
+        &[(base_raw, base.clone()), (arm_raw, arm_layer.clone())],
+        "arm64",
+        "multi",
+    );
+    let idx = l.index(&[amd, arm]);
+    l.tag("multi", &idx);
+    let art = l.artifact(b"\x1f\x8b\x08\x00helm chart bytes for the test");
+    l.tag("chart", &art);
+    TestImages {
+        layout_dir: dir,
+        base_layer: base,
+        arm_only_layer: arm_layer,
+        amd_only_layer: app1,
+    }
+}
+
+pub fn push_test_images(reg: &Registry, imgs: &TestImages) {
+    let d = imgs.layout_dir.path();
+    reg.push(d, "app1", "team/app1:1.0", &[]);
+    reg.push(d, "app2", "team/app2:1.0", &["--format", "v2s2"]);
+    reg.push(d, "multi", "team/multi:2.0", &[]);
+    reg.push(d, "chart", "charts/demo:0.1.0", &[]);
+}
