@@ -173,3 +173,369 @@ fn plain_http_round_trip_is_readable_by_standard_tools() {
         text(&o)
     );
 }
+
+/// One registry with the standard test images, shared setup for the smaller tests.
+fn registry_with_images() -> (Registry, TestImages) {
+    let reg = Registry::start();
+    let imgs = build_test_images();
+    push_test_images(&reg, &imgs);
+    (reg, imgs)
+}
+
+fn plain_list(work: &Path, reg: &Registry, images: &[&str]) -> std::path::PathBuf {
+    let a = &reg.addr;
+    let mut body = String::from("images:\n");
+    for i in images {
+        body.push_str(&format!("  - {a}/{i}\n"));
+    }
+    body.push_str(&format!("registries:\n  {a}:\n    plain-http: true\n"));
+    write_list(work, &body)
+}
+
+fn create(list: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "create",
+        list.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--no-cache",
+        "--quiet",
+    ];
+    args.extend_from_slice(extra);
+    bundle(&args)
+}
+
+#[test]
+fn platform_filter_keeps_the_index_and_drops_other_platforms_blobs() {
+    let (reg, imgs) = registry_with_images();
+    let work = tempfile::tempdir().unwrap();
+    let list = plain_list(work.path(), &reg, &["team/multi:2.0"]);
+    let out = work.path().join("arm.bundle");
+    let o = create(&list, &out, &["--unsigned", "--platform", "linux/arm64"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let info = inspect_json(&out);
+    let img = &info["images"][0];
+    assert_eq!(
+        img["digest"].as_str().unwrap(),
+        reg.digest_of("team/multi:2.0"),
+        "index digest unchanged"
+    );
+    assert_eq!(img["platforms"], serde_json::json!(["linux/arm64"]));
+    assert_eq!(img["complete"], false);
+    assert_eq!(img["manifests"].as_array().unwrap().len(), 1);
+    let listing = Command::new("sh")
+        .arg("-c")
+        .arg(format!("zstd -dc {} | tar -t", out.display()))
+        .output()
+        .unwrap();
+    let names = String::from_utf8_lossy(&listing.stdout);
+    assert!(names.contains(imgs.arm_only_layer.hex()));
+    assert!(
+        !names.contains(imgs.amd_only_layer.hex()),
+        "amd64 layer must not be bundled"
+    );
+    assert_eq!(info["signer"], serde_json::Value::Null);
+
+    // A platform the image does not have is an error that says what it has.
+    let o = create(
+        &list,
+        &work.path().join("none.bundle"),
+        &["--unsigned", "--platform", "linux/s390x"],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("linux/s390x") && err.contains("linux/amd64, linux/arm64"),
+        "{err}"
+    );
+}
+
+#[test]
+fn missing_image_fails_cleanly_and_keep_going_bundles_the_rest() {
+    let (reg, _imgs) = registry_with_images();
+    let work = tempfile::tempdir().unwrap();
+    let list = plain_list(work.path(), &reg, &["team/app1:1.0", "team/nope:9.9"]);
+    let out = work.path().join("site.bundle");
+    let o = create(&list, &out, &["--unsigned"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("team/nope:9.9") && err.contains("line 3") && err.contains("not found"),
+        "{err}"
+    );
+    assert!(!out.exists(), "no output file on failure");
+    assert!(!work.path().join("site.bundle.partial").exists());
+    let leftovers: Vec<_> = std::fs::read_dir(work.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(leftovers.len(), 1, "only the list remains: {leftovers:?}");
+
+    let o = create(&list, &out, &["--unsigned", "--keep-going"]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "keep-going still reports the failure"
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("FAILED"),
+        "{}",
+        text(&o)
+    );
+    let info = inspect_json(&out);
+    assert_eq!(info["images"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn unreachable_registry_and_bad_list_name_the_culprit() {
+    let work = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let list = write_list(
+        work.path(),
+        &format!("images:\n  - 127.0.0.1:{port}/x/y:1\n"),
+    );
+    let o = create(
+        &list,
+        &work.path().join("b"),
+        &["--unsigned", "--retries", "1", "--plain-http"],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(&format!("127.0.0.1:{port}")) && err.contains("cannot connect"),
+        "{err}"
+    );
+
+    let list = write_list(work.path(), "images:\n  - nginx:1.27\n  - Bad Ref\n");
+    let o = create(&list, &work.path().join("b"), &["--unsigned"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("images.yaml:3:"), "{err}");
+
+    let o = bundle(&["create", list.to_str().unwrap(), "-o", "x"]);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "neither --key nor --unsigned is a usage error"
+    );
+}
+
+#[test]
+fn tls_registry_with_basic_auth() {
+    let work = tempfile::tempdir().unwrap();
+    let tls = make_tls(work.path());
+    let reg = Registry::start_tls_auth(&tls, "tester", "s3cret-pass");
+    let imgs = build_test_images();
+    reg.push(imgs.layout_dir.path(), "app1", "team/app1:1.0", &[]);
+    let a = &reg.addr;
+    let list = write_list(
+        work.path(),
+        &format!(
+            "images:\n  - {a}/team/app1:1.0\nregistries:\n  {a}:\n    ca-file: ca.pem\n    username-env: T_USER\n    password-env: T_PASS\n"
+        ),
+    );
+    let out = work.path().join("tls.bundle");
+    let run = |user: Option<&str>| {
+        let mut c = Command::new(bundle_bin());
+        c.args([
+            "create",
+            list.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--unsigned",
+            "--no-cache",
+        ]);
+        c.env("DOCKER_CONFIG", work.path())
+            .env("REGISTRY_AUTH_FILE", work.path().join("none.json"));
+        if let Some(u) = user {
+            c.env("T_USER", u).env("T_PASS", "s3cret-pass");
+        }
+        c.output().unwrap()
+    };
+    let o = run(Some("tester"));
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        inspect_json(&out)["images"][0]["digest"].as_str().unwrap(),
+        {
+            let o = Command::new("skopeo")
+                .args([
+                    "inspect",
+                    "--raw",
+                    "--creds",
+                    "tester:s3cret-pass",
+                    "--tls-verify=false",
+                ])
+                .arg(format!("docker://{a}/team/app1:1.0"))
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{}", text(&o));
+            format!("sha256:{}", layout::sha256_hex(&o.stdout))
+        }
+    );
+    std::fs::remove_file(&out).unwrap();
+    let o = run(Some("intruder"));
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("team/app1:1.0") && err.contains("refused access"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("s3cret-pass"),
+        "the password must never be printed"
+    );
+    assert!(!out.exists());
+    let o = run(None);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("T_USER"),
+        "{}",
+        text(&o)
+    );
+
+    // Without the CA, TLS verification fails and says so.
+    let list2 = write_list(work.path(), &format!("images:\n  - {a}/team/app1:1.0\n"));
+    let o = Command::new(bundle_bin())
+        .args([
+            "create",
+            list2.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--unsigned",
+            "--no-cache",
+            "--retries",
+            "0",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr).to_lowercase();
+    assert!(err.contains("certificate"), "{err}");
+}
+
+#[test]
+fn interrupted_download_resumes_with_range() {
+    let (reg, imgs) = registry_with_images();
+    let proxy = FaultProxy::start(
+        &reg.addr,
+        Fault::CutBody {
+            path_contains: format!("/blobs/{}", imgs.base_layer.digest),
+            bytes: (imgs.base_layer.size / 2) as usize,
+            times: 1,
+        },
+    );
+    let work = tempfile::tempdir().unwrap();
+    let p = &proxy.addr;
+    let list = write_list(
+        work.path(),
+        &format!("images:\n  - {p}/team/app1:1.0\nregistries:\n  {p}:\n    plain-http: true\n"),
+    );
+    let out = work.path().join("r.bundle");
+    let o = create(&list, &out, &["--unsigned"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let reqs = proxy.requests();
+    let ranged: Vec<&String> = reqs
+        .iter()
+        .filter(|r| r.contains(&imgs.base_layer.digest) && r.to_lowercase().contains("range:"))
+        .collect();
+    assert_eq!(ranged.len(), 1, "resumed once with Range: {reqs:#?}");
+    assert!(
+        ranged[0].contains(&format!("bytes={}-", imgs.base_layer.size / 2)),
+        "{ranged:?}"
+    );
+    assert_eq!(
+        inspect_json(&out)["images"][0]["digest"].as_str().unwrap(),
+        reg.digest_of("team/app1:1.0")
+    );
+}
+
+#[test]
+fn corrupted_blob_is_rejected() {
+    let (reg, imgs) = registry_with_images();
+    let proxy = FaultProxy::start(
+        &reg.addr,
+        Fault::Corrupt {
+            path_contains: format!("/blobs/{}", imgs.base_layer.digest),
+        },
+    );
+    let work = tempfile::tempdir().unwrap();
+    let p = &proxy.addr;
+    let list = write_list(
+        work.path(),
+        &format!("images:\n  - {p}/team/app2:1.0\nregistries:\n  {p}:\n    plain-http: true\n"),
+    );
+    let out = work.path().join("t.bundle");
+    let cache = work.path().join("cache");
+    let o = bundle(&[
+        "create",
+        list.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--unsigned",
+        "--quiet",
+        "--cache-dir",
+        cache.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(&imgs.base_layer.digest)
+            && err.contains("team/app2:1.0")
+            && err.contains("corrupted"),
+        "{err}"
+    );
+    assert!(!out.exists());
+    let cached = cache.join("blobs/sha256").join(imgs.base_layer.hex());
+    assert!(!cached.exists(), "a bad blob never enters the cache");
+}
+
+#[test]
+fn same_inputs_give_a_byte_identical_bundle() {
+    let (reg, _imgs) = registry_with_images();
+    let work = tempfile::tempdir().unwrap();
+    let list = plain_list(
+        work.path(),
+        &reg,
+        &["team/app1:1.0", "team/multi:2.0", "charts/demo:0.1.0"],
+    );
+    let k = work.path().join("k.key");
+    let g = Command::new("openssl")
+        .args(["genpkey", "-algorithm", "ed25519", "-out"])
+        .arg(&k)
+        .output()
+        .unwrap();
+    assert!(g.status.success(), "{}", text(&g));
+    let (a, b) = (work.path().join("a.bundle"), work.path().join("b.bundle"));
+    let o = create(
+        &list,
+        &a,
+        &[
+            "--key",
+            k.to_str().unwrap(),
+            "--created",
+            "2026-01-01T00:00:00Z",
+            "--jobs",
+            "1",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let o = create(
+        &list,
+        &b,
+        &[
+            "--key",
+            k.to_str().unwrap(),
+            "--created",
+            "1767225600",
+            "--jobs",
+            "8",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    assert_eq!(inspect_json(&a)["created"], "2026-01-01T00:00:00Z");
+}
