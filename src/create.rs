@@ -229,7 +229,7 @@ pub fn create(opts: &CreateOptions) -> Result<CreateSummary> {
     if !failed.is_empty() && !opts.keep_going {
         return Err(failure_report(&opts.list, &failed));
     }
-    let images: Vec<ResolvedImage> = images
+    let mut images: Vec<ResolvedImage> = images
         .into_iter()
         .enumerate()
         .filter(|(i, _)| !bad_images.contains_key(i))
@@ -239,6 +239,12 @@ pub fn create(opts: &CreateOptions) -> Result<CreateSummary> {
         return Err(failure_report(&opts.list, &failed).context("no image could be bundled"));
     }
     let needs = plan(&images)?;
+    for img in images
+        .iter_mut()
+        .filter(|i| i.platforms.is_empty() && i.children.len() == 1)
+    {
+        img.platforms = platform_from_config(img, &cache).into_iter().collect();
+    }
 
     // 3. Write the bundle.
     let signer_fp = signing
@@ -249,16 +255,13 @@ pub fn create(opts: &CreateOptions) -> Result<CreateSummary> {
     let bundle_json = serde_json::to_vec_pretty(&manifest_doc)?;
     let signature = signing.as_ref().map(|k| crate::keys::sign(k, &bundle_json));
     let partial = partial_path(&opts.output);
-    let result = write_bundle(
-        &partial,
-        opts.created,
-        &bundle_json,
-        &index_json,
-        signature.as_ref(),
-        &members,
-        &images,
-        &cache,
-    );
+    let content = Content {
+        bundle_json: &bundle_json,
+        index_json: &index_json,
+        signature: signature.as_ref(),
+        members: &members,
+    };
+    let result = write_bundle(&partial, opts.created, &content, &images, &cache);
     let (size, sha256) = match result {
         Ok(v) => v,
         Err(e) => {
@@ -294,6 +297,29 @@ pub fn create(opts: &CreateOptions) -> Result<CreateSummary> {
         failed,
         signer: signer_fp,
     })
+}
+
+/// A plain manifest has no platform in the registry's answer; its config says which it is.
+/// Artifacts have no such config, and get none.
+fn platform_from_config(img: &ResolvedImage, cache: &BlobCache) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Config {
+        os: Option<String>,
+        architecture: Option<String>,
+        variant: Option<String>,
+    }
+    let (_, blobs) = img.blobs.first()?;
+    let config = blobs
+        .first()
+        .filter(|b| b.size < 1 << 20 && b.media_type.contains("config"))?;
+    let bytes = std::fs::read(cache.path(&config.digest)).ok()?;
+    let c: Config = serde_json::from_slice(&bytes).ok()?;
+    let p = Platform {
+        os: c.os?,
+        architecture: c.architecture?,
+        variant: c.variant,
+    };
+    Some(p.to_string())
 }
 
 fn failure_report(list: &Path, failed: &[(String, String)]) -> anyhow::Error {
@@ -541,16 +567,27 @@ fn record(d: &Digest, size: u64, media_type: &str) -> BlobRecord {
     }
 }
 
+/// What goes into the bundle besides the cached blobs.
+struct Content<'a> {
+    bundle_json: &'a [u8],
+    index_json: &'a [u8],
+    signature: Option<&'a [u8; 64]>,
+    members: &'a [Member],
+}
+
 fn write_bundle(
     partial: &Path,
     created: u64,
-    bundle_json: &[u8],
-    index_json: &[u8],
-    signature: Option<&[u8; 64]>,
-    members: &[Member],
+    content: &Content,
     images: &[ResolvedImage],
     cache: &BlobCache,
 ) -> Result<(u64, String)> {
+    let Content {
+        bundle_json,
+        index_json,
+        signature,
+        members,
+    } = *content;
     let manifests: HashMap<&Digest, &[u8]> = images
         .iter()
         .flat_map(|i| {

@@ -131,7 +131,7 @@ mod tests {
             })
         );
         assert_eq!(parse_challenge("Negotiate"), None);
-        assert_eq!(parse_challenge(r#"Bearer realm="é\"x","#).is_some(), true);
+        assert!(parse_challenge(r#"Bearer realm="é\"x","#).is_some());
         for junk in ["", "=", "\"", "Bearer realm=", "Bearer ====\"", ",,,"] {
             let _ = parse_challenge(junk);
         }

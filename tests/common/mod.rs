@@ -168,9 +168,7 @@ impl Registry {
     pub fn blob_gets(&self, digest: &str) -> usize {
         self.log_text()
             .lines()
-            .filter(|l| {
-                l.contains(&format!("\"GET /v2/")) && l.contains(&format!("/blobs/{digest} "))
-            })
+            .filter(|l| l.contains("\"GET /v2/") && l.contains(&format!("/blobs/{digest} ")))
             .count()
     }
 
@@ -357,15 +355,17 @@ fn serve_one(
             path_contains,
             bytes,
             times,
-        } if path.contains(path_contains.as_str()) && status_ok && head[0].starts_with("GET") => {
-            if fired.fetch_add(1, Ordering::SeqCst) < *times {
-                send_head(&mut client)?;
-                client.write_all(&rest[..(*bytes).min(rest.len())])?;
-                client.flush()?;
-                // Drop the connection mid-body.
-                let _ = client.shutdown(std::net::Shutdown::Both);
-                return Ok(());
-            }
+        } if path.contains(path_contains.as_str())
+            && status_ok
+            && head[0].starts_with("GET")
+            && fired.fetch_add(1, Ordering::SeqCst) < *times =>
+        {
+            send_head(&mut client)?;
+            client.write_all(&rest[..(*bytes).min(rest.len())])?;
+            client.flush()?;
+            // Drop the connection mid-body.
+            let _ = client.shutdown(std::net::Shutdown::Both);
+            return Ok(());
         }
         Fault::Corrupt { path_contains }
             if path.contains(path_contains.as_str())
