@@ -539,3 +539,137 @@ fn same_inputs_give_a_byte_identical_bundle() {
     assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
     assert_eq!(inspect_json(&a)["created"], "2026-01-01T00:00:00Z");
 }
+
+#[test]
+fn bearer_token_auth_is_cached_and_never_sent_to_a_redirect_host() {
+    let (reg, _imgs) = registry_with_images();
+    let gate = BearerGate {
+        user: "robot".into(),
+        password: "tok-pass-99".into(),
+    };
+    let proxy = FaultProxy::start_with(&reg.addr, Fault::RedirectBlobs, Some(gate));
+    let work = tempfile::tempdir().unwrap();
+    let p = &proxy.addr;
+    let list = write_list(
+        work.path(),
+        &format!(
+            "images:\n  - {p}/team/app1:1.0\n  - {p}/team/app2:1.0\nregistries:\n  {p}:\n    plain-http: true\n    username-env: R_USER\n    password-env: R_PASS\n"
+        ),
+    );
+    let out = work.path().join("b.bundle");
+    let run = |pass: &str| {
+        Command::new(bundle_bin())
+            .args([
+                "create",
+                list.to_str().unwrap(),
+                "-o",
+                out.to_str().unwrap(),
+                "--unsigned",
+                "--no-cache",
+                "-q",
+            ])
+            .env("R_USER", "robot")
+            .env("R_PASS", pass)
+            .output()
+            .unwrap()
+    };
+    let o = run("tok-pass-99");
+    assert!(o.status.success(), "{}", text(&o));
+    let reqs = proxy.requests();
+    let token_requests = reqs.iter().filter(|r| r.starts_with("GET /token")).count();
+    // One token per repository scope, reused for every later request in it.
+    assert_eq!(token_requests, 2, "{reqs:#?}");
+    let redirected: Vec<&String> = reqs.iter().filter(|r| r.contains("redirected=1")).collect();
+    assert!(!redirected.is_empty(), "blobs were redirected: {reqs:#?}");
+    assert!(
+        redirected
+            .iter()
+            .all(|r| r.contains("host=localhost") && r.contains("auth=none")),
+        "{redirected:#?}"
+    );
+    assert!(
+        reqs.iter()
+            .filter(|r| r.contains("/v2/team/") && r.contains("/manifests/"))
+            .any(|r| r.contains("auth=Bearer")),
+        "{reqs:#?}"
+    );
+    assert_eq!(
+        inspect_json(&out)["images"][0]["digest"].as_str().unwrap(),
+        reg.digest_of("team/app1:1.0")
+    );
+
+    std::fs::remove_file(&out).unwrap();
+    let o = run("wrong");
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("team/app1:1.0") && err.contains("refused access") && !err.contains("wrong"),
+        "{err}"
+    );
+    assert!(!out.exists());
+}
+
+#[test]
+fn overload_and_server_errors_are_retried_with_retry_after() {
+    let (reg, imgs) = registry_with_images();
+    let proxy = FaultProxy::start(
+        &reg.addr,
+        Fault::Status {
+            path_contains: "/manifests/1.0".into(),
+            status: 429,
+            times: 2,
+            retry_after: Some(1),
+        },
+    );
+    let work = tempfile::tempdir().unwrap();
+    let p = &proxy.addr;
+    let list = write_list(work.path(), &format!("images:\n  - {p}/team/app1:1.0\n"));
+    let out = work.path().join("r.bundle");
+    let started = std::time::Instant::now();
+    let o = create(&list, &out, &["--unsigned", "--plain-http"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(2),
+        "Retry-After: 1 honoured twice"
+    );
+    let manifest_gets = proxy
+        .requests()
+        .iter()
+        .filter(|r| r.contains("/manifests/1.0"))
+        .count();
+    assert_eq!(manifest_gets, 3);
+
+    // 503 on a blob, more times than --retries allows: a clean failure naming image and blob.
+    let proxy = FaultProxy::start(
+        &reg.addr,
+        Fault::Status {
+            path_contains: imgs.base_layer.digest.clone(),
+            status: 503,
+            times: 100,
+            retry_after: None,
+        },
+    );
+    let p = &proxy.addr;
+    let list = write_list(work.path(), &format!("images:\n  - {p}/team/app2:1.0\n"));
+    let out = work.path().join("f.bundle");
+    let o = create(
+        &list,
+        &out,
+        &["--unsigned", "--plain-http", "--retries", "2"],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("team/app2:1.0")
+            && err.contains(&imgs.base_layer.digest)
+            && err.contains("503"),
+        "{err}"
+    );
+    let blob_gets = proxy
+        .requests()
+        .iter()
+        .filter(|r| r.contains(&imgs.base_layer.digest))
+        .count();
+    assert_eq!(blob_gets, 3, "first try plus 2 retries");
+    assert!(!out.exists());
+}

@@ -67,14 +67,6 @@ pub enum RegistryError {
     Tls { registry: String, reason: String },
 }
 
-impl RegistryError {
-    /// Worth another try later (network, overload), as opposed to a definite answer.
-    pub fn is_transient(&self) -> bool {
-        matches!(self, RegistryError::Connect { .. })
-            || matches!(self, RegistryError::Status { status, .. } if *status == 429 || *status >= 500)
-    }
-}
-
 pub struct Endpoint {
     /// Name as users write it (`docker.io`).
     pub registry: String,
@@ -88,6 +80,9 @@ pub struct RegistryClient {
     credential: Option<Credential>,
     challenge: Mutex<Option<Challenge>>,
     tokens: Mutex<HashMap<String, (String, Instant)>>,
+    /// Held while a token is fetched, so parallel workers needing the same scope wait for one
+    /// fetch instead of each asking the auth server.
+    token_fetch: Mutex<()>,
     retry: RetryPolicy,
 }
 
@@ -118,6 +113,7 @@ impl RegistryClient {
             credential,
             challenge: Mutex::new(None),
             tokens: Mutex::new(HashMap::new()),
+            token_fetch: Mutex::new(()),
             retry,
         }
     }
@@ -243,15 +239,8 @@ impl RegistryClient {
                         _ => Err(self.status_error(resp, &what)),
                     }
                 });
-            let mut resp = match result {
-                Ok(r) => r,
-                Err(e) if e.is_transient() && failures < self.retry.retries => {
-                    std::thread::sleep(self.retry.delay(failures, None));
-                    failures += 1;
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
+            // `send` has already retried the request itself; only broken bodies are resumed here.
+            let mut resp = result?;
             let mut w = HashingWriter::resume(&mut *file, hasher.clone(), have);
             let copied = copy_limited(&mut resp, &mut w, size - have, progress);
             let before = have;
@@ -432,10 +421,18 @@ impl RegistryClient {
             },
             Some(Challenge::Bearer { realm, service }) => {
                 let scope = scope(repo);
-                if let Some((tok, until)) = self.tokens.lock().unwrap().get(&scope) {
-                    if Instant::now() < *until {
-                        return Ok(Some(bearer(tok)));
-                    }
+                let cached = |tokens: &HashMap<String, (String, Instant)>| {
+                    tokens
+                        .get(&scope)
+                        .filter(|(_, until)| Instant::now() < *until)
+                        .map(|(tok, _)| bearer(tok))
+                };
+                if let Some(h) = cached(&self.tokens.lock().unwrap()) {
+                    return Ok(Some(h));
+                }
+                let _fetching = self.token_fetch.lock().unwrap();
+                if let Some(h) = cached(&self.tokens.lock().unwrap()) {
+                    return Ok(Some(h));
                 }
                 let (tok, ttl) = self.fetch_token(&realm, service.as_deref(), &scope)?;
                 let tok_header = bearer(&tok);

@@ -52,7 +52,10 @@ impl Registries {
     }
 
     pub fn client(&self, registry: &str) -> Result<Arc<RegistryClient>, RegistryError> {
-        if let Some(c) = self.clients.lock().unwrap().get(registry) {
+        // Built under the lock: two workers must share one client, or a token fetched by one
+        // is invisible to the other.
+        let mut clients = self.clients.lock().unwrap();
+        if let Some(c) = clients.get(registry) {
             return Ok(c.clone());
         }
         let cfg = self.configs.get(registry).cloned().unwrap_or_default();
@@ -76,11 +79,7 @@ impl Registries {
             credential,
             self.global.retry,
         ));
-        self.clients
-            .lock()
-            .unwrap()
-            .entry(registry.to_string())
-            .or_insert(client.clone());
+        clients.insert(registry.to_string(), client.clone());
         Ok(client)
     }
 

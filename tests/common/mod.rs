@@ -217,7 +217,29 @@ pub enum Fault {
     },
     /// Flip one byte in the middle of every matching body.
     Corrupt { path_contains: String },
+    /// Answer the first `times` matching requests with `status` (and `Retry-After`, if given).
+    Status {
+        path_contains: String,
+        status: u16,
+        times: usize,
+        retry_after: Option<u32>,
+    },
+    /// Redirect blob GETs to the same proxy under another host name (`localhost` instead of
+    /// `127.0.0.1`), as registries do with CDNs; the redirected request needs no auth.
+    RedirectBlobs,
+    /// Pass everything through.
+    None,
 }
+
+/// Registry-style Bearer auth in front of the upstream: `/token` hands out a token for Basic
+/// credentials; `/v2/` needs the token.
+#[derive(Clone, Debug)]
+pub struct BearerGate {
+    pub user: String,
+    pub password: String,
+}
+
+const TEST_TOKEN: &str = "test-token-7f3a";
 
 /// An HTTP/1.1 proxy on 127.0.0.1 in front of a registry that injects faults. It forces
 /// `Connection: close`, so each request is one connection and easy to reason about.
@@ -229,6 +251,10 @@ pub struct FaultProxy {
 
 impl FaultProxy {
     pub fn start(upstream: &str, fault: Fault) -> FaultProxy {
+        Self::start_with(upstream, fault, None)
+    }
+
+    pub fn start_with(upstream: &str, fault: Fault, gate: Option<BearerGate>) -> FaultProxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         listener.set_nonblocking(true).unwrap();
@@ -243,8 +269,9 @@ impl FaultProxy {
                         c.set_nonblocking(false).unwrap();
                         let (up, f, reqs, fired) =
                             (up.clone(), fault.clone(), reqs.clone(), fired.clone());
+                        let gate = gate.clone();
                         std::thread::spawn(move || {
-                            let _ = serve_one(c, &up, &f, &reqs, &fired);
+                            let _ = serve_one(c, &up, &f, gate.as_ref(), &reqs, &fired);
                         });
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(5)),
@@ -285,10 +312,38 @@ fn read_head(r: &mut BufReader<TcpStream>) -> std::io::Result<Vec<String>> {
     Ok(lines)
 }
 
+fn respond(
+    mut c: &TcpStream,
+    status: &str,
+    headers: &[String],
+    body: &[u8],
+) -> std::io::Result<()> {
+    let mut h = format!(
+        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    for x in headers {
+        h.push_str(x);
+        h.push_str("\r\n");
+    }
+    h.push_str("\r\n");
+    c.write_all(h.as_bytes())?;
+    c.write_all(body)?;
+    c.flush()
+}
+
+fn header<'a>(head: &'a [String], name: &str) -> Option<&'a str> {
+    head.iter().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
 fn serve_one(
     client: TcpStream,
     upstream: &str,
     fault: &Fault,
+    gate: Option<&BearerGate>,
     reqs: &Mutex<Vec<String>>,
     fired: &AtomicUsize,
 ) -> std::io::Result<()> {
@@ -311,11 +366,102 @@ fn serve_one(
         .iter()
         .find(|l| l.to_ascii_lowercase().starts_with("range:"))
         .cloned();
+    let auth =
+        header(&head, "authorization").map(|a| a.split(' ').next().unwrap_or("").to_string());
+    let host = header(&head, "host").unwrap_or("").to_string();
     reqs.lock().unwrap().push(format!(
-        "{}{}",
+        "{} host={host} auth={}{}",
         head[0],
+        auth.as_deref().unwrap_or("none"),
         range.map(|r| format!(" [{r}]")).unwrap_or_default()
     ));
+    let path = head[0].split_whitespace().nth(1).unwrap_or("").to_string();
+    let redirected = path.contains("redirected=1");
+    if let Some(g) = gate {
+        use base64::Engine;
+        if path.starts_with("/token") {
+            let want = format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD
+                    .encode(format!("{}:{}", g.user, g.password))
+            );
+            return if header(&head, "authorization") == Some(want.as_str()) {
+                respond(
+                    &client,
+                    "200 OK",
+                    &["Content-Type: application/json".into()],
+                    format!(r#"{{"token":"{TEST_TOKEN}","expires_in":300}}"#).as_bytes(),
+                )
+            } else {
+                respond(&client, "401 Unauthorized", &[], b"{}")
+            };
+        }
+        if !redirected
+            && header(&head, "authorization") != Some(format!("Bearer {TEST_TOKEN}").as_str())
+        {
+            let realm = format!("http://{host}/token");
+            return respond(
+                &client,
+                "401 Unauthorized",
+                &[format!(
+                    r#"WWW-Authenticate: Bearer realm="{realm}",service="test-registry",scope="repository:x:pull""#
+                )],
+                br#"{"errors":[{"code":"UNAUTHORIZED"}]}"#,
+            );
+        }
+    }
+    match fault {
+        Fault::Status {
+            path_contains,
+            status,
+            times,
+            retry_after,
+        } if path.contains(path_contains.as_str())
+            && fired.fetch_add(1, Ordering::SeqCst) < *times =>
+        {
+            let h: Vec<String> = retry_after
+                .iter()
+                .map(|s| format!("Retry-After: {s}"))
+                .collect();
+            return respond(
+                &client,
+                &format!("{status} Injected"),
+                &h,
+                b"injected fault",
+            );
+        }
+        Fault::RedirectBlobs
+            if path.contains("/blobs/") && !redirected && head[0].starts_with("GET") =>
+        {
+            let port = host.rsplit(':').next().unwrap_or("");
+            let other = if host.starts_with("127.0.0.1") {
+                "localhost"
+            } else {
+                "127.0.0.1"
+            };
+            return respond(
+                &client,
+                "307 Temporary Redirect",
+                &[format!(
+                    "Location: http://{other}:{port}{path}?redirected=1"
+                )],
+                b"",
+            );
+        }
+        _ => {}
+    }
+    // What goes upstream: the original path, and no credentials meant for the gate.
+    let head: Vec<String> = head
+        .iter()
+        .map(|l| {
+            if redirected {
+                l.replace("?redirected=1", "")
+            } else {
+                l.clone()
+            }
+        })
+        .filter(|l| !(gate.is_some() && l.to_ascii_lowercase().starts_with("authorization:")))
+        .collect();
     let mut up = TcpStream::connect(upstream)?;
     let mut out = String::new();
     for l in &head {
@@ -333,7 +479,6 @@ fn serve_one(
     let rhead = read_head(&mut ur)?;
     let mut rest = Vec::new();
     ur.read_to_end(&mut rest)?;
-    let path = head[0].split_whitespace().nth(1).unwrap_or("").to_string();
     let status_ok = rhead
         .first()
         .is_some_and(|s| s.contains(" 200 ") || s.contains(" 206 "));
