@@ -20,7 +20,7 @@ use indicatif::HumanBytes;
 use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
-use std::io::{BufWriter, Read, Write};
+use std::io::{BufWriter, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -135,7 +135,7 @@ pub fn create(opts: &CreateOptions) -> Result<CreateSummary> {
                 .unwrap_or_else(BlobCache::default_root),
         )?
     };
-    let progress = Progress::new(opts.progress);
+    let progress = Progress::new(opts.progress, "downloaded");
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.jobs.max(1))
         .build()
@@ -261,7 +261,11 @@ pub fn create(opts: &CreateOptions) -> Result<CreateSummary> {
         signature: signature.as_ref(),
         members: &members,
     };
-    let result = write_bundle(&partial, opts.created, &content, &images, &cache);
+    let writing = Progress::new(opts.progress, "written");
+    writing.line(&format!("writing {}", opts.output.display()));
+    writing.start_bytes(manifest_doc.blobs.iter().map(|b| b.size).sum(), 0);
+    let result = write_bundle(&partial, opts.created, &content, &images, &cache, &writing);
+    writing.finish();
     let (size, sha256) = match result {
         Ok(v) => v,
         Err(e) => {
@@ -581,6 +585,7 @@ fn write_bundle(
     content: &Content,
     images: &[ResolvedImage],
     cache: &BlobCache,
+    progress: &Progress,
 ) -> Result<(u64, String)> {
     let Content {
         bundle_json,
@@ -643,12 +648,13 @@ fn write_bundle(
                 } else {
                     Packing::Compressed(LEVEL_DATA)
                 };
-                let f = File::open(&path)?;
+                f.seek(std::io::SeekFrom::Start(0))?;
                 // Hash while writing: a cache file changed behind our back must not be bundled.
                 let mut src = HashingWriter::new(std::io::sink());
                 let mut tee = TeeReader {
                     inner: f,
                     hash: &mut src,
+                    progress,
                 };
                 w.add(&digest.layout_path(), *size, &mut tee, packing)?;
                 let (_, found, count) = src.finish();
@@ -671,12 +677,14 @@ fn write_bundle(
 struct TeeReader<'a, R> {
     inner: R,
     hash: &'a mut HashingWriter<std::io::Sink>,
+    progress: &'a Progress,
 }
 
 impl<R: Read> Read for TeeReader<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.hash.write_all(&buf[..n])?;
+        self.progress.add(n as u64);
         Ok(n)
     }
 }

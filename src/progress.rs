@@ -28,6 +28,8 @@ impl Mode {
 
 pub struct Progress {
     mode: Mode,
+    /// Verb for the periodic log line ("downloaded", "written").
+    verb: &'static str,
     multi: MultiProgress,
     total: ProgressBar,
     state: Arc<Shared>,
@@ -46,7 +48,7 @@ pub struct BlobBar {
 }
 
 impl Progress {
-    pub fn new(mode: Mode) -> Progress {
+    pub fn new(mode: Mode, verb: &'static str) -> Progress {
         let multi = MultiProgress::with_draw_target(match mode {
             Mode::Terminal => ProgressDrawTarget::stderr(),
             _ => ProgressDrawTarget::hidden(),
@@ -60,6 +62,7 @@ impl Progress {
         );
         Progress {
             mode,
+            verb,
             multi,
             total,
             state: Arc::new(Shared {
@@ -88,6 +91,7 @@ impl Progress {
         self.total.set_position(already);
         if self.mode == Mode::Log {
             let st = self.state.clone();
+            let verb = self.verb;
             *self.ticker.lock().unwrap() = Some(std::thread::spawn(move || {
                 let mut last = Instant::now();
                 while !st.stop.load(Ordering::Relaxed) {
@@ -100,7 +104,7 @@ impl Progress {
                         );
                         let rate = d as f64 / st.started.elapsed().as_secs_f64().max(0.001);
                         eprintln!(
-                            "downloaded {} of {} ({}/s)",
+                            "{verb} {} of {} ({}/s)",
                             HumanBytes(d),
                             HumanBytes(t),
                             HumanBytes(rate as u64)
