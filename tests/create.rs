@@ -397,6 +397,39 @@ fn tls_registry_with_basic_auth() {
         text(&o)
     );
 
+    // Credentials from docker's config.json (DOCKER_CONFIG), with the CA from the list.
+    use base64::Engine;
+    let docker_dir = work.path().join("docker");
+    std::fs::create_dir(&docker_dir).unwrap();
+    let auth = base64::engine::general_purpose::STANDARD.encode("tester:s3cret-pass");
+    std::fs::write(
+        docker_dir.join("config.json"),
+        format!(r#"{{"auths":{{"{a}":{{"auth":"{auth}"}}}}}}"#),
+    )
+    .unwrap();
+    let list3 = work.path().join("docker-config.yaml");
+    std::fs::write(
+        &list3,
+        format!("images:\n  - {a}/team/app1:1.0\nregistries:\n  {a}:\n    ca-file: ca.pem\n"),
+    )
+    .unwrap();
+    let o = Command::new(bundle_bin())
+        .args([
+            "create",
+            list3.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--unsigned",
+            "--no-cache",
+            "-q",
+        ])
+        .env("DOCKER_CONFIG", &docker_dir)
+        .env("REGISTRY_AUTH_FILE", work.path().join("none.json"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    std::fs::remove_file(&out).unwrap();
+
     // Without the CA, TLS verification fails and says so.
     let list2 = write_list(work.path(), &format!("images:\n  - {a}/team/app1:1.0\n"));
     let o = Command::new(bundle_bin())
