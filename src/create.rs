@@ -433,63 +433,37 @@ fn describe(
     signer: Option<String>,
 ) -> Result<(BundleManifest, Vec<Member>, Vec<u8>)> {
     let need_at: HashMap<&Digest, &Need> = needs.iter().map(|n| (&n.digest, n)).collect();
+    // Manifests and indexes first, so a streaming reader knows every image's plan before the
+    // layers arrive (docs/FORMAT.md); then configs and layers in order of first use.
     let mut members = Vec::new();
     let mut blobs = Vec::new();
+    let mut data_members = Vec::new();
+    let mut data_blobs = Vec::new();
     let mut written: HashSet<Digest> = HashSet::new();
     let mut records = Vec::new();
     let mut index_entries = Vec::new();
     for img in images {
-        for child in &img.children {
-            let digest = &child.manifest.digest;
-            let layer_refs = img
-                .blobs
-                .iter()
-                .find(|(d, _)| d == digest)
-                .map(|(_, b)| b.as_slice())
-                .unwrap_or(&[]);
-            for b in layer_refs {
-                if written.insert(b.digest.clone()) {
-                    let n = need_at[&b.digest];
-                    members.push(Member::Cached {
-                        digest: n.digest.clone(),
-                        size: n.size,
-                        media_type: n.media_type.clone(),
-                    });
-                    blobs.push(record(&n.digest, n.size, &n.media_type));
-                }
-            }
-            if written.insert(digest.clone()) {
+        let manifests = std::iter::once(&img.top)
+            .chain(img.nested_indexes.iter().map(|c| &c.manifest))
+            .chain(img.children.iter().map(|c| &c.manifest));
+        for m in manifests {
+            if written.insert(m.digest.clone()) {
                 members.push(Member::Manifest {
-                    digest: digest.clone(),
+                    digest: m.digest.clone(),
                 });
-                blobs.push(record(
-                    digest,
-                    child.manifest.bytes.len() as u64,
-                    &child.manifest.media_type,
-                ));
+                blobs.push(record(&m.digest, m.bytes.len() as u64, &m.media_type));
             }
         }
-        for nested in &img.nested_indexes {
-            if written.insert(nested.manifest.digest.clone()) {
-                members.push(Member::Manifest {
-                    digest: nested.manifest.digest.clone(),
+        for b in img.blobs.iter().flat_map(|(_, b)| b) {
+            if written.insert(b.digest.clone()) {
+                let n = need_at[&b.digest];
+                data_members.push(Member::Cached {
+                    digest: n.digest.clone(),
+                    size: n.size,
+                    media_type: n.media_type.clone(),
                 });
-                blobs.push(record(
-                    &nested.manifest.digest,
-                    nested.manifest.bytes.len() as u64,
-                    &nested.manifest.media_type,
-                ));
+                data_blobs.push(record(&n.digest, n.size, &n.media_type));
             }
-        }
-        if written.insert(img.top.digest.clone()) {
-            members.push(Member::Manifest {
-                digest: img.top.digest.clone(),
-            });
-            blobs.push(record(
-                &img.top.digest,
-                img.top.bytes.len() as u64,
-                &img.top.media_type,
-            ));
         }
         let reference = &img.entry.reference;
         let name = reference.tagged_name();
@@ -523,6 +497,8 @@ fn describe(
             complete: img.complete,
         });
     }
+    members.append(&mut data_members);
+    blobs.append(&mut data_blobs);
     let index_json = index_json_bytes(index_entries)?;
     let files = vec![
         FileRecord {
