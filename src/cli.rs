@@ -29,6 +29,19 @@ pub enum Command {
     },
     /// Pull the images of a list and write one signed bundle.
     Create(CreateArgs),
+    /// Check the signature, then every blob and every byte of a bundle. Exit 3 if anything fails.
+    Verify {
+        file: PathBuf,
+        /// Trusted public key (SPKI PEM), or a directory of *.pub files; repeatable (key rotation).
+        #[arg(long = "key", required_unless_present = "allow_unsigned")]
+        keys: Vec<PathBuf>,
+        /// Accept a bundle without a signature (its digests are still checked).
+        #[arg(long)]
+        allow_unsigned: bool,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show what a bundle holds, from its index (nothing is decompressed but the manifest).
     Inspect {
         file: PathBuf,

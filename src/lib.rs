@@ -16,3 +16,4 @@ pub mod progress;
 pub mod reference;
 pub mod registry;
 pub mod resolve;
+pub mod verify;

@@ -1,6 +1,6 @@
 use anyhow::{Context, Result};
 use bundle::cli::{Cli, Command, CreateArgs};
-use bundle::{create, exit_codes, inspect, keys, platform::Platform, progress, registry};
+use bundle::{create, exit_codes, inspect, keys, platform::Platform, progress, registry, verify};
 use clap::Parser;
 
 fn main() {
@@ -9,10 +9,17 @@ fn main() {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            exit_codes::ERROR
+            exit_code_of(&e)
         }
     };
     std::process::exit(code);
+}
+
+/// A verification failure anywhere in the chain means exit code 3.
+fn exit_code_of(e: &anyhow::Error) -> i32 {
+    e.chain()
+        .find_map(|c| c.downcast_ref::<verify::VerifyError>())
+        .map_or(exit_codes::ERROR, |v| v.exit_code())
 }
 
 fn run(cli: Cli) -> Result<i32> {
@@ -31,6 +38,36 @@ fn run(cli: Cli) -> Result<i32> {
             println!("wrote {}\n{summary}", opts.output.display());
             if !summary.failed.is_empty() {
                 return Ok(exit_codes::ERROR);
+            }
+        }
+        Command::Verify {
+            file,
+            keys,
+            allow_unsigned,
+            json,
+        } => {
+            let keys = verify::load_keys(&keys)?;
+            let r = verify::verify_file(&file, &keys, allow_unsigned)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "file": file.display().to_string(), "verified": true, "signer": r.signer,
+                        "images": r.images, "blobs": r.blobs, "blobBytes": r.bytes, "fileBytes": r.file_bytes,
+                    })
+                );
+            } else {
+                println!(
+                    "{}: OK\n  signature: {}\n  {} images, {} blobs ({}) match bundle.json\n  all {} bytes of the file are as written ({:.2}s, {}/s)",
+                    file.display(),
+                    r.signer.as_deref().map_or("none (unsigned, allowed)".to_string(), |s| format!("valid, key {s}")),
+                    r.images,
+                    r.blobs,
+                    indicatif::HumanBytes(r.bytes),
+                    r.file_bytes,
+                    r.seconds,
+                    indicatif::HumanBytes((r.file_bytes as f64 / r.seconds.max(1e-6)) as u64)
+                );
             }
         }
         Command::Inspect { file, json } => {

@@ -2,6 +2,7 @@
 
 pub mod frames;
 pub mod reader;
+pub mod stream;
 pub mod writer;
 
 use crate::digest::Digest;

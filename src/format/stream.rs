@@ -1,0 +1,308 @@
+//! Reads a bundle front to back from any reader (a file or stdin): frame by frame, hashing every
+//! byte, recording where each frame was, and finally checking all of it against the seek index.
+//! `verify` and `load` are built on it, so both see exactly the same checks.
+
+use super::frames::{SKIPPABLE_HEADER_MAGIC, SKIPPABLE_INDEX_MAGIC};
+use super::{
+    padded, FormatError, FrameSpan, MemberEntry, SeekIndex, FORMAT_VERSION, HEADER_MAGIC,
+    INDEX_TRAILER_MAGIC,
+};
+use sha2::{Digest as _, Sha256};
+use std::io::{self, BufRead, BufReader, Read, Write};
+
+const MAX_INDEX_BYTES: u64 = 256 * 1024 * 1024;
+
+/// A buffered reader that hashes and counts exactly the bytes consumed from it.
+struct Hashing<R> {
+    inner: BufReader<R>,
+    hash: Sha256,
+    pos: u64,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let avail = self.fill_buf()?;
+        let n = avail.len().min(buf.len());
+        buf[..n].copy_from_slice(&avail[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl<R: Read> BufRead for Hashing<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+    fn consume(&mut self, n: usize) {
+        self.hash.update(&self.inner.buffer()[..n]);
+        self.pos += n as u64;
+        self.inner.consume(n);
+    }
+}
+
+/// One tar member as the stream presents it.
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub path: String,
+    pub size: u64,
+}
+
+pub struct StreamReader<R> {
+    src: Hashing<R>,
+    name: String,
+    seen: Vec<MemberEntry>,
+    /// Set once the data of the current member has been read (or it has none).
+    data_pending: Option<Member>,
+}
+
+impl<R: Read> StreamReader<R> {
+    pub fn new(inner: R, name: &str) -> Result<Self, FormatError> {
+        let mut s = StreamReader {
+            src: Hashing {
+                inner: BufReader::with_capacity(1 << 20, inner),
+                hash: Sha256::new(),
+                pos: 0,
+            },
+            name: name.to_string(),
+            seen: Vec::new(),
+            data_pending: None,
+        };
+        let mut head = [0u8; 16];
+        if s.src.read_exact(&mut head).is_err()
+            || head[..4] != SKIPPABLE_HEADER_MAGIC.to_le_bytes()
+            || head[4..8] != 8u32.to_le_bytes()
+            || &head[8..15] != HEADER_MAGIC
+        {
+            return Err(FormatError::NotABundle {
+                path: s.name.clone(),
+            });
+        }
+        if u32::from(head[15]) > FORMAT_VERSION {
+            return Err(FormatError::NewerVersion {
+                path: s.name.clone(),
+                found: u32::from(head[15]),
+            });
+        }
+        Ok(s)
+    }
+
+    fn corrupt(&self, member: &str, detail: impl Into<String>) -> FormatError {
+        FormatError::MemberCorrupt {
+            path: self.name.clone(),
+            member: member.to_string(),
+            detail: detail.into(),
+        }
+    }
+
+    /// Decode one zstd frame from the stream into `sink`, refusing more than `limit` bytes.
+    fn frame(
+        &mut self,
+        limit: u64,
+        sink: &mut dyn Write,
+        member: &str,
+    ) -> Result<(u64, FrameSpan), FormatError> {
+        let start = self.src.pos;
+        let mut dec = zstd::stream::read::Decoder::with_buffer(&mut self.src)
+            .and_then(|d| {
+                let mut d = d.single_frame();
+                d.window_log_max(27)?;
+                Ok(d)
+            })
+            .map_err(|e| FormatError::Io {
+                path: self.name.clone(),
+                source: e,
+            })?;
+        let copied = io::copy(&mut (&mut dec).take(limit + 1), sink);
+        drop(dec);
+        let n = match copied {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                return Err(FormatError::Truncated {
+                    path: self.name.clone(),
+                    detail: format!("it ends inside {member}"),
+                })
+            }
+            Err(e) => return Err(self.corrupt(member, e.to_string())),
+        };
+        if n > limit {
+            return Err(self.corrupt(
+                member,
+                format!("its frame inflates beyond the {limit} bytes it should hold"),
+            ));
+        }
+        Ok((
+            n,
+            FrameSpan {
+                offset: start,
+                length: self.src.pos - start,
+            },
+        ))
+    }
+
+    /// The next member's header, or None at the end of the archive.
+    pub fn next_member(&mut self) -> Result<Option<Member>, FormatError> {
+        if let Some(m) = self.data_pending.take() {
+            // The caller skipped the data: read (and so verify) it anyway.
+            self.read_data(&m, &mut io::sink())?;
+        }
+        let at = self
+            .seen
+            .last()
+            .map_or("the start".to_string(), |m| format!("after {}", m.path));
+        let mut buf = Vec::with_capacity(1024);
+        let (n, span) = self.frame(1024, &mut buf, &format!("the tar header {at}"))?;
+        if n == 1024 && buf.iter().all(|&b| b == 0) {
+            return Ok(None);
+        }
+        if n != 512 {
+            return Err(self.corrupt(
+                &format!("the tar header {at}"),
+                format!("{n} bytes instead of 512"),
+            ));
+        }
+        let header = tar::Header::from_byte_slice(&buf);
+        let path = header
+            .path()
+            .map_err(|e| self.corrupt(&format!("the tar header {at}"), e.to_string()))?
+            .to_string_lossy()
+            .into_owned();
+        let ok_type = header.entry_type() == tar::EntryType::Regular;
+        let ok_sum = header.cksum().ok() == Some(checksum(&buf));
+        let size = header
+            .size()
+            .map_err(|e| self.corrupt(&path, e.to_string()))?;
+        if !ok_type || !ok_sum {
+            return Err(self.corrupt(
+                &path,
+                "the tar header is not a plain file entry with a valid checksum",
+            ));
+        }
+        let m = Member { path, size };
+        self.seen.push(MemberEntry {
+            path: m.path.clone(),
+            size,
+            header: span,
+            data: None,
+        });
+        if size > 0 {
+            self.data_pending = Some(m.clone());
+        }
+        Ok(Some(m))
+    }
+
+    /// Stream the current member's content into `sink` (padding checked and dropped).
+    pub fn read_data(&mut self, m: &Member, sink: &mut dyn Write) -> Result<(), FormatError> {
+        self.data_pending = None;
+        let mut w = Unpad {
+            inner: sink,
+            left: m.size,
+            bad_padding: false,
+        };
+        let (n, span) = self.frame(padded(m.size), &mut w, &m.path)?;
+        if n != padded(m.size) {
+            return Err(self.corrupt(
+                &m.path,
+                format!("{n} bytes where {} were declared", padded(m.size)),
+            ));
+        }
+        if w.bad_padding {
+            return Err(self.corrupt(&m.path, "non-zero tar padding"));
+        }
+        if let Some(last) = self.seen.last_mut() {
+            last.data = Some(span);
+        }
+        Ok(())
+    }
+
+    /// After the end of the archive: read the seek index and check that it describes exactly the
+    /// frames we read, and that the body hash matches. Then nothing may follow.
+    pub fn finish(mut self) -> Result<SeekIndex, FormatError> {
+        let body_sha256 = hex::encode(self.src.hash.clone().finalize());
+        let trunc = |d: &str| FormatError::Truncated {
+            path: self.name.clone(),
+            detail: d.to_string(),
+        };
+        let mut head = [0u8; 8];
+        self.src
+            .read_exact(&mut head)
+            .map_err(|_| trunc("the seek index is missing"))?;
+        let len = u64::from(u32::from_le_bytes(head[4..].try_into().unwrap_or_default()));
+        let corrupt = |d: String| FormatError::IndexCorrupt {
+            path: self.name.clone(),
+            detail: d,
+        };
+        if head[..4] != SKIPPABLE_INDEX_MAGIC.to_le_bytes()
+            || !(48..=MAX_INDEX_BYTES + 48).contains(&len)
+        {
+            return Err(corrupt(
+                "the frame after the archive is not a seek index".into(),
+            ));
+        }
+        let mut payload = vec![0u8; len as usize];
+        self.src
+            .read_exact(&mut payload)
+            .map_err(|_| trunc("the seek index is cut short"))?;
+        let n = len as usize - 48;
+        let (json, rest) = payload.split_at(n);
+        if Sha256::digest(json).as_slice() != &rest[..32]
+            || rest[32..40] != (n as u64).to_le_bytes()
+            || &rest[40..] != INDEX_TRAILER_MAGIC
+        {
+            return Err(corrupt("its checksum or trailer does not match".into()));
+        }
+        let mut extra = [0u8; 1];
+        if self.src.read(&mut extra).unwrap_or(0) != 0 {
+            return Err(corrupt("bytes follow the seek index".into()));
+        }
+        let index: SeekIndex = serde_json::from_slice(json).map_err(|e| corrupt(e.to_string()))?;
+        if index.body_sha256 != body_sha256 {
+            return Err(corrupt(
+                "the file's bytes do not hash to what the index recorded".into(),
+            ));
+        }
+        if index.members != self.seen {
+            return Err(corrupt(
+                "it does not describe the members actually in the file".into(),
+            ));
+        }
+        Ok(index)
+    }
+}
+
+/// Passes through the first `left` bytes and checks that the rest (tar padding) is zero.
+struct Unpad<'a> {
+    inner: &'a mut dyn Write,
+    left: u64,
+    bad_padding: bool,
+}
+
+impl Write for Unpad<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let take = (self.left.min(buf.len() as u64)) as usize;
+        if take > 0 {
+            self.inner.write_all(&buf[..take])?;
+            self.left -= take as u64;
+        }
+        if buf[take..].iter().any(|&b| b != 0) {
+            self.bad_padding = true;
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// The ustar header checksum: sum of all bytes with the checksum field taken as spaces.
+fn checksum(h: &[u8]) -> u32 {
+    h.iter()
+        .enumerate()
+        .map(|(i, &b)| {
+            if (148..156).contains(&i) {
+                32
+            } else {
+                u32::from(b)
+            }
+        })
+        .sum()
+}
