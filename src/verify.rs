@@ -48,6 +48,13 @@ pub enum VerifyError {
         found: String,
         images: String,
     },
+    #[error("{path}: blob {digest} is damaged ({detail}){images}; the bundle was altered or corrupted in transit")]
+    Damaged {
+        path: String,
+        digest: String,
+        detail: String,
+        images: String,
+    },
     #[error("{path}: {detail}")]
     Inconsistent { path: String, detail: String },
     #[error("cannot read key {path}: {reason}")]
@@ -324,7 +331,17 @@ impl<R: Read> Session<R> {
         sink: &mut dyn Write,
     ) -> Result<(), VerifyError> {
         let mut w = HashingWriter::new(sink);
-        self.stream.read_data(m, &mut w)?;
+        if let Err(e) = self.stream.read_data(m, &mut w) {
+            return Err(match e {
+                FormatError::MemberCorrupt { detail, .. } => VerifyError::Damaged {
+                    path: self.name.clone(),
+                    digest: rec.digest.to_string(),
+                    detail,
+                    images: self.images_using(&rec.digest),
+                },
+                other => other.into(),
+            });
+        }
         let (_, found, _) = w.finish();
         if found != rec.digest {
             return Err(VerifyError::DigestMismatch {

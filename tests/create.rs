@@ -4,30 +4,7 @@
 mod common;
 
 use common::*;
-use std::path::Path;
 use std::process::Command;
-
-fn write_list(dir: &Path, body: &str) -> std::path::PathBuf {
-    let p = dir.join("images.yaml");
-    std::fs::write(&p, body).unwrap();
-    p
-}
-
-fn inspect_json(bundle_path: &Path) -> serde_json::Value {
-    let o = bundle(&["inspect", "--json", bundle_path.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", text(&o));
-    serde_json::from_slice(&o.stdout).unwrap()
-}
-
-fn keypair(dir: &Path) -> (String, String) {
-    let prefix = dir.join("k");
-    let o = bundle(&["keygen", "--out", prefix.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", text(&o));
-    (
-        format!("{}.key", prefix.display()),
-        format!("{}.pub", prefix.display()),
-    )
-}
 
 #[test]
 fn plain_http_round_trip_is_readable_by_standard_tools() {
@@ -172,37 +149,6 @@ fn plain_http_round_trip_is_readable_by_standard_tools() {
         "{}",
         text(&o)
     );
-}
-
-/// One registry with the standard test images, shared setup for the smaller tests.
-fn registry_with_images() -> (Registry, TestImages) {
-    let reg = Registry::start();
-    let imgs = build_test_images();
-    push_test_images(&reg, &imgs);
-    (reg, imgs)
-}
-
-fn plain_list(work: &Path, reg: &Registry, images: &[&str]) -> std::path::PathBuf {
-    let a = &reg.addr;
-    let mut body = String::from("images:\n");
-    for i in images {
-        body.push_str(&format!("  - {a}/{i}\n"));
-    }
-    body.push_str(&format!("registries:\n  {a}:\n    plain-http: true\n"));
-    write_list(work, &body)
-}
-
-fn create(list: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
-    let mut args = vec![
-        "create",
-        list.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-        "--no-cache",
-        "--quiet",
-    ];
-    args.extend_from_slice(extra);
-    bundle(&args)
 }
 
 #[test]

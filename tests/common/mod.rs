@@ -601,3 +601,56 @@ pub fn push_test_images(reg: &Registry, imgs: &TestImages) {
     reg.push(d, "multi", "team/multi:2.0", &[]);
     reg.push(d, "chart", "charts/demo:0.1.0", &[]);
 }
+
+pub fn write_list(dir: &Path, body: &str) -> PathBuf {
+    let p = dir.join("images.yaml");
+    std::fs::write(&p, body).unwrap();
+    p
+}
+
+pub fn inspect_json(bundle_path: &Path) -> serde_json::Value {
+    let o = bundle(&["inspect", "--json", bundle_path.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+pub fn keypair(dir: &Path) -> (String, String) {
+    let prefix = dir.join("k");
+    let o = bundle(&["keygen", "--out", prefix.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    (
+        format!("{}.key", prefix.display()),
+        format!("{}.pub", prefix.display()),
+    )
+}
+
+/// One registry with the standard test images, shared setup for the smaller tests.
+pub fn registry_with_images() -> (Registry, TestImages) {
+    let reg = Registry::start();
+    let imgs = build_test_images();
+    push_test_images(&reg, &imgs);
+    (reg, imgs)
+}
+
+pub fn plain_list(work: &Path, reg: &Registry, images: &[&str]) -> PathBuf {
+    let a = &reg.addr;
+    let mut body = String::from("images:\n");
+    for i in images {
+        body.push_str(&format!("  - {a}/{i}\n"));
+    }
+    body.push_str(&format!("registries:\n  {a}:\n    plain-http: true\n"));
+    write_list(work, &body)
+}
+
+pub fn create(list: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "create",
+        list.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--no-cache",
+        "--quiet",
+    ];
+    args.extend_from_slice(extra);
+    bundle(&args)
+}

@@ -1,0 +1,182 @@
+//! `bundle verify`: a good bundle passes; a change of any byte, a truncation, another key or a
+//! missing signature is refused with exit code 3 and one clear sentence.
+
+mod common;
+
+use common::*;
+use std::path::{Path, PathBuf};
+
+/// The seek index, read independently of the tool: last 16 bytes = length + magic.
+fn seek_index(bytes: &[u8]) -> (serde_json::Value, usize) {
+    let n = bytes.len();
+    assert_eq!(&bytes[n - 8..], b"BUNDLEIX");
+    let len = u64::from_le_bytes(bytes[n - 16..n - 8].try_into().unwrap()) as usize;
+    let start = n - 16 - 32 - len;
+    (
+        serde_json::from_slice(&bytes[start..start + len]).unwrap(),
+        start - 8,
+    )
+}
+
+fn member<'a>(index: &'a serde_json::Value, path_prefix: &str) -> &'a serde_json::Value {
+    index["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["path"].as_str().unwrap().starts_with(path_prefix))
+        .unwrap_or_else(|| panic!("no member {path_prefix}"))
+}
+
+fn verify(file: &Path, key: &str) -> std::process::Output {
+    bundle(&["verify", file.to_str().unwrap(), "--key", key])
+}
+
+struct Fixture {
+    _reg: Registry,
+    _imgs: TestImages,
+    work: tempfile::TempDir,
+    good: PathBuf,
+    public: String,
+    layer_digest: String,
+}
+
+fn fixture() -> Fixture {
+    let (reg, imgs) = registry_with_images();
+    let work = tempfile::tempdir().unwrap();
+    let (key, public) = keypair(work.path());
+    let list = plain_list(work.path(), &reg, &["team/app1:1.0", "team/multi:2.0"]);
+    let good = work.path().join("good.bundle");
+    let o = create(&list, &good, &["--key", &key]);
+    assert!(o.status.success(), "{}", text(&o));
+    let layer_digest = imgs.base_layer.digest.clone();
+    Fixture {
+        _reg: reg,
+        _imgs: imgs,
+        work,
+        good,
+        public,
+        layer_digest,
+    }
+}
+
+#[test]
+fn a_good_bundle_verifies_and_every_tampered_region_is_refused() {
+    let f = fixture();
+    let o = verify(&f.good, &f.public);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("OK") && out.contains("signature: valid"),
+        "{out}"
+    );
+
+    let bytes = std::fs::read(&f.good).unwrap();
+    let (index, index_frame_start) = seek_index(&bytes);
+    let data_mid = |prefix: &str| {
+        let d = &member(&index, prefix)["data"];
+        (d["offset"].as_u64().unwrap() + d["length"].as_u64().unwrap() / 2) as usize
+    };
+    let header_of = |prefix: &str| {
+        let h = &member(&index, prefix)["header"];
+        (h["offset"].as_u64().unwrap() + h["length"].as_u64().unwrap() / 2) as usize
+    };
+    let first_manifest = index["members"][4]["path"].as_str().unwrap().to_string();
+    let regions: Vec<(&str, usize)> = vec![
+        ("bundle header", 12),
+        ("bundle.json", data_mid("bundle.json")),
+        ("signature", data_mid("bundle.json.sig")),
+        ("index.json", data_mid("index.json")),
+        ("a manifest frame", data_mid(&first_manifest)),
+        (
+            "a layer frame",
+            data_mid(&format!("blobs/sha256/{}", &f.layer_digest[7..])),
+        ),
+        (
+            "a tar header frame",
+            header_of(&format!("blobs/sha256/{}", &f.layer_digest[7..])),
+        ),
+        ("the tar end frame", index_frame_start - 3),
+        ("the seek index", index_frame_start + 20),
+        ("the trailer", bytes.len() - 12),
+    ];
+    for (what, at) in regions {
+        let mut bad = bytes.clone();
+        bad[at] ^= 0x01;
+        let p = f.work.path().join("bad.bundle");
+        std::fs::write(&p, &bad).unwrap();
+        let o = verify(&p, &f.public);
+        let code = o.status.code();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            !o.status.success(),
+            "flipped byte in {what} (offset {at}) was accepted"
+        );
+        let expected = if what == "bundle header" { 1 } else { 3 };
+        assert_eq!(code, Some(expected), "{what}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{what}: one sentence: {err}");
+        assert!(!err.contains("panicked"), "{what}: {err}");
+    }
+
+    // Truncated anywhere: refused.
+    for cut in [bytes.len() - 1, bytes.len() / 2, 100, 10] {
+        let p = f.work.path().join("short.bundle");
+        std::fs::write(&p, &bytes[..cut]).unwrap();
+        let o = verify(&p, &f.public);
+        assert!(!o.status.success(), "truncated to {cut} was accepted");
+        assert!(!String::from_utf8_lossy(&o.stderr).contains("panicked"));
+    }
+}
+
+#[test]
+fn wrong_key_unsigned_and_key_rotation() {
+    let f = fixture();
+    let other = f.work.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    let o = bundle(&["keygen", "--out", other.join("old").to_str().unwrap()]);
+    assert!(o.status.success());
+    let o = verify(&f.good, other.join("old.pub").to_str().unwrap());
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("not among the 1 trusted key"),
+        "{}",
+        text(&o)
+    );
+
+    // --key DIR holding the old and the current key (rotation): accepted.
+    std::fs::copy(&f.public, other.join("current.pub")).unwrap();
+    let o = bundle(&[
+        "verify",
+        f.good.to_str().unwrap(),
+        "--key",
+        other.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+
+    // A bundle whose bundle.json was re-signed by an untrusted key after changing it.
+    let list = f.work.path().join("images.yaml");
+    let unsigned = f.work.path().join("unsigned.bundle");
+    let o = create(&list, &unsigned, &["--unsigned"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = verify(&unsigned, &f.public);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--allow-unsigned"),
+        "{}",
+        text(&o)
+    );
+    let o = bundle(&["verify", unsigned.to_str().unwrap(), "--allow-unsigned"]);
+    assert!(o.status.success(), "{}", text(&o));
+
+    let o = bundle(&[
+        "verify",
+        f.work.path().join("images.yaml").to_str().unwrap(),
+        "--key",
+        &f.public,
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("not a bundle"),
+        "{}",
+        text(&o)
+    );
+}
