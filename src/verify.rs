@@ -426,7 +426,9 @@ impl<R: Read> Session<R> {
                         .images
                         .iter()
                         .any(|i| !i.complete && i.digest == *digest);
-                    if !present && !(partial && !carried.contains(&c.digest)) {
+                    // Absent is fine only for a child a platform filter deliberately left out.
+                    let left_out = partial && !carried.contains(&c.digest);
+                    if !present && !left_out {
                         return Err(bad(format!(
                             "index {digest} references {}, which is not in the bundle",
                             c.digest
