@@ -42,6 +42,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Verify a bundle, then load its images into registries or local stores, digests unchanged.
+    Load(LoadArgs),
     /// Show what a bundle holds, from its index (nothing is decompressed but the manifest).
     Inspect {
         file: PathBuf,
@@ -95,4 +97,52 @@ pub struct CreateArgs {
     /// No progress output.
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct LoadArgs {
+    /// The bundle, or `-` to read it from stdin.
+    pub file: PathBuf,
+    /// Trusted public key (SPKI PEM), or a directory of *.pub files; repeatable.
+    #[arg(long = "key", required_unless_present = "allow_unsigned")]
+    pub keys: Vec<PathBuf>,
+    /// Load a bundle without a valid signature (its digests are still checked).
+    #[arg(long)]
+    pub allow_unsigned: bool,
+    /// registry://HOST[:PORT][/PREFIX], oci:DIR or docker-archive:FILE; repeatable.
+    #[arg(long = "to", required = true)]
+    pub targets: Vec<String>,
+    /// Only this image (as listed by `bundle inspect`, or as written in the image list); repeatable.
+    #[arg(long = "image")]
+    pub images: Vec<String>,
+    /// Only these platforms of multi-platform images (OS/ARCH[/VARIANT]); repeatable.
+    #[arg(long = "platform")]
+    pub platforms: Vec<String>,
+    /// Blobs loaded at once.
+    #[arg(short, long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub jobs: u16,
+    /// Talk plain HTTP to registry targets.
+    #[arg(long)]
+    pub plain_http: bool,
+    /// CA certificate (PEM) for registry targets, added to the system roots.
+    #[arg(long)]
+    pub ca_file: Option<PathBuf>,
+    /// Do not verify registry targets' TLS certificates.
+    #[arg(long)]
+    pub insecure_skip_tls_verify: bool,
+    /// User name for registry targets; the password is read from stdin (--password-stdin).
+    #[arg(long, requires = "password_stdin")]
+    pub username: Option<String>,
+    /// Read the registry password from the first line of stdin.
+    #[arg(long, requires = "username")]
+    pub password_stdin: bool,
+    /// Retries per request on connection errors, 429 and 5xx.
+    #[arg(long, default_value_t = 5)]
+    pub retries: u32,
+    /// No progress output.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Machine-readable summary.
+    #[arg(long)]
+    pub json: bool,
 }

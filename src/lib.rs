@@ -10,6 +10,7 @@ pub mod format;
 pub mod imagelist;
 pub mod inspect;
 pub mod keys;
+pub mod load;
 pub mod manifest;
 pub mod platform;
 pub mod progress;

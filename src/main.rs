@@ -1,5 +1,5 @@
 use anyhow::{Context, Result};
-use bundle::cli::{Cli, Command, CreateArgs};
+use bundle::cli::{Cli, Command, CreateArgs, LoadArgs};
 use bundle::{create, exit_codes, inspect, keys, platform::Platform, progress, registry, verify};
 use clap::Parser;
 
@@ -70,6 +70,44 @@ fn run(cli: Cli) -> Result<i32> {
                 );
             }
         }
+        Command::Load(args) => {
+            let json = args.json;
+            let opts = load_options(args)?;
+            let r = bundle::load::load(&opts)?;
+            if json {
+                let targets: Vec<_> = r
+                    .targets
+                    .iter()
+                    .map(|t| serde_json::json!({"target": t.target, "images": t.names, "blobsSent": t.blobs.sent,
+                        "blobsPresent": t.blobs.present, "blobsMounted": t.blobs.mounted, "bytesSent": t.blobs.bytes}))
+                    .collect();
+                println!(
+                    "{}",
+                    serde_json::json!({"signer": r.signer, "targets": targets, "partial": r.partial, "seconds": r.seconds})
+                );
+            } else {
+                for t in &r.targets {
+                    println!(
+                        "{}: {} images; blobs: {} sent ({}), {} already there, {} mounted",
+                        t.target,
+                        t.names.len(),
+                        t.blobs.sent,
+                        indicatif::HumanBytes(t.blobs.bytes),
+                        t.blobs.present,
+                        t.blobs.mounted
+                    );
+                    for n in &t.names {
+                        println!("  {n}");
+                    }
+                }
+                for p in &r.partial {
+                    println!(
+                        "note: {p} is multi-platform and not all of its platforms were loaded"
+                    );
+                }
+                println!("done in {:.2}s", r.seconds);
+            }
+        }
         Command::Inspect { file, json } => {
             let i = inspect::inspect(&file)?;
             if json {
@@ -128,4 +166,76 @@ fn parse_time(s: &str) -> Result<u64> {
     }
     let t = humantime::parse_rfc3339_weak(s.trim())?;
     Ok(t.duration_since(std::time::UNIX_EPOCH)?.as_secs())
+}
+
+fn load_options(a: LoadArgs) -> Result<bundle::load::LoadOptions> {
+    let targets = a
+        .targets
+        .iter()
+        .map(|t| t.parse::<bundle::load::target::TargetSpec>())
+        .collect::<Result<Vec<_>>>()?;
+    let platforms = a
+        .platforms
+        .iter()
+        .map(|p| p.parse::<Platform>())
+        .collect::<Result<Vec<_>, _>>()?;
+    if a.password_stdin && a.file.as_os_str() == "-" {
+        anyhow::bail!("--password-stdin and a bundle on stdin (-) cannot both use stdin");
+    }
+    let credential = if a.password_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .context("reading the password from stdin")?;
+        Some(registry::credentials::Credential::Basic {
+            username: a.username.clone().unwrap_or_default(),
+            password: line.trim_end_matches(['\r', '\n']).to_string(),
+        })
+    } else {
+        None
+    };
+    let hosts: Vec<String> = targets
+        .iter()
+        .filter_map(|t| match t {
+            bundle::load::target::TargetSpec::Registry { host, .. } => Some(host.clone()),
+            _ => None,
+        })
+        .collect();
+    let cfg = bundle::imagelist::RegistryConfig {
+        plain_http: a.plain_http,
+        ca_file: a.ca_file.clone(),
+        insecure_skip_tls_verify: a.insecure_skip_tls_verify,
+        username_env: None,
+        password_env: None,
+    };
+    let global = registry::GlobalOptions {
+        plain_http: a.plain_http,
+        retry: registry::retry::RetryPolicy {
+            retries: a.retries,
+            ..Default::default()
+        },
+        certs_dirs: Vec::new(),
+    }
+    .with_system_certs_dirs();
+    let registries = move || {
+        let configs = hosts.iter().map(|h| (h.clone(), cfg.clone())).collect();
+        let mut r = registry::Registries::new(configs, global.clone());
+        if let Some(c) = &credential {
+            for h in &hosts {
+                r = r.with_credential(h, c.clone());
+            }
+        }
+        r
+    };
+    Ok(bundle::load::LoadOptions {
+        file: a.file,
+        keys: a.keys,
+        allow_unsigned: a.allow_unsigned,
+        targets,
+        images: a.images,
+        platforms,
+        jobs: a.jobs as usize,
+        registries: Box::new(registries),
+        progress: progress::Mode::detect(a.quiet || a.json),
+    })
 }

@@ -71,7 +71,10 @@ pub fn write_compressed(
 
 /// A reader of one zstd frame's content that refuses to produce more than `expected` bytes
 /// (a frame that inflates beyond what the index declares is a bomb or a corruption).
-pub fn frame_reader<'a, R: io::BufRead + 'a>(src: R, expected: u64) -> io::Result<impl Read + 'a> {
+pub fn frame_reader<'a, R: io::BufRead + Send + 'a>(
+    src: R,
+    expected: u64,
+) -> io::Result<impl Read + Send + 'a> {
     let mut dec = zstd::stream::read::Decoder::with_buffer(src)?.single_frame();
     dec.window_log_max(27)?;
     Ok(BoundedRead {

@@ -7,7 +7,9 @@ use super::{
 use sha2::{Digest as _, Sha256};
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
+use std::sync::Arc;
 
 /// The index is small (a few hundred bytes per blob); anything far larger is not ours.
 const MAX_INDEX_BYTES: u64 = 256 * 1024 * 1024;
@@ -15,7 +17,7 @@ const MAX_INDEX_BYTES: u64 = 256 * 1024 * 1024;
 pub const MAX_METADATA_BYTES: u64 = 64 * 1024 * 1024;
 
 pub struct BundleReader {
-    file: File,
+    file: Arc<File>,
     path: String,
     pub len: u64,
     pub index: SeekIndex,
@@ -123,7 +125,7 @@ impl BundleReader {
             }
         }
         Ok(BundleReader {
-            file,
+            file: Arc::new(file),
             path: p,
             len,
             index,
@@ -139,21 +141,25 @@ impl BundleReader {
         self.index.members.iter().find(|m| m.path == path)
     }
 
-    /// A reader of a member's content (padding excluded), decompressing its frame only.
-    pub fn open_member(&self, m: &MemberEntry) -> Result<impl Read + '_, FormatError> {
-        let io = |source| FormatError::Io {
-            path: self.path.clone(),
-            source,
-        };
+    /// A reader of a member's content (padding excluded), decompressing its frame only. It reads
+    /// by position, so any number of them can be used at once from different threads.
+    pub fn open_member(&self, m: &MemberEntry) -> Result<impl Read + Send + 'static, FormatError> {
         let data = m.data.ok_or_else(|| FormatError::MemberCorrupt {
             path: self.path.clone(),
             member: m.path.clone(),
             detail: "empty".into(),
         })?;
-        let mut f = &self.file;
-        f.seek(SeekFrom::Start(data.offset)).map_err(io)?;
-        let limited = BufReader::new(f.take(data.length));
-        let r = frame_reader(limited, padded(m.size)).map_err(io)?;
+        let at = Positioned {
+            file: self.file.clone(),
+            pos: data.offset,
+            end: data.offset + data.length,
+        };
+        let r = frame_reader(BufReader::with_capacity(256 * 1024, at), padded(m.size)).map_err(
+            |source| FormatError::Io {
+                path: self.path.clone(),
+                source,
+            },
+        )?;
         Ok(r.take(m.size))
     }
 
@@ -181,5 +187,24 @@ impl BundleReader {
                 detail: e.to_string(),
             })?;
         Ok(out)
+    }
+}
+
+/// A window of a shared file read with `pread`, independent of any other reader's position.
+struct Positioned {
+    file: Arc<File>,
+    pos: u64,
+    end: u64,
+}
+
+impl Read for Positioned {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let want = buf.len().min((self.end - self.pos) as usize);
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = self.file.read_at(&mut buf[..want], self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
     }
 }

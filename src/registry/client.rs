@@ -92,6 +92,34 @@ pub struct Manifest {
     pub digest: Digest,
 }
 
+/// A request body that can be made again for a retry.
+pub type BodyFactory<'a> = &'a (dyn Fn() -> Result<reqwest::blocking::Body, RegistryError> + Sync);
+
+/// Everything `send` needs besides method and URL.
+#[derive(Clone, Copy)]
+pub(crate) struct Req<'a> {
+    /// Token scopes, space separated: `repository:a:pull,push repository:b:pull`.
+    pub scopes: &'a str,
+    pub what: &'a str,
+    pub accept: Option<&'a str>,
+    pub range: Option<u64>,
+    pub body: Option<BodyFactory<'a>>,
+    pub content_type: Option<&'a str>,
+}
+
+impl<'a> Req<'a> {
+    pub fn new(scopes: &'a str, what: &'a str) -> Self {
+        Req {
+            scopes,
+            what,
+            accept: None,
+            range: None,
+            body: None,
+            content_type: None,
+        }
+    }
+}
+
 #[derive(Clone, Copy)]
 enum Auth {
     /// Send credentials if the registry asks for them.
@@ -126,15 +154,12 @@ impl RegistryClient {
         let what = format!("{}/{repo}:{reference}", self.endpoint.registry)
             .replace(":sha256:", "@sha256:");
         let url = self.url(repo, "manifests", reference);
-        let resp = self.send(
-            Method::GET,
-            &url,
-            repo,
-            &what,
-            Some(MANIFEST_ACCEPT),
-            None,
-            Auth::Registry,
-        )?;
+        let scopes = pull_scope(repo);
+        let req = Req {
+            accept: Some(MANIFEST_ACCEPT),
+            ..Req::new(&scopes, &what)
+        };
+        let resp = self.send(Method::GET, &url, req, Auth::Registry)?;
         let resp = self.check_status(resp, &what)?;
         let header_type = resp
             .headers()
@@ -221,24 +246,26 @@ impl RegistryClient {
             }
             let url = self.url(repo, "blobs", &digest.to_string());
             let range = (have > 0).then_some(have);
-            let result = self
-                .get_following_redirects(&url, repo, &what, range)
-                .and_then(|resp| {
-                    match resp.status() {
-                        StatusCode::PARTIAL_CONTENT if range.is_some() => Ok(resp),
-                        StatusCode::OK => {
-                            if have > 0 {
-                                // The server ignored Range: start over rather than append a duplicate.
-                                file.set_len(0).map_err(io_err)?;
-                                file.seek(SeekFrom::Start(0)).map_err(io_err)?;
-                                (hasher, have) =
-                                    hasher_for_prefix(std::io::empty()).map_err(io_err)?;
-                            }
-                            Ok(resp)
+            let scopes = pull_scope(repo);
+            let req = Req {
+                range,
+                ..Req::new(&scopes, &what)
+            };
+            let result = self.get_following_redirects(&url, req).and_then(|resp| {
+                match resp.status() {
+                    StatusCode::PARTIAL_CONTENT if range.is_some() => Ok(resp),
+                    StatusCode::OK => {
+                        if have > 0 {
+                            // The server ignored Range: start over rather than append a duplicate.
+                            file.set_len(0).map_err(io_err)?;
+                            file.seek(SeekFrom::Start(0)).map_err(io_err)?;
+                            (hasher, have) = hasher_for_prefix(std::io::empty()).map_err(io_err)?;
                         }
-                        _ => Err(self.status_error(resp, &what)),
+                        Ok(resp)
                     }
-                });
+                    _ => Err(self.status_error(resp, &what)),
+                }
+            });
             // `send` has already retried the request itself; only broken bodies are resumed here.
             let mut resp = result?;
             let mut w = HashingWriter::resume(&mut *file, hasher.clone(), have);
@@ -292,17 +319,12 @@ impl RegistryClient {
         Ok(())
     }
 
-    fn get_following_redirects(
-        &self,
-        url: &str,
-        repo: &str,
-        what: &str,
-        range: Option<u64>,
-    ) -> Result<Response, RegistryError> {
+    fn get_following_redirects(&self, url: &str, req: Req) -> Result<Response, RegistryError> {
+        let what = req.what;
         let mut url = url.to_string();
         let mut auth = Auth::Registry;
         for _ in 0..6 {
-            let resp = self.send(Method::GET, &url, repo, what, None, range, auth)?;
+            let resp = self.send(Method::GET, &url, req, auth)?;
             if !resp.status().is_redirection() {
                 return Ok(resp);
             }
@@ -335,30 +357,43 @@ impl RegistryClient {
         })
     }
 
+    /// Send to the registry itself (credentials if it asks), with retries.
+    pub(crate) fn send_registry(
+        &self,
+        method: Method,
+        url: &str,
+        req: Req,
+    ) -> Result<Response, RegistryError> {
+        self.send(method, url, req, Auth::Registry)
+    }
+
     /// One request with retries on connection errors, 429 and 5xx, and the auth dance on 401.
-    #[allow(clippy::too_many_arguments)]
     fn send(
         &self,
         method: Method,
         url: &str,
-        repo: &str,
-        what: &str,
-        accept: Option<&str>,
-        range: Option<u64>,
+        req: Req,
         auth: Auth,
     ) -> Result<Response, RegistryError> {
+        let what = req.what;
         let mut attempt = 0u32;
         let mut authenticated_once = false;
         loop {
             let mut rb: RequestBuilder = self.http.request(method.clone(), url);
-            if let Some(a) = accept {
+            if let Some(a) = req.accept {
                 rb = rb.header(ACCEPT, a);
             }
-            if let Some(from) = range {
+            if let Some(from) = req.range {
                 rb = rb.header(RANGE, format!("bytes={from}-"));
             }
+            if let Some(t) = req.content_type {
+                rb = rb.header(CONTENT_TYPE, t);
+            }
+            if let Some(make) = req.body {
+                rb = rb.body(make()?);
+            }
             if matches!(auth, Auth::Registry) {
-                if let Some(h) = self.auth_header(repo)? {
+                if let Some(h) = self.auth_header(req.scopes)? {
                     rb = rb.header(AUTHORIZATION, h);
                 }
             }
@@ -388,7 +423,7 @@ impl RegistryClient {
                         match parse_challenge(header) {
                             Some(c) => {
                                 *self.challenge.lock().unwrap() = Some(c);
-                                self.tokens.lock().unwrap().remove(&scope(repo));
+                                self.tokens.lock().unwrap().remove(req.scopes);
                                 continue;
                             }
                             None => return Err(self.status_error(resp, what)),
@@ -411,7 +446,7 @@ impl RegistryClient {
         }
     }
 
-    fn auth_header(&self, repo: &str) -> Result<Option<HeaderValue>, RegistryError> {
+    fn auth_header(&self, scopes: &str) -> Result<Option<HeaderValue>, RegistryError> {
         let challenge = self.challenge.lock().unwrap().clone();
         let value = match challenge {
             None => return Ok(None),
@@ -420,7 +455,7 @@ impl RegistryClient {
                 _ => return Ok(None),
             },
             Some(Challenge::Bearer { realm, service }) => {
-                let scope = scope(repo);
+                let scope = scopes.to_string();
                 let cached = |tokens: &HashMap<String, (String, Instant)>| {
                     tokens
                         .get(&scope)
@@ -464,7 +499,9 @@ impl RegistryClient {
             if let Some(s) = service {
                 q.append_pair("service", s);
             }
-            q.append_pair("scope", scope);
+            for one in scope.split(' ') {
+                q.append_pair("scope", one);
+            }
         }
         let mut attempt = 0;
         let resp = loop {
@@ -529,7 +566,11 @@ impl RegistryClient {
         ))
     }
 
-    fn check_status(&self, resp: Response, what: &str) -> Result<Response, RegistryError> {
+    pub(crate) fn check_status(
+        &self,
+        resp: Response,
+        what: &str,
+    ) -> Result<Response, RegistryError> {
         if resp.status().is_success() {
             Ok(resp)
         } else {
@@ -537,7 +578,7 @@ impl RegistryClient {
         }
     }
 
-    fn status_error(&self, resp: Response, what: &str) -> RegistryError {
+    pub(crate) fn status_error(&self, resp: Response, what: &str) -> RegistryError {
         let status = resp.status().as_u16();
         let registry = self.endpoint.registry.clone();
         let what = what.to_string();
@@ -548,7 +589,7 @@ impl RegistryClient {
                 what,
                 status,
                 hint: if self.credential.is_some() {
-                    "the credentials were rejected or lack pull access"
+                    "the credentials were rejected or lack access to this repository"
                 } else {
                     "no credentials found: log in with `docker login`, or set username-env/password-env in the image list"
                 },
@@ -574,7 +615,7 @@ impl RegistryClient {
     }
 }
 
-fn scope(repo: &str) -> String {
+pub(crate) fn pull_scope(repo: &str) -> String {
     format!("repository:{repo}:pull")
 }
 

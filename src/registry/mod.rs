@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod client;
 pub mod credentials;
+pub mod push;
 pub mod retry;
 
 pub use client::{Manifest, RegistryClient, RegistryError};
@@ -40,6 +41,8 @@ pub struct Registries {
     configs: BTreeMap<String, RegistryConfig>,
     global: GlobalOptions,
     clients: Mutex<HashMap<String, Arc<RegistryClient>>>,
+    /// Given on the command line (`--username` + `--password-stdin`); wins over every store.
+    explicit: HashMap<String, credentials::Credential>,
 }
 
 impl Registries {
@@ -48,7 +51,13 @@ impl Registries {
             configs,
             global,
             clients: Mutex::new(HashMap::new()),
+            explicit: HashMap::new(),
         }
+    }
+
+    pub fn with_credential(mut self, registry: &str, credential: credentials::Credential) -> Self {
+        self.explicit.insert(registry.to_string(), credential);
+        self
     }
 
     pub fn client(&self, registry: &str) -> Result<Arc<RegistryClient>, RegistryError> {

@@ -1,0 +1,282 @@
+//! `bundle load`: verify, then load into registries and local stores with digests unchanged.
+//!
+//! From a file: the whole bundle is verified first (signature, every blob, every byte), then
+//! blobs are pushed in parallel, each read from its own frame and checked again on the way;
+//! manifests follow (children before indexes) and names/tags come last. From stdin (`-`): one
+//! pass, each needed blob spooled to a temp file while it is verified (one blob at a time, never
+//! the whole bundle), manifests and tags only after the end of the stream checked out.
+
+pub mod oci;
+pub mod plan;
+pub mod registry;
+pub mod target;
+
+use crate::format::reader::BundleReader;
+use crate::format::BlobRecord;
+use crate::platform::Platform;
+use crate::progress::{Mode, Progress};
+use crate::registry::Registries;
+use crate::verify::{self, Session};
+use anyhow::{bail, Context, Result};
+use plan::PlannedImage;
+use rayon::prelude::*;
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::PathBuf;
+use std::time::Instant;
+use target::{BlobOutcome, Target, TargetSpec};
+
+pub struct LoadOptions {
+    /// A bundle file, or `-` for stdin.
+    pub file: PathBuf,
+    pub keys: Vec<PathBuf>,
+    pub allow_unsigned: bool,
+    pub targets: Vec<TargetSpec>,
+    pub images: Vec<String>,
+    pub platforms: Vec<Platform>,
+    pub jobs: usize,
+    /// For registry targets.
+    pub registries: Box<dyn Fn() -> Registries + Send + Sync>,
+    pub progress: Mode,
+}
+
+pub struct TargetReport {
+    pub target: String,
+    pub names: Vec<String>,
+    pub blobs: BlobOutcome,
+}
+
+pub struct LoadReport {
+    pub signer: Option<String>,
+    pub targets: Vec<TargetReport>,
+    pub partial: Vec<String>,
+    pub seconds: f64,
+}
+
+fn open_targets(opts: &LoadOptions) -> Result<Vec<Box<dyn Target>>> {
+    opts.targets
+        .iter()
+        .map(|t| -> Result<Box<dyn Target>> {
+            Ok(match t {
+                TargetSpec::Registry { host, prefix } => Box::new(registry::RegistryTarget::new(
+                    host,
+                    prefix,
+                    (opts.registries)(),
+                )),
+                TargetSpec::Oci { dir } => Box::new(oci::OciTarget::open(dir)?),
+                TargetSpec::DockerArchive { .. } => {
+                    bail!("docker-archive: targets are not supported yet")
+                }
+            })
+        })
+        .collect()
+}
+
+/// Distinct configs and layers of the plan, each with the images that need it.
+fn blob_users(plan: &[PlannedImage]) -> Vec<(BlobRecord, Vec<&PlannedImage>)> {
+    let mut order: Vec<(BlobRecord, Vec<&PlannedImage>)> = Vec::new();
+    let mut at: HashMap<&crate::digest::Digest, usize> = HashMap::new();
+    for img in plan {
+        for b in &img.blobs {
+            match at.get(&b.digest) {
+                Some(&i) => order[i].1.push(img),
+                None => {
+                    at.insert(&b.digest, order.len());
+                    order.push((b.clone(), vec![img]));
+                }
+            }
+        }
+    }
+    order
+}
+
+pub fn load(opts: &LoadOptions) -> Result<LoadReport> {
+    let started = Instant::now();
+    let keys = verify::load_keys(&opts.keys)?;
+    if opts.targets.is_empty() {
+        bail!("no --to target given");
+    }
+    if opts.file.as_os_str() == "-" {
+        load_stream(opts, &keys, started)
+    } else {
+        load_file(opts, &keys, started)
+    }
+}
+
+fn load_file(
+    opts: &LoadOptions,
+    keys: &[verify::TrustedKey],
+    started: Instant,
+) -> Result<LoadReport> {
+    let name = opts.file.display().to_string();
+    let progress = Progress::new(opts.progress, "verified");
+    progress.line(&format!("verifying {name}"));
+    let reader = BundleReader::open(&opts.file)?;
+    progress.start_bytes(reader.len, 0);
+    let file = std::fs::File::open(&opts.file).with_context(|| format!("opening {name}"))?;
+    let counted = CountingRead {
+        inner: file,
+        progress: &progress,
+    };
+    let checked = Session::open(counted, &name, keys, opts.allow_unsigned)?.finish()?;
+    progress.finish();
+    progress.line(&format!(
+        "verified: {} ({} blobs)",
+        checked
+            .signer
+            .as_deref()
+            .map_or("unsigned (allowed)".into(), |s| format!("signature by {s}")),
+        checked.doc.blobs.len()
+    ));
+    let plan = plan::plan(&checked, &opts.images, &opts.platforms)?;
+    let targets = open_targets(opts)?;
+    let users = blob_users(&plan);
+    let members: HashMap<String, &crate::format::MemberEntry> = reader
+        .index
+        .members
+        .iter()
+        .map(|m| (m.path.clone(), m))
+        .collect();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.jobs.max(1))
+        .build()?;
+    let sending = Progress::new(opts.progress, "loaded");
+    sending.start_bytes(
+        users.iter().map(|(b, _)| b.size).sum::<u64>() * targets.len() as u64,
+        0,
+    );
+    let results: Vec<Result<Vec<BlobOutcome>>> = pool.install(|| {
+        users
+            .par_iter()
+            .map(|(blob, imgs)| {
+                let member = members
+                    .get(&blob.digest.layout_path())
+                    .copied()
+                    .with_context(|| {
+                        format!("blob {} is missing from the seek index", blob.digest)
+                    })?;
+                let open = || -> Result<Box<dyn Read + Send>> {
+                    Ok(Box::new(reader.open_member(member)?))
+                };
+                let mut v = Vec::new();
+                for t in &targets {
+                    let o = t.put_blob(blob, imgs, &open).with_context(|| {
+                        format!("{}: blob {} of {}", t.name(), blob.digest, names_of(imgs))
+                    })?;
+                    sending.add(blob.size);
+                    v.push(o);
+                }
+                Ok(v)
+            })
+            .collect()
+    });
+    sending.finish();
+    let mut outcomes = vec![BlobOutcome::default(); targets.len()];
+    let mut errors = Vec::new();
+    for r in results {
+        match r {
+            Ok(v) => v
+                .into_iter()
+                .enumerate()
+                .for_each(|(i, o)| outcomes[i] += o),
+            Err(e) => errors.push(format!("{e:#}")),
+        }
+    }
+    if !errors.is_empty() {
+        bail!(
+            "{} blob(s) could not be loaded; no manifest or tag was written:\n  {}",
+            errors.len(),
+            errors.join("\n  ")
+        );
+    }
+    commit(&targets, &plan, &checked, outcomes, started)
+}
+
+fn load_stream(
+    opts: &LoadOptions,
+    keys: &[verify::TrustedKey],
+    started: Instant,
+) -> Result<LoadReport> {
+    let stdin = std::io::stdin().lock();
+    let mut session = Session::open(stdin, "stdin", keys, opts.allow_unsigned)?;
+    let plan = plan::plan(&session.checked, &opts.images, &opts.platforms)?;
+    let targets = open_targets(opts)?;
+    let users = blob_users(&plan);
+    let needed: HashMap<&crate::digest::Digest, &Vec<&PlannedImage>> =
+        users.iter().map(|(b, u)| (&b.digest, u)).collect();
+    let mut outcomes = vec![BlobOutcome::default(); targets.len()];
+    let spool_dir = std::env::temp_dir();
+    while let Some(blob) = session.next_blob()? {
+        let Some(imgs) = needed.get(&blob.digest) else {
+            session.read_blob(&mut std::io::sink())?;
+            continue;
+        };
+        // One blob at a time, verified before any target sees it.
+        let spool = tempfile::Builder::new()
+            .prefix(".bundle-spool-")
+            .tempfile_in(&spool_dir)
+            .with_context(|| format!("creating a spool file in {}", spool_dir.display()))?;
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, spool.as_file());
+        session.read_blob(&mut w)?;
+        drop(w);
+        let path = spool.path().to_path_buf();
+        let open = || -> Result<Box<dyn Read + Send>> { Ok(Box::new(std::fs::File::open(&path)?)) };
+        for (i, t) in targets.iter().enumerate() {
+            outcomes[i] += t.put_blob(&blob, imgs, &open).with_context(|| {
+                format!("{}: blob {} of {}", t.name(), blob.digest, names_of(imgs))
+            })?;
+        }
+    }
+    let checked = session.finish()?;
+    commit(&targets, &plan, &checked, outcomes, started)
+}
+
+fn commit(
+    targets: &[Box<dyn Target>],
+    plan: &[PlannedImage],
+    checked: &verify::Checked,
+    outcomes: Vec<BlobOutcome>,
+    started: Instant,
+) -> Result<LoadReport> {
+    let mut reports = Vec::new();
+    for (t, blobs) in targets.iter().zip(outcomes) {
+        let names = t
+            .commit(plan, checked)
+            .with_context(|| format!("{}: writing manifests and tags", t.name()))?;
+        reports.push(TargetReport {
+            target: t.name(),
+            names,
+            blobs,
+        });
+    }
+    Ok(LoadReport {
+        signer: checked.signer.clone(),
+        targets: reports,
+        partial: plan
+            .iter()
+            .filter(|p| p.partial)
+            .map(|p| p.record.reference.clone())
+            .collect(),
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+fn names_of(imgs: &[&PlannedImage]) -> String {
+    imgs.iter()
+        .map(|i| i.record.reference.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+struct CountingRead<'a, R> {
+    inner: R,
+    progress: &'a Progress,
+}
+
+impl<R: Read> Read for CountingRead<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.progress.add(n as u64);
+        Ok(n)
+    }
+}

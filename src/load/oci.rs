@@ -1,0 +1,172 @@
+//! `--to oci:DIR`: create or merge into an OCI image layout, safely: each blob is written to a
+//! temp file, verified, then renamed under its digest; `index.json` is replaced atomically; a lock
+//! file makes concurrent loads into the same layout wait for each other instead of losing entries.
+
+use super::plan::PlannedImage;
+use super::target::{BlobOutcome, Opener, Target};
+use crate::digest::{Digest, HashingWriter};
+use crate::format::{BlobRecord, OCI_LAYOUT_CONTENT};
+use crate::verify::Checked;
+use anyhow::{bail, Context, Result};
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+pub struct OciTarget {
+    dir: PathBuf,
+    _lock: File,
+}
+
+impl OciTarget {
+    pub fn open(dir: &Path) -> Result<OciTarget> {
+        std::fs::create_dir_all(dir.join("blobs/sha256"))
+            .with_context(|| format!("creating OCI layout {}", dir.display()))?;
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(".bundle-load.lock"))
+            .with_context(|| format!("opening the lock file in {}", dir.display()))?;
+        lock.lock()
+            .with_context(|| format!("locking {}", dir.display()))?;
+        let layout = dir.join("oci-layout");
+        match std::fs::read(&layout) {
+            Ok(b) if b.windows(5).any(|w| w == b"1.0.0") => {}
+            Ok(_) => bail!(
+                "{} is not an OCI image layout version 1.0.0",
+                layout.display()
+            ),
+            Err(_) => write_atomic(&layout, OCI_LAYOUT_CONTENT)?,
+        }
+        Ok(OciTarget {
+            dir: dir.to_path_buf(),
+            _lock: lock,
+        })
+    }
+
+    fn blob_path(&self, d: &Digest) -> PathBuf {
+        self.dir.join(d.layout_path())
+    }
+
+    fn has(&self, b: &BlobRecord) -> bool {
+        std::fs::metadata(self.blob_path(&b.digest)).is_ok_and(|m| m.len() == b.size)
+    }
+
+    /// Write, verify, then rename into place.
+    fn write_blob(&self, b: &BlobRecord, src: &mut dyn std::io::Read) -> Result<()> {
+        let dir = self.dir.join("blobs/sha256");
+        let tmp = tempfile::Builder::new()
+            .prefix(".tmp-")
+            .tempfile_in(&dir)
+            .with_context(|| format!("creating a temp file in {}", dir.display()))?;
+        let mut w = HashingWriter::new(std::io::BufWriter::with_capacity(1 << 20, tmp));
+        std::io::copy(src, &mut w)
+            .with_context(|| format!("writing blob {} into {}", b.digest, self.dir.display()))?;
+        let (buf, found, n) = w.finish();
+        if found != b.digest || n != b.size {
+            bail!(
+                "blob {} read back from the bundle as {found} ({n} bytes): the bundle changed during the load; nothing was published",
+                b.digest
+            );
+        }
+        let tmp = buf.into_inner().map_err(|e| e.into_error())?;
+        tmp.as_file().sync_data()?;
+        tmp.persist(self.blob_path(&b.digest))
+            .map_err(|e| e.error)
+            .with_context(|| format!("publishing blob {}", b.digest))?;
+        Ok(())
+    }
+}
+
+impl Target for OciTarget {
+    fn name(&self) -> String {
+        format!("oci:{}", self.dir.display())
+    }
+
+    fn put_blob(
+        &self,
+        blob: &BlobRecord,
+        _users: &[&PlannedImage],
+        open: Opener,
+    ) -> Result<BlobOutcome> {
+        if self.has(blob) {
+            return Ok(BlobOutcome {
+                present: 1,
+                ..Default::default()
+            });
+        }
+        self.write_blob(blob, &mut open()?)?;
+        Ok(BlobOutcome {
+            sent: 1,
+            bytes: blob.size,
+            ..Default::default()
+        })
+    }
+
+    fn commit(&self, plan: &[PlannedImage], checked: &Checked) -> Result<Vec<String>> {
+        for img in plan {
+            for m in &img.manifests {
+                if !self.has(m) {
+                    self.write_blob(m, &mut &checked.metadata[&m.digest][..])?;
+                }
+            }
+        }
+        // Merge into index.json: an entry with the same name is replaced, others are kept.
+        let index_path = self.dir.join("index.json");
+        let mut index: serde_json::Value = match std::fs::read(&index_path) {
+            Ok(b) => serde_json::from_slice(&b)
+                .with_context(|| format!("{} is not valid JSON", index_path.display()))?,
+            Err(_) => {
+                serde_json::json!({"schemaVersion": 2, "mediaType": crate::manifest::OCI_INDEX, "manifests": []})
+            }
+        };
+        let entries = index["manifests"]
+            .as_array_mut()
+            .with_context(|| format!("{} has no manifests list", index_path.display()))?;
+        let mut names = Vec::new();
+        for img in plan {
+            let top = img.top();
+            let name = img.reference.tagged_name();
+            let mut annotations = serde_json::Map::new();
+            if let Some(n) = &name {
+                annotations.insert("org.opencontainers.image.ref.name".into(), n.clone().into());
+            }
+            let full = name
+                .clone()
+                .unwrap_or_else(|| format!("{}@{}", img.reference.name(), top.digest));
+            annotations.insert("io.containerd.image.name".into(), full.clone().into());
+            entries.retain(|e| {
+                let same_name = name.is_some()
+                    && e["annotations"]["org.opencontainers.image.ref.name"].as_str()
+                        == name.as_deref();
+                let same_unnamed =
+                    name.is_none() && e["digest"].as_str() == Some(&top.digest.to_string());
+                !(same_name || same_unnamed)
+            });
+            entries.push(serde_json::json!({
+                "mediaType": top.media_type, "digest": top.digest.to_string(), "size": top.size,
+                "annotations": annotations,
+            }));
+            names.push(full);
+        }
+        write_atomic(&index_path, &serde_json::to_vec_pretty(&index)?)?;
+        Ok(names)
+    }
+}
+
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempfile_in(dir)
+        .with_context(|| format!("creating a temp file in {}", dir.display()))?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path)
+        .map_err(|e| e.error)
+        .with_context(|| format!("replacing {}", path.display()))?;
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
