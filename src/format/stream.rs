@@ -53,6 +53,8 @@ pub struct StreamReader<R> {
     seen: Vec<MemberEntry>,
     /// Set once the data of the current member has been read (or it has none).
     data_pending: Option<Member>,
+    /// The end-of-archive frame was read: only the seek index may follow.
+    ended: bool,
 }
 
 impl<R: Read> StreamReader<R> {
@@ -66,6 +68,7 @@ impl<R: Read> StreamReader<R> {
             name: name.to_string(),
             seen: Vec::new(),
             data_pending: None,
+            ended: false,
         };
         let mut head = [0u8; 16];
         if s.src.read_exact(&mut head).is_err()
@@ -141,6 +144,9 @@ impl<R: Read> StreamReader<R> {
 
     /// The next member's header, or None at the end of the archive.
     pub fn next_member(&mut self) -> Result<Option<Member>, FormatError> {
+        if self.ended {
+            return Ok(None);
+        }
         if let Some(m) = self.data_pending.take() {
             // The caller skipped the data: read (and so verify) it anyway.
             self.read_data(&m, &mut io::sink())?;
@@ -152,6 +158,7 @@ impl<R: Read> StreamReader<R> {
         let mut buf = Vec::with_capacity(1024);
         let (n, span) = self.frame(1024, &mut buf, &format!("the tar header {at}"))?;
         if n == 1024 && buf.iter().all(|&b| b == 0) {
+            self.ended = true;
             return Ok(None);
         }
         if n != 512 {
@@ -217,6 +224,7 @@ impl<R: Read> StreamReader<R> {
     /// After the end of the archive: read the seek index and check that it describes exactly the
     /// frames we read, and that the body hash matches. Then nothing may follow.
     pub fn finish(mut self) -> Result<SeekIndex, FormatError> {
+        while self.next_member()?.is_some() {}
         let body_sha256 = hex::encode(self.src.hash.clone().finalize());
         let trunc = |d: &str| FormatError::Truncated {
             path: self.name.clone(),

@@ -46,6 +46,21 @@ pub fn require(tool: &str) {
     );
 }
 
+fn spawn_registry(cfg: &Path, log: &Path) -> Child {
+    let logf = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    Command::new("docker-registry")
+        .arg("serve")
+        .arg(cfg)
+        .stdout(logf.try_clone().unwrap())
+        .stderr(logf)
+        .spawn()
+        .expect("start docker-registry")
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -95,6 +110,7 @@ pub struct Registry {
     pub log: PathBuf,
     child: Child,
     pub tls: bool,
+    cfg_path: PathBuf,
 }
 
 impl Registry {
@@ -133,31 +149,58 @@ impl Registry {
         let cfg_path = dir.path().join("config.yml");
         std::fs::write(&cfg_path, cfg).unwrap();
         let log = dir.path().join("registry.log");
-        let logf = std::fs::File::create(&log).unwrap();
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&cfg_path)
-            .stdout(logf.try_clone().unwrap())
-            .stderr(logf)
-            .spawn()
-            .expect("start docker-registry");
+        let child = spawn_registry(&cfg_path, &log);
         let r = Registry {
             addr,
             dir,
             log,
             child,
             tls: tls.is_some(),
+            cfg_path,
         };
+        r.wait_up();
+        r
+    }
+
+    fn wait_up(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(&r.addr).is_err() {
+        while TcpStream::connect(&self.addr).is_err() {
             assert!(
                 Instant::now() < deadline,
                 "registry did not start: {}",
-                r.log_text()
+                self.log_text()
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        r
+    }
+
+    /// Stop and start again on the same port and storage (a registry restart).
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = spawn_registry(&self.cfg_path, &self.log);
+        self.wait_up();
+    }
+
+    /// Tags in a repository, via skopeo (empty if the repository does not exist).
+    pub fn tags(&self, repo: &str) -> Vec<String> {
+        let o = Command::new("skopeo")
+            .args(["list-tags", "--tls-verify=false"])
+            .arg(format!("docker://{}/{repo}", self.addr))
+            .output()
+            .unwrap();
+        if !o.status.success() {
+            return Vec::new();
+        }
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+        v["Tags"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|t| t.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     pub fn log_text(&self) -> String {

@@ -1,0 +1,362 @@
+//! `bundle load` end to end: bundles made from one real registry, loaded into another registry
+//! and into OCI layouts; skopeo is the judge of digests and layouts.
+
+mod common;
+
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const ALL: [&str; 4] = [
+    "team/app1:1.0",
+    "team/app2:1.0",
+    "team/multi:2.0",
+    "charts/demo:0.1.0",
+];
+
+struct Made {
+    src: Registry,
+    imgs: TestImages,
+    work: tempfile::TempDir,
+    bundle: PathBuf,
+    public: String,
+}
+
+fn made() -> Made {
+    let (src, imgs) = registry_with_images();
+    let work = tempfile::tempdir().unwrap();
+    let (key, public) = keypair(work.path());
+    let list = plain_list(work.path(), &src, &ALL);
+    let bundle_path = work.path().join("site.bundle");
+    let o = create(&list, &bundle_path, &["--key", &key]);
+    assert!(o.status.success(), "{}", text(&o));
+    Made {
+        src,
+        imgs,
+        work,
+        bundle: bundle_path,
+        public,
+    }
+}
+
+fn load(bundle_path: &Path, public: &str, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["load", bundle_path.to_str().unwrap(), "--key", public, "-q"];
+    args.extend_from_slice(extra);
+    bundle(&args)
+}
+
+fn child_digests(reg: &Registry, repo: &str) -> Vec<String> {
+    let o = Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{}/{repo}", reg.addr))
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    v["manifests"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|m| m["digest"].as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn round_trip_into_a_second_registry_keeps_every_digest() {
+    let m = made();
+    let dst = Registry::start();
+    let target = format!("registry://{}/mirror", dst.addr);
+    let o = load(&m.bundle, &m.public, &["--to", &target, "--plain-http"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let src_name = m.src.addr.clone();
+    for repo in ALL {
+        let loaded = format!("mirror/{src_name}/{repo}").replace(&format!("{src_name}/"), "");
+        assert_eq!(dst.digest_of(&loaded), m.src.digest_of(repo), "{repo}");
+    }
+    // Every platform of the multi-platform index, by digest, on both sides.
+    let children = child_digests(&m.src, "team/multi:2.0");
+    assert_eq!(children.len(), 2);
+    for c in &children {
+        assert_eq!(dst.digest_of(&format!("mirror/team/multi@{c}")), *c);
+    }
+    // The shared base layer went over once and was mounted into the other repositories.
+    let puts = dst
+        .log_text()
+        .lines()
+        .filter(|l| {
+            l.contains("\"PUT /v2/") && l.contains(&m.imgs.base_layer.digest.replace(':', "%3A"))
+        })
+        .count();
+    assert_eq!(puts, 1, "{}", dst.log_text());
+
+    // Loading again sends nothing: everything is already there.
+    let o = bundle(&[
+        "load",
+        m.bundle.to_str().unwrap(),
+        "--key",
+        &m.public,
+        "--to",
+        &target,
+        "--plain-http",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["targets"][0]["blobsSent"], 0, "{r}");
+    assert_eq!(r["targets"][0]["bytesSent"], 0);
+}
+
+#[test]
+fn oci_layout_target_is_read_by_skopeo_and_merges_concurrent_loads() {
+    let m = made();
+    let dir = m.work.path().join("layout");
+    let a = &m.src.addr;
+    let spawn = |image: &str| {
+        Command::new(bundle_bin())
+            .args([
+                "load",
+                m.bundle.to_str().unwrap(),
+                "--key",
+                &m.public,
+                "-q",
+                "--image",
+                image,
+            ])
+            .arg(format!("--to=oci:{}", dir.display()))
+            .spawn()
+            .unwrap()
+    };
+    // Two loads into the same layout at once: both succeed, neither entry is lost.
+    let mut p1 = spawn(&format!("{a}/team/app1:1.0"));
+    let mut p2 = spawn(&format!("{a}/team/multi:2.0"));
+    assert!(p1.wait().unwrap().success());
+    assert!(p2.wait().unwrap().success());
+    let o = load(
+        &m.bundle,
+        &m.public,
+        &[
+            "--image",
+            &format!("{a}/charts/demo:0.1.0"),
+            &format!("--to=oci:{}", dir.display()),
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+    let names: Vec<&str> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            e["annotations"]["org.opencontainers.image.ref.name"]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(names.len(), 3, "{names:?}");
+    for repo in ["team/app1:1.0", "team/multi:2.0"] {
+        let o = Command::new("skopeo")
+            .args(["inspect", "--raw"])
+            .arg(format!("oci:{}:{a}/{repo}", dir.display()))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        assert_eq!(
+            format!("sha256:{}", layout::sha256_hex(&o.stdout)),
+            m.src.digest_of(repo)
+        );
+    }
+    // skopeo can copy the loaded image onwards (it reads every blob of it).
+    let o = Command::new("skopeo")
+        .args(["copy", "-q", "--dest-tls-verify=false"])
+        .arg(format!("oci:{}:{a}/team/app1:1.0", dir.display()))
+        .arg(format!("dir:{}", m.work.path().join("copied").display()))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let leftovers: Vec<_> = std::fs::read_dir(dir.join("blobs/sha256"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty());
+}
+
+#[test]
+fn tampered_or_foreign_bundles_write_nothing() {
+    let m = made();
+    let dst = Registry::start();
+    let target = format!("registry://{}", dst.addr);
+    let bytes = std::fs::read(&m.bundle).unwrap();
+    // A flipped byte in the middle of the file (inside a layer).
+    let mut bad = bytes.clone();
+    let mid = bad.len() / 2;
+    bad[mid] ^= 0x20;
+    let bad_path = m.work.path().join("bad.bundle");
+    std::fs::write(&bad_path, &bad).unwrap();
+    let layout_dir = m.work.path().join("never");
+    for (file, key) in [
+        (&bad_path, m.public.clone()),
+        (&m.bundle, {
+            let o = bundle(&[
+                "keygen",
+                "--out",
+                m.work.path().join("stranger").to_str().unwrap(),
+            ]);
+            assert!(o.status.success());
+            m.work.path().join("stranger.pub").display().to_string()
+        }),
+    ] {
+        let o = load(
+            file,
+            &key,
+            &[
+                "--to",
+                &target,
+                "--plain-http",
+                &format!("--to=oci:{}", layout_dir.display()),
+            ],
+        );
+        assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+        for repo in ALL {
+            let repo = repo.split(':').next().unwrap();
+            assert!(
+                dst.tags(repo).is_empty(),
+                "{repo} got a tag from a bad bundle"
+            );
+        }
+        assert!(!layout_dir.join("index.json").exists());
+    }
+    let o = bundle(&["load", m.bundle.to_str().unwrap(), "--to", &target, "-q"]);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "no --key and no --allow-unsigned is a usage error"
+    );
+}
+
+#[test]
+fn interrupted_load_resumes_after_a_registry_restart() {
+    let m = made();
+    let mut dst = Registry::start();
+    // The upload of the base layer fails every time, through a proxy: the load stops with the
+    // other blobs uploaded and no manifest or tag written.
+    let proxy = FaultProxy::start(
+        &dst.addr,
+        Fault::Status {
+            path_contains: format!("digest={}", m.imgs.base_layer.digest.replace(':', "%3A")),
+            status: 500,
+            times: 1000,
+            retry_after: None,
+        },
+    );
+    let o = load(
+        &m.bundle,
+        &m.public,
+        &[
+            "--to",
+            &format!("registry://{}", proxy.addr),
+            "--plain-http",
+            "--retries",
+            "1",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(&m.imgs.base_layer.digest)
+            && err.contains("team/app1:1.0")
+            && err.contains("no manifest or tag"),
+        "{err}"
+    );
+    assert!(dst.tags("team/app1").is_empty());
+    drop(proxy);
+
+    dst.restart();
+    let o = bundle(&[
+        "load",
+        m.bundle.to_str().unwrap(),
+        "--key",
+        &m.public,
+        "--to",
+        &format!("registry://{}", dst.addr),
+        "--plain-http",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    // Only the blob that failed is sent again; the rest were already there.
+    assert_eq!(r["targets"][0]["blobsSent"], 1, "{r}");
+    assert!(r["targets"][0]["blobsPresent"].as_u64().unwrap() > 3, "{r}");
+    assert_eq!(
+        dst.digest_of("team/app1:1.0"),
+        m.src.digest_of("team/app1:1.0")
+    );
+}
+
+#[test]
+fn stdin_and_filters() {
+    let m = made();
+    let dst = Registry::start();
+    let a = &m.src.addr;
+    let f = std::fs::File::open(&m.bundle).unwrap();
+    let o = Command::new(bundle_bin())
+        .args([
+            "load",
+            "-",
+            "--key",
+            &m.public,
+            "-q",
+            "--plain-http",
+            "--platform",
+            "linux/arm64",
+        ])
+        .args([
+            "--image",
+            &format!("{a}/team/multi:2.0"),
+            "--image",
+            &format!("{a}/team/app2:1.0"),
+        ])
+        .arg(format!("--to=registry://{}", dst.addr))
+        .stdin(f)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        dst.digest_of("team/app2:1.0"),
+        m.src.digest_of("team/app2:1.0")
+    );
+    assert!(dst.tags("team/app1").is_empty(), "--image left app1 out");
+    // Only arm64 was loaded: the registry refuses the index without its amd64 child, so the
+    // tag names the arm64 manifest, which is present with its own digest.
+    let arm = &child_digests(&m.src, "team/multi:2.0")[1];
+    assert_eq!(dst.digest_of("team/multi:2.0"), *arm);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("not all of its platforms"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("tagging the one platform manifest"),
+        "{}",
+        text(&o)
+    );
+
+    let o = load(
+        &m.bundle,
+        &m.public,
+        &[
+            "--image",
+            "nope:1",
+            "--to",
+            &format!("registry://{}", dst.addr),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("no such image"),
+        "{}",
+        text(&o)
+    );
+}
