@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests and the demo use, from Debian packages, when it is missing:
 # the distribution registry, skopeo (independent client), zstd and tar (standard readers of the
-# bundle), openssl (independent signature check).
+# bundle), openssl (independent signature check), podman and containerd (independent loaders of
+# docker-archive output).
 set -euo pipefail
 
 need=()
@@ -10,6 +11,8 @@ command -v skopeo >/dev/null || need+=(skopeo)
 command -v zstd >/dev/null || need+=(zstd)
 command -v openssl >/dev/null || need+=(openssl)
 command -v tar >/dev/null || need+=(tar)
+command -v podman >/dev/null || need+=(podman)
+command -v containerd >/dev/null || need+=(containerd)
 [ -e /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
 
 if [ ${#need[@]} -gt 0 ]; then

@@ -360,3 +360,79 @@ fn stdin_and_filters() {
         text(&o)
     );
 }
+
+#[test]
+fn docker_archive_is_accepted_by_podman_load_and_ctr_import() {
+    let m = made();
+    let archive = m.work.path().join("images.tar");
+    let o = load(
+        &m.bundle,
+        &m.public,
+        &[&format!("--to=docker-archive:{}", archive.display())],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!m.work.path().join("images.tar.partial").exists());
+    let a = &m.src.addr;
+
+    // containerd reads the OCI index: every image under its name with its digest unchanged.
+    let ctd = Containerd::start();
+    let o = ctd.ctr(&[
+        "-n",
+        "test",
+        "images",
+        "import",
+        "--all-platforms",
+        "--no-unpack",
+        archive.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = ctd.ctr(&["-n", "test", "images", "ls"]);
+    let listing = String::from_utf8_lossy(&o.stdout).to_string();
+    for repo in ALL {
+        let line = listing
+            .lines()
+            .find(|l| l.starts_with(&format!("{a}/{repo} ")))
+            .unwrap_or_else(|| panic!("{repo} not imported:\n{listing}"));
+        assert!(line.contains(&m.src.digest_of(repo)), "{repo}: {line}");
+    }
+    let o = ctd.ctr(&["-n", "test", "images", "check"]);
+    let check = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        check.lines().filter(|l| l.contains("complete")).count() >= 3,
+        "ctr images check:\n{check}"
+    );
+
+    // podman reads Docker's manifest.json: the images with their tags, config digests intact.
+    let podman = Podman::new();
+    let o = podman.run(&["load", "-i", archive.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    for repo in ["team/app1:1.0", "team/app2:1.0", "team/multi:2.0"] {
+        let o = podman.run(&[
+            "image",
+            "inspect",
+            "--format",
+            "{{.Id}}",
+            &format!("{a}/{repo}"),
+        ]);
+        assert!(o.status.success(), "{repo}: {}", text(&o));
+        let id = String::from_utf8_lossy(&o.stdout).trim().to_string();
+        let cfg = Command::new("skopeo")
+            .args([
+                "inspect",
+                "--config",
+                "--raw",
+                "--tls-verify=false",
+                "--override-arch",
+                "amd64",
+            ])
+            .arg(format!("docker://{a}/{repo}"))
+            .output()
+            .unwrap();
+        assert!(cfg.status.success(), "{}", text(&cfg));
+        assert_eq!(
+            id,
+            layout::sha256_hex(&cfg.stdout),
+            "{repo}: podman image id is the config digest"
+        );
+    }
+}

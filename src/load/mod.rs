@@ -6,6 +6,7 @@
 //! pass, each needed blob spooled to a temp file while it is verified (one blob at a time, never
 //! the whole bundle), manifests and tags only after the end of the stream checked out.
 
+pub mod docker_archive;
 pub mod oci;
 pub mod plan;
 pub mod registry;
@@ -64,8 +65,8 @@ fn open_targets(opts: &LoadOptions) -> Result<Vec<Box<dyn Target>>> {
                     (opts.registries)(),
                 )),
                 TargetSpec::Oci { dir } => Box::new(oci::OciTarget::open(dir)?),
-                TargetSpec::DockerArchive { .. } => {
-                    bail!("docker-archive: targets are not supported yet")
+                TargetSpec::DockerArchive { file } => {
+                    Box::new(docker_archive::DockerArchiveTarget::create(file)?)
                 }
             })
         })
