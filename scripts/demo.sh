@@ -5,26 +5,33 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 work=$(mktemp -d /tmp/bundle-demo.XXXXXX)
-reg_pid=""
-cleanup() { [ -n "$reg_pid" ] && kill "$reg_pid" 2>/dev/null; wait 2>/dev/null; }
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; }
 trap cleanup EXIT
 
-port=""
-for p in $(seq 5100 5199); do
-  if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then port=$p; break; fi
-done
-[ -n "$port" ] || { echo "no free port in 5100-5199" >&2; exit 1; }
-reg=127.0.0.1:$port
+free_port() {
+  for p in $(seq "$1" "$(($1 + 99))"); do
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
+  done
+  echo "no free port from $1" >&2; exit 1
+}
 
-cat > "$work/registry.yml" <<YML
+# start_registry NAME PORT: a distribution registry on 127.0.0.1 storing under $work/NAME
+start_registry() {
+  cat > "$work/$1.yml" <<YML
 version: 0.1
 log: {level: warn}
-storage: {filesystem: {rootdirectory: $work/registry}}
-http: {addr: $reg}
+storage: {filesystem: {rootdirectory: $work/$1}}
+http: {addr: 127.0.0.1:$2}
 YML
-docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
-reg_pid=$!
-for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+  docker-registry serve "$work/$1.yml" >"$work/$1.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$2") 2>/dev/null && return; sleep 0.1; done
+  echo "registry $1 did not start" >&2; exit 1
+}
+
+port=$(free_port 5100); start_registry connected "$port"; reg=127.0.0.1:$port
+port2=$(free_port $((port + 1))); start_registry airgapped "$port2"; reg2=127.0.0.1:$port2
 
 echo "== building sample images from local files and pushing them to $reg with skopeo"
 cargo run -q --release --example sample-images -- "$work/layout"
@@ -59,4 +66,17 @@ $bin inspect "$work/site.bundle"
 echo; echo "== standard tools read it too: zstd -dc site.bundle | tar -t | head"
 zstd -dc "$work/site.bundle" | tar -t > "$work/listing.txt"
 head -n 6 "$work/listing.txt"
+
+echo; echo "== across the air gap: bundle verify, then bundle load into a second registry ($reg2)"
+$bin verify "$work/site.bundle" --key "$work/demo.pub"
+$bin load "$work/site.bundle" --key "$work/demo.pub" --to "registry://$reg2" --plain-http
+echo; echo "== digests on both sides, as skopeo sees them"
+for repo in demo/base:1.0 demo/web:1.0 demo/tools:1.0 charts/demo:0.1.0; do
+  a=$(skopeo inspect --raw --tls-verify=false "docker://$reg/$repo" | sha256sum | cut -c1-20)
+  b=$(skopeo inspect --raw --tls-verify=false "docker://$reg2/$repo" | sha256sum | cut -c1-20)
+  if [ "$a" = "$b" ]; then verdict=same
+  elif [ "$repo" = demo/tools:1.0 ]; then verdict="linux/amd64 manifest (only that platform was bundled; see the note above)"
+  else echo "digest of $repo changed" >&2; exit 1; fi
+  printf '%-20s %s %s %s\n' "$repo" "$a" "$b" "$verdict"
+done
 echo; echo "demo files are in $work"
