@@ -466,26 +466,16 @@ fn describe(
             }
         }
         let reference = &img.entry.reference;
-        let name = reference.tagged_name();
-        let mut annotations = serde_json::Map::new();
-        if let Some(n) = &name {
-            annotations.insert("org.opencontainers.image.ref.name".into(), n.clone().into());
-        }
-        annotations.insert(
-            "io.containerd.image.name".into(),
-            name.clone()
-                .unwrap_or_else(|| format!("{}@{}", reference.name(), img.top.digest))
-                .into(),
+        let (entry, _) = crate::format::layout_index_entry(
+            reference,
+            &img.top.media_type,
+            &img.top.digest,
+            img.top.bytes.len() as u64,
         );
-        index_entries.push(serde_json::json!({
-            "mediaType": img.top.media_type,
-            "digest": img.top.digest.to_string(),
-            "size": img.top.bytes.len(),
-            "annotations": annotations,
-        }));
+        index_entries.push(entry);
         records.push(ImageRecord {
             source: img.entry.source.clone(),
-            reference: name.unwrap_or_else(|| reference.name()),
+            reference: reference.tagged_name().unwrap_or_else(|| reference.name()),
             digest: img.top.digest.clone(),
             media_type: img.top.media_type.clone(),
             platforms: img.platforms.clone(),

@@ -95,6 +95,32 @@ pub struct FrameSpan {
     pub length: u64,
 }
 
+/// An image's entry in an OCI layout's `index.json` (bundle, `oci:` and `docker-archive:` targets
+/// alike), and the name it goes by: `org.opencontainers.image.ref.name` is the full tagged
+/// reference (what `skopeo ... oci:DIR:REF` asks for), `io.containerd.image.name` the same (what
+/// `ctr images import` names the image); a digest-only image has no ref.name and is named
+/// `REPO@DIGEST` for containerd.
+pub fn layout_index_entry(
+    reference: &crate::reference::Reference,
+    media_type: &str,
+    digest: &Digest,
+    size: u64,
+) -> (serde_json::Value, String) {
+    let tagged = reference.tagged_name();
+    let name = tagged
+        .clone()
+        .unwrap_or_else(|| format!("{}@{digest}", reference.name()));
+    let mut annotations = serde_json::Map::new();
+    if let Some(t) = tagged {
+        annotations.insert("org.opencontainers.image.ref.name".into(), t.into());
+    }
+    annotations.insert("io.containerd.image.name".into(), name.clone().into());
+    let entry = serde_json::json!({
+        "mediaType": media_type, "digest": digest.to_string(), "size": size, "annotations": annotations,
+    });
+    (entry, name)
+}
+
 pub fn padded(size: u64) -> u64 {
     size.div_ceil(512) * 512
 }

@@ -116,24 +116,18 @@ impl Target for DockerArchiveTarget {
                 self.append_blob(m, &mut &checked.metadata[&m.digest][..])?;
             }
             let top = img.top();
-            let name = img.reference.tagged_name();
-            let full = name
-                .clone()
-                .unwrap_or_else(|| format!("{}@{}", img.reference.name(), top.digest));
-            let mut annotations = serde_json::Map::new();
-            if let Some(n) = &name {
-                annotations.insert("org.opencontainers.image.ref.name".into(), n.clone().into());
-            }
-            annotations.insert("io.containerd.image.name".into(), full.clone().into());
-            index_entries.push(serde_json::json!({
-                "mediaType": top.media_type, "digest": top.digest.to_string(), "size": top.size,
-                "annotations": annotations,
-            }));
+            let (entry, full) = crate::format::layout_index_entry(
+                &img.reference,
+                &top.media_type,
+                &top.digest,
+                top.size,
+            );
+            index_entries.push(entry);
             // Docker's format has one platform per tag: the host's if present, else the first.
             if let Some(m) = docker_manifest_for(img, checked) {
                 docker_entries.push(serde_json::json!({
                     "Config": m.config.digest.layout_path(),
-                    "RepoTags": name.iter().collect::<Vec<_>>(),
+                    "RepoTags": img.reference.tagged_name().into_iter().collect::<Vec<_>>(),
                     "Layers": m.layers.iter().map(|l| l.digest.layout_path()).collect::<Vec<_>>(),
                 }));
             }

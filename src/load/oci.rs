@@ -127,14 +127,12 @@ impl Target for OciTarget {
         for img in plan {
             let top = img.top();
             let name = img.reference.tagged_name();
-            let mut annotations = serde_json::Map::new();
-            if let Some(n) = &name {
-                annotations.insert("org.opencontainers.image.ref.name".into(), n.clone().into());
-            }
-            let full = name
-                .clone()
-                .unwrap_or_else(|| format!("{}@{}", img.reference.name(), top.digest));
-            annotations.insert("io.containerd.image.name".into(), full.clone().into());
+            let (entry, full) = crate::format::layout_index_entry(
+                &img.reference,
+                &top.media_type,
+                &top.digest,
+                top.size,
+            );
             entries.retain(|e| {
                 let same_name = name.is_some()
                     && e["annotations"]["org.opencontainers.image.ref.name"].as_str()
@@ -143,10 +141,7 @@ impl Target for OciTarget {
                     name.is_none() && e["digest"].as_str() == Some(&top.digest.to_string());
                 !(same_name || same_unnamed)
             });
-            entries.push(serde_json::json!({
-                "mediaType": top.media_type, "digest": top.digest.to_string(), "size": top.size,
-                "annotations": annotations,
-            }));
+            entries.push(entry);
             names.push(full);
         }
         write_atomic(&index_path, &serde_json::to_vec_pretty(&index)?)?;
