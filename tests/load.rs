@@ -189,45 +189,65 @@ fn tampered_or_foreign_bundles_write_nothing() {
     let dst = Registry::start();
     let target = format!("registry://{}", dst.addr);
     let bytes = std::fs::read(&m.bundle).unwrap();
-    // A flipped byte in the middle of the file (inside a layer).
-    let mut bad = bytes.clone();
-    let mid = bad.len() / 2;
-    bad[mid] ^= 0x20;
-    let bad_path = m.work.path().join("bad.bundle");
-    std::fs::write(&bad_path, &bad).unwrap();
     let layout_dir = m.work.path().join("never");
-    for (file, key) in [
-        (&bad_path, m.public.clone()),
-        (&m.bundle, {
-            let o = bundle(&[
-                "keygen",
-                "--out",
-                m.work.path().join("stranger").to_str().unwrap(),
-            ]);
-            assert!(o.status.success());
-            m.work.path().join("stranger.pub").display().to_string()
-        }),
-    ] {
-        let o = load(
-            file,
-            &key,
-            &[
-                "--to",
-                &target,
-                "--plain-http",
-                &format!("--to=oci:{}", layout_dir.display()),
-            ],
-        );
-        assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let targets = [
+        "--to".to_string(),
+        target.clone(),
+        "--plain-http".into(),
+        format!("--to=oci:{}", layout_dir.display()),
+    ];
+    let targets: Vec<&str> = targets.iter().map(String::as_str).collect();
+    let nothing_written = |what: &str| {
         for repo in ALL {
             let repo = repo.split(':').next().unwrap();
             assert!(
                 dst.tags(repo).is_empty(),
-                "{repo} got a tag from a bad bundle"
+                "{what}: {repo} got a tag from a bad bundle"
             );
         }
-        assert!(!layout_dir.join("index.json").exists());
+        assert!(
+            !layout_dir.join("index.json").exists(),
+            "{what}: the layout got an index.json"
+        );
+    };
+    // One flipped byte in each region, then truncations: refused, nothing named at any target.
+    let bad_path = m.work.path().join("bad.bundle");
+    let mut cases: Vec<(String, Vec<u8>)> = tamper_points(&bytes, &m.imgs.base_layer.digest)
+        .into_iter()
+        .map(|(what, at)| {
+            let mut bad = bytes.clone();
+            bad[at] ^= 0x01;
+            (format!("flipped byte in {what}"), bad)
+        })
+        .collect();
+    for cut in [bytes.len() - 1, bytes.len() * 3 / 4, bytes.len() / 3] {
+        cases.push((format!("truncated to {cut}"), bytes[..cut].to_vec()));
     }
+    for (what, bad) in &cases {
+        std::fs::write(&bad_path, bad).unwrap();
+        let mut args = vec!["load", bad_path.to_str().unwrap(), "--key", &m.public, "-q"];
+        args.extend_from_slice(&targets);
+        let o = bundle(&args);
+        assert!(
+            matches!(o.status.code(), Some(1) | Some(3)),
+            "{what}: {}",
+            text(&o)
+        );
+        nothing_written(what);
+    }
+    // Another key.
+    let o = bundle(&[
+        "keygen",
+        "--out",
+        m.work.path().join("stranger").to_str().unwrap(),
+    ]);
+    assert!(o.status.success());
+    let stranger = m.work.path().join("stranger.pub").display().to_string();
+    let mut args = vec!["load", m.bundle.to_str().unwrap(), "--key", &stranger, "-q"];
+    args.extend_from_slice(&targets);
+    let o = bundle(&args);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    nothing_written("foreign key");
     let o = bundle(&["load", m.bundle.to_str().unwrap(), "--to", &target, "-q"]);
     assert_eq!(
         o.status.code(),
