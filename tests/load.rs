@@ -456,3 +456,29 @@ fn docker_archive_is_accepted_by_podman_load_and_ctr_import() {
         );
     }
 }
+
+#[test]
+fn registry_refusing_monolithic_uploads_gets_chunks() {
+    let m = made();
+    let dst = Registry::start();
+    let proxy = FaultProxy::start(&dst.addr, Fault::NoMonolithicUpload);
+    let a = &m.src.addr;
+    let o = load(
+        &m.bundle,
+        &m.public,
+        &[
+            "--image",
+            &format!("{a}/team/app1:1.0"),
+            "--to",
+            &format!("registry://{}", proxy.addr),
+            "--plain-http",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let reqs = proxy.requests();
+    assert!(reqs.iter().any(|r| r.starts_with("PATCH ")), "{reqs:#?}");
+    assert_eq!(
+        dst.digest_of("team/app1:1.0"),
+        m.src.digest_of("team/app1:1.0")
+    );
+}

@@ -79,15 +79,15 @@ impl Target for RegistryTarget {
                 }
             }
             let size = blob.size;
-            let body = move || {
-                let r = open().map_err(|e| RegistryError::Protocol {
+            let reopen = move || {
+                open().map_err(|e| RegistryError::Protocol {
                     what: format!("reading blob {} from the bundle", blob.digest),
                     reason: format!("{e:#}"),
-                })?;
-                Ok(reqwest::blocking::Body::sized(r, size))
+                })
             };
+            let body = || Ok(reqwest::blocking::Body::sized(reopen()?, size));
             client
-                .upload_blob(repo, &blob.digest, blob.size, &body)
+                .upload_blob(repo, &blob.digest, blob.size, &body, &reopen)
                 .with_context(|| format!("pushing blob {} for {repo}", blob.digest))?;
             out.sent += 1;
             out.bytes += blob.size;

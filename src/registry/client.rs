@@ -105,6 +105,7 @@ pub(crate) struct Req<'a> {
     pub range: Option<u64>,
     pub body: Option<BodyFactory<'a>>,
     pub content_type: Option<&'a str>,
+    pub content_range: Option<&'a str>,
 }
 
 impl<'a> Req<'a> {
@@ -116,6 +117,7 @@ impl<'a> Req<'a> {
             range: None,
             body: None,
             content_type: None,
+            content_range: None,
         }
     }
 }
@@ -388,6 +390,9 @@ impl RegistryClient {
             }
             if let Some(t) = req.content_type {
                 rb = rb.header(CONTENT_TYPE, t);
+            }
+            if let Some(r) = req.content_range {
+                rb = rb.header(reqwest::header::CONTENT_RANGE, r);
             }
             if let Some(make) = req.body {
                 rb = rb.body(make()?);

@@ -6,6 +6,11 @@ use super::{RegistryClient, RegistryError};
 use crate::digest::Digest;
 use reqwest::header::LOCATION;
 use reqwest::{Method, StatusCode};
+use std::io::Read;
+
+/// Chunk size for the chunked fallback: large enough for few round trips, and above the 5 MiB
+/// minimum some S3-backed registries require for all but the last chunk.
+const CHUNK: usize = 16 * 1024 * 1024;
 
 fn push_scope(repo: &str) -> String {
     format!("repository:{repo}:pull,push")
@@ -54,45 +59,22 @@ impl RegistryClient {
     }
 
     /// Monolithic upload: POST for a session, then one PUT with the whole blob and its digest.
-    /// The registry checks the digest before it makes the blob visible.
+    /// The registry checks the digest before it makes the blob visible. A registry that refuses
+    /// a monolithic PUT (413, or 400/405/501) gets the blob in chunks instead.
     pub fn upload_blob(
         &self,
         repo: &str,
         digest: &Digest,
         size: u64,
         body: BodyFactory,
+        open: &(dyn Fn() -> Result<Box<dyn std::io::Read + Send>, RegistryError> + Sync),
     ) -> Result<(), RegistryError> {
         let what = format!(
             "upload of blob {digest} to {}/{repo}",
             self.endpoint.registry
         );
         let scopes = push_scope(repo);
-        let resp = self.send_registry(
-            Method::POST,
-            &self.v2(&format!("{repo}/blobs/uploads/")),
-            Req::new(&scopes, &what),
-        )?;
-        if resp.status() != StatusCode::ACCEPTED {
-            return Err(self.status_error(resp, &what));
-        }
-        let location = resp
-            .headers()
-            .get(LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| RegistryError::Protocol {
-                what: what.clone(),
-                reason: "upload session without a Location".into(),
-            })?
-            .to_string();
-        let base =
-            url::Url::parse(&self.endpoint.base_url).map_err(|e| RegistryError::Protocol {
-                what: what.clone(),
-                reason: e.to_string(),
-            })?;
-        let mut put = base.join(&location).map_err(|e| RegistryError::Protocol {
-            what: what.clone(),
-            reason: format!("bad upload Location {location:?}: {e}"),
-        })?;
+        let mut put = self.start_upload(repo, &scopes, &what)?;
         put.query_pairs_mut()
             .append_pair("digest", &digest.to_string());
         let req = Req {
@@ -101,8 +83,102 @@ impl RegistryClient {
             ..Req::new(&scopes, &what)
         };
         let resp = self.send_registry(Method::PUT, put.as_str(), req)?;
+        match resp.status() {
+            StatusCode::CREATED => Ok(()),
+            StatusCode::PAYLOAD_TOO_LARGE
+            | StatusCode::BAD_REQUEST
+            | StatusCode::METHOD_NOT_ALLOWED
+            | StatusCode::NOT_IMPLEMENTED => self.upload_chunked(repo, digest, size, open),
+            _ => Err(self.status_error(resp, &format!("{what} ({size} bytes)"))),
+        }
+    }
+
+    /// POST for an upload session; the URL to continue it at.
+    fn start_upload(
+        &self,
+        repo: &str,
+        scopes: &str,
+        what: &str,
+    ) -> Result<url::Url, RegistryError> {
+        let resp = self.send_registry(
+            Method::POST,
+            &self.v2(&format!("{repo}/blobs/uploads/")),
+            Req::new(scopes, what),
+        )?;
+        if resp.status() != StatusCode::ACCEPTED {
+            return Err(self.status_error(resp, what));
+        }
+        self.location(&resp, what)
+    }
+
+    fn location(
+        &self,
+        resp: &reqwest::blocking::Response,
+        what: &str,
+    ) -> Result<url::Url, RegistryError> {
+        let location = resp
+            .headers()
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| RegistryError::Protocol {
+                what: what.to_string(),
+                reason: "upload session without a Location".into(),
+            })?;
+        let base =
+            url::Url::parse(&self.endpoint.base_url).map_err(|e| RegistryError::Protocol {
+                what: what.to_string(),
+                reason: e.to_string(),
+            })?;
+        base.join(location).map_err(|e| RegistryError::Protocol {
+            what: what.to_string(),
+            reason: format!("bad upload Location {location:?}: {e}"),
+        })
+    }
+
+    /// PATCH chunks with Content-Range, then PUT the digest. One chunk in memory at a time.
+    fn upload_chunked(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        size: u64,
+        open: &(dyn Fn() -> Result<Box<dyn std::io::Read + Send>, RegistryError> + Sync),
+    ) -> Result<(), RegistryError> {
+        let what = format!(
+            "chunked upload of blob {digest} to {}/{repo}",
+            self.endpoint.registry
+        );
+        let scopes = push_scope(repo);
+        let mut at = self.start_upload(repo, &scopes, &what)?;
+        let mut src = open()?;
+        let mut sent = 0u64;
+        while sent < size {
+            let n = CHUNK.min((size - sent) as usize);
+            let mut chunk = vec![0u8; n];
+            src.read_exact(&mut chunk)
+                .map_err(|e| RegistryError::Protocol {
+                    what: what.clone(),
+                    reason: format!("reading the blob from the bundle: {e}"),
+                })?;
+            let make = move || Ok(reqwest::blocking::Body::from(chunk.clone()));
+            let range = format!("{sent}-{}", sent + n as u64 - 1);
+            let req = Req {
+                body: Some(&make),
+                content_type: Some("application/octet-stream"),
+                content_range: Some(&range),
+                ..Req::new(&scopes, &what)
+            };
+            let resp = self.send_registry(Method::PATCH, at.as_str(), req)?;
+            if resp.status() != StatusCode::ACCEPTED {
+                return Err(self.status_error(resp, &format!("{what} (bytes {range})")));
+            }
+            at = self.location(&resp, &what)?;
+            sent += n as u64;
+        }
+        at.query_pairs_mut()
+            .append_pair("digest", &digest.to_string());
+        let resp = self.send_registry(Method::PUT, at.as_str(), Req::new(&scopes, &what))?;
         if resp.status() != StatusCode::CREATED {
-            return Err(self.status_error(resp, &format!("{what} ({size} bytes)")));
+            return Err(self.status_error(resp, &what));
         }
         Ok(())
     }

@@ -270,6 +270,9 @@ pub enum Fault {
     /// Redirect blob GETs to the same proxy under another host name (`localhost` instead of
     /// `127.0.0.1`), as registries do with CDNs; the redirected request needs no auth.
     RedirectBlobs,
+    /// Refuse blob uploads that come in one PUT with a body (413), as some registries do for
+    /// large blobs: the client must fall back to chunked PATCH uploads.
+    NoMonolithicUpload,
     /// Pass everything through.
     None,
 }
@@ -471,6 +474,18 @@ fn serve_one(
                 &format!("{status} Injected"),
                 &h,
                 b"injected fault",
+            );
+        }
+        Fault::NoMonolithicUpload
+            if head[0].starts_with("PUT")
+                && path.contains("/blobs/uploads/")
+                && content_length > 0 =>
+        {
+            return respond(
+                &client,
+                "413 Payload Too Large",
+                &[],
+                b"use chunked uploads",
             );
         }
         Fault::RedirectBlobs
