@@ -121,6 +121,14 @@ pub struct LoadArgs {
     /// Blobs loaded at once.
     #[arg(short, long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub jobs: u16,
+    /// Registry targets: keep the source registry host as the first path component
+    /// (HOST/PREFIX/docker.io/library/nginx; a port's ':' becomes '_') instead of dropping it.
+    #[arg(long)]
+    pub keep_registry: bool,
+    /// Registry targets: rewrite a repository path prefix, OLD=NEW (whole components; NEW may
+    /// be empty); repeatable, first match wins. Applied before the target's PREFIX.
+    #[arg(long = "rewrite", value_name = "OLD=NEW")]
+    pub rewrites: Vec<String>,
     /// Talk plain HTTP to registry targets.
     #[arg(long)]
     pub plain_http: bool,

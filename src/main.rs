@@ -227,7 +227,23 @@ fn load_options(a: LoadArgs) -> Result<bundle::load::LoadOptions> {
         }
         r
     };
+    let rewrites = a
+        .rewrites
+        .iter()
+        .map(|r| {
+            let (old, new) = r
+                .split_once('=')
+                .with_context(|| format!("--rewrite {r:?}: expected OLD=NEW"))?;
+            let old = old.trim_matches('/');
+            anyhow::ensure!(!old.is_empty(), "--rewrite {r:?}: OLD must not be empty");
+            Ok((old.to_string(), new.trim_matches('/').to_string()))
+        })
+        .collect::<Result<Vec<_>>>()?;
     Ok(bundle::load::LoadOptions {
+        naming: bundle::load::registry::Naming {
+            keep_registry: a.keep_registry,
+            rewrites,
+        },
         file: a.file,
         keys: a.keys,
         allow_unsigned: a.allow_unsigned,

@@ -376,6 +376,29 @@ fn tls_registry_with_basic_auth() {
     assert!(o.status.success(), "{}", text(&o));
     std::fs::remove_file(&out).unwrap();
 
+    // insecure-skip-tls-verify: no CA needed.
+    std::fs::write(
+        &list3,
+        format!("images:\n  - {a}/team/app1:1.0\nregistries:\n  {a}:\n    insecure-skip-tls-verify: true\n"),
+    )
+    .unwrap();
+    let o = Command::new(bundle_bin())
+        .args([
+            "create",
+            list3.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--unsigned",
+            "--no-cache",
+            "-q",
+        ])
+        .env("DOCKER_CONFIG", &docker_dir)
+        .env("REGISTRY_AUTH_FILE", work.path().join("none.json"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    std::fs::remove_file(&out).unwrap();
+
     // Without the CA, TLS verification fails and says so.
     let list2 = write_list(work.path(), &format!("images:\n  - {a}/team/app1:1.0\n"));
     let o = Command::new(bundle_bin())

@@ -482,3 +482,70 @@ fn registry_refusing_monolithic_uploads_gets_chunks() {
         m.src.digest_of("team/app1:1.0")
     );
 }
+
+#[test]
+fn tls_registry_with_password_stdin_rewrites_and_keep_registry() {
+    let m = made();
+    let certs = tempfile::tempdir().unwrap();
+    let tls = make_tls(certs.path());
+    let dst = Registry::start_tls_auth(&tls, "tester", "s3cret-pass");
+    let a = &m.src.addr;
+    let run = |password: &str, extra: &[&str]| {
+        let mut c = Command::new(bundle_bin());
+        c.args([
+            "load",
+            m.bundle.to_str().unwrap(),
+            "--key",
+            &m.public,
+            "-q",
+            "--image",
+            &format!("{a}/team/app1:1.0"),
+        ])
+        .arg(format!("--to=registry://{}/site", dst.addr))
+        .arg("--ca-file")
+        .arg(&tls.ca_pem)
+        .args(["--username", "tester", "--password-stdin"])
+        .args(extra)
+        .env("DOCKER_CONFIG", certs.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        use std::io::Write;
+        writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let o = run("s3cret-pass", &["--rewrite", "team=apps"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let check = |repo: &str| {
+        let o = Command::new("skopeo")
+            .args([
+                "inspect",
+                "--raw",
+                "--creds",
+                "tester:s3cret-pass",
+                "--tls-verify=false",
+            ])
+            .arg(format!("docker://{}/{repo}", dst.addr))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{repo}: {}", text(&o));
+        format!("sha256:{}", layout::sha256_hex(&o.stdout))
+    };
+    let want = m.src.digest_of("team/app1:1.0");
+    assert_eq!(check("site/apps/app1:1.0"), want);
+    let o = run("s3cret-pass", &["--keep-registry"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        check(&format!("site/{}/team/app1:1.0", a.replace(':', "_"))),
+        want
+    );
+
+    let o = run("wrong-pass", &[]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("refused access") && !err.contains("wrong-pass"),
+        "{err}"
+    );
+}

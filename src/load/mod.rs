@@ -38,6 +38,7 @@ pub struct LoadOptions {
     pub jobs: usize,
     /// For registry targets.
     pub registries: Box<dyn Fn() -> Registries + Send + Sync>,
+    pub naming: registry::Naming,
     pub progress: Mode,
 }
 
@@ -62,6 +63,7 @@ fn open_targets(opts: &LoadOptions) -> Result<Vec<Box<dyn Target>>> {
                 TargetSpec::Registry { host, prefix } => Box::new(registry::RegistryTarget::new(
                     host,
                     prefix,
+                    opts.naming.clone(),
                     (opts.registries)(),
                 )),
                 TargetSpec::Oci { dir } => Box::new(oci::OciTarget::open(dir)?),

@@ -13,31 +13,50 @@ use anyhow::{Context, Result};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+/// How source names map to repositories on the target.
+#[derive(Debug, Clone, Default)]
+pub struct Naming {
+    /// Keep the source registry host as the first path component (`HOST/PREFIX/docker.io/...`).
+    pub keep_registry: bool,
+    /// `OLD=NEW` prefix rewrites of the repository path, first match wins.
+    pub rewrites: Vec<(String, String)>,
+}
+
 pub struct RegistryTarget {
     host: String,
     prefix: String,
+    naming: Naming,
     registries: Registries,
     /// A repository of this target that holds each blob, for mounts.
     placed: Mutex<HashMap<Digest, String>>,
 }
 
 impl RegistryTarget {
-    pub fn new(host: &str, prefix: &str, registries: Registries) -> Self {
+    pub fn new(host: &str, prefix: &str, naming: Naming, registries: Registries) -> Self {
         RegistryTarget {
             host: host.to_string(),
             prefix: prefix.to_string(),
+            naming,
             registries,
             placed: Mutex::new(HashMap::new()),
         }
     }
 
     /// `docker.io/library/nginx` -> `PREFIX/library/nginx`: the path is kept, the source
-    /// registry's host is dropped.
+    /// registry's host is dropped (kept with --keep-registry); --rewrite then maps prefixes.
     pub fn repo_for(&self, img: &PlannedImage) -> String {
-        if self.prefix.is_empty() {
-            img.reference.repository.clone()
+        let r = &img.reference;
+        let path = if self.naming.keep_registry {
+            // A port's ':' is not allowed in a repository path: 127.0.0.1:5000 -> 127.0.0.1_5000.
+            format!("{}/{}", r.registry.replace(':', "_"), r.repository)
         } else {
-            format!("{}/{}", self.prefix, img.reference.repository)
+            r.repository.clone()
+        };
+        let path = rewrite(&path, &self.naming.rewrites);
+        if self.prefix.is_empty() {
+            path
+        } else {
+            format!("{}/{path}", self.prefix)
         }
     }
 }
@@ -163,5 +182,42 @@ impl Target for RegistryTarget {
             }
         }
         Ok(names)
+    }
+}
+
+/// Apply the first `OLD=NEW` whose OLD is a whole-component prefix of `path`.
+pub fn rewrite(path: &str, rules: &[(String, String)]) -> String {
+    for (old, new) in rules {
+        if path == old {
+            return new.clone();
+        }
+        if let Some(rest) = path
+            .strip_prefix(old.as_str())
+            .and_then(|r| r.strip_prefix('/'))
+        {
+            return if new.is_empty() {
+                rest.to_string()
+            } else {
+                format!("{new}/{rest}")
+            };
+        }
+    }
+    path.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rewrite;
+
+    #[test]
+    fn rewrites_whole_components_only() {
+        let rules = vec![
+            ("library".to_string(), "mirror/lib".to_string()),
+            ("team".to_string(), String::new()),
+        ];
+        assert_eq!(rewrite("library/nginx", &rules), "mirror/lib/nginx");
+        assert_eq!(rewrite("librarything/x", &rules), "librarything/x");
+        assert_eq!(rewrite("team/app1", &rules), "app1");
+        assert_eq!(rewrite("other/x", &rules), "other/x");
     }
 }

@@ -68,11 +68,13 @@ impl Registries {
             return Ok(c.clone());
         }
         let cfg = self.configs.get(registry).cloned().unwrap_or_default();
-        let credential =
-            credentials::lookup(registry, &cfg).map_err(|e| RegistryError::Protocol {
+        let credential = match self.explicit.get(registry) {
+            Some(c) => Some(c.clone()),
+            None => credentials::lookup(registry, &cfg).map_err(|e| RegistryError::Protocol {
                 what: format!("credentials for {registry}"),
                 reason: e.to_string(),
-            })?;
+            })?,
+        };
         let http = self.http_client(registry, &cfg)?;
         let scheme = if cfg.plain_http || self.global.plain_http {
             "http"
