@@ -1,7 +1,7 @@
 # `make demo` runs the main job end to end; `make test` installs what the tests need and runs them.
 CARGO ?= cargo
 
-.PHONY: all build test test-deps lint demo clean
+.PHONY: all build test test-deps lint demo bench clean
 
 all: build
 
@@ -20,6 +20,12 @@ test: test-deps lint
 
 demo: test-deps build
 	./scripts/demo.sh
+
+# Benchmarks against skopeo and the machine's limit (small and medium sets; large by hand:
+# bench/run.py large). Results go to bench/results/.
+bench: test-deps build
+	command -v python3 >/dev/null || apt-get install -y -qq python3
+	python3 bench/run.py small medium
 
 clean:
 	$(CARGO) clean

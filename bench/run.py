@@ -1,0 +1,330 @@
+#!/usr/bin/env python3
+"""The benchmark: bundle against skopeo and against the machine's limit, in one run.
+
+    bench/run.py [--runs N] SIZE...      SIZE: small, medium, large
+
+For each size: builds (or reuses) the image set with gen.py, pushes it once into a source
+registry on 127.0.0.1 (cached), then measures, each N times, taking medians:
+
+  create    bundle create (default settings, empty cache)   vs  skopeo copy --all of every image
+            into one shared OCI layout, then tar | zstd -T0 -3            and vs  the limit:
+            every distinct blob fetched with parallel curl, hashed with sha256sum, written once
+  load      bundle load --to registry:// (fresh registry)   vs  skopeo copy oci:DIR:REF
+            docker://... of every image (blob-info cache deleted first, so no mounts)
+  oci       bundle load --to oci:                           vs  skopeo copy to oci:
+  archive   bundle load --to docker-archive:                vs  skopeo copy to docker-archive:
+            (skopeo writes one archive per image, layers uncompressed; measured once, not N times)
+  inspect   bundle inspect latency
+  verify    bundle verify throughput                         vs  sha256sum of the same file
+
+Timing and peak RSS come from /usr/bin/time -v. Only 127.0.0.1 is contacted. Results go to
+stdout and to bench/results/<date>-<host>.md.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+WORK = os.path.join(HERE, "work")
+BUNDLE = os.path.join(ROOT, "target", "release", "bundle")
+BLOB_CACHE = "/var/lib/containers/cache"
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+class Registry:
+    """docker-registry on 127.0.0.1 with its storage in `root`."""
+
+    def __init__(self, root):
+        self.root = root
+        self.port = free_port()
+        self.addr = f"127.0.0.1:{self.port}"
+        os.makedirs(root, exist_ok=True)
+        cfg = os.path.join(root, "config.yml")
+        with open(cfg, "w") as f:
+            f.write(f"version: 0.1\nlog: {{level: error, accesslog: {{disabled: true}}}}\n"
+                    f"storage: {{filesystem: {{rootdirectory: {root}/data}}, delete: {{enabled: true}}}}\n"
+                    f"http: {{addr: {self.addr}}}\n")
+        self.proc = subprocess.Popen(["docker-registry", "serve", cfg], stdout=subprocess.DEVNULL,
+                                     stderr=open(os.path.join(root, "log"), "w"))
+        for _ in range(200):
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("registry did not start")
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+def timed(cmd, **kw):
+    """Run under /usr/bin/time -v; returns (wall s, cpu s, peak RSS MB)."""
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as t:
+        full = ["/usr/bin/time", "-v", "-o", t.name] + cmd
+        r = subprocess.run(full, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kw)
+        if r.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)[:200]} failed: {r.stderr.decode()[-2000:]}")
+        v = {}
+        for line in open(t.name):
+            k, _, val = line.strip().rpartition(": ")
+            v[k] = val
+    wall = v["Elapsed (wall clock) time (h:mm:ss or m:ss)"]
+    parts = [float(x) for x in wall.split(":")]
+    secs = sum(p * 60 ** i for i, p in enumerate(reversed(parts)))
+    cpu = float(v["User time (seconds)"]) + float(v["System time (seconds)"])
+    return secs, cpu, int(v["Maximum resident set size (kbytes)"]) / 1024
+
+
+def sh(script):
+    return ["bash", "-c", "set -euo pipefail\n" + script]
+
+
+def median(xs):
+    return statistics.median(xs)
+
+
+def prepare(size, runs):
+    base = os.path.join(WORK, size)
+    layout = os.path.join(base, "layout")
+    subprocess.run([sys.executable, os.path.join(HERE, "gen.py"), size, layout], check=True)
+    tags = open(os.path.join(layout, "tags.txt")).read().split()
+    src = Registry(os.path.join(base, "registry-src"))
+    stamp = os.path.join(base, "registry-src", ".pushed")
+    if not os.path.exists(stamp) or open(stamp).read() != open(os.path.join(layout, ".stamp")).read():
+        print(f"[{size}] pushing {len(tags)} tags into the source registry (once)", flush=True)
+        for t in tags:
+            subprocess.run(["skopeo", "copy", "-q", "--all", "--dest-tls-verify=false", f"oci:{layout}:{t}",
+                            f"docker://{src.addr}/bench/{t}"], check=True)
+        shutil.copy(os.path.join(layout, ".stamp"), stamp)
+    return base, layout, tags, src
+
+
+def blobs_by_repo(layout, tags):
+    """(repo, digest, size) of every distinct blob, from the layout the images were pushed from."""
+    idx = json.load(open(os.path.join(layout, "index.json")))
+    seen, out = set(), []
+
+    def load(d):
+        return json.load(open(os.path.join(layout, "blobs", "sha256", d.split(":")[1])))
+
+    def walk(desc, repo):
+        if desc["digest"] not in seen:
+            seen.add(desc["digest"])
+            out.append((repo, desc["digest"], desc["size"]))
+        mt = desc["mediaType"]
+        if mt.endswith("index.v1+json"):
+            for c in load(desc["digest"])["manifests"]:
+                walk(c, repo)
+        elif mt.endswith("manifest.v1+json"):
+            m = load(desc["digest"])
+            for b in [m["config"]] + m["layers"]:
+                if b["digest"] not in seen:
+                    seen.add(b["digest"])
+                    out.append((repo, b["digest"], b["size"]))
+
+    for m in idx["manifests"]:
+        name = m["annotations"]["org.opencontainers.image.ref.name"]
+        walk(m, "bench/" + name.split(":")[0])
+    return out
+
+
+def bench_size(size, runs):
+    base, layout, tags, src = prepare(size, runs)
+    out = os.path.join(base, "out")
+    shutil.rmtree(out, ignore_errors=True)
+    os.makedirs(out)
+    images = os.path.join(out, "images.yaml")
+    with open(images, "w") as f:
+        f.write("images:\n" + "".join(f"  - {src.addr}/bench/{t}\n" for t in tags))
+        f.write(f"registries:\n  {src.addr}:\n    plain-http: true\n")
+    key = os.path.join(out, "k")
+    subprocess.run([BUNDLE, "keygen", "--out", key], check=True, stdout=subprocess.DEVNULL)
+    distinct = blobs_by_repo(layout, tags)
+    distinct_bytes = sum(s for _, _, s in distinct)
+    res = {"size": size, "tags": len(tags), "blobs": len(distinct), "distinct_bytes": distinct_bytes, "runs": runs}
+    bundle_file = os.path.join(out, "site.bundle")
+    R = {}
+
+    def record(name, m):
+        R.setdefault(name, []).append(m)
+
+    print(f"[{size}] {len(tags)} tags, {len(distinct)} distinct blobs, {distinct_bytes / 1e6:.0f} MB; {runs} runs",
+          flush=True)
+    for i in range(runs):
+        # create
+        cache = os.path.join(out, "cache")
+        shutil.rmtree(cache, ignore_errors=True)
+        if os.path.exists(bundle_file):
+            os.remove(bundle_file)
+        record("create", timed([BUNDLE, "create", images, "-o", bundle_file, "--key", key + ".key",
+                                "--cache-dir", cache, "-q"]))
+        R.setdefault("bundle_size", []).append(os.path.getsize(bundle_file))
+        shutil.rmtree(cache, ignore_errors=True)
+        # skopeo pipeline
+        pl = os.path.join(out, "pipe-layout")
+        shutil.rmtree(pl, ignore_errors=True)
+        pipe_out = os.path.join(out, "pipe.tar.zst")
+        copies = "\n".join(f"skopeo copy -q --all --src-tls-verify=false docker://{src.addr}/bench/{t} oci:{pl}:{t}"
+                           for t in tags)
+        record("skopeo_pipeline", timed(sh(f"{copies}\ntar -cf - -C {pl} . | zstd -q -T0 -3 -f -o {pipe_out}")))
+        R.setdefault("pipeline_size", []).append(os.path.getsize(pipe_out))
+        shutil.rmtree(pl, ignore_errors=True)
+        os.remove(pipe_out)
+        # the limit: parallel curl, sha256sum, written once
+        lim = os.path.join(out, "limit")
+        shutil.rmtree(lim, ignore_errors=True)
+        os.makedirs(lim)
+        lines = "\n".join(f"{repo} {d}" for repo, d, _ in distinct)
+        script = (f"echo '{lines}' | xargs -P 8 -n 2 sh -c 'curl -sf http://{src.addr}/v2/$0/blobs/$1 "
+                  f"| tee {lim}/${{1#sha256:}} | sha256sum > {lim}/${{1#sha256:}}.sum'")
+        record("limit", timed(sh(script)))
+        shutil.rmtree(lim, ignore_errors=True)
+        print(f"[{size}] run {i + 1}: create {R['create'][-1][0]:.1f}s, skopeo pipeline "
+              f"{R['skopeo_pipeline'][-1][0]:.1f}s, limit {R['limit'][-1][0]:.1f}s", flush=True)
+
+    # The skopeo side of the load benchmarks reads the same images from an OCI layout: the bundle
+    # unpacked (not timed).
+    unpacked = os.path.join(out, "unpacked")
+    shutil.rmtree(unpacked, ignore_errors=True)
+    os.makedirs(unpacked)
+    subprocess.run(["tar", "--zstd", "-xf", bundle_file, "-C", unpacked], check=True)
+    refs = [f"{src.addr}/bench/{t}" for t in tags]
+    for i in range(runs):
+        dst = Registry(os.path.join(out, "dst"))
+        record("load_registry", timed([BUNDLE, "load", bundle_file, "--key", key + ".pub", "--to",
+                                       f"registry://{dst.addr}", "--plain-http", "-q"]))
+        dst.stop()
+        shutil.rmtree(os.path.join(out, "dst"))
+        dst = Registry(os.path.join(out, "dst"))
+        shutil.rmtree(BLOB_CACHE, ignore_errors=True)
+        copies = "\n".join(f"skopeo copy -q --all --dest-tls-verify=false oci:{unpacked}:{r} "
+                           f"docker://{dst.addr}/bench/{r.split('/bench/')[1]}" for r in refs)
+        record("skopeo_load_registry", timed(sh(copies)))
+        dst.stop()
+        shutil.rmtree(os.path.join(out, "dst"))
+        # oci:
+        o1, o2 = os.path.join(out, "oci-bundle"), os.path.join(out, "oci-skopeo")
+        record("load_oci", timed([BUNDLE, "load", bundle_file, "--key", key + ".pub", "--to", f"oci:{o1}", "-q"]))
+        copies = "\n".join(f"skopeo copy -q --all oci:{unpacked}:{r} oci:{o2}:{r.split('/bench/')[1]}" for r in refs)
+        record("skopeo_load_oci", timed(sh(copies)))
+        shutil.rmtree(o1)
+        shutil.rmtree(o2)
+        # docker-archive:
+        a1, a2 = os.path.join(out, "images.tar"), os.path.join(out, "archives")
+        record("load_archive", timed([BUNDLE, "load", bundle_file, "--key", key + ".pub", "--to",
+                                      f"docker-archive:{a1}", "-q"]))
+        # skopeo writes docker-archive layers uncompressed (minutes on the medium set): once is enough.
+        if i == 0:
+            os.makedirs(a2, exist_ok=True)
+            copies = "\n".join(f"skopeo copy -q oci:{unpacked}:{r} docker-archive:{a2}/{n}.tar:bench/{r.split('/bench/')[1]}"
+                               for n, r in enumerate(refs))
+            record("skopeo_load_archive", timed(sh(copies)))
+            shutil.rmtree(a2)
+        os.remove(a1)
+        print(f"[{size}] load run {i + 1}: registry {R['load_registry'][-1][0]:.1f}s vs skopeo "
+              f"{R['skopeo_load_registry'][-1][0]:.1f}s; oci {R['load_oci'][-1][0]:.1f}s vs "
+              f"{R['skopeo_load_oci'][-1][0]:.1f}s; archive {R['load_archive'][-1][0]:.1f}s vs "
+              f"{R['skopeo_load_archive'][0][0]:.1f}s (skopeo: first run)", flush=True)
+    shutil.rmtree(unpacked)
+
+    lat = []
+    for _ in range(max(10, runs)):
+        t = time.perf_counter()
+        subprocess.run([BUNDLE, "inspect", "--json", bundle_file], check=True, stdout=subprocess.DEVNULL)
+        lat.append((time.perf_counter() - t) * 1000)
+    res["inspect_ms"] = median(lat)
+    for i in range(runs):
+        record("verify", timed([BUNDLE, "verify", bundle_file, "--key", key + ".pub"]))
+        record("sha256sum", timed(["sha256sum", bundle_file]))
+    src.stop()
+    res["bundle_file_bytes"] = os.path.getsize(bundle_file)
+    for k, v in R.items():
+        if k.endswith("_size"):
+            res[k] = median(v)
+        else:
+            res[k] = {"wall": median([x[0] for x in v]), "cpu": median([x[1] for x in v]),
+                      "rss_mb": max(x[2] for x in v)}
+    return res
+
+
+def table(results):
+    lines = []
+    for r in results:
+        mb = r["distinct_bytes"] / 1e6
+        lines.append(f"### {r['size']}: {r['tags']} tags, {r['blobs']} distinct blobs, {mb:.0f} MB distinct, "
+                     f"medians of {r['runs']} runs\n")
+        lines.append("| what | bundle wall s | bundle CPU s | bundle peak RSS MB | peer | peer wall s | peer CPU s | "
+                     "peer peak RSS MB | bundle / peer |")
+        lines.append("|---|---|---|---|---|---|---|---|---|")
+        pairs = [("create", "create", "skopeo_pipeline", "skopeo copy --all + tar + zstd -T0 -3"),
+                 ("create", "create", "limit", "limit: parallel curl + sha256sum + write"),
+                 ("load into registry", "load_registry", "skopeo_load_registry", "skopeo copy oci: -> docker://"),
+                 ("load into oci:", "load_oci", "skopeo_load_oci", "skopeo copy oci: -> oci:"),
+                 ("load into docker-archive:", "load_archive", "skopeo_load_archive",
+                  "skopeo copy oci: -> docker-archive: (one file per image)"),
+                 ("verify", "verify", "sha256sum", "sha256sum of the bundle")]
+        for what, ours, peer, label in pairs:
+            a, b = r[ours], r[peer]
+            lines.append(f"| {what} | {a['wall']:.2f} | {a['cpu']:.2f} | {a['rss_mb']:.0f} | {label} | "
+                         f"{b['wall']:.2f} | {b['cpu']:.2f} | {b['rss_mb']:.0f} | {a['wall'] / b['wall']:.2f} |")
+        lines.append("")
+        lines.append(f"- bundle size {r['bundle_size'] / 1e6:.1f} MB; skopeo pipeline output "
+                     f"{r['pipeline_size'] / 1e6:.1f} MB (ratio {r['bundle_size'] / r['pipeline_size']:.3f}); "
+                     f"distinct blobs {mb:.1f} MB")
+        lines.append(f"- create throughput {mb / r['create']['wall']:.0f} MB/s; "
+                     f"verify {r['bundle_file_bytes'] / 1e6 / r['verify']['wall']:.0f} MB/s "
+                     f"(sha256sum {r['bundle_file_bytes'] / 1e6 / r['sha256sum']['wall']:.0f} MB/s, "
+                     f"per CPU second: verify {r['bundle_file_bytes'] / 1e6 / r['verify']['cpu']:.0f}, "
+                     f"sha256sum {r['bundle_file_bytes'] / 1e6 / r['sha256sum']['cpu']:.0f} MB)")
+        lines.append(f"- inspect: {r['inspect_ms']:.1f} ms (median of 10, wall, including process start)")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("sizes", nargs="+", choices=["small", "medium", "large"])
+    a = ap.parse_args()
+    if not os.path.exists(BUNDLE):
+        sys.exit(f"{BUNDLE} is missing: run `cargo build --release` (make bench does)")
+    results = [bench_size(s, a.runs) for s in a.sizes]
+    host = socket.gethostname()
+    head = (f"# bundle benchmark, {datetime.date.today()}\n\nMachine: {host}, {os.cpu_count()} cores, "
+            f"{platform.platform()}; bundle {subprocess.run([BUNDLE, '--version'], capture_output=True, text=True).stdout.strip()}, "
+            f"{subprocess.run(['skopeo', '--version'], capture_output=True, text=True).stdout.strip()}.\n"
+            f"Command: `bench/run.py --runs {a.runs} {' '.join(a.sizes)}`. Wall and CPU are medians; RSS is the "
+            f"maximum over runs. Ratios are bundle / peer (below 1 is faster).\n\n")
+    text = head + table(results)
+    print(text)
+    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
+    path = os.path.join(HERE, "results", f"{datetime.date.today()}-{host}.md")
+    with open(path, "w") as f:
+        f.write(text)
+    with open(path.replace(".md", ".json"), "w") as f:
+        json.dump(results, f, indent=1)
+    print(f"written to {path}")
+
+
+if __name__ == "__main__":
+    main()
