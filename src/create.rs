@@ -203,12 +203,17 @@ pub fn create(opts: &CreateOptions) -> Result<CreateSummary> {
     progress.start_bytes(total, cached);
     let pulled = std::sync::atomic::AtomicU64::new(0);
     let blob_errors: Mutex<Vec<(usize, String)>> = Mutex::new(Vec::new());
+    // Blobs this run downloaded and verified itself: no need to hash them again when bundling.
+    let fresh: Mutex<HashSet<Digest>> = Mutex::new(HashSet::new());
     pool.install(|| {
         needs.par_iter().for_each(|n| {
             if cache.has(&n.digest, n.size) {
                 return;
             }
             let r = download(n, &cache, &registries, &progress, &pulled);
+            if let Ok(true) = r {
+                fresh.lock().unwrap().insert(n.digest.clone());
+            }
             if let Err(e) = r {
                 let mut errs = blob_errors.lock().unwrap();
                 for &i in &n.images {
@@ -255,11 +260,13 @@ pub fn create(opts: &CreateOptions) -> Result<CreateSummary> {
     let bundle_json = serde_json::to_vec_pretty(&manifest_doc)?;
     let signature = signing.as_ref().map(|k| crate::keys::sign(k, &bundle_json));
     let partial = partial_path(&opts.output);
+    let fresh = fresh.into_inner().unwrap();
     let content = Content {
         bundle_json: &bundle_json,
         index_json: &index_json,
         signature: signature.as_ref(),
         members: &members,
+        verified: &fresh,
     };
     let writing = Progress::new(opts.progress, "written");
     writing.line(&format!("writing {}", opts.output.display()));
@@ -391,10 +398,11 @@ fn download(
     registries: &Registries,
     progress: &Progress,
     pulled: &std::sync::atomic::AtomicU64,
-) -> Result<()> {
+) -> Result<bool> {
     let Some(mut partial) = cache.begin(&n.digest, n.size)? else {
+        // Another process finished it meanwhile: it will be verified when bundled.
         progress.add(n.size);
-        return Ok(());
+        return Ok(false);
     };
     let bar = progress.blob(&n.digest.hex()[..12], n.size);
     let client = registries.client(&n.registry)?;
@@ -411,7 +419,7 @@ fn download(
         },
     )?;
     cache.commit(partial)?;
-    Ok(())
+    Ok(true)
 }
 
 /// A member of the bundle's OCI layout, in write order.
@@ -543,6 +551,8 @@ struct Content<'a> {
     index_json: &'a [u8],
     signature: Option<&'a [u8; 64]>,
     members: &'a [Member],
+    /// Cached blobs already verified by this run.
+    verified: &'a HashSet<Digest>,
 }
 
 fn write_bundle(
@@ -558,6 +568,7 @@ fn write_bundle(
         index_json,
         signature,
         members,
+        verified,
     } = *content;
     let manifests: HashMap<&Digest, &[u8]> = images
         .iter()
@@ -615,16 +626,18 @@ fn write_bundle(
                     Packing::Compressed(LEVEL_DATA)
                 };
                 f.seek(std::io::SeekFrom::Start(0))?;
-                // Hash while writing: a cache file changed behind our back must not be bundled.
+                // Hash while writing a blob from an earlier run: a cache file damaged or changed
+                // since must not be bundled. Blobs this run verified are not hashed twice.
                 let mut src = HashingWriter::new(std::io::sink());
+                let check = !verified.contains(digest);
                 let mut tee = TeeReader {
                     inner: f,
-                    hash: &mut src,
+                    hash: check.then_some(&mut src),
                     progress,
                 };
                 w.add(&digest.layout_path(), *size, &mut tee, packing)?;
                 let (_, found, count) = src.finish();
-                if &found != digest || count != *size {
+                if check && (&found != digest || count != *size) {
                     bail!(
                         "cached blob {} is damaged (sha256 {found}, {count} bytes); delete it from the cache and run again",
                         path.display()
@@ -642,14 +655,16 @@ fn write_bundle(
 
 struct TeeReader<'a, R> {
     inner: R,
-    hash: &'a mut HashingWriter<std::io::Sink>,
+    hash: Option<&'a mut HashingWriter<std::io::Sink>>,
     progress: &'a Progress,
 }
 
 impl<R: Read> Read for TeeReader<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.hash.write_all(&buf[..n])?;
+        if let Some(h) = self.hash.as_mut() {
+            h.write_all(&buf[..n])?;
+        }
         self.progress.add(n as u64);
         Ok(n)
     }

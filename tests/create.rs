@@ -675,3 +675,49 @@ fn overload_and_server_errors_are_retried_with_retry_after() {
     assert_eq!(blob_gets, 3, "first try plus 2 retries");
     assert!(!out.exists());
 }
+
+#[test]
+fn a_damaged_cache_entry_is_caught_before_it_is_bundled() {
+    let (reg, imgs) = registry_with_images();
+    let work = tempfile::tempdir().unwrap();
+    let list = plain_list(work.path(), &reg, &["team/app1:1.0"]);
+    let cache = work.path().join("cache");
+    let cache_arg = cache.to_str().unwrap().to_string();
+    let out = work.path().join("a.bundle");
+    let o = create(&list, &out, &["--unsigned"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = bundle(&[
+        "create",
+        list.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--unsigned",
+        "-q",
+        "--cache-dir",
+        &cache_arg,
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    // Same size, one byte changed, as a torn write or a disk error would leave it.
+    let entry = cache.join("blobs/sha256").join(imgs.base_layer.hex());
+    let mut bytes = std::fs::read(&entry).unwrap();
+    bytes[100] ^= 0xff;
+    std::fs::write(&entry, &bytes).unwrap();
+    let again = work.path().join("b.bundle");
+    let o = bundle(&[
+        "create",
+        list.to_str().unwrap(),
+        "-o",
+        again.to_str().unwrap(),
+        "--unsigned",
+        "-q",
+        "--cache-dir",
+        &cache_arg,
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("is damaged") && err.contains(imgs.base_layer.hex()),
+        "{err}"
+    );
+    assert!(!again.exists() && !work.path().join("b.bundle.partial").exists());
+}
