@@ -483,7 +483,11 @@ fn describe(
         index_entries.push(entry);
         records.push(ImageRecord {
             source: img.entry.source.clone(),
-            reference: reference.tagged_name().unwrap_or_else(|| reference.name()),
+            // A digest-only image keeps its digest in the name: parsed back at load time, a bare
+            // `registry/repo` would mean `:latest` and get tagged as such.
+            reference: reference
+                .tagged_name()
+                .unwrap_or_else(|| format!("{}@{}", reference.name(), img.top.digest)),
             digest: img.top.digest.clone(),
             media_type: img.top.media_type.clone(),
             platforms: img.platforms.clone(),

@@ -549,3 +549,33 @@ fn tls_registry_with_password_stdin_rewrites_and_keep_registry() {
         "{err}"
     );
 }
+
+#[test]
+fn an_image_pinned_by_digest_is_loaded_by_digest_and_never_tagged() {
+    let (src, _imgs) = registry_with_images();
+    let work = tempfile::tempdir().unwrap();
+    let digest = src.digest_of("team/app1:1.0");
+    let list = plain_list(work.path(), &src, &[&format!("team/app1@{digest}")]);
+    let b = work.path().join("pinned.bundle");
+    let o = create(&list, &b, &["--unsigned"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        inspect_json(&b)["images"][0]["reference"],
+        format!("{}/team/app1@{digest}", src.addr)
+    );
+    let dst = Registry::start();
+    let o = bundle(&[
+        "load",
+        b.to_str().unwrap(),
+        "--allow-unsigned",
+        "-q",
+        "--plain-http",
+        &format!("--to=registry://{}", dst.addr),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        dst.tags("team/app1").is_empty(),
+        "a digest-pinned image must not get a tag"
+    );
+    assert_eq!(dst.digest_of(&format!("team/app1@{digest}")), digest);
+}
