@@ -354,50 +354,34 @@ fn tls_registry_with_basic_auth() {
     )
     .unwrap();
     let list3 = work.path().join("docker-config.yaml");
-    std::fs::write(
-        &list3,
-        format!("images:\n  - {a}/team/app1:1.0\nregistries:\n  {a}:\n    ca-file: ca.pem\n"),
-    )
-    .unwrap();
-    let o = Command::new(bundle_bin())
-        .args([
-            "create",
-            list3.to_str().unwrap(),
-            "-o",
-            out.to_str().unwrap(),
-            "--unsigned",
-            "--no-cache",
-            "-q",
-        ])
-        .env("DOCKER_CONFIG", &docker_dir)
-        .env("REGISTRY_AUTH_FILE", work.path().join("none.json"))
-        .output()
+    let create_with_docker_config = |registry_settings: &str| {
+        std::fs::write(
+            &list3,
+            format!(
+                "images:\n  - {a}/team/app1:1.0\nregistries:\n  {a}:\n    {registry_settings}\n"
+            ),
+        )
         .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
-    std::fs::remove_file(&out).unwrap();
-
+        let o = Command::new(bundle_bin())
+            .args([
+                "create",
+                list3.to_str().unwrap(),
+                "-o",
+                out.to_str().unwrap(),
+                "--unsigned",
+                "--no-cache",
+                "-q",
+            ])
+            .env("DOCKER_CONFIG", &docker_dir)
+            .env("REGISTRY_AUTH_FILE", work.path().join("none.json"))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{registry_settings}: {}", text(&o));
+        std::fs::remove_file(&out).unwrap();
+    };
+    create_with_docker_config("ca-file: ca.pem");
     // insecure-skip-tls-verify: no CA needed.
-    std::fs::write(
-        &list3,
-        format!("images:\n  - {a}/team/app1:1.0\nregistries:\n  {a}:\n    insecure-skip-tls-verify: true\n"),
-    )
-    .unwrap();
-    let o = Command::new(bundle_bin())
-        .args([
-            "create",
-            list3.to_str().unwrap(),
-            "-o",
-            out.to_str().unwrap(),
-            "--unsigned",
-            "--no-cache",
-            "-q",
-        ])
-        .env("DOCKER_CONFIG", &docker_dir)
-        .env("REGISTRY_AUTH_FILE", work.path().join("none.json"))
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
-    std::fs::remove_file(&out).unwrap();
+    create_with_docker_config("insecure-skip-tls-verify: true");
 
     // Without the CA, TLS verification fails and says so.
     let list2 = write_list(work.path(), &format!("images:\n  - {a}/team/app1:1.0\n"));

@@ -331,22 +331,11 @@ impl RegistryClient {
             if !resp.status().is_redirection() {
                 return Ok(resp);
             }
-            let location = resp
-                .headers()
-                .get(LOCATION)
-                .and_then(|v| v.to_str().ok())
-                .ok_or_else(|| RegistryError::Protocol {
-                    what: what.to_string(),
-                    reason: format!("redirect (HTTP {}) without a Location", resp.status()),
-                })?;
             let base = url::Url::parse(&url).map_err(|e| RegistryError::Protocol {
                 what: what.to_string(),
                 reason: e.to_string(),
             })?;
-            let next = base.join(location).map_err(|e| RegistryError::Protocol {
-                what: what.to_string(),
-                reason: format!("bad redirect Location {location:?}: {e}"),
-            })?;
+            let next = location(&base, &resp, what)?;
             auth = if next.origin() == base.origin() && matches!(auth, Auth::Registry) {
                 Auth::Registry
             } else {
@@ -639,6 +628,27 @@ fn bearer(tok: &str) -> HeaderValue {
         HeaderValue::from_str(&format!("Bearer {tok}")).unwrap_or(HeaderValue::from_static(""));
     v.set_sensitive(true);
     v
+}
+
+/// The `Location` of a response, resolved against the URL it answered (redirects and upload
+/// sessions may give relative locations).
+pub(crate) fn location(
+    base: &url::Url,
+    resp: &Response,
+    what: &str,
+) -> Result<url::Url, RegistryError> {
+    let loc = resp
+        .headers()
+        .get(LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| RegistryError::Protocol {
+            what: what.to_string(),
+            reason: format!("HTTP {} without a Location", resp.status()),
+        })?;
+    base.join(loc).map_err(|e| RegistryError::Protocol {
+        what: what.to_string(),
+        reason: format!("bad Location {loc:?}: {e}"),
+    })
 }
 
 /// reqwest's Display shows only the outermost error; the cause (refused, TLS) is what helps.

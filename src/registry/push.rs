@@ -4,7 +4,6 @@
 use super::client::{BodyFactory, Req};
 use super::{RegistryClient, RegistryError};
 use crate::digest::Digest;
-use reqwest::header::LOCATION;
 use reqwest::{Method, StatusCode};
 use std::io::Read;
 
@@ -116,23 +115,12 @@ impl RegistryClient {
         resp: &reqwest::blocking::Response,
         what: &str,
     ) -> Result<url::Url, RegistryError> {
-        let location = resp
-            .headers()
-            .get(LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| RegistryError::Protocol {
-                what: what.to_string(),
-                reason: "upload session without a Location".into(),
-            })?;
         let base =
             url::Url::parse(&self.endpoint.base_url).map_err(|e| RegistryError::Protocol {
                 what: what.to_string(),
                 reason: e.to_string(),
             })?;
-        base.join(location).map_err(|e| RegistryError::Protocol {
-            what: what.to_string(),
-            reason: format!("bad upload Location {location:?}: {e}"),
-        })
+        super::client::location(&base, resp, what)
     }
 
     /// PATCH chunks with Content-Range, then PUT the digest. One chunk in memory at a time.
