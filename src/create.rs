@@ -260,6 +260,7 @@ pub fn create(opts: &CreateOptions) -> Result<CreateSummary> {
     let bundle_json = serde_json::to_vec_pretty(&manifest_doc)?;
     let signature = signing.as_ref().map(|k| crate::keys::sign(k, &bundle_json));
     let partial = partial_path(&opts.output);
+    let _interrupt = crate::interrupt::PartialGuard::new(&partial);
     let fresh = fresh.into_inner().unwrap();
     let content = Content {
         bundle_json: &bundle_json,

@@ -9,6 +9,7 @@ pub mod exit_codes;
 pub mod format;
 pub mod imagelist;
 pub mod inspect;
+pub mod interrupt;
 pub mod keys;
 pub mod load;
 pub mod manifest;

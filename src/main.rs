@@ -5,6 +5,7 @@ use clap::Parser;
 
 fn main() {
     let cli = Cli::parse();
+    bundle::interrupt::install();
     let code = match run(cli) {
         Ok(code) => code,
         Err(e) => {

@@ -579,3 +579,68 @@ fn an_image_pinned_by_digest_is_loaded_by_digest_and_never_tagged() {
     );
     assert_eq!(dst.digest_of(&format!("team/app1@{digest}")), digest);
 }
+
+#[test]
+fn interrupt_exits_promptly_and_removes_partial_output() {
+    let m = made();
+    let dst = Registry::start();
+    // Uploads stall (503, Retry-After: 30) so the load is caught mid-way.
+    let proxy = FaultProxy::start(
+        &dst.addr,
+        Fault::Status {
+            path_contains: "/blobs/uploads/".into(),
+            status: 503,
+            times: 1000,
+            retry_after: Some(30),
+        },
+    );
+    let archive = m.work.path().join("images.tar");
+    let partial = m.work.path().join("images.tar.partial");
+    let child = Command::new(bundle_bin())
+        .args([
+            "load",
+            m.bundle.to_str().unwrap(),
+            "--key",
+            &m.public,
+            "-q",
+            "--jobs",
+            "1",
+            "--plain-http",
+        ])
+        .arg(format!("--to=docker-archive:{}", archive.display()))
+        .arg(format!("--to=registry://{}", proxy.addr))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !(partial.exists() && proxy.requests().iter().any(|r| r.starts_with("POST"))) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the load never reached the stalled upload"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let sent = std::time::Instant::now();
+    let k = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(k.success());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        sent.elapsed() < std::time::Duration::from_secs(5),
+        "exit took {:?}",
+        sent.elapsed()
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("interrupted"));
+    assert!(
+        !partial.exists() && !archive.exists(),
+        "no partial or final archive is left"
+    );
+}

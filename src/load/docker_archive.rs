@@ -20,6 +20,7 @@ use std::sync::Mutex;
 pub struct DockerArchiveTarget {
     path: PathBuf,
     partial: PathBuf,
+    _interrupt: crate::interrupt::PartialGuard,
     tar: Mutex<Option<tar::Builder<BufWriter<File>>>>,
     written: Mutex<HashSet<Digest>>,
 }
@@ -33,6 +34,7 @@ impl DockerArchiveTarget {
         b.mode(tar::HeaderMode::Deterministic);
         let t = DockerArchiveTarget {
             path: path.to_path_buf(),
+            _interrupt: crate::interrupt::PartialGuard::new(&partial),
             partial,
             tar: Mutex::new(Some(b)),
             written: Mutex::new(HashSet::new()),

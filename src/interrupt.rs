@@ -1,0 +1,41 @@
+//! Ctrl-C and SIGTERM: exit promptly without leaving a half-written output where it could be
+//! mistaken for a good one. Output files register here while they are partial; the handler
+//! removes them and exits with 130. Partial downloads in the blob cache are kept on purpose: the
+//! next run resumes them.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+static PARTIAL: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// Install the handler (once, from main).
+pub fn install() {
+    let _ = ctrlc::set_handler(|| {
+        let paths = PARTIAL.lock().map(|p| p.clone()).unwrap_or_default();
+        for p in paths {
+            let _ = std::fs::remove_file(&p);
+        }
+        eprintln!("interrupted; partial output removed (downloaded blobs stay in the cache for the next run)");
+        std::process::exit(130);
+    });
+}
+
+/// A partial output file, removed on interrupt while this guard lives.
+pub struct PartialGuard(PathBuf);
+
+impl PartialGuard {
+    pub fn new(path: &Path) -> PartialGuard {
+        if let Ok(mut p) = PARTIAL.lock() {
+            p.push(path.to_path_buf());
+        }
+        PartialGuard(path.to_path_buf())
+    }
+}
+
+impl Drop for PartialGuard {
+    fn drop(&mut self) {
+        if let Ok(mut p) = PARTIAL.lock() {
+            p.retain(|x| x != &self.0);
+        }
+    }
+}
