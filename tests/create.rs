@@ -305,6 +305,24 @@ fn tls_registry_with_basic_auth() {
     };
     let o = run(Some("tester"));
     assert!(o.status.success(), "{}", text(&o));
+    // The credentials are nowhere in the output or in the bundle, in plain or base64 form.
+    use base64::Engine as _;
+    let basic = base64::engine::general_purpose::STANDARD.encode("tester:s3cret-pass");
+    let content = Command::new("zstd")
+        .arg("-dc")
+        .arg(&out)
+        .output()
+        .unwrap()
+        .stdout;
+    for secret in ["s3cret-pass", basic.as_str()] {
+        assert!(!text(&o).contains(secret), "secret in output");
+        assert!(
+            !content
+                .windows(secret.len())
+                .any(|w| w == secret.as_bytes()),
+            "secret in the bundle"
+        );
+    }
     assert_eq!(
         inspect_json(&out)["images"][0]["digest"].as_str().unwrap(),
         {
@@ -344,7 +362,6 @@ fn tls_registry_with_basic_auth() {
     );
 
     // Credentials from docker's config.json (DOCKER_CONFIG), with the CA from the list.
-    use base64::Engine;
     let docker_dir = work.path().join("docker");
     std::fs::create_dir(&docker_dir).unwrap();
     let auth = base64::engine::general_purpose::STANDARD.encode("tester:s3cret-pass");
