@@ -644,3 +644,119 @@ fn interrupt_exits_promptly_and_removes_partial_output() {
         "no partial or final archive is left"
     );
 }
+
+/// A tmpfs of `size`, unmounted when dropped.
+struct SmallDisk(tempfile::TempDir);
+
+impl SmallDisk {
+    fn mount(size: &str) -> SmallDisk {
+        let d = tempfile::tempdir().unwrap();
+        let st = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(d.path())
+            .status()
+            .unwrap();
+        assert!(
+            st.success(),
+            "mounting a small tmpfs needs root (CI runs as root)"
+        );
+        SmallDisk(d)
+    }
+    fn path(&self) -> &Path {
+        self.0.path()
+    }
+    fn files(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        let mut stack = vec![self.path().to_path_buf()];
+        while let Some(p) = stack.pop() {
+            for e in std::fs::read_dir(&p).unwrap().flatten() {
+                if e.path().is_dir() {
+                    stack.push(e.path());
+                } else {
+                    v.push(
+                        e.path()
+                            .strip_prefix(self.path())
+                            .unwrap()
+                            .display()
+                            .to_string(),
+                    );
+                }
+            }
+        }
+        v
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.0.path()).status();
+    }
+}
+
+#[test]
+fn a_full_disk_fails_cleanly_and_leaves_nothing_half_written() {
+    let m = made();
+    let disk = SmallDisk::mount("1m");
+    let list = m.work.path().join("images.yaml");
+    let cache = m.work.path().join("cache");
+    let out = disk.path().join("site.bundle");
+    let o = bundle(&[
+        "create",
+        list.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--unsigned",
+        "-q",
+        "--cache-dir",
+        cache.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("No space left") && err.contains("site.bundle"),
+        "{err}"
+    );
+    assert!(disk.files().is_empty(), "create left {:?}", disk.files());
+
+    let layout = disk.path().join("layout");
+    let o = load(
+        &m.bundle,
+        &m.public,
+        &[&format!("--to=oci:{}", layout.display())],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("No space left"),
+        "{}",
+        text(&o)
+    );
+    let left = disk.files();
+    assert!(
+        !left
+            .iter()
+            .any(|f| f.ends_with("index.json") || f.contains(".tmp-")),
+        "{left:?}"
+    );
+    // What is there is complete and verified: every blob file matches its name.
+    for f in left.iter().filter(|f| f.contains("blobs/sha256/")) {
+        let bytes = std::fs::read(disk.path().join(f)).unwrap();
+        assert!(
+            f.ends_with(&layout::sha256_hex(&bytes)),
+            "{f} is not what its name says"
+        );
+    }
+    std::fs::remove_dir_all(&layout).unwrap();
+
+    let archive = disk.path().join("images.tar");
+    let o = load(
+        &m.bundle,
+        &m.public,
+        &[&format!("--to=docker-archive:{}", archive.display())],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        disk.files().is_empty(),
+        "docker-archive left {:?}",
+        disk.files()
+    );
+}
