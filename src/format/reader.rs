@@ -118,8 +118,13 @@ impl BundleReader {
                 end = span.offset + span.length;
             }
             if m.data.is_none() != (m.size == 0) {
+                let has = if m.data.is_some() {
+                    "a data frame"
+                } else {
+                    "no data frame"
+                };
                 return Err(corrupt(format!(
-                    "member {} has size {} but no data frame",
+                    "member {} has size {} but {has}",
                     m.path, m.size
                 )));
             }

@@ -114,7 +114,8 @@ fn load_file(
     let name = opts.file.display().to_string();
     let progress = Progress::new(opts.progress, "verified");
     progress.line(&format!("verifying {name}"));
-    let reader = BundleReader::open(&opts.file)?;
+    // A damaged seek index is a verification failure (exit 3), as it is for `verify`.
+    let reader = BundleReader::open(&opts.file).map_err(verify::VerifyError::from)?;
     progress.start_bytes(reader.len, 0);
     let file = std::fs::File::open(&opts.file).with_context(|| format!("opening {name}"))?;
     let counted = CountingRead {

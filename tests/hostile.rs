@@ -1,0 +1,276 @@
+//! Hand-made hostile bundles: the loader's input is untrusted until verified. Each one is
+//! refused without a panic, with bounded memory, and nothing is written at or outside the target.
+//! The bundles are written here by a small writer that follows docs/FORMAT.md on its own.
+
+mod common;
+
+use common::*;
+use sha2::{Digest as _, Sha256};
+use std::path::Path;
+use std::process::Command;
+
+fn sha(b: &[u8]) -> String {
+    hex::encode(Sha256::digest(b))
+}
+
+/// The bytes of one zstd frame holding `content`.
+fn frame(content: &[u8]) -> Vec<u8> {
+    zstd::bulk::compress(content, 3).unwrap()
+}
+
+/// A ustar header, written byte by byte so that anything (`../`, links) can be put in it.
+fn tar_header(path: &str, size: u64, kind: u8) -> [u8; 512] {
+    let mut h = [0u8; 512];
+    h[..path.len()].copy_from_slice(path.as_bytes());
+    h[100..107].copy_from_slice(b"0000644");
+    h[108..115].copy_from_slice(b"0000000");
+    h[116..123].copy_from_slice(b"0000000");
+    if size < 8u64.pow(11) {
+        h[124..135].copy_from_slice(format!("{size:011o}").as_bytes());
+    } else {
+        // GNU base-256: a set high bit, then the size big-endian.
+        h[124] = 0x80;
+        h[128..136].copy_from_slice(&size.to_be_bytes());
+    }
+    h[136..147].copy_from_slice(b"00000000000");
+    h[156] = kind;
+    h[257..263].copy_from_slice(b"ustar\0");
+    h[263..265].copy_from_slice(b"00");
+    h[148..156].copy_from_slice(b"        ");
+    let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
+    h[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
+    h
+}
+
+struct Raw {
+    out: Vec<u8>,
+    members: Vec<serde_json::Value>,
+}
+
+impl Raw {
+    fn new() -> Raw {
+        let mut out = Vec::new();
+        out.extend_from_slice(&0x184D_2A5Au32.to_le_bytes());
+        out.extend_from_slice(&8u32.to_le_bytes());
+        out.extend_from_slice(b"OCIBNDL\x01");
+        Raw {
+            out,
+            members: Vec::new(),
+        }
+    }
+
+    /// A member whose header says `declared` bytes and whose data frame holds `data` (padded to
+    /// 512 unless it is already longer than declared).
+    fn member(&mut self, path: &str, declared: u64, kind: u8, data: &[u8]) {
+        let h_off = self.out.len() as u64;
+        let h = frame(&tar_header(path, declared, kind));
+        self.out.extend_from_slice(&h);
+        let mut entry = serde_json::json!({
+            "path": path, "size": declared, "header": {"offset": h_off, "length": h.len()},
+        });
+        // An empty member has no data frame (docs/FORMAT.md).
+        if !data.is_empty() {
+            let mut padded = data.to_vec();
+            padded.resize(data.len().div_ceil(512) * 512, 0);
+            let d_off = self.out.len() as u64;
+            let d = frame(&padded);
+            self.out.extend_from_slice(&d);
+            entry["data"] = serde_json::json!({"offset": d_off, "length": d.len()});
+        }
+        self.members.push(entry);
+    }
+
+    fn file(&mut self, path: &str, data: &[u8]) {
+        self.member(path, data.len() as u64, b'0', data);
+    }
+
+    fn finish(mut self) -> Vec<u8> {
+        self.out.extend_from_slice(&frame(&[0u8; 1024]));
+        let body = sha(&self.out);
+        let index = serde_json::to_vec(&serde_json::json!({
+            "formatVersion": 1, "bodySha256": body, "members": self.members,
+        }))
+        .unwrap();
+        let mut payload = index.clone();
+        payload.extend_from_slice(&Sha256::digest(&index));
+        payload.extend_from_slice(&(index.len() as u64).to_le_bytes());
+        payload.extend_from_slice(b"BUNDLEIX");
+        self.out.extend_from_slice(&0x184D_2A5Eu32.to_le_bytes());
+        self.out
+            .extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        self.out.extend_from_slice(&payload);
+        self.out
+    }
+}
+
+const LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
+
+/// An unsigned bundle of one "image" whose manifest references `layer`; `tail` adds the members
+/// after the manifest (where the layer would be).
+fn bundle_with(layer: &[u8], tail: impl FnOnce(&mut Raw, &str)) -> Vec<u8> {
+    let layer_hex = sha(layer);
+    let config = br#"{"architecture":"amd64","os":"linux"}"#;
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": format!("sha256:{}", sha(config)), "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": format!("sha256:{layer_hex}"), "size": layer.len()}],
+    }))
+    .unwrap();
+    let mdig = format!("sha256:{}", sha(&manifest));
+    let index = serde_json::to_vec(&serde_json::json!({"schemaVersion": 2, "manifests": [
+        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": mdig, "size": manifest.len(),
+         "annotations": {"org.opencontainers.image.ref.name": "example.com/evil:1"}}]}))
+    .unwrap();
+    let rec = |d: &str, size: usize, mt: &str| serde_json::json!({"digest": d, "size": size, "mediaType": mt, "encoding": "zstd-frame"});
+    let doc = serde_json::to_vec(&serde_json::json!({
+        "formatVersion": 1, "created": "2026-01-01T00:00:00Z", "tool": "hand-made",
+        "images": [{"source": "example.com/evil:1", "reference": "example.com/evil:1", "digest": mdig,
+                    "mediaType": "application/vnd.oci.image.manifest.v1+json", "platforms": [], "manifests": [mdig], "complete": true}],
+        "blobs": [rec(&mdig, manifest.len(), "application/vnd.oci.image.manifest.v1+json"),
+                  rec(&format!("sha256:{}", sha(config)), config.len(), "application/vnd.oci.image.config.v1+json"),
+                  rec(&format!("sha256:{layer_hex}"), layer.len(), "application/vnd.oci.image.layer.v1.tar")],
+        "files": [{"path": "oci-layout", "digest": format!("sha256:{}", sha(LAYOUT)), "size": LAYOUT.len()},
+                  {"path": "index.json", "digest": format!("sha256:{}", sha(&index)), "size": index.len()}],
+    }))
+    .unwrap();
+    let mut r = Raw::new();
+    r.file("bundle.json", &doc);
+    r.file("oci-layout", LAYOUT);
+    r.file("index.json", &index);
+    r.file(&format!("blobs/sha256/{}", &mdig[7..]), &manifest);
+    r.file(&format!("blobs/sha256/{}", sha(config)), config);
+    tail(&mut r, &layer_hex);
+    r.finish()
+}
+
+/// Load `bytes` into a fresh oci: layout under `dir`; returns (exit code, stderr, peak RSS KB).
+fn try_load(dir: &Path, bytes: &[u8]) -> (Option<i32>, String, u64) {
+    let file = dir.join("x.bundle");
+    std::fs::write(&file, bytes).unwrap();
+    let target = dir.join("sub/layout");
+    let o = Command::new("/usr/bin/time")
+        .args(["-f", "%M", "--"])
+        .arg(bundle_bin())
+        .args(["load", "--allow-unsigned", "-q"])
+        .arg(&file)
+        .arg(format!("--to=oci:{}", target.display()))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr).to_string();
+    let rss = stderr
+        .lines()
+        .last()
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap_or(u64::MAX);
+    (o.status.code(), stderr, rss)
+}
+
+#[test]
+fn a_well_formed_hand_made_bundle_loads() {
+    // The control: the writer above makes bundles the tool accepts, so the refusals below are
+    // about what each one changes.
+    let dir = tempfile::tempdir().unwrap();
+    let layer = b"just some layer bytes".repeat(100);
+    let good = bundle_with(&layer, |r, hex| {
+        r.file(&format!("blobs/sha256/{hex}"), &layer)
+    });
+    let (code, err, _) = try_load(dir.path(), &good);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(dir.path().join("sub/layout/index.json").exists());
+}
+
+#[test]
+fn hostile_bundles_are_refused_and_write_nothing() {
+    let layer = b"just some layer bytes".repeat(100);
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "a ../ path",
+            bundle_with(&layer, |r, hex| {
+                r.file("blobs/sha256/../../../escape", b"owned");
+                r.file(&format!("blobs/sha256/{hex}"), &layer);
+            }),
+        ),
+        (
+            "an absolute path",
+            bundle_with(&layer, |r, hex| {
+                r.file("/tmp/bundle-hostile-escape", b"owned");
+                r.file(&format!("blobs/sha256/{hex}"), &layer);
+            }),
+        ),
+        (
+            "a symlink entry",
+            bundle_with(&layer, |r, hex| {
+                r.member(&format!("blobs/sha256/{hex}"), 0, b'2', b"")
+            }),
+        ),
+        (
+            "a hard link entry",
+            bundle_with(&layer, |r, hex| {
+                r.member(&format!("blobs/sha256/{hex}"), 0, b'1', b"")
+            }),
+        ),
+        (
+            "a duplicated blob with other content",
+            bundle_with(&layer, |r, hex| {
+                r.file(&format!("blobs/sha256/{hex}"), &layer);
+                let mut other = layer.clone();
+                other[0] ^= 1;
+                r.file(&format!("blobs/sha256/{hex}"), &other);
+            }),
+        ),
+        (
+            "a blob other than the one listed",
+            bundle_with(&layer, |r, hex| {
+                let mut other = layer.clone();
+                other[7] ^= 1;
+                r.file(&format!("blobs/sha256/{hex}"), &other);
+            }),
+        ),
+        (
+            "a size of 2^63",
+            bundle_with(&layer, |r, hex| {
+                r.member(&format!("blobs/sha256/{hex}"), 1 << 63, b'0', &layer)
+            }),
+        ),
+        // A frame that inflates to 1 GiB where the header declares the layer's few bytes.
+        (
+            "a zstd bomb",
+            bundle_with(&layer, |r, hex| {
+                r.member(
+                    &format!("blobs/sha256/{hex}"),
+                    layer.len() as u64,
+                    b'0',
+                    &vec![0u8; 1 << 30],
+                )
+            }),
+        ),
+    ];
+    for (what, bytes) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let (code, err, rss_kb) = try_load(dir.path(), &bytes);
+        eprintln!(
+            "{what}: exit {code:?}, {rss_kb} KB: {}",
+            err.lines().next().unwrap_or("")
+        );
+        assert_eq!(code, Some(3), "{what}: {err}");
+        assert!(!err.contains("panicked"), "{what}: {err}");
+        assert!(rss_kb < 200 * 1024, "{what}: peak RSS {rss_kb} KB");
+        assert!(
+            !dir.path().join("sub/layout/index.json").exists(),
+            "{what}: an index.json was written"
+        );
+        assert!(
+            !dir.path().join("escape").exists()
+                && !Path::new("/tmp/bundle-hostile-escape").exists(),
+            "{what}: wrote outside"
+        );
+        let layer_file = dir.path().join("sub/layout/blobs/sha256").join(sha(&layer));
+        if layer_file.exists() {
+            assert_eq!(
+                std::fs::read(&layer_file).unwrap(),
+                layer,
+                "{what}: a wrong blob was published"
+            );
+        }
+    }
+}
