@@ -722,3 +722,80 @@ fn a_damaged_cache_entry_is_caught_before_it_is_bundled() {
     );
     assert!(!again.exists() && !work.path().join("b.bundle.partial").exists());
 }
+
+/// Runs `create` through `n` seeded fault schedules (20 % of requests meet a fault) and sorts the
+/// outcomes: completed with the right digests and a bundle that verifies, failed cleanly (exit 1,
+/// one error, no output or partial file), or wrong (anything else: must never happen).
+fn fault_schedules(n: u64) -> (usize, usize, usize) {
+    let (reg, _imgs) = registry_with_images();
+    let expected: Vec<String> = ALL.iter().map(|r| reg.digest_of(r)).collect();
+    let (mut completed, mut failed_cleanly, mut wrong) = (0, 0, 0);
+    for seed in 0..n {
+        let proxy = FaultProxy::start(&reg.addr, Fault::random(seed, 20));
+        let work = tempfile::tempdir().unwrap();
+        let p = &proxy.addr;
+        let images: String = ALL.iter().map(|r| format!("  - {p}/{r}\n")).collect();
+        let list = write_list(
+            work.path(),
+            &format!("images:\n{images}registries:\n  {p}:\n    plain-http: true\n"),
+        );
+        let out = work.path().join("f.bundle");
+        let o = create(&list, &out, &["--unsigned", "--retries", "3"]);
+        let err = String::from_utf8_lossy(&o.stderr).to_string();
+        if o.status.success() {
+            let info = inspect_json(&out);
+            let got: Vec<String> = info["images"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["digest"].as_str().unwrap().to_string())
+                .collect();
+            let verified = bundle(&["verify", out.to_str().unwrap(), "--allow-unsigned"])
+                .status
+                .success();
+            if got == expected && verified {
+                completed += 1;
+            } else {
+                wrong += 1;
+                eprintln!("seed {seed}: WRONG RESULT {got:?} verified={verified}");
+            }
+        } else if o.status.code() == Some(1)
+            && err.starts_with("error:")
+            && !err.contains("panicked")
+            && !out.exists()
+            && !work.path().join("f.bundle.partial").exists()
+        {
+            failed_cleanly += 1;
+        } else {
+            wrong += 1;
+            eprintln!("seed {seed}: UNCLEAN FAILURE {:?}: {err}", o.status.code());
+        }
+    }
+    eprintln!("{n} fault schedules: {completed} completed correctly, {failed_cleanly} failed cleanly, {wrong} wrong");
+    (completed, failed_cleanly, wrong)
+}
+
+const ALL: [&str; 4] = [
+    "team/app1:1.0",
+    "team/app2:1.0",
+    "team/multi:2.0",
+    "charts/demo:0.1.0",
+];
+
+#[test]
+fn seeded_fault_schedules_never_give_a_wrong_result() {
+    let (completed, _, wrong) = fault_schedules(12);
+    assert_eq!(wrong, 0);
+    assert!(
+        completed > 0,
+        "retries and resume should carry most schedules through"
+    );
+}
+
+/// The long run for the record: `cargo test --test create -- --ignored fault_schedules_200`.
+#[test]
+#[ignore]
+fn fault_schedules_200() {
+    let (_, _, wrong) = fault_schedules(200);
+    assert_eq!(wrong, 0);
+}

@@ -273,8 +273,30 @@ pub enum Fault {
     /// Refuse blob uploads that come in one PUT with a body (413), as some registries do for
     /// large blobs: the client must fall back to chunked PATCH uploads.
     NoMonolithicUpload,
+    /// A seeded schedule: each request to the registry API meets, with probability
+    /// `percent`/100, one of: 500, 502, 503, 429 with or without `Retry-After: 0`, a blob body
+    /// cut at a random point, or a corrupted blob body.
+    Random { rng: Arc<Mutex<u64>>, percent: u64 },
     /// Pass everything through.
     None,
+}
+
+impl Fault {
+    pub fn random(seed: u64, percent: u64) -> Fault {
+        Fault::Random {
+            rng: Arc::new(Mutex::new(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)),
+            percent,
+        }
+    }
+}
+
+/// xorshift64*: enough randomness for fault schedules, and reproducible from a seed.
+fn next_random(state: &Mutex<u64>) -> u64 {
+    let mut s = state.lock().unwrap();
+    *s ^= *s >> 12;
+    *s ^= *s << 25;
+    *s ^= *s >> 27;
+    s.wrapping_mul(0x2545_F491_4F6C_DD1D)
 }
 
 /// Registry-style Bearer auth in front of the upstream: `/token` hands out a token for Basic
@@ -456,6 +478,30 @@ fn serve_one(
             );
         }
     }
+    // The random schedule decides up front what this request meets.
+    let mut random_cut: Option<f64> = None;
+    let mut random_corrupt = false;
+    if let Fault::Random { rng, percent } = fault {
+        if path.starts_with("/v2/") && next_random(rng) % 100 < *percent {
+            let is_blob_get = head[0].starts_with("GET") && path.contains("/blobs/sha256:");
+            match next_random(rng) % if is_blob_get { 7 } else { 5 } {
+                0 => return respond(&client, "500 Injected", &[], b"injected"),
+                1 => return respond(&client, "502 Injected", &[], b"injected"),
+                2 => return respond(&client, "503 Injected", &[], b"injected"),
+                3 => {
+                    return respond(
+                        &client,
+                        "429 Injected",
+                        &["Retry-After: 0".into()],
+                        b"slow down",
+                    )
+                }
+                4 => return respond(&client, "429 Injected", &[], b"slow down"),
+                5 => random_cut = Some((next_random(rng) % 1000) as f64 / 1000.0),
+                _ => random_corrupt = true,
+            }
+        }
+    }
     match fault {
         Fault::Status {
             path_contains,
@@ -554,6 +600,19 @@ fn serve_one(
         c.write_all(h.as_bytes())
     };
     match fault {
+        Fault::Random { .. }
+            if status_ok && (random_cut.is_some() || random_corrupt) && !rest.is_empty() =>
+        {
+            if let Some(frac) = random_cut {
+                send_head(&mut client)?;
+                client.write_all(&rest[..(rest.len() as f64 * frac) as usize])?;
+                client.flush()?;
+                let _ = client.shutdown(std::net::Shutdown::Both);
+                return Ok(());
+            }
+            let mid = rest.len() / 2;
+            rest[mid] ^= 0x55;
+        }
         Fault::CutBody {
             path_contains,
             bytes,
