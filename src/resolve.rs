@@ -86,7 +86,6 @@ pub fn resolve(entry: &ImageEntry, registries: &Registries) -> Result<ResolvedIm
     } else {
         let blobs = manifest_blobs(&top.bytes, entry)?;
         out.blobs.push((top.digest.clone(), blobs));
-        out.platforms.push(String::new());
         out.children.push(Carried {
             manifest: Manifest {
                 bytes: top.bytes.clone(),

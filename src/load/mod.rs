@@ -222,6 +222,10 @@ fn load_stream(
             .with_context(|| format!("creating a spool file in {}", spool_dir.display()))?;
         let mut w = std::io::BufWriter::with_capacity(1 << 20, spool.as_file());
         session.read_blob(&mut w)?;
+        // Flush explicitly: dropping a BufWriter ignores a write error (a full $TMPDIR).
+        std::io::Write::flush(&mut w).with_context(|| {
+            format!("writing blob {} to {}", blob.digest, spool.path().display())
+        })?;
         drop(w);
         let path = spool.path().to_path_buf();
         let open = || -> Result<Box<dyn Read + Send>> { Ok(Box::new(std::fs::File::open(&path)?)) };
