@@ -1,7 +1,7 @@
 # `make demo` runs the main job end to end; `make test` installs what the tests need and runs them.
 CARGO ?= cargo
 
-.PHONY: all build test test-deps lint demo bench clean
+.PHONY: all build test test-deps lint demo bench fuzz fuzz-smoke clean
 
 all: build
 
@@ -14,9 +14,19 @@ test-deps:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) fmt --manifest-path fuzz/Cargo.toml -- --check
 
 test: test-deps lint
 	$(CARGO) test --all-targets
+	$(MAKE) fuzz-smoke
+
+# Fuzzing (cargo fuzz, libFuzzer): every target for FUZZ_SECONDS each; the smoke is CI's share.
+FUZZ_SECONDS ?= 600
+fuzz:
+	./scripts/fuzz.sh $(FUZZ_SECONDS)
+
+fuzz-smoke:
+	SANITIZER=none ./scripts/fuzz.sh 15
 
 demo: test-deps build
 	./scripts/demo.sh

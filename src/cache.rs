@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 pub struct BlobCache {
     dir: PathBuf,
+    /// A temporary cache is removed on Ctrl-C too (fields drop in order: the guard first).
+    _interrupt: Option<crate::interrupt::PartialGuard>,
     /// Set for `--no-cache`: a private directory removed when the cache is dropped.
     _temp: Option<tempfile::TempDir>,
 }
@@ -35,7 +37,11 @@ impl BlobCache {
             path: dir.clone(),
             source,
         })?;
-        Ok(BlobCache { dir, _temp: None })
+        Ok(BlobCache {
+            dir,
+            _temp: None,
+            _interrupt: None,
+        })
     }
 
     /// A throw-away cache next to `near` (same file system as the output, so no extra copy).
@@ -48,6 +54,7 @@ impl BlobCache {
                 source,
             })?;
         let mut c = BlobCache::open(t.path())?;
+        c._interrupt = Some(crate::interrupt::PartialGuard::new(t.path()));
         c._temp = Some(t);
         Ok(c)
     }

@@ -94,6 +94,9 @@ pub struct CreateArgs {
     /// Retries per request on connection errors, 429 and 5xx.
     #[arg(long, default_value_t = 5)]
     pub retries: u32,
+    /// How long a registry may send nothing before the request is retried (e.g. 30s, 2m).
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub read_timeout: std::time::Duration,
     /// No progress output.
     #[arg(short, long)]
     pub quiet: bool,
@@ -147,6 +150,9 @@ pub struct LoadArgs {
     /// Retries per request on connection errors, 429 and 5xx.
     #[arg(long, default_value_t = 5)]
     pub retries: u32,
+    /// How long a registry may send nothing before the request is retried (e.g. 30s, 2m).
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub read_timeout: std::time::Duration,
     /// No progress output.
     #[arg(short, long)]
     pub quiet: bool,

@@ -1,6 +1,6 @@
 //! Ctrl-C and SIGTERM: exit promptly without leaving a half-written output where it could be
-//! mistaken for a good one. Output files register here while they are partial; the handler
-//! removes them and exits with 130. Partial downloads in the blob cache are kept on purpose: the
+//! mistaken for a good one. Output files and temp files or directories register here while
+//! they are partial; the handler removes them and exits with 130. Partial downloads in the blob cache are kept on purpose: the
 //! next run resumes them.
 
 use std::path::{Path, PathBuf};
@@ -13,14 +13,18 @@ pub fn install() {
     let _ = ctrlc::set_handler(|| {
         let paths = PARTIAL.lock().map(|p| p.clone()).unwrap_or_default();
         for p in paths {
-            let _ = std::fs::remove_file(&p);
+            if p.is_dir() {
+                let _ = std::fs::remove_dir_all(&p);
+            } else {
+                let _ = std::fs::remove_file(&p);
+            }
         }
         eprintln!("interrupted; partial output removed (downloaded blobs stay in the cache for the next run)");
         std::process::exit(130);
     });
 }
 
-/// A partial output file, removed on interrupt while this guard lives.
+/// A partial output file or temp directory, removed on interrupt while this guard lives.
 pub struct PartialGuard(PathBuf);
 
 impl PartialGuard {

@@ -154,6 +154,7 @@ fn create_options(a: CreateArgs) -> Result<create::CreateOptions> {
                 retries: a.retries,
                 ..Default::default()
             },
+            read_timeout: Some(a.read_timeout),
             certs_dirs: Vec::new(),
         }
         .with_system_certs_dirs(),
@@ -215,6 +216,7 @@ fn load_options(a: LoadArgs) -> Result<bundle::load::LoadOptions> {
             retries: a.retries,
             ..Default::default()
         },
+        read_timeout: Some(a.read_timeout),
         certs_dirs: Vec::new(),
     }
     .with_system_certs_dirs();

@@ -506,7 +506,8 @@ fn is_manifest(media_type: &str) -> bool {
 }
 
 fn read_small<R: Read>(stream: &mut StreamReader<R>, m: &Member) -> Result<Vec<u8>, VerifyError> {
-    let mut buf = Vec::with_capacity(m.size.min(MAX_BUNDLE_JSON) as usize);
+    // The size is not trusted yet: start small and grow with the data.
+    let mut buf = Vec::with_capacity(m.size.min(1 << 20) as usize);
     stream.read_data(m, &mut buf)?;
     Ok(buf)
 }

@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use std::path::Path;
 use std::process::Command;
 
 #[test]
@@ -457,6 +458,45 @@ fn interrupted_download_resumes_with_range() {
 }
 
 #[test]
+fn a_stalled_download_times_out_and_resumes() {
+    let (reg, imgs) = registry_with_images();
+    let half = imgs.base_layer.size / 2;
+    let proxy = FaultProxy::start(
+        &reg.addr,
+        Fault::Stall {
+            path_contains: format!("/blobs/{}", imgs.base_layer.digest),
+            bytes: half as usize,
+            times: 1,
+            seconds: 30,
+        },
+    );
+    let work = tempfile::tempdir().unwrap();
+    let p = &proxy.addr;
+    let list = write_list(
+        work.path(),
+        &format!("images:\n  - {p}/team/app1:1.0\nregistries:\n  {p}:\n    plain-http: true\n"),
+    );
+    let out = work.path().join("s.bundle");
+    let started = std::time::Instant::now();
+    let o = create(&list, &out, &["--unsigned", "--read-timeout", "1s"]);
+    let took = started.elapsed();
+    assert!(o.status.success(), "{}", text(&o));
+    // Well before the stall would have ended on its own.
+    assert!(took < std::time::Duration::from_secs(20), "took {took:?}");
+    let reqs = proxy.requests();
+    let ranged: Vec<&String> = reqs
+        .iter()
+        .filter(|r| r.contains(&imgs.base_layer.digest) && r.to_lowercase().contains("range:"))
+        .collect();
+    assert_eq!(ranged.len(), 1, "resumed once with Range: {reqs:#?}");
+    assert!(ranged[0].contains(&format!("bytes={half}-")), "{ranged:?}");
+    assert_eq!(
+        inspect_json(&out)["images"][0]["digest"].as_str().unwrap(),
+        reg.digest_of("team/app1:1.0")
+    );
+}
+
+#[test]
 fn corrupted_blob_is_rejected() {
     let (reg, imgs) = registry_with_images();
     let proxy = FaultProxy::start(
@@ -726,38 +766,76 @@ fn a_damaged_cache_entry_is_caught_before_it_is_bundled() {
 /// Runs `create` through `n` seeded fault schedules (20 % of requests meet a fault) and sorts the
 /// outcomes: completed with the right digests and a bundle that verifies, failed cleanly (exit 1,
 /// one error, no output or partial file), or wrong (anything else: must never happen).
-fn fault_schedules(n: u64) -> (usize, usize, usize) {
+/// Figures from a run of seeded fault schedules.
+#[derive(Debug, Default)]
+struct Schedules {
+    completed: usize,
+    failed_cleanly: usize,
+    wrong: usize,
+    /// Clean failures whose re-run, faults gone, completed with the right digests.
+    rerun_completed: usize,
+    /// ... and took some blobs from what the failed run had already fetched.
+    rerun_reused: usize,
+}
+
+/// `n` create runs through a proxy with a seeded random fault schedule (20 % of requests).
+/// A run either completes with exactly the source's digests and a bundle that verifies, or
+/// fails with one clean error and no output; a failed run is repeated without faults and must
+/// then complete, reusing the cache the failed run filled.
+fn fault_schedules(n: u64) -> Schedules {
     let (reg, _imgs) = registry_with_images();
     let expected: Vec<String> = ALL.iter().map(|r| reg.digest_of(r)).collect();
-    let (mut completed, mut failed_cleanly, mut wrong) = (0, 0, 0);
-    for seed in 0..n {
-        let proxy = FaultProxy::start(&reg.addr, Fault::random(seed, 20));
-        let work = tempfile::tempdir().unwrap();
+    let mut r = Schedules::default();
+    let run = |proxy: &FaultProxy, work: &Path, name: &str| {
         let p = &proxy.addr;
         let images: String = ALL.iter().map(|r| format!("  - {p}/{r}\n")).collect();
         let list = write_list(
-            work.path(),
+            work,
             &format!("images:\n{images}registries:\n  {p}:\n    plain-http: true\n"),
         );
-        let out = work.path().join("f.bundle");
-        let o = create(&list, &out, &["--unsigned", "--retries", "3"]);
+        let out = work.join(name);
+        let cache = work.join("cache");
+        let o = bundle(&[
+            "create",
+            list.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--cache-dir",
+            cache.to_str().unwrap(),
+            "--quiet",
+            "--unsigned",
+            "--retries",
+            "3",
+            "--read-timeout",
+            "1s",
+        ]);
+        (o, out)
+    };
+    let good = |out: &Path| {
+        let info = inspect_json(out);
+        let got: Vec<String> = info["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["digest"].as_str().unwrap().to_string())
+            .collect();
+        let verified = bundle(&["verify", out.to_str().unwrap(), "--allow-unsigned"])
+            .status
+            .success();
+        (got == expected && verified, got)
+    };
+    for seed in 0..n {
+        let proxy = FaultProxy::start(&reg.addr, Fault::random(seed, 20));
+        let work = tempfile::tempdir().unwrap();
+        let (o, out) = run(&proxy, work.path(), "f.bundle");
         let err = String::from_utf8_lossy(&o.stderr).to_string();
         if o.status.success() {
-            let info = inspect_json(&out);
-            let got: Vec<String> = info["images"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|i| i["digest"].as_str().unwrap().to_string())
-                .collect();
-            let verified = bundle(&["verify", out.to_str().unwrap(), "--allow-unsigned"])
-                .status
-                .success();
-            if got == expected && verified {
-                completed += 1;
-            } else {
-                wrong += 1;
-                eprintln!("seed {seed}: WRONG RESULT {got:?} verified={verified}");
+            match good(&out) {
+                (true, _) => r.completed += 1,
+                (false, got) => {
+                    r.wrong += 1;
+                    eprintln!("seed {seed}: WRONG RESULT {got:?}");
+                }
             }
         } else if o.status.code() == Some(1)
             && err.starts_with("error:")
@@ -765,14 +843,28 @@ fn fault_schedules(n: u64) -> (usize, usize, usize) {
             && !out.exists()
             && !work.path().join("f.bundle.partial").exists()
         {
-            failed_cleanly += 1;
+            r.failed_cleanly += 1;
+            let clean = FaultProxy::start(&reg.addr, Fault::None);
+            let (o, out) = run(&clean, work.path(), "g.bundle");
+            if o.status.success() && good(&out).0 {
+                r.rerun_completed += 1;
+                let summary = String::from_utf8_lossy(&o.stdout).to_string();
+                if !summary.contains("from cache:      0 B") {
+                    r.rerun_reused += 1;
+                }
+            } else {
+                eprintln!(
+                    "seed {seed}: the re-run without faults failed: {}",
+                    text(&o)
+                );
+            }
         } else {
-            wrong += 1;
+            r.wrong += 1;
             eprintln!("seed {seed}: UNCLEAN FAILURE {:?}: {err}", o.status.code());
         }
     }
-    eprintln!("{n} fault schedules: {completed} completed correctly, {failed_cleanly} failed cleanly, {wrong} wrong");
-    (completed, failed_cleanly, wrong)
+    eprintln!("create, {n} fault schedules: {r:?}");
+    r
 }
 
 const ALL: [&str; 4] = [
@@ -784,18 +876,162 @@ const ALL: [&str; 4] = [
 
 #[test]
 fn seeded_fault_schedules_never_give_a_wrong_result() {
-    let (completed, _, wrong) = fault_schedules(12);
-    assert_eq!(wrong, 0);
+    let r = fault_schedules(12);
+    assert_eq!(r.wrong, 0, "{r:?}");
     assert!(
-        completed > 0,
-        "retries and resume should carry most schedules through"
+        r.completed > 0,
+        "retries and resume should carry most schedules through: {r:?}"
     );
+    assert_eq!(r.rerun_completed, r.failed_cleanly, "{r:?}");
 }
 
 /// The long run for the record: `cargo test --test create -- --ignored fault_schedules_200`.
 #[test]
 #[ignore]
 fn fault_schedules_200() {
-    let (_, _, wrong) = fault_schedules(200);
-    assert_eq!(wrong, 0);
+    let r = fault_schedules(200);
+    assert_eq!(r.wrong, 0, "{r:?}");
+    assert_eq!(r.rerun_completed, r.failed_cleanly, "{r:?}");
+}
+
+/// Start `bundle create` on a list whose base layer stalls mid-body, wait until the download is
+/// under way, then send `signal`. Returns (exit code, stderr, time from signal to exit).
+fn interrupt_create(
+    proxy: &FaultProxy,
+    work: &Path,
+    extra: &[&str],
+    signal: &str,
+    layer: &str,
+) -> (Option<i32>, String, std::time::Duration) {
+    let p = &proxy.addr;
+    let list = write_list(
+        work,
+        &format!("images:\n  - {p}/team/app1:1.0\nregistries:\n  {p}:\n    plain-http: true\n"),
+    );
+    let child = Command::new(bundle_bin())
+        .arg("create")
+        .arg(&list)
+        .arg("-o")
+        .arg(work.join("i.bundle"))
+        .args(["--unsigned", "--quiet"])
+        .args(extra)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !proxy
+        .requests()
+        .iter()
+        .any(|r| r.starts_with("GET") && r.contains(layer))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never reached the layer"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // Let the first half of the body arrive and be written.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let sent = std::time::Instant::now();
+    let k = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(k.success());
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+        sent.elapsed(),
+    )
+}
+
+fn leftovers(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n != "images.yaml" && n != "cache")
+        .collect()
+}
+
+#[test]
+fn interrupted_create_cleans_up_and_the_next_run_resumes() {
+    let (reg, imgs) = registry_with_images();
+    let layer = imgs.base_layer.digest.to_string();
+    let half = imgs.base_layer.size / 2;
+    let stall = |times| {
+        FaultProxy::start(
+            &reg.addr,
+            Fault::Stall {
+                path_contains: format!("/blobs/{layer}"),
+                bytes: half as usize,
+                times,
+                seconds: 60,
+            },
+        )
+    };
+
+    // Ctrl-C with --no-cache: no bundle, no .partial, no temporary cache directory.
+    let work = tempfile::tempdir().unwrap();
+    let proxy = stall(1);
+    let (code, err, took) = interrupt_create(&proxy, work.path(), &["--no-cache"], "-INT", &layer);
+    assert_eq!(code, Some(130), "{err}");
+    assert!(err.contains("interrupted"), "{err}");
+    assert!(
+        took < std::time::Duration::from_secs(5),
+        "exit took {took:?}"
+    );
+    assert_eq!(leftovers(work.path()), Vec::<String>::new());
+
+    // SIGTERM with a cache: the half-downloaded layer stays in the cache, and the next run asks
+    // only for the rest of it.
+    let work = tempfile::tempdir().unwrap();
+    let cache = work.path().join("cache");
+    let cache_arg = ["--cache-dir", cache.to_str().unwrap()];
+    let proxy = stall(1);
+    let (code, err, took) = interrupt_create(&proxy, work.path(), &cache_arg, "-TERM", &layer);
+    assert_eq!(code, Some(130), "{err}");
+    assert!(
+        took < std::time::Duration::from_secs(5),
+        "exit took {took:?}"
+    );
+    assert_eq!(leftovers(work.path()), Vec::<String>::new());
+    let partial = cache
+        .join("blobs/sha256")
+        .join(format!("{}.partial", layer.trim_start_matches("sha256:")));
+    assert_eq!(std::fs::metadata(&partial).unwrap().len(), half);
+
+    let clean = FaultProxy::start(&reg.addr, Fault::None);
+    let p = &clean.addr;
+    let list = write_list(
+        work.path(),
+        &format!("images:\n  - {p}/team/app1:1.0\nregistries:\n  {p}:\n    plain-http: true\n"),
+    );
+    let out = work.path().join("i.bundle");
+    let o = bundle(&[
+        "create",
+        list.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--unsigned",
+        "--quiet",
+        "--cache-dir",
+        cache.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let reqs = clean.requests();
+    let layer_gets: Vec<&String> = reqs
+        .iter()
+        .filter(|r| r.starts_with("GET") && r.contains(&layer))
+        .collect();
+    assert_eq!(layer_gets.len(), 1, "{reqs:#?}");
+    assert!(
+        layer_gets[0].contains(&format!("bytes={half}-")),
+        "{layer_gets:?}"
+    );
+    assert_eq!(
+        inspect_json(&out)["images"][0]["digest"].as_str().unwrap(),
+        reg.digest_of("team/app1:1.0")
+    );
 }

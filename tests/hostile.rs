@@ -84,13 +84,16 @@ impl Raw {
         self.member(path, data.len() as u64, b'0', data);
     }
 
-    fn finish(mut self) -> Vec<u8> {
+    /// Finish with a seek index changed by `edit` (its checksum still matches, so only the
+    /// reader's own checks stand in the way).
+    fn finish_with(mut self, edit: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
         self.out.extend_from_slice(&frame(&[0u8; 1024]));
         let body = sha(&self.out);
-        let index = serde_json::to_vec(&serde_json::json!({
+        let mut index = serde_json::json!({
             "formatVersion": 1, "bodySha256": body, "members": self.members,
-        }))
-        .unwrap();
+        });
+        edit(&mut index);
+        let index = serde_json::to_vec(&index).unwrap();
         let mut payload = index.clone();
         payload.extend_from_slice(&Sha256::digest(&index));
         payload.extend_from_slice(&(index.len() as u64).to_le_bytes());
@@ -108,6 +111,15 @@ const LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 /// An unsigned bundle of one "image" whose manifest references `layer`; `tail` adds the members
 /// after the manifest (where the layer would be).
 fn bundle_with(layer: &[u8], tail: impl FnOnce(&mut Raw, &str)) -> Vec<u8> {
+    bundle_with_index(layer, tail, |_| {})
+}
+
+/// The same with the seek index edited.
+fn bundle_with_index(
+    layer: &[u8],
+    tail: impl FnOnce(&mut Raw, &str),
+    edit: impl FnOnce(&mut serde_json::Value),
+) -> Vec<u8> {
     let layer_hex = sha(layer);
     let config = br#"{"architecture":"amd64","os":"linux"}"#;
     let manifest = serde_json::to_vec(&serde_json::json!({
@@ -140,7 +152,7 @@ fn bundle_with(layer: &[u8], tail: impl FnOnce(&mut Raw, &str)) -> Vec<u8> {
     r.file(&format!("blobs/sha256/{}", &mdig[7..]), &manifest);
     r.file(&format!("blobs/sha256/{}", sha(config)), config);
     tail(&mut r, &layer_hex);
-    r.finish()
+    r.finish_with(edit)
 }
 
 /// Load `bytes` into a fresh oci: layout under `dir`; returns (exit code, stderr, peak RSS KB).
@@ -244,6 +256,40 @@ fn hostile_bundles_are_refused_and_write_nothing() {
                 )
             }),
         ),
+        (
+            "seek index frames that overlap",
+            bundle_with_index(
+                &layer,
+                |r, hex| r.file(&format!("blobs/sha256/{hex}"), &layer),
+                |ix| ix["members"][2]["data"] = ix["members"][1]["data"].clone(),
+            ),
+        ),
+        (
+            "a seek index pointing past the end",
+            bundle_with_index(
+                &layer,
+                |r, hex| r.file(&format!("blobs/sha256/{hex}"), &layer),
+                |ix| ix["members"][5]["data"]["offset"] = serde_json::json!(1u64 << 40),
+            ),
+        ),
+        (
+            "a seek index that leaves a member out",
+            bundle_with_index(
+                &layer,
+                |r, hex| r.file(&format!("blobs/sha256/{hex}"), &layer),
+                |ix| {
+                    ix["members"].as_array_mut().unwrap().remove(3);
+                },
+            ),
+        ),
+        ("a seek index whose length claims the whole file", {
+            let mut b = bundle_with(&layer, |r, hex| {
+                r.file(&format!("blobs/sha256/{hex}"), &layer)
+            });
+            let n = b.len();
+            b[n - 16..n - 8].copy_from_slice(&(n as u64).to_le_bytes());
+            b
+        }),
     ];
     for (what, bytes) in cases {
         let dir = tempfile::tempdir().unwrap();

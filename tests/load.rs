@@ -760,3 +760,124 @@ fn a_full_disk_fails_cleanly_and_leaves_nothing_half_written() {
         disk.files()
     );
 }
+
+/// Figures from a run of seeded fault schedules against the target registry.
+#[derive(Debug, Default)]
+struct Schedules {
+    completed: usize,
+    failed_cleanly: usize,
+    wrong: usize,
+    /// Clean failures whose re-run, faults gone, completed with the right digests...
+    rerun_completed: usize,
+    /// ... sending fewer blobs than a load into an empty registry does.
+    rerun_reused: usize,
+}
+
+/// `n` loads into fresh registries through a proxy with a seeded random fault schedule (20 % of
+/// requests: 5xx, 429, lost responses to uploads and manifest PUTs, ...). A load either
+/// completes with exactly the source's digests, or fails with one clean error having tagged
+/// nothing wrong; a failed load is repeated without faults and must then complete, sending
+/// only what the failed one had not.
+fn load_fault_schedules(n: u64) -> Schedules {
+    let m = made();
+    let expected: Vec<String> = ALL.iter().map(|r| m.src.digest_of(r)).collect();
+    let total_blobs = inspect_json(&m.bundle)["blobCount"].as_u64().unwrap();
+    let mut r = Schedules::default();
+    for seed in 0..n {
+        let dst = Registry::start();
+        let proxy = FaultProxy::start(&dst.addr, Fault::random(seed, 20));
+        let o = load(
+            &m.bundle,
+            &m.public,
+            &[
+                "--to",
+                &format!("registry://{}", proxy.addr),
+                "--plain-http",
+                "--retries",
+                "3",
+                "--read-timeout",
+                "1s",
+            ],
+        );
+        drop(proxy);
+        let err = String::from_utf8_lossy(&o.stderr).to_string();
+        // Whatever is tagged at the target must be exactly what the source has.
+        let tagged_right = ALL.iter().zip(&expected).all(|(repo, want)| {
+            let (name, tag) = repo.split_once(':').unwrap();
+            !dst.tags(name).contains(&tag.to_string()) || dst.digest_of(repo) == *want
+        });
+        let all_there = || {
+            ALL.iter()
+                .zip(&expected)
+                .all(|(repo, want)| dst.digest_of(repo) == *want)
+                && child_digests(&m.src, "team/multi:2.0")
+                    .iter()
+                    .all(|c| dst.digest_of(&format!("team/multi@{c}")) == *c)
+        };
+        if o.status.success() {
+            if all_there() {
+                r.completed += 1;
+            } else {
+                r.wrong += 1;
+                eprintln!("seed {seed}: WRONG RESULT after a successful load");
+            }
+        } else if o.status.code() == Some(1)
+            && err.starts_with("error:")
+            && !err.contains("panicked")
+            && tagged_right
+        {
+            r.failed_cleanly += 1;
+            eprintln!(
+                "seed {seed}: failed cleanly: {}",
+                err.trim().replace('\n', " / ")
+            );
+            let o = bundle(&[
+                "load",
+                m.bundle.to_str().unwrap(),
+                "--key",
+                &m.public,
+                "--to",
+                &format!("registry://{}", dst.addr),
+                "--plain-http",
+                "--json",
+            ]);
+            if o.status.success() && all_there() {
+                r.rerun_completed += 1;
+                let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+                if j["targets"][0]["blobsSent"].as_u64().unwrap() < total_blobs {
+                    r.rerun_reused += 1;
+                }
+            } else {
+                eprintln!(
+                    "seed {seed}: the re-run without faults failed: {}",
+                    text(&o)
+                );
+            }
+        } else {
+            r.wrong += 1;
+            eprintln!(
+                "seed {seed}: UNCLEAN FAILURE {:?} tagged_right={tagged_right}: {err}",
+                o.status.code()
+            );
+        }
+    }
+    eprintln!("load, {n} fault schedules: {r:?}");
+    r
+}
+
+#[test]
+fn seeded_fault_schedules_on_the_target_never_give_a_wrong_result() {
+    let r = load_fault_schedules(10);
+    assert_eq!(r.wrong, 0, "{r:?}");
+    assert!(r.completed > 0, "{r:?}");
+    assert_eq!(r.rerun_completed, r.failed_cleanly, "{r:?}");
+}
+
+/// The long run for the record: `cargo test --test load -- --ignored load_fault_schedules_200`.
+#[test]
+#[ignore]
+fn load_fault_schedules_200() {
+    let r = load_fault_schedules(200);
+    assert_eq!(r.wrong, 0, "{r:?}");
+    assert_eq!(r.rerun_completed, r.failed_cleanly, "{r:?}");
+}

@@ -27,12 +27,20 @@ pub struct BundleReader {
 
 impl BundleReader {
     pub fn open(path: &Path) -> Result<BundleReader, FormatError> {
-        let p = path.display().to_string();
+        let file = File::open(path).map_err(|source| FormatError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_file(file, &path.display().to_string())
+    }
+
+    /// Read the header and the seek index of an open file; `name` is what errors call it.
+    pub fn from_file(mut file: File, name: &str) -> Result<BundleReader, FormatError> {
+        let p = name.to_string();
         let io = |source| FormatError::Io {
             path: p.clone(),
             source,
         };
-        let mut file = File::open(path).map_err(io)?;
         let len = file.metadata().map_err(io)?.len();
         let mut head = [0u8; 16];
         if len < 16 || file.read_exact(&mut head).is_err() {

@@ -246,10 +246,15 @@ impl<R: Read> StreamReader<R> {
                 "the frame after the archive is not a seek index".into(),
             ));
         }
-        let mut payload = vec![0u8; len as usize];
-        self.src
-            .read_exact(&mut payload)
+        // Grow with the bytes that actually arrive: a forged length must not reserve memory.
+        let mut payload = Vec::new();
+        let got = (&mut self.src)
+            .take(len)
+            .read_to_end(&mut payload)
             .map_err(|_| trunc("the seek index is cut short"))?;
+        if got as u64 != len {
+            return Err(trunc("the seek index is cut short"));
+        }
         let n = len as usize - 48;
         let (json, rest) = payload.split_at(n);
         if Sha256::digest(json).as_slice() != &rest[..32]

@@ -59,6 +59,7 @@ impl OciTarget {
             .prefix(".tmp-")
             .tempfile_in(&dir)
             .with_context(|| format!("creating a temp file in {}", dir.display()))?;
+        let _interrupt = crate::interrupt::PartialGuard::new(tmp.path());
         let mut w = HashingWriter::new(std::io::BufWriter::with_capacity(1 << 20, tmp));
         std::io::copy(src, &mut w)
             .with_context(|| format!("writing blob {} into {}", b.digest, self.dir.display()))?;

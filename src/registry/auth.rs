@@ -18,7 +18,8 @@ pub fn parse_challenge(header: &str) -> Option<Challenge> {
     for (scheme, params) in parse_all(header) {
         match scheme.to_ascii_lowercase().as_str() {
             "bearer" => {
-                if let Some(realm) = params.get("realm") {
+                // An empty realm (`realm=` or `Realm==x`) names no token service to ask.
+                if let Some(realm) = params.get("realm").filter(|r| !r.is_empty()) {
                     return Some(Challenge::Bearer {
                         realm: realm.clone(),
                         service: params.get("service").cloned(),
@@ -106,6 +107,16 @@ pub struct TokenResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_empty_realm_is_not_a_usable_challenge() {
+        // Found by the www_authenticate fuzz target.
+        assert_eq!(parse_challenge("Bearer Realm==ht"), None);
+        assert_eq!(
+            parse_challenge("Basic realm=x, Bearer realm=\"\""),
+            Some(Challenge::Basic)
+        );
+    }
 
     #[test]
     fn bearer_and_basic() {

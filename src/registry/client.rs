@@ -83,7 +83,7 @@ pub struct RegistryClient {
     /// Held while a token is fetched, so parallel workers needing the same scope wait for one
     /// fetch instead of each asking the auth server.
     token_fetch: Mutex<()>,
-    retry: RetryPolicy,
+    pub(crate) retry: RetryPolicy,
 }
 
 pub struct Manifest {

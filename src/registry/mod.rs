@@ -21,6 +21,9 @@ use std::time::Duration;
 pub struct GlobalOptions {
     pub plain_http: bool,
     pub retry: RetryPolicy,
+    /// How long a registry may stay silent mid-request before the request is retried
+    /// (None: 60 s).
+    pub read_timeout: Option<Duration>,
     /// Where `certs.d` directories are looked up; tests point these at a temp dir.
     pub certs_dirs: Vec<PathBuf>,
 }
@@ -110,7 +113,7 @@ impl Registries {
             .connect_timeout(Duration::from_secs(15))
             // In reqwest's blocking client this bounds each read, so it catches a stalled
             // transfer without limiting how long a large blob may take.
-            .timeout(Duration::from_secs(60))
+            .timeout(self.global.read_timeout.unwrap_or(Duration::from_secs(60)))
             .pool_max_idle_per_host(32);
         let mut ca_files: Vec<PathBuf> = cfg.ca_file.iter().cloned().collect();
         for dir in &self.global.certs_dirs {

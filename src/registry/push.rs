@@ -57,10 +57,44 @@ impl RegistryClient {
         }
     }
 
+    /// Upload a blob as one transaction: an upload session is single-use, so a request lost on
+    /// the way (the registry may have finished it and only the answer was lost) cannot simply be
+    /// sent again. After a failure, a HEAD tells whether the blob arrived anyway; if not, the
+    /// whole upload starts over in a new session, up to `--retries` times.
+    pub fn upload_blob(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        size: u64,
+        body: BodyFactory,
+        open: &(dyn Fn() -> Result<Box<dyn std::io::Read + Send>, RegistryError> + Sync),
+    ) -> Result<(), RegistryError> {
+        let mut attempt = 0;
+        loop {
+            let err = match self.upload_once(repo, digest, size, body, open) {
+                Ok(()) => return Ok(()),
+                Err(e) => e,
+            };
+            if self.blob_exists(repo, digest).unwrap_or(false) {
+                return Ok(());
+            }
+            let again = matches!(
+                err,
+                RegistryError::Connect { .. } | RegistryError::NotFound { .. }
+            ) || matches!(err, RegistryError::Status { status, .. }
+                    if status == 429 || status == 416 || status >= 500);
+            if !again || attempt >= self.retry.retries {
+                return Err(err);
+            }
+            std::thread::sleep(self.retry.delay(attempt, None));
+            attempt += 1;
+        }
+    }
+
     /// Monolithic upload: POST for a session, then one PUT with the whole blob and its digest.
     /// The registry checks the digest before it makes the blob visible. A registry that refuses
     /// a monolithic PUT (413, or 400/405/501) gets the blob in chunks instead.
-    pub fn upload_blob(
+    fn upload_once(
         &self,
         repo: &str,
         digest: &Digest,

@@ -258,6 +258,14 @@ pub enum Fault {
         bytes: usize,
         times: usize,
     },
+    /// Send the head and the first `bytes` of the body of the first `times` matching GETs, then
+    /// go silent for `seconds` (longer than the client's read timeout) before closing.
+    Stall {
+        path_contains: String,
+        bytes: usize,
+        times: usize,
+        seconds: u64,
+    },
     /// Flip one byte in the middle of every matching body.
     Corrupt { path_contains: String },
     /// Answer the first `times` matching requests with `status` (and `Retry-After`, if given).
@@ -275,7 +283,9 @@ pub enum Fault {
     NoMonolithicUpload,
     /// A seeded schedule: each request to the registry API meets, with probability
     /// `percent`/100, one of: 500, 502, 503, 429 with or without `Retry-After: 0`, a blob body
-    /// cut at a random point, or a corrupted blob body.
+    /// cut at a random point, a blob body that stalls at a random point for `RANDOM_STALL`, a
+    /// corrupted blob body; or, for other requests, a lost response (the registry did the work,
+    /// the client never hears of it: retries must be idempotent).
     Random { rng: Arc<Mutex<u64>>, percent: u64 },
     /// Pass everything through.
     None,
@@ -308,6 +318,9 @@ pub struct BearerGate {
 }
 
 const TEST_TOKEN: &str = "test-token-7f3a";
+
+/// How long a random stall lasts: runs with random faults use `--read-timeout 1s`.
+pub const RANDOM_STALL: Duration = Duration::from_millis(2500);
 
 /// An HTTP/1.1 proxy on 127.0.0.1 in front of a registry that injects faults. It forces
 /// `Connection: close`, so each request is one connection and easy to reason about.
@@ -480,11 +493,13 @@ fn serve_one(
     }
     // The random schedule decides up front what this request meets.
     let mut random_cut: Option<f64> = None;
+    let mut random_stall = false;
+    let mut random_lost = false;
     let mut random_corrupt = false;
     if let Fault::Random { rng, percent } = fault {
         if path.starts_with("/v2/") && next_random(rng) % 100 < *percent {
             let is_blob_get = head[0].starts_with("GET") && path.contains("/blobs/sha256:");
-            match next_random(rng) % if is_blob_get { 7 } else { 5 } {
+            match next_random(rng) % if is_blob_get { 8 } else { 6 } {
                 0 => return respond(&client, "500 Injected", &[], b"injected"),
                 1 => return respond(&client, "502 Injected", &[], b"injected"),
                 2 => return respond(&client, "503 Injected", &[], b"injected"),
@@ -497,7 +512,12 @@ fn serve_one(
                     )
                 }
                 4 => return respond(&client, "429 Injected", &[], b"slow down"),
-                5 => random_cut = Some((next_random(rng) % 1000) as f64 / 1000.0),
+                5 if is_blob_get => random_cut = Some((next_random(rng) % 1000) as f64 / 1000.0),
+                5 => random_lost = true,
+                6 => {
+                    random_cut = Some((next_random(rng) % 1000) as f64 / 1000.0);
+                    random_stall = true;
+                }
                 _ => random_corrupt = true,
             }
         }
@@ -583,6 +603,10 @@ fn serve_one(
     let rhead = read_head(&mut ur)?;
     let mut rest = Vec::new();
     ur.read_to_end(&mut rest)?;
+    if random_lost {
+        let _ = client.shutdown(std::net::Shutdown::Both);
+        return Ok(());
+    }
     let status_ok = rhead
         .first()
         .is_some_and(|s| s.contains(" 200 ") || s.contains(" 206 "));
@@ -607,6 +631,9 @@ fn serve_one(
                 send_head(&mut client)?;
                 client.write_all(&rest[..(rest.len() as f64 * frac) as usize])?;
                 client.flush()?;
+                if random_stall {
+                    std::thread::sleep(RANDOM_STALL);
+                }
                 let _ = client.shutdown(std::net::Shutdown::Both);
                 return Ok(());
             }
@@ -626,6 +653,23 @@ fn serve_one(
             client.write_all(&rest[..(*bytes).min(rest.len())])?;
             client.flush()?;
             // Drop the connection mid-body.
+            let _ = client.shutdown(std::net::Shutdown::Both);
+            return Ok(());
+        }
+        Fault::Stall {
+            path_contains,
+            bytes,
+            times,
+            seconds,
+        } if path.contains(path_contains.as_str())
+            && status_ok
+            && head[0].starts_with("GET")
+            && fired.fetch_add(1, Ordering::SeqCst) < *times =>
+        {
+            send_head(&mut client)?;
+            client.write_all(&rest[..(*bytes).min(rest.len())])?;
+            client.flush()?;
+            std::thread::sleep(Duration::from_secs(*seconds));
             let _ = client.shutdown(std::net::Shutdown::Both);
             return Ok(());
         }
