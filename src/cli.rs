@@ -44,6 +44,8 @@ pub enum Command {
     },
     /// Verify a bundle, then load its images into registries or local stores, digests unchanged.
     Load(LoadArgs),
+    /// Serve bundles as a read-only registry (pull only), straight from the files.
+    Serve(ServeArgs),
     /// Show what a bundle holds, from its index (nothing is decompressed but the manifest).
     Inspect {
         file: PathBuf,
@@ -159,4 +161,35 @@ pub struct LoadArgs {
     /// Machine-readable summary.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Bundle files; where two hold the same tag, the later one's image is served.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Trusted public key (SPKI PEM), or a directory of *.pub files; repeatable.
+    #[arg(long = "key", required_unless_present = "allow_unsigned")]
+    pub keys: Vec<PathBuf>,
+    /// Serve unsigned bundles (their digests are still checked).
+    #[arg(long)]
+    pub allow_unsigned: bool,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:5000")]
+    pub listen: String,
+    /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Keep the source registry as the first path component (`127.0.0.1_5000/team/app`).
+    #[arg(long)]
+    pub keep_registry: bool,
+    /// Threads answering requests (blob reads run on a separate blocking pool).
+    #[arg(long, default_value_t = 4)]
+    pub threads: usize,
+    /// Only errors on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
 }

@@ -18,4 +18,5 @@ pub mod progress;
 pub mod reference;
 pub mod registry;
 pub mod resolve;
+pub mod serve;
 pub mod verify;

@@ -109,6 +109,18 @@ fn run(cli: Cli) -> Result<i32> {
                 println!("done in {:.2}s", r.seconds);
             }
         }
+        Command::Serve(a) => {
+            bundle::serve::serve(&bundle::serve::ServeOptions {
+                files: a.files,
+                keys: a.keys,
+                allow_unsigned: a.allow_unsigned,
+                listen: a.listen,
+                tls: a.tls_cert.zip(a.tls_key),
+                keep_registry: a.keep_registry,
+                threads: a.threads,
+                quiet: a.quiet,
+            })?;
+        }
         Command::Inspect { file, json } => {
             let i = inspect::inspect(&file)?;
             if json {

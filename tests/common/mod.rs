@@ -71,8 +71,8 @@ fn free_port() -> u16 {
 
 pub struct Tls {
     pub ca_pem: PathBuf,
-    cert: PathBuf,
-    key: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// A test CA and a server certificate for 127.0.0.1/localhost, written under `dir`.

@@ -1,0 +1,169 @@
+//! What `bundle serve` offers: repositories, tags and digests from one or more bundles, with
+//! every manifest already verified and each blob located in its own frame through the seek index.
+//!
+//! Start-up reads only the front of each bundle (bundle.json, its signature, the layout files and
+//! the manifests, all checked exactly as `bundle verify` checks them) and the seek index at the
+//! end: its cost does not grow with the size of the layers.
+
+use crate::digest::Digest;
+use crate::format::reader::BundleReader;
+use crate::format::{BlobRecord, MemberEntry};
+use crate::load::plan::plan;
+use crate::verify::{Session, TrustedKey, VerifyError};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+/// A config or layer: which bundle holds it, and where.
+pub struct BlobLocation {
+    pub bundle: usize,
+    pub member: MemberEntry,
+    pub record: BlobRecord,
+}
+
+#[derive(Default)]
+pub struct Repository {
+    pub tags: BTreeMap<String, Digest>,
+    /// Every manifest, index and blob an image of this repository needs: what may be fetched
+    /// through it, as a registry scopes content to the repositories that reference it.
+    pub digests: BTreeSet<Digest>,
+}
+
+pub struct Catalog {
+    pub bundles: Vec<BundleReader>,
+    pub repositories: BTreeMap<String, Repository>,
+    /// Manifests and indexes, verified, with their media types.
+    pub manifests: HashMap<Digest, (Vec<u8>, String)>,
+    pub blobs: HashMap<Digest, BlobLocation>,
+    pub images: usize,
+    /// Where two bundles (or images) claim the same repository and tag: (name, kept digest).
+    pub overridden: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error(transparent)]
+    Verify(#[from] VerifyError),
+    #[error("{path}: {detail}")]
+    Inconsistent { path: String, detail: String },
+    #[error("{path}: cannot open it: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// `repository` of an image reference as served: the source path (`library/nginx`), with the
+/// source registry as its first component when `keep_registry` is set.
+pub fn served_name(reference: &crate::reference::Reference, keep_registry: bool) -> String {
+    if keep_registry {
+        format!(
+            "{}/{}",
+            reference.registry.replace(':', "_"),
+            reference.repository
+        )
+    } else {
+        reference.repository.clone()
+    }
+}
+
+impl Catalog {
+    /// Verify the signature and metadata of each bundle and index what they hold. Later bundles
+    /// win where two carry the same tag.
+    pub fn open(
+        files: &[PathBuf],
+        keys: &[TrustedKey],
+        allow_unsigned: bool,
+        keep_registry: bool,
+    ) -> Result<Catalog, CatalogError> {
+        let mut c = Catalog {
+            bundles: Vec::new(),
+            repositories: BTreeMap::new(),
+            manifests: HashMap::new(),
+            blobs: HashMap::new(),
+            images: 0,
+            overridden: Vec::new(),
+        };
+        for path in files {
+            c.add(path, keys, allow_unsigned, keep_registry)?;
+        }
+        Ok(c)
+    }
+
+    fn add(
+        &mut self,
+        path: &Path,
+        keys: &[TrustedKey],
+        allow_unsigned: bool,
+        keep_registry: bool,
+    ) -> Result<(), CatalogError> {
+        let name = path.display().to_string();
+        let reader = BundleReader::open(path).map_err(VerifyError::from)?;
+        let file = std::fs::File::open(path).map_err(|source| CatalogError::Io {
+            path: name.clone(),
+            source,
+        })?;
+        // The front of the bundle only: signature, bundle.json, layout files, manifests.
+        let session = Session::open(std::io::BufReader::new(file), &name, keys, allow_unsigned)?;
+        let checked = session.checked;
+        let inconsistent = |detail: String| CatalogError::Inconsistent {
+            path: name.clone(),
+            detail,
+        };
+        let bundle = self.bundles.len();
+        for rec in &checked.doc.blobs {
+            if checked.metadata.contains_key(&rec.digest) {
+                continue;
+            }
+            let member_path = format!("blobs/sha256/{}", rec.digest.hex());
+            let member = reader
+                .member(&member_path)
+                .filter(|m| m.size == rec.size)
+                .ok_or_else(|| {
+                    inconsistent(format!(
+                        "the seek index has no member of {} bytes for blob {}",
+                        rec.size, rec.digest
+                    ))
+                })?
+                .clone();
+            self.blobs.insert(
+                rec.digest.clone(),
+                BlobLocation {
+                    bundle,
+                    member,
+                    record: rec.clone(),
+                },
+            );
+        }
+        let types: HashMap<&Digest, &str> = checked
+            .doc
+            .blobs
+            .iter()
+            .map(|b| (&b.digest, b.media_type.as_str()))
+            .collect();
+        for (d, bytes) in &checked.metadata {
+            self.manifests
+                .insert(d.clone(), (bytes.clone(), types[d].to_string()));
+        }
+        let planned = plan(&checked, &[], &[]).map_err(|e| inconsistent(e.to_string()))?;
+        for img in planned {
+            self.images += 1;
+            let repo_name = served_name(&img.reference, keep_registry);
+            let repo = self.repositories.entry(repo_name.clone()).or_default();
+            repo.digests
+                .extend(img.manifests.iter().map(|m| m.digest.clone()));
+            repo.digests
+                .extend(img.blobs.iter().map(|b| b.digest.clone()));
+            // A digest-pinned image is served by digest only, never under a tag it did not have.
+            if let (Some(tag), None) = (&img.reference.tag, &img.reference.digest) {
+                let top = img.top().digest.clone();
+                if let Some(old) = repo.tags.insert(tag.clone(), top.clone()) {
+                    if old != top {
+                        self.overridden.push(format!("{repo_name}:{tag}"));
+                    }
+                }
+            }
+        }
+        self.bundles.push(reader);
+        Ok(())
+    }
+}

@@ -1,0 +1,534 @@
+//! The read-only OCI distribution API over a `Catalog`: `/v2/`, manifests by tag and digest,
+//! blobs (with `Range`), tag lists and the catalog. Anything that would write is refused with the
+//! spec's `UNSUPPORTED` error.
+
+use super::catalog::Catalog;
+use crate::digest::Digest;
+use bytes::Bytes;
+use sha2::{Digest as _, Sha256};
+use std::io::{self, Read};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+/// What a request gets, before it becomes HTTP.
+#[derive(Debug)]
+pub enum Reply {
+    Json {
+        status: u16,
+        body: String,
+        link: Option<String>,
+    },
+    Manifest {
+        bytes: Vec<u8>,
+        media_type: String,
+        digest: Digest,
+    },
+    Blob {
+        digest: Digest,
+        size: u64,
+        /// Inclusive byte range, for `206 Partial Content`.
+        range: Option<(u64, u64)>,
+    },
+    RangeNotSatisfiable {
+        size: u64,
+    },
+    Error {
+        status: u16,
+        code: &'static str,
+        message: String,
+    },
+}
+
+fn error(status: u16, code: &'static str, message: impl Into<String>) -> Reply {
+    Reply::Error {
+        status,
+        code,
+        message: message.into(),
+    }
+}
+
+/// Route one request. `head` answers like GET without a body.
+pub fn route(c: &Catalog, method: &str, url: &str, range: Option<&str>) -> Reply {
+    let (path, query) = url.split_once('?').unwrap_or((url, ""));
+    if method != "GET" && method != "HEAD" {
+        return error(
+            405,
+            "UNSUPPORTED",
+            "this registry is a read-only view of a bundle: push to a real registry with `bundle load --to registry://...`",
+        );
+    }
+    let Some(rest) = path.strip_prefix("/v2") else {
+        return error(404, "NOT_FOUND", "only the /v2/ API is served");
+    };
+    let rest = rest.trim_start_matches('/');
+    if rest.is_empty() {
+        return Reply::Json {
+            status: 200,
+            body: "{}".into(),
+            link: None,
+        };
+    }
+    if rest == "_catalog" {
+        let names: Vec<&String> = c.repositories.keys().collect();
+        let (page, link) = paginate(&names, query, "/v2/_catalog");
+        return Reply::Json {
+            status: 200,
+            body: serde_json::json!({ "repositories": page }).to_string(),
+            link,
+        };
+    }
+    if let Some(name) = rest.strip_suffix("/tags/list") {
+        let Some(repo) = c.repositories.get(name) else {
+            return name_unknown(name);
+        };
+        let tags: Vec<&String> = repo.tags.keys().collect();
+        let (page, link) = paginate(&tags, query, &format!("/v2/{name}/tags/list"));
+        return Reply::Json {
+            status: 200,
+            body: serde_json::json!({ "name": name, "tags": page }).to_string(),
+            link,
+        };
+    }
+    if let Some((name, reference)) = rest.rsplit_once("/manifests/") {
+        let Some(repo) = c.repositories.get(name) else {
+            return name_unknown(name);
+        };
+        let digest = match reference.parse::<Digest>() {
+            Ok(d) if repo.digests.contains(&d) => Some(d),
+            Ok(_) => None,
+            Err(_) => repo.tags.get(reference).cloned(),
+        };
+        return match digest.and_then(|d| c.manifests.get(&d).map(|m| (d, m))) {
+            Some((digest, (bytes, media_type))) => Reply::Manifest {
+                bytes: bytes.clone(),
+                media_type: media_type.clone(),
+                digest,
+            },
+            None => error(
+                404,
+                "MANIFEST_UNKNOWN",
+                format!("{name}:{reference} is not in the bundle"),
+            ),
+        };
+    }
+    if let Some((name, digest)) = rest.rsplit_once("/blobs/") {
+        let Some(repo) = c.repositories.get(name) else {
+            return name_unknown(name);
+        };
+        let Ok(digest) = digest.parse::<Digest>() else {
+            return error(
+                400,
+                "DIGEST_INVALID",
+                format!("{digest} is not a sha256 digest"),
+            );
+        };
+        let size = match (c.blobs.get(&digest), c.manifests.get(&digest)) {
+            _ if !repo.digests.contains(&digest) => None,
+            (Some(b), _) => Some(b.record.size),
+            (None, Some((bytes, _))) => Some(bytes.len() as u64),
+            (None, None) => None,
+        };
+        let Some(size) = size else {
+            return error(
+                404,
+                "BLOB_UNKNOWN",
+                format!("{digest} is not a blob of {name} in the bundle"),
+            );
+        };
+        return match range.map(|r| parse_range(r, size)) {
+            None => Reply::Blob {
+                digest,
+                size,
+                range: None,
+            },
+            Some(Some(r)) => Reply::Blob {
+                digest,
+                size,
+                range: Some(r),
+            },
+            Some(None) => Reply::RangeNotSatisfiable { size },
+        };
+    }
+    error(404, "NOT_FOUND", format!("no such endpoint: {path}"))
+}
+
+fn name_unknown(name: &str) -> Reply {
+    error(
+        404,
+        "NAME_UNKNOWN",
+        format!("repository {name} is not in the bundle"),
+    )
+}
+
+/// `?n=N&last=X` pagination of a sorted list, with the spec's `Link` header for the next page.
+fn paginate<'a>(all: &[&'a String], query: &str, base: &str) -> (Vec<&'a String>, Option<String>) {
+    let mut n = None;
+    let mut last = None;
+    for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+        match k.as_ref() {
+            "n" => n = v.parse::<usize>().ok(),
+            "last" => last = Some(v.into_owned()),
+            _ => {}
+        }
+    }
+    let start = last.map_or(0, |l| all.partition_point(|x| x.as_str() <= l.as_str()));
+    let rest = &all[start.min(all.len())..];
+    match n {
+        Some(n) if n < rest.len() => {
+            let page = rest[..n].to_vec();
+            let link = page.last().map(|l| {
+                let q: String = url::form_urlencoded::Serializer::new(String::new())
+                    .append_pair("n", &n.to_string())
+                    .append_pair("last", l)
+                    .finish();
+                format!("<{base}?{q}>; rel=\"next\"")
+            });
+            (page, link)
+        }
+        _ => (rest.to_vec(), None),
+    }
+}
+
+/// `bytes=A-B`, `bytes=A-` or `bytes=-N` against a blob of `size` bytes; None if unsatisfiable.
+fn parse_range(header: &str, size: u64) -> Option<(u64, u64)> {
+    let spec = header.trim().strip_prefix("bytes=")?;
+    if spec.contains(',') {
+        return None;
+    }
+    let (a, b) = spec.split_once('-')?;
+    let (start, end) = match (a.trim(), b.trim()) {
+        ("", n) => {
+            let n: u64 = n.parse().ok()?;
+            (size.checked_sub(n.min(size))?, size.checked_sub(1)?)
+        }
+        (a, "") => (a.parse().ok()?, size.checked_sub(1)?),
+        (a, b) => (
+            a.parse().ok()?,
+            b.parse::<u64>().ok()?.min(size.checked_sub(1)?),
+        ),
+    };
+    (start <= end && end < size).then_some((start, end))
+}
+
+/// Passes a blob through while hashing it and holds the last block back until the digest checks
+/// out: a client never receives a complete blob whose bytes are not what its digest says.
+struct VerifyingReader<R> {
+    inner: R,
+    hash: Sha256,
+    expected: Digest,
+    /// Read and hashed, not released until the next block (or a verified end) shows it is safe.
+    pending: Vec<u8>,
+    releasing: Vec<u8>,
+    pos: usize,
+    ended: bool,
+}
+
+const BLOCK: usize = 256 * 1024;
+
+impl<R: Read> VerifyingReader<R> {
+    fn new(inner: R, expected: Digest) -> Self {
+        VerifyingReader {
+            inner,
+            hash: Sha256::new(),
+            expected,
+            pending: Vec::new(),
+            releasing: Vec::new(),
+            pos: 0,
+            ended: false,
+        }
+    }
+}
+
+impl<R: Read> Read for VerifyingReader<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if self.pos < self.releasing.len() {
+                let n = out.len().min(self.releasing.len() - self.pos);
+                out[..n].copy_from_slice(&self.releasing[self.pos..self.pos + n]);
+                self.pos += n;
+                return Ok(n);
+            }
+            if self.ended {
+                return Ok(0);
+            }
+            let mut next = vec![0u8; BLOCK];
+            let mut filled = 0;
+            while filled < BLOCK {
+                match self.inner.read(&mut next[filled..])? {
+                    0 => break,
+                    n => filled += n,
+                }
+            }
+            next.truncate(filled);
+            self.pos = 0;
+            if next.is_empty() {
+                let found = Digest::from_sha256(self.hash.clone().finalize().into());
+                if found != self.expected {
+                    return Err(io::Error::other(format!(
+                        "blob {} reads as {found}: the bundle file was changed after it was verified",
+                        self.expected
+                    )));
+                }
+                self.ended = true;
+                self.releasing = std::mem::take(&mut self.pending);
+            } else {
+                self.hash.update(&next);
+                self.releasing = std::mem::replace(&mut self.pending, next);
+            }
+        }
+    }
+}
+
+/// The body of a blob reply: a verified stream, or the bytes of a range.
+pub fn blob_body(
+    c: &Catalog,
+    digest: &Digest,
+    range: Option<(u64, u64)>,
+) -> io::Result<Box<dyn Read + Send>> {
+    let reader: Box<dyn Read + Send> = match c.blobs.get(digest) {
+        Some(loc) => Box::new(
+            c.bundles[loc.bundle]
+                .open_member(&loc.member)
+                .map_err(io::Error::other)?,
+        ),
+        None => {
+            let bytes = c
+                .manifests
+                .get(digest)
+                .map(|(b, _)| b.clone())
+                .unwrap_or_default();
+            Box::new(io::Cursor::new(bytes))
+        }
+    };
+    Ok(match range {
+        None => Box::new(VerifyingReader::new(reader, digest.clone())),
+        Some((start, end)) => {
+            let mut reader = reader;
+            io::copy(&mut (&mut reader).take(start), &mut io::sink())?;
+            Box::new(reader.take(end - start + 1))
+        }
+    })
+}
+
+/// A response body fed from a blocking reader on tokio's blocking pool, with its exact length
+/// (so hyper sends Content-Length, as the spec asks for blobs and manifests).
+pub struct Body {
+    rx: Option<tokio::sync::mpsc::Receiver<io::Result<Bytes>>>,
+    len: u64,
+    now: Option<Bytes>,
+}
+
+impl Body {
+    fn full(bytes: Vec<u8>) -> Body {
+        Body {
+            rx: None,
+            len: bytes.len() as u64,
+            now: Some(Bytes::from(bytes)),
+        }
+    }
+
+    fn empty(len: u64) -> Body {
+        Body {
+            rx: None,
+            len,
+            now: None,
+        }
+    }
+
+    /// Stream `len` bytes that `open` produces, a block at a time.
+    fn stream(
+        len: u64,
+        open: impl FnOnce() -> io::Result<Box<dyn Read + Send>> + Send + 'static,
+    ) -> Body {
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        tokio::task::spawn_blocking(move || {
+            let mut r = match open() {
+                Ok(r) => r,
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(e));
+                    return;
+                }
+            };
+            loop {
+                let mut buf = vec![0u8; 256 * 1024];
+                match r.read(&mut buf) {
+                    Ok(0) => return,
+                    Ok(n) => {
+                        buf.truncate(n);
+                        if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
+                            return; // the client went away
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.blocking_send(Err(e));
+                        return;
+                    }
+                }
+            }
+        });
+        Body {
+            rx: Some(rx),
+            len,
+            now: None,
+        }
+    }
+}
+
+impl http_body::Body for Body {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, io::Error>>> {
+        if let Some(b) = self.now.take() {
+            return Poll::Ready(Some(Ok(http_body::Frame::data(b))));
+        }
+        match self.rx.as_mut() {
+            None => Poll::Ready(None),
+            Some(rx) => rx
+                .poll_recv(cx)
+                .map(|o| o.map(|r| r.map(http_body::Frame::data))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.now.is_none() && self.rx.is_none()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::SizeHint::with_exact(self.len)
+    }
+}
+
+/// Answer one request.
+pub fn respond(
+    c: &Arc<Catalog>,
+    req: &hyper::Request<hyper::body::Incoming>,
+) -> hyper::Response<Body> {
+    let method = req.method().as_str().to_ascii_uppercase();
+    let head = method == "HEAD";
+    let url = req
+        .uri()
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_string();
+    let range = req
+        .headers()
+        .get(hyper::header::RANGE)
+        .and_then(|v| v.to_str().ok());
+    let reply = route(c, &method, &url, range);
+    let mut r =
+        hyper::Response::builder().header("Docker-Distribution-API-Version", "registry/2.0");
+    let (status, body) = match reply {
+        Reply::Json { status, body, link } => {
+            r = r.header("Content-Type", "application/json");
+            if let Some(l) = link {
+                r = r.header("Link", l);
+            }
+            (status, Body::full(body.into_bytes()))
+        }
+        Reply::Manifest {
+            bytes,
+            media_type,
+            digest,
+        } => {
+            r = r
+                .header("Content-Type", media_type)
+                .header("Docker-Content-Digest", digest.to_string());
+            (200, Body::full(bytes))
+        }
+        Reply::Blob {
+            digest,
+            size,
+            range,
+        } => {
+            r = r
+                .header("Content-Type", "application/octet-stream")
+                .header("Docker-Content-Digest", digest.to_string())
+                .header("Accept-Ranges", "bytes");
+            let len = range.map_or(size, |(a, b)| b - a + 1);
+            if let Some((a, b)) = range {
+                r = r.header("Content-Range", format!("bytes {a}-{b}/{size}"));
+            }
+            let status = if range.is_some() { 206 } else { 200 };
+            if head {
+                r = r.header("Content-Length", len);
+                (status, Body::empty(len))
+            } else {
+                let c = c.clone();
+                (
+                    status,
+                    Body::stream(len, move || blob_body(&c, &digest, range)),
+                )
+            }
+        }
+        Reply::RangeNotSatisfiable { size } => {
+            r = r.header("Content-Range", format!("bytes */{size}"));
+            (416, Body::empty(0))
+        }
+        Reply::Error {
+            status,
+            code,
+            message,
+        } => {
+            r = r.header("Content-Type", "application/json");
+            let body = serde_json::json!({"errors": [{"code": code, "message": message}]});
+            (status, Body::full(body.to_string().into_bytes()))
+        }
+    };
+    r.status(status)
+        .body(body)
+        .unwrap_or_else(|_| hyper::Response::new(Body::empty(0)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wrong_blob_never_reaches_its_end() {
+        let data = vec![7u8; 3 * BLOCK];
+        let good = Digest::of(&data);
+        let mut out = Vec::new();
+        VerifyingReader::new(&data[..], good.clone())
+            .read_to_end(&mut out)
+            .unwrap();
+        assert_eq!(out, data);
+        let mut bad = data.clone();
+        bad[3 * BLOCK - 1] ^= 1;
+        let mut out = Vec::new();
+        let r = VerifyingReader::new(&bad[..], good).read_to_end(&mut out);
+        assert!(r.is_err());
+        assert!(out.len() < bad.len(), "the last block was held back");
+    }
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range("bytes=0-9", 100), Some((0, 9)));
+        assert_eq!(parse_range("bytes=90-", 100), Some((90, 99)));
+        assert_eq!(parse_range("bytes=-10", 100), Some((90, 99)));
+        assert_eq!(parse_range("bytes=50-500", 100), Some((50, 99)));
+        assert_eq!(parse_range("bytes=100-", 100), None);
+        assert_eq!(parse_range("bytes=9-3", 100), None);
+        assert_eq!(parse_range("bytes=0-1,5-6", 100), None);
+        assert_eq!(parse_range("bytes=0-", 0), None);
+    }
+
+    #[test]
+    fn pages() {
+        let names: Vec<String> = ["a", "b", "c", "d"].iter().map(|s| s.to_string()).collect();
+        let refs: Vec<&String> = names.iter().collect();
+        let (p, link) = paginate(&refs, "n=2", "/v2/_catalog");
+        assert_eq!(p, vec!["a", "b"]);
+        assert_eq!(
+            link.as_deref(),
+            Some("</v2/_catalog?n=2&last=b>; rel=\"next\"")
+        );
+        let (p, link) = paginate(&refs, "n=2&last=b", "/v2/_catalog");
+        assert_eq!(p, vec!["c", "d"]);
+        assert_eq!(link, None);
+    }
+}

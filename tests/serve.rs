@@ -1,0 +1,326 @@
+//! `bundle serve`: a read-only registry from the bundle file, judged by skopeo and containerd's
+//! `ctr` pulling from it, and by raw HTTP for what clients rarely exercise (Range, push refusal).
+
+mod common;
+
+use common::*;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const ALL: [&str; 4] = [
+    "team/app1:1.0",
+    "team/app2:1.0",
+    "team/multi:2.0",
+    "charts/demo:0.1.0",
+];
+
+/// `bundle serve` on a free port; killed when dropped.
+struct Served {
+    child: Child,
+    addr: String,
+    startup: Duration,
+}
+
+impl Served {
+    fn start(args: &[&str]) -> Served {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let addr = format!("127.0.0.1:{port}");
+        let started = Instant::now();
+        let mut child = Command::new(bundle_bin())
+            .arg("serve")
+            .args(args)
+            .args(["--listen", &addr])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        loop {
+            if TcpStream::connect(&addr).is_ok() {
+                break;
+            }
+            if let Some(st) = child.try_wait().unwrap() {
+                let mut err = String::new();
+                child
+                    .stderr
+                    .take()
+                    .unwrap()
+                    .read_to_string(&mut err)
+                    .unwrap();
+                panic!("serve exited with {st}: {err}");
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "serve did not start"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Served {
+            child,
+            addr,
+            startup: started.elapsed(),
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One raw HTTP/1.1 request; (status, headers, body).
+fn http(addr: &str, method: &str, path: &str, extra: &str) -> (u16, String, Vec<u8>) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{extra}Content-Length: 0\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    // Header names are case-insensitive: compare them in lower case.
+    let head = String::from_utf8_lossy(&raw[..split]).to_lowercase();
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, head, raw[split + 4..].to_vec())
+}
+
+fn skopeo_digest(reference: &str) -> String {
+    let o = Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{reference}"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    format!("sha256:{}", sha256_hex(&o.stdout))
+}
+
+fn sha256_hex(b: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(b))
+}
+
+fn make_bundle(work: &Path, src: &Registry) -> (std::path::PathBuf, String) {
+    let (key, public) = keypair(work);
+    let list = plain_list(work, src, &ALL);
+    let b = work.join("site.bundle");
+    let o = create(&list, &b, &["--key", &key]);
+    assert!(o.status.success(), "{}", text(&o));
+    (b, public)
+}
+
+#[test]
+fn skopeo_and_ctr_pull_from_the_bundle_with_unchanged_digests() {
+    let (src, imgs) = registry_with_images();
+    let work = tempfile::tempdir().unwrap();
+    let (b, public) = make_bundle(work.path(), &src);
+    let served = Served::start(&[b.to_str().unwrap(), "--key", &public]);
+    eprintln!("serve ready after {:?}", served.startup);
+    let a = &served.addr;
+
+    // Every image, by tag, has the source's digest; each child of the index too.
+    for repo in ALL {
+        assert_eq!(
+            skopeo_digest(&format!("{a}/{repo}")),
+            src.digest_of(repo),
+            "{repo}"
+        );
+    }
+
+    // skopeo copies every image (all platforms) into a real registry, four at a time.
+    let dst = Registry::start();
+    let copies: Vec<_> = ALL
+        .iter()
+        .map(|repo| {
+            Command::new("skopeo")
+                .args([
+                    "copy",
+                    "-q",
+                    "--all",
+                    "--src-tls-verify=false",
+                    "--dest-tls-verify=false",
+                ])
+                .arg(format!("docker://{a}/{repo}"))
+                .arg(format!("docker://{}/{repo}", dst.addr))
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in copies {
+        let o = c.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    for repo in ALL {
+        assert_eq!(dst.digest_of(repo), src.digest_of(repo), "{repo}");
+    }
+
+    // containerd pulls from it (plain HTTP) and finds the image complete.
+    let ctd = Containerd::start();
+    let name = format!("{a}/team/app1:1.0");
+    let o = ctd.ctr(&["-n", "k8s.io", "images", "pull", "--plain-http", &name]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = ctd.ctr(&["-n", "k8s.io", "images", "check"]);
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    let line = out
+        .lines()
+        .find(|l| l.starts_with(&name))
+        .unwrap_or_default();
+    assert!(line.contains("complete"), "{out}");
+    assert!(line.contains(&src.digest_of("team/app1:1.0")), "{out}");
+
+    // The API around the pulls: catalog, tags, Range, HEAD, unknowns, and no writes.
+    let (st, _, body) = http(a, "GET", "/v2/_catalog", "");
+    assert_eq!(st, 200);
+    let cat: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        cat["repositories"],
+        serde_json::json!(["charts/demo", "team/app1", "team/app2", "team/multi"])
+    );
+    let (st, head, body) = http(a, "GET", "/v2/_catalog?n=1&last=charts/demo", "");
+    assert_eq!(st, 200);
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&body).unwrap()["repositories"],
+        serde_json::json!(["team/app1"])
+    );
+    assert!(head.contains("rel=\"next\""), "{head}");
+    let (st, _, body) = http(a, "GET", "/v2/team/multi/tags/list", "");
+    assert_eq!(st, 200);
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&body).unwrap()["tags"],
+        serde_json::json!(["2.0"])
+    );
+
+    let layer = imgs.base_layer.digest.to_string();
+    let blob_path = format!("/v2/team/app1/blobs/{layer}");
+    let (st, head, whole) = http(a, "GET", &blob_path, "");
+    assert_eq!(st, 200);
+    assert_eq!(format!("sha256:{}", sha256_hex(&whole)), layer);
+    assert!(
+        head.contains(&format!("docker-content-digest: {layer}")),
+        "{head}"
+    );
+    let (st, head, part) = http(a, "GET", &blob_path, "Range: bytes=100-199\r\n");
+    assert_eq!(st, 206, "{head}");
+    assert_eq!(part, whole[100..200]);
+    assert!(
+        head.contains(&format!("content-range: bytes 100-199/{}", whole.len())),
+        "{head}"
+    );
+    let (st, _, _) = http(
+        a,
+        "GET",
+        &blob_path,
+        &format!("Range: bytes={}-\r\n", whole.len()),
+    );
+    assert_eq!(st, 416);
+    let (st, head, body) = http(a, "HEAD", &blob_path, "");
+    assert_eq!(st, 200);
+    assert!(body.is_empty());
+    assert!(
+        head.contains(&format!("content-length: {}", whole.len())),
+        "{head}"
+    );
+    // A blob of another repository is not served through this one.
+    let (st, _, body) = http(a, "GET", &format!("/v2/charts/demo/blobs/{layer}"), "");
+    assert_eq!(st, 404);
+    assert!(String::from_utf8_lossy(&body).contains("BLOB_UNKNOWN"));
+    let (st, _, body) = http(a, "GET", "/v2/nope/manifests/1.0", "");
+    assert_eq!(st, 404);
+    assert!(String::from_utf8_lossy(&body).contains("NAME_UNKNOWN"));
+    let (st, _, body) = http(a, "GET", "/v2/team/app1/manifests/9.9", "");
+    assert_eq!(st, 404);
+    assert!(String::from_utf8_lossy(&body).contains("MANIFEST_UNKNOWN"));
+    for (method, path) in [
+        ("POST", "/v2/team/app1/blobs/uploads/"),
+        ("PUT", "/v2/team/app1/manifests/evil"),
+        ("DELETE", "/v2/team/app1/manifests/1.0"),
+    ] {
+        let (st, _, body) = http(a, method, path, "");
+        assert_eq!(st, 405, "{method} {path}");
+        assert!(String::from_utf8_lossy(&body).contains("UNSUPPORTED"));
+    }
+    // And a real client's push is refused.
+    let o = Command::new("skopeo")
+        .args([
+            "copy",
+            "-q",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+        ])
+        .arg(format!("docker://{}/team/app1:1.0", src.addr))
+        .arg(format!("docker://{a}/team/app1:evil"))
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let (st, _, _) = http(a, "GET", "/v2/team/app1/manifests/evil", "");
+    assert_eq!(st, 404);
+}
+
+#[test]
+fn serve_refuses_an_untrusted_or_tampered_bundle_and_speaks_tls() {
+    let (src, _imgs) = registry_with_images();
+    let work = tempfile::tempdir().unwrap();
+    let (b, public) = make_bundle(work.path(), &src);
+
+    // Another key: refused before listening, exit 3.
+    let other = tempfile::tempdir().unwrap();
+    let (_, other_pub) = keypair(other.path());
+    let o = bundle(&[
+        "serve",
+        b.to_str().unwrap(),
+        "--key",
+        &other_pub,
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    // bundle.json altered: refused too.
+    let mut bytes = std::fs::read(&b).unwrap();
+    let (index, _) = seek_index(&bytes);
+    let m = member(&index, "bundle.json");
+    let at = m["data"]["offset"].as_u64().unwrap() as usize + 20;
+    bytes[at] ^= 1;
+    let bad = work.path().join("bad.bundle");
+    std::fs::write(&bad, &bytes).unwrap();
+    let o = bundle(&[
+        "serve",
+        bad.to_str().unwrap(),
+        "--key",
+        &public,
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+
+    // HTTPS with a certificate from the test CA; skopeo trusts it through --cert-dir.
+    let tls = make_tls(work.path());
+    let served = Served::start(&[
+        b.to_str().unwrap(),
+        "--key",
+        &public,
+        "--tls-cert",
+        tls.cert.to_str().unwrap(),
+        "--tls-key",
+        tls.key.to_str().unwrap(),
+    ]);
+    let certs = work.path().join("certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    std::fs::copy(&tls.ca_pem, certs.join("ca.crt")).unwrap();
+    let o = Command::new("skopeo")
+        .args(["inspect", "--raw", "--cert-dir", certs.to_str().unwrap()])
+        .arg(format!("docker://{}/team/app2:1.0", served.addr))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        format!("sha256:{}", sha256_hex(&o.stdout)),
+        src.digest_of("team/app2:1.0")
+    );
+}
