@@ -16,6 +16,12 @@ registry on 127.0.0.1 (cached), then measures, each N times, taking medians:
             (skopeo writes one archive per image, layers uncompressed; measured once, not N times)
   inspect   bundle inspect latency
   verify    bundle verify throughput                         vs  sha256sum of the same file
+  serve     bundle serve start-up (until /v2/ answers), and skopeo copy --all of every image
+            from it into one OCI layout                      vs  the same from the source
+            distribution registry (which serves the same images from its own storage)
+
+`--only serve` measures just serve, on the bundle the last full run of that size left in
+bench/work/SIZE/out (or a new one).
 
 Timing and peak RSS come from /usr/bin/time -v. Only 127.0.0.1 is contacted. Results go to
 stdout and to bench/results/<date>-<host>.md.
@@ -146,6 +152,74 @@ def blobs_by_repo(layout, tags):
         name = m["annotations"]["org.opencontainers.image.ref.name"]
         walk(m, "bench/" + name.split(":")[0])
     return out
+
+
+def bench_serve(size, runs, bundle_file=None):
+    """bundle serve against the distribution registry serving the same images."""
+    base, layout, tags, src = prepare(size, runs)
+    out = os.path.join(base, "out")
+    key = os.path.join(out, "k")
+    bundle_file = bundle_file or os.path.join(out, "site.bundle")
+    if not os.path.exists(bundle_file):
+        os.makedirs(out, exist_ok=True)
+        images = os.path.join(out, "images.yaml")
+        with open(images, "w") as f:
+            f.write("images:\n" + "".join(f"  - {src.addr}/bench/{t}\n" for t in tags))
+            f.write(f"registries:\n  {src.addr}:\n    plain-http: true\n")
+        subprocess.run([BUNDLE, "keygen", "--out", key], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([BUNDLE, "create", images, "-o", bundle_file, "--key", key + ".key", "--no-cache", "-q"],
+                       check=True, stdout=subprocess.DEVNULL)
+    R = {}
+    starts = []
+    for i in range(runs):
+        port = free_port()
+        t = time.perf_counter()
+        proc = subprocess.Popen([BUNDLE, "serve", bundle_file, "--key", key + ".pub", "--listen",
+                                 f"127.0.0.1:{port}", "-q"])
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.05) as c:
+                    c.sendall(b"GET /v2/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                    if c.recv(12).startswith(b"HTTP/1.1 200"):
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None:
+                raise RuntimeError("bundle serve exited")
+            time.sleep(0.002)
+        starts.append((time.perf_counter() - t) * 1000)
+        for name, addr in (("serve_pull", f"127.0.0.1:{port}"), ("registry_pull", src.addr)):
+            pl = os.path.join(out, "pull-layout")
+            shutil.rmtree(pl, ignore_errors=True)
+            copies = "\n".join(f"skopeo copy -q --all --src-tls-verify=false docker://{addr}/bench/{t} oci:{pl}:{t}"
+                               for t in tags)
+            R.setdefault(name, []).append(timed(sh(copies)))
+            shutil.rmtree(pl, ignore_errors=True)
+        proc.terminate()
+        proc.wait()
+        print(f"[{size}] serve run {i + 1}: ready in {starts[-1]:.0f} ms; pull {R['serve_pull'][-1][0]:.1f}s "
+              f"vs registry {R['registry_pull'][-1][0]:.1f}s", flush=True)
+    src.stop()
+    res = {"size": size, "runs": runs, "bundle_file_bytes": os.path.getsize(bundle_file),
+           "serve_start_ms": median(starts), "distinct_bytes": sum(s for _, _, s in blobs_by_repo(layout, tags))}
+    for k, v in R.items():
+        res[k] = {"wall": median([x[0] for x in v]), "cpu": median([x[1] for x in v]),
+                  "rss_mb": max(x[2] for x in v)}
+    return res
+
+
+def serve_table(results):
+    lines = []
+    for r in results:
+        mb = r["distinct_bytes"] / 1e6
+        a, b = r["serve_pull"], r["registry_pull"]
+        lines.append(f"### serve, {r['size']}: bundle of {r['bundle_file_bytes'] / 1e6:.0f} MB, medians of {r['runs']} runs\n")
+        lines.append(f"- start-up (process start until `/v2/` answers): {r['serve_start_ms']:.0f} ms")
+        lines.append(f"- `skopeo copy --all` of every tag into one OCI layout: from `bundle serve` {a['wall']:.2f} s "
+                     f"({mb / a['wall']:.0f} MB/s of distinct blobs), from the distribution registry {b['wall']:.2f} s "
+                     f"({mb / b['wall']:.0f} MB/s); ratio serve / registry {a['wall'] / b['wall']:.2f}")
+        lines.append("")
+    return "\n".join(lines)
 
 
 def bench_size(size, runs):
@@ -304,25 +378,28 @@ def table(results):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--only", choices=["serve"], help="measure only this part")
     ap.add_argument("sizes", nargs="+", choices=["small", "medium", "large"])
     a = ap.parse_args()
     if not os.path.exists(BUNDLE):
         sys.exit(f"{BUNDLE} is missing: run `cargo build --release` (make bench does)")
-    results = [bench_size(s, a.runs) for s in a.sizes]
+    results = [] if a.only else [bench_size(s, a.runs) for s in a.sizes]
+    served = [bench_serve(s, a.runs) for s in a.sizes]
     host = socket.gethostname()
     head = (f"# bundle benchmark, {datetime.date.today()}\n\nMachine: {host}, {os.cpu_count()} cores, "
             f"{platform.platform()}; bundle {subprocess.run([BUNDLE, '--version'], capture_output=True, text=True).stdout.strip()}, "
             f"{subprocess.run(['skopeo', '--version'], capture_output=True, text=True).stdout.strip()}.\n"
             f"Command: `bench/run.py --runs {a.runs} {' '.join(a.sizes)}`. Wall and CPU are medians; RSS is the "
             f"maximum over runs. Ratios are bundle / peer (below 1 is faster).\n\n")
-    text = head + table(results)
+    text = head + table(results) + serve_table(served)
     print(text)
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
-    path = os.path.join(HERE, "results", f"{datetime.date.today()}-{host}.md")
+    suffix = "-" + a.only if a.only else ""
+    path = os.path.join(HERE, "results", f"{datetime.date.today()}-{host}{suffix}.md")
     with open(path, "w") as f:
         f.write(text)
     with open(path.replace(".md", ".json"), "w") as f:
-        json.dump(results, f, indent=1)
+        json.dump(results + served, f, indent=1)
     print(f"written to {path}")
 
 

@@ -12,14 +12,18 @@ static PARTIAL: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 pub fn install() {
     let _ = ctrlc::set_handler(|| {
         let paths = PARTIAL.lock().map(|p| p.clone()).unwrap_or_default();
-        for p in paths {
+        for p in &paths {
             if p.is_dir() {
-                let _ = std::fs::remove_dir_all(&p);
+                let _ = std::fs::remove_dir_all(p);
             } else {
-                let _ = std::fs::remove_file(&p);
+                let _ = std::fs::remove_file(p);
             }
         }
-        eprintln!("interrupted; partial output removed (downloaded blobs stay in the cache for the next run)");
+        if paths.is_empty() {
+            eprintln!("interrupted");
+        } else {
+            eprintln!("interrupted; partial output removed (downloaded blobs stay in the cache for the next run)");
+        }
         std::process::exit(130);
     });
 }

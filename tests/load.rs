@@ -458,6 +458,53 @@ fn docker_archive_is_accepted_by_podman_load_and_ctr_import() {
 }
 
 #[test]
+fn containerd_target_imports_every_image_with_its_digest() {
+    let m = made();
+    let ctd = Containerd::start();
+    let sock = ctd.dir.path().join("containerd.sock");
+    let o = load(
+        &m.bundle,
+        &m.public,
+        &[&format!(
+            "--to=containerd://{}?namespace=k8s.io",
+            sock.display()
+        )],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let a = &m.src.addr;
+    let o = ctd.ctr(&["-n", "k8s.io", "images", "ls"]);
+    let listing = String::from_utf8_lossy(&o.stdout).to_string();
+    for repo in ALL {
+        let line = listing
+            .lines()
+            .find(|l| l.starts_with(&format!("{a}/{repo} ")))
+            .unwrap_or_else(|| panic!("{repo} not imported:\n{listing}"));
+        assert!(line.contains(&m.src.digest_of(repo)), "{repo}: {line}");
+    }
+    let o = ctd.ctr(&["-n", "k8s.io", "images", "check"]);
+    let check = String::from_utf8_lossy(&o.stdout).to_string();
+    for repo in ["team/app1:1.0", "team/app2:1.0", "team/multi:2.0"] {
+        let line = check
+            .lines()
+            .find(|l| l.starts_with(&format!("{a}/{repo} ")))
+            .unwrap_or_else(|| panic!("{repo} not checked:\n{check}"));
+        assert!(line.contains("complete"), "{line}");
+    }
+    // A missing socket is a clear error.
+    let o = load(
+        &m.bundle,
+        &m.public,
+        &["--to=containerd:///nonexistent/containerd.sock"],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("no containerd socket at /nonexistent"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
 fn registry_refusing_monolithic_uploads_gets_chunks() {
     let m = made();
     let dst = Registry::start();

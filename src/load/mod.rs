@@ -6,6 +6,7 @@
 //! pass, each needed blob spooled to a temp file while it is verified (one blob at a time, never
 //! the whole bundle), manifests and tags only after the end of the stream checked out.
 
+pub mod containerd;
 pub mod docker_archive;
 pub mod oci;
 pub mod plan;
@@ -69,6 +70,9 @@ fn open_targets(opts: &LoadOptions) -> Result<Vec<Box<dyn Target>>> {
                 TargetSpec::Oci { dir } => Box::new(oci::OciTarget::open(dir)?),
                 TargetSpec::DockerArchive { file } => {
                     Box::new(docker_archive::DockerArchiveTarget::create(file)?)
+                }
+                TargetSpec::Containerd { socket, namespace } => {
+                    Box::new(containerd::ContainerdTarget::open(socket, namespace)?)
                 }
             })
         })

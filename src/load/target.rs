@@ -46,6 +46,7 @@ pub enum TargetSpec {
     Registry { host: String, prefix: String },
     Oci { dir: PathBuf },
     DockerArchive { file: PathBuf },
+    Containerd { socket: PathBuf, namespace: String },
 }
 
 impl std::str::FromStr for TargetSpec {
@@ -79,6 +80,52 @@ impl std::str::FromStr for TargetSpec {
             }
             return Ok(TargetSpec::DockerArchive { file: file.into() });
         }
-        bail!("--to {s}: expected registry://HOST[:PORT][/PREFIX], oci:DIR or docker-archive:FILE")
+        if let Some(rest) = s.strip_prefix("containerd") {
+            // containerd, containerd:///run/x.sock, containerd?namespace=ns, or both.
+            let (sock, query) = rest.split_once('?').unwrap_or((rest, ""));
+            let socket = match sock.strip_prefix("://") {
+                Some(p) if p.starts_with('/') => PathBuf::from(p),
+                None if sock.is_empty() => PathBuf::from(super::containerd::DEFAULT_SOCKET),
+                _ => bail!(
+                    "--to {s}: expected containerd[:///path/to/containerd.sock][?namespace=NS]"
+                ),
+            };
+            let mut namespace = super::containerd::DEFAULT_NAMESPACE.to_string();
+            for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+                match k.as_ref() {
+                    "namespace" if !v.is_empty() => namespace = v.into_owned(),
+                    _ => bail!("--to {s}: unknown or empty option {k:?} (only namespace=NS)"),
+                }
+            }
+            return Ok(TargetSpec::Containerd { socket, namespace });
+        }
+        bail!("--to {s}: expected registry://HOST[:PORT][/PREFIX], oci:DIR, docker-archive:FILE or containerd[://SOCKET][?namespace=NS]")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn containerd_targets() {
+        let t = |s: &str| s.parse::<TargetSpec>();
+        assert_eq!(
+            t("containerd").unwrap(),
+            TargetSpec::Containerd {
+                socket: "/run/containerd/containerd.sock".into(),
+                namespace: "k8s.io".into()
+            }
+        );
+        assert_eq!(
+            t("containerd:///run/k3s/containerd/containerd.sock?namespace=default").unwrap(),
+            TargetSpec::Containerd {
+                socket: "/run/k3s/containerd/containerd.sock".into(),
+                namespace: "default".into()
+            }
+        );
+        assert!(t("containerd://relative.sock").is_err());
+        assert!(t("containerd?ns=x").is_err());
+        assert!(t("containerd?namespace=").is_err());
     }
 }
