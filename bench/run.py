@@ -389,7 +389,7 @@ def main():
     head = (f"# bundle benchmark, {datetime.date.today()}\n\nMachine: {host}, {os.cpu_count()} cores, "
             f"{platform.platform()}; bundle {subprocess.run([BUNDLE, '--version'], capture_output=True, text=True).stdout.strip()}, "
             f"{subprocess.run(['skopeo', '--version'], capture_output=True, text=True).stdout.strip()}.\n"
-            f"Command: `bench/run.py --runs {a.runs} {' '.join(a.sizes)}`. Wall and CPU are medians; RSS is the "
+            f"Command: `bench/run.py --runs {a.runs} {'--only ' + a.only + ' ' if a.only else ''}{' '.join(a.sizes)}`. Wall and CPU are medians; RSS is the "
             f"maximum over runs. Ratios are bundle / peer (below 1 is faster).\n\n")
     text = head + table(results) + serve_table(served)
     print(text)
