@@ -44,6 +44,8 @@ pub enum Command {
     },
     /// Verify a bundle, then load its images into registries or local stores, digests unchanged.
     Load(LoadArgs),
+    /// List the digests a registry or OCI layout holds, for `create --since` on the other side.
+    Inventory(InventoryArgs),
     /// Serve bundles as a read-only registry (pull only), straight from the files.
     Serve(ServeArgs),
     /// Show what a bundle holds, from its index (nothing is decompressed but the manifest).
@@ -62,6 +64,10 @@ pub struct CreateArgs {
     /// The bundle to write. Written as FILE.partial and renamed when complete.
     #[arg(short, long)]
     pub output: PathBuf,
+    /// Write a delta: leave out the layers this earlier bundle (or `bundle inventory` file)
+    /// shows the other side already has.
+    #[arg(long, value_name = "BUNDLE|INVENTORY")]
+    pub since: Option<PathBuf>,
     /// ed25519 private key (PKCS#8 PEM) to sign the bundle with.
     #[arg(
         long,
@@ -192,4 +198,23 @@ pub struct ServeArgs {
     /// Only errors on stderr.
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct InventoryArgs {
+    /// `registry://HOST[:PORT]` (every tag in its catalog) or `oci:DIR`.
+    #[arg(long)]
+    pub from: String,
+    /// Where to write the inventory (JSON). Written as FILE.partial and renamed.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Talk plain HTTP to the registry.
+    #[arg(long)]
+    pub plain_http: bool,
+    /// Extra CA certificate (PEM) for the registry.
+    #[arg(long)]
+    pub ca_file: Option<PathBuf>,
+    /// Do not verify the registry's TLS certificate.
+    #[arg(long)]
+    pub insecure_skip_tls_verify: bool,
 }

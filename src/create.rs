@@ -40,6 +40,8 @@ pub struct CreateOptions {
     pub created: u64,
     pub registry: GlobalOptions,
     pub progress: Mode,
+    /// A delta: leave out the layers this earlier bundle or inventory says the other side has.
+    pub since: Option<PathBuf>,
 }
 
 #[derive(Debug, Default)]
@@ -118,6 +120,10 @@ pub fn create(opts: &CreateOptions) -> Result<CreateSummary> {
         Some(k) => Some(crate::keys::load_private(k)?),
         None => None,
     };
+    let base = match &opts.since {
+        Some(p) => Some(crate::delta::load_base(p)?),
+        None => None,
+    };
     let output_dir = match opts.output.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -185,8 +191,9 @@ pub fn create(opts: &CreateOptions) -> Result<CreateSummary> {
         return Err(failure_report(&opts.list, &failed));
     }
 
-    // 2. Download each distinct blob once.
-    let needs = plan(&images)?;
+    // 2. Download each distinct blob once (for a delta: but the layers the other side has).
+    let omit = omitted_by(&images, base.as_ref());
+    let needs = without(plan(&images)?, &omit);
     let total: u64 = needs.iter().map(|n| n.size).sum();
     let cached: u64 = needs
         .iter()
@@ -243,7 +250,8 @@ pub fn create(opts: &CreateOptions) -> Result<CreateSummary> {
     if images.is_empty() {
         return Err(failure_report(&opts.list, &failed).context("no image could be bundled"));
     }
-    let needs = plan(&images)?;
+    let omit = omitted_by(&images, base.as_ref());
+    let needs = without(plan(&images)?, &omit);
     for img in images
         .iter_mut()
         .filter(|i| i.platforms.is_empty() && i.children.len() == 1)
@@ -255,8 +263,25 @@ pub fn create(opts: &CreateOptions) -> Result<CreateSummary> {
     let signer_fp = signing
         .as_ref()
         .map(|k| crate::keys::fingerprint(&k.verifying_key()));
-    let (manifest_doc, members, index_json) =
+    let (mut manifest_doc, members, index_json) =
         describe(&images, &needs, opts.created, signer_fp.clone())?;
+    if let Some(b) = &base {
+        let mut omitted: Vec<BlobRecord> = Vec::new();
+        for r in images
+            .iter()
+            .flat_map(|i| i.blobs.iter().flat_map(|(_, b)| b))
+        {
+            if omit.contains(&r.digest) && !omitted.iter().any(|o| o.digest == r.digest) {
+                omitted.push(record(&r.digest, r.size, &r.media_type));
+            }
+        }
+        manifest_doc.base = Some(crate::format::DeltaBase {
+            kind: b.kind.into(),
+            digest: b.digest.clone(),
+            name: b.name.clone(),
+            omitted,
+        });
+    }
     let bundle_json = serde_json::to_vec_pretty(&manifest_doc)?;
     let signature = signing.as_ref().map(|k| crate::keys::sign(k, &bundle_json));
     let partial = partial_path(&opts.output);
@@ -309,6 +334,35 @@ pub fn create(opts: &CreateOptions) -> Result<CreateSummary> {
         failed,
         signer: signer_fp,
     })
+}
+
+/// The layers (never configs, manifests or indexes: small, and what a loader plans and verifies
+/// with) that the base already holds.
+fn omitted_by(images: &[ResolvedImage], base: Option<&crate::delta::Base>) -> HashSet<Digest> {
+    let Some(base) = base else {
+        return HashSet::new();
+    };
+    let configs: HashSet<&Digest> = images
+        .iter()
+        .flat_map(|i| {
+            i.blobs
+                .iter()
+                .filter_map(|(_, b)| b.first().map(|c| &c.digest))
+        })
+        .collect();
+    images
+        .iter()
+        .flat_map(|i| i.blobs.iter().flat_map(|(_, b)| b.iter().skip(1)))
+        .filter(|l| base.held.contains(&l.digest) && !configs.contains(&l.digest))
+        .map(|l| l.digest.clone())
+        .collect()
+}
+
+fn without(needs: Vec<Need>, omit: &HashSet<Digest>) -> Vec<Need> {
+    needs
+        .into_iter()
+        .filter(|n| !omit.contains(&n.digest))
+        .collect()
 }
 
 /// A plain manifest has no platform in the registry's answer; its config says which it is.
@@ -464,6 +518,10 @@ fn describe(
             }
         }
         for b in img.blobs.iter().flat_map(|(_, b)| b) {
+            // Not in `needs`: a layer a delta leaves out.
+            if !need_at.contains_key(&b.digest) {
+                continue;
+            }
             if written.insert(b.digest.clone()) {
                 let n = need_at[&b.digest];
                 data_members.push(Member::Cached {
@@ -529,6 +587,7 @@ fn describe(
         images: records,
         blobs,
         files,
+        base: None,
     };
     Ok((doc, members, index_json))
 }

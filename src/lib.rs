@@ -4,12 +4,14 @@
 pub mod cache;
 pub mod cli;
 pub mod create;
+pub mod delta;
 pub mod digest;
 pub mod exit_codes;
 pub mod format;
 pub mod imagelist;
 pub mod inspect;
 pub mod interrupt;
+pub mod inventory;
 pub mod keys;
 pub mod load;
 pub mod manifest;

@@ -228,6 +228,16 @@ impl<R: Read> Session<R> {
                 )));
             }
         }
+        if let Some(o) = doc
+            .omitted()
+            .iter()
+            .find(|o| records.contains_key(&o.digest))
+        {
+            return Err(inconsistent(format!(
+                "bundle.json lists blob {} as both carried and left out",
+                o.digest
+            )));
+        }
         // The layout files, each checked against bundle.json.
         let mut index_json = Vec::new();
         for expected in [LAYOUT_PATH, INDEX_JSON_PATH] {
@@ -439,7 +449,8 @@ impl<R: Read> Session<R> {
                 let m = manifest::parse_manifest(bytes)
                     .map_err(|e| bad(format!("manifest {digest}: {e}")))?;
                 for b in std::iter::once(&m.config).chain(&m.layers) {
-                    match self.records.get(&b.digest) {
+                    let omitted = doc.omitted().iter().find(|o| o.digest == b.digest);
+                    match self.records.get(&b.digest).or(omitted) {
                         Some(r) if r.size == b.size => {}
                         _ => {
                             return Err(bad(format!(

@@ -7,8 +7,7 @@ use common::*;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
 const ALL: [&str; 4] = [
     "team/app1:1.0",
@@ -16,63 +15,6 @@ const ALL: [&str; 4] = [
     "team/multi:2.0",
     "charts/demo:0.1.0",
 ];
-
-/// `bundle serve` on a free port; killed when dropped.
-struct Served {
-    child: Child,
-    addr: String,
-    startup: Duration,
-}
-
-impl Served {
-    fn start(args: &[&str]) -> Served {
-        let port = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap().port()
-        };
-        let addr = format!("127.0.0.1:{port}");
-        let started = Instant::now();
-        let mut child = Command::new(bundle_bin())
-            .arg("serve")
-            .args(args)
-            .args(["--listen", &addr])
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        loop {
-            if TcpStream::connect(&addr).is_ok() {
-                break;
-            }
-            if let Some(st) = child.try_wait().unwrap() {
-                let mut err = String::new();
-                child
-                    .stderr
-                    .take()
-                    .unwrap()
-                    .read_to_string(&mut err)
-                    .unwrap();
-                panic!("serve exited with {st}: {err}");
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "serve did not start"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        Served {
-            child,
-            addr,
-            startup: started.elapsed(),
-        }
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// One raw HTTP/1.1 request; (status, headers, body).
 fn http(addr: &str, method: &str, path: &str, extra: &str) -> (u16, String, Vec<u8>) {

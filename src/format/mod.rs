@@ -31,6 +31,31 @@ pub struct BundleManifest {
     pub images: Vec<ImageRecord>,
     pub blobs: Vec<BlobRecord>,
     pub files: Vec<FileRecord>,
+    /// Set for a delta bundle (`create --since`): the layers it leaves out, which the loading
+    /// side must already hold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<DeltaBase>,
+}
+
+/// What a delta bundle was made against, and what it therefore does not carry.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DeltaBase {
+    /// `bundle` (an earlier bundle) or `inventory` (a `bundle inventory` file).
+    pub kind: String,
+    /// sha256 of the base's bundle.json, or of the inventory file.
+    pub digest: Digest,
+    /// The base's file name as given to `--since`, for messages.
+    pub name: String,
+    /// Layers the images need that are not in this bundle.
+    pub omitted: Vec<BlobRecord>,
+}
+
+impl BundleManifest {
+    /// Blobs listed but not carried (a delta's base holds them).
+    pub fn omitted(&self) -> &[BlobRecord] {
+        self.base.as_ref().map_or(&[], |b| b.omitted.as_slice())
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -66,6 +66,11 @@ impl Target for ContainerdTarget {
         )
     }
 
+    /// The import goes through a fresh archive, which cannot reference what containerd holds.
+    fn has_blob(&self, _blob: &BlobRecord, _users: &[&PlannedImage]) -> Result<bool> {
+        Ok(false)
+    }
+
     fn put_blob(
         &self,
         blob: &BlobRecord,

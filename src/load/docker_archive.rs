@@ -94,6 +94,11 @@ impl Target for DockerArchiveTarget {
         format!("docker-archive:{}", self.path.display())
     }
 
+    /// A new archive holds nothing yet: it cannot take a delta bundle.
+    fn has_blob(&self, _blob: &BlobRecord, _users: &[&PlannedImage]) -> Result<bool> {
+        Ok(false)
+    }
+
     fn put_blob(
         &self,
         blob: &BlobRecord,

@@ -138,7 +138,7 @@ fn load_file(
     ));
     let plan = plan::plan(&checked, &opts.images, &opts.platforms)?;
     let targets = open_targets(opts)?;
-    let users = blob_users(&plan);
+    let users = check_base(&targets, blob_users(&plan), &checked.doc)?;
     let members: HashMap<String, &crate::format::MemberEntry> = reader
         .index
         .members
@@ -209,7 +209,7 @@ fn load_stream(
     let mut session = Session::open(stdin, "stdin", keys, opts.allow_unsigned)?;
     let plan = plan::plan(&session.checked, &opts.images, &opts.platforms)?;
     let targets = open_targets(opts)?;
-    let users = blob_users(&plan);
+    let users = check_base(&targets, blob_users(&plan), &session.checked.doc)?;
     let needed: HashMap<&crate::digest::Digest, &Vec<&PlannedImage>> =
         users.iter().map(|(b, u)| (&b.digest, u)).collect();
     let mut outcomes = vec![BlobOutcome::default(); targets.len()];
@@ -241,6 +241,44 @@ fn load_stream(
     }
     let checked = session.finish()?;
     commit(&targets, &plan, &checked, outcomes, started)
+}
+
+/// A delta bundle leaves out layers its base carried: before anything is written, each target
+/// must already hold every one of them that the chosen images need. Returns the blobs to send.
+fn check_base<'a>(
+    targets: &[Box<dyn Target>],
+    users: Vec<(BlobRecord, Vec<&'a PlannedImage>)>,
+    doc: &crate::format::BundleManifest,
+) -> Result<Vec<(BlobRecord, Vec<&'a PlannedImage>)>> {
+    let Some(base) = &doc.base else {
+        return Ok(users);
+    };
+    let omitted: std::collections::HashSet<&crate::digest::Digest> =
+        base.omitted.iter().map(|b| &b.digest).collect();
+    let (absent, send): (Vec<_>, Vec<_>) = users
+        .into_iter()
+        .partition(|(b, _)| omitted.contains(&b.digest));
+    for t in targets {
+        let mut missing = Vec::new();
+        for (blob, imgs) in &absent {
+            if !t.has_blob(blob, imgs)? {
+                missing.push(format!("{} (of {})", blob.digest, names_of(imgs)));
+            }
+        }
+        if !missing.is_empty() {
+            bail!(
+                "{}: this is a delta bundle over {} {} ({}), and {} layer(s) it leaves out are not there: {}{}. Load the base (or a full bundle) into this target first; nothing was written",
+                t.name(),
+                base.kind,
+                base.name,
+                base.digest,
+                missing.len(),
+                missing[..missing.len().min(3)].join(", "),
+                if missing.len() > 3 { ", ..." } else { "" }
+            );
+        }
+    }
+    Ok(send)
 }
 
 fn commit(

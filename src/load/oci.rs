@@ -84,6 +84,10 @@ impl Target for OciTarget {
         format!("oci:{}", self.dir.display())
     }
 
+    fn has_blob(&self, blob: &BlobRecord, _users: &[&PlannedImage]) -> Result<bool> {
+        Ok(self.has(blob))
+    }
+
     fn put_blob(
         &self,
         blob: &BlobRecord,

@@ -45,7 +45,14 @@ pub fn plan(
     platforms: &[Platform],
 ) -> Result<Vec<PlannedImage>, PlanError> {
     let doc = &checked.doc;
-    let records: HashMap<&Digest, &BlobRecord> = doc.blobs.iter().map(|b| (&b.digest, b)).collect();
+    // A delta's omitted layers are planned like the others; the loader checks that the target
+    // already has them instead of sending them.
+    let records: HashMap<&Digest, &BlobRecord> = doc
+        .blobs
+        .iter()
+        .chain(doc.omitted())
+        .map(|b| (&b.digest, b))
+        .collect();
     let wanted = |img: &ImageRecord| images.is_empty() || images.iter().any(|w| wanted_one(w, img));
     for w in images {
         if !doc.images.iter().any(|i| wanted_one(w, i)) {

@@ -118,6 +118,34 @@ impl Target for RegistryTarget {
         Ok(out)
     }
 
+    fn has_blob(&self, blob: &BlobRecord, users: &[&PlannedImage]) -> Result<bool> {
+        let client = self.registries.client(&self.host)?;
+        let mut repos: Vec<String> = users.iter().map(|u| self.repo_for(u)).collect();
+        repos.dedup();
+        let mut missing = Vec::new();
+        let mut holder = None;
+        for repo in repos {
+            if client.blob_exists(&repo, &blob.digest)? {
+                holder.get_or_insert(repo);
+            } else {
+                missing.push(repo);
+            }
+        }
+        let Some(from) = holder else {
+            return Ok(false);
+        };
+        for repo in &missing {
+            if !client.mount_blob(repo, &from, &blob.digest)? {
+                return Ok(false);
+            }
+        }
+        self.placed
+            .lock()
+            .unwrap()
+            .insert(blob.digest.clone(), from);
+        Ok(true)
+    }
+
     fn commit(&self, plan: &[PlannedImage], checked: &Checked) -> Result<Vec<String>> {
         let client = self.registries.client(&self.host)?;
         // What each image's tag will point at: normally its top manifest or index.

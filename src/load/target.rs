@@ -36,6 +36,9 @@ pub trait Target: Send + Sync {
         users: &[&PlannedImage],
         open: Opener,
     ) -> Result<BlobOutcome>;
+    /// For a delta bundle: whether the target already holds a blob the bundle leaves out, made
+    /// available to `users` where it can be (a registry mounts it across repositories).
+    fn has_blob(&self, blob: &BlobRecord, users: &[&PlannedImage]) -> Result<bool>;
     /// Manifests (children before indexes), then names/tags, last. Called only after every blob
     /// of the bundle was verified.
     fn commit(&self, plan: &[PlannedImage], checked: &Checked) -> Result<Vec<String>>;

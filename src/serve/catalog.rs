@@ -86,6 +86,25 @@ impl Catalog {
         for path in files {
             c.add(path, keys, allow_unsigned, keep_registry)?;
         }
+        // A delta bundle's left-out layers must come from another bundle served with it.
+        for (name, repo) in &c.repositories {
+            if let Some(d) = repo
+                .digests
+                .iter()
+                .find(|d| !c.blobs.contains_key(*d) && !c.manifests.contains_key(*d))
+            {
+                return Err(CatalogError::Inconsistent {
+                    path: files
+                        .iter()
+                        .map(|f| f.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    detail: format!(
+                        "layer {d} of {name} is in none of these bundles: a delta bundle is served together with its base (bundle serve BASE DELTA)"
+                    ),
+                });
+            }
+        }
         Ok(c)
     }
 

@@ -8,7 +8,7 @@ pub mod layout;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -946,5 +946,62 @@ impl Podman {
             .env("TMPDIR", d)
             .output()
             .unwrap()
+    }
+}
+
+/// `bundle serve` on a free port; killed when dropped.
+pub struct Served {
+    child: Child,
+    pub addr: String,
+    pub startup: Duration,
+}
+
+impl Served {
+    pub fn start(args: &[&str]) -> Served {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let addr = format!("127.0.0.1:{port}");
+        let started = Instant::now();
+        let mut child = Command::new(bundle_bin())
+            .arg("serve")
+            .args(args)
+            .args(["--listen", &addr])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        loop {
+            if TcpStream::connect(&addr).is_ok() {
+                break;
+            }
+            if let Some(st) = child.try_wait().unwrap() {
+                let mut err = String::new();
+                child
+                    .stderr
+                    .take()
+                    .unwrap()
+                    .read_to_string(&mut err)
+                    .unwrap();
+                panic!("serve exited with {st}: {err}");
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "serve did not start"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Served {
+            child,
+            addr,
+            startup: started.elapsed(),
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

@@ -1,0 +1,119 @@
+//! `bundle inventory`: the digests a disconnected site already holds, carried back out so the
+//! next `bundle create --since inventory.json` leaves those layers out. Digests only: no names
+//! of hosts' secrets, no credentials.
+
+use crate::digest::Digest;
+use crate::manifest;
+use crate::registry::Registries;
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::path::Path;
+
+pub const INVENTORY_VERSION: u32 = 1;
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Inventory {
+    pub inventory_version: u32,
+    /// What was listed (`registry://HOST`, `oci:DIR`), for the operator.
+    pub source: String,
+    pub created: String,
+    /// Every manifest, config and layer found, sorted.
+    pub blobs: BTreeSet<Digest>,
+}
+
+fn now() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
+/// An OCI layout: the names under blobs/sha256/ (temp files and foreign names are skipped).
+pub fn from_oci(dir: &Path) -> Result<Inventory> {
+    let blobs_dir = dir.join("blobs/sha256");
+    let entries = std::fs::read_dir(&blobs_dir).with_context(|| {
+        format!(
+            "{} is not an OCI image layout (no blobs/sha256)",
+            dir.display()
+        )
+    })?;
+    let mut blobs = BTreeSet::new();
+    for e in entries {
+        let name = e?.file_name().to_string_lossy().to_string();
+        if let Ok(d) = format!("sha256:{name}").parse::<Digest>() {
+            blobs.insert(d);
+        }
+    }
+    Ok(Inventory {
+        inventory_version: INVENTORY_VERSION,
+        source: format!("oci:{}", dir.display()),
+        created: now(),
+        blobs,
+    })
+}
+
+/// A registry: every tag of every repository in its catalog, down to configs and layers.
+pub fn from_registry(host: &str, registries: &Registries) -> Result<Inventory> {
+    let client = registries.client(host)?;
+    let repos = client
+        .catalog()
+        .with_context(|| format!("listing the repositories of {host} (its /v2/_catalog)"))?;
+    let mut blobs = BTreeSet::new();
+    for repo in &repos {
+        for tag in client.tags(repo)? {
+            let top = client.get_manifest(repo, &tag)?;
+            let mut todo = vec![top];
+            while let Some(m) = todo.pop() {
+                if !blobs.insert(m.digest.clone()) {
+                    continue;
+                }
+                if manifest::is_index(&m.media_type) {
+                    let idx = manifest::parse_index(&m.bytes)
+                        .map_err(|e| anyhow::anyhow!("{repo}:{tag}: {e}"))?;
+                    for c in idx.manifests {
+                        // A child the registry lacks (a partial index) is simply not held.
+                        if let Ok(child) = client.get_manifest(repo, &c.digest.to_string()) {
+                            todo.push(child);
+                        }
+                    }
+                } else {
+                    let im = manifest::parse_manifest(&m.bytes)
+                        .map_err(|e| anyhow::anyhow!("{repo}:{tag}: {e}"))?;
+                    blobs.extend(
+                        std::iter::once(im.config)
+                            .chain(im.layers)
+                            .map(|d| d.digest),
+                    );
+                }
+            }
+        }
+    }
+    Ok(Inventory {
+        inventory_version: INVENTORY_VERSION,
+        source: format!("registry://{host}"),
+        created: now(),
+        blobs,
+    })
+}
+
+pub fn read(path: &Path) -> Result<(Inventory, Vec<u8>)> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let inv: Inventory = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{} is not a bundle inventory", path.display()))?;
+    if inv.inventory_version > INVENTORY_VERSION {
+        bail!(
+            "{} is inventory version {}; this bundle reads up to {INVENTORY_VERSION}: upgrade bundle",
+            path.display(),
+            inv.inventory_version
+        );
+    }
+    Ok((inv, bytes))
+}
+
+/// Write to `out` through a temp name, so a half-written inventory never exists under it.
+pub fn write(inv: &Inventory, out: &Path) -> Result<()> {
+    let partial = crate::create::partial_path(out);
+    let bytes = serde_json::to_vec_pretty(inv)?;
+    std::fs::write(&partial, &bytes).with_context(|| format!("writing {}", partial.display()))?;
+    std::fs::rename(&partial, out).with_context(|| format!("renaming to {}", out.display()))?;
+    Ok(())
+}

@@ -1,0 +1,76 @@
+//! Listing what a registry holds: `/v2/_catalog` and `/v2/NAME/tags/list`, following the
+//! `Link: <...>; rel="next"` pages.
+
+use super::client::{pull_scope, Req};
+use super::{RegistryClient, RegistryError};
+use reqwest::header::LINK;
+use reqwest::Method;
+use std::io::Read;
+
+/// Stop a registry that keeps sending `next` from looping forever.
+const MAX_PAGES: usize = 100_000;
+
+impl RegistryClient {
+    pub fn catalog(&self) -> Result<Vec<String>, RegistryError> {
+        self.paged("_catalog?n=1000", "repositories", "registry:catalog:*")
+    }
+
+    pub fn tags(&self, repo: &str) -> Result<Vec<String>, RegistryError> {
+        self.paged(
+            &format!("{repo}/tags/list?n=1000"),
+            "tags",
+            &pull_scope(repo),
+        )
+    }
+
+    fn paged(&self, first: &str, key: &str, scopes: &str) -> Result<Vec<String>, RegistryError> {
+        let base = url::Url::parse(&format!("{}/v2/", self.endpoint.base_url)).map_err(|e| {
+            RegistryError::Protocol {
+                what: self.endpoint.registry.clone(),
+                reason: e.to_string(),
+            }
+        })?;
+        let what = format!("{}/v2/{first}", self.endpoint.registry);
+        let mut next = base.join(first).ok();
+        let mut out = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let Some(url) = next.take() else {
+                return Ok(out);
+            };
+            let resp = self.send_registry(Method::GET, url.as_str(), Req::new(scopes, &what))?;
+            let resp = self.check_status(resp, &what)?;
+            next = resp
+                .headers()
+                .get(LINK)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|l| l.split(';').next())
+                .map(|l| {
+                    l.trim()
+                        .trim_start_matches('<')
+                        .trim_end_matches('>')
+                        .to_string()
+                })
+                .and_then(|l| url.join(&l).ok());
+            let mut raw = Vec::new();
+            resp.take(64 << 20)
+                .read_to_end(&mut raw)
+                .map_err(|e| RegistryError::Connect {
+                    registry: self.endpoint.registry.clone(),
+                    reason: format!("{what}: {e}"),
+                })?;
+            let v: serde_json::Value =
+                serde_json::from_slice(&raw).map_err(|e| RegistryError::Protocol {
+                    what: what.clone(),
+                    reason: format!("not JSON: {e}"),
+                })?;
+            // A repository without tags lists `"tags": null`.
+            if let Some(items) = v[key].as_array() {
+                out.extend(items.iter().filter_map(|s| s.as_str().map(str::to_string)));
+            }
+        }
+        Err(RegistryError::Protocol {
+            what,
+            reason: format!("more than {MAX_PAGES} pages"),
+        })
+    }
+}
