@@ -68,6 +68,10 @@ pub struct CreateArgs {
     /// shows the other side already has.
     #[arg(long, value_name = "BUNDLE|INVENTORY")]
     pub since: Option<PathBuf>,
+    /// Write FILE.part001, FILE.part002, ... of at most SIZE each (4.7G, 25G, 650M, 4GiB), plus
+    /// FILE.parts.json listing each part's sha256 (signed with --key).
+    #[arg(long, value_name = "SIZE", value_parser = crate::format::parts::parse_size)]
+    pub split: Option<u64>,
     /// ed25519 private key (PKCS#8 PEM) to sign the bundle with.
     #[arg(
         long,

@@ -3,6 +3,7 @@
 
 use crate::cache::BlobCache;
 use crate::digest::{Digest, HashingWriter};
+use crate::format::parts::PartsWriter;
 use crate::format::writer::{BundleWriter, Packing, LEVEL_DATA, LEVEL_METADATA};
 use crate::format::{
     BlobRecord, BundleManifest, FileRecord, ImageRecord, Signer, ENCODING_ZSTD_FRAME,
@@ -42,6 +43,8 @@ pub struct CreateOptions {
     pub progress: Mode,
     /// A delta: leave out the layers this earlier bundle or inventory says the other side has.
     pub since: Option<PathBuf>,
+    /// Write FILE.part001, FILE.part002, ... of at most this many bytes, and FILE.parts.json.
+    pub split: Option<u64>,
 }
 
 #[derive(Debug, Default)]
@@ -297,22 +300,52 @@ pub fn create(opts: &CreateOptions) -> Result<CreateSummary> {
     let writing = Progress::new(opts.progress, "written");
     writing.line(&format!("writing {}", opts.output.display()));
     writing.start_bytes(manifest_doc.blobs.iter().map(|b| b.size).sum(), 0);
-    let result = write_bundle(&partial, opts.created, &content, &images, &cache, &writing);
-    writing.finish();
-    let (size, sha256) = match result {
-        Ok(v) => v,
-        Err(e) => {
-            let _ = std::fs::remove_file(&partial);
-            return Err(e.context(format!("writing {}", opts.output.display())));
+    let (size, sha256) = match opts.split {
+        None => {
+            let result = File::create(&partial)
+                .with_context(|| format!("creating {}", partial.display()))
+                .and_then(|f| {
+                    write_bundle(
+                        BufWriter::with_capacity(1 << 20, f),
+                        opts.created,
+                        &content,
+                        &images,
+                        &cache,
+                        &writing,
+                    )
+                })
+                .and_then(|(buf, sha)| {
+                    let file = buf.into_inner().map_err(|e| e.into_error())?;
+                    file.sync_all()?;
+                    Ok((file.metadata()?.len(), sha))
+                });
+            writing.finish();
+            let v = match result {
+                Ok(v) => v,
+                Err(e) => {
+                    let _ = std::fs::remove_file(&partial);
+                    return Err(e.context(format!("writing {}", opts.output.display())));
+                }
+            };
+            std::fs::rename(&partial, &opts.output).with_context(|| {
+                format!(
+                    "renaming {} to {}",
+                    partial.display(),
+                    opts.output.display()
+                )
+            })?;
+            v
+        }
+        Some(part_size) => {
+            let parts = PartsWriter::new(&opts.output, part_size);
+            let result = write_bundle(parts, opts.created, &content, &images, &cache, &writing)
+                .and_then(|(parts, sha)| Ok((parts.finish()?, sha)));
+            writing.finish();
+            let (parts, sha) = result
+                .with_context(|| format!("writing the parts of {}", opts.output.display()))?;
+            write_parts_manifest(opts, &bundle_json, signing.as_ref(), part_size, parts, &sha)?
         }
     };
-    std::fs::rename(&partial, &opts.output).with_context(|| {
-        format!(
-            "renaming {} to {}",
-            partial.display(),
-            opts.output.display()
-        )
-    })?;
 
     let referenced: u64 = images
         .iter()
@@ -619,14 +652,51 @@ struct Content<'a> {
     verified: &'a HashSet<Digest>,
 }
 
-fn write_bundle(
-    partial: &Path,
+/// FILE.parts.json (and its signature): each part's size and sha256, bound to bundle.json.
+fn write_parts_manifest(
+    opts: &CreateOptions,
+    bundle_json: &[u8],
+    signing: Option<&ed25519_dalek::SigningKey>,
+    part_size: u64,
+    parts: Vec<crate::format::parts::PartRecord>,
+    sha256: &str,
+) -> Result<(u64, String)> {
+    use crate::format::parts::{manifest_path, signature_path, PartsManifest, PARTS_VERSION};
+    let size = parts.iter().map(|p| p.size).sum();
+    let doc = PartsManifest {
+        parts_version: PARTS_VERSION,
+        bundle: opts
+            .output
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default(),
+        bundle_json: Digest::of(bundle_json),
+        part_size,
+        size,
+        sha256: sha256.to_string(),
+        parts,
+    };
+    let bytes = serde_json::to_vec_pretty(&doc)?;
+    let write = |path: PathBuf, data: &[u8]| -> Result<()> {
+        let partial = partial_path(&path);
+        std::fs::write(&partial, data).with_context(|| format!("writing {}", partial.display()))?;
+        std::fs::rename(&partial, &path).with_context(|| format!("renaming to {}", path.display()))
+    };
+    if let Some(k) = signing {
+        write(signature_path(&opts.output), &crate::keys::sign(k, &bytes))?;
+    }
+    write(manifest_path(&opts.output), &bytes)?;
+    Ok((size, sha256.to_string()))
+}
+
+fn write_bundle<W: Write>(
+    out: W,
     created: u64,
     content: &Content,
     images: &[ResolvedImage],
     cache: &BlobCache,
     progress: &Progress,
-) -> Result<(u64, String)> {
+) -> Result<(W, String)> {
     let Content {
         bundle_json,
         index_json,
@@ -643,8 +713,7 @@ fn write_bundle(
         })
         .map(|m| (&m.digest, m.bytes.as_slice()))
         .collect();
-    let file = File::create(partial).with_context(|| format!("creating {}", partial.display()))?;
-    let mut w = BundleWriter::new(BufWriter::with_capacity(1 << 20, file), created)?;
+    let mut w = BundleWriter::new(out, created)?;
     w.add_bytes(
         MANIFEST_PATH,
         bundle_json,
@@ -710,11 +779,7 @@ fn write_bundle(
             }
         }
     }
-    let (buf, sha) = w.finish()?;
-    let file = buf.into_inner().map_err(|e| e.into_error())?;
-    file.sync_all()?;
-    let size = file.metadata()?.len();
-    Ok((size, sha))
+    Ok(w.finish()?)
 }
 
 struct TeeReader<'a, R> {

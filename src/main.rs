@@ -36,7 +36,13 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Create(args) => {
             let opts = create_options(args)?;
             let summary = create::create(&opts)?;
-            println!("wrote {}\n{summary}", opts.output.display());
+            match opts.split {
+                None => println!("wrote {}\n{summary}", opts.output.display()),
+                Some(_) => println!(
+                    "wrote {0}.part001, {0}.part002, ... and {0}.parts.json (cat {0}.part* > {0} gives the single file)\n{summary}",
+                    opts.output.display()
+                ),
+            }
             if !summary.failed.is_empty() {
                 return Ok(exit_codes::ERROR);
             }
@@ -208,6 +214,7 @@ fn create_options(a: CreateArgs) -> Result<create::CreateOptions> {
         .with_system_certs_dirs(),
         progress: progress::Mode::detect(a.quiet),
         since: a.since,
+        split: a.split,
     })
 }
 

@@ -3,6 +3,8 @@
 //! verify` runs it over the whole file; `bundle load` drives the same session while loading.
 
 use crate::digest::{Digest, HashingWriter};
+use crate::format::parts::PartSet;
+use crate::format::reader::BundleReader;
 use crate::format::stream::{Member, StreamReader};
 use crate::format::{
     BlobRecord, BundleManifest, FormatError, ENCODING_ZSTD_FRAME, FORMAT_VERSION, INDEX_JSON_PATH,
@@ -13,6 +15,8 @@ use ed25519_dalek::VerifyingKey;
 use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 /// Manifests and indexes are held in memory; registries refuse larger ones anyway.
 const MAX_MANIFEST: u64 = 4 * 1024 * 1024;
@@ -59,6 +63,9 @@ pub enum VerifyError {
     Inconsistent { path: String, detail: String },
     #[error("cannot read key {path}: {reason}")]
     Key { path: PathBuf, reason: String },
+    /// A split bundle with a missing, cut or corrupt part, or a parts list that does not check.
+    #[error("{path}: {detail}")]
+    Part { path: String, detail: String },
 }
 
 impl VerifyError {
@@ -532,6 +539,103 @@ pub struct Report {
     pub seconds: f64,
 }
 
+/// A bundle opened for reading: by position (through its seek index) and as one stream, from a
+/// single file or from the parts of a split bundle.
+pub struct Opened {
+    pub name: String,
+    pub reader: BundleReader,
+    pub stream: Box<dyn Read + Send>,
+    pub parts: PartsInfo,
+}
+
+/// Which part of a split bundle is being streamed, to name it when something fails.
+pub struct PartsInfo(Option<(PartSet, Arc<AtomicUsize>, String)>);
+
+impl Opened {
+    /// For a split bundle: the parts list's signature, its link to bundle.json and every part's
+    /// size are checked here, before any content is trusted.
+    pub fn open(
+        path: &Path,
+        keys: &[TrustedKey],
+        allow_unsigned: bool,
+    ) -> Result<Opened, VerifyError> {
+        let io = |source| {
+            VerifyError::from(FormatError::Io {
+                path: path.display().to_string(),
+                source,
+            })
+        };
+        let Some(set) = PartSet::find(path).map_err(io)? else {
+            let reader = BundleReader::open(path)?;
+            let file = std::fs::File::open(path).map_err(io)?;
+            return Ok(Opened {
+                name: path.display().to_string(),
+                reader,
+                stream: Box::new(std::io::BufReader::with_capacity(1 << 20, file)),
+                parts: PartsInfo(None),
+            });
+        };
+        let name = set.display_name();
+        let part_err = |detail: String| VerifyError::Part {
+            path: name.clone(),
+            detail,
+        };
+        set.check_sizes().map_err(part_err)?;
+        let reader = BundleReader::open(path)?;
+        if let Some((m, bytes)) = &set.manifest {
+            match std::fs::read(crate::format::parts::signature_path(&set.base)) {
+                Ok(sig) => {
+                    let sig: Option<[u8; 64]> = sig.try_into().ok();
+                    if !sig.is_some_and(|s| keys.iter().any(|k| crate::keys::verify(&k.key, bytes, &s))) {
+                        return Err(part_err("the signature of the parts list does not verify with any trusted key".into()));
+                    }
+                }
+                Err(_) if allow_unsigned => {}
+                Err(_) => {
+                    return Err(part_err(
+                        "the parts list is not signed (its .sig file is missing); pass --allow-unsigned to accept it".into(),
+                    ))
+                }
+            }
+            let bundle_json = reader.read_member(crate::format::MANIFEST_PATH)?;
+            if Digest::of(&bundle_json) != m.bundle_json {
+                return Err(part_err(
+                    "the parts list belongs to another bundle (its bundle.json digest differs)"
+                        .into(),
+                ));
+            }
+        }
+        let stream = set.open_stream().map_err(io)?;
+        let position = stream.position.clone();
+        Ok(Opened {
+            name: name.clone(),
+            reader,
+            stream: Box::new(std::io::BufReader::with_capacity(1 << 20, stream)),
+            parts: PartsInfo(Some((set, position, name))),
+        })
+    }
+}
+
+impl PartsInfo {
+    /// A failure while streaming a split bundle: if the part being read does not match its
+    /// signed sha256, say exactly that ("part 3 of 7 is corrupt").
+    pub fn explain(&self, e: VerifyError) -> VerifyError {
+        let Some((set, position, name)) = &self.0 else {
+            return e;
+        };
+        // The stream reads ahead, so the damage may be in any part read so far: the failure
+        // path can afford to hash them again.
+        let last = position.load(Ordering::Relaxed);
+        match (0..=last).find_map(|i| set.corrupt_part(i)) {
+            Some(detail) => VerifyError::Part {
+                path: name.clone(),
+                detail,
+            },
+            None => e,
+        }
+    }
+}
+
 /// `bundle verify`: the whole file, every byte.
 pub fn verify_file(
     path: &Path,
@@ -539,15 +643,16 @@ pub fn verify_file(
     allow_unsigned: bool,
 ) -> Result<Report, VerifyError> {
     let started = std::time::Instant::now();
-    let name = path.display().to_string();
     // The seek index is checked too (structure, bounds), as inspect and serve rely on it.
-    let reader = crate::format::reader::BundleReader::open(path)?;
-    let file = std::fs::File::open(path).map_err(|source| FormatError::Io {
-        path: name.clone(),
-        source,
-    })?;
-    let session = Session::open(file, &name, keys, allow_unsigned)?;
-    let checked = session.finish()?;
+    let Opened {
+        name,
+        reader,
+        stream,
+        parts,
+    } = Opened::open(path, keys, allow_unsigned)?;
+    let checked = Session::open(stream, &name, keys, allow_unsigned)
+        .and_then(|s| s.finish())
+        .map_err(|e| parts.explain(e))?;
     Ok(Report {
         signer: checked.signer,
         images: checked.doc.images.len(),

@@ -1,6 +1,7 @@
 //! The bundle file format. docs/FORMAT.md is the specification; this module implements it.
 
 pub mod frames;
+pub mod parts;
 pub mod reader;
 pub mod stream;
 pub mod writer;

@@ -6,8 +6,7 @@ use super::{
 };
 use sha2::{Digest as _, Sha256};
 use std::fs::File;
-use std::io::{BufReader, Read, Seek, SeekFrom};
-use std::os::unix::fs::FileExt;
+use std::io::{BufReader, Read};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -17,7 +16,7 @@ const MAX_INDEX_BYTES: u64 = 256 * 1024 * 1024;
 pub const MAX_METADATA_BYTES: u64 = 64 * 1024 * 1024;
 
 pub struct BundleReader {
-    file: Arc<File>,
+    file: Arc<dyn Source>,
     path: String,
     pub len: u64,
     pub index: SeekIndex,
@@ -26,24 +25,35 @@ pub struct BundleReader {
 }
 
 impl BundleReader {
+    /// A bundle file, or a split bundle (`FILE.part001`, or `FILE` when only its parts exist).
     pub fn open(path: &Path) -> Result<BundleReader, FormatError> {
-        let file = File::open(path).map_err(|source| FormatError::Io {
-            path: path.display().to_string(),
+        let name = path.display().to_string();
+        let io = |source| FormatError::Io {
+            path: name.clone(),
             source,
-        })?;
-        Self::from_file(file, &path.display().to_string())
+        };
+        if let Some(set) = super::parts::PartSet::find(path).map_err(io)? {
+            let src = set.open_positional().map_err(io)?;
+            return Self::from_source(Arc::new(src), &set.display_name());
+        }
+        let file = File::open(path).map_err(io)?;
+        Self::from_source(Arc::new(file), &name)
     }
 
     /// Read the header and the seek index of an open file; `name` is what errors call it.
-    pub fn from_file(mut file: File, name: &str) -> Result<BundleReader, FormatError> {
+    pub fn from_file(file: File, name: &str) -> Result<BundleReader, FormatError> {
+        Self::from_source(Arc::new(file), name)
+    }
+
+    pub fn from_source(file: Arc<dyn Source>, name: &str) -> Result<BundleReader, FormatError> {
         let p = name.to_string();
         let io = |source| FormatError::Io {
             path: p.clone(),
             source,
         };
-        let len = file.metadata().map_err(io)?.len();
+        let len = file.size().map_err(io)?;
         let mut head = [0u8; 16];
-        if len < 16 || file.read_exact(&mut head).is_err() {
+        if len < 16 || read_exact_at(&*file, &mut head, 0).is_err() {
             return Err(FormatError::NotABundle { path: p });
         }
         if head[..4] != SKIPPABLE_HEADER_MAGIC.to_le_bytes()
@@ -71,8 +81,7 @@ impl BundleReader {
             return Err(truncated("too short to hold a seek index"));
         }
         let mut tail = [0u8; 16];
-        file.seek(SeekFrom::Start(len - 16)).map_err(io)?;
-        file.read_exact(&mut tail).map_err(io)?;
+        read_exact_at(&*file, &mut tail, len - 16).map_err(io)?;
         if &tail[8..] != INDEX_TRAILER_MAGIC {
             return Err(truncated("the seek index at the end is missing"));
         }
@@ -81,9 +90,8 @@ impl BundleReader {
             return Err(corrupt(format!("index length {n} does not fit the file")));
         }
         let index_offset = len - 16 - 32 - n - 8;
-        file.seek(SeekFrom::Start(index_offset)).map_err(io)?;
         let mut frame_head = [0u8; 8];
-        file.read_exact(&mut frame_head).map_err(io)?;
+        read_exact_at(&*file, &mut frame_head, index_offset).map_err(io)?;
         if frame_head[..4] != SKIPPABLE_INDEX_MAGIC.to_le_bytes()
             || u64::from(u32::from_le_bytes(
                 frame_head[4..].try_into().unwrap_or_default(),
@@ -94,9 +102,9 @@ impl BundleReader {
             ));
         }
         let mut json = vec![0u8; n as usize];
-        file.read_exact(&mut json).map_err(io)?;
+        read_exact_at(&*file, &mut json, index_offset + 8).map_err(io)?;
         let mut sum = [0u8; 32];
-        file.read_exact(&mut sum).map_err(io)?;
+        read_exact_at(&*file, &mut sum, index_offset + 8 + n).map_err(io)?;
         if Sha256::digest(&json).as_slice() != sum {
             return Err(corrupt("its checksum does not match".into()));
         }
@@ -138,7 +146,7 @@ impl BundleReader {
             }
         }
         Ok(BundleReader {
-            file: Arc::new(file),
+            file,
             path: p,
             len,
             index,
@@ -205,7 +213,7 @@ impl BundleReader {
 
 /// A window of a shared file read with `pread`, independent of any other reader's position.
 struct Positioned {
-    file: Arc<File>,
+    file: Arc<dyn Source>,
     pos: u64,
     end: u64,
 }
@@ -220,4 +228,33 @@ impl Read for Positioned {
         self.pos += n as u64;
         Ok(n)
     }
+}
+
+/// Something read by position from any number of threads at once: a file, or the parts of a
+/// split bundle.
+pub trait Source: Send + Sync {
+    fn size(&self) -> std::io::Result<u64>;
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize>;
+}
+
+impl Source for File {
+    fn size(&self) -> std::io::Result<u64> {
+        Ok(self.metadata()?.len())
+    }
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+        std::os::unix::fs::FileExt::read_at(self, buf, offset)
+    }
+}
+
+pub fn read_exact_at(src: &dyn Source, mut buf: &mut [u8], mut offset: u64) -> std::io::Result<()> {
+    while !buf.is_empty() {
+        match src.read_at(buf, offset)? {
+            0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            n => {
+                buf = &mut buf[n..];
+                offset += n as u64;
+            }
+        }
+    }
+    Ok(())
 }

@@ -13,7 +13,6 @@ pub mod plan;
 pub mod registry;
 pub mod target;
 
-use crate::format::reader::BundleReader;
 use crate::format::BlobRecord;
 use crate::platform::Platform;
 use crate::progress::{Mode, Progress};
@@ -115,18 +114,24 @@ fn load_file(
     keys: &[verify::TrustedKey],
     started: Instant,
 ) -> Result<LoadReport> {
-    let name = opts.file.display().to_string();
     let progress = Progress::new(opts.progress, "verified");
+    // A damaged seek index is a verification failure (exit 3), as it is for `verify`; a split
+    // bundle's parts are found and checked here.
+    let verify::Opened {
+        name,
+        reader,
+        stream,
+        parts,
+    } = verify::Opened::open(&opts.file, keys, opts.allow_unsigned)?;
     progress.line(&format!("verifying {name}"));
-    // A damaged seek index is a verification failure (exit 3), as it is for `verify`.
-    let reader = BundleReader::open(&opts.file).map_err(verify::VerifyError::from)?;
     progress.start_bytes(reader.len, 0);
-    let file = std::fs::File::open(&opts.file).with_context(|| format!("opening {name}"))?;
     let counted = CountingRead {
-        inner: file,
+        inner: stream,
         progress: &progress,
     };
-    let checked = Session::open(counted, &name, keys, opts.allow_unsigned)?.finish()?;
+    let checked = Session::open(counted, &name, keys, opts.allow_unsigned)
+        .and_then(|s| s.finish())
+        .map_err(|e| parts.explain(e))?;
     progress.finish();
     progress.line(&format!(
         "verified: {} ({} blobs)",

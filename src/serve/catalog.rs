@@ -45,11 +45,6 @@ pub enum CatalogError {
     Verify(#[from] VerifyError),
     #[error("{path}: {detail}")]
     Inconsistent { path: String, detail: String },
-    #[error("{path}: cannot open it: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
 }
 
 /// `repository` of an image reference as served: the source path (`library/nginx`), with the
@@ -115,14 +110,16 @@ impl Catalog {
         allow_unsigned: bool,
         keep_registry: bool,
     ) -> Result<(), CatalogError> {
-        let name = path.display().to_string();
-        let reader = BundleReader::open(path).map_err(VerifyError::from)?;
-        let file = std::fs::File::open(path).map_err(|source| CatalogError::Io {
-            path: name.clone(),
-            source,
-        })?;
-        // The front of the bundle only: signature, bundle.json, layout files, manifests.
-        let session = Session::open(std::io::BufReader::new(file), &name, keys, allow_unsigned)?;
+        // The front of the bundle only: signature, bundle.json, layout files, manifests (of a
+        // split bundle: the parts list and the parts' sizes too).
+        let crate::verify::Opened {
+            name,
+            reader,
+            stream,
+            parts,
+        } = crate::verify::Opened::open(path, keys, allow_unsigned)?;
+        let session =
+            Session::open(stream, &name, keys, allow_unsigned).map_err(|e| parts.explain(e))?;
         let checked = session.checked;
         let inconsistent = |detail: String| CatalogError::Inconsistent {
             path: name.clone(),

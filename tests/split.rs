@@ -1,0 +1,141 @@
+//! Split bundles for removable media: parts of a fixed size, a signed parts list, readers that
+//! take the first part or the base name, exact messages for a missing, cut or corrupt part.
+
+mod common;
+
+use common::*;
+use std::path::{Path, PathBuf};
+
+const ALL: [&str; 4] = [
+    "team/app1:1.0",
+    "team/app2:1.0",
+    "team/multi:2.0",
+    "charts/demo:0.1.0",
+];
+
+fn part(base: &Path, n: usize) -> PathBuf {
+    PathBuf::from(format!("{}.part{n:03}", base.display()))
+}
+
+#[test]
+fn split_bundle_verifies_loads_and_names_a_bad_part() {
+    let (src, _imgs) = registry_with_images();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let (key, public) = keypair(w);
+    let list = plain_list(w, &src, &ALL);
+    let base = w.join("site.bundle");
+    let o = create(&list, &base, &["--key", &key, "--split", "1M"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!base.exists(), "no single file is written");
+    let parts: Vec<PathBuf> = (1..)
+        .map(|n| part(&base, n))
+        .take_while(|p| p.exists())
+        .collect();
+    assert!(parts.len() >= 3, "{} parts", parts.len());
+    for p in &parts[..parts.len() - 1] {
+        assert_eq!(
+            std::fs::metadata(p).unwrap().len(),
+            1_000_000,
+            "{}",
+            p.display()
+        );
+    }
+    let list_json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(w.join("site.bundle.parts.json")).unwrap()).unwrap();
+    assert_eq!(list_json["parts"].as_array().unwrap().len(), parts.len());
+    assert!(w.join("site.bundle.parts.json.sig").exists());
+
+    // cat of the parts is the single-file bundle.
+    let joined = w.join("joined.bundle");
+    let mut all = Vec::new();
+    for p in &parts {
+        all.extend(std::fs::read(p).unwrap());
+    }
+    std::fs::write(&joined, &all).unwrap();
+    assert_eq!(
+        list_json["sha256"].as_str().unwrap(),
+        layout::sha256_hex(&all)
+    );
+    let o = bundle(&["verify", joined.to_str().unwrap(), "--key", &public]);
+    assert!(o.status.success(), "{}", text(&o));
+
+    // The first part, or the base name, stands for the whole set.
+    for name in [part(&base, 1), base.clone()] {
+        let o = bundle(&["verify", name.to_str().unwrap(), "--key", &public]);
+        assert!(o.status.success(), "{}: {}", name.display(), text(&o));
+    }
+    assert_eq!(
+        inspect_json(&part(&base, 1))["images"]
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
+
+    // load streams across the parts; skopeo reads the result.
+    let dst = Registry::start();
+    let o = bundle(&[
+        "load",
+        part(&base, 1).to_str().unwrap(),
+        "--key",
+        &public,
+        "--to",
+        &format!("registry://{}", dst.addr),
+        "--plain-http",
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    for repo in ALL {
+        assert_eq!(dst.digest_of(repo), src.digest_of(repo), "{repo}");
+    }
+
+    let n = parts.len();
+    let verify_err = || {
+        let o = bundle(&["verify", base.to_str().unwrap(), "--key", &public]);
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).to_string(),
+        )
+    };
+    // A flipped byte in part 2.
+    let good = std::fs::read(&parts[1]).unwrap();
+    let mut bad = good.clone();
+    bad[500_000] ^= 0x40;
+    std::fs::write(&parts[1], &bad).unwrap();
+    let (code, err) = verify_err();
+    assert_eq!(code, Some(3), "{err}");
+    assert!(
+        err.contains(&format!("part 2 of {n}")) && err.contains("is corrupt"),
+        "{err}"
+    );
+    std::fs::write(&parts[1], &good).unwrap();
+    // A missing part.
+    let aside = w.join("aside");
+    std::fs::rename(&parts[2], &aside).unwrap();
+    let (code, err) = verify_err();
+    assert_eq!(code, Some(3), "{err}");
+    assert!(
+        err.contains(&format!("part 3 of {n}")) && err.contains("is missing"),
+        "{err}"
+    );
+    std::fs::rename(&aside, &parts[2]).unwrap();
+    // A last part cut short.
+    let last = std::fs::read(&parts[n - 1]).unwrap();
+    std::fs::write(&parts[n - 1], &last[..last.len() / 2]).unwrap();
+    let (code, err) = verify_err();
+    assert_eq!(code, Some(3), "{err}");
+    assert!(
+        err.contains(&format!("part {n} of {n}")) && err.contains("cut short"),
+        "{err}"
+    );
+    std::fs::write(&parts[n - 1], &last).unwrap();
+    // A parts list signed by someone else.
+    let other = tempfile::tempdir().unwrap();
+    let (_, other_pub) = keypair(other.path());
+    let o = bundle(&["verify", base.to_str().unwrap(), "--key", &other_pub]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    // All good again.
+    let (code, err) = verify_err();
+    assert_eq!(code, Some(0), "{err}");
+}
