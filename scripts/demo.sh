@@ -79,4 +79,15 @@ for repo in demo/base:1.0 demo/web:1.0 demo/tools:1.0 charts/demo:0.1.0; do
   else echo "digest of $repo changed" >&2; exit 1; fi
   printf '%-20s %s %s %s\n' "$repo" "$a" "$b" "$verdict"
 done
+
+echo; echo "== or no registry at all: bundle serve answers pulls straight from the file"
+port3=$(free_port $((port2 + 1)))
+$bin serve "$work/site.bundle" --key "$work/demo.pub" --listen "127.0.0.1:$port3" &
+pids+=($!)
+for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port3") 2>/dev/null && break; sleep 0.05; done
+a=$(skopeo inspect --raw --tls-verify=false "docker://$reg/demo/web:1.0" | sha256sum | cut -c1-20)
+b=$(skopeo inspect --raw --tls-verify=false "docker://127.0.0.1:$port3/demo/web:1.0" | sha256sum | cut -c1-20)
+[ "$a" = "$b" ] || { echo "bundle serve gave another digest for demo/web:1.0" >&2; exit 1; }
+skopeo copy -q --src-tls-verify=false "docker://127.0.0.1:$port3/demo/web:1.0" "oci:$work/pulled:web"
+printf '%-20s %s %s %s\n' demo/web:1.0 "$a" "$b" "same (skopeo pulled it from bundle serve)"
 echo; echo "demo files are in $work"
