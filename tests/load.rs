@@ -505,6 +505,41 @@ fn containerd_target_imports_every_image_with_its_digest() {
 }
 
 #[test]
+fn containers_storage_target_keeps_manifest_digests() {
+    let m = made();
+    let podman = Podman::new();
+    let d = podman.dir.path();
+    let spec = format!(
+        "containers-storage:[vfs@{}+{}]",
+        d.join("root").display(),
+        d.join("run").display()
+    );
+    let a = &m.src.addr;
+    let o = load(&m.bundle, &m.public, &[&format!("--to={spec}")]);
+    assert!(o.status.success(), "{}", text(&o));
+    // The Helm-style artifact cannot live in containers-storage: skipped, and said so.
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("charts/demo:0.1.0 is an artifact"),
+        "{}",
+        text(&o)
+    );
+    let o = podman.run(&[
+        "images",
+        "--digests",
+        "--format",
+        "{{.Repository}}:{{.Tag}} {{.Digest}}",
+    ]);
+    let listing = String::from_utf8_lossy(&o.stdout).to_string();
+    for repo in ["team/app1:1.0", "team/app2:1.0", "team/multi:2.0"] {
+        let line = listing
+            .lines()
+            .find(|l| l.starts_with(&format!("{a}/{repo} ")))
+            .unwrap_or_else(|| panic!("{repo} not in podman's store:\n{listing}"));
+        assert!(line.ends_with(&m.src.digest_of(repo)), "{repo}: {line}");
+    }
+}
+
+#[test]
 fn registry_refusing_monolithic_uploads_gets_chunks() {
     let m = made();
     let dst = Registry::start();

@@ -7,6 +7,7 @@
 //! the whole bundle), manifests and tags only after the end of the stream checked out.
 
 pub mod containerd;
+pub mod containers_storage;
 pub mod docker_archive;
 pub mod oci;
 pub mod plan;
@@ -70,6 +71,9 @@ fn open_targets(opts: &LoadOptions) -> Result<Vec<Box<dyn Target>>> {
                 TargetSpec::DockerArchive { file } => {
                     Box::new(docker_archive::DockerArchiveTarget::create(file)?)
                 }
+                TargetSpec::ContainersStorage(spec) => Box::new(
+                    containers_storage::ContainersStorageTarget::open(spec.clone())?,
+                ),
                 TargetSpec::Containerd { socket, namespace } => {
                     Box::new(containerd::ContainerdTarget::open(socket, namespace)?)
                 }

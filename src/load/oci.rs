@@ -44,7 +44,7 @@ impl OciTarget {
         })
     }
 
-    fn blob_path(&self, d: &Digest) -> PathBuf {
+    pub(crate) fn blob_path(&self, d: &Digest) -> PathBuf {
         self.dir.join(d.layout_path())
     }
 

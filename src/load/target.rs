@@ -50,6 +50,7 @@ pub enum TargetSpec {
     Oci { dir: PathBuf },
     DockerArchive { file: PathBuf },
     Containerd { socket: PathBuf, namespace: String },
+    ContainersStorage(Option<super::containers_storage::StorageSpec>),
 }
 
 impl std::str::FromStr for TargetSpec {
@@ -83,6 +84,14 @@ impl std::str::FromStr for TargetSpec {
             }
             return Ok(TargetSpec::DockerArchive { file: file.into() });
         }
+        if let Some(rest) = s.strip_prefix("containers-storage") {
+            let spec = match rest.strip_prefix(':') {
+                Some(spec) => super::containers_storage::parse_spec(spec)?,
+                None if rest.is_empty() => None,
+                None => bail!("--to {s}: expected containers-storage[:[DRIVER@ROOT+RUNROOT]]"),
+            };
+            return Ok(TargetSpec::ContainersStorage(spec));
+        }
         if let Some(rest) = s.strip_prefix("containerd") {
             // containerd, containerd:///run/x.sock, containerd?namespace=ns, or both.
             let (sock, query) = rest.split_once('?').unwrap_or((rest, ""));
@@ -102,7 +111,7 @@ impl std::str::FromStr for TargetSpec {
             }
             return Ok(TargetSpec::Containerd { socket, namespace });
         }
-        bail!("--to {s}: expected registry://HOST[:PORT][/PREFIX], oci:DIR, docker-archive:FILE or containerd[://SOCKET][?namespace=NS]")
+        bail!("--to {s}: expected registry://HOST[:PORT][/PREFIX], oci:DIR, docker-archive:FILE, containerd[://SOCKET][?namespace=NS] or containers-storage[:[DRIVER@ROOT+RUNROOT]]")
     }
 }
 
@@ -130,5 +139,19 @@ mod tests {
         assert!(t("containerd://relative.sock").is_err());
         assert!(t("containerd?ns=x").is_err());
         assert!(t("containerd?namespace=").is_err());
+        assert_eq!(
+            t("containers-storage").unwrap(),
+            TargetSpec::ContainersStorage(None)
+        );
+        assert_eq!(
+            t("containers-storage:[vfs@/a/root+/a/run]").unwrap(),
+            TargetSpec::ContainersStorage(Some(super::super::containers_storage::StorageSpec {
+                driver: "vfs".into(),
+                root: "/a/root".into(),
+                runroot: "/a/run".into()
+            }))
+        );
+        assert!(t("containers-storage:vfs@/a+/b").is_err());
+        assert!(t("containers-storagex").is_err());
     }
 }
