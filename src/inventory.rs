@@ -95,6 +95,24 @@ pub fn from_registry(host: &str, registries: &Registries) -> Result<Inventory> {
     })
 }
 
+/// `--from registry://HOST[:PORT]` (with `cfg` for how to reach it) or `--from oci:DIR`.
+pub fn take(from: &str, cfg: crate::imagelist::RegistryConfig) -> Result<Inventory> {
+    if let Some(dir) = from.strip_prefix("oci:") {
+        return from_oci(Path::new(dir));
+    }
+    let Some(host) = from.strip_prefix("registry://") else {
+        bail!("--from {from}: expected registry://HOST[:PORT] or oci:DIR");
+    };
+    let host = host.trim_end_matches('/');
+    let global = crate::registry::GlobalOptions {
+        plain_http: cfg.plain_http,
+        ..Default::default()
+    }
+    .with_system_certs_dirs();
+    let regs = Registries::new([(host.to_string(), cfg)].into_iter().collect(), global);
+    from_registry(host, &regs)
+}
+
 pub fn read(path: &Path) -> Result<(Inventory, Vec<u8>)> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let inv: Inventory = serde_json::from_slice(&bytes)

@@ -116,33 +116,15 @@ fn run(cli: Cli) -> Result<i32> {
             }
         }
         Command::Inventory(a) => {
-            let inv = if let Some(dir) = a.from.strip_prefix("oci:") {
-                bundle::inventory::from_oci(std::path::Path::new(dir))?
-            } else if let Some(host) = a.from.strip_prefix("registry://") {
-                let host = host.trim_end_matches('/');
-                let cfg = bundle::imagelist::RegistryConfig {
+            let inv = bundle::inventory::take(
+                &a.from,
+                bundle::imagelist::RegistryConfig {
                     plain_http: a.plain_http,
                     ca_file: a.ca_file.clone(),
                     insecure_skip_tls_verify: a.insecure_skip_tls_verify,
-                    username_env: None,
-                    password_env: None,
-                };
-                let global = registry::GlobalOptions {
-                    plain_http: a.plain_http,
                     ..Default::default()
-                }
-                .with_system_certs_dirs();
-                let regs = registry::Registries::new(
-                    [(host.to_string(), cfg)].into_iter().collect(),
-                    global,
-                );
-                bundle::inventory::from_registry(host, &regs)?
-            } else {
-                anyhow::bail!(
-                    "--from {}: expected registry://HOST[:PORT] or oci:DIR",
-                    a.from
-                );
-            };
+                },
+            )?;
             bundle::inventory::write(&inv, &a.output)?;
             println!(
                 "wrote {}: {} digests held by {}",
@@ -263,8 +245,7 @@ fn load_options(a: LoadArgs) -> Result<bundle::load::LoadOptions> {
         plain_http: a.plain_http,
         ca_file: a.ca_file.clone(),
         insecure_skip_tls_verify: a.insecure_skip_tls_verify,
-        username_env: None,
-        password_env: None,
+        ..Default::default()
     };
     let global = registry::GlobalOptions {
         plain_http: a.plain_http,

@@ -421,17 +421,16 @@ fn tls_registry_with_basic_auth() {
     assert!(err.contains("certificate"), "{err}");
 }
 
-#[test]
-fn interrupted_download_resumes_with_range() {
-    let (reg, imgs) = registry_with_images();
-    let proxy = FaultProxy::start(
-        &reg.addr,
-        Fault::CutBody {
-            path_contains: format!("/blobs/{}", imgs.base_layer.digest),
-            bytes: (imgs.base_layer.size / 2) as usize,
-            times: 1,
-        },
-    );
+/// Create app1 through a proxy with `fault` on the base layer's body; the download must go on
+/// from `from` with one Range request and give the source's digest. Returns how long it took.
+fn resumes_with_range(
+    reg: &Registry,
+    layer: &str,
+    fault: Fault,
+    from: u64,
+    extra: &[&str],
+) -> std::time::Duration {
+    let proxy = FaultProxy::start(&reg.addr, fault);
     let work = tempfile::tempdir().unwrap();
     let p = &proxy.addr;
     let list = write_list(
@@ -439,61 +438,48 @@ fn interrupted_download_resumes_with_range() {
         &format!("images:\n  - {p}/team/app1:1.0\nregistries:\n  {p}:\n    plain-http: true\n"),
     );
     let out = work.path().join("r.bundle");
-    let o = create(&list, &out, &["--unsigned"]);
+    let mut args = vec!["--unsigned"];
+    args.extend_from_slice(extra);
+    let started = std::time::Instant::now();
+    let o = create(&list, &out, &args);
+    let took = started.elapsed();
     assert!(o.status.success(), "{}", text(&o));
     let reqs = proxy.requests();
     let ranged: Vec<&String> = reqs
         .iter()
-        .filter(|r| r.contains(&imgs.base_layer.digest) && r.to_lowercase().contains("range:"))
+        .filter(|r| r.contains(layer) && r.to_lowercase().contains("range:"))
         .collect();
     assert_eq!(ranged.len(), 1, "resumed once with Range: {reqs:#?}");
-    assert!(
-        ranged[0].contains(&format!("bytes={}-", imgs.base_layer.size / 2)),
-        "{ranged:?}"
-    );
+    assert!(ranged[0].contains(&format!("bytes={from}-")), "{ranged:?}");
     assert_eq!(
         inspect_json(&out)["images"][0]["digest"].as_str().unwrap(),
         reg.digest_of("team/app1:1.0")
     );
+    took
 }
 
 #[test]
-fn a_stalled_download_times_out_and_resumes() {
+fn cut_and_stalled_downloads_resume_with_range() {
     let (reg, imgs) = registry_with_images();
+    let layer = imgs.base_layer.digest.to_string();
     let half = imgs.base_layer.size / 2;
-    let proxy = FaultProxy::start(
-        &reg.addr,
-        Fault::Stall {
-            path_contains: format!("/blobs/{}", imgs.base_layer.digest),
-            bytes: half as usize,
-            times: 1,
-            seconds: 30,
-        },
-    );
-    let work = tempfile::tempdir().unwrap();
-    let p = &proxy.addr;
-    let list = write_list(
-        work.path(),
-        &format!("images:\n  - {p}/team/app1:1.0\nregistries:\n  {p}:\n    plain-http: true\n"),
-    );
-    let out = work.path().join("s.bundle");
-    let started = std::time::Instant::now();
-    let o = create(&list, &out, &["--unsigned", "--read-timeout", "1s"]);
-    let took = started.elapsed();
-    assert!(o.status.success(), "{}", text(&o));
-    // Well before the stall would have ended on its own.
+    // The connection drops mid-body.
+    let cut = Fault::CutBody {
+        path_contains: format!("/blobs/{layer}"),
+        bytes: half as usize,
+        times: 1,
+    };
+    resumes_with_range(&reg, &layer, cut, half, &[]);
+    // The registry goes silent mid-body: the read timeout ends the wait, well before the stall
+    // would have ended on its own.
+    let stall = Fault::Stall {
+        path_contains: format!("/blobs/{layer}"),
+        bytes: half as usize,
+        times: 1,
+        seconds: 30,
+    };
+    let took = resumes_with_range(&reg, &layer, stall, half, &["--read-timeout", "1s"]);
     assert!(took < std::time::Duration::from_secs(20), "took {took:?}");
-    let reqs = proxy.requests();
-    let ranged: Vec<&String> = reqs
-        .iter()
-        .filter(|r| r.contains(&imgs.base_layer.digest) && r.to_lowercase().contains("range:"))
-        .collect();
-    assert_eq!(ranged.len(), 1, "resumed once with Range: {reqs:#?}");
-    assert!(ranged[0].contains(&format!("bytes={half}-")), "{ranged:?}");
-    assert_eq!(
-        inspect_json(&out)["images"][0]["digest"].as_str().unwrap(),
-        reg.digest_of("team/app1:1.0")
-    );
 }
 
 #[test]
