@@ -566,10 +566,12 @@ impl Opened {
             })
         };
         let Some(set) = PartSet::find(path).map_err(io)? else {
-            let reader = BundleReader::open(path)?;
+            let name = path.display().to_string();
             let file = std::fs::File::open(path).map_err(io)?;
+            // Positional reads leave the shared file offset alone, so one handle serves both.
+            let reader = BundleReader::from_file(file.try_clone().map_err(io)?, &name)?;
             return Ok(Opened {
-                name: path.display().to_string(),
+                name,
                 reader,
                 stream: Box::new(std::io::BufReader::with_capacity(1 << 20, file)),
                 parts: PartsInfo(None),
@@ -581,7 +583,8 @@ impl Opened {
             detail,
         };
         set.check_sizes().map_err(part_err)?;
-        let reader = BundleReader::open(path)?;
+        let positional = set.open_positional().map_err(io)?;
+        let reader = BundleReader::from_source(Arc::new(positional), &name)?;
         if let Some((m, bytes)) = &set.manifest {
             match std::fs::read(crate::format::parts::signature_path(&set.base)) {
                 Ok(sig) => {

@@ -61,6 +61,63 @@ impl RegistryTarget {
     }
 }
 
+impl RegistryTarget {
+    /// Make `blob` present in the repository of every image in `users`: where it is already
+    /// there it stays, elsewhere it is mounted from a repository that has it, and only then
+    /// uploaded, if `open` can give its bytes (a delta's left-out layer cannot). Returns what
+    /// was done and whether every repository now has it.
+    fn place(
+        &self,
+        blob: &BlobRecord,
+        users: &[&PlannedImage],
+        open: Option<Opener>,
+    ) -> Result<(BlobOutcome, bool)> {
+        let client = self.registries.client(&self.host)?;
+        let mut repos: Vec<String> = users.iter().map(|u| self.repo_for(u)).collect();
+        repos.dedup();
+        let mut out = BlobOutcome::default();
+        let mut holder = self.placed.lock().unwrap().get(&blob.digest).cloned();
+        let mut missing = Vec::new();
+        for repo in repos {
+            if client.blob_exists(&repo, &blob.digest)? {
+                out.present += 1;
+                holder.get_or_insert_with(|| repo.clone());
+            } else {
+                missing.push(repo);
+            }
+        }
+        for repo in &missing {
+            if let Some(from) = holder.as_ref().filter(|f| *f != repo) {
+                if client.mount_blob(repo, from, &blob.digest)? {
+                    out.mounted += 1;
+                    continue;
+                }
+            }
+            let Some(open) = open else {
+                return Ok((out, false));
+            };
+            let size = blob.size;
+            let reopen = move || {
+                open().map_err(|e| RegistryError::Protocol {
+                    what: format!("reading blob {} from the bundle", blob.digest),
+                    reason: format!("{e:#}"),
+                })
+            };
+            let body = || Ok(reqwest::blocking::Body::sized(reopen()?, size));
+            client
+                .upload_blob(repo, &blob.digest, blob.size, &body, &reopen)
+                .with_context(|| format!("pushing blob {} for {repo}", blob.digest))?;
+            out.sent += 1;
+            out.bytes += blob.size;
+            holder.get_or_insert_with(|| repo.clone());
+        }
+        if let Some(h) = holder {
+            self.placed.lock().unwrap().insert(blob.digest.clone(), h);
+        }
+        Ok((out, true))
+    }
+}
+
 impl Target for RegistryTarget {
     fn name(&self) -> String {
         format!(
@@ -80,70 +137,11 @@ impl Target for RegistryTarget {
         users: &[&PlannedImage],
         open: Opener,
     ) -> Result<BlobOutcome> {
-        let client = self.registries.client(&self.host)?;
-        let mut repos: Vec<String> = users.iter().map(|u| self.repo_for(u)).collect();
-        repos.dedup();
-        let mut out = BlobOutcome::default();
-        let mut holder = self.placed.lock().unwrap().get(&blob.digest).cloned();
-        for repo in &repos {
-            if client.blob_exists(repo, &blob.digest)? {
-                out.present += 1;
-                holder.get_or_insert_with(|| repo.clone());
-                continue;
-            }
-            if let Some(from) = holder.as_ref().filter(|f| *f != repo) {
-                if client.mount_blob(repo, from, &blob.digest)? {
-                    out.mounted += 1;
-                    continue;
-                }
-            }
-            let size = blob.size;
-            let reopen = move || {
-                open().map_err(|e| RegistryError::Protocol {
-                    what: format!("reading blob {} from the bundle", blob.digest),
-                    reason: format!("{e:#}"),
-                })
-            };
-            let body = || Ok(reqwest::blocking::Body::sized(reopen()?, size));
-            client
-                .upload_blob(repo, &blob.digest, blob.size, &body, &reopen)
-                .with_context(|| format!("pushing blob {} for {repo}", blob.digest))?;
-            out.sent += 1;
-            out.bytes += blob.size;
-            holder.get_or_insert_with(|| repo.clone());
-        }
-        if let Some(h) = holder {
-            self.placed.lock().unwrap().insert(blob.digest.clone(), h);
-        }
-        Ok(out)
+        Ok(self.place(blob, users, Some(open))?.0)
     }
 
     fn has_blob(&self, blob: &BlobRecord, users: &[&PlannedImage]) -> Result<bool> {
-        let client = self.registries.client(&self.host)?;
-        let mut repos: Vec<String> = users.iter().map(|u| self.repo_for(u)).collect();
-        repos.dedup();
-        let mut missing = Vec::new();
-        let mut holder = None;
-        for repo in repos {
-            if client.blob_exists(&repo, &blob.digest)? {
-                holder.get_or_insert(repo);
-            } else {
-                missing.push(repo);
-            }
-        }
-        let Some(from) = holder else {
-            return Ok(false);
-        };
-        for repo in &missing {
-            if !client.mount_blob(repo, &from, &blob.digest)? {
-                return Ok(false);
-            }
-        }
-        self.placed
-            .lock()
-            .unwrap()
-            .insert(blob.digest.clone(), from);
-        Ok(true)
+        Ok(self.place(blob, users, None)?.1)
     }
 
     fn commit(&self, plan: &[PlannedImage], checked: &Checked) -> Result<Vec<String>> {

@@ -11,6 +11,9 @@ use std::io::Read;
 /// minimum some S3-backed registries require for all but the last chunk.
 const CHUNK: usize = 16 * 1024 * 1024;
 
+/// Opens the blob's bytes from the start again (for a retry, or for the chunked fallback).
+pub type BlobSource<'a> = &'a (dyn Fn() -> Result<Box<dyn Read + Send>, RegistryError> + Sync);
+
 fn push_scope(repo: &str) -> String {
     format!("repository:{repo}:pull,push")
 }
@@ -67,7 +70,7 @@ impl RegistryClient {
         digest: &Digest,
         size: u64,
         body: BodyFactory,
-        open: &(dyn Fn() -> Result<Box<dyn std::io::Read + Send>, RegistryError> + Sync),
+        open: BlobSource,
     ) -> Result<(), RegistryError> {
         let mut attempt = 0;
         loop {
@@ -100,7 +103,7 @@ impl RegistryClient {
         digest: &Digest,
         size: u64,
         body: BodyFactory,
-        open: &(dyn Fn() -> Result<Box<dyn std::io::Read + Send>, RegistryError> + Sync),
+        open: BlobSource,
     ) -> Result<(), RegistryError> {
         let what = format!(
             "upload of blob {digest} to {}/{repo}",
@@ -163,7 +166,7 @@ impl RegistryClient {
         repo: &str,
         digest: &Digest,
         size: u64,
-        open: &(dyn Fn() -> Result<Box<dyn std::io::Read + Send>, RegistryError> + Sync),
+        open: BlobSource,
     ) -> Result<(), RegistryError> {
         let what = format!(
             "chunked upload of blob {digest} to {}/{repo}",
