@@ -752,18 +752,6 @@ fn a_damaged_cache_entry_is_caught_before_it_is_bundled() {
 /// Runs `create` through `n` seeded fault schedules (20 % of requests meet a fault) and sorts the
 /// outcomes: completed with the right digests and a bundle that verifies, failed cleanly (exit 1,
 /// one error, no output or partial file), or wrong (anything else: must never happen).
-/// Figures from a run of seeded fault schedules.
-#[derive(Debug, Default)]
-struct Schedules {
-    completed: usize,
-    failed_cleanly: usize,
-    wrong: usize,
-    /// Clean failures whose re-run, faults gone, completed with the right digests.
-    rerun_completed: usize,
-    /// ... and took some blobs from what the failed run had already fetched.
-    rerun_reused: usize,
-}
-
 /// `n` create runs through a proxy with a seeded random fault schedule (20 % of requests).
 /// A run either completes with exactly the source's digests and a bundle that verifies, or
 /// fails with one clean error and no output; a failed run is repeated without faults and must

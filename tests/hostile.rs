@@ -1,110 +1,16 @@
 //! Hand-made hostile bundles: the loader's input is untrusted until verified. Each one is
 //! refused without a panic, with bounded memory, and nothing is written at or outside the target.
-//! The bundles are written here by a small writer that follows docs/FORMAT.md on its own.
+//! The bundles are written by a small writer that follows docs/FORMAT.md on its own
+//! (tests/common/raw_bundle.rs, shared with the fuzz targets).
 
 mod common;
+#[path = "common/raw_bundle.rs"]
+mod raw_bundle;
 
 use common::*;
-use sha2::{Digest as _, Sha256};
+use raw_bundle::*;
 use std::path::Path;
 use std::process::Command;
-
-fn sha(b: &[u8]) -> String {
-    hex::encode(Sha256::digest(b))
-}
-
-/// The bytes of one zstd frame holding `content`.
-fn frame(content: &[u8]) -> Vec<u8> {
-    zstd::bulk::compress(content, 3).unwrap()
-}
-
-/// A ustar header, written byte by byte so that anything (`../`, links) can be put in it.
-fn tar_header(path: &str, size: u64, kind: u8) -> [u8; 512] {
-    let mut h = [0u8; 512];
-    h[..path.len()].copy_from_slice(path.as_bytes());
-    h[100..107].copy_from_slice(b"0000644");
-    h[108..115].copy_from_slice(b"0000000");
-    h[116..123].copy_from_slice(b"0000000");
-    if size < 8u64.pow(11) {
-        h[124..135].copy_from_slice(format!("{size:011o}").as_bytes());
-    } else {
-        // GNU base-256: a set high bit, then the size big-endian.
-        h[124] = 0x80;
-        h[128..136].copy_from_slice(&size.to_be_bytes());
-    }
-    h[136..147].copy_from_slice(b"00000000000");
-    h[156] = kind;
-    h[257..263].copy_from_slice(b"ustar\0");
-    h[263..265].copy_from_slice(b"00");
-    h[148..156].copy_from_slice(b"        ");
-    let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
-    h[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
-    h
-}
-
-struct Raw {
-    out: Vec<u8>,
-    members: Vec<serde_json::Value>,
-}
-
-impl Raw {
-    fn new() -> Raw {
-        let mut out = Vec::new();
-        out.extend_from_slice(&0x184D_2A5Au32.to_le_bytes());
-        out.extend_from_slice(&8u32.to_le_bytes());
-        out.extend_from_slice(b"OCIBNDL\x01");
-        Raw {
-            out,
-            members: Vec::new(),
-        }
-    }
-
-    /// A member whose header says `declared` bytes and whose data frame holds `data` (padded to
-    /// 512 unless it is already longer than declared).
-    fn member(&mut self, path: &str, declared: u64, kind: u8, data: &[u8]) {
-        let h_off = self.out.len() as u64;
-        let h = frame(&tar_header(path, declared, kind));
-        self.out.extend_from_slice(&h);
-        let mut entry = serde_json::json!({
-            "path": path, "size": declared, "header": {"offset": h_off, "length": h.len()},
-        });
-        // An empty member has no data frame (docs/FORMAT.md).
-        if !data.is_empty() {
-            let mut padded = data.to_vec();
-            padded.resize(data.len().div_ceil(512) * 512, 0);
-            let d_off = self.out.len() as u64;
-            let d = frame(&padded);
-            self.out.extend_from_slice(&d);
-            entry["data"] = serde_json::json!({"offset": d_off, "length": d.len()});
-        }
-        self.members.push(entry);
-    }
-
-    fn file(&mut self, path: &str, data: &[u8]) {
-        self.member(path, data.len() as u64, b'0', data);
-    }
-
-    /// Finish with a seek index changed by `edit` (its checksum still matches, so only the
-    /// reader's own checks stand in the way).
-    fn finish_with(mut self, edit: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
-        self.out.extend_from_slice(&frame(&[0u8; 1024]));
-        let body = sha(&self.out);
-        let mut index = serde_json::json!({
-            "formatVersion": 1, "bodySha256": body, "members": self.members,
-        });
-        edit(&mut index);
-        let index = serde_json::to_vec(&index).unwrap();
-        let mut payload = index.clone();
-        payload.extend_from_slice(&Sha256::digest(&index));
-        payload.extend_from_slice(&(index.len() as u64).to_le_bytes());
-        payload.extend_from_slice(b"BUNDLEIX");
-        self.out.extend_from_slice(&0x184D_2A5Eu32.to_le_bytes());
-        self.out
-            .extend_from_slice(&(payload.len() as u32).to_le_bytes());
-        self.out.extend_from_slice(&payload);
-        self.out
-    }
-}
 
 const LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 
@@ -212,13 +118,13 @@ fn hostile_bundles_are_refused_and_write_nothing() {
         (
             "a symlink entry",
             bundle_with(&layer, |r, hex| {
-                r.member(&format!("blobs/sha256/{hex}"), 0, b'2', b"")
+                r.member(format!("blobs/sha256/{hex}"), 0, b'2', b"")
             }),
         ),
         (
             "a hard link entry",
             bundle_with(&layer, |r, hex| {
-                r.member(&format!("blobs/sha256/{hex}"), 0, b'1', b"")
+                r.member(format!("blobs/sha256/{hex}"), 0, b'1', b"")
             }),
         ),
         (
@@ -241,7 +147,7 @@ fn hostile_bundles_are_refused_and_write_nothing() {
         (
             "a size of 2^63",
             bundle_with(&layer, |r, hex| {
-                r.member(&format!("blobs/sha256/{hex}"), 1 << 63, b'0', &layer)
+                r.member(format!("blobs/sha256/{hex}"), 1 << 63, b'0', &layer)
             }),
         ),
         // A frame that inflates to 1 GiB where the header declares the layer's few bytes.
@@ -249,7 +155,7 @@ fn hostile_bundles_are_refused_and_write_nothing() {
             "a zstd bomb",
             bundle_with(&layer, |r, hex| {
                 r.member(
-                    &format!("blobs/sha256/{hex}"),
+                    format!("blobs/sha256/{hex}"),
                     layer.len() as u64,
                     b'0',
                     &vec![0u8; 1 << 30],

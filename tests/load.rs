@@ -45,6 +45,21 @@ fn load(bundle_path: &Path, public: &str, extra: &[&str]) -> std::process::Outpu
     bundle(&args)
 }
 
+/// `ctr images ls` in `namespace` lists every image of the bundle under its name, with the
+/// source's digest.
+fn assert_every_image_in_containerd(ctd: &Containerd, namespace: &str, m: &Made) {
+    let a = &m.src.addr;
+    let o = ctd.ctr(&["-n", namespace, "images", "ls"]);
+    let listing = String::from_utf8_lossy(&o.stdout).to_string();
+    for repo in ALL {
+        let line = listing
+            .lines()
+            .find(|l| l.starts_with(&format!("{a}/{repo} ")))
+            .unwrap_or_else(|| panic!("{repo} not imported:\n{listing}"));
+        assert!(line.contains(&m.src.digest_of(repo)), "{repo}: {line}");
+    }
+}
+
 fn child_digests(reg: &Registry, repo: &str) -> Vec<String> {
     let o = Command::new("skopeo")
         .args(["inspect", "--raw", "--tls-verify=false"])
@@ -406,15 +421,7 @@ fn docker_archive_is_accepted_by_podman_load_and_ctr_import() {
         archive.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", text(&o));
-    let o = ctd.ctr(&["-n", "test", "images", "ls"]);
-    let listing = String::from_utf8_lossy(&o.stdout).to_string();
-    for repo in ALL {
-        let line = listing
-            .lines()
-            .find(|l| l.starts_with(&format!("{a}/{repo} ")))
-            .unwrap_or_else(|| panic!("{repo} not imported:\n{listing}"));
-        assert!(line.contains(&m.src.digest_of(repo)), "{repo}: {line}");
-    }
+    assert_every_image_in_containerd(&ctd, "test", &m);
     let o = ctd.ctr(&["-n", "test", "images", "check"]);
     let check = String::from_utf8_lossy(&o.stdout);
     assert!(
@@ -472,15 +479,7 @@ fn containerd_target_imports_every_image_with_its_digest() {
     );
     assert!(o.status.success(), "{}", text(&o));
     let a = &m.src.addr;
-    let o = ctd.ctr(&["-n", "k8s.io", "images", "ls"]);
-    let listing = String::from_utf8_lossy(&o.stdout).to_string();
-    for repo in ALL {
-        let line = listing
-            .lines()
-            .find(|l| l.starts_with(&format!("{a}/{repo} ")))
-            .unwrap_or_else(|| panic!("{repo} not imported:\n{listing}"));
-        assert!(line.contains(&m.src.digest_of(repo)), "{repo}: {line}");
-    }
+    assert_every_image_in_containerd(&ctd, "k8s.io", &m);
     let o = ctd.ctr(&["-n", "k8s.io", "images", "check"]);
     let check = String::from_utf8_lossy(&o.stdout).to_string();
     for repo in ["team/app1:1.0", "team/app2:1.0", "team/multi:2.0"] {
@@ -841,18 +840,6 @@ fn a_full_disk_fails_cleanly_and_leaves_nothing_half_written() {
         "docker-archive left {:?}",
         disk.files()
     );
-}
-
-/// Figures from a run of seeded fault schedules against the target registry.
-#[derive(Debug, Default)]
-struct Schedules {
-    completed: usize,
-    failed_cleanly: usize,
-    wrong: usize,
-    /// Clean failures whose re-run, faults gone, completed with the right digests...
-    rerun_completed: usize,
-    /// ... sending fewer blobs than a load into an empty registry does.
-    rerun_reused: usize,
 }
 
 /// `n` loads into fresh registries through a proxy with a seeded random fault schedule (20 % of

@@ -1,6 +1,10 @@
 //! Shared by the bundle fuzz targets: run a candidate bundle through every reader the loader
 //! uses, and the structured input format of `bundle_members`.
 
+#[path = "../../tests/common/raw_bundle.rs"]
+mod raw_bundle;
+
+use raw_bundle::Raw;
 use sha2::{Digest as _, Sha256};
 use std::io::{self, Cursor, Seek, Write};
 
@@ -50,7 +54,8 @@ pub fn check_bundle(data: &[u8]) {
                 if session.read_blob(&mut sink).is_err() {
                     return;
                 }
-                let got = format!("sha256:{}", hex(&sink.hash.finalize()));
+                let got =
+                    bundle::digest::Digest::from_sha256(sink.hash.finalize().into()).to_string();
                 assert_eq!(
                     got,
                     rec.digest.to_string(),
@@ -67,10 +72,6 @@ pub fn check_bundle(data: &[u8]) {
     if let Err(e) = session.finish() {
         let _ = e.to_string();
     }
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// One tar member as the structured target sees it: any path and type, content, and a declared
@@ -138,74 +139,14 @@ pub fn encode_members(members: &[Member]) -> Vec<u8> {
     out
 }
 
-/// A ustar header written byte by byte, so that anything (`../`, links, huge sizes) fits.
-fn tar_header(path: &[u8], size: u64, kind: u8) -> [u8; 512] {
-    let mut h = [0u8; 512];
-    let n = path.len().min(100);
-    h[..n].copy_from_slice(&path[..n]);
-    h[100..107].copy_from_slice(b"0000644");
-    h[108..115].copy_from_slice(b"0000000");
-    h[116..123].copy_from_slice(b"0000000");
-    if size < 8u64.pow(11) {
-        h[124..135].copy_from_slice(format!("{size:011o}").as_bytes());
-    } else {
-        h[124] = 0x80;
-        h[128..136].copy_from_slice(&size.to_be_bytes());
-    }
-    h[136..147].copy_from_slice(b"00000000000");
-    h[156] = kind;
-    h[257..263].copy_from_slice(b"ustar\0");
-    h[263..265].copy_from_slice(b"00");
-    h[148..156].copy_from_slice(b"        ");
-    let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
-    h[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
-    h
-}
-
-fn frame(content: &[u8]) -> Vec<u8> {
-    zstd::bulk::compress(content, 1).expect("zstd compresses memory")
-}
-
 /// A bundle that is well formed at the frame level (docs/FORMAT.md: header frame, a header and a
 /// data frame per member, end frame, a seek index that matches), so that the fuzzer's mutations
 /// reach the tar headers, bundle.json and the manifests instead of dying on a frame checksum.
 pub fn build_bundle(members: &[Member]) -> Vec<u8> {
-    let mut out = Vec::new();
-    out.extend_from_slice(&0x184D_2A5Au32.to_le_bytes());
-    out.extend_from_slice(&8u32.to_le_bytes());
-    out.extend_from_slice(b"OCIBNDL\x01");
-    let mut index = Vec::new();
+    let mut r = Raw::new();
     for m in members {
         let declared = m.declared.unwrap_or(m.data.len() as u64);
-        let h_off = out.len();
-        let h = frame(&tar_header(&m.path, declared, m.kind));
-        out.extend_from_slice(&h);
-        let path = String::from_utf8_lossy(&m.path[..m.path.len().min(100)]).into_owned();
-        let mut entry = serde_json::json!({
-            "path": path, "size": declared, "header": {"offset": h_off, "length": h.len()},
-        });
-        if !m.data.is_empty() {
-            let mut padded = m.data.clone();
-            padded.resize(m.data.len().div_ceil(512) * 512, 0);
-            let d_off = out.len();
-            let d = frame(&padded);
-            out.extend_from_slice(&d);
-            entry["data"] = serde_json::json!({"offset": d_off, "length": d.len()});
-        }
-        index.push(entry);
+        r.member(&m.path, declared, m.kind, &m.data);
     }
-    out.extend_from_slice(&frame(&[0u8; 1024]));
-    let body = hex(&Sha256::digest(&out));
-    let json = serde_json::to_vec(&serde_json::json!({
-        "formatVersion": 1, "bodySha256": body, "members": index,
-    }))
-    .expect("json");
-    let mut payload = json.clone();
-    payload.extend_from_slice(&Sha256::digest(&json));
-    payload.extend_from_slice(&(json.len() as u64).to_le_bytes());
-    payload.extend_from_slice(b"BUNDLEIX");
-    out.extend_from_slice(&0x184D_2A5Eu32.to_le_bytes());
-    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    out.extend_from_slice(&payload);
-    out
+    r.finish_with(|_| {})
 }

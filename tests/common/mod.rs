@@ -300,6 +300,19 @@ impl Fault {
     }
 }
 
+/// Figures from a run of seeded fault schedules (create's or load's).
+#[derive(Debug, Default)]
+pub struct Schedules {
+    pub completed: usize,
+    pub failed_cleanly: usize,
+    pub wrong: usize,
+    /// Clean failures whose re-run, faults gone, completed with the right digests...
+    pub rerun_completed: usize,
+    /// ... reusing what the failed run did (create: blobs it had cached; load: blobs it had
+    /// pushed, so fewer are sent than into an empty registry).
+    pub rerun_reused: usize,
+}
+
 /// xorshift64*: enough randomness for fault schedules, and reproducible from a seed.
 fn next_random(state: &Mutex<u64>) -> u64 {
     let mut s = state.lock().unwrap();
