@@ -46,6 +46,9 @@ pub struct Inspection {
     pub blob_count: usize,
     pub blob_bytes: u64,
     pub images: Vec<crate::format::ImageRecord>,
+    /// A delta bundle's base and the layers it leaves out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base: Option<crate::format::DeltaBase>,
 }
 
 pub fn inspect(path: &Path) -> Result<Inspection, FormatError> {
@@ -65,6 +68,7 @@ pub fn inspect(path: &Path) -> Result<Inspection, FormatError> {
         blob_count: doc.blobs.len(),
         blob_bytes: doc.blobs.iter().map(|b| b.size).sum(),
         images: doc.images,
+        base: doc.base,
     })
 }
 
@@ -89,6 +93,17 @@ impl std::fmt::Display for Inspection {
             self.blob_count,
             HumanBytes(self.blob_bytes)
         )?;
+        if let Some(b) = &self.base {
+            writeln!(
+                f,
+                "delta:    over {} {} ({}); {} layers ({}) left out, to be found at the target",
+                b.kind,
+                b.name,
+                b.digest,
+                b.omitted.len(),
+                HumanBytes(b.omitted.iter().map(|o| o.size).sum())
+            )?;
+        }
         writeln!(f, "images:   {}", self.images.len())?;
         for i in &self.images {
             let plats = if i.platforms.is_empty() {

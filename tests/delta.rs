@@ -94,6 +94,13 @@ fn a_delta_over_release_1_gives_the_same_target_as_full_release_2() {
         .collect();
     assert!(omitted.contains(&imgs.base_layer.digest.to_string()));
     assert_eq!(info["images"].as_array().unwrap().len(), 3);
+    assert_eq!(info["base"]["name"], "full-1.bundle");
+    let o = bundle(&["inspect", delta2.to_str().unwrap()]);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("delta:    over bundle full-1.bundle"),
+        "{}",
+        text(&o)
+    );
 
     // Into an empty registry the delta is refused before anything is written, naming its base.
     let empty = Registry::start();
