@@ -9,11 +9,28 @@ fn main() {
     let code = match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", report(&e));
             exit_code_of(&e)
         }
     };
     std::process::exit(code);
+}
+
+/// The error and its causes on one line. Our messages already carry their cause's text
+/// (`cannot read key K: No such file...`), so a cause is only added when it says something new.
+fn report(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 /// A verification failure anywhere in the chain means exit code 3.

@@ -63,6 +63,9 @@ pub enum VerifyError {
     Inconsistent { path: String, detail: String },
     #[error("cannot read key {path}: {reason}")]
     Key { path: PathBuf, reason: String },
+    /// A key file that cannot be read or is not a public key (the message names the file).
+    #[error(transparent)]
+    KeyFile(#[from] crate::keys::KeyError),
     /// A split bundle with a missing, cut or corrupt part, or a parts list that does not check.
     #[error("{path}: {detail}")]
     Part { path: String, detail: String },
@@ -79,7 +82,8 @@ impl VerifyError {
                 | FormatError::UnknownEncoding { .. }
                 | FormatError::Io { .. },
             )
-            | VerifyError::Key { .. } => ERROR,
+            | VerifyError::Key { .. }
+            | VerifyError::KeyFile(_) => ERROR,
             _ => VERIFICATION_FAILED,
         }
     }
@@ -114,10 +118,7 @@ pub fn load_keys(paths: &[PathBuf]) -> Result<Vec<TrustedKey>, VerifyError> {
     files
         .into_iter()
         .map(|f| {
-            let key = crate::keys::load_public(&f).map_err(|e| VerifyError::Key {
-                path: f.clone(),
-                reason: e.to_string(),
-            })?;
+            let key = crate::keys::load_public(&f)?;
             Ok(TrustedKey {
                 fingerprint: crate::keys::fingerprint(&key),
                 key,

@@ -132,3 +132,19 @@ fn wrong_key_unsigned_and_key_rotation() {
         text(&o)
     );
 }
+
+#[test]
+fn a_missing_file_is_named_once_with_its_cause_once() {
+    let work = tempfile::tempdir().unwrap();
+    let missing = work.path().join("nope.pub");
+    for args in [
+        vec!["verify", "x.bundle", "--key", missing.to_str().unwrap()],
+        vec!["inspect", missing.to_str().unwrap()],
+    ] {
+        let o = bundle(&args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8_lossy(&o.stderr).to_string();
+        assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+        assert_eq!(err.matches("nope.pub").count(), 1, "{err}");
+    }
+}
