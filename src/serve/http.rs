@@ -48,7 +48,7 @@ fn error(status: u16, code: &'static str, message: impl Into<String>) -> Reply {
     }
 }
 
-/// Route one request. `head` answers like GET without a body.
+/// Route one request; HEAD routes as GET (the caller leaves the body out).
 pub fn route(c: &Catalog, method: &str, url: &str, range: Option<&str>) -> Reply {
     let (path, query) = url.split_once('?').unwrap_or((url, ""));
     if method != "GET" && method != "HEAD" {
