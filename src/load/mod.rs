@@ -1,8 +1,9 @@
 //! `bundle load`: verify, then load into registries and local stores with digests unchanged.
 //!
-//! From a file: the whole bundle is verified first (signature, every blob, every byte), then
-//! blobs are pushed in parallel, each read from its own frame and checked again on the way;
-//! manifests follow (children before indexes) and names/tags come last. From stdin (`-`): one
+//! From a file: the signature, bundle.json and every manifest are verified first; then blobs
+//! are pushed in parallel, each read from its own frame and checked on the way, while a second
+//! thread verifies the whole file (every blob, every byte); manifests follow only once that
+//! passed (children before indexes) and names/tags come last. From stdin (`-`): one
 //! pass, each needed blob spooled to a temp file while it is verified (one blob at a time, never
 //! the whole bundle), manifests and tags only after the end of the stream checked out.
 
@@ -118,7 +119,6 @@ fn load_file(
     keys: &[verify::TrustedKey],
     started: Instant,
 ) -> Result<LoadReport> {
-    let progress = Progress::new(opts.progress, "verified");
     // A damaged seek index is a verification failure (exit 3), as it is for `verify`; a split
     // bundle's parts are found and checked here.
     let verify::Opened {
@@ -127,27 +127,27 @@ fn load_file(
         stream,
         parts,
     } = verify::Opened::open(&opts.file, keys, opts.allow_unsigned)?;
-    progress.line(&format!("verifying {name}"));
-    progress.start_bytes(reader.len, 0);
-    let counted = CountingRead {
-        inner: stream,
-        progress: &progress,
-    };
-    let checked = Session::open(counted, &name, keys, opts.allow_unsigned)
-        .and_then(|s| s.finish())
-        .map_err(|e| parts.explain(e))?;
-    progress.finish();
+    // The signature, bundle.json and every manifest are checked before anything is planned or
+    // sent; the rest of the file (every blob, every byte) is checked by a second thread while
+    // blobs are sent. A blob becomes visible only with its digest checked (the registry checks
+    // the digest of every upload, local targets hash what they write), and manifests and tags
+    // are written only once the whole file checked out: so sending need not wait for the
+    // verification pass, which on a CPU-bound machine was half of the load.
+    let session =
+        Session::open(stream, &name, keys, opts.allow_unsigned).map_err(|e| parts.explain(e))?;
+    let progress = Progress::new(opts.progress, "loaded");
     progress.line(&format!(
-        "verified: {} ({} blobs)",
-        checked
+        "{name}: {} ({} blobs); checking every byte while loading",
+        session
+            .checked
             .signer
             .as_deref()
             .map_or("unsigned (allowed)".into(), |s| format!("signature by {s}")),
-        checked.doc.blobs.len()
+        session.checked.doc.blobs.len()
     ));
-    let plan = plan::plan(&checked, &opts.images, &opts.platforms)?;
+    let plan = plan::plan(&session.checked, &opts.images, &opts.platforms)?;
     let targets = open_targets(opts)?;
-    let users = check_base(&targets, blob_users(&plan), &checked.doc)?;
+    let users = check_base(&targets, blob_users(&plan), &session.checked.doc)?;
     let members: HashMap<String, &crate::format::MemberEntry> = reader
         .index
         .members
@@ -157,37 +157,50 @@ fn load_file(
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.jobs.max(1))
         .build()?;
-    let sending = Progress::new(opts.progress, "loaded");
-    sending.start_bytes(
+    progress.start_bytes(
         users.iter().map(|(b, _)| b.size).sum::<u64>() * targets.len() as u64,
         0,
     );
-    let results: Vec<Result<Vec<BlobOutcome>>> = pool.install(|| {
-        users
-            .par_iter()
-            .map(|(blob, imgs)| {
-                let member = members
-                    .get(&blob.digest.layout_path())
-                    .copied()
-                    .with_context(|| {
-                        format!("blob {} is missing from the seek index", blob.digest)
-                    })?;
-                let open = || -> Result<Box<dyn Read + Send>> {
-                    Ok(Box::new(reader.open_member(member)?))
-                };
-                let mut v = Vec::new();
-                for t in &targets {
-                    let o = t.put_blob(blob, imgs, &open).with_context(|| {
-                        format!("{}: blob {} of {}", t.name(), blob.digest, names_of(imgs))
-                    })?;
-                    sending.add(blob.size);
-                    v.push(o);
-                }
-                Ok(v)
-            })
-            .collect()
+    let (verified, results) = std::thread::scope(|s| {
+        let verifier = s.spawn(|| session.finish());
+        let results: Vec<Result<Vec<BlobOutcome>>> = pool.install(|| {
+            users
+                .par_iter()
+                .map(|(blob, imgs)| {
+                    let member = members
+                        .get(&blob.digest.layout_path())
+                        .copied()
+                        .with_context(|| {
+                            format!("blob {} is missing from the seek index", blob.digest)
+                        })?;
+                    let open = || -> Result<Box<dyn Read + Send>> {
+                        Ok(Box::new(reader.open_member(member)?))
+                    };
+                    let mut v = Vec::new();
+                    for t in &targets {
+                        let o = t.put_blob(blob, imgs, &open).with_context(|| {
+                            format!("{}: blob {} of {}", t.name(), blob.digest, names_of(imgs))
+                        })?;
+                        progress.add(blob.size);
+                        v.push(o);
+                    }
+                    Ok(v)
+                })
+                .collect()
+        });
+        let verified = verifier
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        (verified, results)
     });
-    sending.finish();
+    progress.finish();
+    // A verification failure outranks upload errors: it is the cause, and its exit code (3)
+    // tells the operator the file, not the target, is at fault.
+    let checked = verified.map_err(|e| {
+        anyhow::Error::new(parts.explain(e))
+            .context("the bundle failed verification; no manifest or tag was written")
+    })?;
+    progress.line(&format!("verified: every byte of {name} is as written"));
     let mut outcomes = vec![BlobOutcome::default(); targets.len()];
     let mut errors = Vec::new();
     for r in results {
@@ -325,17 +338,4 @@ fn names_of(imgs: &[&PlannedImage]) -> String {
         .map(|i| i.record.reference.as_str())
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-struct CountingRead<'a, R> {
-    inner: R,
-    progress: &'a Progress,
-}
-
-impl<R: Read> Read for CountingRead<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.progress.add(n as u64);
-        Ok(n)
-    }
 }

@@ -103,9 +103,8 @@ impl RegistryTarget {
                     reason: format!("{e:#}"),
                 })
             };
-            let body = || Ok(reqwest::blocking::Body::sized(reopen()?, size));
             client
-                .upload_blob(repo, &blob.digest, blob.size, &body, &reopen)
+                .upload_blob(repo, &blob.digest, size, &reopen)
                 .with_context(|| format!("pushing blob {} for {repo}", blob.digest))?;
             out.sent += 1;
             out.bytes += blob.size;

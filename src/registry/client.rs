@@ -77,6 +77,8 @@ pub struct Endpoint {
 pub struct RegistryClient {
     pub endpoint: Endpoint,
     http: Client,
+    /// Blob uploads, streamed from the calling thread.
+    pub(crate) streamer: super::stream::Streamer,
     credential: Option<Credential>,
     challenge: Mutex<Option<Challenge>>,
     tokens: Mutex<HashMap<String, (String, Instant)>>,
@@ -134,12 +136,14 @@ impl RegistryClient {
     pub fn new(
         endpoint: Endpoint,
         http: Client,
+        streamer: super::stream::Streamer,
         credential: Option<Credential>,
         retry: RetryPolicy,
     ) -> Self {
         RegistryClient {
             endpoint,
             http,
+            streamer,
             credential,
             challenge: Mutex::new(None),
             tokens: Mutex::new(HashMap::new()),
@@ -441,7 +445,7 @@ impl RegistryClient {
         }
     }
 
-    fn auth_header(&self, scopes: &str) -> Result<Option<HeaderValue>, RegistryError> {
+    pub(crate) fn auth_header(&self, scopes: &str) -> Result<Option<HeaderValue>, RegistryError> {
         let challenge = self.challenge.lock().unwrap().clone();
         let value = match challenge {
             None => return Ok(None),
@@ -575,6 +579,15 @@ impl RegistryClient {
 
     pub(crate) fn status_error(&self, resp: Response, what: &str) -> RegistryError {
         let status = resp.status().as_u16();
+        let mut body = String::new();
+        if !matches!(status, 401 | 403 | 404) {
+            let _ = resp.take(512).read_to_string(&mut body);
+        }
+        self.status_error_of(status, &body, what)
+    }
+
+    /// The error for an unexpected status; `body` is the start of the answer's body.
+    pub(crate) fn status_error_of(&self, status: u16, body: &str, what: &str) -> RegistryError {
         let registry = self.endpoint.registry.clone();
         let what = what.to_string();
         match status {
@@ -591,8 +604,6 @@ impl RegistryClient {
             },
             _ => {
                 // Registries explain errors in a small JSON body; show a bounded excerpt.
-                let mut body = String::new();
-                let _ = resp.take(512).read_to_string(&mut body);
                 let body = body.trim();
                 let detail = if body.is_empty() {
                     String::new()
@@ -607,6 +618,11 @@ impl RegistryClient {
                 }
             }
         }
+    }
+
+    /// Forget the token for `scopes`, so the next request fetches a fresh one.
+    pub(crate) fn drop_token(&self, scopes: &str) {
+        self.tokens.lock().unwrap().remove(scopes);
     }
 }
 

@@ -6,6 +6,7 @@ pub mod credentials;
 pub mod listing;
 pub mod push;
 pub mod retry;
+pub mod stream;
 
 pub use client::{Manifest, RegistryClient, RegistryError};
 
@@ -79,7 +80,8 @@ impl Registries {
                 reason: e.to_string(),
             })?,
         };
-        let http = self.http_client(registry, &cfg)?;
+        let settings = self.http_settings(registry, &cfg)?;
+        let http = settings.blocking()?;
         let scheme = if cfg.plain_http || self.global.plain_http {
             "http"
         } else {
@@ -91,6 +93,7 @@ impl Registries {
                 base_url: format!("{scheme}://{}", crate::reference::api_host(registry)),
             },
             http,
+            stream::Streamer::new(settings),
             credential,
             self.global.retry,
         ));
@@ -98,24 +101,16 @@ impl Registries {
         Ok(client)
     }
 
-    fn http_client(
+    fn http_settings(
         &self,
         registry: &str,
         cfg: &RegistryConfig,
-    ) -> Result<reqwest::blocking::Client, RegistryError> {
+    ) -> Result<HttpSettings, RegistryError> {
         let tls_err = |reason: String| RegistryError::Tls {
             registry: registry.to_string(),
             reason,
         };
-        let mut b = reqwest::blocking::Client::builder()
-            .user_agent(concat!("bundle/", env!("CARGO_PKG_VERSION")))
-            // We follow redirects ourselves so Authorization never leaks to another host.
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(Duration::from_secs(15))
-            // In reqwest's blocking client this bounds each read, so it catches a stalled
-            // transfer without limiting how long a large blob may take.
-            .timeout(self.global.read_timeout.unwrap_or(Duration::from_secs(60)))
-            .pool_max_idle_per_host(32);
+        let mut roots = Vec::new();
         let mut ca_files: Vec<PathBuf> = cfg.ca_file.iter().cloned().collect();
         for dir in &self.global.certs_dirs {
             ca_files.extend(certs_d_files(&dir.join(registry)));
@@ -128,14 +123,71 @@ impl Registries {
             if certs.is_empty() {
                 return Err(tls_err(format!("{} holds no PEM certificate", f.display())));
             }
-            for c in certs {
-                b = b.add_root_certificate(c);
-            }
+            roots.extend(certs);
         }
-        if cfg.insecure_skip_tls_verify {
+        Ok(HttpSettings {
+            registry: registry.to_string(),
+            roots,
+            insecure: cfg.insecure_skip_tls_verify,
+            read_timeout: self.global.read_timeout.unwrap_or(Duration::from_secs(60)),
+        })
+    }
+}
+
+/// How to reach one registry over HTTP; both the blocking client (most requests) and the
+/// per-thread async clients that stream uploads (`stream`) are made from it.
+#[derive(Clone)]
+pub struct HttpSettings {
+    registry: String,
+    roots: Vec<reqwest::Certificate>,
+    insecure: bool,
+    /// How long the registry may stay silent mid-request.
+    pub read_timeout: Duration,
+}
+
+const USER_AGENT: &str = concat!("bundle/", env!("CARGO_PKG_VERSION"));
+
+/// The same settings for reqwest's blocking and async builders, which share no trait.
+macro_rules! configure {
+    ($builder:expr, $s:expr) => {{
+        let mut b = $builder
+            .user_agent(USER_AGENT)
+            // We follow redirects ourselves so Authorization never leaks to another host.
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(15))
+            .pool_max_idle_per_host(32);
+        for c in &$s.roots {
+            b = b.add_root_certificate(c.clone());
+        }
+        if $s.insecure {
             b = b.danger_accept_invalid_certs(true);
         }
-        b.build().map_err(|e| tls_err(client::error_chain(&e)))
+        b
+    }};
+}
+
+impl HttpSettings {
+    fn tls_err(&self, e: reqwest::Error) -> RegistryError {
+        RegistryError::Tls {
+            registry: self.registry.clone(),
+            reason: client::error_chain(&e),
+        }
+    }
+
+    pub fn blocking(&self) -> Result<reqwest::blocking::Client, RegistryError> {
+        configure!(reqwest::blocking::Client::builder(), self)
+            // In reqwest's blocking client this bounds each read, so it catches a stalled
+            // transfer without limiting how long a large blob may take.
+            .timeout(self.read_timeout)
+            .build()
+            .map_err(|e| self.tls_err(e))
+    }
+
+    pub fn asynchronous(&self) -> Result<reqwest::Client, RegistryError> {
+        configure!(reqwest::Client::builder(), self)
+            .read_timeout(self.read_timeout)
+            .build()
+            .map_err(|e| self.tls_err(e))
     }
 }
 

@@ -1,9 +1,11 @@
 //! Pushing to a registry: blob existence, cross-repository mounts, monolithic uploads, and
 //! manifests sent byte for byte with their own media type.
 
-use super::client::{BodyFactory, Req};
+use super::client::Req;
+use super::stream::StreamError;
 use super::{RegistryClient, RegistryError};
 use crate::digest::Digest;
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
 use std::io::Read;
 
@@ -69,12 +71,11 @@ impl RegistryClient {
         repo: &str,
         digest: &Digest,
         size: u64,
-        body: BodyFactory,
         open: BlobSource,
     ) -> Result<(), RegistryError> {
         let mut attempt = 0;
         loop {
-            let err = match self.upload_once(repo, digest, size, body, open) {
+            let err = match self.upload_once(repo, digest, size, open) {
                 Ok(()) => return Ok(()),
                 Err(e) => e,
             };
@@ -94,15 +95,14 @@ impl RegistryClient {
         }
     }
 
-    /// Monolithic upload: POST for a session, then one PUT with the whole blob and its digest.
-    /// The registry checks the digest before it makes the blob visible. A registry that refuses
-    /// a monolithic PUT (413, or 400/405/501) gets the blob in chunks instead.
+    /// Monolithic upload: POST for a session, then one PUT with the whole blob and its digest,
+    /// streamed from `open`. The registry checks the digest before it makes the blob visible. A
+    /// registry that refuses a monolithic PUT (413, or 400/405/501) gets the blob in chunks.
     fn upload_once(
         &self,
         repo: &str,
         digest: &Digest,
         size: u64,
-        body: BodyFactory,
         open: BlobSource,
     ) -> Result<(), RegistryError> {
         let what = format!(
@@ -110,23 +110,53 @@ impl RegistryClient {
             self.endpoint.registry
         );
         let scopes = push_scope(repo);
-        let mut put = self.start_upload(repo, &scopes, &what)?;
-        put.query_pairs_mut()
-            .append_pair("digest", &digest.to_string());
-        let req = Req {
-            body: Some(body),
-            content_type: Some("application/octet-stream"),
-            ..Req::new(&scopes, &what)
-        };
-        let resp = self.send_registry(Method::PUT, put.as_str(), req)?;
-        match resp.status() {
-            StatusCode::CREATED => Ok(()),
-            StatusCode::PAYLOAD_TOO_LARGE
-            | StatusCode::BAD_REQUEST
-            | StatusCode::METHOD_NOT_ALLOWED
-            | StatusCode::NOT_IMPLEMENTED => self.upload_chunked(repo, digest, size, open),
-            _ => Err(self.status_error(resp, &format!("{what} ({size} bytes)"))),
+        // A token may expire between the POST (which renews it when asked) and the PUT:
+        // one more session with a fresh token, then the answer stands.
+        for fresh_token in [false, true] {
+            let mut put = self.start_upload(repo, &scopes, &what)?;
+            put.query_pairs_mut()
+                .append_pair("digest", &digest.to_string());
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            );
+            if let Some(h) = self.auth_header(&scopes)? {
+                headers.insert(AUTHORIZATION, h);
+            }
+            let answer = self
+                .streamer
+                .send(Method::PUT, put.as_str(), headers, open()?, size)
+                .map_err(|e| match e {
+                    StreamError::Transfer(reason) => RegistryError::Connect {
+                        registry: self.endpoint.registry.clone(),
+                        reason: format!("{what}: {reason}"),
+                    },
+                    StreamError::Source(e) => RegistryError::Protocol {
+                        what: what.clone(),
+                        reason: format!("reading the blob from the bundle: {e}"),
+                    },
+                    StreamError::Setup(e) => e,
+                })?;
+            match answer.status {
+                StatusCode::CREATED => return Ok(()),
+                StatusCode::UNAUTHORIZED if !fresh_token => self.drop_token(&scopes),
+                StatusCode::PAYLOAD_TOO_LARGE
+                | StatusCode::BAD_REQUEST
+                | StatusCode::METHOD_NOT_ALLOWED
+                | StatusCode::NOT_IMPLEMENTED => {
+                    return self.upload_chunked(repo, digest, size, open)
+                }
+                s => {
+                    return Err(self.status_error_of(
+                        s.as_u16(),
+                        &answer.excerpt,
+                        &format!("{what} ({size} bytes)"),
+                    ))
+                }
+            }
         }
+        unreachable!("the second pass always returns")
     }
 
     /// POST for an upload session; the URL to continue it at.

@@ -1,0 +1,251 @@
+//! Streaming a large request body (a blob upload) from the calling thread.
+//!
+//! reqwest's blocking client hands a body from a reader to its runtime thread in 8 KiB pieces,
+//! a channel message and a thread wake-up each: loading 2 GB cost more CPU in those hand-overs
+//! than in reading and hashing the bundle. Here an async client runs on a current-thread
+//! runtime owned by the calling thread (a load worker), so the body is read 1 MiB at a time
+//! and written to the socket by the same thread. Each thread keeps its own client: a pooled
+//! connection lives on the runtime that opened it and only makes progress while that thread
+//! drives it, so connections must not be shared between threads.
+
+use super::HttpSettings;
+use bytes::Bytes;
+use http_body::{Frame, SizeHint};
+use reqwest::header::HeaderMap;
+use reqwest::{Method, StatusCode};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::io::Read;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+const PIECE: usize = 1 << 20;
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    static LOCAL: RefCell<Option<Local>> = const { RefCell::new(None) };
+}
+
+struct Local {
+    runtime: tokio::runtime::Runtime,
+    /// One client per `Streamer` (per registry and its TLS settings) on this thread.
+    clients: HashMap<u64, reqwest::Client>,
+}
+
+/// Sends streamed requests to one registry.
+pub struct Streamer {
+    settings: HttpSettings,
+    id: u64,
+}
+
+/// What came back: enough to judge the status and explain an error.
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    /// The first bytes of the body (registries explain errors in a small JSON document).
+    pub excerpt: String,
+}
+
+#[derive(Debug)]
+pub enum StreamError {
+    /// The connection failed, or the registry stopped taking the body for `read_timeout`.
+    Transfer(String),
+    /// Reading the body from its source failed.
+    Source(std::io::Error),
+    Setup(super::RegistryError),
+}
+
+impl Streamer {
+    pub fn new(settings: HttpSettings) -> Self {
+        Streamer {
+            settings,
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+
+    /// Send `size` bytes read from `body`, with `headers`; returns the answer.
+    pub fn send(
+        &self,
+        method: Method,
+        url: &str,
+        headers: HeaderMap,
+        body: Box<dyn Read + Send>,
+        size: u64,
+    ) -> Result<Answer, StreamError> {
+        LOCAL.with(|cell| {
+            let mut slot = cell.borrow_mut();
+            if slot.is_none() {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| StreamError::Transfer(format!("starting a runtime: {e}")))?;
+                *slot = Some(Local {
+                    runtime,
+                    clients: HashMap::new(),
+                });
+            }
+            let local = slot.as_mut().expect("set above");
+            let client = match local.clients.get(&self.id) {
+                Some(c) => c.clone(),
+                None => {
+                    // reqwest's async client must be built inside a runtime.
+                    let _in = local.runtime.enter();
+                    let c = self.settings.asynchronous().map_err(StreamError::Setup)?;
+                    local.clients.insert(self.id, c.clone());
+                    c
+                }
+            };
+            let progress = Arc::new(Progress::default());
+            let reader = ReaderBody {
+                src: Mutex::new(body),
+                left: size,
+                progress: progress.clone(),
+            };
+            let request = client
+                .request(method, url)
+                .headers(headers)
+                .body(reqwest::Body::wrap(reader));
+            let stall = self.settings.read_timeout;
+            local.runtime.block_on(async move {
+                let send = request.send();
+                tokio::pin!(send);
+                let resp = loop {
+                    tokio::select! {
+                        r = &mut send => break r,
+                        _ = tokio::time::sleep(Duration::from_millis(500)) => {
+                            if progress.stalled_for() > stall {
+                                return Err(StreamError::Transfer(format!(
+                                    "the registry took no part of the body for {}s",
+                                    stall.as_secs()
+                                )));
+                            }
+                        }
+                    }
+                };
+                let resp = match resp {
+                    Ok(r) => r,
+                    Err(e) => {
+                        return Err(match progress.source_error.lock().unwrap().take() {
+                            Some(src) => StreamError::Source(src),
+                            None => StreamError::Transfer(super::client::error_chain(&e)),
+                        })
+                    }
+                };
+                let status = resp.status();
+                let headers = resp.headers().clone();
+                let excerpt = if status.is_success() {
+                    String::new()
+                } else {
+                    let mut resp = resp;
+                    let mut buf = Vec::new();
+                    while buf.len() < 512 {
+                        match resp.chunk().await {
+                            Ok(Some(c)) => buf.extend_from_slice(&c),
+                            _ => break,
+                        }
+                    }
+                    buf.truncate(512);
+                    String::from_utf8_lossy(&buf).into_owned()
+                };
+                Ok(Answer {
+                    status,
+                    headers,
+                    excerpt,
+                })
+            })
+        })
+    }
+}
+
+/// Shared between the body and the watchdog that notices a registry which stopped reading.
+#[derive(Default)]
+struct Progress {
+    /// Milliseconds since `EPOCH` when the registry last asked for more; 0: not yet.
+    last: AtomicU64,
+    done: AtomicBool,
+    source_error: Mutex<Option<std::io::Error>>,
+}
+
+fn epoch() -> Instant {
+    use std::sync::OnceLock;
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+impl Progress {
+    fn touch(&self) {
+        self.last
+            .store(epoch().elapsed().as_millis() as u64 + 1, Ordering::Relaxed);
+    }
+
+    /// How long the body has waited for the registry to take more; zero once it is all sent
+    /// (waiting for the answer is bounded by the client's read timeout instead).
+    fn stalled_for(&self) -> Duration {
+        let last = self.last.load(Ordering::Relaxed);
+        if self.done.load(Ordering::Relaxed) || last == 0 {
+            return Duration::ZERO;
+        }
+        epoch()
+            .elapsed()
+            .saturating_sub(Duration::from_millis(last - 1))
+    }
+}
+
+/// A body read from a blocking reader. Reading blocks the runtime's thread, which is the
+/// caller's own and has nothing else to do meanwhile.
+struct ReaderBody {
+    src: Mutex<Box<dyn Read + Send>>,
+    left: u64,
+    progress: Arc<Progress>,
+}
+
+impl http_body::Body for ReaderBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        self.progress.touch();
+        if self.left == 0 {
+            self.progress.done.store(true, Ordering::Relaxed);
+            return Poll::Ready(None);
+        }
+        let want = PIECE.min(self.left as usize);
+        let mut buf = Vec::with_capacity(want);
+        let read = {
+            let mut src = self.src.lock().unwrap();
+            match (&mut *src).take(want as u64).read_to_end(&mut buf) {
+                Ok(n) if n < want => Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    format!("the blob ended {} bytes short", self.left - n as u64),
+                )),
+                other => other.map(drop),
+            }
+        };
+        match read {
+            Ok(()) => {
+                self.left -= want as u64;
+                Poll::Ready(Some(Ok(Frame::data(Bytes::from(buf)))))
+            }
+            Err(e) => {
+                let kept = std::io::Error::new(e.kind(), e.to_string());
+                *self.progress.source_error.lock().unwrap() = Some(e);
+                Poll::Ready(Some(Err(kept)))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.left == 0
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.left)
+    }
+}
