@@ -565,6 +565,57 @@ fn registry_refusing_monolithic_uploads_gets_chunks() {
 }
 
 #[test]
+fn a_registry_that_stops_taking_an_upload_is_given_it_again() {
+    let m = made();
+    let dst = Registry::start();
+    let proxy = FaultProxy::start(
+        &dst.addr,
+        Fault::StallUpload {
+            bytes: 64 * 1024,
+            times: 1,
+            seconds: 30,
+        },
+    );
+    let a = &m.src.addr;
+    let started = std::time::Instant::now();
+    let o = load(
+        &m.bundle,
+        &m.public,
+        &[
+            "--image",
+            &format!("{a}/team/app1:1.0"),
+            "--to",
+            &format!("registry://{}", proxy.addr),
+            "--plain-http",
+            "--read-timeout",
+            "1s",
+        ],
+    );
+    let took = started.elapsed();
+    assert!(o.status.success(), "{}", text(&o));
+    // Far less than the 30 s the registry hung: the stalled upload was given up and sent again.
+    assert!(took < std::time::Duration::from_secs(15), "took {took:?}");
+    let reqs = proxy.requests();
+    let stalled: Vec<&String> = reqs.iter().filter(|r| r.ends_with("[stalled]")).collect();
+    assert_eq!(stalled.len(), 1, "{reqs:#?}");
+    let blob = stalled[0]
+        .split("digest=")
+        .nth(1)
+        .and_then(|d| d.split([' ', '&']).next())
+        .unwrap()
+        .replace("%3A", ":");
+    let puts = reqs
+        .iter()
+        .filter(|r| r.starts_with("PUT ") && r.replace("%3A", ":").contains(&blob))
+        .count();
+    assert!(puts >= 2, "{blob} was not sent again: {reqs:#?}");
+    assert_eq!(
+        dst.digest_of("team/app1:1.0"),
+        m.src.digest_of("team/app1:1.0")
+    );
+}
+
+#[test]
 fn tls_registry_with_password_stdin_rewrites_and_keep_registry() {
     let m = made();
     let certs = tempfile::tempdir().unwrap();

@@ -184,8 +184,8 @@ impl HttpSettings {
     }
 
     pub fn asynchronous(&self) -> Result<reqwest::Client, RegistryError> {
+        // No reqwest timeout here: `stream` watches for silence itself (see there why).
         configure!(reqwest::Client::builder(), self)
-            .read_timeout(self.read_timeout)
             .build()
             .map_err(|e| self.tls_err(e))
     }

@@ -116,12 +116,13 @@ impl Streamer {
                 let resp = loop {
                     tokio::select! {
                         r = &mut send => break r,
-                        _ = tokio::time::sleep(Duration::from_millis(500)) => {
-                            if progress.stalled_for() > stall {
-                                return Err(StreamError::Transfer(format!(
-                                    "the registry took no part of the body for {}s",
-                                    stall.as_secs()
-                                )));
+                        _ = tokio::time::sleep(Duration::from_millis(200)) => {
+                            if progress.silent_for() > stall {
+                                return Err(StreamError::Transfer(if progress.done.load(Ordering::Relaxed) {
+                                    format!("no answer for {}s after the whole body was sent", stall.as_secs())
+                                } else {
+                                    format!("the registry took no part of the body for {}s", stall.as_secs())
+                                }));
                             }
                         }
                     }
@@ -142,12 +143,15 @@ impl Streamer {
                 } else {
                     let mut resp = resp;
                     let mut buf = Vec::new();
-                    while buf.len() < 512 {
-                        match resp.chunk().await {
-                            Ok(Some(c)) => buf.extend_from_slice(&c),
-                            _ => break,
+                    let excerpt = async {
+                        while buf.len() < 512 {
+                            match resp.chunk().await {
+                                Ok(Some(c)) => buf.extend_from_slice(&c),
+                                _ => break,
+                            }
                         }
-                    }
+                    };
+                    let _ = tokio::time::timeout(stall, excerpt).await;
                     buf.truncate(512);
                     String::from_utf8_lossy(&buf).into_owned()
                 };
@@ -161,10 +165,14 @@ impl Streamer {
     }
 }
 
-/// Shared between the body and the watchdog that notices a registry which stopped reading.
+/// Shared between the body and the watchdog that notices a registry which stopped reading the
+/// body or never answers. reqwest's own read timeout cannot serve: it bounds the whole wait for
+/// the answer, upload included, so a large blob on a slow link would fail however steadily it
+/// moved.
 #[derive(Default)]
 struct Progress {
-    /// Milliseconds since `EPOCH` when the registry last asked for more; 0: not yet.
+    /// Milliseconds since `epoch()` when the registry last took a piece (or, once `done`, when
+    /// the last was taken); 0: not yet connected.
     last: AtomicU64,
     done: AtomicBool,
     source_error: Mutex<Option<std::io::Error>>,
@@ -182,16 +190,15 @@ impl Progress {
             .store(epoch().elapsed().as_millis() as u64 + 1, Ordering::Relaxed);
     }
 
-    /// How long the body has waited for the registry to take more; zero once it is all sent
-    /// (waiting for the answer is bounded by the client's read timeout instead).
-    fn stalled_for(&self) -> Duration {
-        let last = self.last.load(Ordering::Relaxed);
-        if self.done.load(Ordering::Relaxed) || last == 0 {
-            return Duration::ZERO;
+    /// How long nothing has moved: the registry took no part of the body, or, once it is all
+    /// sent, has not answered.
+    fn silent_for(&self) -> Duration {
+        match self.last.load(Ordering::Relaxed) {
+            0 => Duration::ZERO,
+            last => epoch()
+                .elapsed()
+                .saturating_sub(Duration::from_millis(last - 1)),
         }
-        epoch()
-            .elapsed()
-            .saturating_sub(Duration::from_millis(last - 1))
     }
 }
 
@@ -231,6 +238,10 @@ impl http_body::Body for ReaderBody {
         match read {
             Ok(()) => {
                 self.left -= want as u64;
+                if self.left == 0 {
+                    // hyper may not ask again once `is_end_stream` says so.
+                    self.progress.done.store(true, Ordering::Relaxed);
+                }
                 Poll::Ready(Some(Ok(Frame::data(Bytes::from(buf)))))
             }
             Err(e) => {
@@ -247,5 +258,100 @@ impl http_body::Body for ReaderBody {
 
     fn size_hint(&self) -> SizeHint {
         SizeHint::with_exact(self.left)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+
+    fn streamer(read_timeout: Duration) -> Streamer {
+        Streamer::new(HttpSettings {
+            registry: "127.0.0.1".into(),
+            roots: Vec::new(),
+            insecure: false,
+            read_timeout,
+        })
+    }
+
+    /// A server on 127.0.0.1 that reads the request head, then hands the connection to `body`.
+    fn server(body: impl FnOnce(BufReader<std::net::TcpStream>) + Send + 'static) -> String {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        std::thread::spawn(move || {
+            let (c, _) = l.accept().unwrap();
+            let mut r = BufReader::new(c);
+            let mut line = String::new();
+            while r.read_line(&mut line).unwrap() > 2 {
+                line.clear();
+            }
+            body(r);
+        });
+        format!("http://{addr}/upload")
+    }
+
+    const BIG: u64 = 64 << 20;
+
+    #[test]
+    fn a_server_that_stops_reading_the_body_fails_the_upload_after_the_timeout() {
+        let url = server(|mut r| {
+            let mut part = vec![0u8; 64 * 1024];
+            r.read_exact(&mut part).unwrap();
+            std::thread::sleep(Duration::from_secs(20));
+        });
+        let started = Instant::now();
+        let body = Box::new(std::io::repeat(7).take(BIG));
+        let r =
+            streamer(Duration::from_secs(1)).send(Method::PUT, &url, HeaderMap::new(), body, BIG);
+        let took = started.elapsed();
+        match r {
+            Err(StreamError::Transfer(reason)) => {
+                assert!(reason.contains("took no part of the body"), "{reason}")
+            }
+            Err(e) => panic!("unexpected error {e:?}"),
+            Ok(a) => panic!("unexpected answer {}", a.status),
+        }
+        assert!(took < Duration::from_secs(5), "took {took:?}");
+    }
+
+    #[test]
+    fn a_slow_but_steady_upload_longer_than_the_timeout_completes() {
+        let url = server(|mut r| {
+            // 64 MiB at about 20 MiB/s: three times the read timeout, never silent for long.
+            let mut buf = vec![0u8; 1 << 20];
+            let mut left = BIG;
+            while left > 0 {
+                let n = (left as usize).min(buf.len());
+                r.read_exact(&mut buf[..n]).unwrap();
+                assert!(buf[..n].iter().all(|&b| b == 7));
+                left -= n as u64;
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let mut c = r.into_inner();
+            c.write_all(b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n")
+                .unwrap();
+        });
+        let body = Box::new(std::io::repeat(7).take(BIG));
+        let a = streamer(Duration::from_secs(1))
+            .send(Method::PUT, &url, HeaderMap::new(), body, BIG)
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(a.status, StatusCode::CREATED);
+    }
+
+    #[test]
+    fn a_short_source_is_a_source_error() {
+        let url = server(|mut r| {
+            let mut sink = Vec::new();
+            let _ = r.read_to_end(&mut sink);
+        });
+        let body = Box::new(std::io::repeat(7).take(1000));
+        match streamer(Duration::from_secs(5)).send(Method::PUT, &url, HeaderMap::new(), body, 5000)
+        {
+            Err(StreamError::Source(e)) => assert!(e.to_string().contains("short"), "{e}"),
+            Err(e) => panic!("unexpected error {e:?}"),
+            Ok(a) => panic!("unexpected answer {}", a.status),
+        }
     }
 }

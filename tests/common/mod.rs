@@ -266,6 +266,13 @@ pub enum Fault {
         times: usize,
         seconds: u64,
     },
+    /// Take only the first `bytes` of the body of the first `times` blob-upload PUTs, then stop
+    /// reading and stay silent for `seconds` before closing: a registry that hangs mid-upload.
+    StallUpload {
+        bytes: usize,
+        times: usize,
+        seconds: u64,
+    },
     /// Flip one byte in the middle of every matching body.
     Corrupt { path_contains: String },
     /// Answer the first `times` matching requests with `status` (and `Retry-After`, if given).
@@ -454,6 +461,24 @@ fn serve_one(
                 .map(|v| v.trim().parse().unwrap_or(0))
         })
         .unwrap_or(0);
+    if let Fault::StallUpload {
+        bytes,
+        times,
+        seconds,
+    } = fault
+    {
+        if head[0].starts_with("PUT ")
+            && head[0].contains("/blobs/uploads/")
+            && content_length > *bytes
+            && fired.fetch_add(1, Ordering::SeqCst) < *times
+        {
+            reqs.lock().unwrap().push(format!("{} [stalled]", head[0]));
+            let mut part = vec![0u8; *bytes];
+            cr.read_exact(&mut part)?;
+            std::thread::sleep(Duration::from_secs(*seconds));
+            return Ok(());
+        }
+    }
     let mut body = vec![0u8; content_length];
     cr.read_exact(&mut body)?;
     let range = head
