@@ -72,6 +72,11 @@ pub struct CreateArgs {
     /// FILE.parts.json listing each part's sha256 (signed with --key).
     #[arg(long, value_name = "SIZE", value_parser = crate::format::parts::parse_size)]
     pub split: Option<u64>,
+    /// Flush the bundle (or each part) to disk before renaming it into place, so it survives a
+    /// power loss right after create. Without it the kernel writes it out in its own time; a
+    /// bundle torn by a crash is always rejected by verify and load.
+    #[arg(long)]
+    pub sync: bool,
     /// ed25519 private key (PKCS#8 PEM) to sign the bundle with.
     #[arg(
         long,

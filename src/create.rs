@@ -1,5 +1,6 @@
 //! `bundle create`: resolve every image, download each distinct blob once (in parallel, into the
-//! cache), then write one signed bundle to `FILE.partial` and rename it into place.
+//! cache) while one signed bundle is written behind the downloads to `FILE.partial`, then rename
+//! it into place.
 
 use crate::cache::BlobCache;
 use crate::digest::{Digest, HashingWriter};
@@ -23,7 +24,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::io::{BufWriter, Read, Seek, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex};
 use std::time::Instant;
 
 pub struct CreateOptions {
@@ -45,6 +47,8 @@ pub struct CreateOptions {
     pub since: Option<PathBuf>,
     /// Write FILE.part001, FILE.part002, ... of at most this many bytes, and FILE.parts.json.
     pub split: Option<u64>,
+    /// Flush the bundle to disk before renaming it into place.
+    pub sync: bool,
 }
 
 #[derive(Debug, Default)]
@@ -194,7 +198,11 @@ pub fn create(opts: &CreateOptions) -> Result<CreateSummary> {
         return Err(failure_report(&opts.list, &failed));
     }
 
-    // 2. Download each distinct blob once (for a delta: but the layers the other side has).
+    // 2. Download each distinct blob once (for a delta: but the layers the other side has),
+    // and write the bundle behind the downloads. Configs come first (describing the bundle
+    // needs them), then the rest in bundle order, and the writer appends each blob as soon as
+    // it is in the cache: written after all downloads, the bundle took a third of the run
+    // with one core idle.
     let omit = omitted_by(&images, base.as_ref());
     let needs = without(plan(&images)?, &omit);
     let total: u64 = needs.iter().map(|n| n.size).sum();
@@ -213,24 +221,86 @@ pub fn create(opts: &CreateOptions) -> Result<CreateSummary> {
     progress.start_bytes(total, cached);
     let pulled = std::sync::atomic::AtomicU64::new(0);
     let blob_errors: Mutex<Vec<(usize, String)>> = Mutex::new(Vec::new());
-    // Blobs this run downloaded and verified itself: no need to hash them again when bundling.
-    let fresh: Mutex<HashSet<Digest>> = Mutex::new(HashSet::new());
-    pool.install(|| {
-        needs.par_iter().for_each(|n| {
-            if cache.has(&n.digest, n.size) {
-                return;
-            }
-            let r = download(n, &cache, &registries, &progress, &pulled);
-            if let Ok(true) = r {
-                fresh.lock().unwrap().insert(n.digest.clone());
-            }
-            if let Err(e) = r {
-                let mut errs = blob_errors.lock().unwrap();
-                for &i in &n.images {
-                    errs.push((i, format!("{e:#}")));
+    let arrivals = Arrivals::default();
+    let mut order: Vec<&Need> = Vec::new();
+    for n in needs
+        .iter()
+        .filter(|n| is_config(n))
+        .chain(needs.iter().filter(|n| !is_config(n)))
+    {
+        if cache.has(&n.digest, n.size) {
+            arrivals.set(&n.digest, Arrival::Cached);
+        } else {
+            order.push(n);
+        }
+    }
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let output = Output {
+        opts,
+        base: base.as_ref(),
+        omit: &omit,
+        signing: signing.as_ref(),
+        cache: &cache,
+    };
+    let streamed: Option<Result<Written>> = std::thread::scope(|s| {
+        for _ in 0..opts.jobs.max(1) {
+            s.spawn(|| {
+                while !stop.load(Ordering::Relaxed) {
+                    let Some(n) = order.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                        break;
+                    };
+                    match download(n, &cache, &registries, &progress, &pulled) {
+                        Ok(fresh) => arrivals.set(
+                            &n.digest,
+                            if fresh {
+                                Arrival::Fresh
+                            } else {
+                                Arrival::Cached
+                            },
+                        ),
+                        Err(e) => {
+                            let mut errs = blob_errors.lock().unwrap();
+                            for &i in &n.images {
+                                errs.push((i, format!("{e:#}")));
+                            }
+                            drop(errs);
+                            arrivals.set(&n.digest, Arrival::Failed);
+                        }
+                    }
                 }
-            }
-        })
+            });
+        }
+        // The writer, on this thread, as long as every download succeeds.
+        if needs
+            .iter()
+            .filter(|n| is_config(n))
+            .any(|n| arrivals.wait(&n.digest) == Arrival::Failed)
+        {
+            return None;
+        }
+        for img in images
+            .iter_mut()
+            .filter(|i| i.platforms.is_empty() && i.children.len() == 1)
+        {
+            img.platforms = platform_from_config(img, &cache).into_iter().collect();
+        }
+        progress.line(&format!("writing {}", opts.output.display()));
+        let ready = |d: &Digest| match arrivals.wait(d) {
+            Arrival::Fresh => Ok(true),
+            Arrival::Cached => Ok(false),
+            Arrival::Failed => Err(anyhow!(Abandoned)),
+        };
+        let r = output.write(
+            &images,
+            &needs,
+            &ready,
+            &Progress::new(Mode::Quiet, "written"),
+        );
+        if r.is_err() {
+            stop.store(true, Ordering::Relaxed);
+        }
+        Some(r)
     });
     progress.finish();
     let mut bad_images: BTreeMap<usize, String> = BTreeMap::new();
@@ -244,108 +314,52 @@ pub fn create(opts: &CreateOptions) -> Result<CreateSummary> {
     if !failed.is_empty() && !opts.keep_going {
         return Err(failure_report(&opts.list, &failed));
     }
-    let mut images: Vec<ResolvedImage> = images
-        .into_iter()
-        .enumerate()
-        .filter(|(i, _)| !bad_images.contains_key(i))
-        .map(|(_, img)| img)
-        .collect();
-    if images.is_empty() {
-        return Err(failure_report(&opts.list, &failed).context("no image could be bundled"));
-    }
-    let omit = omitted_by(&images, base.as_ref());
-    let needs = without(plan(&images)?, &omit);
-    for img in images
-        .iter_mut()
-        .filter(|i| i.platforms.is_empty() && i.children.len() == 1)
-    {
-        img.platforms = platform_from_config(img, &cache).into_iter().collect();
-    }
-
-    // 3. Write the bundle.
+    let written = match streamed {
+        Some(Ok(w)) => w,
+        Some(Err(e)) if !e.is::<Abandoned>() => return Err(e),
+        _ => {
+            // --keep-going and a download failed: bundle the complete images from the cache.
+            images = images
+                .into_iter()
+                .enumerate()
+                .filter(|(i, _)| !bad_images.contains_key(i))
+                .map(|(_, img)| img)
+                .collect();
+            if images.is_empty() {
+                return Err(
+                    failure_report(&opts.list, &failed).context("no image could be bundled")
+                );
+            }
+            let omit = omitted_by(&images, base.as_ref());
+            let needs = without(plan(&images)?, &omit);
+            for img in images
+                .iter_mut()
+                .filter(|i| i.platforms.is_empty() && i.children.len() == 1)
+            {
+                img.platforms = platform_from_config(img, &cache).into_iter().collect();
+            }
+            let fresh = arrivals.fresh();
+            let ready = |d: &Digest| Ok(fresh.contains(d));
+            let writing = Progress::new(opts.progress, "written");
+            writing.line(&format!("writing {}", opts.output.display()));
+            let output = Output {
+                omit: &omit,
+                ..output
+            };
+            let w = output.write(&images, &needs, &ready, &writing);
+            writing.finish();
+            w?
+        }
+    };
+    let Written {
+        doc: manifest_doc,
+        size,
+        sha256,
+    } = written;
+    let needs = without(plan(&images)?, &omitted_by(&images, base.as_ref()));
     let signer_fp = signing
         .as_ref()
         .map(|k| crate::keys::fingerprint(&k.verifying_key()));
-    let (mut manifest_doc, members, index_json) =
-        describe(&images, &needs, opts.created, signer_fp.clone())?;
-    if let Some(b) = &base {
-        let mut omitted: Vec<BlobRecord> = Vec::new();
-        for r in images
-            .iter()
-            .flat_map(|i| i.blobs.iter().flat_map(|(_, b)| b))
-        {
-            if omit.contains(&r.digest) && !omitted.iter().any(|o| o.digest == r.digest) {
-                omitted.push(record(&r.digest, r.size, &r.media_type));
-            }
-        }
-        manifest_doc.base = Some(crate::format::DeltaBase {
-            kind: b.kind.into(),
-            digest: b.digest.clone(),
-            name: b.name.clone(),
-            omitted,
-        });
-    }
-    let bundle_json = serde_json::to_vec_pretty(&manifest_doc)?;
-    let signature = signing.as_ref().map(|k| crate::keys::sign(k, &bundle_json));
-    let partial = partial_path(&opts.output);
-    let _interrupt = crate::interrupt::PartialGuard::new(&partial);
-    let fresh = fresh.into_inner().unwrap();
-    let content = Content {
-        bundle_json: &bundle_json,
-        index_json: &index_json,
-        signature: signature.as_ref(),
-        members: &members,
-        verified: &fresh,
-    };
-    let writing = Progress::new(opts.progress, "written");
-    writing.line(&format!("writing {}", opts.output.display()));
-    writing.start_bytes(manifest_doc.blobs.iter().map(|b| b.size).sum(), 0);
-    let (size, sha256) = match opts.split {
-        None => {
-            let result = File::create(&partial)
-                .with_context(|| format!("creating {}", partial.display()))
-                .and_then(|f| {
-                    write_bundle(
-                        BufWriter::with_capacity(1 << 20, f),
-                        opts.created,
-                        &content,
-                        &images,
-                        &cache,
-                        &writing,
-                    )
-                })
-                .and_then(|(buf, sha)| {
-                    let file = buf.into_inner().map_err(|e| e.into_error())?;
-                    file.sync_all()?;
-                    Ok((file.metadata()?.len(), sha))
-                });
-            writing.finish();
-            let v = match result {
-                Ok(v) => v,
-                Err(e) => {
-                    let _ = std::fs::remove_file(&partial);
-                    return Err(e.context(format!("writing {}", opts.output.display())));
-                }
-            };
-            std::fs::rename(&partial, &opts.output).with_context(|| {
-                format!(
-                    "renaming {} to {}",
-                    partial.display(),
-                    opts.output.display()
-                )
-            })?;
-            v
-        }
-        Some(part_size) => {
-            let parts = PartsWriter::new(&opts.output, part_size);
-            let result = write_bundle(parts, opts.created, &content, &images, &cache, &writing)
-                .and_then(|(parts, sha)| Ok((parts.finish()?, sha)));
-            writing.finish();
-            let (parts, sha) = result
-                .with_context(|| format!("writing the parts of {}", opts.output.display()))?;
-            write_parts_manifest(opts, &bundle_json, signing.as_ref(), part_size, parts, &sha)?
-        }
-    };
 
     let referenced: u64 = images
         .iter()
@@ -367,6 +381,187 @@ pub fn create(opts: &CreateOptions) -> Result<CreateSummary> {
         failed,
         signer: signer_fp,
     })
+}
+
+/// Configs are fetched before the layers: describing the bundle reads them (platforms).
+fn is_config(n: &Need) -> bool {
+    n.size < 1 << 20 && n.media_type.contains("config")
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Arrival {
+    /// Downloaded and verified by this run.
+    Fresh,
+    /// In the cache from an earlier run (hashed again as it is bundled).
+    Cached,
+    Failed,
+}
+
+/// What the downloads have delivered, for the writer that follows them.
+#[derive(Default)]
+struct Arrivals {
+    done: Mutex<HashMap<Digest, Arrival>>,
+    changed: Condvar,
+}
+
+impl Arrivals {
+    fn set(&self, d: &Digest, a: Arrival) {
+        self.done.lock().unwrap().insert(d.clone(), a);
+        self.changed.notify_all();
+    }
+
+    /// Block until the download of `d` has ended, one way or the other.
+    fn wait(&self, d: &Digest) -> Arrival {
+        let mut done = self.done.lock().unwrap();
+        loop {
+            if let Some(a) = done.get(d) {
+                return *a;
+            }
+            done = self.changed.wait(done).unwrap();
+        }
+    }
+
+    fn fresh(&self) -> HashSet<Digest> {
+        let done = self.done.lock().unwrap();
+        done.iter()
+            .filter(|(_, a)| **a == Arrival::Fresh)
+            .map(|(d, _)| d.clone())
+            .collect()
+    }
+}
+
+/// The writer met a blob whose download failed: this bundle is given up.
+#[derive(Debug, thiserror::Error)]
+#[error("a download failed; the bundle was not written")]
+struct Abandoned;
+
+/// Tells the writer a blob is in the cache (waiting for it if need be) and whether this run
+/// verified it already (true) or it must be hashed as it is bundled (false).
+type Ready<'a> = &'a (dyn Fn(&Digest) -> Result<bool> + Sync);
+
+/// Where and how the bundle is written.
+#[derive(Clone, Copy)]
+struct Output<'a> {
+    opts: &'a CreateOptions,
+    base: Option<&'a crate::delta::Base>,
+    omit: &'a HashSet<Digest>,
+    signing: Option<&'a ed25519_dalek::SigningKey>,
+    cache: &'a BlobCache,
+}
+
+struct Written {
+    doc: BundleManifest,
+    size: u64,
+    sha256: String,
+}
+
+impl Output<'_> {
+    /// Describe, sign and write the bundle (or its parts) under a temp name, then rename.
+    fn write(
+        &self,
+        images: &[ResolvedImage],
+        needs: &[Need],
+        ready: Ready,
+        writing: &Progress,
+    ) -> Result<Written> {
+        let opts = self.opts;
+        let signer_fp = self
+            .signing
+            .map(|k| crate::keys::fingerprint(&k.verifying_key()));
+        let (mut manifest_doc, members, index_json) =
+            describe(images, needs, opts.created, signer_fp)?;
+        if let Some(b) = self.base {
+            let mut omitted: Vec<BlobRecord> = Vec::new();
+            for r in images
+                .iter()
+                .flat_map(|i| i.blobs.iter().flat_map(|(_, b)| b))
+            {
+                if self.omit.contains(&r.digest) && !omitted.iter().any(|o| o.digest == r.digest) {
+                    omitted.push(record(&r.digest, r.size, &r.media_type));
+                }
+            }
+            manifest_doc.base = Some(crate::format::DeltaBase {
+                kind: b.kind.into(),
+                digest: b.digest.clone(),
+                name: b.name.clone(),
+                omitted,
+            });
+        }
+        let bundle_json = serde_json::to_vec_pretty(&manifest_doc)?;
+        let signature = self.signing.map(|k| crate::keys::sign(k, &bundle_json));
+        let partial = partial_path(&opts.output);
+        let _interrupt = crate::interrupt::PartialGuard::new(&partial);
+        let content = Content {
+            bundle_json: &bundle_json,
+            index_json: &index_json,
+            signature: signature.as_ref(),
+            members: &members,
+            ready,
+        };
+        writing.start_bytes(manifest_doc.blobs.iter().map(|b| b.size).sum(), 0);
+        let cache = self.cache;
+        let (size, sha256) = match opts.split {
+            None => {
+                let result = File::create(&partial)
+                    .with_context(|| format!("creating {}", partial.display()))
+                    .and_then(|f| {
+                        write_bundle(
+                            BufWriter::with_capacity(1 << 20, f),
+                            opts.created,
+                            &content,
+                            images,
+                            cache,
+                            writing,
+                        )
+                    })
+                    .and_then(|(buf, sha)| {
+                        let file = buf.into_inner().map_err(|e| e.into_error())?;
+                        if opts.sync {
+                            file.sync_all()?;
+                        }
+                        Ok((file.metadata()?.len(), sha))
+                    });
+                let v = match result {
+                    Ok(v) => v,
+                    Err(e) => {
+                        let _ = std::fs::remove_file(&partial);
+                        if e.is::<Abandoned>() {
+                            return Err(e);
+                        }
+                        return Err(e.context(format!("writing {}", opts.output.display())));
+                    }
+                };
+                std::fs::rename(&partial, &opts.output).with_context(|| {
+                    format!(
+                        "renaming {} to {}",
+                        partial.display(),
+                        opts.output.display()
+                    )
+                })?;
+                v
+            }
+            Some(part_size) => {
+                let parts = PartsWriter::new(&opts.output, part_size, opts.sync);
+                let result = write_bundle(parts, opts.created, &content, images, cache, writing)
+                    .and_then(|(parts, sha)| Ok((parts.finish()?, sha)));
+                let (parts, sha) = match result {
+                    Ok(v) => v,
+                    Err(e) if e.is::<Abandoned>() => return Err(e),
+                    Err(e) => {
+                        return Err(
+                            e.context(format!("writing the parts of {}", opts.output.display()))
+                        )
+                    }
+                };
+                write_parts_manifest(opts, &bundle_json, self.signing, part_size, parts, &sha)?
+            }
+        };
+        Ok(Written {
+            doc: manifest_doc,
+            size,
+            sha256,
+        })
+    }
 }
 
 /// The layers (never configs, manifests or indexes: small, and what a loader plans and verifies
@@ -648,8 +843,7 @@ struct Content<'a> {
     index_json: &'a [u8],
     signature: Option<&'a [u8; 64]>,
     members: &'a [Member],
-    /// Cached blobs already verified by this run.
-    verified: &'a HashSet<Digest>,
+    ready: Ready<'a>,
 }
 
 /// FILE.parts.json (and its signature): each part's size and sha256, bound to bundle.json.
@@ -702,7 +896,7 @@ fn write_bundle<W: Write>(
         index_json,
         signature,
         members,
-        verified,
+        ready,
     } = *content;
     let manifests: HashMap<&Digest, &[u8]> = images
         .iter()
@@ -746,6 +940,7 @@ fn write_bundle<W: Write>(
                 size,
                 media_type,
             } => {
+                let verified = ready(digest)?;
                 let path = cache.path(digest);
                 let mut f = File::open(&path)
                     .with_context(|| format!("opening cached blob {}", path.display()))?;
@@ -762,7 +957,7 @@ fn write_bundle<W: Write>(
                 // Hash while writing a blob from an earlier run: a cache file damaged or changed
                 // since must not be bundled. Blobs this run verified are not hashed twice.
                 let mut src = HashingWriter::new(std::io::sink());
-                let check = !verified.contains(digest);
+                let check = !verified;
                 let mut tee = TeeReader {
                     inner: f,
                     hash: check.then_some(&mut src),

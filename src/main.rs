@@ -214,6 +214,7 @@ fn create_options(a: CreateArgs) -> Result<create::CreateOptions> {
         progress: progress::Mode::detect(a.quiet),
         since: a.since,
         split: a.split,
+        sync: a.sync,
     })
 }
 

@@ -523,6 +523,48 @@ fn corrupted_blob_is_rejected() {
 }
 
 #[test]
+fn keep_going_after_a_failed_layer_bundles_the_complete_images() {
+    // The bundle is written while layers download; a layer that fails mid-way abandons that
+    // bundle, and --keep-going writes it again, from the cache, without the broken image.
+    let (reg, imgs) = registry_with_images();
+    let proxy = FaultProxy::start(
+        &reg.addr,
+        Fault::Corrupt {
+            path_contains: format!("/blobs/{}", imgs.arm_only_layer.digest),
+        },
+    );
+    let work = tempfile::tempdir().unwrap();
+    let p = &proxy.addr;
+    let list = write_list(
+        work.path(),
+        &format!(
+            "images:\n  - {p}/team/app1:1.0\n  - {p}/team/multi:2.0\nregistries:\n  {p}:\n    plain-http: true\n"
+        ),
+    );
+    let out = work.path().join("k.bundle");
+    let o = create(&list, &out, &["--unsigned", "--keep-going"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("FAILED") && stdout.contains("team/multi:2.0"),
+        "{}",
+        text(&o)
+    );
+    let info = inspect_json(&out);
+    let names: Vec<&str> = info["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["reference"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(names.len(), 1, "{info:#}");
+    assert!(names[0].ends_with("team/app1:1.0"), "{names:?}");
+    let v = bundle(&["verify", out.to_str().unwrap(), "--allow-unsigned"]);
+    assert!(v.status.success(), "{}", text(&v));
+    assert!(!work.path().join("k.bundle.partial").exists());
+}
+
+#[test]
 fn same_inputs_give_a_byte_identical_bundle() {
     let (reg, _imgs) = registry_with_images();
     let work = tempfile::tempdir().unwrap();

@@ -58,6 +58,7 @@ pub fn signature_path(base: &Path) -> PathBuf {
 pub struct PartsWriter {
     base: PathBuf,
     part_size: u64,
+    sync: bool,
     current: Option<(HashingWriter<io::BufWriter<File>>, PathBuf)>,
     done: Vec<(PathBuf, u64, Digest)>,
     guards: Vec<crate::interrupt::PartialGuard>,
@@ -65,10 +66,12 @@ pub struct PartsWriter {
 }
 
 impl PartsWriter {
-    pub fn new(base: &Path, part_size: u64) -> PartsWriter {
+    /// `sync`: flush each part to disk before it is renamed into place.
+    pub fn new(base: &Path, part_size: u64, sync: bool) -> PartsWriter {
         PartsWriter {
             base: base.to_path_buf(),
             part_size,
+            sync,
             current: None,
             done: Vec::new(),
             guards: Vec::new(),
@@ -84,7 +87,9 @@ impl PartsWriter {
         if let Some((w, path)) = self.current.take() {
             let (buf, digest, n) = w.finish();
             let file = buf.into_inner().map_err(|e| e.into_error())?;
-            file.sync_all()?;
+            if self.sync {
+                file.sync_all()?;
+            }
             self.done.push((path, n, digest));
         }
         Ok(())
@@ -394,7 +399,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let base = dir.path().join("b.bundle");
         let data: Vec<u8> = (0..20_000u32).map(|i| (i % 251) as u8).collect();
-        let mut w = PartsWriter::new(&base, 4096);
+        let mut w = PartsWriter::new(&base, 4096, true);
         for chunk in data.chunks(777) {
             w.write_all(chunk).unwrap();
         }
