@@ -85,6 +85,9 @@ class Registry:
 
 def timed(cmd, **kw):
     """Run under /usr/bin/time -v; returns (wall s, cpu s, peak RSS MB)."""
+    # Neither side syncs its output; what the previous step left for the kernel to write out
+    # must not slow down the next one, whichever tool it is.
+    os.sync()
     with tempfile.NamedTemporaryFile("r", suffix=".time") as t:
         full = ["/usr/bin/time", "-v", "-o", t.name] + cmd
         r = subprocess.run(full, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kw)
