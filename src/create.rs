@@ -279,12 +279,7 @@ pub fn create(opts: &CreateOptions) -> Result<CreateSummary> {
         {
             return None;
         }
-        for img in images
-            .iter_mut()
-            .filter(|i| i.platforms.is_empty() && i.children.len() == 1)
-        {
-            img.platforms = platform_from_config(img, &cache).into_iter().collect();
-        }
+        fill_platforms(&mut images, &cache);
         progress.line(&format!("writing {}", opts.output.display()));
         let ready = |d: &Digest| match arrivals.wait(d) {
             Arrival::Fresh => Ok(true),
@@ -332,12 +327,7 @@ pub fn create(opts: &CreateOptions) -> Result<CreateSummary> {
             }
             let omit = omitted_by(&images, base.as_ref());
             let needs = without(plan(&images)?, &omit);
-            for img in images
-                .iter_mut()
-                .filter(|i| i.platforms.is_empty() && i.children.len() == 1)
-            {
-                img.platforms = platform_from_config(img, &cache).into_iter().collect();
-            }
+            fill_platforms(&mut images, &cache);
             let fresh = arrivals.fresh();
             let ready = |d: &Digest| Ok(fresh.contains(d));
             let writing = Progress::new(opts.progress, "written");
@@ -591,6 +581,16 @@ fn without(needs: Vec<Need>, omit: &HashSet<Digest>) -> Vec<Need> {
         .into_iter()
         .filter(|n| !omit.contains(&n.digest))
         .collect()
+}
+
+/// Platforms for the plain manifests, from their configs (which must be in the cache).
+fn fill_platforms(images: &mut [ResolvedImage], cache: &BlobCache) {
+    for img in images
+        .iter_mut()
+        .filter(|i| i.platforms.is_empty() && i.children.len() == 1)
+    {
+        img.platforms = platform_from_config(img, cache).into_iter().collect();
+    }
 }
 
 /// A plain manifest has no platform in the registry's answer; its config says which it is.
