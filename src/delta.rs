@@ -28,7 +28,7 @@ pub fn load_base(path: &Path) -> Result<Base> {
     });
     if is_bundle {
         let reader = BundleReader::open(path)?;
-        let (doc, bytes) = crate::inspect::load_manifest(&reader)?;
+        let (doc, bytes) = reader.bundle_manifest()?;
         let held = doc
             .blobs
             .iter()

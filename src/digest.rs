@@ -3,7 +3,7 @@
 
 use sha2::{Digest as _, Sha256};
 use std::fmt;
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::str::FromStr;
 
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -91,11 +91,7 @@ pub struct HashingWriter<W> {
 
 impl<W: Write> HashingWriter<W> {
     pub fn new(inner: W) -> Self {
-        HashingWriter {
-            inner,
-            hasher: Sha256::new(),
-            count: 0,
-        }
+        Self::resume(inner, Sha256::new(), 0)
     }
 
     /// Continue hashing from bytes already written (resume of a partial download).
@@ -109,6 +105,11 @@ impl<W: Write> HashingWriter<W> {
 
     pub fn count(&self) -> u64 {
         self.count
+    }
+
+    /// The digest of what has passed so far; writing may go on.
+    pub fn digest(&self) -> Digest {
+        Digest::from_sha256(self.hasher.clone().finalize().into())
     }
 
     pub fn finish(self) -> (W, Digest, u64) {
@@ -137,28 +138,71 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
+/// A reader that hashes and counts exactly the bytes taken from it, through `read` or, over a
+/// `BufReader`, through `consume`.
+pub struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+    count: u64,
+}
+
+impl<R> HashingReader<R> {
+    pub fn new(inner: R) -> Self {
+        HashingReader {
+            inner,
+            hasher: Sha256::new(),
+            count: 0,
+        }
+    }
+
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// The digest of what was taken so far; reading may go on.
+    pub fn digest(&self) -> Digest {
+        Digest::from_sha256(self.hasher.clone().finalize().into())
+    }
+
+    pub fn finish(self) -> (R, Digest, u64) {
+        let hash: [u8; 32] = self.hasher.finalize().into();
+        (self.inner, Digest::from_sha256(hash), self.count)
+    }
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+impl<R: Read> BufRead for HashingReader<BufReader<R>> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+    fn consume(&mut self, n: usize) {
+        self.hasher.update(&self.inner.buffer()[..n]);
+        self.count += n as u64;
+        self.inner.consume(n);
+    }
+}
+
 /// Hash a whole reader, returning its digest and length.
-pub fn hash_reader(mut r: impl Read) -> io::Result<(Digest, u64)> {
-    let mut w = HashingWriter::new(io::sink());
-    io::copy(&mut r, &mut w)?;
-    let (_, d, n) = w.finish();
+pub fn hash_reader(r: impl Read) -> io::Result<(Digest, u64)> {
+    let mut h = HashingReader::new(r);
+    io::copy(&mut h, &mut io::sink())?;
+    let (_, d, n) = h.finish();
     Ok((d, n))
 }
 
 /// A sha256 state primed with the bytes of an existing file, for resuming a download.
-pub fn hasher_for_prefix(mut r: impl Read) -> io::Result<(Sha256, u64)> {
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    let mut n = 0u64;
-    loop {
-        let k = r.read(&mut buf)?;
-        if k == 0 {
-            break;
-        }
-        hasher.update(&buf[..k]);
-        n += k as u64;
-    }
-    Ok((hasher, n))
+pub fn hasher_for_prefix(r: impl Read) -> io::Result<(Sha256, u64)> {
+    let mut h = HashingReader::new(r);
+    io::copy(&mut h, &mut io::sink())?;
+    Ok((h.hasher, h.count))
 }
 
 #[cfg(test)]

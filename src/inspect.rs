@@ -1,37 +1,10 @@
 //! `bundle inspect`: what a bundle holds, read from its seek index and `bundle.json` only.
 
 use crate::format::reader::BundleReader;
-use crate::format::{
-    BundleManifest, FormatError, ENCODING_ZSTD_FRAME, FORMAT_VERSION, MANIFEST_PATH, SIGNATURE_PATH,
-};
+use crate::format::{FormatError, SIGNATURE_PATH};
 use indicatif::HumanBytes;
 use serde::Serialize;
 use std::path::Path;
-
-/// Read and check `bundle.json`: known format version, known blob encodings.
-pub fn load_manifest(reader: &BundleReader) -> Result<(BundleManifest, Vec<u8>), FormatError> {
-    let bytes = reader.read_member(MANIFEST_PATH)?;
-    let doc: BundleManifest =
-        serde_json::from_slice(&bytes).map_err(|e| FormatError::MemberCorrupt {
-            path: reader.path().to_string(),
-            member: MANIFEST_PATH.into(),
-            detail: e.to_string(),
-        })?;
-    if doc.format_version > FORMAT_VERSION {
-        return Err(FormatError::NewerVersion {
-            path: reader.path().to_string(),
-            found: doc.format_version,
-        });
-    }
-    if let Some(b) = doc.blobs.iter().find(|b| b.encoding != ENCODING_ZSTD_FRAME) {
-        return Err(FormatError::UnknownEncoding {
-            path: reader.path().to_string(),
-            digest: b.digest.to_string(),
-            encoding: b.encoding.clone(),
-        });
-    }
-    Ok((doc, bytes))
-}
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -53,7 +26,7 @@ pub struct Inspection {
 
 pub fn inspect(path: &Path) -> Result<Inspection, FormatError> {
     let reader = BundleReader::open(path)?;
-    let (doc, _) = load_manifest(&reader)?;
+    let (doc, _) = reader.bundle_manifest()?;
     let signed = reader.member(SIGNATURE_PATH).is_some();
     Ok(Inspection {
         file: path.display().to_string(),

@@ -129,9 +129,7 @@ pub fn read(path: &Path) -> Result<(Inventory, Vec<u8>)> {
 
 /// Write to `out` through a temp name, so a half-written inventory never exists under it.
 pub fn write(inv: &Inventory, out: &Path) -> Result<()> {
-    let partial = crate::create::partial_path(out);
     let bytes = serde_json::to_vec_pretty(inv)?;
-    std::fs::write(&partial, &bytes).with_context(|| format!("writing {}", partial.display()))?;
-    std::fs::rename(&partial, out).with_context(|| format!("renaming to {}", out.display()))?;
-    Ok(())
+    crate::fsutil::write_file(out, &bytes, false)
+        .with_context(|| format!("writing {}", out.display()))
 }

@@ -106,30 +106,23 @@ fn with_suffix(prefix: &Path, ext: &str) -> PathBuf {
 }
 
 fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), KeyError> {
-    use std::os::unix::fs::OpenOptionsExt;
     let err = |source| KeyError::Write {
         path: path.to_path_buf(),
         source,
     };
-    // create_new: never follow a planted file or overwrite a key, even in a race.
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(path)
-        .map_err(|e| {
-            if e.kind() == std::io::ErrorKind::AlreadyExists {
-                KeyError::Exists {
-                    path: path.to_path_buf(),
-                }
-            } else {
-                err(e)
-            }
-        })?;
+    let mut f = crate::fsutil::PartialFile::create_with_mode(path, mode).map_err(err)?;
     f.write_all(bytes).map_err(err)?;
-    f.sync_all().map_err(err)
+    // Published only if nothing is there, even in a race: a key is never overwritten.
+    f.commit_new(true).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            KeyError::Exists {
+                path: path.to_path_buf(),
+            }
+        } else {
+            err(e)
+        }
+    })
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,12 +2,14 @@
 //! The binary is a thin shell over this library; tests use it directly too.
 
 pub mod cache;
+pub mod causes;
 pub mod cli;
 pub mod create;
 pub mod delta;
 pub mod digest;
 pub mod exit_codes;
 pub mod format;
+pub mod fsutil;
 pub mod imagelist;
 pub mod inspect;
 pub mod interrupt;
@@ -20,5 +22,6 @@ pub mod progress;
 pub mod reference;
 pub mod registry;
 pub mod resolve;
+pub mod select;
 pub mod serve;
 pub mod verify;

@@ -9,28 +9,11 @@ fn main() {
     let code = match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {}", report(&e));
+            eprintln!("error: {}", bundle::causes::flatten(e.chain()));
             exit_code_of(&e)
         }
     };
     std::process::exit(code);
-}
-
-/// The error and its causes on one line. Our messages already carry their cause's text
-/// (`cannot read key K: No such file...`), so a cause is only added when it says something new.
-fn report(e: &anyhow::Error) -> String {
-    let mut out = String::new();
-    for cause in e.chain() {
-        let text = cause.to_string();
-        if out.contains(&text) {
-            continue;
-        }
-        if !out.is_empty() {
-            out.push_str(": ");
-        }
-        out.push_str(&text);
-    }
-    out
 }
 
 /// A verification failure anywhere in the chain means exit code 3.
@@ -230,7 +213,7 @@ fn load_options(a: LoadArgs) -> Result<bundle::load::LoadOptions> {
     let targets = a
         .targets
         .iter()
-        .map(|t| t.parse::<bundle::load::target::TargetSpec>())
+        .map(|t| t.parse::<bundle::load::spec::TargetSpec>())
         .collect::<Result<Vec<_>>>()?;
     let platforms = a
         .platforms
@@ -255,7 +238,7 @@ fn load_options(a: LoadArgs) -> Result<bundle::load::LoadOptions> {
     let hosts: Vec<String> = targets
         .iter()
         .filter_map(|t| match t {
-            bundle::load::target::TargetSpec::Registry { host, .. } => Some(host.clone()),
+            bundle::load::spec::TargetSpec::Registry { host, .. } => Some(host.clone()),
             _ => None,
         })
         .collect();

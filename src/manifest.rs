@@ -22,6 +22,21 @@ pub fn is_index(media_type: &str) -> bool {
     media_type == OCI_INDEX || media_type == DOCKER_LIST
 }
 
+pub fn is_manifest(media_type: &str) -> bool {
+    media_type == OCI_MANIFEST || media_type == DOCKER_MANIFEST
+}
+
+/// Config media types of runnable container images (anything else is an artifact: a Helm
+/// chart, a signature), which docker and podman can load.
+pub const IMAGE_CONFIGS: [&str; 2] = [
+    "application/vnd.oci.image.config.v1+json",
+    "application/vnd.docker.container.image.v1+json",
+];
+
+pub fn is_image_config(media_type: &str) -> bool {
+    IMAGE_CONFIGS.contains(&media_type)
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Descriptor {

@@ -1,5 +1,6 @@
 //! The bundle file format. docs/FORMAT.md is the specification; this module implements it.
 
+pub mod envelope;
 pub mod frames;
 pub mod parts;
 pub mod reader;
@@ -53,6 +54,43 @@ pub struct DeltaBase {
 }
 
 impl BundleManifest {
+    /// Parse and accept a `bundle.json`: known format version, known blob encodings, each blob
+    /// listed once, none both carried and left out. inspect, verify, load and serve all accept
+    /// a bundle.json through this, so they agree on what a valid one is. `path` names the
+    /// bundle in errors.
+    pub fn parse(bytes: &[u8], path: &str) -> Result<BundleManifest, FormatError> {
+        let invalid = |detail: String| FormatError::InvalidManifest {
+            path: path.to_string(),
+            detail,
+        };
+        let doc: BundleManifest = serde_json::from_slice(bytes)
+            .map_err(|e| invalid(format!("it is not a bundle manifest: {e}")))?;
+        if doc.format_version > FORMAT_VERSION {
+            return Err(FormatError::NewerVersion {
+                path: path.to_string(),
+                found: doc.format_version,
+            });
+        }
+        if let Some(b) = doc.blobs.iter().find(|b| b.encoding != ENCODING_ZSTD_FRAME) {
+            return Err(FormatError::UnknownEncoding {
+                path: path.to_string(),
+                digest: b.digest.to_string(),
+                encoding: b.encoding.clone(),
+            });
+        }
+        let mut carried = std::collections::HashSet::new();
+        if let Some(b) = doc.blobs.iter().find(|b| !carried.insert(&b.digest)) {
+            return Err(invalid(format!("it lists blob {} twice", b.digest)));
+        }
+        if let Some(o) = doc.omitted().iter().find(|o| carried.contains(&o.digest)) {
+            return Err(invalid(format!(
+                "it lists blob {} as both carried and left out",
+                o.digest
+            )));
+        }
+        Ok(doc)
+    }
+
     /// Blobs listed but not carried (a delta's base holds them).
     pub fn omitted(&self) -> &[BlobRecord] {
         self.base.as_ref().map_or(&[], |b| b.omitted.as_slice())
@@ -147,6 +185,15 @@ pub fn layout_index_entry(
     (entry, name)
 }
 
+/// An OCI layout's `index.json` listing `entries` (see `layout_index_entry`).
+pub fn index_json_bytes(entries: Vec<serde_json::Value>) -> serde_json::Result<Vec<u8>> {
+    serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": crate::manifest::OCI_INDEX,
+        "manifests": entries,
+    }))
+}
+
 pub fn padded(size: u64) -> u64 {
     size.div_ceil(512) * 512
 }
@@ -163,6 +210,8 @@ pub enum FormatError {
         "{path}: the seek index is corrupt ({detail}); the file was changed after it was written"
     )]
     IndexCorrupt { path: String, detail: String },
+    #[error("{path}: bundle.json is invalid: {detail}")]
+    InvalidManifest { path: String, detail: String },
     #[error("{path}: member {member} is missing from the bundle")]
     MissingMember { path: String, member: String },
     #[error("{path}: member {member} is damaged: {detail}")]

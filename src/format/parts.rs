@@ -4,7 +4,8 @@
 //! bound to its `bundle.json` by digest. Readers take `FILE.part001` or `FILE` and find the rest.
 
 use super::reader::Source;
-use crate::digest::{Digest, HashingWriter};
+use crate::digest::{hash_reader, Digest, HashingWriter};
+use crate::fsutil::PartialFile;
 use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -53,16 +54,15 @@ pub fn signature_path(base: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// Writes the bundle's bytes into parts of `part_size` bytes, each as `NAME.partial` until
-/// `finish` renames them all; removed on Ctrl-C or when dropped unfinished.
+/// Writes the bundle's bytes into parts of `part_size` bytes, each through a `PartialFile`
+/// (`NAME.partial`) until `finish` publishes them all; removed on Ctrl-C or when dropped
+/// unfinished.
 pub struct PartsWriter {
     base: PathBuf,
     part_size: u64,
     sync: bool,
-    current: Option<(HashingWriter<io::BufWriter<File>>, PathBuf)>,
-    done: Vec<(PathBuf, u64, Digest)>,
-    guards: Vec<crate::interrupt::PartialGuard>,
-    finished: bool,
+    current: Option<HashingWriter<io::BufWriter<PartialFile>>>,
+    done: Vec<(PartialFile, u64, Digest)>,
 }
 
 impl PartsWriter {
@@ -74,23 +74,14 @@ impl PartsWriter {
             sync,
             current: None,
             done: Vec::new(),
-            guards: Vec::new(),
-            finished: false,
         }
     }
 
-    fn partial(&self, n: usize) -> PathBuf {
-        crate::create::partial_path(&part_path(&self.base, n))
-    }
-
     fn close_current(&mut self) -> io::Result<()> {
-        if let Some((w, path)) = self.current.take() {
+        if let Some(w) = self.current.take() {
             let (buf, digest, n) = w.finish();
             let file = buf.into_inner().map_err(|e| e.into_error())?;
-            if self.sync {
-                file.sync_all()?;
-            }
-            self.done.push((path, n, digest));
+            self.done.push((file, n, digest));
         }
         Ok(())
     }
@@ -99,19 +90,15 @@ impl PartsWriter {
     pub fn finish(mut self) -> io::Result<Vec<PartRecord>> {
         self.close_current()?;
         let mut out = Vec::new();
-        for (i, (partial, size, sha256)) in self.done.iter().enumerate() {
-            let path = part_path(&self.base, i + 1);
-            std::fs::rename(partial, &path)?;
-            out.push(PartRecord {
-                name: path
-                    .file_name()
-                    .map(|n| n.to_string_lossy().to_string())
-                    .unwrap_or_default(),
-                size: *size,
-                sha256: sha256.clone(),
-            });
+        for (file, size, sha256) in std::mem::take(&mut self.done) {
+            let name = file
+                .dest()
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default();
+            file.commit(self.sync)?;
+            out.push(PartRecord { name, size, sha256 });
         }
-        self.finished = true;
         Ok(out)
     }
 }
@@ -124,39 +111,23 @@ impl Write for PartsWriter {
         if self
             .current
             .as_ref()
-            .is_some_and(|(w, _)| w.count() >= self.part_size)
+            .is_some_and(|w| w.count() >= self.part_size)
         {
             self.close_current()?;
         }
         if self.current.is_none() {
-            let path = self.partial(self.done.len() + 1);
-            self.guards.push(crate::interrupt::PartialGuard::new(&path));
-            let f = File::create(&path)?;
-            self.current = Some((
-                HashingWriter::new(io::BufWriter::with_capacity(1 << 20, f)),
-                path,
-            ));
+            let f = PartialFile::create(&part_path(&self.base, self.done.len() + 1))?;
+            self.current = Some(HashingWriter::new(io::BufWriter::with_capacity(1 << 20, f)));
         }
-        let (w, _) = self.current.as_mut().expect("opened above");
+        let w = self.current.as_mut().expect("opened above");
         let room = (self.part_size - w.count()) as usize;
         w.write(&buf[..buf.len().min(room)])
     }
 
     fn flush(&mut self) -> io::Result<()> {
         match self.current.as_mut() {
-            Some((w, _)) => w.flush(),
+            Some(w) => w.flush(),
             None => Ok(()),
-        }
-    }
-}
-
-impl Drop for PartsWriter {
-    fn drop(&mut self) {
-        if !self.finished {
-            let _ = std::fs::remove_file(self.partial(self.done.len() + 1));
-            for (p, _, _) in &self.done {
-                let _ = std::fs::remove_file(p);
-            }
         }
     }
 }
@@ -248,10 +219,7 @@ impl PartSet {
     /// Hash one part against the parts list: Some(message) when it does not match.
     pub fn corrupt_part(&self, i: usize) -> Option<String> {
         let (m, _) = self.manifest.as_ref()?;
-        let mut f = File::open(&self.parts[i]).ok()?;
-        let mut h = HashingWriter::new(io::sink());
-        io::copy(&mut f, &mut h).ok()?;
-        let (_, found, _) = h.finish();
+        let (found, _) = hash_reader(File::open(&self.parts[i]).ok()?).ok()?;
         (found != m.parts[i].sha256).then(|| {
             format!(
                 "part {} of {} ({}) is corrupt: its sha256 is {found}, the signed parts list says {}",

@@ -1,17 +1,16 @@
 //! Random access to a bundle through its seek index: no member is decompressed unless asked for.
 
-use super::frames::{frame_reader, SKIPPABLE_HEADER_MAGIC, SKIPPABLE_INDEX_MAGIC};
-use super::{
-    padded, FormatError, MemberEntry, SeekIndex, FORMAT_VERSION, HEADER_MAGIC, INDEX_TRAILER_MAGIC,
+use super::envelope::{
+    frame_head_matches, parse_header, parse_index_payload, parse_trailer, HeaderError,
+    FRAME_HEAD_LEN, HEADER_LEN, INDEX_SUFFIX_LEN, MAX_INDEX_BYTES, TRAILER_LEN,
 };
-use sha2::{Digest as _, Sha256};
+use super::frames::frame_reader;
+use super::{padded, BundleManifest, FormatError, MemberEntry, SeekIndex, MANIFEST_PATH};
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::Path;
 use std::sync::Arc;
 
-/// The index is small (a few hundred bytes per blob); anything far larger is not ours.
-const MAX_INDEX_BYTES: u64 = 256 * 1024 * 1024;
 /// bundle.json, index.json, manifests: read into memory, so bounded.
 pub const MAX_METADATA_BYTES: u64 = 64 * 1024 * 1024;
 
@@ -47,104 +46,23 @@ impl BundleReader {
 
     pub fn from_source(file: Arc<dyn Source>, name: &str) -> Result<BundleReader, FormatError> {
         let p = name.to_string();
-        let io = |source| FormatError::Io {
+        let len = file.size().map_err(|source| FormatError::Io {
             path: p.clone(),
             source,
-        };
-        let len = file.size().map_err(io)?;
-        let mut head = [0u8; 16];
-        if len < 16 || read_exact_at(&*file, &mut head, 0).is_err() {
-            return Err(FormatError::NotABundle { path: p });
-        }
-        if head[..4] != SKIPPABLE_HEADER_MAGIC.to_le_bytes()
-            || head[4..8] != 8u32.to_le_bytes()
-            || &head[8..15] != HEADER_MAGIC
-        {
-            return Err(FormatError::NotABundle { path: p });
-        }
-        let version = u32::from(head[15]);
-        if version > FORMAT_VERSION {
-            return Err(FormatError::NewerVersion {
-                path: p,
-                found: version,
-            });
-        }
-        let truncated = |detail: &str| FormatError::Truncated {
-            path: p.clone(),
-            detail: detail.to_string(),
-        };
+        })?;
+        let version = read_header(&*file, len, &p)?;
+        let (index, index_offset) = read_index(&*file, len, &p)?;
         let corrupt = |detail: String| FormatError::IndexCorrupt {
             path: p.clone(),
             detail,
         };
-        if len < 16 + 8 + 48 {
-            return Err(truncated("too short to hold a seek index"));
-        }
-        let mut tail = [0u8; 16];
-        read_exact_at(&*file, &mut tail, len - 16).map_err(io)?;
-        if &tail[8..] != INDEX_TRAILER_MAGIC {
-            return Err(truncated("the seek index at the end is missing"));
-        }
-        let n = u64::from_le_bytes(tail[..8].try_into().unwrap_or_default());
-        if n > MAX_INDEX_BYTES || n + 48 + 8 + 16 > len {
-            return Err(corrupt(format!("index length {n} does not fit the file")));
-        }
-        let index_offset = len - 16 - 32 - n - 8;
-        let mut frame_head = [0u8; 8];
-        read_exact_at(&*file, &mut frame_head, index_offset).map_err(io)?;
-        if frame_head[..4] != SKIPPABLE_INDEX_MAGIC.to_le_bytes()
-            || u64::from(u32::from_le_bytes(
-                frame_head[4..].try_into().unwrap_or_default(),
-            )) != n + 48
-        {
-            return Err(corrupt(
-                "index frame header does not match its trailer".into(),
-            ));
-        }
-        let mut json = vec![0u8; n as usize];
-        read_exact_at(&*file, &mut json, index_offset + 8).map_err(io)?;
-        let mut sum = [0u8; 32];
-        read_exact_at(&*file, &mut sum, index_offset + 8 + n).map_err(io)?;
-        if Sha256::digest(&json).as_slice() != sum {
-            return Err(corrupt("its checksum does not match".into()));
-        }
-        let index: SeekIndex = serde_json::from_slice(&json).map_err(|e| corrupt(e.to_string()))?;
         if index.format_version != version {
             return Err(corrupt(format!(
                 "index says format {} but the header says {version}",
                 index.format_version
             )));
         }
-        // Every frame must lie inside the body and in order, so no two members overlap.
-        let mut end = 16u64;
-        for m in &index.members {
-            for span in std::iter::once(&m.header).chain(m.data.as_ref()) {
-                let ok = span.offset >= end
-                    && span.length > 0
-                    && span
-                        .offset
-                        .checked_add(span.length)
-                        .is_some_and(|e| e <= index_offset);
-                if !ok {
-                    return Err(corrupt(format!(
-                        "frame of {} lies outside the file or overlaps another",
-                        m.path
-                    )));
-                }
-                end = span.offset + span.length;
-            }
-            if m.data.is_none() != (m.size == 0) {
-                let has = if m.data.is_some() {
-                    "a data frame"
-                } else {
-                    "no data frame"
-                };
-                return Err(corrupt(format!(
-                    "member {} has size {} but {has}",
-                    m.path, m.size
-                )));
-            }
-        }
+        check_spans(&index, index_offset).map_err(corrupt)?;
         Ok(BundleReader {
             file,
             path: p,
@@ -184,6 +102,13 @@ impl BundleReader {
         Ok(r.take(m.size))
     }
 
+    /// `bundle.json`, read and accepted (`BundleManifest::parse`), with its bytes. Not a
+    /// verification: the signature is checked by `verify`.
+    pub fn bundle_manifest(&self) -> Result<(BundleManifest, Vec<u8>), FormatError> {
+        let bytes = self.read_member(MANIFEST_PATH)?;
+        Ok((BundleManifest::parse(&bytes, &self.path)?, bytes))
+    }
+
     /// Read a small member (metadata) fully.
     pub fn read_member(&self, path: &str) -> Result<Vec<u8>, FormatError> {
         let m = self
@@ -209,6 +134,91 @@ impl BundleReader {
             })?;
         Ok(out)
     }
+}
+
+/// The format version in the header frame.
+fn read_header(file: &dyn Source, len: u64, p: &str) -> Result<u32, FormatError> {
+    let mut head = [0u8; HEADER_LEN as usize];
+    if len < HEADER_LEN || read_exact_at(file, &mut head, 0).is_err() {
+        return Err(FormatError::NotABundle { path: p.into() });
+    }
+    parse_header(&head).map_err(|e| match e {
+        HeaderError::NotABundle => FormatError::NotABundle { path: p.into() },
+        HeaderError::Newer(found) => FormatError::NewerVersion {
+            path: p.into(),
+            found,
+        },
+    })
+}
+
+/// The seek index, found from the trailer at the end, and the offset of its frame.
+fn read_index(file: &dyn Source, len: u64, p: &str) -> Result<(SeekIndex, u64), FormatError> {
+    let io = |source| FormatError::Io {
+        path: p.into(),
+        source,
+    };
+    let truncated = |detail: &str| FormatError::Truncated {
+        path: p.into(),
+        detail: detail.into(),
+    };
+    let corrupt = |detail: String| FormatError::IndexCorrupt {
+        path: p.into(),
+        detail,
+    };
+    if len < HEADER_LEN + FRAME_HEAD_LEN + INDEX_SUFFIX_LEN {
+        return Err(truncated("too short to hold a seek index"));
+    }
+    let mut tail = [0u8; TRAILER_LEN as usize];
+    read_exact_at(file, &mut tail, len - TRAILER_LEN).map_err(io)?;
+    let n =
+        parse_trailer(&tail).ok_or_else(|| truncated("the seek index at the end is missing"))?;
+    let framed = n + INDEX_SUFFIX_LEN + FRAME_HEAD_LEN + HEADER_LEN;
+    if n > MAX_INDEX_BYTES || framed > len {
+        return Err(corrupt(format!("index length {n} does not fit the file")));
+    }
+    let index_offset = len - INDEX_SUFFIX_LEN - n - FRAME_HEAD_LEN;
+    let mut frame_head = [0u8; FRAME_HEAD_LEN as usize];
+    read_exact_at(file, &mut frame_head, index_offset).map_err(io)?;
+    if !frame_head_matches(&frame_head, n + INDEX_SUFFIX_LEN) {
+        return Err(corrupt(
+            "index frame header does not match its trailer".into(),
+        ));
+    }
+    let mut payload = vec![0u8; (n + INDEX_SUFFIX_LEN) as usize];
+    read_exact_at(file, &mut payload, index_offset + FRAME_HEAD_LEN).map_err(io)?;
+    let index = parse_index_payload(&payload).map_err(corrupt)?;
+    Ok((index, index_offset))
+}
+
+/// Every frame must lie inside the body and in order, so no two members overlap.
+fn check_spans(index: &SeekIndex, index_offset: u64) -> Result<(), String> {
+    let mut end = HEADER_LEN;
+    for m in &index.members {
+        for span in std::iter::once(&m.header).chain(m.data.as_ref()) {
+            let ok = span.offset >= end
+                && span.length > 0
+                && span
+                    .offset
+                    .checked_add(span.length)
+                    .is_some_and(|e| e <= index_offset);
+            if !ok {
+                return Err(format!(
+                    "frame of {} lies outside the file or overlaps another",
+                    m.path
+                ));
+            }
+            end = span.offset + span.length;
+        }
+        if m.data.is_none() != (m.size == 0) {
+            let has = if m.data.is_some() {
+                "a data frame"
+            } else {
+                "no data frame"
+            };
+            return Err(format!("member {} has size {} but {has}", m.path, m.size));
+        }
+    }
+    Ok(())
 }
 
 /// A window of a shared file read with `pread`, independent of any other reader's position.

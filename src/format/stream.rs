@@ -2,43 +2,12 @@
 //! byte, recording where each frame was, and finally checking all of it against the seek index.
 //! `verify` and `load` are built on it, so both see exactly the same checks.
 
-use super::frames::{SKIPPABLE_HEADER_MAGIC, SKIPPABLE_INDEX_MAGIC};
-use super::{
-    padded, FormatError, FrameSpan, MemberEntry, SeekIndex, FORMAT_VERSION, HEADER_MAGIC,
-    INDEX_TRAILER_MAGIC,
+use super::envelope::{
+    index_frame_len, parse_header, parse_index_payload, HeaderError, FRAME_HEAD_LEN, HEADER_LEN,
 };
-use sha2::{Digest as _, Sha256};
-use std::io::{self, BufRead, BufReader, Read, Write};
-
-const MAX_INDEX_BYTES: u64 = 256 * 1024 * 1024;
-
-/// A buffered reader that hashes and counts exactly the bytes consumed from it.
-struct Hashing<R> {
-    inner: BufReader<R>,
-    hash: Sha256,
-    pos: u64,
-}
-
-impl<R: Read> Read for Hashing<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let avail = self.fill_buf()?;
-        let n = avail.len().min(buf.len());
-        buf[..n].copy_from_slice(&avail[..n]);
-        self.consume(n);
-        Ok(n)
-    }
-}
-
-impl<R: Read> BufRead for Hashing<R> {
-    fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        self.inner.fill_buf()
-    }
-    fn consume(&mut self, n: usize) {
-        self.hash.update(&self.inner.buffer()[..n]);
-        self.pos += n as u64;
-        self.inner.consume(n);
-    }
-}
+use super::{padded, FormatError, FrameSpan, MemberEntry, SeekIndex};
+use crate::digest::HashingReader;
+use std::io::{self, BufReader, Read, Write};
 
 /// One tar member as the stream presents it.
 #[derive(Debug, Clone)]
@@ -48,7 +17,8 @@ pub struct Member {
 }
 
 pub struct StreamReader<R> {
-    src: Hashing<R>,
+    /// Hashes and counts exactly the bytes consumed.
+    src: HashingReader<BufReader<R>>,
     name: String,
     seen: Vec<MemberEntry>,
     /// Set once the data of the current member has been read (or it has none).
@@ -60,33 +30,25 @@ pub struct StreamReader<R> {
 impl<R: Read> StreamReader<R> {
     pub fn new(inner: R, name: &str) -> Result<Self, FormatError> {
         let mut s = StreamReader {
-            src: Hashing {
-                inner: BufReader::with_capacity(1 << 20, inner),
-                hash: Sha256::new(),
-                pos: 0,
-            },
+            src: HashingReader::new(BufReader::with_capacity(1 << 20, inner)),
             name: name.to_string(),
             seen: Vec::new(),
             data_pending: None,
             ended: false,
         };
-        let mut head = [0u8; 16];
-        if s.src.read_exact(&mut head).is_err()
-            || head[..4] != SKIPPABLE_HEADER_MAGIC.to_le_bytes()
-            || head[4..8] != 8u32.to_le_bytes()
-            || &head[8..15] != HEADER_MAGIC
-        {
-            return Err(FormatError::NotABundle {
-                path: s.name.clone(),
-            });
+        let mut head = [0u8; HEADER_LEN as usize];
+        let version = match s.src.read_exact(&mut head) {
+            Ok(()) => parse_header(&head),
+            Err(_) => Err(HeaderError::NotABundle),
+        };
+        match version {
+            Ok(_) => Ok(s),
+            Err(HeaderError::NotABundle) => Err(FormatError::NotABundle { path: s.name }),
+            Err(HeaderError::Newer(found)) => Err(FormatError::NewerVersion {
+                path: s.name,
+                found,
+            }),
         }
-        if u32::from(head[15]) > FORMAT_VERSION {
-            return Err(FormatError::NewerVersion {
-                path: s.name.clone(),
-                found: u32::from(head[15]),
-            });
-        }
-        Ok(s)
     }
 
     fn corrupt(&self, member: &str, detail: impl Into<String>) -> FormatError {
@@ -104,7 +66,7 @@ impl<R: Read> StreamReader<R> {
         sink: &mut dyn Write,
         member: &str,
     ) -> Result<(u64, FrameSpan), FormatError> {
-        let start = self.src.pos;
+        let start = self.src.count();
         let mut dec = zstd::stream::read::Decoder::with_buffer(&mut self.src)
             .and_then(|d| {
                 let mut d = d.single_frame();
@@ -137,7 +99,7 @@ impl<R: Read> StreamReader<R> {
             n,
             FrameSpan {
                 offset: start,
-                length: self.src.pos - start,
+                length: self.src.count() - start,
             },
         ))
     }
@@ -225,27 +187,21 @@ impl<R: Read> StreamReader<R> {
     /// frames we read, and that the body hash matches. Then nothing may follow.
     pub fn finish(mut self) -> Result<SeekIndex, FormatError> {
         while self.next_member()?.is_some() {}
-        let body_sha256 = hex::encode(self.src.hash.clone().finalize());
+        let body_sha256 = self.src.digest().hex().to_string();
         let trunc = |d: &str| FormatError::Truncated {
             path: self.name.clone(),
             detail: d.to_string(),
         };
-        let mut head = [0u8; 8];
+        let mut head = [0u8; FRAME_HEAD_LEN as usize];
         self.src
             .read_exact(&mut head)
             .map_err(|_| trunc("the seek index is missing"))?;
-        let len = u64::from(u32::from_le_bytes(head[4..].try_into().unwrap_or_default()));
         let corrupt = |d: String| FormatError::IndexCorrupt {
             path: self.name.clone(),
             detail: d,
         };
-        if head[..4] != SKIPPABLE_INDEX_MAGIC.to_le_bytes()
-            || !(48..=MAX_INDEX_BYTES + 48).contains(&len)
-        {
-            return Err(corrupt(
-                "the frame after the archive is not a seek index".into(),
-            ));
-        }
+        let len = index_frame_len(&head)
+            .ok_or_else(|| corrupt("the frame after the archive is not a seek index".into()))?;
         // Grow with the bytes that actually arrive: a forged length must not reserve memory.
         let mut payload = Vec::new();
         let got = (&mut self.src)
@@ -255,19 +211,11 @@ impl<R: Read> StreamReader<R> {
         if got as u64 != len {
             return Err(trunc("the seek index is cut short"));
         }
-        let n = len as usize - 48;
-        let (json, rest) = payload.split_at(n);
-        if Sha256::digest(json).as_slice() != &rest[..32]
-            || rest[32..40] != (n as u64).to_le_bytes()
-            || &rest[40..] != INDEX_TRAILER_MAGIC
-        {
-            return Err(corrupt("its checksum or trailer does not match".into()));
-        }
         let mut extra = [0u8; 1];
         if self.src.read(&mut extra).unwrap_or(0) != 0 {
             return Err(corrupt("bytes follow the seek index".into()));
         }
-        let index: SeekIndex = serde_json::from_slice(json).map_err(|e| corrupt(e.to_string()))?;
+        let index = parse_index_payload(&payload).map_err(corrupt)?;
         if index.body_sha256 != body_sha256 {
             return Err(corrupt(
                 "the file's bytes do not hash to what the index recorded".into(),

@@ -8,50 +8,40 @@
 //! containerd unpacks an image for its snapshotter when a container first uses it.
 
 use super::docker_archive::DockerArchiveTarget;
-use super::plan::PlannedImage;
+use super::import_tool;
 use super::target::{BlobOutcome, Opener, Target};
 use crate::format::BlobRecord;
+use crate::fsutil::ScratchDir;
+use crate::select::PlannedImage;
 use crate::verify::Checked;
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-pub const DEFAULT_SOCKET: &str = "/run/containerd/containerd.sock";
-/// Kubernetes' namespace: what the kubelet (through CRI) sees.
-pub const DEFAULT_NAMESPACE: &str = "k8s.io";
 
 pub struct ContainerdTarget {
     socket: PathBuf,
     namespace: String,
     archive: DockerArchiveTarget,
     path: PathBuf,
-    _interrupt: crate::interrupt::PartialGuard,
-    _dir: tempfile::TempDir,
+    _dir: ScratchDir,
 }
 
 impl ContainerdTarget {
     pub fn open(socket: &Path, namespace: &str) -> Result<Self> {
-        let ctr = Command::new("ctr").arg("--version").output();
-        if !ctr.is_ok_and(|o| o.status.success()) {
-            bail!("--to containerd needs containerd's `ctr` on PATH (it comes with the containerd package); or load --to docker-archive:FILE and import that on the node");
-        }
+        import_tool::require("ctr", "--to containerd needs containerd's `ctr` on PATH (it comes with the containerd package); or load --to docker-archive:FILE and import that on the node")?;
         if !socket.exists() {
             bail!(
                 "--to containerd: no containerd socket at {} (k3s uses /run/k3s/containerd/containerd.sock: --to containerd:///run/k3s/containerd/containerd.sock)",
                 socket.display()
             );
         }
-        let dir = tempfile::Builder::new()
-            .prefix(".bundle-containerd-")
-            .tempdir()
-            .context("creating a temp directory for the import (set TMPDIR to a roomier place)")?;
+        let dir = import_tool::staging(".bundle-containerd-")?;
         let path = dir.path().join("images.tar");
         Ok(ContainerdTarget {
             socket: socket.to_path_buf(),
             namespace: namespace.to_string(),
             archive: DockerArchiveTarget::create(&path)?,
             path,
-            _interrupt: crate::interrupt::PartialGuard::new(dir.path()),
             _dir: dir,
         })
     }
@@ -66,11 +56,6 @@ impl Target for ContainerdTarget {
         )
     }
 
-    /// The import goes through a fresh archive, which cannot reference what containerd holds.
-    fn has_blob(&self, _blob: &BlobRecord, _users: &[&PlannedImage]) -> Result<bool> {
-        Ok(false)
-    }
-
     fn put_blob(
         &self,
         blob: &BlobRecord,
@@ -82,21 +67,13 @@ impl Target for ContainerdTarget {
 
     fn commit(&self, plan: &[PlannedImage], checked: &Checked) -> Result<Vec<String>> {
         let names = self.archive.commit(plan, checked)?;
-        let o = Command::new("ctr")
-            .arg("--address")
+        let mut ctr = Command::new("ctr");
+        ctr.arg("--address")
             .arg(&self.socket)
             .args(["--namespace", &self.namespace])
             .args(["images", "import", "--all-platforms", "--no-unpack"])
-            .arg(&self.path)
-            .output()
-            .context("running ctr images import")?;
-        if !o.status.success() {
-            bail!(
-                "ctr images import into {} failed: {}",
-                self.name(),
-                String::from_utf8_lossy(&o.stderr).trim()
-            );
-        }
+            .arg(&self.path);
+        import_tool::run(ctr, &format!("ctr images import into {}", self.name()))?;
         Ok(names)
     }
 }

@@ -7,76 +7,31 @@
 //! podman as its own one-image archive built from that layout.
 
 use super::docker_archive::DockerArchiveTarget;
+use super::import_tool;
 use super::oci::OciTarget;
-use super::plan::PlannedImage;
+use super::spec::StorageSpec;
 use super::target::{BlobOutcome, Opener, Target};
 use crate::format::BlobRecord;
+use crate::fsutil::ScratchDir;
+use crate::select::PlannedImage;
 use crate::verify::Checked;
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 use std::io::Read;
 use std::process::Command;
-
-/// Where podman keeps images: its defaults, or `DRIVER@ROOT+RUNROOT` as containers-storage
-/// references spell it (`vfs@/var/lib/containers/storage+/run/containers/storage`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct StorageSpec {
-    pub driver: String,
-    pub root: String,
-    pub runroot: String,
-}
-
-pub fn parse_spec(s: &str) -> Result<Option<StorageSpec>> {
-    let inner = s.trim();
-    if inner.is_empty() {
-        return Ok(None);
-    }
-    let bad = || {
-        anyhow::anyhow!(
-            "containers-storage:{s}: expected [DRIVER@ROOT+RUNROOT], e.g. [overlay@/var/lib/containers/storage+/run/containers/storage]"
-        )
-    };
-    let body = inner
-        .strip_prefix('[')
-        .and_then(|x| x.strip_suffix(']'))
-        .ok_or_else(bad)?;
-    let (driver, paths) = body.split_once('@').ok_or_else(bad)?;
-    let (root, runroot) = paths.split_once('+').ok_or_else(bad)?;
-    if driver.is_empty() || !root.starts_with('/') || !runroot.starts_with('/') {
-        return Err(bad());
-    }
-    Ok(Some(StorageSpec {
-        driver: driver.into(),
-        root: root.into(),
-        runroot: runroot.into(),
-    }))
-}
-
-const IMAGE_CONFIGS: [&str; 2] = [
-    "application/vnd.oci.image.config.v1+json",
-    "application/vnd.docker.container.image.v1+json",
-];
 
 pub struct ContainersStorageTarget {
     spec: Option<StorageSpec>,
     blobs: OciTarget,
-    dir: tempfile::TempDir,
-    _interrupt: crate::interrupt::PartialGuard,
+    dir: ScratchDir,
 }
 
 impl ContainersStorageTarget {
     pub fn open(spec: Option<StorageSpec>) -> Result<Self> {
-        let podman = Command::new("podman").arg("--version").output();
-        if !podman.is_ok_and(|o| o.status.success()) {
-            bail!("--to containers-storage needs podman on PATH; or load --to docker-archive:FILE and `podman load` it");
-        }
-        let dir = tempfile::Builder::new()
-            .prefix(".bundle-podman-")
-            .tempdir()
-            .context("creating a temp directory for the import (set TMPDIR to a roomier place)")?;
+        import_tool::require("podman", "--to containers-storage needs podman on PATH; or load --to docker-archive:FILE and `podman load` it")?;
+        let dir = import_tool::staging(".bundle-podman-")?;
         Ok(ContainersStorageTarget {
             spec,
             blobs: OciTarget::open(&dir.path().join("layout"))?,
-            _interrupt: crate::interrupt::PartialGuard::new(dir.path()),
             dir,
         })
     }
@@ -105,11 +60,6 @@ impl Target for ContainersStorageTarget {
         }
     }
 
-    /// Images are loaded whole, from archives that hold every blob they need.
-    fn has_blob(&self, _blob: &BlobRecord, _users: &[&PlannedImage]) -> Result<bool> {
-        Ok(false)
-    }
-
     fn put_blob(
         &self,
         blob: &BlobRecord,
@@ -127,7 +77,7 @@ impl Target for ContainersStorageTarget {
             if !img
                 .blobs
                 .iter()
-                .any(|b| IMAGE_CONFIGS.contains(&b.media_type.as_str()))
+                .any(|b| crate::manifest::is_image_config(&b.media_type))
             {
                 eprintln!(
                     "note: {} is an artifact, not a container image; containers-storage cannot hold it (skipped; use oci: or a registry)",
@@ -145,19 +95,9 @@ impl Target for ContainersStorageTarget {
                 archive.put_blob(b, &[img], &open)?;
             }
             names.extend(archive.commit(std::slice::from_ref(img), checked)?);
-            let o = self
-                .podman()
-                .args(["load", "-q", "-i"])
-                .arg(&path)
-                .output()
-                .context("running podman load")?;
-            if !o.status.success() {
-                bail!(
-                    "podman load of {} failed: {}",
-                    img.record.reference,
-                    String::from_utf8_lossy(&o.stderr).trim()
-                );
-            }
+            let mut podman = self.podman();
+            podman.args(["load", "-q", "-i"]).arg(&path);
+            import_tool::run(podman, &format!("podman load of {}", img.record.reference))?;
             let _ = std::fs::remove_file(&path);
         }
         Ok(names)

@@ -4,38 +4,34 @@
 //! loaders that only know that format). Layers stay compressed, as they are in the bundle.
 //! Written as FILE.partial and renamed when complete; removed if the load fails.
 
-use super::plan::PlannedImage;
 use super::target::{BlobOutcome, Opener, Target};
-use crate::digest::{Digest, HashingWriter};
+use crate::digest::{Digest, HashingReader};
 use crate::format::{BlobRecord, OCI_LAYOUT_CONTENT};
+use crate::fsutil::{partial_path, PartialFile};
 use crate::manifest;
+use crate::select::PlannedImage;
 use crate::verify::Checked;
 use anyhow::{bail, Context, Result};
 use std::collections::HashSet;
-use std::fs::File;
-use std::io::{BufWriter, Read, Write};
+use std::io::{BufWriter, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 pub struct DockerArchiveTarget {
     path: PathBuf,
-    partial: PathBuf,
-    _interrupt: crate::interrupt::PartialGuard,
-    tar: Mutex<Option<tar::Builder<BufWriter<File>>>>,
+    /// None once committed (or failed while closing).
+    tar: Mutex<Option<tar::Builder<BufWriter<PartialFile>>>>,
     written: Mutex<HashSet<Digest>>,
 }
 
 impl DockerArchiveTarget {
     pub fn create(path: &Path) -> Result<Self> {
-        let partial = crate::create::partial_path(path);
-        let file =
-            File::create(&partial).with_context(|| format!("creating {}", partial.display()))?;
+        let file = PartialFile::create(path)
+            .with_context(|| format!("creating {}", partial_path(path).display()))?;
         let mut b = tar::Builder::new(BufWriter::with_capacity(1 << 20, file));
         b.mode(tar::HeaderMode::Deterministic);
         let t = DockerArchiveTarget {
             path: path.to_path_buf(),
-            _interrupt: crate::interrupt::PartialGuard::new(&partial),
-            partial,
             tar: Mutex::new(Some(b)),
             written: Mutex::new(HashSet::new()),
         };
@@ -56,7 +52,7 @@ impl DockerArchiveTarget {
         h.set_mtime(0);
         h.set_entry_type(tar::EntryType::Regular);
         b.append_data(&mut h, name, src.take(size))
-            .with_context(|| format!("writing {name} into {}", self.partial.display()))
+            .with_context(|| format!("writing {name} into {}", partial_path(&self.path).display()))
     }
 
     /// Append a blob, hashing it on the way; a mismatch fails the load (and so the archive).
@@ -64,12 +60,9 @@ impl DockerArchiveTarget {
         if !self.written.lock().unwrap().insert(blob.digest.clone()) {
             return Ok(false);
         }
-        let mut hashing = HashRead {
-            inner: src,
-            hash: HashingWriter::new(std::io::sink()),
-        };
+        let mut hashing = HashingReader::new(src);
         self.append(&blob.digest.layout_path(), blob.size, &mut hashing)?;
-        let (_, found, n) = hashing.hash.finish();
+        let (_, found, n) = hashing.finish();
         if found != blob.digest || n != blob.size {
             bail!(
                 "blob {} read back as {found} ({n} bytes): the bundle changed during the load",
@@ -80,23 +73,9 @@ impl DockerArchiveTarget {
     }
 }
 
-impl Drop for DockerArchiveTarget {
-    fn drop(&mut self) {
-        // Not committed: never leave a half archive where it could be mistaken for a good one.
-        if self.tar.lock().map(|t| t.is_some()).unwrap_or(false) {
-            let _ = std::fs::remove_file(&self.partial);
-        }
-    }
-}
-
 impl Target for DockerArchiveTarget {
     fn name(&self) -> String {
         format!("docker-archive:{}", self.path.display())
-    }
-
-    /// A new archive holds nothing yet: it cannot take a delta bundle.
-    fn has_blob(&self, _blob: &BlobRecord, _users: &[&PlannedImage]) -> Result<bool> {
-        Ok(false)
     }
 
     fn put_blob(
@@ -140,7 +119,7 @@ impl Target for DockerArchiveTarget {
             }
             names.push(full);
         }
-        let index = crate::create::index_json_bytes(index_entries)?;
+        let index = crate::format::index_json_bytes(index_entries)?;
         self.append("index.json", index.len() as u64, &mut &index[..])?;
         let docker = serde_json::to_vec(&docker_entries)?;
         self.append("manifest.json", docker.len() as u64, &mut &docker[..])?;
@@ -150,18 +129,10 @@ impl Target for DockerArchiveTarget {
             .unwrap()
             .take()
             .context("the archive is already closed")?;
-        let file = b
-            .into_inner()
+        b.into_inner()
             .and_then(|w| w.into_inner().map_err(|e| e.into_error()))
-            .with_context(|| format!("finishing {}", self.partial.display()))?;
-        file.sync_all()?;
-        std::fs::rename(&self.partial, &self.path).with_context(|| {
-            format!(
-                "renaming {} to {}",
-                self.partial.display(),
-                self.path.display()
-            )
-        })?;
+            .and_then(|file| file.commit(true))
+            .with_context(|| format!("finishing {}", self.path.display()))?;
         Ok(names)
     }
 }
@@ -210,9 +181,7 @@ fn docker_manifest_for(img: &PlannedImage, checked: &Checked) -> Option<manifest
             })
         })?;
     let m = manifest::parse_manifest(checked.metadata.get(&chosen.digest)?).ok()?;
-    let is_image = m.config.media_type == "application/vnd.oci.image.config.v1+json"
-        || m.config.media_type == "application/vnd.docker.container.image.v1+json";
-    is_image.then_some(m)
+    manifest::is_image_config(&m.config.media_type).then_some(m)
 }
 
 fn host_arch() -> &'static str {
@@ -221,18 +190,5 @@ fn host_arch() -> &'static str {
         "aarch64" => "arm64",
         "arm" => "arm",
         other => other,
-    }
-}
-
-struct HashRead<'a> {
-    inner: &'a mut dyn Read,
-    hash: HashingWriter<std::io::Sink>,
-}
-
-impl Read for HashRead<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hash.write_all(&buf[..n])?;
-        Ok(n)
     }
 }

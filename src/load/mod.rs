@@ -10,24 +10,26 @@
 pub mod containerd;
 pub mod containers_storage;
 pub mod docker_archive;
+mod import_tool;
 pub mod oci;
-pub mod plan;
 pub mod registry;
+pub mod spec;
 pub mod target;
 
 use crate::format::BlobRecord;
 use crate::platform::Platform;
 use crate::progress::{Mode, Progress};
 use crate::registry::Registries;
+use crate::select::PlannedImage;
 use crate::verify::{self, Session};
 use anyhow::{bail, Context, Result};
-use plan::PlannedImage;
 use rayon::prelude::*;
+use spec::TargetSpec;
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::PathBuf;
 use std::time::Instant;
-use target::{BlobOutcome, Target, TargetSpec};
+use target::{BlobOutcome, Target};
 
 pub struct LoadOptions {
     /// A bundle file, or `-` for stdin.
@@ -145,7 +147,7 @@ fn load_file(
             .map_or("unsigned (allowed)".into(), |s| format!("signature by {s}")),
         session.checked.doc.blobs.len()
     ));
-    let plan = plan::plan(&session.checked, &opts.images, &opts.platforms)?;
+    let plan = crate::select::plan(&session.checked, &opts.images, &opts.platforms)?;
     let targets = open_targets(opts)?;
     let users = check_base(&targets, blob_users(&plan), &session.checked.doc)?;
     let members: HashMap<String, &crate::format::MemberEntry> = reader
@@ -229,7 +231,7 @@ fn load_stream(
 ) -> Result<LoadReport> {
     let stdin = std::io::stdin().lock();
     let mut session = Session::open(stdin, "stdin", keys, opts.allow_unsigned)?;
-    let plan = plan::plan(&session.checked, &opts.images, &opts.platforms)?;
+    let plan = crate::select::plan(&session.checked, &opts.images, &opts.platforms)?;
     let targets = open_targets(opts)?;
     let users = check_base(&targets, blob_users(&plan), &session.checked.doc)?;
     let needed: HashMap<&crate::digest::Digest, &Vec<&PlannedImage>> =

@@ -2,10 +2,11 @@
 //! temp file, verified, then renamed under its digest; `index.json` is replaced atomically; a lock
 //! file makes concurrent loads into the same layout wait for each other instead of losing entries.
 
-use super::plan::PlannedImage;
 use super::target::{BlobOutcome, Opener, Target};
 use crate::digest::{Digest, HashingWriter};
 use crate::format::{BlobRecord, OCI_LAYOUT_CONTENT};
+use crate::fsutil::PartialFile;
+use crate::select::PlannedImage;
 use crate::verify::Checked;
 use anyhow::{bail, Context, Result};
 use std::fs::File;
@@ -54,12 +55,9 @@ impl OciTarget {
 
     /// Write, verify, then rename into place.
     fn write_blob(&self, b: &BlobRecord, src: &mut dyn std::io::Read) -> Result<()> {
-        let dir = self.dir.join("blobs/sha256");
-        let tmp = tempfile::Builder::new()
-            .prefix(".tmp-")
-            .tempfile_in(&dir)
-            .with_context(|| format!("creating a temp file in {}", dir.display()))?;
-        let _interrupt = crate::interrupt::PartialGuard::new(tmp.path());
+        let dest = self.blob_path(&b.digest);
+        let tmp = PartialFile::unique(&dest)
+            .with_context(|| format!("creating a temp file in {}", self.dir.display()))?;
         let mut w = HashingWriter::new(std::io::BufWriter::with_capacity(1 << 20, tmp));
         std::io::copy(src, &mut w)
             .with_context(|| format!("writing blob {} into {}", b.digest, self.dir.display()))?;
@@ -71,11 +69,8 @@ impl OciTarget {
             );
         }
         let tmp = buf.into_inner().map_err(|e| e.into_error())?;
-        tmp.as_file().sync_data()?;
-        tmp.persist(self.blob_path(&b.digest))
-            .map_err(|e| e.error)
-            .with_context(|| format!("publishing blob {}", b.digest))?;
-        Ok(())
+        tmp.commit(true)
+            .with_context(|| format!("publishing blob {}", b.digest))
     }
 }
 
@@ -154,19 +149,11 @@ impl Target for OciTarget {
     }
 }
 
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .tempfile_in(dir)
-        .with_context(|| format!("creating a temp file in {}", dir.display()))?;
+/// Replace a layout file (index.json, oci-layout) whole, through a temp name of its own.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut tmp = PartialFile::unique(path)
+        .with_context(|| format!("creating a temp file for {}", path.display()))?;
     tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path)
-        .map_err(|e| e.error)
-        .with_context(|| format!("replacing {}", path.display()))?;
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    tmp.commit(true)
+        .with_context(|| format!("replacing {}", path.display()))
 }

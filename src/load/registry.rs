@@ -2,12 +2,12 @@
 //! repository is skipped (HEAD); one already pushed to another repository is mounted; anything
 //! else is uploaded in one PUT, which the registry verifies against the digest.
 
-use super::plan::PlannedImage;
 use super::target::{BlobOutcome, Opener, Target};
 use crate::digest::Digest;
 use crate::format::BlobRecord;
 use crate::manifest;
 use crate::registry::{Registries, RegistryError};
+use crate::select::PlannedImage;
 use crate::verify::Checked;
 use anyhow::{Context, Result};
 use std::collections::HashMap;

@@ -402,7 +402,7 @@ impl RegistryClient {
                     if attempt >= self.retry.retries {
                         return Err(RegistryError::Connect {
                             registry: self.endpoint.registry.clone(),
-                            reason: error_chain(&e),
+                            reason: crate::causes::of(&e),
                         });
                     }
                     retry_after = None;
@@ -529,7 +529,7 @@ impl RegistryClient {
                 Err(e) if attempt >= self.retry.retries => {
                     return Err(RegistryError::Connect {
                         registry: self.endpoint.registry.clone(),
-                        reason: format!("{what}: {}", error_chain(&e)),
+                        reason: format!("{what}: {}", crate::causes::of(&e)),
                     })
                 }
                 Err(_) => {}
@@ -665,21 +665,6 @@ pub(crate) fn location(
         what: what.to_string(),
         reason: format!("bad Location {loc:?}: {e}"),
     })
-}
-
-/// reqwest's Display shows only the outermost error; the cause (refused, TLS) is what helps.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(c) = src {
-        let t = c.to_string();
-        if !s.contains(&t) {
-            s.push_str(": ");
-            s.push_str(&t);
-        }
-        src = c.source();
-    }
-    s
 }
 
 enum CopyError {

@@ -170,7 +170,7 @@ impl HttpSettings {
     fn tls_err(&self, e: reqwest::Error) -> RegistryError {
         RegistryError::Tls {
             registry: self.registry.clone(),
-            reason: client::error_chain(&e),
+            reason: crate::causes::of(&e),
         }
     }
 

@@ -132,7 +132,7 @@ impl Streamer {
                     Err(e) => {
                         return Err(match progress.source_error.lock().unwrap().take() {
                             Some(src) => StreamError::Source(src),
-                            None => StreamError::Transfer(super::client::error_chain(&e)),
+                            None => StreamError::Transfer(crate::causes::of(&e)),
                         })
                     }
                 };

@@ -8,7 +8,7 @@
 use crate::digest::Digest;
 use crate::format::reader::BundleReader;
 use crate::format::{BlobRecord, MemberEntry};
-use crate::load::plan::plan;
+use crate::select::plan;
 use crate::verify::{Session, TrustedKey, VerifyError};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};

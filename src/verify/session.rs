@@ -1,0 +1,300 @@
+//! The streaming check of one bundle, front to back: bundle.json and its signature, the layout
+//! files and every manifest first (`open`), then each config and layer as the caller reads it,
+//! then the seek index and the hash of every byte (`finish`).
+
+use super::references::{check_references, images_using};
+use super::trust::{check_signature, TrustedKey};
+use super::VerifyError;
+use crate::digest::{Digest, HashingWriter};
+use crate::format::reader::MAX_METADATA_BYTES;
+use crate::format::stream::{Member, StreamReader};
+use crate::format::{
+    BlobRecord, BundleManifest, FormatError, INDEX_JSON_PATH, LAYOUT_PATH, MANIFEST_PATH,
+    OCI_LAYOUT_CONTENT, SIGNATURE_PATH,
+};
+use crate::manifest;
+use std::collections::{HashMap, HashSet};
+use std::io::{Read, Write};
+
+/// Manifests and indexes are held in memory; registries refuse larger ones anyway.
+const MAX_MANIFEST: u64 = 4 * 1024 * 1024;
+
+/// What the signed part of a bundle says, once checked.
+pub struct Checked {
+    pub doc: BundleManifest,
+    /// Fingerprint of the trusted key that verified the signature; None if unsigned and allowed.
+    pub signer: Option<String>,
+    pub index_json: Vec<u8>,
+    /// Every manifest and index, by digest, bytes verified.
+    pub metadata: HashMap<Digest, Vec<u8>>,
+}
+
+/// A bundle being read front to back with every check applied.
+pub struct Session<R> {
+    stream: StreamReader<R>,
+    name: String,
+    pub checked: Checked,
+    records: HashMap<Digest, BlobRecord>,
+    seen: HashSet<Digest>,
+    pending: Option<Member>,
+}
+
+impl<R: Read> Session<R> {
+    /// Read and check the signature, bundle.json, the layout files and every manifest. Nothing
+    /// else is trusted before this returns.
+    pub fn open(
+        src: R,
+        name: &str,
+        keys: &[TrustedKey],
+        allow_unsigned: bool,
+    ) -> Result<Self, VerifyError> {
+        let mut stream = StreamReader::new(src, name)?;
+        let (bundle_json, signature, m) = read_signed(&mut stream, name)?;
+        let signer = check_signature(
+            &bundle_json,
+            signature.as_deref(),
+            keys,
+            allow_unsigned,
+            name,
+        )?;
+        let doc = BundleManifest::parse(&bundle_json, name)?;
+        let (index_json, m) = read_layout_files(&mut stream, &doc, name, m)?;
+        let records = doc
+            .blobs
+            .iter()
+            .map(|b| (b.digest.clone(), b.clone()))
+            .collect();
+        let mut session = Session {
+            stream,
+            name: name.to_string(),
+            checked: Checked {
+                doc,
+                signer,
+                index_json,
+                metadata: HashMap::new(),
+            },
+            records,
+            seen: HashSet::new(),
+            pending: None,
+        };
+        session.read_manifests(m)?;
+        check_references(&session.checked, &session.records, name)?;
+        Ok(session)
+    }
+
+    /// Manifests and indexes come first (docs/FORMAT.md): read them all into memory, verified.
+    /// The first config or layer is left pending.
+    fn read_manifests(&mut self, first: Member) -> Result<(), VerifyError> {
+        let mut current = Some(first);
+        while let Some(m) = current.take() {
+            let rec = self.record_for(&m)?;
+            if !manifest::is_index(&rec.media_type) && !manifest::is_manifest(&rec.media_type) {
+                self.pending = Some(m);
+                break;
+            }
+            if rec.size > MAX_MANIFEST {
+                return Err(VerifyError::Inconsistent {
+                    path: self.name.clone(),
+                    detail: format!(
+                        "manifest {} is larger than {MAX_MANIFEST} bytes",
+                        rec.digest
+                    ),
+                });
+            }
+            let mut buf = Vec::with_capacity(rec.size as usize);
+            self.read_verified(&m, &rec, &mut buf)?;
+            self.checked.metadata.insert(rec.digest.clone(), buf);
+            current = self.stream.next_member()?;
+        }
+        Ok(())
+    }
+
+    fn record_for(&self, m: &Member) -> Result<BlobRecord, VerifyError> {
+        let inconsistent = |detail: String| VerifyError::inconsistent(&self.name, detail);
+        let digest: Digest = m
+            .path
+            .strip_prefix("blobs/sha256/")
+            .and_then(|h| format!("sha256:{h}").parse().ok())
+            .ok_or_else(|| inconsistent(format!("unexpected member {:?}", m.path)))?;
+        let rec = self.records.get(&digest).ok_or_else(|| {
+            inconsistent(format!("member {} is not listed in bundle.json", m.path))
+        })?;
+        if self.seen.contains(&digest) {
+            return Err(inconsistent(format!("blob {digest} appears twice")));
+        }
+        if rec.size != m.size {
+            return Err(inconsistent(format!(
+                "blob {digest} is {} bytes in the archive but {} in bundle.json",
+                m.size, rec.size
+            )));
+        }
+        Ok(rec.clone())
+    }
+
+    /// Stream a member into `sink` while hashing it; error if it is not what bundle.json says.
+    /// The sink sees the bytes before the verdict: it must not publish them until this returns Ok.
+    fn read_verified(
+        &mut self,
+        m: &Member,
+        rec: &BlobRecord,
+        sink: &mut dyn Write,
+    ) -> Result<(), VerifyError> {
+        let mut w = HashingWriter::new(sink);
+        if let Err(e) = self.stream.read_data(m, &mut w) {
+            return Err(match e {
+                FormatError::MemberCorrupt { detail, .. } => VerifyError::Damaged {
+                    path: self.name.clone(),
+                    digest: rec.digest.to_string(),
+                    detail,
+                    images: images_using(&self.checked, &rec.digest),
+                },
+                other => other.into(),
+            });
+        }
+        let (_, found, _) = w.finish();
+        if found != rec.digest {
+            return Err(VerifyError::DigestMismatch {
+                path: self.name.clone(),
+                what: format!("blob {}", rec.digest),
+                expected: rec.digest.to_string(),
+                found: found.to_string(),
+                images: images_using(&self.checked, &rec.digest),
+            });
+        }
+        self.seen.insert(rec.digest.clone());
+        Ok(())
+    }
+
+    /// The next config or layer: its record. Read it with `read_blob` (or it is read and checked
+    /// anyway when asking for the next one).
+    pub fn next_blob(&mut self) -> Result<Option<BlobRecord>, VerifyError> {
+        if self.pending.is_none() {
+            self.pending = self.stream.next_member()?;
+        }
+        match &self.pending {
+            None => Ok(None),
+            Some(m) => Ok(Some(self.record_for(m)?)),
+        }
+    }
+
+    pub fn read_blob(&mut self, sink: &mut dyn Write) -> Result<(), VerifyError> {
+        let m = self
+            .pending
+            .take()
+            .ok_or_else(|| VerifyError::Inconsistent {
+                path: self.name.clone(),
+                detail: "no blob to read".into(),
+            })?;
+        let rec = self.record_for(&m)?;
+        self.read_verified(&m, &rec, sink)
+    }
+
+    /// The end: every listed blob was present and the file is exactly as written.
+    pub fn finish(mut self) -> Result<Checked, VerifyError> {
+        while self.next_blob()?.is_some() {
+            self.read_blob(&mut std::io::sink())?;
+        }
+        if let Some(missing) = self
+            .checked
+            .doc
+            .blobs
+            .iter()
+            .find(|b| !self.seen.contains(&b.digest))
+        {
+            return Err(VerifyError::Inconsistent {
+                path: self.name.clone(),
+                detail: format!(
+                    "blob {} listed in bundle.json is missing{}",
+                    missing.digest,
+                    images_using(&self.checked, &missing.digest)
+                ),
+            });
+        }
+        self.stream.finish()?;
+        Ok(self.checked)
+    }
+}
+
+fn next_member<R: Read>(stream: &mut StreamReader<R>, name: &str) -> Result<Member, VerifyError> {
+    stream.next_member()?.ok_or_else(|| {
+        VerifyError::inconsistent(name, "the archive ends before its first blob".into())
+    })
+}
+
+/// bundle.json and, when the bundle is signed, its signature: the first members. Returns them
+/// and the member that follows.
+fn read_signed<R: Read>(
+    stream: &mut StreamReader<R>,
+    name: &str,
+) -> Result<(Vec<u8>, Option<Vec<u8>>, Member), VerifyError> {
+    let m = next_member(stream, name)?;
+    if m.path != MANIFEST_PATH || m.size > MAX_METADATA_BYTES {
+        return Err(VerifyError::inconsistent(
+            name,
+            format!("the first member is {:?}, not {MANIFEST_PATH}", m.path),
+        ));
+    }
+    let bundle_json = read_small(stream, &m)?;
+    let m = next_member(stream, name)?;
+    if m.path != SIGNATURE_PATH {
+        return Ok((bundle_json, None, m));
+    }
+    if m.size != 64 {
+        return Err(VerifyError::BadSignature { path: name.into() });
+    }
+    let signature = read_small(stream, &m)?;
+    Ok((bundle_json, Some(signature), next_member(stream, name)?))
+}
+
+/// `oci-layout` and `index.json` (from `m` on), each checked against bundle.json; returns
+/// index.json and the member that follows.
+fn read_layout_files<R: Read>(
+    stream: &mut StreamReader<R>,
+    doc: &BundleManifest,
+    name: &str,
+    mut m: Member,
+) -> Result<(Vec<u8>, Member), VerifyError> {
+    let mut index_json = Vec::new();
+    for expected in [LAYOUT_PATH, INDEX_JSON_PATH] {
+        if m.path != expected {
+            return Err(VerifyError::inconsistent(
+                name,
+                format!("expected {expected}, found {:?}", m.path),
+            ));
+        }
+        let bytes = read_small(stream, &m)?;
+        let rec = doc
+            .files
+            .iter()
+            .find(|f| f.path == expected)
+            .ok_or_else(|| {
+                VerifyError::inconsistent(name, format!("bundle.json does not list {expected}"))
+            })?;
+        let found = Digest::of(&bytes);
+        if found != rec.digest || bytes.len() as u64 != rec.size {
+            return Err(VerifyError::DigestMismatch {
+                path: name.into(),
+                what: expected.into(),
+                expected: rec.digest.to_string(),
+                found: found.to_string(),
+                images: String::new(),
+            });
+        }
+        if expected == LAYOUT_PATH && bytes != OCI_LAYOUT_CONTENT {
+            return Err(VerifyError::inconsistent(
+                name,
+                "oci-layout is not version 1.0.0".into(),
+            ));
+        }
+        index_json = bytes;
+        m = next_member(stream, name)?;
+    }
+    Ok((index_json, m))
+}
+
+fn read_small<R: Read>(stream: &mut StreamReader<R>, m: &Member) -> Result<Vec<u8>, VerifyError> {
+    // The size is not trusted yet: start small and grow with the data.
+    let mut buf = Vec::with_capacity(m.size.min(1 << 20) as usize);
+    stream.read_data(m, &mut buf)?;
+    Ok(buf)
+}
