@@ -1,6 +1,9 @@
-//! `WWW-Authenticate` challenges (RFC 7235) and the registry token protocol.
+//! `WWW-Authenticate` challenges (RFC 7235), the registry token protocol's answer, and the
+//! cache of tokens by scope.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Challenge {
@@ -104,9 +107,90 @@ pub struct TokenResponse {
     pub expires_in: Option<u64>,
 }
 
+/// Tokens live at least 60 s (the spec's default) and are trusted for at most a day, whatever a
+/// token server claims: durations from the network are clamped before any clock arithmetic.
+const MIN_TOKEN_LIFE: Duration = Duration::from_secs(60);
+const MAX_TOKEN_LIFE: Duration = Duration::from_secs(24 * 3600);
+
+impl TokenResponse {
+    pub fn lifetime(&self) -> Duration {
+        Duration::from_secs(self.expires_in.unwrap_or(60)).clamp(MIN_TOKEN_LIFE, MAX_TOKEN_LIFE)
+    }
+}
+
+/// Bearer tokens by scope, with a single fetch at a time so parallel workers needing the same
+/// scope wait for one answer instead of each asking the token server.
+#[derive(Default)]
+pub struct TokenCache {
+    tokens: Mutex<HashMap<String, (String, Instant)>>,
+    fetching: Mutex<()>,
+}
+
+impl TokenCache {
+    /// A live token for `scope`, or the one `fetch` gets (token and lifetime).
+    pub fn get_or_fetch<E>(
+        &self,
+        scope: &str,
+        fetch: impl FnOnce() -> Result<(String, Duration), E>,
+    ) -> Result<String, E> {
+        if let Some(t) = self.live(scope) {
+            return Ok(t);
+        }
+        let _one_at_a_time = self.fetching.lock().unwrap();
+        if let Some(t) = self.live(scope) {
+            return Ok(t);
+        }
+        let (token, life) = fetch()?;
+        // Refresh a little early so a long download does not start with a dying token.
+        let until = Instant::now()
+            + life
+                .min(MAX_TOKEN_LIFE)
+                .saturating_sub(Duration::from_secs(15))
+                .max(Duration::from_secs(5));
+        self.tokens
+            .lock()
+            .unwrap()
+            .insert(scope.to_string(), (token.clone(), until));
+        Ok(token)
+    }
+
+    fn live(&self, scope: &str) -> Option<String> {
+        let tokens = self.tokens.lock().unwrap();
+        tokens
+            .get(scope)
+            .filter(|(_, until)| Instant::now() < *until)
+            .map(|(t, _)| t.clone())
+    }
+
+    /// Forget the token for `scope`, so the next request fetches a fresh one.
+    pub fn forget(&self, scope: &str) {
+        self.tokens.lock().unwrap().remove(scope);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn token_lifetimes_from_the_network_are_clamped() {
+        let answer = |expires_in| TokenResponse {
+            token: Some("t".into()),
+            access_token: None,
+            expires_in,
+        };
+        assert_eq!(answer(None).lifetime(), MIN_TOKEN_LIFE);
+        assert_eq!(answer(Some(1 << 63)).lifetime(), MAX_TOKEN_LIFE);
+        let cache = TokenCache::default();
+        let got: Result<String, ()> = cache.get_or_fetch("s", || Ok(("t".into(), Duration::MAX)));
+        assert_eq!(got.unwrap(), "t");
+        let again: Result<String, ()> = cache.get_or_fetch("s", || panic!("fetched twice"));
+        assert_eq!(again.unwrap(), "t");
+        cache.forget("s");
+        let third: Result<String, ()> =
+            cache.get_or_fetch("s", || Ok(("u".into(), MIN_TOKEN_LIFE)));
+        assert_eq!(third.unwrap(), "u");
+    }
 
     #[test]
     fn an_empty_realm_is_not_a_usable_challenge() {

@@ -3,12 +3,15 @@
 pub mod auth;
 pub mod client;
 pub mod credentials;
+pub mod error;
 pub mod listing;
+pub mod pull;
 pub mod push;
 pub mod retry;
 pub mod stream;
 
-pub use client::{Manifest, RegistryClient, RegistryError};
+pub use client::{Manifest, RegistryClient};
+pub use error::RegistryError;
 
 use crate::imagelist::RegistryConfig;
 use client::Endpoint;

@@ -1,7 +1,8 @@
 //! Pushing to a registry: blob existence, cross-repository mounts, monolithic uploads, and
 //! manifests sent byte for byte with their own media type.
 
-use super::client::Req;
+use super::client::{Auth, Req};
+use super::retry::Step;
 use super::stream::StreamError;
 use super::{RegistryClient, RegistryError};
 use crate::digest::Digest;
@@ -62,10 +63,11 @@ impl RegistryClient {
         }
     }
 
-    /// Upload a blob as one transaction: an upload session is single-use, so a request lost on
-    /// the way (the registry may have finished it and only the answer was lost) cannot simply be
-    /// sent again. After a failure, a HEAD tells whether the blob arrived anyway; if not, the
-    /// whole upload starts over in a new session, up to `--retries` times.
+    /// Upload a blob as one transaction under the retry policy: an upload session is
+    /// single-use, so a request lost on the way (the registry may have finished it and only the
+    /// answer was lost) cannot simply be sent again. After a failure, a HEAD tells whether the
+    /// blob arrived anyway; if not, the whole upload starts over in a new session. The steps
+    /// inside are sent once each: this is the only retry around them.
     pub fn upload_blob(
         &self,
         repo: &str,
@@ -73,26 +75,31 @@ impl RegistryClient {
         size: u64,
         open: BlobSource,
     ) -> Result<(), RegistryError> {
-        let mut attempt = 0;
-        loop {
-            let err = match self.upload_once(repo, digest, size, open) {
-                Ok(()) => return Ok(()),
-                Err(e) => e,
-            };
-            if self.blob_exists(repo, digest).unwrap_or(false) {
-                return Ok(());
-            }
-            let again = matches!(
-                err,
-                RegistryError::Connect { .. } | RegistryError::NotFound { .. }
-            ) || matches!(err, RegistryError::Status { status, .. }
-                    if status == 429 || status == 416 || status >= 500);
-            if !again || attempt >= self.retry.retries {
-                return Err(err);
-            }
-            std::thread::sleep(self.retry.delay(attempt, None));
-            attempt += 1;
-        }
+        self.retry
+            .run(|| match self.upload_once(repo, digest, size, open) {
+                Ok(()) => Step::Done(Ok(())),
+                Err(_) if self.arrived(repo, digest) => Step::Done(Ok(())),
+                // 404 or 416: the session was used up or lost; a new one is worth a try.
+                Err(e @ RegistryError::NotFound { .. })
+                | Err(e @ RegistryError::Status { status: 416, .. }) => Step::Retry {
+                    last: Err(e),
+                    after: None,
+                },
+                Err(e) if e.is_transient() => Step::Retry {
+                    last: Err(e),
+                    after: None,
+                },
+                Err(e) => Step::Done(Err(e)),
+            })
+    }
+
+    /// One HEAD, not retried: did the blob arrive after all?
+    fn arrived(&self, repo: &str, digest: &Digest) -> bool {
+        let what = format!("blob {digest} in {}/{repo}", self.endpoint.registry);
+        let scopes = push_scope(repo);
+        let url = self.v2(&format!("{repo}/blobs/{digest}"));
+        self.send_once(Method::HEAD, &url, Req::new(&scopes, &what), Auth::Registry)
+            .is_ok_and(|r| r.status().is_success())
     }
 
     /// Monolithic upload: POST for a session, then one PUT with the whole blob and its digest,
@@ -166,10 +173,11 @@ impl RegistryClient {
         scopes: &str,
         what: &str,
     ) -> Result<url::Url, RegistryError> {
-        let resp = self.send_registry(
+        let resp = self.send_once(
             Method::POST,
             &self.v2(&format!("{repo}/blobs/uploads/")),
             Req::new(scopes, what),
+            Auth::Registry,
         )?;
         if resp.status() != StatusCode::ACCEPTED {
             return Err(self.status_error(resp, what));
@@ -222,7 +230,7 @@ impl RegistryClient {
                 content_range: Some(&range),
                 ..Req::new(&scopes, &what)
             };
-            let resp = self.send_registry(Method::PATCH, at.as_str(), req)?;
+            let resp = self.send_once(Method::PATCH, at.as_str(), req, Auth::Registry)?;
             if resp.status() != StatusCode::ACCEPTED {
                 return Err(self.status_error(resp, &format!("{what} (bytes {range})")));
             }
@@ -231,7 +239,12 @@ impl RegistryClient {
         }
         at.query_pairs_mut()
             .append_pair("digest", &digest.to_string());
-        let resp = self.send_registry(Method::PUT, at.as_str(), Req::new(&scopes, &what))?;
+        let resp = self.send_once(
+            Method::PUT,
+            at.as_str(),
+            Req::new(&scopes, &what),
+            Auth::Registry,
+        )?;
         if resp.status() != StatusCode::CREATED {
             return Err(self.status_error(resp, &what));
         }

@@ -1,4 +1,6 @@
-//! Retry timing: exponential backoff with full jitter, and `Retry-After` when the registry sends it.
+//! The one retry policy: every request to a registry goes through `RetryPolicy::run` exactly
+//! once (never a retrying call inside another's attempt), with exponential backoff and full
+//! jitter, and `Retry-After` when the registry sends it.
 
 use std::time::Duration;
 
@@ -33,6 +35,41 @@ impl RetryPolicy {
             .min(self.cap);
         let ms = exp.as_millis() as u64;
         Duration::from_millis(ms / 2 + fastrand::u64(0..=ms / 2))
+    }
+}
+
+/// What one attempt came to.
+pub enum Step<T, E> {
+    /// The final answer, good or bad.
+    Done(Result<T, E>),
+    /// A transient failure: try again after a delay (the registry's `after` if it sent one),
+    /// unless the retries are used up, in which case `last` stands.
+    Retry {
+        last: Result<T, E>,
+        after: Option<Duration>,
+    },
+    /// Try again at once without counting a failure: the attempt got somewhere (new bytes of a
+    /// download, a challenge learned). The caller makes sure this cannot repeat forever.
+    Again,
+}
+
+impl RetryPolicy {
+    /// Run `attempt` until it is done or has failed transiently more than `retries` times.
+    pub fn run<T, E>(&self, mut attempt: impl FnMut() -> Step<T, E>) -> Result<T, E> {
+        let mut failures = 0u32;
+        loop {
+            match attempt() {
+                Step::Done(r) => return r,
+                Step::Again => {}
+                Step::Retry { last, after } => {
+                    if failures >= self.retries {
+                        return last;
+                    }
+                    std::thread::sleep(self.delay(failures, after));
+                    failures += 1;
+                }
+            }
+        }
     }
 }
 
@@ -84,5 +121,36 @@ mod tests {
             Some(Duration::ZERO)
         );
         assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn runs_until_done_or_out_of_retries() {
+        let p = RetryPolicy {
+            retries: 2,
+            base: Duration::from_millis(1),
+            cap: Duration::from_millis(2),
+        };
+        let mut calls = 0;
+        let r: Result<(), u32> = p.run(|| {
+            calls += 1;
+            Step::Retry {
+                last: Err(calls),
+                after: None,
+            }
+        });
+        assert_eq!((r, calls), (Err(3), 3));
+        let mut calls = 0;
+        let r: Result<u32, ()> = p.run(|| {
+            calls += 1;
+            match calls {
+                1..=4 => Step::Again,
+                5 => Step::Retry {
+                    last: Err(()),
+                    after: None,
+                },
+                _ => Step::Done(Ok(calls)),
+            }
+        });
+        assert_eq!(r, Ok(6));
     }
 }
