@@ -49,7 +49,11 @@ impl<R: Read> Session<R> {
         allow_unsigned: bool,
     ) -> Result<Self, VerifyError> {
         let mut stream = StreamReader::new(src, name)?;
-        let (bundle_json, signature, m) = read_signed(&mut stream, name)?;
+        let Signed {
+            bundle_json,
+            signature,
+            next: m,
+        } = read_signed(&mut stream, name)?;
         let signer = check_signature(
             &bundle_json,
             signature.as_deref(),
@@ -221,12 +225,15 @@ fn next_member<R: Read>(stream: &mut StreamReader<R>, name: &str) -> Result<Memb
     })
 }
 
-/// bundle.json and, when the bundle is signed, its signature: the first members. Returns them
-/// and the member that follows.
-fn read_signed<R: Read>(
-    stream: &mut StreamReader<R>,
-    name: &str,
-) -> Result<(Vec<u8>, Option<Vec<u8>>, Member), VerifyError> {
+/// The first members: bundle.json and, when the bundle is signed, its signature.
+struct Signed {
+    bundle_json: Vec<u8>,
+    signature: Option<Vec<u8>>,
+    /// The member after them.
+    next: Member,
+}
+
+fn read_signed<R: Read>(stream: &mut StreamReader<R>, name: &str) -> Result<Signed, VerifyError> {
     let m = next_member(stream, name)?;
     if m.path != MANIFEST_PATH || m.size > MAX_METADATA_BYTES {
         return Err(VerifyError::inconsistent(
@@ -237,13 +244,21 @@ fn read_signed<R: Read>(
     let bundle_json = read_small(stream, &m)?;
     let m = next_member(stream, name)?;
     if m.path != SIGNATURE_PATH {
-        return Ok((bundle_json, None, m));
+        return Ok(Signed {
+            bundle_json,
+            signature: None,
+            next: m,
+        });
     }
     if m.size != 64 {
         return Err(VerifyError::BadSignature { path: name.into() });
     }
     let signature = read_small(stream, &m)?;
-    Ok((bundle_json, Some(signature), next_member(stream, name)?))
+    Ok(Signed {
+        bundle_json,
+        signature: Some(signature),
+        next: next_member(stream, name)?,
+    })
 }
 
 /// `oci-layout` and `index.json` (from `m` on), each checked against bundle.json; returns
