@@ -21,7 +21,6 @@ pub mod platform;
 pub mod progress;
 pub mod reference;
 pub mod registry;
-pub mod resolve;
 pub mod select;
 pub mod serve;
 pub mod verify;

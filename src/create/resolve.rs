@@ -1,6 +1,7 @@
 //! Resolve the image list against the registries: fetch every manifest (and the chosen children
 //! of indexes) and collect the blobs they reference.
 
+use crate::cache::BlobCache;
 use crate::digest::Digest;
 use crate::imagelist::ImageEntry;
 use crate::manifest::{self, Descriptor};
@@ -185,4 +186,102 @@ fn join(it: impl Iterator<Item = String>) -> String {
     } else {
         v.join(", ")
     }
+}
+
+/// The resolved images (each reference once) and the entries that failed, with why.
+pub struct Resolved {
+    pub images: Vec<ResolvedImage>,
+    pub failed: Vec<(String, String)>,
+}
+
+/// Resolve every entry of the list in parallel on `jobs` threads; every failure is reported,
+/// not just the first.
+pub fn resolve_all(
+    entries: &[ImageEntry],
+    registries: &Registries,
+    jobs: usize,
+    progress: &crate::progress::Progress,
+) -> Result<Resolved, ResolveError> {
+    use rayon::prelude::*;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs.max(1))
+        .build()
+        .map_err(|e| ResolveError::Invalid {
+            what: "worker threads".into(),
+            reason: e.to_string(),
+        })?;
+    let results: Vec<Result<ResolvedImage, ResolveError>> = pool.install(|| {
+        entries
+            .par_iter()
+            .map(|e| {
+                let r = resolve(e, registries);
+                if let Ok(img) = &r {
+                    progress.line(&format!(
+                        "resolved {} -> {}{}",
+                        e.reference,
+                        img.top.digest,
+                        platform_note(img)
+                    ));
+                }
+                r
+            })
+            .collect()
+    });
+    let mut out = Resolved {
+        images: Vec::new(),
+        failed: Vec::new(),
+    };
+    let mut seen = std::collections::HashSet::new();
+    for (entry, r) in entries.iter().zip(results) {
+        match r {
+            Ok(img) if seen.insert(img.entry.reference.to_string()) => out.images.push(img),
+            Ok(_) => {}
+            Err(e) => out.failed.push((
+                format!("{} (line {})", entry.source, entry.line),
+                e.to_string(),
+            )),
+        }
+    }
+    Ok(out)
+}
+
+fn platform_note(img: &ResolvedImage) -> String {
+    if img.platforms.is_empty() {
+        String::new()
+    } else {
+        format!(" [{}]", img.platforms.join(", "))
+    }
+}
+
+/// Platforms for the plain manifests, from their configs (which must be in the cache).
+pub fn fill_platforms(images: &mut [ResolvedImage], cache: &BlobCache) {
+    for img in images
+        .iter_mut()
+        .filter(|i| i.platforms.is_empty() && i.children.len() == 1)
+    {
+        img.platforms = platform_from_config(img, cache).into_iter().collect();
+    }
+}
+
+/// A plain manifest has no platform in the registry's answer; its config says which it is.
+/// Artifacts have no such config, and get none.
+fn platform_from_config(img: &ResolvedImage, cache: &BlobCache) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Config {
+        os: Option<String>,
+        architecture: Option<String>,
+        variant: Option<String>,
+    }
+    let (_, blobs) = img.blobs.first()?;
+    let config = blobs
+        .first()
+        .filter(|b| b.size < 1 << 20 && b.media_type.contains("config"))?;
+    let bytes = std::fs::read(cache.path(&config.digest)).ok()?;
+    let c: Config = serde_json::from_slice(&bytes).ok()?;
+    let p = Platform {
+        os: c.os?,
+        architecture: c.architecture?,
+        variant: c.variant,
+    };
+    Some(p.to_string())
 }
