@@ -108,12 +108,8 @@ pub struct CreateArgs {
     /// Talk plain HTTP to every registry (per registry: `plain-http: true` in the list).
     #[arg(long)]
     pub plain_http: bool,
-    /// Retries per request on connection errors, 429 and 5xx.
-    #[arg(long, default_value_t = 5)]
-    pub retries: u32,
-    /// How long a registry may send nothing before the request is retried (e.g. 30s, 2m).
-    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
-    pub read_timeout: std::time::Duration,
+    #[command(flatten)]
+    pub network: NetworkArgs,
     /// No progress output.
     #[arg(short, long)]
     pub quiet: bool,
@@ -164,12 +160,8 @@ pub struct LoadArgs {
     /// Read the registry password from the first line of stdin.
     #[arg(long, requires = "username")]
     pub password_stdin: bool,
-    /// Retries per request on connection errors, 429 and 5xx.
-    #[arg(long, default_value_t = 5)]
-    pub retries: u32,
-    /// How long a registry may send nothing before the request is retried (e.g. 30s, 2m).
-    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
-    pub read_timeout: std::time::Duration,
+    #[command(flatten)]
+    pub network: NetworkArgs,
     /// No progress output.
     #[arg(short, long)]
     pub quiet: bool,
@@ -226,4 +218,15 @@ pub struct InventoryArgs {
     /// Do not verify the registry's TLS certificate.
     #[arg(long)]
     pub insecure_skip_tls_verify: bool,
+}
+
+/// How hard to try with a registry; the same for create and load.
+#[derive(Args, Debug)]
+pub struct NetworkArgs {
+    /// Retries per request on connection errors, 429 and 5xx.
+    #[arg(long, default_value_t = 5)]
+    pub retries: u32,
+    /// How long a registry may send nothing before the request is retried (e.g. 30s, 2m).
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub read_timeout: std::time::Duration,
 }

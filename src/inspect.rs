@@ -2,7 +2,6 @@
 
 use crate::format::reader::BundleReader;
 use crate::format::{FormatError, SIGNATURE_PATH};
-use indicatif::HumanBytes;
 use serde::Serialize;
 use std::path::Path;
 
@@ -43,54 +42,4 @@ pub fn inspect(path: &Path) -> Result<Inspection, FormatError> {
         images: doc.images,
         base: doc.base,
     })
-}
-
-impl std::fmt::Display for Inspection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(
-            f,
-            "bundle:   {} (format {})",
-            self.file, self.format_version
-        )?;
-        writeln!(f, "created:  {} by {}", self.created, self.tool)?;
-        match (&self.signer, self.signed) {
-            (Some(s), true) => {
-                writeln!(f, "signer:   {s} (not checked here; run `bundle verify`)")?
-            }
-            _ => writeln!(f, "signer:   none (unsigned bundle)")?,
-        }
-        writeln!(
-            f,
-            "size:     {} file, {} blobs totalling {}",
-            HumanBytes(self.file_size),
-            self.blob_count,
-            HumanBytes(self.blob_bytes)
-        )?;
-        if let Some(b) = &self.base {
-            writeln!(
-                f,
-                "delta:    over {} {} ({}); {} layers ({}) left out, to be found at the target",
-                b.kind,
-                b.name,
-                b.digest,
-                b.omitted.len(),
-                HumanBytes(b.omitted.iter().map(|o| o.size).sum())
-            )?;
-        }
-        writeln!(f, "images:   {}", self.images.len())?;
-        for i in &self.images {
-            let plats = if i.platforms.is_empty() {
-                "-".to_string()
-            } else {
-                i.platforms.join(",")
-            };
-            let partial = if i.complete {
-                ""
-            } else {
-                " (some platforms left out)"
-            };
-            writeln!(f, "  {}\n    {} {}{partial}", i.reference, i.digest, plats)?;
-        }
-        Ok(())
-    }
 }

@@ -4,6 +4,7 @@
 pub mod cache;
 pub mod causes;
 pub mod cli;
+pub mod config;
 pub mod create;
 pub mod delta;
 pub mod digest;
@@ -21,6 +22,7 @@ pub mod platform;
 pub mod progress;
 pub mod reference;
 pub mod registry;
+pub mod report;
 pub mod select;
 pub mod serve;
 pub mod verify;

@@ -1,0 +1,191 @@
+//! The command line resolved into each command's options: parsed platforms, targets, times,
+//! credentials and registry settings. `cli.rs` says what may be typed; this says what it means.
+
+use crate::cli::{CreateArgs, LoadArgs, NetworkArgs};
+use crate::create::CreateOptions;
+use crate::imagelist::RegistryConfig;
+use crate::load::registry::Naming;
+use crate::load::spec::TargetSpec;
+use crate::load::LoadOptions;
+use crate::platform::Platform;
+use crate::registry::credentials::Credential;
+use crate::registry::retry::RetryPolicy;
+use crate::registry::{GlobalOptions, Registries};
+use anyhow::{Context, Result};
+
+impl NetworkArgs {
+    /// Settings for every registry: these, plain HTTP or not, and the system's `certs.d`.
+    pub fn global(&self, plain_http: bool) -> GlobalOptions {
+        GlobalOptions {
+            plain_http,
+            retry: RetryPolicy {
+                retries: self.retries,
+                ..Default::default()
+            },
+            read_timeout: Some(self.read_timeout),
+            certs_dirs: Vec::new(),
+        }
+        .with_system_certs_dirs()
+    }
+}
+
+fn platforms(given: &[String]) -> Result<Vec<Platform>> {
+    Ok(given
+        .iter()
+        .map(|p| p.parse::<Platform>())
+        .collect::<Result<Vec<_>, _>>()?)
+}
+
+pub fn create_options(a: CreateArgs) -> Result<CreateOptions> {
+    let created = match a
+        .created
+        .or_else(|| std::env::var("SOURCE_DATE_EPOCH").ok())
+    {
+        Some(s) => parse_time(&s).with_context(|| {
+            format!("--created / SOURCE_DATE_EPOCH {s:?}: expected Unix seconds or RFC 3339")
+        })?,
+        None => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_secs(),
+    };
+    Ok(CreateOptions {
+        platforms: platforms(&a.platforms)?,
+        registry: a.network.global(a.plain_http),
+        list: a.images,
+        output: a.output,
+        key: a.key,
+        jobs: a.jobs as usize,
+        cache_dir: a.cache_dir,
+        no_cache: a.no_cache,
+        keep_going: a.keep_going,
+        created,
+        progress: crate::progress::Mode::detect(a.quiet),
+        since: a.since,
+        split: a.split,
+        sync: a.sync,
+    })
+}
+
+fn parse_time(s: &str) -> Result<u64> {
+    if let Ok(n) = s.trim().parse::<u64>() {
+        return Ok(n);
+    }
+    let t = humantime::parse_rfc3339_weak(s.trim())?;
+    Ok(t.duration_since(std::time::UNIX_EPOCH)?.as_secs())
+}
+
+pub fn load_options(a: LoadArgs) -> Result<LoadOptions> {
+    let targets = a
+        .targets
+        .iter()
+        .map(|t| t.parse::<TargetSpec>())
+        .collect::<Result<Vec<_>>>()?;
+    if a.password_stdin && a.file.as_os_str() == "-" {
+        anyhow::bail!("--password-stdin and a bundle on stdin (-) cannot both use stdin");
+    }
+    let registries = target_registries(&a, &targets)?;
+    Ok(LoadOptions {
+        naming: Naming {
+            keep_registry: a.keep_registry,
+            rewrites: rewrites(&a.rewrites)?,
+        },
+        platforms: platforms(&a.platforms)?,
+        progress: crate::progress::Mode::detect(a.quiet || a.json),
+        file: a.file,
+        keys: a.keys,
+        allow_unsigned: a.allow_unsigned,
+        targets,
+        images: a.images,
+        jobs: a.jobs as usize,
+        registries,
+    })
+}
+
+/// How to reach the registry targets: one set of settings (and the credential from
+/// `--password-stdin`, read now) for each of their hosts.
+fn target_registries(
+    a: &LoadArgs,
+    targets: &[TargetSpec],
+) -> Result<Box<dyn Fn() -> Registries + Send + Sync>> {
+    let credential = match a.password_stdin {
+        true => Some(read_password(a.username.clone().unwrap_or_default())?),
+        false => None,
+    };
+    let hosts: Vec<String> = targets
+        .iter()
+        .filter_map(|t| match t {
+            TargetSpec::Registry { host, .. } => Some(host.clone()),
+            _ => None,
+        })
+        .collect();
+    let cfg = RegistryConfig {
+        plain_http: a.plain_http,
+        ca_file: a.ca_file.clone(),
+        insecure_skip_tls_verify: a.insecure_skip_tls_verify,
+        ..Default::default()
+    };
+    let global = a.network.global(a.plain_http);
+    Ok(Box::new(move || {
+        let configs = hosts.iter().map(|h| (h.clone(), cfg.clone())).collect();
+        let mut r = Registries::new(configs, global.clone());
+        if let Some(c) = &credential {
+            for h in &hosts {
+                r = r.with_credential(h, c.clone());
+            }
+        }
+        r
+    }))
+}
+
+fn read_password(username: String) -> Result<Credential> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("reading the password from stdin")?;
+    Ok(Credential::Basic {
+        username,
+        password: line.trim_end_matches(['\r', '\n']).to_string(),
+    })
+}
+
+/// `--rewrite OLD=NEW`, each checked.
+fn rewrites(given: &[String]) -> Result<Vec<(String, String)>> {
+    given
+        .iter()
+        .map(|r| {
+            let (old, new) = r
+                .split_once('=')
+                .with_context(|| format!("--rewrite {r:?}: expected OLD=NEW"))?;
+            let old = old.trim_matches('/');
+            anyhow::ensure!(!old.is_empty(), "--rewrite {r:?}: OLD must not be empty");
+            Ok((old.to_string(), new.trim_matches('/').to_string()))
+        })
+        .collect()
+}
+
+impl crate::cli::InventoryArgs {
+    /// How to reach the registry being listed.
+    pub fn registry_config(&self) -> RegistryConfig {
+        RegistryConfig {
+            plain_http: self.plain_http,
+            ca_file: self.ca_file.clone(),
+            insecure_skip_tls_verify: self.insecure_skip_tls_verify,
+            ..Default::default()
+        }
+    }
+}
+
+impl crate::cli::ServeArgs {
+    pub fn into_options(self) -> crate::serve::ServeOptions {
+        crate::serve::ServeOptions {
+            files: self.files,
+            keys: self.keys,
+            allow_unsigned: self.allow_unsigned,
+            listen: self.listen,
+            tls: self.tls_cert.zip(self.tls_key),
+            keep_registry: self.keep_registry,
+            threads: self.threads,
+            quiet: self.quiet,
+        }
+    }
+}

@@ -1,0 +1,206 @@
+//! Everything `bundle` tells people: each command's result as text (and as JSON for `--json`),
+//! and errors as one line with the exit code they mean. The commands return values; only this
+//! module (and `main`, which prints what it returns) turns them into words.
+
+use crate::create::CreateSummary;
+use crate::inspect::Inspection;
+use crate::inventory::Inventory;
+use crate::load::LoadReport;
+use crate::verify::{Report as VerifyReport, VerifyError};
+use indicatif::HumanBytes;
+use std::fmt;
+use std::path::Path;
+
+/// An error and its causes on one line, prefixed `error: `.
+pub fn error(e: &anyhow::Error) -> String {
+    format!("error: {}", crate::causes::flatten(e.chain()))
+}
+
+/// A verification failure anywhere in the chain means exit code 3; anything else 1.
+pub fn exit_code(e: &anyhow::Error) -> i32 {
+    e.chain()
+        .find_map(|c| c.downcast_ref::<VerifyError>())
+        .map_or(crate::exit_codes::ERROR, |v| v.exit_code())
+}
+
+pub fn keygen(private: &Path, public: &Path, fingerprint: &str) -> String {
+    format!(
+        "wrote {} (private, keep it secret) and {}\nfingerprint {fingerprint}",
+        private.display(),
+        public.display()
+    )
+}
+
+pub fn created(output: &Path, split: bool, summary: &CreateSummary) -> String {
+    match split {
+        false => format!("wrote {}\n{summary}", output.display()),
+        true => format!(
+            "wrote {0}.part001, {0}.part002, ... and {0}.parts.json (cat {0}.part* > {0} gives the single file)\n{summary}",
+            output.display()
+        ),
+    }
+}
+
+pub fn verified(file: &Path, r: &VerifyReport, json: bool) -> String {
+    if json {
+        return serde_json::json!({
+            "file": file.display().to_string(), "verified": true, "signer": r.signer,
+            "images": r.images, "blobs": r.blobs, "blobBytes": r.bytes, "fileBytes": r.file_bytes,
+        })
+        .to_string();
+    }
+    format!(
+        "{}: OK\n  signature: {}\n  {} images, {} blobs ({}) match bundle.json\n  all {} bytes of the file are as written ({:.2}s, {}/s)",
+        file.display(),
+        r.signer
+            .as_deref()
+            .map_or("none (unsigned, allowed)".to_string(), |s| format!("valid, key {s}")),
+        r.images,
+        r.blobs,
+        HumanBytes(r.bytes),
+        r.file_bytes,
+        r.seconds,
+        HumanBytes((r.file_bytes as f64 / r.seconds.max(1e-6)) as u64)
+    )
+}
+
+pub fn loaded(r: &LoadReport, json: bool) -> String {
+    if json {
+        let targets: Vec<_> = r
+            .targets
+            .iter()
+            .map(|t| {
+                serde_json::json!({"target": t.target, "images": t.names, "blobsSent": t.blobs.sent,
+                    "blobsPresent": t.blobs.present, "blobsMounted": t.blobs.mounted, "bytesSent": t.blobs.bytes})
+            })
+            .collect();
+        return serde_json::json!({"signer": r.signer, "targets": targets, "partial": r.partial, "seconds": r.seconds})
+            .to_string();
+    }
+    let mut out = String::new();
+    for t in &r.targets {
+        out.push_str(&format!(
+            "{}: {} images; blobs: {} sent ({}), {} already there, {} mounted\n",
+            t.target,
+            t.names.len(),
+            t.blobs.sent,
+            HumanBytes(t.blobs.bytes),
+            t.blobs.present,
+            t.blobs.mounted
+        ));
+        for n in &t.names {
+            out.push_str(&format!("  {n}\n"));
+        }
+    }
+    for p in &r.partial {
+        out.push_str(&format!(
+            "note: {p} is multi-platform and not all of its platforms were loaded\n"
+        ));
+    }
+    out.push_str(&format!("done in {:.2}s", r.seconds));
+    out
+}
+
+pub fn inventory(output: &Path, inv: &Inventory) -> String {
+    format!(
+        "wrote {}: {} digests held by {}",
+        output.display(),
+        inv.blobs.len(),
+        inv.source
+    )
+}
+
+pub fn inspected(i: &Inspection, json: bool) -> serde_json::Result<String> {
+    match json {
+        true => serde_json::to_string_pretty(i),
+        // Display ends every line itself.
+        false => Ok(i.to_string().trim_end_matches('\n').to_string()),
+    }
+}
+
+impl fmt::Display for CreateSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "images:          {}", self.images)?;
+        writeln!(f, "platforms:       {}", self.platforms)?;
+        writeln!(
+            f,
+            "blobs:           {} ({} distinct)",
+            self.blobs,
+            HumanBytes(self.distinct_bytes)
+        )?;
+        writeln!(f, "pulled:          {}", HumanBytes(self.bytes_pulled))?;
+        writeln!(f, "from cache:      {}", HumanBytes(self.bytes_cached))?;
+        writeln!(
+            f,
+            "saved by dedup:  {}",
+            HumanBytes(self.bytes_saved_by_dedup)
+        )?;
+        writeln!(
+            f,
+            "bundle size:     {} ({} bytes)",
+            HumanBytes(self.bundle_size),
+            self.bundle_size
+        )?;
+        writeln!(f, "sha256:          {}", self.sha256)?;
+        writeln!(
+            f,
+            "signed by:       {}",
+            self.signer.as_deref().unwrap_or("nobody (unsigned)")
+        )?;
+        write!(f, "time:            {:.2}s", self.seconds)?;
+        for (img, why) in &self.failed {
+            write!(f, "\nFAILED {img}: {why}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Inspection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "bundle:   {} (format {})",
+            self.file, self.format_version
+        )?;
+        writeln!(f, "created:  {} by {}", self.created, self.tool)?;
+        match (&self.signer, self.signed) {
+            (Some(s), true) => {
+                writeln!(f, "signer:   {s} (not checked here; run `bundle verify`)")?
+            }
+            _ => writeln!(f, "signer:   none (unsigned bundle)")?,
+        }
+        writeln!(
+            f,
+            "size:     {} file, {} blobs totalling {}",
+            HumanBytes(self.file_size),
+            self.blob_count,
+            HumanBytes(self.blob_bytes)
+        )?;
+        if let Some(b) = &self.base {
+            writeln!(
+                f,
+                "delta:    over {} {} ({}); {} layers ({}) left out, to be found at the target",
+                b.kind,
+                b.name,
+                b.digest,
+                b.omitted.len(),
+                HumanBytes(b.omitted.iter().map(|o| o.size).sum())
+            )?;
+        }
+        writeln!(f, "images:   {}", self.images.len())?;
+        for i in &self.images {
+            let plats = if i.platforms.is_empty() {
+                "-".to_string()
+            } else {
+                i.platforms.join(",")
+            };
+            let partial = if i.complete {
+                ""
+            } else {
+                " (some platforms left out)"
+            };
+            writeln!(f, "  {}\n    {} {}{partial}", i.reference, i.digest, plats)?;
+        }
+        Ok(())
+    }
+}
