@@ -1,15 +1,15 @@
 //! `bundle load`: verify, then load into registries and local stores with digests unchanged.
-//!
-//! From a file: the signature, bundle.json and every manifest are verified first; then blobs
-//! are pushed in parallel, each read from its own frame and checked on the way, while a second
-//! thread verifies the whole file (every blob, every byte); manifests follow only once that
-//! passed (children before indexes) and names/tags come last. From stdin (`-`): one
-//! pass, each needed blob spooled to a temp file while it is verified (one blob at a time, never
-//! the whole bundle), manifests and tags only after the end of the stream checked out.
+//! `from_file` and `from_stdin` are the two ways through; both check the signature, bundle.json
+//! and every manifest before anything is planned or sent, let a blob become visible at a target
+//! only with its digest checked, and write manifests (children before indexes) and tags last,
+//! once every byte of the bundle checked out. `select` decides what is loaded; `target` is
+//! what every destination can do, `spec` parses `--to`.
 
 pub mod containerd;
 pub mod containers_storage;
 pub mod docker_archive;
+mod from_file;
+mod from_stdin;
 mod import_tool;
 pub mod oci;
 pub mod registry;
@@ -21,12 +21,10 @@ use crate::platform::Platform;
 use crate::progress::{Mode, Progress};
 use crate::registry::Registries;
 use crate::select::PlannedImage;
-use crate::verify::{self, Session};
+use crate::verify;
 use anyhow::{bail, Context, Result};
-use rayon::prelude::*;
 use spec::TargetSpec;
 use std::collections::HashMap;
-use std::io::Read;
 use std::path::PathBuf;
 use std::time::Instant;
 use target::{BlobOutcome, Target};
@@ -110,161 +108,53 @@ pub fn load(opts: &LoadOptions) -> Result<LoadReport> {
         bail!("no --to target given");
     }
     if opts.file.as_os_str() == "-" {
-        load_stream(opts, &keys, started)
+        from_stdin::load(opts, &keys, started)
     } else {
-        load_file(opts, &keys, started)
+        from_file::load(opts, &keys, started)
     }
 }
 
-fn load_file(
-    opts: &LoadOptions,
-    keys: &[verify::TrustedKey],
-    started: Instant,
-) -> Result<LoadReport> {
-    // A damaged seek index is a verification failure (exit 3), as it is for `verify`; a split
-    // bundle's parts are found and checked here.
-    let verify::Opened {
-        name,
-        reader,
-        stream,
-        parts,
-    } = verify::Opened::open(&opts.file, keys, opts.allow_unsigned)?;
-    // The signature, bundle.json and every manifest are checked before anything is planned or
-    // sent; the rest of the file (every blob, every byte) is checked by a second thread while
-    // blobs are sent. A blob becomes visible only with its digest checked (the registry checks
-    // the digest of every upload, local targets hash what they write), and manifests and tags
-    // are written only once the whole file checked out: so sending need not wait for the
-    // verification pass, which on a CPU-bound machine was half of the load.
-    let session =
-        Session::open(stream, &name, keys, opts.allow_unsigned).map_err(|e| parts.explain(e))?;
-    let progress = Progress::new(opts.progress, "loaded");
-    progress.line(&format!(
-        "{name}: {} ({} blobs); checking every byte while loading",
-        session
-            .checked
-            .signer
-            .as_deref()
-            .map_or("unsigned (allowed)".into(), |s| format!("signature by {s}")),
-        session.checked.doc.blobs.len()
-    ));
-    let plan = crate::select::plan(&session.checked, &opts.images, &opts.platforms)?;
-    let targets = open_targets(opts)?;
-    let users = check_base(&targets, blob_users(&plan), &session.checked.doc)?;
-    let members: HashMap<String, &crate::format::MemberEntry> = reader
-        .index
-        .members
-        .iter()
-        .map(|m| (m.path.clone(), m))
-        .collect();
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(opts.jobs.max(1))
-        .build()?;
-    progress.start_bytes(
-        users.iter().map(|(b, _)| b.size).sum::<u64>() * targets.len() as u64,
-        0,
-    );
-    let (verified, results) = std::thread::scope(|s| {
-        let verifier = s.spawn(|| session.finish());
-        let results: Vec<Result<Vec<BlobOutcome>>> = pool.install(|| {
-            users
-                .par_iter()
-                .map(|(blob, imgs)| {
-                    let member = members
-                        .get(&blob.digest.layout_path())
-                        .copied()
-                        .with_context(|| {
-                            format!("blob {} is missing from the seek index", blob.digest)
-                        })?;
-                    let open = || -> Result<Box<dyn Read + Send>> {
-                        Ok(Box::new(reader.open_member(member)?))
-                    };
-                    let mut v = Vec::new();
-                    for t in &targets {
-                        let o = t.put_blob(blob, imgs, &open).with_context(|| {
-                            format!("{}: blob {} of {}", t.name(), blob.digest, names_of(imgs))
-                        })?;
-                        progress.add(blob.size);
-                        v.push(o);
-                    }
-                    Ok(v)
-                })
-                .collect()
-        });
-        let verified = verifier
-            .join()
-            .unwrap_or_else(|p| std::panic::resume_unwind(p));
-        (verified, results)
-    });
-    progress.finish();
-    // A verification failure outranks upload errors: it is the cause, and its exit code (3)
-    // tells the operator the file, not the target, is at fault.
-    let checked = verified.map_err(|e| {
-        anyhow::Error::new(parts.explain(e))
-            .context("the bundle failed verification; no manifest or tag was written")
-    })?;
-    progress.line(&format!("verified: every byte of {name} is as written"));
-    let mut outcomes = vec![BlobOutcome::default(); targets.len()];
-    let mut errors = Vec::new();
-    for r in results {
-        match r {
-            Ok(v) => v
-                .into_iter()
-                .enumerate()
-                .for_each(|(i, o)| outcomes[i] += o),
-            Err(e) => errors.push(format!("{e:#}")),
-        }
-    }
-    if !errors.is_empty() {
-        bail!(
-            "{} blob(s) could not be loaded; no manifest or tag was written:\n  {}",
-            errors.len(),
-            errors.join("\n  ")
-        );
-    }
-    commit(&targets, &plan, &checked, outcomes, started)
+/// What a load works through once the signed part of the bundle checked out: the plan, the
+/// targets, and the blobs to send, each with the images that need it.
+struct Prepared<'a> {
+    plan: &'a [PlannedImage],
+    targets: Vec<Box<dyn Target>>,
+    users: Vec<(BlobRecord, Vec<&'a PlannedImage>)>,
 }
 
-fn load_stream(
-    opts: &LoadOptions,
-    keys: &[verify::TrustedKey],
-    started: Instant,
-) -> Result<LoadReport> {
-    let stdin = std::io::stdin().lock();
-    let mut session = Session::open(stdin, "stdin", keys, opts.allow_unsigned)?;
-    let plan = crate::select::plan(&session.checked, &opts.images, &opts.platforms)?;
-    let targets = open_targets(opts)?;
-    let users = check_base(&targets, blob_users(&plan), &session.checked.doc)?;
-    let needed: HashMap<&crate::digest::Digest, &Vec<&PlannedImage>> =
-        users.iter().map(|(b, u)| (&b.digest, u)).collect();
-    let mut outcomes = vec![BlobOutcome::default(); targets.len()];
-    let spool_dir = std::env::temp_dir();
-    while let Some(blob) = session.next_blob()? {
-        let Some(imgs) = needed.get(&blob.digest) else {
-            session.read_blob(&mut std::io::sink())?;
-            continue;
-        };
-        // One blob at a time, verified before any target sees it.
-        let spool = tempfile::Builder::new()
-            .prefix(".bundle-spool-")
-            .tempfile_in(&spool_dir)
-            .with_context(|| format!("creating a spool file in {}", spool_dir.display()))?;
-        let mut w = std::io::BufWriter::with_capacity(1 << 20, spool.as_file());
-        session.read_blob(&mut w)?;
-        // Flush explicitly: dropping a BufWriter ignores a write error (a full $TMPDIR).
-        std::io::Write::flush(&mut w).with_context(|| {
-            format!("writing blob {} to {}", blob.digest, spool.path().display())
-        })?;
-        drop(w);
-        let path = spool.path().to_path_buf();
-        let open = || -> Result<Box<dyn Read + Send>> { Ok(Box::new(std::fs::File::open(&path)?)) };
-        for (i, t) in targets.iter().enumerate() {
-            outcomes[i] += t.put_blob(&blob, imgs, &open).with_context(|| {
+impl<'a> Prepared<'a> {
+    fn new(
+        opts: &LoadOptions,
+        plan: &'a [PlannedImage],
+        doc: &crate::format::BundleManifest,
+    ) -> Result<Prepared<'a>> {
+        let targets = open_targets(opts)?;
+        let users = check_base(&targets, blob_users(plan), doc)?;
+        Ok(Prepared {
+            plan,
+            targets,
+            users,
+        })
+    }
+
+    /// Put one blob into every target; `open` gives its bytes, as often as asked.
+    fn put(
+        &self,
+        blob: &BlobRecord,
+        imgs: &[&PlannedImage],
+        open: target::Opener,
+        progress: &Progress,
+    ) -> Result<Vec<BlobOutcome>> {
+        let mut v = Vec::new();
+        for t in &self.targets {
+            let o = t.put_blob(blob, imgs, open).with_context(|| {
                 format!("{}: blob {} of {}", t.name(), blob.digest, names_of(imgs))
             })?;
+            progress.add(blob.size);
+            v.push(o);
         }
+        Ok(v)
     }
-    let checked = session.finish()?;
-    commit(&targets, &plan, &checked, outcomes, started)
 }
 
 /// A delta bundle leaves out layers its base carried: before anything is written, each target
@@ -305,13 +195,14 @@ fn check_base<'a>(
     Ok(send)
 }
 
+/// Manifests and tags, last: only after every blob of the bundle checked out.
 fn commit(
-    targets: &[Box<dyn Target>],
-    plan: &[PlannedImage],
+    prepared: Prepared,
     checked: &verify::Checked,
     outcomes: Vec<BlobOutcome>,
     started: Instant,
 ) -> Result<LoadReport> {
+    let Prepared { plan, targets, .. } = prepared;
     let mut reports = Vec::new();
     for (t, blobs) in targets.iter().zip(outcomes) {
         let names = t

@@ -1,0 +1,55 @@
+//! Loading from stdin (`-`): one pass, each needed blob spooled to a scratch file while it is
+//! verified (one blob at a time, never the whole bundle), manifests and tags only after the end
+//! of the stream checked out.
+
+use super::target::BlobOutcome;
+use super::{commit, LoadOptions, LoadReport, Prepared};
+use crate::fsutil::PartialFile;
+use crate::progress::{Mode, Progress};
+use crate::select::PlannedImage;
+use crate::verify::{self, Session};
+use anyhow::{Context, Result};
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::time::Instant;
+
+pub fn load(
+    opts: &LoadOptions,
+    keys: &[verify::TrustedKey],
+    started: Instant,
+) -> Result<LoadReport> {
+    let stdin = std::io::stdin().lock();
+    let mut session = Session::open(stdin, "stdin", keys, opts.allow_unsigned)?;
+    let plan = crate::select::plan(&session.checked, &opts.images, &opts.platforms)?;
+    let prepared = Prepared::new(opts, &plan, &session.checked.doc)?;
+    let needed: HashMap<&crate::digest::Digest, &Vec<&PlannedImage>> =
+        prepared.users.iter().map(|(b, u)| (&b.digest, u)).collect();
+    let mut outcomes = vec![BlobOutcome::default(); prepared.targets.len()];
+    let spool_dir = std::env::temp_dir();
+    let quiet = Progress::new(Mode::Quiet, "loaded");
+    while let Some(blob) = session.next_blob()? {
+        let Some(imgs) = needed.get(&blob.digest) else {
+            session.read_blob(&mut std::io::sink())?;
+            continue;
+        };
+        // One blob at a time, verified before any target sees it; removed on every exit path.
+        let mut spool = PartialFile::scratch(&spool_dir, ".bundle-spool-")
+            .with_context(|| format!("creating a spool file in {}", spool_dir.display()))?;
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, &mut spool);
+        session.read_blob(&mut w)?;
+        // Flush explicitly: dropping a BufWriter ignores a write error (a full $TMPDIR).
+        w.flush()
+            .with_context(|| format!("writing blob {} to {}", blob.digest, spool_dir.display()))?;
+        drop(w);
+        let path = spool.temp_path().to_path_buf();
+        let open = || -> Result<Box<dyn Read + Send>> { Ok(Box::new(std::fs::File::open(&path)?)) };
+        for (o, n) in outcomes
+            .iter_mut()
+            .zip(prepared.put(&blob, imgs, &open, &quiet)?)
+        {
+            *o += n;
+        }
+    }
+    let checked = session.finish()?;
+    commit(prepared, &checked, outcomes, started)
+}
