@@ -111,75 +111,9 @@ pub fn parse(text: &str, path: &Path) -> Result<ImageList, ImageListError> {
             .any(|k| l.starts_with(k))
             || l == "-"
     });
-    let list = if !is_yaml {
-        let mut images = Vec::new();
-        for (i, raw) in text.lines().enumerate() {
-            let l = raw.split('#').next().unwrap_or("").trim();
-            if l.is_empty() {
-                continue;
-            }
-            let reference = Reference::parse(l).map_err(|e| err(i + 1, e.to_string()))?;
-            images.push(ImageEntry {
-                source: l.to_string(),
-                reference,
-                platforms: None,
-                own_platforms: false,
-                line: i + 1,
-            });
-        }
-        ImageList {
-            images,
-            registries: BTreeMap::new(),
-        }
-    } else {
-        let doc: YamlList = if text.trim_start().starts_with('-') {
-            let images: Vec<YamlImage> = serde_yaml::from_str(text)
-                .map_err(|e| err(e.location().map_or(1, |l| l.line()), e.to_string()))?;
-            YamlList {
-                platforms: None,
-                images,
-                registries: BTreeMap::new(),
-            }
-        } else {
-            serde_yaml::from_str(text)
-                .map_err(|e| err(e.location().map_or(1, |l| l.line()), e.to_string()))?
-        };
-        let mut images = Vec::new();
-        let mut search_from = 0;
-        for item in doc.images {
-            let (name, platforms) = match item {
-                YamlImage::Plain(n) => (n, None),
-                YamlImage::Detailed(d) => (d.name, d.platforms),
-            };
-            let line = line_of(text, &name, &mut search_from);
-            let reference = Reference::parse(&name).map_err(|e| err(line, e.to_string()))?;
-            images.push(ImageEntry {
-                source: name,
-                reference,
-                own_platforms: platforms.is_some(),
-                platforms: platforms.or_else(|| doc.platforms.clone()),
-                line,
-            });
-        }
-        for (host, cfg) in &doc.registries {
-            let line = line_of(text, host, &mut 0);
-            if cfg.plain_http && (cfg.ca_file.is_some() || cfg.insecure_skip_tls_verify) {
-                return Err(err(
-                    line,
-                    format!("registry {host}: plain-http cannot be combined with TLS settings"),
-                ));
-            }
-            if cfg.username_env.is_some() != cfg.password_env.is_some() {
-                return Err(err(
-                    line,
-                    format!("registry {host}: give both username-env and password-env, or neither"),
-                ));
-            }
-        }
-        ImageList {
-            images,
-            registries: doc.registries,
-        }
+    let list = match is_yaml {
+        true => parse_yaml(text, &err)?,
+        false => parse_plain(text, &err)?,
     };
     if list.images.is_empty() {
         return Err(ImageListError::NoImages {
@@ -187,6 +121,84 @@ pub fn parse(text: &str, path: &Path) -> Result<ImageList, ImageListError> {
         });
     }
     Ok(list)
+}
+
+type SyntaxError<'a> = &'a dyn Fn(usize, String) -> ImageListError;
+
+/// One reference per line; `#` starts a comment.
+fn parse_plain(text: &str, err: SyntaxError) -> Result<ImageList, ImageListError> {
+    let mut images = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let l = raw.split('#').next().unwrap_or("").trim();
+        if l.is_empty() {
+            continue;
+        }
+        let reference = Reference::parse(l).map_err(|e| err(i + 1, e.to_string()))?;
+        images.push(ImageEntry {
+            source: l.to_string(),
+            reference,
+            platforms: None,
+            own_platforms: false,
+            line: i + 1,
+        });
+    }
+    Ok(ImageList {
+        images,
+        registries: BTreeMap::new(),
+    })
+}
+
+/// The YAML list: a document with `images:` (and `platforms:`, `registries:`), or a bare
+/// sequence of images.
+fn parse_yaml(text: &str, err: SyntaxError) -> Result<ImageList, ImageListError> {
+    let yaml_err = |e: serde_yaml::Error| err(e.location().map_or(1, |l| l.line()), e.to_string());
+    let doc: YamlList = if text.trim_start().starts_with('-') {
+        YamlList {
+            platforms: None,
+            images: serde_yaml::from_str(text).map_err(yaml_err)?,
+            registries: BTreeMap::new(),
+        }
+    } else {
+        serde_yaml::from_str(text).map_err(yaml_err)?
+    };
+    let mut images = Vec::new();
+    let mut search_from = 0;
+    for item in doc.images {
+        let (name, platforms) = match item {
+            YamlImage::Plain(n) => (n, None),
+            YamlImage::Detailed(d) => (d.name, d.platforms),
+        };
+        let line = line_of(text, &name, &mut search_from);
+        let reference = Reference::parse(&name).map_err(|e| err(line, e.to_string()))?;
+        images.push(ImageEntry {
+            source: name,
+            reference,
+            own_platforms: platforms.is_some(),
+            platforms: platforms.or_else(|| doc.platforms.clone()),
+            line,
+        });
+    }
+    for (host, cfg) in &doc.registries {
+        check_registry(host, cfg).map_err(|m| err(line_of(text, host, &mut 0), m))?;
+    }
+    Ok(ImageList {
+        images,
+        registries: doc.registries,
+    })
+}
+
+fn check_registry(host: &str, cfg: &RegistryConfig) -> Result<(), String> {
+    if cfg.plain_http && (cfg.ca_file.is_some() || cfg.insecure_skip_tls_verify) {
+        return Err(format!(
+            "registry {host}: plain-http cannot be combined with TLS settings"
+        ));
+    }
+    if cfg.username_env.is_some() != cfg.password_env.is_some() {
+        return Err(format!(
+            "registry {host}: give both username-env and password-env, or neither"
+        ));
+    }
+    Ok(())
 }
 
 /// serde_yaml gives no positions for values, so find the line where a name is written, scanning

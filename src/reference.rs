@@ -24,6 +24,53 @@ pub enum ReferenceError {
 
 const DOCKER_HUB: &str = "docker.io";
 
+fn tag_ok(t: &str) -> bool {
+    !t.is_empty()
+        && t.len() <= 128
+        && !t.starts_with(['.', '-'])
+        && t.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+}
+
+/// `[registry/]path` as Docker normalises it: no registry means Docker Hub, and a one-component
+/// path on Docker Hub lives under `library/`.
+fn split_registry(name: &str) -> Result<(String, String), &'static str> {
+    let (registry, path) = match name.split_once('/') {
+        Some((first, rest)) if first.contains(['.', ':']) || first == "localhost" => {
+            (first.to_string(), rest.to_string())
+        }
+        _ => (DOCKER_HUB.to_string(), name.to_string()),
+    };
+    let registry = match registry.as_str() {
+        "index.docker.io" | "registry-1.docker.io" => DOCKER_HUB.to_string(),
+        _ => registry,
+    };
+    if !registry
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
+    {
+        return Err("the registry host holds characters a host name cannot have");
+    }
+    let repository = if registry == DOCKER_HUB && !path.contains('/') {
+        format!("library/{path}")
+    } else {
+        path
+    };
+    let component_ok = |c: &str| {
+        !c.is_empty()
+            && c.chars()
+                .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || "._-".contains(ch))
+            && c.starts_with(|ch: char| ch.is_ascii_alphanumeric())
+            && c.ends_with(|ch: char| ch.is_ascii_alphanumeric())
+    };
+    if repository.len() > 255 || !repository.split('/').all(component_ok) {
+        return Err(
+            "the repository must be lowercase letters, digits and separators ('.', '_', '-', '/')",
+        );
+    }
+    Ok((registry, repository))
+}
+
 impl Reference {
     pub fn parse(input: &str) -> Result<Reference, ReferenceError> {
         let s = input.trim();
@@ -49,53 +96,12 @@ impl Reference {
             Some(i) => (&name[..last_slash + i], Some(&name[last_slash + i + 1..])),
             None => (name, None),
         };
-        if let Some(t) = tag {
-            let ok = !t.is_empty()
-                && t.len() <= 128
-                && !t.starts_with(['.', '-'])
-                && t.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
-            if !ok {
-                return Err(bad(
-                    "the tag may only hold letters, digits, '_', '.', '-' (at most 128)",
-                ));
-            }
-        }
-        let (registry, path) = match name.split_once('/') {
-            Some((first, rest)) if first.contains(['.', ':']) || first == "localhost" => {
-                (first.to_string(), rest.to_string())
-            }
-            _ => (DOCKER_HUB.to_string(), name.to_string()),
-        };
-        let registry = match registry.as_str() {
-            "index.docker.io" | "registry-1.docker.io" => DOCKER_HUB.to_string(),
-            _ => registry,
-        };
-        if !registry
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
-        {
+        if tag.is_some_and(|t| !tag_ok(t)) {
             return Err(bad(
-                "the registry host holds characters a host name cannot have",
+                "the tag may only hold letters, digits, '_', '.', '-' (at most 128)",
             ));
         }
-        let repository = if registry == DOCKER_HUB && !path.contains('/') {
-            format!("library/{path}")
-        } else {
-            path
-        };
-        let component_ok = |c: &str| {
-            !c.is_empty()
-                && c.chars()
-                    .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || "._-".contains(ch))
-                && c.starts_with(|ch: char| ch.is_ascii_alphanumeric())
-                && c.ends_with(|ch: char| ch.is_ascii_alphanumeric())
-        };
-        if repository.len() > 255 || !repository.split('/').all(component_ok) {
-            return Err(bad(
-                "the repository must be lowercase letters, digits and separators ('.', '_', '-', '/')",
-            ));
-        }
+        let (registry, repository) = split_registry(name).map_err(bad)?;
         let tag = match (tag, &digest) {
             (None, None) => Some("latest".to_string()),
             (t, _) => t.map(str::to_string),

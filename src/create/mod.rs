@@ -28,7 +28,8 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use summary::failure_report;
-use write::{Abandoned, Output, Written};
+use summary::WrittenBundle;
+use write::{Abandoned, Output};
 
 pub struct CreateOptions {
     pub list: PathBuf,
@@ -119,33 +120,14 @@ pub fn create(opts: &CreateOptions) -> Result<CreateSummary> {
             r?
         }
     };
-    let (doc, written) = written;
     Ok(CreateSummary {
-        images: images.len(),
-        platforms: images
-            .iter()
-            .flat_map(|i| i.platforms.iter())
-            .collect::<HashSet<_>>()
-            .len(),
-        blobs: doc.blobs.len(),
-        distinct_bytes: doc.blobs.iter().map(|b| b.size).sum(),
         bytes_pulled: fetched.pulled,
         bytes_cached: cached,
-        bytes_saved_by_dedup: referenced_bytes(&images).saturating_sub(plan.bytes()),
-        bundle_size: written.size,
-        sha256: written.sha256,
         seconds: started.elapsed().as_secs_f64(),
         failed,
         signer: bundle.signer,
+        ..CreateSummary::of(&images, &plan, &written)
     })
-}
-
-/// Config and layer bytes as the images list them, counting a shared blob once per use.
-fn referenced_bytes(images: &[ResolvedImage]) -> u64 {
-    images
-        .iter()
-        .flat_map(|i| i.blobs.iter().flat_map(|(_, b)| b.iter().map(|b| b.size)))
-        .sum()
 }
 
 /// The list, with `--platform` replacing its default (an image's own `platforms:` still wins).
@@ -199,9 +181,6 @@ struct Bundle<'a> {
     signer: Option<String>,
     output: &'a Output<'a>,
 }
-
-/// A written bundle: its description and its size and hash.
-type WrittenBundle = (crate::format::BundleManifest, Written);
 
 impl Bundle<'_> {
     /// Download each distinct blob once while the bundle is written behind the downloads:
@@ -281,6 +260,9 @@ impl Bundle<'_> {
             self.signer.clone(),
         )?;
         let written = self.output.write(&described, images, ready, writing)?;
-        Ok((described.doc, written))
+        Ok(WrittenBundle {
+            doc: described.doc,
+            written,
+        })
     }
 }

@@ -1,7 +1,44 @@
 //! What `create` did (shown by `report`), and the error for images that failed.
 
+use super::plan::Plan;
+use super::resolve::ResolvedImage;
+use super::write::Written;
+use crate::format::BundleManifest;
 use anyhow::anyhow;
+use std::collections::HashSet;
 use std::path::Path;
+
+/// A written bundle: what its bundle.json says, and its size and hash.
+pub struct WrittenBundle {
+    pub doc: BundleManifest,
+    pub written: Written,
+}
+
+impl CreateSummary {
+    /// What the bundle holds; the caller adds what the run did (bytes pulled, time, failures).
+    pub fn of(images: &[ResolvedImage], plan: &Plan, bundle: &WrittenBundle) -> CreateSummary {
+        let doc = &bundle.doc;
+        // Config and layer bytes as the images list them, a shared blob once per use.
+        let referenced: u64 = images
+            .iter()
+            .flat_map(|i| i.blobs.iter().flat_map(|(_, b)| b.iter().map(|b| b.size)))
+            .sum();
+        CreateSummary {
+            images: images.len(),
+            platforms: images
+                .iter()
+                .flat_map(|i| i.platforms.iter())
+                .collect::<HashSet<_>>()
+                .len(),
+            blobs: doc.blobs.len(),
+            distinct_bytes: doc.blobs.iter().map(|b| b.size).sum(),
+            bytes_saved_by_dedup: referenced.saturating_sub(plan.bytes()),
+            bundle_size: bundle.written.size,
+            sha256: bundle.written.sha256.clone(),
+            ..Default::default()
+        }
+    }
+}
 
 #[derive(Debug, Default)]
 pub struct CreateSummary {

@@ -89,16 +89,7 @@ impl Streamer {
                 });
             }
             let local = slot.as_mut().expect("set above");
-            let client = match local.clients.get(&self.id) {
-                Some(c) => c.clone(),
-                None => {
-                    // reqwest's async client must be built inside a runtime.
-                    let _in = local.runtime.enter();
-                    let c = self.settings.asynchronous().map_err(StreamError::Setup)?;
-                    local.clients.insert(self.id, c.clone());
-                    c
-                }
-            };
+            let client = self.client_in(local)?;
             let progress = Arc::new(Progress::default());
             let reader = ReaderBody {
                 src: Mutex::new(body),
@@ -110,58 +101,80 @@ impl Streamer {
                 .headers(headers)
                 .body(reqwest::Body::wrap(reader));
             let stall = self.settings.read_timeout;
-            local.runtime.block_on(async move {
-                let send = request.send();
-                tokio::pin!(send);
-                let resp = loop {
-                    tokio::select! {
-                        r = &mut send => break r,
-                        _ = tokio::time::sleep(Duration::from_millis(200)) => {
-                            if progress.silent_for() > stall {
-                                return Err(StreamError::Transfer(if progress.done.load(Ordering::Relaxed) {
-                                    format!("no answer for {}s after the whole body was sent", stall.as_secs())
-                                } else {
-                                    format!("the registry took no part of the body for {}s", stall.as_secs())
-                                }));
-                            }
-                        }
-                    }
-                };
-                let resp = match resp {
-                    Ok(r) => r,
-                    Err(e) => {
-                        return Err(match progress.source_error.lock().unwrap().take() {
-                            Some(src) => StreamError::Source(src),
-                            None => StreamError::Transfer(crate::causes::of(&e)),
-                        })
-                    }
-                };
-                let status = resp.status();
-                let headers = resp.headers().clone();
-                let excerpt = if status.is_success() {
-                    String::new()
-                } else {
-                    let mut resp = resp;
-                    let mut buf = Vec::new();
-                    let excerpt = async {
-                        while buf.len() < 512 {
-                            match resp.chunk().await {
-                                Ok(Some(c)) => buf.extend_from_slice(&c),
-                                _ => break,
-                            }
-                        }
-                    };
-                    let _ = tokio::time::timeout(stall, excerpt).await;
-                    buf.truncate(512);
-                    String::from_utf8_lossy(&buf).into_owned()
-                };
-                Ok(Answer {
-                    status,
-                    headers,
-                    excerpt,
-                })
-            })
+            local.runtime.block_on(exchange(request, progress, stall))
         })
+    }
+
+    /// This thread's client for this registry (reqwest's async client must be built inside a
+    /// runtime).
+    fn client_in(&self, local: &mut Local) -> Result<reqwest::Client, StreamError> {
+        if let Some(c) = local.clients.get(&self.id) {
+            return Ok(c.clone());
+        }
+        let _in = local.runtime.enter();
+        let c = self.settings.asynchronous().map_err(StreamError::Setup)?;
+        local.clients.insert(self.id, c.clone());
+        Ok(c)
+    }
+}
+
+/// Send the request while a watchdog checks that the registry keeps taking the body (and,
+/// once it has all of it, answers) within `stall`.
+async fn exchange(
+    request: reqwest::RequestBuilder,
+    progress: Arc<Progress>,
+    stall: Duration,
+) -> Result<Answer, StreamError> {
+    let send = request.send();
+    tokio::pin!(send);
+    let resp = loop {
+        tokio::select! {
+            r = &mut send => break r,
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {
+                if progress.silent_for() > stall {
+                    return Err(StreamError::Transfer(if progress.done.load(Ordering::Relaxed) {
+                        format!("no answer for {}s after the whole body was sent", stall.as_secs())
+                    } else {
+                        format!("the registry took no part of the body for {}s", stall.as_secs())
+                    }));
+                }
+            }
+        }
+    };
+    let resp = resp.map_err(|e| match progress.source_error.lock().unwrap().take() {
+        Some(src) => StreamError::Source(src),
+        None => StreamError::Transfer(crate::causes::of(&e)),
+    })?;
+    Ok(answer(resp, stall).await)
+}
+
+/// The status and headers, and for a failure the start of the body (registries explain errors
+/// in a small JSON document), read for at most `stall`.
+async fn answer(mut resp: reqwest::Response, stall: Duration) -> Answer {
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    if status.is_success() {
+        return Answer {
+            status,
+            headers,
+            excerpt: String::new(),
+        };
+    }
+    let mut buf = Vec::new();
+    let excerpt = async {
+        while buf.len() < 512 {
+            match resp.chunk().await {
+                Ok(Some(c)) => buf.extend_from_slice(&c),
+                _ => break,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(stall, excerpt).await;
+    buf.truncate(512);
+    Answer {
+        status,
+        headers,
+        excerpt: String::from_utf8_lossy(&buf).into_owned(),
     }
 }
 

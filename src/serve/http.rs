@@ -63,94 +63,110 @@ pub fn route(c: &Catalog, method: &str, url: &str, range: Option<&str>) -> Reply
     };
     let rest = rest.trim_start_matches('/');
     if rest.is_empty() {
-        return Reply::Json {
-            status: 200,
-            body: "{}".into(),
-            link: None,
-        };
+        return json(serde_json::json!({}).to_string(), None);
     }
     if rest == "_catalog" {
         let names: Vec<&String> = c.repositories.keys().collect();
         let (page, link) = paginate(&names, query, "/v2/_catalog");
-        return Reply::Json {
-            status: 200,
-            body: serde_json::json!({ "repositories": page }).to_string(),
+        return json(
+            serde_json::json!({ "repositories": page }).to_string(),
             link,
-        };
+        );
     }
     if let Some(name) = rest.strip_suffix("/tags/list") {
-        let Some(repo) = c.repositories.get(name) else {
-            return name_unknown(name);
-        };
-        let tags: Vec<&String> = repo.tags.keys().collect();
-        let (page, link) = paginate(&tags, query, &format!("/v2/{name}/tags/list"));
-        return Reply::Json {
-            status: 200,
-            body: serde_json::json!({ "name": name, "tags": page }).to_string(),
-            link,
-        };
+        return tags(c, name, query);
     }
     if let Some((name, reference)) = rest.rsplit_once("/manifests/") {
-        let Some(repo) = c.repositories.get(name) else {
-            return name_unknown(name);
-        };
-        let digest = match reference.parse::<Digest>() {
-            Ok(d) if repo.digests.contains(&d) => Some(d),
-            Ok(_) => None,
-            Err(_) => repo.tags.get(reference).cloned(),
-        };
-        return match digest.and_then(|d| c.manifests.get(&d).map(|m| (d, m))) {
-            Some((digest, (bytes, media_type))) => Reply::Manifest {
-                bytes: bytes.clone(),
-                media_type: media_type.clone(),
-                digest,
-            },
-            None => error(
-                404,
-                "MANIFEST_UNKNOWN",
-                format!("{name}:{reference} is not in the bundle"),
-            ),
-        };
+        return manifest(c, name, reference);
     }
     if let Some((name, digest)) = rest.rsplit_once("/blobs/") {
-        let Some(repo) = c.repositories.get(name) else {
-            return name_unknown(name);
-        };
-        let Ok(digest) = digest.parse::<Digest>() else {
-            return error(
-                400,
-                "DIGEST_INVALID",
-                format!("{digest} is not a sha256 digest"),
-            );
-        };
-        let size = match (c.blobs.get(&digest), c.manifests.get(&digest)) {
-            _ if !repo.digests.contains(&digest) => None,
-            (Some(b), _) => Some(b.record.size),
-            (None, Some((bytes, _))) => Some(bytes.len() as u64),
-            (None, None) => None,
-        };
-        let Some(size) = size else {
-            return error(
-                404,
-                "BLOB_UNKNOWN",
-                format!("{digest} is not a blob of {name} in the bundle"),
-            );
-        };
-        return match range.map(|r| parse_range(r, size)) {
-            None => Reply::Blob {
-                digest,
-                size,
-                range: None,
-            },
-            Some(Some(r)) => Reply::Blob {
-                digest,
-                size,
-                range: Some(r),
-            },
-            Some(None) => Reply::RangeNotSatisfiable { size },
-        };
+        return blob(c, name, digest, range);
     }
     error(404, "NOT_FOUND", format!("no such endpoint: {path}"))
+}
+
+fn json(body: String, link: Option<String>) -> Reply {
+    Reply::Json {
+        status: 200,
+        body,
+        link,
+    }
+}
+
+fn tags(c: &Catalog, name: &str, query: &str) -> Reply {
+    let Some(repo) = c.repositories.get(name) else {
+        return name_unknown(name);
+    };
+    let tags: Vec<&String> = repo.tags.keys().collect();
+    let (page, link) = paginate(&tags, query, &format!("/v2/{name}/tags/list"));
+    json(
+        serde_json::json!({ "name": name, "tags": page }).to_string(),
+        link,
+    )
+}
+
+/// By tag, or by a digest the repository's images use.
+fn manifest(c: &Catalog, name: &str, reference: &str) -> Reply {
+    let Some(repo) = c.repositories.get(name) else {
+        return name_unknown(name);
+    };
+    let digest = match reference.parse::<Digest>() {
+        Ok(d) if repo.digests.contains(&d) => Some(d),
+        Ok(_) => None,
+        Err(_) => repo.tags.get(reference).cloned(),
+    };
+    match digest.and_then(|d| c.manifests.get(&d).map(|m| (d, m))) {
+        Some((digest, (bytes, media_type))) => Reply::Manifest {
+            bytes: bytes.clone(),
+            media_type: media_type.clone(),
+            digest,
+        },
+        None => error(
+            404,
+            "MANIFEST_UNKNOWN",
+            format!("{name}:{reference} is not in the bundle"),
+        ),
+    }
+}
+
+/// A blob (or a manifest fetched as a blob) that the repository's images use, whole or a range.
+fn blob(c: &Catalog, name: &str, digest: &str, range: Option<&str>) -> Reply {
+    let Some(repo) = c.repositories.get(name) else {
+        return name_unknown(name);
+    };
+    let Ok(digest) = digest.parse::<Digest>() else {
+        return error(
+            400,
+            "DIGEST_INVALID",
+            format!("{digest} is not a sha256 digest"),
+        );
+    };
+    let size = match (c.blobs.get(&digest), c.manifests.get(&digest)) {
+        _ if !repo.digests.contains(&digest) => None,
+        (Some(b), _) => Some(b.record.size),
+        (None, Some((bytes, _))) => Some(bytes.len() as u64),
+        (None, None) => None,
+    };
+    let Some(size) = size else {
+        return error(
+            404,
+            "BLOB_UNKNOWN",
+            format!("{digest} is not a blob of {name} in the bundle"),
+        );
+    };
+    match range.map(|r| parse_range(r, size)) {
+        None => Reply::Blob {
+            digest,
+            size,
+            range: None,
+        },
+        Some(Some(r)) => Reply::Blob {
+            digest,
+            size,
+            range: Some(r),
+        },
+        Some(None) => Reply::RangeNotSatisfiable { size },
+    }
 }
 
 fn name_unknown(name: &str) -> Reply {
