@@ -145,15 +145,8 @@ pub struct LoadArgs {
     /// be empty); repeatable, first match wins. Applied before the target's PREFIX.
     #[arg(long = "rewrite", value_name = "OLD=NEW")]
     pub rewrites: Vec<String>,
-    /// Talk plain HTTP to registry targets.
-    #[arg(long)]
-    pub plain_http: bool,
-    /// CA certificate (PEM) for registry targets, added to the system roots.
-    #[arg(long)]
-    pub ca_file: Option<PathBuf>,
-    /// Do not verify registry targets' TLS certificates.
-    #[arg(long)]
-    pub insecure_skip_tls_verify: bool,
+    #[command(flatten)]
+    pub tls: TlsArgs,
     /// User name for registry targets; the password is read from stdin (--password-stdin).
     #[arg(long, requires = "password_stdin")]
     pub username: Option<String>,
@@ -209,15 +202,8 @@ pub struct InventoryArgs {
     /// Where to write the inventory (JSON). Written as FILE.partial and renamed.
     #[arg(short, long)]
     pub output: PathBuf,
-    /// Talk plain HTTP to the registry.
-    #[arg(long)]
-    pub plain_http: bool,
-    /// Extra CA certificate (PEM) for the registry.
-    #[arg(long)]
-    pub ca_file: Option<PathBuf>,
-    /// Do not verify the registry's TLS certificate.
-    #[arg(long)]
-    pub insecure_skip_tls_verify: bool,
+    #[command(flatten)]
+    pub tls: TlsArgs,
 }
 
 /// How hard to try with a registry; the same for create and load.
@@ -229,4 +215,18 @@ pub struct NetworkArgs {
     /// How long a registry may send nothing before the request is retried (e.g. 30s, 2m).
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     pub read_timeout: std::time::Duration,
+}
+
+/// How to reach the registry `load` pushes to or `inventory` lists.
+#[derive(Args, Debug)]
+pub struct TlsArgs {
+    /// Talk plain HTTP to the registry.
+    #[arg(long)]
+    pub plain_http: bool,
+    /// Extra CA certificate (PEM) for the registry, added to the system roots.
+    #[arg(long)]
+    pub ca_file: Option<PathBuf>,
+    /// Do not verify the registry's TLS certificate.
+    #[arg(long)]
+    pub insecure_skip_tls_verify: bool,
 }

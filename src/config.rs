@@ -118,13 +118,8 @@ fn target_registries(
             _ => None,
         })
         .collect();
-    let cfg = RegistryConfig {
-        plain_http: a.plain_http,
-        ca_file: a.ca_file.clone(),
-        insecure_skip_tls_verify: a.insecure_skip_tls_verify,
-        ..Default::default()
-    };
-    let global = a.network.global(a.plain_http);
+    let cfg = a.tls.registry_config();
+    let global = a.network.global(a.tls.plain_http);
     Ok(Box::new(move || {
         let configs = hosts.iter().map(|h| (h.clone(), cfg.clone())).collect();
         let mut r = Registries::new(configs, global.clone());
@@ -163,8 +158,7 @@ fn rewrites(given: &[String]) -> Result<Vec<(String, String)>> {
         .collect()
 }
 
-impl crate::cli::InventoryArgs {
-    /// How to reach the registry being listed.
+impl crate::cli::TlsArgs {
     pub fn registry_config(&self) -> RegistryConfig {
         RegistryConfig {
             plain_http: self.plain_http,

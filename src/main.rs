@@ -50,7 +50,7 @@ fn run(cli: Cli) -> Result<i32> {
             println!("{}", report::loaded(&r, json));
         }
         Command::Inventory(a) => {
-            let inv = bundle::inventory::take(&a.from, a.registry_config())?;
+            let inv = bundle::inventory::take(&a.from, a.tls.registry_config())?;
             bundle::inventory::write(&inv, &a.output)?;
             println!("{}", report::inventory(&a.output, &inv));
         }

@@ -3,7 +3,7 @@
 //! lists each part's size and sha256, signed (`FILE.parts.json.sig`) with the bundle's key and
 //! bound to its `bundle.json` by digest. Readers take `FILE.part001` or `FILE` and find the rest.
 
-use super::reader::Source;
+use super::source::Source;
 use crate::digest::{hash_reader, Digest, HashingWriter};
 use crate::fsutil::PartialFile;
 use serde::{Deserialize, Serialize};
@@ -380,7 +380,7 @@ mod tests {
         assert_eq!(all, data);
         let pf = set.open_positional().unwrap();
         let mut buf = vec![0u8; 5000];
-        super::super::reader::read_exact_at(&pf, &mut buf, 4000).unwrap();
+        super::super::source::read_exact_at(&pf, &mut buf, 4000).unwrap();
         assert_eq!(buf, data[4000..9000]);
         // `FILE` finds its parts when FILE itself is not there.
         assert_eq!(PartSet::find(&base).unwrap().unwrap().parts.len(), 5);

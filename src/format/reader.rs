@@ -5,6 +5,7 @@ use super::envelope::{
     FRAME_HEAD_LEN, HEADER_LEN, INDEX_SUFFIX_LEN, MAX_INDEX_BYTES, TRAILER_LEN,
 };
 use super::frames::frame_reader;
+pub use super::source::{read_exact_at, Source};
 use super::{padded, BundleManifest, FormatError, MemberEntry, SeekIndex, MANIFEST_PATH};
 use std::fs::File;
 use std::io::{BufReader, Read};
@@ -238,33 +239,4 @@ impl Read for Positioned {
         self.pos += n as u64;
         Ok(n)
     }
-}
-
-/// Something read by position from any number of threads at once: a file, or the parts of a
-/// split bundle.
-pub trait Source: Send + Sync {
-    fn size(&self) -> std::io::Result<u64>;
-    fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize>;
-}
-
-impl Source for File {
-    fn size(&self) -> std::io::Result<u64> {
-        Ok(self.metadata()?.len())
-    }
-    fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
-        std::os::unix::fs::FileExt::read_at(self, buf, offset)
-    }
-}
-
-pub fn read_exact_at(src: &dyn Source, mut buf: &mut [u8], mut offset: u64) -> std::io::Result<()> {
-    while !buf.is_empty() {
-        match src.read_at(buf, offset)? {
-            0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
-            n => {
-                buf = &mut buf[n..];
-                offset += n as u64;
-            }
-        }
-    }
-    Ok(())
 }

@@ -9,8 +9,7 @@
 
 use super::docker_archive::DockerArchiveTarget;
 use super::import_tool;
-use super::target::{BlobOutcome, Opener, Target};
-use crate::format::BlobRecord;
+use super::target::{BlobOutcome, Put, Target};
 use crate::fsutil::ScratchDir;
 use crate::select::PlannedImage;
 use crate::verify::Checked;
@@ -56,13 +55,8 @@ impl Target for ContainerdTarget {
         )
     }
 
-    fn put_blob(
-        &self,
-        blob: &BlobRecord,
-        users: &[&PlannedImage],
-        open: Opener,
-    ) -> Result<BlobOutcome> {
-        self.archive.put_blob(blob, users, open)
+    fn put_blob(&self, put: Put) -> Result<BlobOutcome> {
+        self.archive.put_blob(put)
     }
 
     fn commit(&self, plan: &[PlannedImage], checked: &Checked) -> Result<Vec<String>> {

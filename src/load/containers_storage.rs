@@ -10,8 +10,7 @@ use super::docker_archive::DockerArchiveTarget;
 use super::import_tool;
 use super::oci::OciTarget;
 use super::spec::StorageSpec;
-use super::target::{BlobOutcome, Opener, Target};
-use crate::format::BlobRecord;
+use super::target::{BlobOutcome, Put, Target};
 use crate::fsutil::ScratchDir;
 use crate::select::PlannedImage;
 use crate::verify::Checked;
@@ -60,13 +59,8 @@ impl Target for ContainersStorageTarget {
         }
     }
 
-    fn put_blob(
-        &self,
-        blob: &BlobRecord,
-        users: &[&PlannedImage],
-        open: Opener,
-    ) -> Result<BlobOutcome> {
-        self.blobs.put_blob(blob, users, open)
+    fn put_blob(&self, put: Put) -> Result<BlobOutcome> {
+        self.blobs.put_blob(put)
     }
 
     fn commit(&self, plan: &[PlannedImage], checked: &Checked) -> Result<Vec<String>> {
@@ -92,7 +86,11 @@ impl Target for ContainersStorageTarget {
                 let open = || -> Result<Box<dyn Read + Send>> {
                     Ok(Box::new(std::fs::File::open(&file)?))
                 };
-                archive.put_blob(b, &[img], &open)?;
+                archive.put_blob(Put {
+                    blob: b,
+                    users: &[img],
+                    open: &open,
+                })?;
             }
             names.extend(archive.commit(std::slice::from_ref(img), checked)?);
             let mut podman = self.podman();

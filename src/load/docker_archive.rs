@@ -4,7 +4,7 @@
 //! loaders that only know that format). Layers stay compressed, as they are in the bundle.
 //! Written as FILE.partial and renamed when complete; removed if the load fails.
 
-use super::target::{BlobOutcome, Opener, Target};
+use super::target::{BlobOutcome, Put, Target};
 use crate::digest::{Digest, HashingReader};
 use crate::format::{BlobRecord, OCI_LAYOUT_CONTENT};
 use crate::fsutil::{partial_path, PartialFile};
@@ -78,18 +78,10 @@ impl Target for DockerArchiveTarget {
         format!("docker-archive:{}", self.path.display())
     }
 
-    fn put_blob(
-        &self,
-        blob: &BlobRecord,
-        _users: &[&PlannedImage],
-        open: Opener,
-    ) -> Result<BlobOutcome> {
-        let sent = self.append_blob(blob, &mut open()?)?;
-        Ok(BlobOutcome {
-            sent: u64::from(sent),
-            present: u64::from(!sent),
-            bytes: if sent { blob.size } else { 0 },
-            ..Default::default()
+    fn put_blob(&self, put: Put) -> Result<BlobOutcome> {
+        Ok(match self.append_blob(put.blob, &mut (put.open)()?)? {
+            true => BlobOutcome::sent(put.blob.size),
+            false => BlobOutcome::present(),
         })
     }
 

@@ -147,7 +147,12 @@ impl<'a> Prepared<'a> {
     ) -> Result<Vec<BlobOutcome>> {
         let mut v = Vec::new();
         for t in &self.targets {
-            let o = t.put_blob(blob, imgs, open).with_context(|| {
+            let put = target::Put {
+                blob,
+                users: imgs,
+                open,
+            };
+            let o = t.put_blob(put).with_context(|| {
                 format!("{}: blob {} of {}", t.name(), blob.digest, names_of(imgs))
             })?;
             progress.add(blob.size);

@@ -2,7 +2,7 @@
 //! temp file, verified, then renamed under its digest; `index.json` is replaced atomically; a lock
 //! file makes concurrent loads into the same layout wait for each other instead of losing entries.
 
-use super::target::{BlobOutcome, Opener, Target};
+use super::target::{BlobOutcome, Put, Target};
 use crate::digest::{Digest, HashingWriter};
 use crate::format::{BlobRecord, OCI_LAYOUT_CONTENT};
 use crate::fsutil::PartialFile;
@@ -83,24 +83,12 @@ impl Target for OciTarget {
         Ok(self.has(blob))
     }
 
-    fn put_blob(
-        &self,
-        blob: &BlobRecord,
-        _users: &[&PlannedImage],
-        open: Opener,
-    ) -> Result<BlobOutcome> {
-        if self.has(blob) {
-            return Ok(BlobOutcome {
-                present: 1,
-                ..Default::default()
-            });
+    fn put_blob(&self, put: Put) -> Result<BlobOutcome> {
+        if self.has(put.blob) {
+            return Ok(BlobOutcome::present());
         }
-        self.write_blob(blob, &mut open()?)?;
-        Ok(BlobOutcome {
-            sent: 1,
-            bytes: blob.size,
-            ..Default::default()
-        })
+        self.write_blob(put.blob, &mut (put.open)()?)?;
+        Ok(BlobOutcome::sent(put.blob.size))
     }
 
     fn commit(&self, plan: &[PlannedImage], checked: &Checked) -> Result<Vec<String>> {

@@ -2,7 +2,7 @@
 //! repository is skipped (HEAD); one already pushed to another repository is mounted; anything
 //! else is uploaded in one PUT, which the registry verifies against the digest.
 
-use super::target::{BlobOutcome, Opener, Target};
+use super::target::{BlobOutcome, Opener, Put, Target};
 use crate::digest::Digest;
 use crate::format::BlobRecord;
 use crate::manifest;
@@ -130,13 +130,8 @@ impl Target for RegistryTarget {
         )
     }
 
-    fn put_blob(
-        &self,
-        blob: &BlobRecord,
-        users: &[&PlannedImage],
-        open: Opener,
-    ) -> Result<BlobOutcome> {
-        Ok(self.place(blob, users, Some(open))?.0)
+    fn put_blob(&self, put: Put) -> Result<BlobOutcome> {
+        Ok(self.place(put.blob, put.users, Some(put.open))?.0)
     }
 
     fn has_blob(&self, blob: &BlobRecord, users: &[&PlannedImage]) -> Result<bool> {

@@ -17,6 +17,25 @@ pub struct BlobOutcome {
     pub bytes: u64,
 }
 
+impl BlobOutcome {
+    /// One blob of `bytes` was written or uploaded.
+    pub fn sent(bytes: u64) -> Self {
+        BlobOutcome {
+            sent: 1,
+            bytes,
+            ..Default::default()
+        }
+    }
+
+    /// One blob was there already.
+    pub fn present() -> Self {
+        BlobOutcome {
+            present: 1,
+            ..Default::default()
+        }
+    }
+}
+
 impl std::ops::AddAssign for BlobOutcome {
     fn add_assign(&mut self, o: Self) {
         self.sent += o.sent;
@@ -26,15 +45,19 @@ impl std::ops::AddAssign for BlobOutcome {
     }
 }
 
+/// One blob to put into a target: its record, the images that need it (a registry places it in
+/// each of their repositories), and how to read its bytes.
+#[derive(Clone, Copy)]
+pub struct Put<'a> {
+    pub blob: &'a BlobRecord,
+    pub users: &'a [&'a PlannedImage],
+    pub open: Opener<'a>,
+}
+
 pub trait Target: Send + Sync {
     fn name(&self) -> String;
     /// Make the blob available where `users` need it; verified before it becomes visible.
-    fn put_blob(
-        &self,
-        blob: &BlobRecord,
-        users: &[&PlannedImage],
-        open: Opener,
-    ) -> Result<BlobOutcome>;
+    fn put_blob(&self, put: Put) -> Result<BlobOutcome>;
     /// For a delta bundle: whether the target already holds a blob the bundle leaves out, made
     /// available to `users` where it can be (a registry mounts it across repositories). Targets
     /// that start empty (a new archive, a staged import) never do, so they cannot take a delta.

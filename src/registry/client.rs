@@ -59,6 +59,8 @@ pub(crate) struct Req<'a> {
     pub body: Option<BodyFactory<'a>>,
     pub content_type: Option<&'a str>,
     pub content_range: Option<&'a str>,
+    /// Not retried by `send` (see there).
+    pub once: bool,
 }
 
 impl<'a> Req<'a> {
@@ -71,7 +73,13 @@ impl<'a> Req<'a> {
             body: None,
             content_type: None,
             content_range: None,
+            once: false,
         }
+    }
+
+    /// The same request, sent once (its caller retries the transaction it belongs to).
+    pub fn once(self) -> Self {
+        Req { once: true, ..self }
     }
 }
 
@@ -200,16 +208,22 @@ impl RegistryClient {
     }
 
     /// One request, retried by the policy on connection errors, 429 and 5xx (after retries a
-    /// transient answer is returned as it is, for the caller to judge).
-    fn send(
+    /// transient answer is returned as it is, for the caller to judge). A request marked
+    /// `once` is not retried: it is a step of a transaction that its caller retries as a whole
+    /// (an upload, a resumed download). A 401 with a challenge is answered either way.
+    pub(crate) fn send(
         &self,
         method: Method,
         url: &str,
         req: Req,
         auth: Auth,
     ) -> Result<Response, RegistryError> {
+        let policy = match req.once {
+            true => RetryPolicy::NEVER,
+            false => self.retry,
+        };
         let mut challenged = false;
-        self.retry.run(
+        policy.run(
             || match self.attempt(&method, url, req, auth, &mut challenged) {
                 Ok(resp) if is_transient_status(resp.status().as_u16()) => Step::Retry {
                     after: retry_after(&resp),
@@ -224,25 +238,6 @@ impl RegistryClient {
                 Err(Attempt::Failed(e)) => Step::Done(Err(e)),
             },
         )
-    }
-
-    /// One request, not retried: for the steps of a transaction that its caller retries as a
-    /// whole (an upload, a resumed download). A 401 with a challenge is still answered.
-    pub(crate) fn send_once(
-        &self,
-        method: Method,
-        url: &str,
-        req: Req,
-        auth: Auth,
-    ) -> Result<Response, RegistryError> {
-        let mut challenged = false;
-        loop {
-            match self.attempt(&method, url, req, auth, &mut challenged) {
-                Ok(resp) => return Ok(resp),
-                Err(Attempt::Again) => {}
-                Err(Attempt::Failed(e)) => return Err(e),
-            }
-        }
     }
 
     /// One try. A first 401 that carries a challenge is learned from and asks for another try

@@ -179,7 +179,7 @@ impl RegistryClient {
         let mut url = url.to_string();
         let mut auth = Auth::Registry;
         for _ in 0..6 {
-            let resp = self.send_once(Method::GET, &url, req, auth)?;
+            let resp = self.send(Method::GET, &url, req.once(), auth)?;
             if !resp.status().is_redirection() {
                 return Ok(resp);
             }

@@ -17,6 +17,15 @@ const CHUNK: usize = 16 * 1024 * 1024;
 /// Opens the blob's bytes from the start again (for a retry, or for the chunked fallback).
 pub type BlobSource<'a> = &'a (dyn Fn() -> Result<Box<dyn Read + Send>, RegistryError> + Sync);
 
+/// One blob to upload: where, which, how big, and how to read it (again).
+#[derive(Clone, Copy)]
+struct Upload<'a> {
+    repo: &'a str,
+    digest: &'a Digest,
+    size: u64,
+    open: BlobSource<'a>,
+}
+
 fn push_scope(repo: &str) -> String {
     format!("repository:{repo}:pull,push")
 }
@@ -75,22 +84,27 @@ impl RegistryClient {
         size: u64,
         open: BlobSource,
     ) -> Result<(), RegistryError> {
-        self.retry
-            .run(|| match self.upload_once(repo, digest, size, open) {
-                Ok(()) => Step::Done(Ok(())),
-                Err(_) if self.arrived(repo, digest) => Step::Done(Ok(())),
-                // 404 or 416: the session was used up or lost; a new one is worth a try.
-                Err(e @ RegistryError::NotFound { .. })
-                | Err(e @ RegistryError::Status { status: 416, .. }) => Step::Retry {
-                    last: Err(e),
-                    after: None,
-                },
-                Err(e) if e.is_transient() => Step::Retry {
-                    last: Err(e),
-                    after: None,
-                },
-                Err(e) => Step::Done(Err(e)),
-            })
+        let up = Upload {
+            repo,
+            digest,
+            size,
+            open,
+        };
+        self.retry.run(|| match self.upload_once(&up) {
+            Ok(()) => Step::Done(Ok(())),
+            Err(_) if self.arrived(repo, digest) => Step::Done(Ok(())),
+            // 404 or 416: the session was used up or lost; a new one is worth a try.
+            Err(e @ RegistryError::NotFound { .. })
+            | Err(e @ RegistryError::Status { status: 416, .. }) => Step::Retry {
+                last: Err(e),
+                after: None,
+            },
+            Err(e) if e.is_transient() => Step::Retry {
+                last: Err(e),
+                after: None,
+            },
+            Err(e) => Step::Done(Err(e)),
+        })
     }
 
     /// One HEAD, not retried: did the blob arrive after all?
@@ -98,20 +112,20 @@ impl RegistryClient {
         let what = format!("blob {digest} in {}/{repo}", self.endpoint.registry);
         let scopes = push_scope(repo);
         let url = self.v2(&format!("{repo}/blobs/{digest}"));
-        self.send_once(Method::HEAD, &url, Req::new(&scopes, &what), Auth::Registry)
-            .is_ok_and(|r| r.status().is_success())
+        self.send(
+            Method::HEAD,
+            &url,
+            Req::new(&scopes, &what).once(),
+            Auth::Registry,
+        )
+        .is_ok_and(|r| r.status().is_success())
     }
 
     /// Monolithic upload: POST for a session, then one PUT with the whole blob and its digest,
     /// streamed from `open`. The registry checks the digest before it makes the blob visible. A
     /// registry that refuses a monolithic PUT (413, or 400/405/501) gets the blob in chunks.
-    fn upload_once(
-        &self,
-        repo: &str,
-        digest: &Digest,
-        size: u64,
-        open: BlobSource,
-    ) -> Result<(), RegistryError> {
+    fn upload_once(&self, up: &Upload) -> Result<(), RegistryError> {
+        let (repo, digest, size, open) = (up.repo, up.digest, up.size, up.open);
         let what = format!(
             "upload of blob {digest} to {}/{repo}",
             self.endpoint.registry
@@ -151,9 +165,7 @@ impl RegistryClient {
                 StatusCode::PAYLOAD_TOO_LARGE
                 | StatusCode::BAD_REQUEST
                 | StatusCode::METHOD_NOT_ALLOWED
-                | StatusCode::NOT_IMPLEMENTED => {
-                    return self.upload_chunked(repo, digest, size, open)
-                }
+                | StatusCode::NOT_IMPLEMENTED => return self.upload_chunked(up),
                 s => {
                     return Err(self.status_error_of(
                         s.as_u16(),
@@ -173,10 +185,10 @@ impl RegistryClient {
         scopes: &str,
         what: &str,
     ) -> Result<url::Url, RegistryError> {
-        let resp = self.send_once(
+        let resp = self.send(
             Method::POST,
             &self.v2(&format!("{repo}/blobs/uploads/")),
-            Req::new(scopes, what),
+            Req::new(scopes, what).once(),
             Auth::Registry,
         )?;
         if resp.status() != StatusCode::ACCEPTED {
@@ -199,13 +211,8 @@ impl RegistryClient {
     }
 
     /// PATCH chunks with Content-Range, then PUT the digest. One chunk in memory at a time.
-    fn upload_chunked(
-        &self,
-        repo: &str,
-        digest: &Digest,
-        size: u64,
-        open: BlobSource,
-    ) -> Result<(), RegistryError> {
+    fn upload_chunked(&self, up: &Upload) -> Result<(), RegistryError> {
+        let (repo, digest, size, open) = (up.repo, up.digest, up.size, up.open);
         let what = format!(
             "chunked upload of blob {digest} to {}/{repo}",
             self.endpoint.registry
@@ -230,7 +237,7 @@ impl RegistryClient {
                 content_range: Some(&range),
                 ..Req::new(&scopes, &what)
             };
-            let resp = self.send_once(Method::PATCH, at.as_str(), req, Auth::Registry)?;
+            let resp = self.send(Method::PATCH, at.as_str(), req.once(), Auth::Registry)?;
             if resp.status() != StatusCode::ACCEPTED {
                 return Err(self.status_error(resp, &format!("{what} (bytes {range})")));
             }
@@ -239,10 +246,10 @@ impl RegistryClient {
         }
         at.query_pairs_mut()
             .append_pair("digest", &digest.to_string());
-        let resp = self.send_once(
+        let resp = self.send(
             Method::PUT,
             at.as_str(),
-            Req::new(&scopes, &what),
+            Req::new(&scopes, &what).once(),
             Auth::Registry,
         )?;
         if resp.status() != StatusCode::CREATED {

@@ -23,6 +23,13 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// No retries: one attempt (a challenge learned still gets its second try).
+    pub const NEVER: RetryPolicy = RetryPolicy {
+        retries: 0,
+        base: Duration::ZERO,
+        cap: Duration::ZERO,
+    };
+
     /// Delay before retry number `attempt` (0-based). Full jitter spreads parallel workers
     /// apart so they do not hammer a recovering registry in lockstep.
     pub fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
