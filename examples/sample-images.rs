@@ -4,7 +4,7 @@
 //!
 //!     cargo run --example sample-images -- DIR
 
-#[path = "../tests/common/layout.rs"]
+#[path = "../tests/it/common/layout.rs"]
 mod layout;
 
 use layout::*;

@@ -1,7 +1,7 @@
 //! Shared by the bundle fuzz targets: run a candidate bundle through every reader the loader
 //! uses, and the structured input format of `bundle_members`.
 
-#[path = "../../tests/common/raw_bundle.rs"]
+#[path = "../../tests/it/common/raw_bundle.rs"]
 mod raw_bundle;
 
 use raw_bundle::Raw;

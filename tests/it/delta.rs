@@ -1,9 +1,7 @@
 //! Delta bundles: `create --since` an earlier bundle or an inventory of the disconnected side,
 //! `bundle inventory`, loading a delta over its base, and serving a delta with its base.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::path::Path;
 use std::process::Command;
 
@@ -14,8 +12,8 @@ const RELEASE2: [&str; 3] = ["team/app1:2.0", "team/app2:1.0", "team/multi:2.0"]
 fn registry_with_two_releases() -> (Registry, TestImages) {
     let (reg, imgs) = registry_with_images();
     let dir = tempfile::tempdir().unwrap();
-    let mut l = layout::Layout::new(dir.path());
-    let (base_raw, base) = layout::layer_from_files(
+    let mut l = crate::common::layout::Layout::new(dir.path());
+    let (base_raw, base) = crate::common::layout::layer_from_files(
         &mut l,
         &["/usr/share/doc", "/usr/share/common-licenses"],
         3 << 20,
@@ -25,8 +23,12 @@ fn registry_with_two_releases() -> (Registry, TestImages) {
         base.digest, imgs.base_layer.digest,
         "the base layer is rebuilt identically"
     );
-    let (fix_raw, fix) =
-        layout::layer_from_files(&mut l, &["/usr/share/zoneinfo"], 512 << 10, "app1 2.0");
+    let (fix_raw, fix) = crate::common::layout::layer_from_files(
+        &mut l,
+        &["/usr/share/zoneinfo"],
+        512 << 10,
+        "app1 2.0",
+    );
     let img = l.image(&[(base_raw, base), (fix_raw, fix)], "amd64", "app1 2.0");
     l.tag("app1-2", &img);
     reg.push(dir.path(), "app1-2", "team/app1:2.0", &[]);
@@ -38,17 +40,12 @@ fn size(p: &Path) -> u64 {
 }
 
 fn load_to(bundle_file: &Path, public: &str, dst: &Registry) -> std::process::Output {
-    bundle(&[
-        "load",
-        bundle_file.to_str().unwrap(),
-        "--key",
+    bundle!(
+        "load {} --key {} --to {} --plain-http -q --json",
+        bundle_file,
         public,
-        "--to",
-        &format!("registry://{}", dst.addr),
-        "--plain-http",
-        "-q",
-        "--json",
-    ])
+        format!("registry://{}", dst.addr)
+    )
 }
 
 #[test]
@@ -83,7 +80,7 @@ fn a_delta_over_release_1_gives_the_same_target_as_full_release_2() {
     );
 
     // The delta verifies on its own, and says what it needs.
-    let o = bundle(&["verify", delta2.to_str().unwrap(), "--key", &public]);
+    let o = bundle!("verify {} --key {}", delta2, public);
     assert!(o.status.success(), "{}", text(&o));
     let info = inspect_json(&delta2);
     let omitted: Vec<String> = bundle_json(&delta2)["base"]["omitted"]
@@ -95,7 +92,7 @@ fn a_delta_over_release_1_gives_the_same_target_as_full_release_2() {
     assert!(omitted.contains(&imgs.base_layer.digest.to_string()));
     assert_eq!(info["images"].as_array().unwrap().len(), 3);
     assert_eq!(info["base"]["name"], "full-1.bundle");
-    let o = bundle(&["inspect", delta2.to_str().unwrap()]);
+    let o = bundle!("inspect {}", delta2);
     assert!(
         String::from_utf8_lossy(&o.stdout).contains("delta:    over bundle full-1.bundle"),
         "{}",
@@ -136,14 +133,7 @@ fn a_delta_over_release_1_gives_the_same_target_as_full_release_2() {
     }
 
     // serve: the delta alone is refused; with its base it serves release 2.
-    let o = bundle(&[
-        "serve",
-        delta2.to_str().unwrap(),
-        "--key",
-        &public,
-        "--listen",
-        "127.0.0.1:0",
-    ]);
+    let o = bundle!("serve {} --key {} --listen 127.0.0.1:0", delta2, public);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(String::from_utf8_lossy(&o.stderr).contains("served together with its base"));
     let served = Served::start(&[
@@ -185,34 +175,26 @@ fn inventory_of_the_disconnected_side_drives_the_next_delta() {
     let site = Registry::start();
     assert!(load_to(&full1, &public, &site).status.success());
     let layout_dir = w.join("site-layout");
-    let o = bundle(&[
-        "load",
-        full1.to_str().unwrap(),
-        "--key",
-        &public,
-        "--to",
-        &format!("oci:{}", layout_dir.display()),
-        "-q",
-    ]);
+    let o = bundle!(
+        "load {} --key {} --to {} -q",
+        full1,
+        public,
+        format!("oci:{}", layout_dir.display())
+    );
     assert!(o.status.success(), "{}", text(&o));
     let inv_reg = w.join("site-registry.json");
-    let o = bundle(&[
-        "inventory",
-        "--from",
-        &format!("registry://{}", site.addr),
-        "--plain-http",
-        "-o",
-        inv_reg.to_str().unwrap(),
-    ]);
+    let o = bundle!(
+        "inventory --from {} --plain-http -o {}",
+        format!("registry://{}", site.addr),
+        inv_reg
+    );
     assert!(o.status.success(), "{}", text(&o));
     let inv_oci = w.join("site-oci.json");
-    let o = bundle(&[
-        "inventory",
-        "--from",
-        &format!("oci:{}", layout_dir.display()),
-        "-o",
-        inv_oci.to_str().unwrap(),
-    ]);
+    let o = bundle!(
+        "inventory --from {} -o {}",
+        format!("oci:{}", layout_dir.display()),
+        inv_oci
+    );
     assert!(o.status.success(), "{}", text(&o));
     let digests = |p: &Path| -> Vec<String> {
         let v: serde_json::Value = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
@@ -246,15 +228,12 @@ fn inventory_of_the_disconnected_side_drives_the_next_delta() {
         assert_eq!(site.digest_of(repo), src.digest_of(repo), "{repo}");
     }
     // And into the OCI layout.
-    let o = bundle(&[
-        "load",
-        delta.to_str().unwrap(),
-        "--key",
-        &public,
-        "--to",
-        &format!("oci:{}", layout_dir.display()),
-        "-q",
-    ]);
+    let o = bundle!(
+        "load {} --key {} --to {} -q",
+        delta,
+        public,
+        format!("oci:{}", layout_dir.display())
+    );
     assert!(o.status.success(), "{}", text(&o));
     let o = Command::new("skopeo")
         .args(["inspect", "--raw"])
@@ -267,7 +246,7 @@ fn inventory_of_the_disconnected_side_drives_the_next_delta() {
         .unwrap();
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(
-        format!("sha256:{}", layout::sha256_hex(&o.stdout)),
+        format!("sha256:{}", crate::common::layout::sha256_hex(&o.stdout)),
         src.digest_of("team/app1:2.0")
     );
 }

@@ -1,9 +1,7 @@
 //! `bundle serve`: a read-only registry from the bundle file, judged by skopeo and containerd's
 //! `ctr` pulling from it, and by raw HTTP for what clients rarely exercise (Range, push refusal).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
@@ -214,14 +212,7 @@ fn serve_refuses_an_untrusted_or_tampered_bundle_and_speaks_tls() {
     // Another key: refused before listening, exit 3.
     let other = tempfile::tempdir().unwrap();
     let (_, other_pub) = keypair(other.path());
-    let o = bundle(&[
-        "serve",
-        b.to_str().unwrap(),
-        "--key",
-        &other_pub,
-        "--listen",
-        "127.0.0.1:0",
-    ]);
+    let o = bundle!("serve {} --key {} --listen 127.0.0.1:0", b, other_pub);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     // bundle.json altered: refused too.
     let mut bytes = std::fs::read(&b).unwrap();
@@ -231,14 +222,7 @@ fn serve_refuses_an_untrusted_or_tampered_bundle_and_speaks_tls() {
     bytes[at] ^= 1;
     let bad = work.path().join("bad.bundle");
     std::fs::write(&bad, &bytes).unwrap();
-    let o = bundle(&[
-        "serve",
-        bad.to_str().unwrap(),
-        "--key",
-        &public,
-        "--listen",
-        "127.0.0.1:0",
-    ]);
+    let o = bundle!("serve {} --key {} --listen 127.0.0.1:0", bad, public);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
 
     // HTTPS with a certificate from the test CA; skopeo trusts it through --cert-dir.

@@ -1,9 +1,7 @@
 //! `bundle load` end to end: bundles made from one real registry, loaded into another registry
 //! and into OCI layouts; skopeo is the judge of digests and layouts.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -42,7 +40,7 @@ fn made() -> Made {
 fn load(bundle_path: &Path, public: &str, extra: &[&str]) -> std::process::Output {
     let mut args = vec!["load", bundle_path.to_str().unwrap(), "--key", public, "-q"];
     args.extend_from_slice(extra);
-    bundle(&args)
+    bundle_args(&args)
 }
 
 /// `ctr images ls` in `namespace` lists every image of the bundle under its name, with the
@@ -106,16 +104,12 @@ fn round_trip_into_a_second_registry_keeps_every_digest() {
     assert_eq!(puts, 1, "{}", dst.log_text());
 
     // Loading again sends nothing: everything is already there.
-    let o = bundle(&[
-        "load",
-        m.bundle.to_str().unwrap(),
-        "--key",
-        &m.public,
-        "--to",
-        &target,
-        "--plain-http",
-        "--json",
-    ]);
+    let o = bundle!(
+        "load {} --key {} --to {} --plain-http --json",
+        m.bundle,
+        m.public,
+        target
+    );
     assert!(o.status.success(), "{}", text(&o));
     let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(r["targets"][0]["blobsSent"], 0, "{r}");
@@ -178,7 +172,7 @@ fn oci_layout_target_is_read_by_skopeo_and_merges_concurrent_loads() {
             .unwrap();
         assert!(o.status.success(), "{}", text(&o));
         assert_eq!(
-            format!("sha256:{}", layout::sha256_hex(&o.stdout)),
+            format!("sha256:{}", crate::common::layout::sha256_hex(&o.stdout)),
             m.src.digest_of(repo)
         );
     }
@@ -242,7 +236,7 @@ fn tampered_or_foreign_bundles_write_nothing() {
         std::fs::write(&bad_path, bad).unwrap();
         let mut args = vec!["load", bad_path.to_str().unwrap(), "--key", &m.public, "-q"];
         args.extend_from_slice(&targets);
-        let o = bundle(&args);
+        let o = bundle_args(&args);
         assert!(
             matches!(o.status.code(), Some(1) | Some(3)),
             "{what}: {}",
@@ -251,19 +245,15 @@ fn tampered_or_foreign_bundles_write_nothing() {
         nothing_written(what);
     }
     // Another key.
-    let o = bundle(&[
-        "keygen",
-        "--out",
-        m.work.path().join("stranger").to_str().unwrap(),
-    ]);
+    let o = bundle!("keygen --out {}", m.work.path().join("stranger"));
     assert!(o.status.success());
     let stranger = m.work.path().join("stranger.pub").display().to_string();
     let mut args = vec!["load", m.bundle.to_str().unwrap(), "--key", &stranger, "-q"];
     args.extend_from_slice(&targets);
-    let o = bundle(&args);
+    let o = bundle_args(&args);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     nothing_written("foreign key");
-    let o = bundle(&["load", m.bundle.to_str().unwrap(), "--to", &target, "-q"]);
+    let o = bundle!("load {} --to {} -q", m.bundle, target);
     assert_eq!(
         o.status.code(),
         Some(2),
@@ -309,16 +299,12 @@ fn interrupted_load_resumes_after_a_registry_restart() {
     drop(proxy);
 
     dst.restart();
-    let o = bundle(&[
-        "load",
-        m.bundle.to_str().unwrap(),
-        "--key",
-        &m.public,
-        "--to",
-        &format!("registry://{}", dst.addr),
-        "--plain-http",
-        "--json",
-    ]);
+    let o = bundle!(
+        "load {} --key {} --to {} --plain-http --json",
+        m.bundle,
+        m.public,
+        format!("registry://{}", dst.addr)
+    );
     assert!(o.status.success(), "{}", text(&o));
     let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     // Only the blob that failed is sent again; the rest were already there.
@@ -458,7 +444,7 @@ fn docker_archive_is_accepted_by_podman_load_and_ctr_import() {
         assert!(cfg.status.success(), "{}", text(&cfg));
         assert_eq!(
             id,
-            layout::sha256_hex(&cfg.stdout),
+            crate::common::layout::sha256_hex(&cfg.stdout),
             "{repo}: podman image id is the config digest"
         );
     }
@@ -662,7 +648,7 @@ fn tls_registry_with_password_stdin_rewrites_and_keep_registry() {
             .output()
             .unwrap();
         assert!(o.status.success(), "{repo}: {}", text(&o));
-        format!("sha256:{}", layout::sha256_hex(&o.stdout))
+        format!("sha256:{}", crate::common::layout::sha256_hex(&o.stdout))
     };
     let want = m.src.digest_of("team/app1:1.0");
     assert_eq!(check("site/apps/app1:1.0"), want);
@@ -696,14 +682,11 @@ fn an_image_pinned_by_digest_is_loaded_by_digest_and_never_tagged() {
         format!("{}/team/app1@{digest}", src.addr)
     );
     let dst = Registry::start();
-    let o = bundle(&[
-        "load",
-        b.to_str().unwrap(),
-        "--allow-unsigned",
-        "-q",
-        "--plain-http",
-        &format!("--to=registry://{}", dst.addr),
-    ]);
+    let o = bundle!(
+        "load {} --allow-unsigned -q --plain-http {}",
+        b,
+        format!("--to=registry://{}", dst.addr)
+    );
     assert!(o.status.success(), "{}", text(&o));
     assert!(
         dst.tags("team/app1").is_empty(),
@@ -832,16 +815,12 @@ fn a_full_disk_fails_cleanly_and_leaves_nothing_half_written() {
     let list = m.work.path().join("images.yaml");
     let cache = m.work.path().join("cache");
     let out = disk.path().join("site.bundle");
-    let o = bundle(&[
-        "create",
-        list.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-        "--unsigned",
-        "-q",
-        "--cache-dir",
-        cache.to_str().unwrap(),
-    ]);
+    let o = bundle!(
+        "create {} -o {} --unsigned -q --cache-dir {}",
+        list,
+        out,
+        cache
+    );
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
@@ -873,7 +852,7 @@ fn a_full_disk_fails_cleanly_and_leaves_nothing_half_written() {
     for f in left.iter().filter(|f| f.contains("blobs/sha256/")) {
         let bytes = std::fs::read(disk.path().join(f)).unwrap();
         assert!(
-            f.ends_with(&layout::sha256_hex(&bytes)),
+            f.ends_with(&crate::common::layout::sha256_hex(&bytes)),
             "{f} is not what its name says"
         );
     }
@@ -951,16 +930,12 @@ fn load_fault_schedules(n: u64) -> Schedules {
                 "seed {seed}: failed cleanly: {}",
                 err.trim().replace('\n', " / ")
             );
-            let o = bundle(&[
-                "load",
-                m.bundle.to_str().unwrap(),
-                "--key",
-                &m.public,
-                "--to",
-                &format!("registry://{}", dst.addr),
-                "--plain-http",
-                "--json",
-            ]);
+            let o = bundle!(
+                "load {} --key {} --to {} --plain-http --json",
+                m.bundle,
+                m.public,
+                format!("registry://{}", dst.addr)
+            );
             if o.status.success() && all_there() {
                 r.rerun_completed += 1;
                 let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();

@@ -3,12 +3,8 @@
 //! The bundles are written by a small writer that follows docs/FORMAT.md on its own
 //! (tests/common/raw_bundle.rs, shared with the fuzz targets).
 
-mod common;
-#[path = "common/raw_bundle.rs"]
-mod raw_bundle;
-
-use common::*;
-use raw_bundle::*;
+use crate::common::raw_bundle::*;
+use crate::common::*;
 use std::path::Path;
 use std::process::Command;
 

@@ -1,9 +1,7 @@
 //! Split bundles for removable media: parts of a fixed size, a signed parts list, readers that
 //! take the first part or the base name, exact messages for a missing, cut or corrupt part.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::path::{Path, PathBuf};
 
 const ALL: [&str; 4] = [
@@ -55,14 +53,14 @@ fn split_bundle_verifies_loads_and_names_a_bad_part() {
     std::fs::write(&joined, &all).unwrap();
     assert_eq!(
         list_json["sha256"].as_str().unwrap(),
-        layout::sha256_hex(&all)
+        crate::common::layout::sha256_hex(&all)
     );
-    let o = bundle(&["verify", joined.to_str().unwrap(), "--key", &public]);
+    let o = bundle!("verify {} --key {}", joined, public);
     assert!(o.status.success(), "{}", text(&o));
 
     // The first part, or the base name, stands for the whole set.
     for name in [part(&base, 1), base.clone()] {
-        let o = bundle(&["verify", name.to_str().unwrap(), "--key", &public]);
+        let o = bundle!("verify {} --key {}", name, public);
         assert!(o.status.success(), "{}: {}", name.display(), text(&o));
     }
     assert_eq!(
@@ -75,16 +73,12 @@ fn split_bundle_verifies_loads_and_names_a_bad_part() {
 
     // load streams across the parts; skopeo reads the result.
     let dst = Registry::start();
-    let o = bundle(&[
-        "load",
-        part(&base, 1).to_str().unwrap(),
-        "--key",
-        &public,
-        "--to",
-        &format!("registry://{}", dst.addr),
-        "--plain-http",
-        "-q",
-    ]);
+    let o = bundle!(
+        "load {} --key {} --to {} --plain-http -q",
+        part(&base, 1),
+        public,
+        format!("registry://{}", dst.addr)
+    );
     assert!(o.status.success(), "{}", text(&o));
     for repo in ALL {
         assert_eq!(dst.digest_of(repo), src.digest_of(repo), "{repo}");
@@ -92,7 +86,7 @@ fn split_bundle_verifies_loads_and_names_a_bad_part() {
 
     let n = parts.len();
     let verify_err = || {
-        let o = bundle(&["verify", base.to_str().unwrap(), "--key", &public]);
+        let o = bundle!("verify {} --key {}", base, public);
         (
             o.status.code(),
             String::from_utf8_lossy(&o.stderr).to_string(),
@@ -133,7 +127,7 @@ fn split_bundle_verifies_loads_and_names_a_bad_part() {
     // A parts list signed by someone else.
     let other = tempfile::tempdir().unwrap();
     let (_, other_pub) = keypair(other.path());
-    let o = bundle(&["verify", base.to_str().unwrap(), "--key", &other_pub]);
+    let o = bundle!("verify {} --key {}", base, other_pub);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     // All good again.
     let (code, err) = verify_err();

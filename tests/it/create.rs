@@ -1,9 +1,7 @@
 //! `bundle create` end to end against the real distribution registry, with skopeo, tar and zstd
 //! as independent judges of what we wrote.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::path::Path;
 use std::process::Command;
 
@@ -23,18 +21,13 @@ fn plain_http_round_trip_is_readable_by_standard_tools() {
     );
     let out = work.path().join("site.bundle");
     let cache = work.path().join("cache");
-    let o = bundle(&[
-        "create",
-        list.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-        "--key",
-        &key,
-        "--cache-dir",
-        cache.to_str().unwrap(),
-        "--jobs",
-        "4",
-    ]);
+    let o = bundle!(
+        "create {} -o {} --key {} --cache-dir {} --jobs 4",
+        list,
+        out,
+        key,
+        cache
+    );
     assert!(o.status.success(), "{}", text(&o));
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.contains("images:          4"), "{stdout}");
@@ -114,7 +107,7 @@ fn plain_http_round_trip_is_readable_by_standard_tools() {
             .unwrap();
         assert!(o.status.success(), "{}", text(&o));
         assert_eq!(
-            format!("sha256:{}", layout::sha256_hex(&o.stdout)),
+            format!("sha256:{}", crate::common::layout::sha256_hex(&o.stdout)),
             img["digest"].as_str().unwrap()
         );
     }
@@ -133,16 +126,13 @@ fn plain_http_round_trip_is_readable_by_standard_tools() {
 
     // A second run takes everything from the cache: no blob is fetched again.
     let out2 = work.path().join("again.bundle");
-    let o = bundle(&[
-        "create",
-        list.to_str().unwrap(),
-        "-o",
-        out2.to_str().unwrap(),
-        "--key",
-        &key,
-        "--cache-dir",
-        cache.to_str().unwrap(),
-    ]);
+    let o = bundle!(
+        "create {} -o {} --key {} --cache-dir {}",
+        list,
+        out2,
+        key,
+        cache
+    );
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(reg.blob_gets(&imgs.base_layer.digest), 1);
     assert!(
@@ -264,7 +254,7 @@ fn unreachable_registry_and_bad_list_name_the_culprit() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("images.yaml:3:"), "{err}");
 
-    let o = bundle(&["create", list.to_str().unwrap(), "-o", "x"]);
+    let o = bundle!("create {} -o x", list);
     assert_eq!(
         o.status.code(),
         Some(2),
@@ -339,7 +329,7 @@ fn tls_registry_with_basic_auth() {
                 .output()
                 .unwrap();
             assert!(o.status.success(), "{}", text(&o));
-            format!("sha256:{}", layout::sha256_hex(&o.stdout))
+            format!("sha256:{}", crate::common::layout::sha256_hex(&o.stdout))
         }
     );
     std::fs::remove_file(&out).unwrap();
@@ -499,16 +489,12 @@ fn corrupted_blob_is_rejected() {
     );
     let out = work.path().join("t.bundle");
     let cache = work.path().join("cache");
-    let o = bundle(&[
-        "create",
-        list.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-        "--unsigned",
-        "--quiet",
-        "--cache-dir",
-        cache.to_str().unwrap(),
-    ]);
+    let o = bundle!(
+        "create {} -o {} --unsigned --quiet --cache-dir {}",
+        list,
+        out,
+        cache
+    );
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
@@ -559,7 +545,7 @@ fn keep_going_after_a_failed_layer_bundles_the_complete_images() {
         .collect();
     assert_eq!(names.len(), 1, "{info:#}");
     assert!(names[0].ends_with("team/app1:1.0"), "{names:?}");
-    let v = bundle(&["verify", out.to_str().unwrap(), "--allow-unsigned"]);
+    let v = bundle!("verify {} --allow-unsigned", out);
     assert!(v.status.success(), "{}", text(&v));
     assert!(!work.path().join("k.bundle.partial").exists());
 }
@@ -755,16 +741,12 @@ fn a_damaged_cache_entry_is_caught_before_it_is_bundled() {
     let out = work.path().join("a.bundle");
     let o = create(&list, &out, &["--unsigned"]);
     assert!(o.status.success(), "{}", text(&o));
-    let o = bundle(&[
-        "create",
-        list.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-        "--unsigned",
-        "-q",
-        "--cache-dir",
-        &cache_arg,
-    ]);
+    let o = bundle!(
+        "create {} -o {} --unsigned -q --cache-dir {}",
+        list,
+        out,
+        cache_arg
+    );
     assert!(o.status.success(), "{}", text(&o));
     // Same size, one byte changed, as a torn write or a disk error would leave it.
     let entry = cache.join("blobs/sha256").join(imgs.base_layer.hex());
@@ -772,16 +754,12 @@ fn a_damaged_cache_entry_is_caught_before_it_is_bundled() {
     bytes[100] ^= 0xff;
     std::fs::write(&entry, &bytes).unwrap();
     let again = work.path().join("b.bundle");
-    let o = bundle(&[
-        "create",
-        list.to_str().unwrap(),
-        "-o",
-        again.to_str().unwrap(),
-        "--unsigned",
-        "-q",
-        "--cache-dir",
-        &cache_arg,
-    ]);
+    let o = bundle!(
+        "create {} -o {} --unsigned -q --cache-dir {}",
+        list,
+        again,
+        cache_arg
+    );
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
@@ -811,20 +789,12 @@ fn fault_schedules(n: u64) -> Schedules {
         );
         let out = work.join(name);
         let cache = work.join("cache");
-        let o = bundle(&[
-            "create",
-            list.to_str().unwrap(),
-            "-o",
-            out.to_str().unwrap(),
-            "--cache-dir",
-            cache.to_str().unwrap(),
-            "--quiet",
-            "--unsigned",
-            "--retries",
-            "3",
-            "--read-timeout",
-            "1s",
-        ]);
+        let o = bundle!(
+            "create {} -o {} --cache-dir {} --quiet --unsigned --retries 3 --read-timeout 1s",
+            list,
+            out,
+            cache
+        );
         (o, out)
     };
     let good = |out: &Path| {
@@ -835,9 +805,7 @@ fn fault_schedules(n: u64) -> Schedules {
             .iter()
             .map(|i| i["digest"].as_str().unwrap().to_string())
             .collect();
-        let verified = bundle(&["verify", out.to_str().unwrap(), "--allow-unsigned"])
-            .status
-            .success();
+        let verified = bundle!("verify {} --allow-unsigned", out).status.success();
         (got == expected && verified, got)
     };
     for seed in 0..n {
@@ -1025,16 +993,12 @@ fn interrupted_create_cleans_up_and_the_next_run_resumes() {
         &format!("images:\n  - {p}/team/app1:1.0\nregistries:\n  {p}:\n    plain-http: true\n"),
     );
     let out = work.path().join("i.bundle");
-    let o = bundle(&[
-        "create",
-        list.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-        "--unsigned",
-        "--quiet",
-        "--cache-dir",
-        cache.to_str().unwrap(),
-    ]);
+    let o = bundle!(
+        "create {} -o {} --unsigned --quiet --cache-dir {}",
+        list,
+        out,
+        cache
+    );
     assert!(o.status.success(), "{}", text(&o));
     let reqs = clean.requests();
     let layer_gets: Vec<&String> = reqs

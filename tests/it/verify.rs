@@ -1,13 +1,11 @@
 //! `bundle verify`: a good bundle passes; a change of any byte, a truncation, another key or a
 //! missing signature is refused with exit code 3 and one clear sentence.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::path::{Path, PathBuf};
 
 fn verify(file: &Path, key: &str) -> std::process::Output {
-    bundle(&["verify", file.to_str().unwrap(), "--key", key])
+    bundle!("verify {} --key {}", file, key)
 }
 
 struct Fixture {
@@ -84,7 +82,7 @@ fn wrong_key_unsigned_and_key_rotation() {
     let f = fixture();
     let other = f.work.path().join("other");
     std::fs::create_dir(&other).unwrap();
-    let o = bundle(&["keygen", "--out", other.join("old").to_str().unwrap()]);
+    let o = bundle!("keygen --out {}", other.join("old"));
     assert!(o.status.success());
     let o = verify(&f.good, other.join("old.pub").to_str().unwrap());
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
@@ -96,12 +94,7 @@ fn wrong_key_unsigned_and_key_rotation() {
 
     // --key DIR holding the old and the current key (rotation): accepted.
     std::fs::copy(&f.public, other.join("current.pub")).unwrap();
-    let o = bundle(&[
-        "verify",
-        f.good.to_str().unwrap(),
-        "--key",
-        other.to_str().unwrap(),
-    ]);
+    let o = bundle!("verify {} --key {}", f.good, other);
     assert!(o.status.success(), "{}", text(&o));
 
     // A bundle whose bundle.json was re-signed by an untrusted key after changing it.
@@ -116,15 +109,14 @@ fn wrong_key_unsigned_and_key_rotation() {
         "{}",
         text(&o)
     );
-    let o = bundle(&["verify", unsigned.to_str().unwrap(), "--allow-unsigned"]);
+    let o = bundle!("verify {} --allow-unsigned", unsigned);
     assert!(o.status.success(), "{}", text(&o));
 
-    let o = bundle(&[
-        "verify",
-        f.work.path().join("images.yaml").to_str().unwrap(),
-        "--key",
-        &f.public,
-    ]);
+    let o = bundle!(
+        "verify {} --key {}",
+        f.work.path().join("images.yaml"),
+        f.public
+    );
     assert_eq!(o.status.code(), Some(1));
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("not a bundle"),
@@ -141,7 +133,7 @@ fn a_missing_file_is_named_once_with_its_cause_once() {
         vec!["verify", "x.bundle", "--key", missing.to_str().unwrap()],
         vec!["inspect", missing.to_str().unwrap()],
     ] {
-        let o = bundle(&args);
+        let o = bundle_args(&args);
         assert_eq!(o.status.code(), Some(1), "{args:?}");
         let err = String::from_utf8_lossy(&o.stderr).to_string();
         assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");

@@ -1,0 +1,166 @@
+//! Running the real `bundle` binary: a command builder that reads like what a user types, and
+//! the small helpers tests use around it (image lists, keys, inspect).
+
+use super::images::{build_test_images, push_test_images, TestImages};
+use super::registry::Registry;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn bundle_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_bundle"))
+}
+
+pub fn bundle_args(args: &[&str]) -> Output {
+    Command::new(bundle_bin())
+        .args(args)
+        .env_remove("SOURCE_DATE_EPOCH")
+        .output()
+        .expect("run bundle")
+}
+
+/// A value that stands for one word of a command line.
+pub trait Word {
+    fn word(&self) -> String;
+}
+
+impl Word for str {
+    fn word(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl Word for String {
+    fn word(&self) -> String {
+        self.clone()
+    }
+}
+
+impl Word for Path {
+    fn word(&self) -> String {
+        self.to_str().expect("test paths are UTF-8").to_string()
+    }
+}
+
+impl Word for PathBuf {
+    fn word(&self) -> String {
+        self.as_path().word()
+    }
+}
+
+impl<T: Word + ?Sized> Word for &T {
+    fn word(&self) -> String {
+        (**self).word()
+    }
+}
+
+/// The words of `template` (split at spaces), each `{}` in a word replaced by the next value
+/// (a path with spaces stays one word).
+pub fn words(template: &str, values: &[&dyn Word]) -> Vec<String> {
+    let mut values = values.iter();
+    let out: Vec<String> = template
+        .split_whitespace()
+        .map(|w| {
+            let mut word = String::new();
+            let mut parts = w.split("{}");
+            word.push_str(parts.next().unwrap_or(""));
+            for rest in parts {
+                word.push_str(&values.next().expect("a value for each {}").word());
+                word.push_str(rest);
+            }
+            word
+        })
+        .collect();
+    assert!(
+        values.next().is_none(),
+        "more values than {{}} in {template:?}"
+    );
+    out
+}
+
+/// `bundle!("load {} --key {} --to registry://{} --plain-http", file, key, addr)`: run the real
+/// binary with that command line, as a user would type it.
+macro_rules! bundle {
+    ($template:literal $(, $value:expr)* $(,)?) => {{
+        let words = $crate::common::cli::words(
+            $template,
+            &[$(&$value as &dyn $crate::common::cli::Word),*],
+        );
+        let refs: Vec<&str> = words.iter().map(String::as_str).collect();
+        $crate::common::cli::bundle_args(&refs)
+    }};
+}
+pub(crate) use bundle;
+
+pub fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+pub fn require(tool: &str) {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        found,
+        "{tool} is not installed: run `make test-deps` (installs it from Debian packages)"
+    );
+}
+
+pub fn write_list(dir: &Path, body: &str) -> PathBuf {
+    let p = dir.join("images.yaml");
+    std::fs::write(&p, body).unwrap();
+    p
+}
+
+pub fn inspect_json(bundle_path: &Path) -> serde_json::Value {
+    let o = bundle!("inspect --json {}", bundle_path);
+    assert!(o.status.success(), "{}", text(&o));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+pub fn keypair(dir: &Path) -> (String, String) {
+    let prefix = dir.join("k");
+    let o = bundle!("keygen --out {}", prefix);
+    assert!(o.status.success(), "{}", text(&o));
+    (
+        format!("{}.key", prefix.display()),
+        format!("{}.pub", prefix.display()),
+    )
+}
+
+/// One registry with the standard test images, shared setup for the smaller tests.
+pub fn registry_with_images() -> (Registry, TestImages) {
+    let reg = Registry::start();
+    let imgs = build_test_images();
+    push_test_images(&reg, &imgs);
+    (reg, imgs)
+}
+
+pub fn plain_list(work: &Path, reg: &Registry, images: &[&str]) -> PathBuf {
+    let a = &reg.addr;
+    let mut body = String::from("images:\n");
+    for i in images {
+        body.push_str(&format!("  - {a}/{i}\n"));
+    }
+    body.push_str(&format!("registries:\n  {a}:\n    plain-http: true\n"));
+    write_list(work, &body)
+}
+
+pub fn create(list: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "create",
+        list.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--no-cache",
+        "--quiet",
+    ];
+    args.extend_from_slice(extra);
+    bundle_args(&args)
+}

@@ -1,0 +1,20 @@
+//! Test fixtures, by concern: the real registry, a fault-injecting proxy in front of it, images
+//! made from local files, local stores as judges, the bundle file's bytes, and the real `bundle`
+//! binary with a command builder.
+
+pub mod bundle_file;
+pub mod cli;
+pub mod images;
+pub mod layout;
+pub mod proxy;
+pub mod raw_bundle;
+pub mod registry;
+pub mod stores;
+
+pub use bundle_file::*;
+pub(crate) use cli::bundle;
+pub use cli::*;
+pub use images::*;
+pub use proxy::*;
+pub use registry::*;
+pub use stores::*;
