@@ -1,6 +1,7 @@
 //! The integration tests: one binary (so the fixtures are compiled once), a module per command.
 //! Each runs the real `bundle` binary against real components on 127.0.0.1.
 
+mod architecture;
 mod common;
 mod create;
 mod delta;
