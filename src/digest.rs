@@ -82,11 +82,35 @@ impl<'de> serde::Deserialize<'de> for Digest {
     }
 }
 
+/// The sha256 and the length of the bytes seen so far.
+#[derive(Clone, Default)]
+struct Tally {
+    hasher: Sha256,
+    count: u64,
+}
+
+impl Tally {
+    fn add(&mut self, bytes: &[u8]) {
+        self.hasher.update(bytes);
+        self.count += bytes.len() as u64;
+    }
+
+    fn digest(&self) -> Digest {
+        Digest::from_sha256(self.hasher.clone().finalize().into())
+    }
+
+    fn finish(self) -> (Digest, u64) {
+        (
+            Digest::from_sha256(self.hasher.finalize().into()),
+            self.count,
+        )
+    }
+}
+
 /// A writer that hashes and counts what passes through it.
 pub struct HashingWriter<W> {
     inner: W,
-    hasher: Sha256,
-    count: u64,
+    tally: Tally,
 }
 
 impl<W: Write> HashingWriter<W> {
@@ -98,27 +122,26 @@ impl<W: Write> HashingWriter<W> {
     pub fn resume(inner: W, hasher: Sha256, count: u64) -> Self {
         HashingWriter {
             inner,
-            hasher,
-            count,
+            tally: Tally { hasher, count },
         }
     }
 
     pub fn count(&self) -> u64 {
-        self.count
+        self.tally.count
     }
 
     /// The digest of what has passed so far; writing may go on.
     pub fn digest(&self) -> Digest {
-        Digest::from_sha256(self.hasher.clone().finalize().into())
+        self.tally.digest()
     }
 
     pub fn finish(self) -> (W, Digest, u64) {
-        let hash: [u8; 32] = self.hasher.finalize().into();
-        (self.inner, Digest::from_sha256(hash), self.count)
+        let (d, n) = self.tally.finish();
+        (self.inner, d, n)
     }
 
     pub fn into_hasher(self) -> Sha256 {
-        self.hasher
+        self.tally.hasher
     }
 
     pub fn get_mut(&mut self) -> &mut W {
@@ -129,8 +152,7 @@ impl<W: Write> HashingWriter<W> {
 impl<W: Write> Write for HashingWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.count += n as u64;
+        self.tally.add(&buf[..n]);
         Ok(n)
     }
     fn flush(&mut self) -> io::Result<()> {
@@ -142,39 +164,36 @@ impl<W: Write> Write for HashingWriter<W> {
 /// `BufReader`, through `consume`.
 pub struct HashingReader<R> {
     inner: R,
-    hasher: Sha256,
-    count: u64,
+    tally: Tally,
 }
 
 impl<R> HashingReader<R> {
     pub fn new(inner: R) -> Self {
         HashingReader {
             inner,
-            hasher: Sha256::new(),
-            count: 0,
+            tally: Tally::default(),
         }
     }
 
     pub fn count(&self) -> u64 {
-        self.count
+        self.tally.count
     }
 
     /// The digest of what was taken so far; reading may go on.
     pub fn digest(&self) -> Digest {
-        Digest::from_sha256(self.hasher.clone().finalize().into())
+        self.tally.digest()
     }
 
     pub fn finish(self) -> (R, Digest, u64) {
-        let hash: [u8; 32] = self.hasher.finalize().into();
-        (self.inner, Digest::from_sha256(hash), self.count)
+        let (d, n) = self.tally.finish();
+        (self.inner, d, n)
     }
 }
 
 impl<R: Read> Read for HashingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.count += n as u64;
+        self.tally.add(&buf[..n]);
         Ok(n)
     }
 }
@@ -184,8 +203,7 @@ impl<R: Read> BufRead for HashingReader<BufReader<R>> {
         self.inner.fill_buf()
     }
     fn consume(&mut self, n: usize) {
-        self.hasher.update(&self.inner.buffer()[..n]);
-        self.count += n as u64;
+        self.tally.add(&self.inner.buffer()[..n]);
         self.inner.consume(n);
     }
 }
@@ -202,7 +220,7 @@ pub fn hash_reader(r: impl Read) -> io::Result<(Digest, u64)> {
 pub fn hasher_for_prefix(r: impl Read) -> io::Result<(Sha256, u64)> {
     let mut h = HashingReader::new(r);
     io::copy(&mut h, &mut io::sink())?;
-    Ok((h.hasher, h.count))
+    Ok((h.tally.hasher, h.tally.count))
 }
 
 #[cfg(test)]

@@ -30,22 +30,21 @@ pub enum KeyError {
     Random(String),
 }
 
-pub fn load_private(path: &Path) -> Result<SigningKey, KeyError> {
-    let pem = std::fs::read_to_string(path).map_err(|source| KeyError::Read {
+fn read_pem(path: &Path) -> Result<String, KeyError> {
+    std::fs::read_to_string(path).map_err(|source| KeyError::Read {
         path: path.to_path_buf(),
         source,
-    })?;
-    SigningKey::from_pkcs8_pem(&pem).map_err(|_| KeyError::BadPrivate {
+    })
+}
+
+pub fn load_private(path: &Path) -> Result<SigningKey, KeyError> {
+    SigningKey::from_pkcs8_pem(&read_pem(path)?).map_err(|_| KeyError::BadPrivate {
         path: path.to_path_buf(),
     })
 }
 
 pub fn load_public(path: &Path) -> Result<VerifyingKey, KeyError> {
-    let pem = std::fs::read_to_string(path).map_err(|source| KeyError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    VerifyingKey::from_public_key_pem(&pem).map_err(|_| KeyError::BadPublic {
+    VerifyingKey::from_public_key_pem(&read_pem(path)?).map_err(|_| KeyError::BadPublic {
         path: path.to_path_buf(),
     })
 }
