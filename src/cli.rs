@@ -1,4 +1,4 @@
-//! The command line, as clap definitions. Resolved settings live in the command modules.
+//! The command line, as clap definitions. `config` resolves them into each command's options.
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -12,7 +12,8 @@ use std::path::PathBuf;
 On the connected side, `bundle create images.yaml -o site.bundle --key bundle.key` pulls every image \
 in the list (each distinct blob once, in parallel) and writes one signed, compressed file. \
 The file is a zstd-compressed tar holding an OCI image layout; see docs/FORMAT.md.\n\n\
-Exit codes: 0 ok, 1 error, 2 usage, 3 verification failed."
+Exit codes: 0 ok, 1 error, 2 usage (a bad flag or value), 3 verification failed, \
+130 interrupted (Ctrl-C or SIGTERM; partial output removed)."
 )]
 pub struct Cli {
     #[command(subcommand)]

@@ -13,6 +13,12 @@ use crate::registry::retry::RetryPolicy;
 use crate::registry::{GlobalOptions, Registries};
 use anyhow::{Context, Result};
 
+use crate::exit_codes::UsageError;
+
+fn usage(e: impl Into<anyhow::Error>) -> anyhow::Error {
+    UsageError(crate::causes::flatten(e.into().chain())).into()
+}
+
 impl NetworkArgs {
     /// Settings for every registry: these, plain HTTP or not, and the system's `certs.d`.
     pub fn global(&self, plain_http: bool) -> GlobalOptions {
@@ -30,10 +36,10 @@ impl NetworkArgs {
 }
 
 fn platforms(given: &[String]) -> Result<Vec<Platform>> {
-    Ok(given
+    given
         .iter()
-        .map(|p| p.parse::<Platform>())
-        .collect::<Result<Vec<_>, _>>()?)
+        .map(|p| p.parse::<Platform>().map_err(usage))
+        .collect()
 }
 
 pub fn create_options(a: CreateArgs) -> Result<CreateOptions> {
@@ -41,9 +47,11 @@ pub fn create_options(a: CreateArgs) -> Result<CreateOptions> {
         .created
         .or_else(|| std::env::var("SOURCE_DATE_EPOCH").ok())
     {
-        Some(s) => parse_time(&s).with_context(|| {
-            format!("--created / SOURCE_DATE_EPOCH {s:?}: expected Unix seconds or RFC 3339")
-        })?,
+        Some(s) => parse_time(&s)
+            .with_context(|| {
+                format!("--created / SOURCE_DATE_EPOCH {s:?}: expected Unix seconds or RFC 3339")
+            })
+            .map_err(usage)?,
         None => std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)?
             .as_secs(),
@@ -78,16 +86,18 @@ pub fn load_options(a: LoadArgs) -> Result<LoadOptions> {
     let targets = a
         .targets
         .iter()
-        .map(|t| t.parse::<TargetSpec>())
+        .map(|t| t.parse::<TargetSpec>().map_err(usage))
         .collect::<Result<Vec<_>>>()?;
     if a.password_stdin && a.file.as_os_str() == "-" {
-        anyhow::bail!("--password-stdin and a bundle on stdin (-) cannot both use stdin");
+        return Err(usage(anyhow::anyhow!(
+            "--password-stdin and a bundle on stdin (-) cannot both use stdin"
+        )));
     }
     let registries = target_registries(&a, &targets)?;
     Ok(LoadOptions {
         naming: Naming {
             keep_registry: a.keep_registry,
-            rewrites: rewrites(&a.rewrites)?,
+            rewrites: rewrites(&a.rewrites).map_err(usage)?,
         },
         platforms: platforms(&a.platforms)?,
         progress: crate::progress::Mode::detect(a.quiet || a.json),

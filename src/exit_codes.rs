@@ -7,3 +7,8 @@ pub const ERROR: i32 = 1;
 pub const USAGE: i32 = 2;
 /// A signature or digest check failed: the bundle must not be trusted.
 pub const VERIFICATION_FAILED: i32 = 3;
+
+/// A value on the command line that cannot be right: exit code 2, as for clap's own errors.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);

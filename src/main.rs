@@ -2,6 +2,7 @@ use anyhow::Result;
 use bundle::cli::{Cli, Command};
 use bundle::{config, exit_codes, report};
 use clap::Parser;
+use std::io::Write as _;
 
 fn main() {
     let cli = Cli::parse();
@@ -9,11 +10,26 @@ fn main() {
     let code = match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("{}", report::error(&e));
+            // Nowhere to say it if stderr is gone; the exit code still tells.
+            let _ = writeln!(std::io::stderr(), "{}", report::error(&e));
             report::exit_code(&e)
         }
     };
     std::process::exit(code);
+}
+
+/// Print a result. When whoever reads our output has gone (`bundle inspect X | head -1`),
+/// stop quietly, as ripgrep does: the rest was not wanted.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let mut out = std::io::stdout().lock();
+        if let Err(e) = writeln!(out, $($arg)*).and_then(|()| out.flush()) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(exit_codes::OK);
+            }
+            return Err(anyhow::Error::new(e).context("writing to standard output"));
+        }
+    }};
 }
 
 /// Run one command; what it prints comes from `report`.
@@ -21,12 +37,12 @@ fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Keygen { out } => {
             let (private, public, fingerprint) = bundle::keys::keygen(&out)?;
-            println!("{}", report::keygen(&private, &public, &fingerprint));
+            say!("{}", report::keygen(&private, &public, &fingerprint));
         }
         Command::Create(args) => {
             let opts = config::create_options(args)?;
             let summary = bundle::create::create(&opts)?;
-            println!(
+            say!(
                 "{}",
                 report::created(&opts.output, opts.split.is_some(), &summary)
             );
@@ -42,22 +58,22 @@ fn run(cli: Cli) -> Result<i32> {
         } => {
             let keys = bundle::verify::load_keys(&keys)?;
             let r = bundle::verify::verify_file(&file, &keys, allow_unsigned)?;
-            println!("{}", report::verified(&file, &r, json));
+            say!("{}", report::verified(&file, &r, json));
         }
         Command::Load(args) => {
             let json = args.json;
             let r = bundle::load::load(&config::load_options(args)?)?;
-            println!("{}", report::loaded(&r, json));
+            say!("{}", report::loaded(&r, json));
         }
         Command::Inventory(a) => {
             let inv = bundle::inventory::take(&a.from, a.tls.registry_config())?;
             bundle::inventory::write(&inv, &a.output)?;
-            println!("{}", report::inventory(&a.output, &inv));
+            say!("{}", report::inventory(&a.output, &inv));
         }
         Command::Serve(a) => bundle::serve::serve(&a.into_options())?,
         Command::Inspect { file, json } => {
             let i = bundle::inspect::inspect(&file)?;
-            println!("{}", report::inspected(&i, json)?);
+            say!("{}", report::inspected(&i, json)?);
         }
     }
     Ok(exit_codes::OK)

@@ -37,6 +37,12 @@ pub fn is_image_config(media_type: &str) -> bool {
     IMAGE_CONFIGS.contains(&media_type)
 }
 
+/// A config blob of any kind: an image's (Docker's type does not say "config":
+/// `application/vnd.docker.container.image.v1+json`) or an artifact's.
+pub fn is_config(media_type: &str) -> bool {
+    is_image_config(media_type) || media_type.contains("config")
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Descriptor {

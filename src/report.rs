@@ -16,8 +16,12 @@ pub fn error(e: &anyhow::Error) -> String {
     format!("error: {}", crate::causes::flatten(e.chain()))
 }
 
-/// A verification failure anywhere in the chain means exit code 3; anything else 1.
+/// A verification failure anywhere in the chain means exit code 3, a wrong command line 2,
+/// anything else 1.
 pub fn exit_code(e: &anyhow::Error) -> i32 {
+    if e.chain().any(|c| c.is::<crate::exit_codes::UsageError>()) {
+        return crate::exit_codes::USAGE;
+    }
     e.chain()
         .find_map(|c| c.downcast_ref::<VerifyError>())
         .map_or(crate::exit_codes::ERROR, |v| v.exit_code())

@@ -22,7 +22,7 @@ pub struct Need {
 impl Need {
     /// Configs are fetched before the layers: describing the bundle reads them (platforms).
     pub fn is_config(&self) -> bool {
-        self.size < 1 << 20 && self.media_type.contains("config")
+        self.size < 1 << 20 && crate::manifest::is_config(&self.media_type)
     }
 }
 

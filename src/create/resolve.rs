@@ -275,7 +275,7 @@ fn platform_from_config(img: &ResolvedImage, cache: &BlobCache) -> Option<String
     let (_, blobs) = img.blobs.first()?;
     let config = blobs
         .first()
-        .filter(|b| b.size < 1 << 20 && b.media_type.contains("config"))?;
+        .filter(|b| b.size < 1 << 20 && manifest::is_config(&b.media_type))?;
     let bytes = std::fs::read(cache.path(&config.digest)).ok()?;
     let c: Config = serde_json::from_slice(&bytes).ok()?;
     let p = Platform {

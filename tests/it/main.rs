@@ -7,6 +7,7 @@ mod create;
 mod delta;
 mod hostile;
 mod load;
+mod rough_edges;
 mod serve;
 mod split;
 mod verify;

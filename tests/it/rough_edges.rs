@@ -1,0 +1,117 @@
+//! Rough edges an operator hits (issue 15): each test fails on the code before its fix.
+
+use crate::common::*;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// An unsigned bundle of a Docker schema2 image (app2) and an OCI image (app1).
+fn small_bundle() -> (Registry, TestImages, tempfile::TempDir, PathBuf) {
+    let (reg, imgs) = registry_with_images();
+    let work = tempfile::tempdir().unwrap();
+    let list = plain_list(work.path(), &reg, &["team/app1:1.0", "team/app2:1.0"]);
+    let out = work.path().join("small.bundle");
+    let o = create(&list, &out, &["--unsigned"]);
+    assert!(o.status.success(), "{}", text(&o));
+    (reg, imgs, work, out)
+}
+
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    let (_reg, _imgs, _work, b) = small_bundle();
+    for args in [
+        vec!["inspect", b.to_str().unwrap()],
+        vec!["verify", b.to_str().unwrap(), "--allow-unsigned"],
+    ] {
+        // `bundle inspect big.bundle | head -1`, with head gone before we write.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let o = Command::new(bundle_bin())
+            .args(&args)
+            .stdout(Stdio::from(writer))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(stderr.is_empty(), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn bad_flag_values_are_usage_errors() {
+    let work = tempfile::tempdir().unwrap();
+    let list = write_list(work.path(), "images:\n  - 127.0.0.1:1/x:1\n");
+    let out = work.path().join("x.bundle");
+    let cases = [
+        bundle!("load {} --allow-unsigned --to bogus:here", out),
+        bundle!(
+            "load {} --allow-unsigned --to oci:{} --platform linux",
+            out,
+            work.path()
+        ),
+        bundle!(
+            "load {} --allow-unsigned --to registry://h --rewrite noequals",
+            out
+        ),
+        bundle!("create {} -o {} --unsigned --created yesterday", list, out),
+        bundle!("create {} -o {} --unsigned --platform linux/", list, out),
+    ];
+    for o in cases {
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).starts_with("error: "),
+            "{}",
+            text(&o)
+        );
+    }
+}
+
+#[test]
+fn an_oci_layout_follows_the_umask() {
+    let (_reg, _imgs, work, b) = small_bundle();
+    let dir = work.path().join("layout");
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "umask 022; exec {} load {} --allow-unsigned --to oci:{} -q",
+            bundle_bin().display(),
+            b.display(),
+            dir.display()
+        ))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let mut files = vec![dir.join("index.json"), dir.join("oci-layout")];
+    for e in std::fs::read_dir(dir.join("blobs/sha256")).unwrap() {
+        files.push(e.unwrap().path());
+    }
+    for f in &files {
+        assert_eq!(mode(f), 0o644, "{} is {:o}", f.display(), mode(f));
+    }
+}
+
+#[test]
+fn a_docker_schema2_image_shows_its_platform() {
+    let (_reg, _imgs, _work, b) = small_bundle();
+    let info = inspect_json(&b);
+    let images = info["images"].as_array().unwrap();
+    let platforms = |repo: &str| {
+        images
+            .iter()
+            .find(|i| i["reference"].as_str().unwrap().contains(repo))
+            .unwrap()["platforms"]
+            .clone()
+    };
+    assert_eq!(
+        platforms("team/app1"),
+        serde_json::json!(["linux/amd64"]),
+        "{info}"
+    );
+    assert_eq!(
+        platforms("team/app2"),
+        serde_json::json!(["linux/amd64"]),
+        "{info}"
+    );
+}
