@@ -70,7 +70,7 @@ pub struct CreateArgs {
     #[arg(long, value_name = "BUNDLE|INVENTORY")]
     pub since: Option<PathBuf>,
     /// Write FILE.part001, FILE.part002, ... of at most SIZE each (4.7G, 25G, 650M, 4GiB), plus
-    /// FILE.parts.json listing each part's sha256 (signed with --key).
+    /// FILE.split.json listing each part's sha256 (signed with --key).
     #[arg(long, value_name = "SIZE", value_parser = crate::format::parts::parse_size)]
     pub split: Option<u64>,
     /// Flush the bundle (or each part) to disk before renaming it into place, so it survives a

@@ -39,7 +39,7 @@ pub fn created(output: &Path, split: bool, summary: &CreateSummary) -> String {
     match split {
         false => format!("wrote {}\n{summary}", output.display()),
         true => format!(
-            "wrote {0}.part001, {0}.part002, ... and {0}.parts.json (cat {0}.part* > {0} gives the single file)\n{summary}",
+            "wrote {0}.part001, {0}.part002, ... and {0}.split.json (cat {0}.part* > {0} gives the single file)\n{summary}",
             output.display()
         ),
     }

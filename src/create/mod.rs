@@ -48,7 +48,7 @@ pub struct CreateOptions {
     pub progress: Mode,
     /// A delta: leave out the layers this earlier bundle or inventory says the other side has.
     pub since: Option<PathBuf>,
-    /// Write FILE.part001, FILE.part002, ... of at most this many bytes, and FILE.parts.json.
+    /// Write FILE.part001, FILE.part002, ... of at most this many bytes, and FILE.split.json.
     pub split: Option<u64>,
     /// Flush the bundle to disk before renaming it into place.
     pub sync: bool,

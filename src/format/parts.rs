@@ -1,6 +1,6 @@
 //! Split bundles for removable media: `FILE.part001`, `FILE.part002`, ... are the bytes of one
-//! bundle cut at a fixed size (so `cat FILE.part* > FILE` is the bundle), and `FILE.parts.json`
-//! lists each part's size and sha256, signed (`FILE.parts.json.sig`) with the bundle's key and
+//! bundle cut at a fixed size (so `cat FILE.part* > FILE` is the bundle), and `FILE.split.json`
+//! lists each part's size and sha256, signed (`FILE.split.json.sig`) with the bundle's key and
 //! bound to its `bundle.json` by digest. Readers take `FILE.part001` or `FILE` and find the rest.
 
 use super::source::Source;
@@ -44,13 +44,13 @@ pub fn part_path(base: &Path, n: usize) -> PathBuf {
 
 pub fn manifest_path(base: &Path) -> PathBuf {
     let mut s = base.as_os_str().to_owned();
-    s.push(".parts.json");
+    s.push(".split.json");
     PathBuf::from(s)
 }
 
 pub fn signature_path(base: &Path) -> PathBuf {
     let mut s = base.as_os_str().to_owned();
-    s.push(".parts.json.sig");
+    s.push(".split.json.sig");
     PathBuf::from(s)
 }
 
@@ -137,7 +137,7 @@ impl Write for PartsWriter {
 pub struct PartSet {
     pub base: PathBuf,
     pub parts: Vec<PathBuf>,
-    /// From `FILE.parts.json`, when it is there.
+    /// From `FILE.split.json`, when it is there.
     pub manifest: Option<(PartsManifest, Vec<u8>)>,
 }
 

@@ -40,17 +40,29 @@ fn split_bundle_verifies_loads_and_names_a_bad_part() {
         );
     }
     let list_json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(w.join("site.bundle.parts.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(w.join("site.bundle.split.json")).unwrap()).unwrap();
     assert_eq!(list_json["parts"].as_array().unwrap().len(), parts.len());
-    assert!(w.join("site.bundle.parts.json.sig").exists());
+    assert!(w.join("site.bundle.split.json.sig").exists());
 
-    // cat of the parts is the single-file bundle.
-    let joined = w.join("joined.bundle");
-    let mut all = Vec::new();
-    for p in &parts {
-        all.extend(std::fs::read(p).unwrap());
+    // The documented command, in a shell, run where the parts and their list are (as a user
+    // who copied the medium to disk would): `cat FILE.part* > FILE` is the single-file bundle.
+    let copy = w.join("copy");
+    std::fs::create_dir(&copy).unwrap();
+    for e in std::fs::read_dir(w).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().to_string();
+        if name.starts_with("site.bundle.") {
+            std::fs::copy(&p, copy.join(&name)).unwrap();
+        }
     }
-    std::fs::write(&joined, &all).unwrap();
+    let o = std::process::Command::new("sh")
+        .args(["-c", "cat site.bundle.part* > site.bundle"])
+        .current_dir(&copy)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let joined = copy.join("site.bundle");
+    let all = std::fs::read(&joined).unwrap();
     assert_eq!(
         list_json["sha256"].as_str().unwrap(),
         crate::common::layout::sha256_hex(&all)
