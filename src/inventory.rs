@@ -4,7 +4,7 @@
 
 use crate::digest::Digest;
 use crate::manifest;
-use crate::registry::Registries;
+use crate::registry::{Registries, RegistryClient, RegistryError};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -51,7 +51,9 @@ pub fn from_oci(dir: &Path) -> Result<Inventory> {
     })
 }
 
-/// A registry: every tag of every repository in its catalog, down to configs and layers.
+/// A registry: every tag of every repository in its catalog, down to configs and layers. A
+/// repository without tags (what a failed load leaves) holds nothing usable; one that cannot be
+/// read is named in a warning and left out, which only makes the next delta carry more.
 pub fn from_registry(host: &str, registries: &Registries) -> Result<Inventory> {
     let client = registries.client(host)?;
     let repos = client
@@ -59,32 +61,11 @@ pub fn from_registry(host: &str, registries: &Registries) -> Result<Inventory> {
         .with_context(|| format!("listing the repositories of {host} (its /v2/_catalog)"))?;
     let mut blobs = BTreeSet::new();
     for repo in &repos {
-        for tag in client.tags(repo)? {
-            let top = client.get_manifest(repo, &tag)?;
-            let mut todo = vec![top];
-            while let Some(m) = todo.pop() {
-                if !blobs.insert(m.digest.clone()) {
-                    continue;
-                }
-                if manifest::is_index(&m.media_type) {
-                    let idx = manifest::parse_index(&m.bytes)
-                        .map_err(|e| anyhow::anyhow!("{repo}:{tag}: {e}"))?;
-                    for c in idx.manifests {
-                        // A child the registry lacks (a partial index) is simply not held.
-                        if let Ok(child) = client.get_manifest(repo, &c.digest.to_string()) {
-                            todo.push(child);
-                        }
-                    }
-                } else {
-                    let im = manifest::parse_manifest(&m.bytes)
-                        .map_err(|e| anyhow::anyhow!("{repo}:{tag}: {e}"))?;
-                    blobs.extend(
-                        std::iter::once(im.config)
-                            .chain(im.layers)
-                            .map(|d| d.digest),
-                    );
-                }
-            }
+        if let Err(e) = held_by(&client, repo, &mut blobs) {
+            eprintln!(
+                "warning: {host}/{repo} left out of the inventory: {}",
+                crate::causes::flatten(e.chain())
+            );
         }
     }
     Ok(Inventory {
@@ -93,6 +74,42 @@ pub fn from_registry(host: &str, registries: &Registries) -> Result<Inventory> {
         created: now(),
         blobs,
     })
+}
+
+/// Every digest the tags of `repo` lead to.
+fn held_by(client: &RegistryClient, repo: &str, blobs: &mut BTreeSet<Digest>) -> Result<()> {
+    let tags = match client.tags(repo) {
+        Ok(t) => t,
+        Err(RegistryError::NotFound { .. }) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    for tag in tags {
+        let mut todo = vec![client.get_manifest(repo, &tag)?];
+        while let Some(m) = todo.pop() {
+            if !blobs.insert(m.digest.clone()) {
+                continue;
+            }
+            if manifest::is_index(&m.media_type) {
+                let idx = manifest::parse_index(&m.bytes)
+                    .map_err(|e| anyhow::anyhow!("{repo}:{tag}: {e}"))?;
+                // A child the registry lacks (a partial index) is simply not held.
+                todo.extend(
+                    idx.manifests
+                        .iter()
+                        .filter_map(|c| client.get_manifest(repo, &c.digest.to_string()).ok()),
+                );
+            } else {
+                let im = manifest::parse_manifest(&m.bytes)
+                    .map_err(|e| anyhow::anyhow!("{repo}:{tag}: {e}"))?;
+                blobs.extend(
+                    std::iter::once(im.config)
+                        .chain(im.layers)
+                        .map(|d| d.digest),
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `--from registry://HOST[:PORT]` (with `cfg` for how to reach it) or `--from oci:DIR`.

@@ -115,3 +115,36 @@ fn a_docker_schema2_image_shows_its_platform() {
         "{info}"
     );
 }
+
+#[test]
+fn inventory_after_a_failed_load_treats_a_repository_without_tags_as_empty() {
+    let (_reg, _imgs, work, b) = small_bundle();
+    let site = Registry::start();
+    // Every manifest PUT fails: the blobs arrive, no tag does, and the repositories are in the
+    // catalog without tags.
+    let proxy = FaultProxy::start(
+        &site.addr,
+        Fault::Status {
+            path_contains: "/manifests/".into(),
+            status: 500,
+            times: usize::MAX,
+            retry_after: None,
+        },
+    );
+    let o = bundle!(
+        "load {} --allow-unsigned --to registry://{} --plain-http --retries 0 -q",
+        b,
+        proxy.addr
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(site.tags("team/app1").is_empty());
+    let inv = work.path().join("site.json");
+    let o = bundle!(
+        "inventory --from registry://{} --plain-http -o {}",
+        site.addr,
+        inv
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&inv).unwrap()).unwrap();
+    assert_eq!(v["blobs"], serde_json::json!([]), "{v}");
+}
