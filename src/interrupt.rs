@@ -20,9 +20,9 @@ pub fn install() {
             }
         }
         if paths.is_empty() {
-            eprintln!("interrupted");
+            crate::console::line("interrupted");
         } else {
-            eprintln!("interrupted; partial output removed (downloaded blobs stay in the cache for the next run)");
+            crate::console::line("interrupted; partial output removed (downloaded blobs stay in the cache for the next run)");
         }
         std::process::exit(130);
     });

@@ -62,10 +62,10 @@ pub fn from_registry(host: &str, registries: &Registries) -> Result<Inventory> {
     let mut blobs = BTreeSet::new();
     for repo in &repos {
         if let Err(e) = held_by(&client, repo, &mut blobs) {
-            eprintln!(
+            crate::console::line(format!(
                 "warning: {host}/{repo} left out of the inventory: {}",
                 crate::causes::flatten(e.chain())
-            );
+            ));
         }
     }
     Ok(Inventory {

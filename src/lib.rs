@@ -5,6 +5,7 @@ pub mod cache;
 pub mod causes;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod create;
 pub mod delta;
 pub mod digest;

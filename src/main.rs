@@ -10,8 +10,7 @@ fn main() {
     let code = match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            // Nowhere to say it if stderr is gone; the exit code still tells.
-            let _ = writeln!(std::io::stderr(), "{}", report::error(&e));
+            bundle::console::line(report::error(&e));
             report::exit_code(&e)
         }
     };

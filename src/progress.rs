@@ -79,7 +79,7 @@ impl Progress {
     pub fn line(&self, msg: &str) {
         match self.mode {
             Mode::Terminal => self.multi.println(msg).unwrap_or(()),
-            Mode::Log => eprintln!("{msg}"),
+            Mode::Log => crate::console::line(msg),
             Mode::Quiet => {}
         }
     }
@@ -103,12 +103,12 @@ impl Progress {
                             st.total.load(Ordering::Relaxed),
                         );
                         let rate = d as f64 / st.started.elapsed().as_secs_f64().max(0.001);
-                        eprintln!(
+                        crate::console::line(format!(
                             "{verb} {} of {} ({}/s)",
                             HumanBytes(d),
                             HumanBytes(t),
                             HumanBytes(rate as u64)
-                        );
+                        ));
                     }
                 }
             }));

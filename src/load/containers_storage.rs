@@ -73,10 +73,10 @@ impl Target for ContainersStorageTarget {
                 .iter()
                 .any(|b| crate::manifest::is_image_config(&b.media_type))
             {
-                eprintln!(
+                crate::console::line(format!(
                     "note: {} is an artifact, not a container image; containers-storage cannot hold it (skipped; use oci: or a registry)",
                     img.record.reference
-                );
+                ));
                 continue;
             }
             let path = self.dir.path().join(format!("image-{i}.tar"));

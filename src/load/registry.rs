@@ -170,10 +170,10 @@ impl Target for RegistryTarget {
                         .filter(|m| !manifest::is_index(&m.media_type))
                         .collect();
                     if children.len() == 1 {
-                        eprintln!(
+                        crate::console::line(format!(
                             "note: {} refused index {} of {} because some of its platforms are not in the bundle; tagging the one platform manifest {} instead (digest differs from the source tag)",
                             self.host, top.digest, img.record.reference, children[0].digest
-                        );
+                        ));
                         tag_targets.push((img, children[0]));
                     } else {
                         return Err(anyhow::Error::new(e).context(format!(

@@ -50,19 +50,19 @@ pub fn serve(opts: &ServeOptions) -> Result<()> {
         let addr = listener.local_addr()?;
         let scheme = if tls.is_some() { "https" } else { "http" };
         for o in &catalog.overridden {
-            eprintln!("note: {o} is in more than one place; the last bundle's image is served");
+            crate::console::line(format!("note: {o} is in more than one place; the last bundle's image is served"));
         }
         if !opts.quiet {
-            eprintln!(
+            crate::console::line(format!(
                 "serving {} images in {} repositories ({} blobs) from {} bundle(s) on {scheme}://{addr} (ready in {:.0} ms; read-only; Ctrl-C stops)",
                 catalog.images,
                 catalog.repositories.len(),
                 catalog.blobs.len(),
                 catalog.bundles.len(),
                 started.elapsed().as_secs_f64() * 1000.0
-            );
+            ));
             for name in catalog.repositories.keys() {
-                eprintln!("  {addr}/{name}");
+                crate::console::line(format!("  {addr}/{name}"));
             }
         }
         loop {
@@ -70,7 +70,7 @@ pub fn serve(opts: &ServeOptions) -> Result<()> {
                 Ok(s) => s,
                 // Out of file descriptors and the like: keep serving the connections we have.
                 Err(e) => {
-                    eprintln!("accepting a connection: {e}");
+                    crate::console::line(format!("accepting a connection: {e}"));
                     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                     continue;
                 }

@@ -6,7 +6,14 @@ use std::path::Path;
 
 /// The table of docs/ARCHITECTURE.md, layer by layer.
 const LAYERS: &[&[&str]] = &[
-    &["digest", "platform", "causes", "exit_codes", "interrupt"],
+    &[
+        "digest",
+        "platform",
+        "causes",
+        "console",
+        "exit_codes",
+        "interrupt",
+    ],
     &["reference", "manifest", "fsutil", "progress"],
     &["format", "cache", "imagelist", "keys"],
     &["registry"],

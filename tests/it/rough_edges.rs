@@ -148,3 +148,53 @@ fn inventory_after_a_failed_load_treats_a_repository_without_tags_as_empty() {
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&inv).unwrap()).unwrap();
     assert_eq!(v["blobs"], serde_json::json!([]), "{v}");
 }
+
+#[test]
+fn serve_with_stderr_gone_still_stops_on_sigterm() {
+    let (_reg, _imgs, _work, b) = small_bundle();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    // `bundle serve ... 2>&1 | head -1`, with head gone.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let mut child = Command::new(bundle_bin())
+        .args([
+            "serve",
+            b.to_str().unwrap(),
+            "--allow-unsigned",
+            "--listen",
+            &addr,
+        ])
+        .stderr(Stdio::from(writer))
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect(&addr).is_err() {
+        if let Some(st) = child.try_wait().unwrap() {
+            panic!("serve exited at start with {st}");
+        }
+        assert!(started.elapsed().as_secs() < 10, "serve did not start");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let signalled = std::time::Instant::now();
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            assert_eq!(st.code(), Some(130), "{st}");
+            break;
+        }
+        if signalled.elapsed().as_secs() >= 5 {
+            let _ = child.kill();
+            panic!("serve still running 5 s after SIGTERM");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
