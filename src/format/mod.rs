@@ -211,6 +211,8 @@ pub enum FormatError {
         "{path}: the seek index is corrupt ({detail}); the file was changed after it was written"
     )]
     IndexCorrupt { path: String, detail: String },
+    #[error("{path}: {detail}")]
+    Part { path: String, detail: String },
     #[error("{path}: bundle.json is invalid: {detail}")]
     InvalidManifest { path: String, detail: String },
     #[error("{path}: member {member} is missing from the bundle")]

@@ -33,6 +33,11 @@ impl BundleReader {
             source,
         };
         if let Some(set) = super::parts::PartSet::find(path).map_err(io)? {
+            // A missing or cut part is named before anything is opened.
+            set.check_sizes().map_err(|detail| FormatError::Part {
+                path: set.display_name(),
+                detail,
+            })?;
             let src = set.open_positional().map_err(io)?;
             return Self::from_source(Arc::new(src), &set.display_name());
         }

@@ -125,6 +125,19 @@ fn split_bundle_verifies_loads_and_names_a_bad_part() {
         err.contains(&format!("part 3 of {n}")) && err.contains("is missing"),
         "{err}"
     );
+    // inspect names it too, given the first part or the base name.
+    for name in [part(&base, 1), base.clone()] {
+        let o = bundle!("inspect {}", name);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+        assert!(
+            err.contains(&format!("part 3 of {n}"))
+                && err.contains("part003")
+                && err.contains("is missing"),
+            "{}",
+            text(&o)
+        );
+    }
     std::fs::rename(&aside, &parts[2]).unwrap();
     // A last part cut short.
     let last = std::fs::read(&parts[n - 1]).unwrap();
