@@ -143,6 +143,12 @@ fn load_list(path: &Path, platforms: &[Platform]) -> Result<ImageList> {
 
 /// The directory the bundle goes to, checked before anything is downloaded.
 fn output_dir(output: &Path) -> Result<PathBuf> {
+    if output.is_dir() {
+        bail!(
+            "-o {0}: that is a directory; give the name of the bundle file to write (e.g. {0}/site.bundle)",
+            output.display()
+        );
+    }
     let dir = match output.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),

@@ -12,23 +12,44 @@ use anyhow::{bail, Context, Result};
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 pub struct OciTarget {
     dir: PathBuf,
-    _lock: File,
+    /// The lock on the layout, once it exists: a layout that is not there yet is made only when
+    /// the first blob is written, so a load refused before that (a delta whose base is missing)
+    /// leaves nothing behind.
+    lock: Mutex<Option<File>>,
 }
 
 impl OciTarget {
     pub fn open(dir: &Path) -> Result<OciTarget> {
+        let t = OciTarget {
+            dir: dir.to_path_buf(),
+            lock: Mutex::new(None),
+        };
+        if dir.exists() {
+            t.ready()?;
+        }
+        Ok(t)
+    }
+
+    /// Make (or check) the layout and hold its lock, once.
+    fn ready(&self) -> Result<()> {
+        let mut lock = self.lock.lock().unwrap();
+        if lock.is_some() {
+            return Ok(());
+        }
+        let dir = &self.dir;
         std::fs::create_dir_all(dir.join("blobs/sha256"))
             .with_context(|| format!("creating OCI layout {}", dir.display()))?;
-        let lock = File::options()
+        let file = File::options()
             .create(true)
             .truncate(false)
             .write(true)
             .open(dir.join(".bundle-load.lock"))
             .with_context(|| format!("opening the lock file in {}", dir.display()))?;
-        lock.lock()
+        file.lock()
             .with_context(|| format!("locking {}", dir.display()))?;
         let layout = dir.join("oci-layout");
         match std::fs::read(&layout) {
@@ -39,10 +60,8 @@ impl OciTarget {
             ),
             Err(_) => write_atomic(&layout, OCI_LAYOUT_CONTENT)?,
         }
-        Ok(OciTarget {
-            dir: dir.to_path_buf(),
-            _lock: lock,
-        })
+        *lock = Some(file);
+        Ok(())
     }
 
     pub(crate) fn blob_path(&self, d: &Digest) -> PathBuf {
@@ -84,6 +103,7 @@ impl Target for OciTarget {
     }
 
     fn put_blob(&self, put: Put) -> Result<BlobOutcome> {
+        self.ready()?;
         if self.has(put.blob) {
             return Ok(BlobOutcome::present());
         }
@@ -92,6 +112,7 @@ impl Target for OciTarget {
     }
 
     fn commit(&self, plan: &[PlannedImage], checked: &Checked) -> Result<Vec<String>> {
+        self.ready()?;
         for img in plan {
             for m in &img.manifests {
                 if !self.has(m) {

@@ -114,6 +114,12 @@ fn a_delta_over_release_1_gives_the_same_target_as_full_release_2() {
         !empty.log_text().contains("\"PUT /v2/"),
         "nothing was written"
     );
+    // Into an oci: layout that does not exist yet, the refusal leaves nothing behind either: no
+    // directory, no oci-layout, no lock file.
+    let nowhere = w.join("new-layout");
+    let o = bundle!("load {} --key {} --to oci:{} -q", delta2, public, nowhere);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(!nowhere.exists(), "{} was created", nowhere.display());
 
     // full-1 then delta-2 == full-2, digest for digest, and the delta sent only the new blobs.
     let a = Registry::start();

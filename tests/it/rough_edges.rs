@@ -198,3 +198,75 @@ fn serve_with_stderr_gone_still_stops_on_sigterm() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+#[test]
+fn an_output_that_is_a_directory_is_refused_before_any_download() {
+    let (reg, imgs) = registry_with_images();
+    let work = tempfile::tempdir().unwrap();
+    let list = plain_list(work.path(), &reg, &["team/app1:1.0"]);
+    let dir = work.path().join("out");
+    std::fs::create_dir(&dir).unwrap();
+    for extra in [&[][..], &["--split", "1M"][..]] {
+        let mut args = vec!["--unsigned"];
+        args.extend_from_slice(extra);
+        let o = create(&list, &dir, &args);
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains(&dir.display().to_string()) && err.contains("directory"),
+            "{err}"
+        );
+        assert_eq!(
+            reg.blob_gets(&imgs.base_layer.digest),
+            0,
+            "downloaded first"
+        );
+        let left: Vec<_> = std::fs::read_dir(work.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(left.len(), 2, "{left:?}");
+    }
+}
+
+#[test]
+fn ctrl_c_during_a_load_from_stdin_leaves_no_spool_file() {
+    use std::io::Write as _;
+    let (_reg, _imgs, work, b) = small_bundle();
+    let tmp = work.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let bytes = std::fs::read(&b).unwrap();
+    let mut child = Command::new(bundle_bin())
+        .args(["load", "-", "--allow-unsigned", "-q", "--to"])
+        .arg(format!("oci:{}", work.path().join("layout").display()))
+        .env("TMPDIR", &tmp)
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Half the bundle, then nothing: the load waits inside a layer, spooling it.
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&bytes[..bytes.len() / 2]).unwrap();
+    stdin.flush().unwrap();
+    let spools = || std::fs::read_dir(&tmp).unwrap().count();
+    let started = std::time::Instant::now();
+    while spools() == 0 {
+        assert!(started.elapsed().as_secs() < 10, "no spool file appeared");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    drop(stdin);
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out));
+    let left: Vec<_> = std::fs::read_dir(&tmp)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
