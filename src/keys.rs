@@ -82,9 +82,14 @@ pub fn keygen(prefix: &Path) -> Result<(PathBuf, PathBuf, String), KeyError> {
     let mut seed = [0u8; 32];
     getrandom::getrandom(&mut seed).map_err(|e| KeyError::Random(e.to_string()))?;
     let key = SigningKey::from_bytes(&seed);
-    let private_pem = key
-        .to_pkcs8_pem(LineEnding::LF)
-        .map_err(|e| KeyError::Random(format!("encoding the key failed: {e}")))?;
+    // PKCS#8 v1, the seed alone: OpenSSL 3.0 refuses the v2 form (with the public key inside)
+    // that SigningKey::to_pkcs8_pem writes.
+    let private_pem = ed25519_dalek::pkcs8::KeypairBytes {
+        secret_key: seed,
+        public_key: None,
+    }
+    .to_pkcs8_pem(LineEnding::LF)
+    .map_err(|e| KeyError::Random(format!("encoding the key failed: {e}")))?;
     let public_pem = key
         .verifying_key()
         .to_public_key_pem(LineEnding::LF)

@@ -8,6 +8,7 @@ mod delta;
 mod hostile;
 mod load;
 mod rough_edges;
+mod security;
 mod serve;
 mod split;
 mod verify;
