@@ -49,3 +49,53 @@ fn a_symlink_planted_at_a_temp_name_is_not_followed() {
         );
     }
 }
+
+#[test]
+fn a_server_that_ignores_range_and_sends_short_bodies_does_not_loop_forever() {
+    let (reg, _imgs) = registry_with_images();
+    let proxy = FaultProxy::start(&reg.addr, Fault::ShortIgnoringRange);
+    let work = tempfile::tempdir().unwrap();
+    let list = plain_list(work.path(), &reg, &["team/app1:1.0"]);
+    let list_text = std::fs::read_to_string(&list)
+        .unwrap()
+        .replace(&reg.addr, &proxy.addr);
+    std::fs::write(&list, list_text).unwrap();
+    let out = work.path().join("x.bundle");
+    let mut child = Command::new(bundle_bin())
+        .args([
+            "create",
+            list.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ])
+        .args(["--unsigned", "--no-cache", "-q", "--retries", "2"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if started.elapsed().as_secs() >= 60 {
+            let _ = child.kill();
+            let gets = proxy
+                .requests
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|r| r.contains("/blobs/"))
+                .count();
+            panic!("still downloading after 60 s ({gets} blob GETs)");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("download kept failing"),
+        "{}",
+        text(&o)
+    );
+    assert!(!out.exists());
+}

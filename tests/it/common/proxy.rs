@@ -52,6 +52,10 @@ pub enum Fault {
     /// corrupted blob body; or, for other requests, a lost response (the registry did the work,
     /// the client never hears of it: retries must be idempotent).
     Random { rng: Arc<Mutex<u64>>, percent: u64 },
+    /// Blob GETs reach the registry without their `Range`, and come back as 200 with a
+    /// `Content-Length` one byte short and one byte less of body: a server that ignores Range
+    /// and never sends a whole blob.
+    ShortIgnoringRange,
     /// Pass everything through.
     None,
 }
@@ -381,6 +385,10 @@ fn serve_one(
             }
         })
         .filter(|l| !(gate.is_some() && l.to_ascii_lowercase().starts_with("authorization:")))
+        .filter(|l| {
+            !(matches!(fault, Fault::ShortIgnoringRange)
+                && l.to_ascii_lowercase().starts_with("range:"))
+        })
         .collect();
     let mut up = TcpStream::connect(upstream)?;
     let mut out = String::new();
@@ -396,9 +404,21 @@ fn serve_one(
     up.write_all(out.as_bytes())?;
     up.write_all(&body)?;
     let mut ur = BufReader::new(up);
-    let rhead = read_head(&mut ur)?;
+    let mut rhead = read_head(&mut ur)?;
     let mut rest = Vec::new();
     ur.read_to_end(&mut rest)?;
+    if matches!(fault, Fault::ShortIgnoringRange)
+        && path.contains("/blobs/sha256:")
+        && rhead.first().is_some_and(|s| s.contains(" 200 "))
+        && !rest.is_empty()
+    {
+        rest.pop();
+        for l in rhead.iter_mut() {
+            if l.to_ascii_lowercase().starts_with("content-length:") {
+                *l = format!("Content-Length: {}", rest.len());
+            }
+        }
+    }
     if random_lost {
         let _ = client.shutdown(std::net::Shutdown::Both);
         return Ok(());
