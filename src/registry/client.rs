@@ -130,6 +130,11 @@ impl RegistryClient {
         }
     }
 
+    /// Whether `url` is this registry's own origin (see `same_origin`).
+    pub(crate) fn is_own(&self, url: &str) -> bool {
+        same_origin(&self.endpoint.base_url, url)
+    }
+
     fn url(&self, repo: &str, kind: &str, reference: &str) -> String {
         format!("{}/v2/{repo}/{kind}/{reference}", self.endpoint.base_url)
     }
@@ -302,7 +307,7 @@ impl RegistryClient {
         if let Some(make) = req.body {
             rb = rb.body(make()?);
         }
-        if matches!(auth, Auth::Registry) {
+        if matches!(auth, Auth::Registry) && self.is_own(url) {
             if let Some(h) = self.auth_header(req.scopes)? {
                 rb = rb.header(AUTHORIZATION, h);
             }
@@ -407,7 +412,9 @@ impl RegistryClient {
             }
         };
         if let Some(Credential::Basic { username, password }) = &self.credential {
-            rb = rb.header(AUTHORIZATION, basic(username, password));
+            if realm_may_see_credentials(&self.endpoint.base_url, realm) {
+                rb = rb.header(AUTHORIZATION, basic(username, password));
+            }
         }
         Ok(rb)
     }
@@ -450,6 +457,23 @@ impl RegistryClient {
     }
 }
 
+/// Credentials for a registry go to its own origin only (scheme, host and port): never to a
+/// host a `Link`, an upload `Location` or a redirect points at.
+pub(crate) fn same_origin(base: &str, url: &str) -> bool {
+    match (url::Url::parse(base), url::Url::parse(url)) {
+        (Ok(a), Ok(b)) => a.origin() == b.origin(),
+        _ => false,
+    }
+}
+
+/// The token service a registry's challenge names may get its Basic credentials, but only
+/// over TLS, unless the registry itself is reached over plain HTTP by configuration.
+pub(crate) fn realm_may_see_credentials(base: &str, realm: &str) -> bool {
+    same_origin(base, realm)
+        || url::Url::parse(realm).is_ok_and(|r| r.scheme() == "https")
+        || base.starts_with("http://")
+}
+
 pub(crate) fn pull_scope(repo: &str) -> String {
     format!("repository:{repo}:pull")
 }
@@ -489,4 +513,31 @@ pub(crate) fn location(
         what: what.to_string(),
         reason: format!("bad Location {loc:?}: {e}"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_stay_with_their_origin() {
+        let reg = "https://reg.example:5000";
+        assert!(same_origin(
+            reg,
+            "https://reg.example:5000/v2/x/blobs/uploads/1"
+        ));
+        assert!(!same_origin(reg, "https://reg.example:5001/v2/"));
+        assert!(!same_origin(reg, "http://reg.example:5000/v2/"));
+        assert!(!same_origin(reg, "https://other.example:5000/v2/"));
+        assert!(realm_may_see_credentials(reg, "https://auth.example/token"));
+        assert!(!realm_may_see_credentials(reg, "http://auth.example/token"));
+        assert!(realm_may_see_credentials(
+            "http://127.0.0.1:5000",
+            "http://127.0.0.1:5000/token"
+        ));
+        assert!(realm_may_see_credentials(
+            "http://127.0.0.1:5000",
+            "http://auth.local/token"
+        ));
+    }
 }

@@ -142,8 +142,10 @@ impl RegistryClient {
                 CONTENT_TYPE,
                 HeaderValue::from_static("application/octet-stream"),
             );
-            if let Some(h) = self.auth_header(&scopes)? {
-                headers.insert(AUTHORIZATION, h);
+            if self.is_own(put.as_str()) {
+                if let Some(h) = self.auth_header(&scopes)? {
+                    headers.insert(AUTHORIZATION, h);
+                }
             }
             let answer = self
                 .streamer

@@ -99,3 +99,101 @@ fn a_server_that_ignores_range_and_sends_short_bodies_does_not_loop_forever() {
     );
     assert!(!out.exists());
 }
+
+/// A docker config.json with credentials for `host`, as `docker login` writes it.
+fn docker_config(dir: &std::path::Path, host: &str, user: &str, pass: &str) -> std::path::PathBuf {
+    use base64::Engine as _;
+    let cfg = dir.join("docker");
+    std::fs::create_dir_all(&cfg).unwrap();
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
+    std::fs::write(
+        cfg.join("config.json"),
+        format!(r#"{{"auths":{{"{host}":{{"auth":"{auth}"}}}}}}"#),
+    )
+    .unwrap();
+    cfg
+}
+
+#[test]
+fn credentials_never_follow_a_link_or_an_upload_location_to_another_host() {
+    let (reg, imgs) = registry_with_images();
+    let elsewhere = Recorder::start();
+    let gate = || BearerGate {
+        user: "robot".into(),
+        password: "tok-pass-99".into(),
+    };
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+
+    // inventory: the catalog's `next` page is on another host.
+    let lister = FaultProxy::start_with(
+        &reg.addr,
+        Fault::CatalogLinkTo(format!("{}/v2/_catalog?last=x", elsewhere.url)),
+        Some(gate()),
+    );
+    let cfg = docker_config(w, &lister.addr, "robot", "tok-pass-99");
+    let o = Command::new(bundle_bin())
+        .args([
+            "inventory",
+            "--from",
+            &format!("registry://{}", lister.addr),
+            "--plain-http",
+        ])
+        .arg("-o")
+        .arg(w.join("inv.json"))
+        .env("DOCKER_CONFIG", &cfg)
+        .env_remove("REGISTRY_AUTH_FILE")
+        .output()
+        .unwrap();
+    assert!(
+        elsewhere.requests() > 0 || !o.status.success(),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(elsewhere.authorized(), Vec::<String>::new(), "{}", text(&o));
+
+    // load: the registry hands out upload sessions on another host.
+    let b = w.join("b.bundle");
+    let list = plain_list(w, &reg, &["team/app1:1.0"]);
+    assert!(create(&list, &b, &["--unsigned"]).status.success());
+    let site = Registry::start();
+    let pusher = FaultProxy::start_with(
+        &site.addr,
+        Fault::UploadsTo(elsewhere.url.clone()),
+        Some(gate()),
+    );
+    let mut child = Command::new(bundle_bin())
+        .args([
+            "load",
+            b.to_str().unwrap(),
+            "--allow-unsigned",
+            "-q",
+            "--plain-http",
+            "--retries",
+            "0",
+        ])
+        .args(["--to", &format!("registry://{}", pusher.addr)])
+        .args(["--username", "robot", "--password-stdin"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"tok-pass-99\n")
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    let puts = elsewhere
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|h| h[0].starts_with("PUT"))
+        .count();
+    assert!(puts > 0, "the upload went elsewhere: {}", text(&o));
+    assert_eq!(elsewhere.authorized(), Vec::<String>::new(), "{}", text(&o));
+    let _ = imgs;
+}

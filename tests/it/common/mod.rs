@@ -8,6 +8,7 @@ pub mod images;
 pub mod layout;
 pub mod proxy;
 pub mod raw_bundle;
+pub mod recorder;
 pub mod registry;
 pub mod stores;
 
@@ -16,5 +17,6 @@ pub(crate) use cli::bundle;
 pub use cli::*;
 pub use images::*;
 pub use proxy::*;
+pub use recorder::*;
 pub use registry::*;
 pub use stores::*;

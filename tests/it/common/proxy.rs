@@ -56,6 +56,12 @@ pub enum Fault {
     /// `Content-Length` one byte short and one byte less of body: a server that ignores Range
     /// and never sends a whole blob.
     ShortIgnoringRange,
+    /// Add `Link: <to>; rel="next"` to every `_catalog` answer: a registry pointing its
+    /// listing at another host.
+    CatalogLinkTo(String),
+    /// Answer the POST that opens an upload session with a `Location` on another host
+    /// (`to` + the path): a registry sending uploads elsewhere.
+    UploadsTo(String),
     /// Pass everything through.
     None,
 }
@@ -159,7 +165,7 @@ impl Drop for FaultProxy {
     }
 }
 
-fn read_head(r: &mut BufReader<TcpStream>) -> std::io::Result<Vec<String>> {
+pub(crate) fn read_head(r: &mut BufReader<TcpStream>) -> std::io::Result<Vec<String>> {
     let mut lines = Vec::new();
     loop {
         let mut l = String::new();
@@ -175,7 +181,7 @@ fn read_head(r: &mut BufReader<TcpStream>) -> std::io::Result<Vec<String>> {
     Ok(lines)
 }
 
-fn respond(
+pub(crate) fn respond(
     mut c: &TcpStream,
     status: &str,
     headers: &[String],
@@ -407,6 +413,22 @@ fn serve_one(
     let mut rhead = read_head(&mut ur)?;
     let mut rest = Vec::new();
     ur.read_to_end(&mut rest)?;
+    if let Fault::CatalogLinkTo(to) = fault {
+        if path.contains("/_catalog") {
+            rhead.push(format!("Link: <{to}>; rel=\"next\""));
+        }
+    }
+    if let Fault::UploadsTo(to) = fault {
+        if head[0].starts_with("POST") && path.contains("/blobs/uploads/") {
+            for l in rhead.iter_mut() {
+                if l.to_ascii_lowercase().starts_with("location:") {
+                    let loc = l.split_once(':').map(|(_, v)| v.trim()).unwrap_or("");
+                    let loc_path = loc.find("/v2/").map_or(loc, |i| &loc[i..]);
+                    *l = format!("Location: {to}{loc_path}");
+                }
+            }
+        }
+    }
     if matches!(fault, Fault::ShortIgnoringRange)
         && path.contains("/blobs/sha256:")
         && rhead.first().is_some_and(|s| s.contains(" 200 "))
