@@ -43,6 +43,19 @@ pub fn load_private(path: &Path) -> Result<SigningKey, KeyError> {
     })
 }
 
+/// A warning when others than the owner may read a private key (as ssh warns).
+pub fn exposure_warning(path: &Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode();
+    (mode & 0o077 != 0).then(|| {
+        format!(
+            "warning: private key {} can be read by others (mode {:o}); `chmod 600 {0}`",
+            path.display(),
+            mode & 0o777
+        )
+    })
+}
+
 pub fn load_public(path: &Path) -> Result<VerifyingKey, KeyError> {
     VerifyingKey::from_public_key_pem(&read_pem(path)?).map_err(|_| KeyError::BadPublic {
         path: path.to_path_buf(),

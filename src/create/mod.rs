@@ -62,6 +62,9 @@ pub fn create(opts: &CreateOptions) -> Result<CreateSummary> {
         .as_deref()
         .map(crate::keys::load_private)
         .transpose()?;
+    if let Some(w) = opts.key.as_deref().and_then(crate::keys::exposure_warning) {
+        crate::console::line(w);
+    }
     let base = opts
         .since
         .as_deref()

@@ -9,6 +9,8 @@ use std::io::Read;
 
 /// Stop a registry that keeps sending `next` from looping forever.
 const MAX_PAGES: usize = 100_000;
+/// Names kept in memory at most (a hostile listing can repeat a huge page).
+const MAX_NAMES: usize = 1_000_000;
 
 impl RegistryClient {
     pub fn catalog(&self) -> Result<Vec<String>, RegistryError> {
@@ -33,8 +35,11 @@ impl RegistryClient {
         let what = format!("{}/v2/{first}", self.endpoint.registry);
         let mut next = base.join(first).ok();
         let mut out = Vec::new();
+        let mut names = std::collections::HashSet::new();
+        // A page asked for again would repeat forever: the listing ends there.
+        let mut pages = std::collections::HashSet::new();
         for _ in 0..MAX_PAGES {
-            let Some(url) = next.take() else {
+            let Some(url) = next.take().filter(|u| pages.insert(u.to_string())) else {
                 return Ok(out);
             };
             let resp = self.send_registry(Method::GET, url.as_str(), Req::new(scopes, &what))?;
@@ -64,8 +69,17 @@ impl RegistryClient {
                     reason: format!("not JSON: {e}"),
                 })?;
             // A repository without tags lists `"tags": null`.
-            if let Some(items) = v[key].as_array() {
-                out.extend(items.iter().filter_map(|s| s.as_str().map(str::to_string)));
+            let items = v[key].as_array().map(Vec::as_slice).unwrap_or_default();
+            for name in items.iter().filter_map(|s| s.as_str()) {
+                if names.insert(name.to_string()) {
+                    out.push(name.to_string());
+                }
+            }
+            if out.len() > MAX_NAMES {
+                return Err(RegistryError::Protocol {
+                    what,
+                    reason: format!("the listing holds more than {MAX_NAMES} names"),
+                });
             }
         }
         Err(RegistryError::Protocol {

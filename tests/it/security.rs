@@ -197,3 +197,75 @@ fn credentials_never_follow_a_link_or_an_upload_location_to_another_host() {
     assert_eq!(elsewhere.authorized(), Vec::<String>::new(), "{}", text(&o));
     let _ = imgs;
 }
+
+#[test]
+fn a_catalog_that_links_to_itself_ends() {
+    let (reg, _imgs) = registry_with_images();
+    // Every page says the next page is the first one again.
+    let proxy = FaultProxy::start(
+        &reg.addr,
+        Fault::CatalogLinkTo("/v2/_catalog?n=1000".into()),
+    );
+    let work = tempfile::tempdir().unwrap();
+    let inv = work.path().join("inv.json");
+    let started = std::time::Instant::now();
+    let mut child = Command::new(bundle_bin())
+        .args([
+            "inventory",
+            "--from",
+            &format!("registry://{}", proxy.addr),
+            "--plain-http",
+        ])
+        .arg("-o")
+        .arg(&inv)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if started.elapsed().as_secs() >= 30 {
+            let _ = child.kill();
+            panic!("inventory still listing after 30 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let o = child.wait_with_output().unwrap();
+    assert!(status.success(), "{}", text(&o));
+    let pages = proxy
+        .requests
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.contains("_catalog"))
+        .count();
+    assert!(pages <= 2, "{pages} catalog pages");
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&inv).unwrap()).unwrap();
+    assert!(!v["blobs"].as_array().unwrap().is_empty(), "{v}");
+}
+
+#[test]
+fn a_private_key_others_can_read_is_warned_about() {
+    use std::os::unix::fs::PermissionsExt;
+    let (reg, _imgs) = registry_with_images();
+    let work = tempfile::tempdir().unwrap();
+    let (key, _public) = keypair(work.path());
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let list = plain_list(work.path(), &reg, &["team/app1:1.0"]);
+    let o = create(&list, &work.path().join("b.bundle"), &["--key", &key]);
+    assert!(o.status.success(), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("warning") && err.contains(&key) && err.contains("chmod 600"),
+        "{}",
+        text(&o)
+    );
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let o = create(&list, &work.path().join("c.bundle"), &["--key", &key]);
+    assert!(
+        !String::from_utf8_lossy(&o.stderr).contains("warning"),
+        "{}",
+        text(&o)
+    );
+}
