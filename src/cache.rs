@@ -8,10 +8,8 @@ use std::path::{Path, PathBuf};
 
 pub struct BlobCache {
     dir: PathBuf,
-    /// A temporary cache is removed on Ctrl-C too (fields drop in order: the guard first).
-    _interrupt: Option<crate::interrupt::PartialGuard>,
-    /// Set for `--no-cache`: a private directory removed when the cache is dropped.
-    _temp: Option<tempfile::TempDir>,
+    /// Set for `--no-cache`: a private directory removed when the cache is dropped or on Ctrl-C.
+    _temp: Option<crate::fsutil::ScratchDir>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -37,24 +35,18 @@ impl BlobCache {
             path: dir.clone(),
             source,
         })?;
-        Ok(BlobCache {
-            dir,
-            _temp: None,
-            _interrupt: None,
-        })
+        Ok(BlobCache { dir, _temp: None })
     }
 
     /// A throw-away cache next to `near` (same file system as the output, so no extra copy).
     pub fn temporary(near: &Path) -> Result<BlobCache, CacheError> {
-        let t = tempfile::Builder::new()
-            .prefix(".bundle-blobs-")
-            .tempdir_in(near)
-            .map_err(|source| CacheError {
+        let t = crate::fsutil::ScratchDir::new_in(near, ".bundle-blobs-").map_err(|source| {
+            CacheError {
                 path: near.to_path_buf(),
                 source,
-            })?;
+            }
+        })?;
         let mut c = BlobCache::open(t.path())?;
-        c._interrupt = Some(crate::interrupt::PartialGuard::new(t.path()));
         c._temp = Some(t);
         Ok(c)
     }

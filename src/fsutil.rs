@@ -156,7 +156,7 @@ pub struct ScratchDir {
 }
 
 impl ScratchDir {
-    /// In `$TMPDIR`; `purpose` says what it is for when it cannot be made.
+    /// In `$TMPDIR`.
     pub fn new(prefix: &str) -> io::Result<ScratchDir> {
         Self::new_in(&std::env::temp_dir(), prefix)
     }

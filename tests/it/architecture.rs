@@ -6,15 +6,9 @@ use std::path::Path;
 
 /// The table of docs/ARCHITECTURE.md, layer by layer.
 const LAYERS: &[&[&str]] = &[
-    &[
-        "digest",
-        "platform",
-        "causes",
-        "console",
-        "exit_codes",
-        "interrupt",
-    ],
-    &["reference", "manifest", "fsutil", "progress"],
+    &["digest", "platform", "causes", "console", "exit_codes"],
+    &["interrupt", "reference", "manifest", "progress"],
+    &["fsutil"],
     &["format", "cache", "imagelist", "keys"],
     &["registry"],
     &["verify", "inventory"],
