@@ -23,6 +23,14 @@ pub struct PlannedImage {
 }
 
 impl PlannedImage {
+    /// A runnable container image (an image config among its blobs), not an artifact such as a
+    /// Helm chart or a signature, which docker, podman and ctr cannot load.
+    pub fn is_container_image(&self) -> bool {
+        self.blobs
+            .iter()
+            .any(|b| manifest::is_image_config(&b.media_type))
+    }
+
     pub fn top(&self) -> &BlobRecord {
         self.manifests
             .last()

@@ -7,7 +7,7 @@
 //! and its version skew; it ships with every containerd package. Images are not unpacked here:
 //! containerd unpacks an image for its snapshotter when a container first uses it.
 
-use super::docker_archive::DockerArchiveTarget;
+use super::docker_archive::{Artifacts, DockerArchiveTarget};
 use super::import_tool;
 use super::target::{BlobOutcome, Put, Target};
 use crate::fsutil::ScratchDir;
@@ -39,7 +39,7 @@ impl ContainerdTarget {
         Ok(ContainerdTarget {
             socket: socket.to_path_buf(),
             namespace: namespace.to_string(),
-            archive: DockerArchiveTarget::create(&path)?,
+            archive: DockerArchiveTarget::create(&path, Artifacts::Keep)?,
             path,
             _dir: dir,
         })

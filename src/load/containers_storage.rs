@@ -6,7 +6,7 @@
 //! blobs are first written once, verified, into a temp OCI layout, and each image then goes to
 //! podman as its own one-image archive built from that layout.
 
-use super::docker_archive::DockerArchiveTarget;
+use super::docker_archive::{Artifacts, DockerArchiveTarget};
 use super::import_tool;
 use super::oci::OciTarget;
 use super::spec::StorageSpec;
@@ -68,11 +68,7 @@ impl Target for ContainersStorageTarget {
         for (i, img) in plan.iter().enumerate() {
             // An artifact (a Helm chart, a signature) has no image config: podman cannot
             // store it, and refusing the whole load over it would help nobody.
-            if !img
-                .blobs
-                .iter()
-                .any(|b| crate::manifest::is_image_config(&b.media_type))
-            {
+            if !img.is_container_image() {
                 crate::console::line(format!(
                     "note: {} is an artifact, not a container image; containers-storage cannot hold it (skipped; use oci: or a registry)",
                     img.record.reference
@@ -80,7 +76,7 @@ impl Target for ContainersStorageTarget {
                 continue;
             }
             let path = self.dir.path().join(format!("image-{i}.tar"));
-            let archive = DockerArchiveTarget::create(&path)?;
+            let archive = DockerArchiveTarget::create(&path, Artifacts::LeaveOut)?;
             for b in &img.blobs {
                 let file = self.blobs.blob_path(&b.digest);
                 let open = || -> Result<Box<dyn Read + Send>> {

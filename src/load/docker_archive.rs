@@ -17,21 +17,34 @@ use std::io::{BufWriter, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+/// What an archive does with artifacts (images without an image config: Helm charts,
+/// signatures).
+#[derive(Clone, Copy, PartialEq)]
+pub enum Artifacts {
+    /// For an import that does not unpack (`ctr images import --no-unpack`).
+    Keep,
+    /// For docker, podman and a plain `ctr images import`, which try to unpack every image
+    /// they are given and fail on an artifact.
+    LeaveOut,
+}
+
 pub struct DockerArchiveTarget {
     path: PathBuf,
+    artifacts: Artifacts,
     /// None once committed (or failed while closing).
     tar: Mutex<Option<tar::Builder<BufWriter<PartialFile>>>>,
     written: Mutex<HashSet<Digest>>,
 }
 
 impl DockerArchiveTarget {
-    pub fn create(path: &Path) -> Result<Self> {
+    pub fn create(path: &Path, artifacts: Artifacts) -> Result<Self> {
         let file = PartialFile::create(path)
             .with_context(|| format!("creating {}", partial_path(path).display()))?;
         let mut b = tar::Builder::new(BufWriter::with_capacity(1 << 20, file));
         b.mode(tar::HeaderMode::Deterministic);
         let t = DockerArchiveTarget {
             path: path.to_path_buf(),
+            artifacts,
             tar: Mutex::new(Some(b)),
             written: Mutex::new(HashSet::new()),
         };
@@ -73,12 +86,21 @@ impl DockerArchiveTarget {
     }
 }
 
+impl DockerArchiveTarget {
+    fn holds(&self, img: &PlannedImage) -> bool {
+        self.artifacts == Artifacts::Keep || img.is_container_image()
+    }
+}
+
 impl Target for DockerArchiveTarget {
     fn name(&self) -> String {
         format!("docker-archive:{}", self.path.display())
     }
 
     fn put_blob(&self, put: Put) -> Result<BlobOutcome> {
+        if put.users.iter().all(|u| !self.holds(u)) {
+            return Ok(BlobOutcome::default());
+        }
         Ok(match self.append_blob(put.blob, &mut (put.open)()?)? {
             true => BlobOutcome::sent(put.blob.size),
             false => BlobOutcome::present(),
@@ -90,6 +112,14 @@ impl Target for DockerArchiveTarget {
         let mut docker_entries = Vec::new();
         let mut names = Vec::new();
         for img in plan {
+            if !self.holds(img) {
+                crate::console::line(format!(
+                    "note: {} is an artifact, not a container image; left out of {} (docker, podman and ctr would try to unpack it; use oci: or a registry)",
+                    img.record.reference,
+                    self.path.display()
+                ));
+                continue;
+            }
             for m in &img.manifests {
                 self.append_blob(m, &mut &checked.metadata[&m.digest][..])?;
             }

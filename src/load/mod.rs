@@ -70,7 +70,10 @@ fn open_targets(opts: &LoadOptions) -> Result<Vec<Box<dyn Target>>> {
                 )),
                 TargetSpec::Oci { dir } => Box::new(oci::OciTarget::open(dir)?),
                 TargetSpec::DockerArchive { file } => {
-                    Box::new(docker_archive::DockerArchiveTarget::create(file)?)
+                    Box::new(docker_archive::DockerArchiveTarget::create(
+                        file,
+                        docker_archive::Artifacts::LeaveOut,
+                    )?)
                 }
                 TargetSpec::ContainersStorage(spec) => Box::new(
                     containers_storage::ContainersStorageTarget::open(spec.clone())?,
