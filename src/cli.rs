@@ -193,6 +193,9 @@ pub struct ServeArgs {
     /// Only errors on stderr.
     #[arg(short, long)]
     pub quiet: bool,
+    /// A line per request on stderr: client, method, path, status.
+    #[arg(short, long)]
+    pub verbose: bool,
 }
 
 #[derive(Debug, clap::Args)]

@@ -190,6 +190,7 @@ impl crate::cli::ServeArgs {
             keep_registry: self.keep_registry,
             threads: self.threads,
             quiet: self.quiet,
+            verbose: self.verbose,
         }
     }
 }

@@ -3,9 +3,8 @@
 //! spec's `UNSUPPORTED` error.
 
 use super::catalog::Catalog;
-use crate::digest::Digest;
+use crate::digest::{Digest, HashingReader};
 use bytes::Bytes;
-use sha2::{Digest as _, Sha256};
 use std::io::{self, Read};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -228,11 +227,12 @@ fn parse_range(header: &str, size: u64) -> Option<(u64, u64)> {
 }
 
 /// Passes a blob through while hashing it and holds the last block back until the digest checks
-/// out: a client never receives a complete blob whose bytes are not what its digest says.
+/// out: a client never receives a complete blob whose bytes are not what its digest says. When
+/// it has to cut a response off, it says so on stderr, naming the blob and the client.
 struct VerifyingReader<R> {
-    inner: R,
-    hash: Sha256,
+    inner: HashingReader<R>,
     expected: Digest,
+    client: String,
     /// Read and hashed, not released until the next block (or a verified end) shows it is safe.
     pending: Vec<u8>,
     releasing: Vec<u8>,
@@ -243,16 +243,43 @@ struct VerifyingReader<R> {
 const BLOCK: usize = 256 * 1024;
 
 impl<R: Read> VerifyingReader<R> {
-    fn new(inner: R, expected: Digest) -> Self {
+    fn new(inner: R, expected: Digest, client: &str) -> Self {
         VerifyingReader {
-            inner,
-            hash: Sha256::new(),
+            inner: HashingReader::new(inner),
             expected,
+            client: client.to_string(),
             pending: Vec::new(),
             releasing: Vec::new(),
             pos: 0,
             ended: false,
         }
+    }
+
+    fn cut_off(&self, why: String) -> io::Error {
+        crate::console::line(format!(
+            "serve: blob {} {why}; the response to {} was cut off",
+            self.expected, self.client
+        ));
+        io::Error::other(format!("blob {} {why}", self.expected))
+    }
+
+    /// The next block, whole unless the blob ends.
+    fn next_block(&mut self) -> io::Result<Vec<u8>> {
+        let mut next = vec![0u8; BLOCK];
+        let mut filled = 0;
+        while filled < BLOCK {
+            match self.inner.read(&mut next[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) => {
+                    return Err(self.cut_off(format!(
+                        "could not be read ({e}): the bundle file was changed after it was verified"
+                    )))
+                }
+            }
+        }
+        next.truncate(filled);
+        Ok(next)
     }
 }
 
@@ -268,28 +295,18 @@ impl<R: Read> Read for VerifyingReader<R> {
             if self.ended {
                 return Ok(0);
             }
-            let mut next = vec![0u8; BLOCK];
-            let mut filled = 0;
-            while filled < BLOCK {
-                match self.inner.read(&mut next[filled..])? {
-                    0 => break,
-                    n => filled += n,
-                }
-            }
-            next.truncate(filled);
+            let next = self.next_block()?;
             self.pos = 0;
             if next.is_empty() {
-                let found = Digest::from_sha256(self.hash.clone().finalize().into());
+                let found = self.inner.digest();
                 if found != self.expected {
-                    return Err(io::Error::other(format!(
-                        "blob {} reads as {found}: the bundle file was changed after it was verified",
-                        self.expected
+                    return Err(self.cut_off(format!(
+                        "reads as {found}: the bundle file was changed after it was verified"
                     )));
                 }
                 self.ended = true;
                 self.releasing = std::mem::take(&mut self.pending);
             } else {
-                self.hash.update(&next);
                 self.releasing = std::mem::replace(&mut self.pending, next);
             }
         }
@@ -301,6 +318,7 @@ pub fn blob_body(
     c: &Catalog,
     digest: &Digest,
     range: Option<(u64, u64)>,
+    client: &str,
 ) -> io::Result<Box<dyn Read + Send>> {
     let reader: Box<dyn Read + Send> = match c.blobs.get(digest) {
         Some(loc) => Box::new(
@@ -318,7 +336,7 @@ pub fn blob_body(
         }
     };
     Ok(match range {
-        None => Box::new(VerifyingReader::new(reader, digest.clone())),
+        None => Box::new(VerifyingReader::new(reader, digest.clone(), client)),
         Some((start, end)) => {
             let mut reader = reader;
             io::copy(&mut (&mut reader).take(start), &mut io::sink())?;
@@ -423,6 +441,8 @@ impl http_body::Body for Body {
 pub fn respond(
     c: &Arc<Catalog>,
     req: &hyper::Request<hyper::body::Incoming>,
+    client: &str,
+    verbose: bool,
 ) -> hyper::Response<Body> {
     let method = req.method().as_str().to_ascii_uppercase();
     let head = method == "HEAD";
@@ -474,10 +494,10 @@ pub fn respond(
                 r = r.header("Content-Length", len);
                 (status, Body::empty(len))
             } else {
-                let c = c.clone();
+                let (c, client) = (c.clone(), client.to_string());
                 (
                     status,
-                    Body::stream(len, move || blob_body(&c, &digest, range)),
+                    Body::stream(len, move || blob_body(&c, &digest, range, &client)),
                 )
             }
         }
@@ -495,6 +515,9 @@ pub fn respond(
             (status, Body::full(body.to_string().into_bytes()))
         }
     };
+    if verbose {
+        crate::console::line(format!("{client} {method} {url} {status}"));
+    }
     r.status(status)
         .body(body)
         .unwrap_or_else(|_| hyper::Response::new(Body::empty(0)))
@@ -509,14 +532,14 @@ mod tests {
         let data = vec![7u8; 3 * BLOCK];
         let good = Digest::of(&data);
         let mut out = Vec::new();
-        VerifyingReader::new(&data[..], good.clone())
+        VerifyingReader::new(&data[..], good.clone(), "test")
             .read_to_end(&mut out)
             .unwrap();
         assert_eq!(out, data);
         let mut bad = data.clone();
         bad[3 * BLOCK - 1] ^= 1;
         let mut out = Vec::new();
-        let r = VerifyingReader::new(&bad[..], good).read_to_end(&mut out);
+        let r = VerifyingReader::new(&bad[..], good, "test").read_to_end(&mut out);
         assert!(r.is_err());
         assert!(out.len() < bad.len(), "the last block was held back");
     }

@@ -21,6 +21,8 @@ pub struct ServeOptions {
     /// Threads answering requests (blob reads run on tokio's blocking pool).
     pub threads: usize,
     pub quiet: bool,
+    /// Log every request.
+    pub verbose: bool,
 }
 
 /// Verify, index, then serve until interrupted.
@@ -66,7 +68,7 @@ pub fn serve(opts: &ServeOptions) -> Result<()> {
             }
         }
         loop {
-            let (stream, _) = match listener.accept().await {
+            let (stream, peer) = match listener.accept().await {
                 Ok(s) => s,
                 // Out of file descriptors and the like: keep serving the connections we have.
                 Err(e) => {
@@ -75,10 +77,11 @@ pub fn serve(opts: &ServeOptions) -> Result<()> {
                     continue;
                 }
             };
-            let (catalog, tls) = (catalog.clone(), tls.clone());
+            let (catalog, tls, verbose) = (catalog.clone(), tls.clone(), opts.verbose);
             tokio::spawn(async move {
+                let client = peer.to_string();
                 let svc = hyper::service::service_fn(move |req| {
-                    let reply = http::respond(&catalog, &req);
+                    let reply = http::respond(&catalog, &req, &client, verbose);
                     async move { Ok::<_, std::convert::Infallible>(reply) }
                 });
                 let conn = hyper::server::conn::http1::Builder::new();

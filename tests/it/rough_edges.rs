@@ -270,3 +270,61 @@ fn ctrl_c_during_a_load_from_stdin_leaves_no_spool_file() {
         .collect();
     assert!(left.is_empty(), "left behind: {left:?}");
 }
+
+/// GET `path` from `addr` with HTTP/1.1 and read until the server closes: (status line, bytes).
+fn http_get(addr: &str, path: &str) -> (String, Vec<u8>) {
+    use std::io::{Read as _, Write as _};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut all = Vec::new();
+    let _ = s.read_to_end(&mut all);
+    let status = String::from_utf8_lossy(&all)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string();
+    (status, all)
+}
+
+#[test]
+fn serve_says_when_it_cuts_off_a_blob_and_logs_requests_with_v() {
+    let (_reg, imgs, _work, b) = small_bundle();
+    let served = Served::start(&[b.to_str().unwrap(), "--allow-unsigned", "-v"]);
+    let (status, _) = http_get(&served.addr, "/v2/");
+    assert!(status.contains(" 200 "), "{status}");
+    // The file changes under the running server: a layer's bytes are no longer as verified.
+    let bytes = std::fs::read(&b).unwrap();
+    let (index, _) = seek_index(&bytes);
+    let data = &member(
+        &index,
+        &format!("blobs/sha256/{}", &imgs.base_layer.digest[7..]),
+    )["data"];
+    let at = (data["offset"].as_u64().unwrap() + data["length"].as_u64().unwrap() / 2) as usize;
+    {
+        use std::io::{Seek as _, Write as _};
+        let mut f = std::fs::OpenOptions::new().write(true).open(&b).unwrap();
+        f.seek(std::io::SeekFrom::Start(at as u64)).unwrap();
+        f.write_all(&[bytes[at] ^ 0x40]).unwrap();
+    }
+    let (_, body) = http_get(
+        &served.addr,
+        &format!("/v2/team/app1/blobs/{}", imgs.base_layer.digest),
+    );
+    assert!(
+        body.len() < imgs.base_layer.size as usize,
+        "a damaged blob was served whole"
+    );
+    let (status, _) = http_get(&served.addr, "/v2/team/app1/tags/list");
+    assert!(status.contains(" 200 "), "still serving: {status}");
+    let log = served.stop();
+    assert!(log.contains("GET /v2/ 200"), "{log}");
+    let cut = log
+        .lines()
+        .find(|l| l.contains(&imgs.base_layer.digest) && l.contains("cut off"))
+        .unwrap_or_else(|| panic!("no line about the cut-off blob:\n{log}"));
+    assert!(cut.contains("127.0.0.1:"), "names the client: {cut}");
+}
