@@ -114,6 +114,9 @@ pub struct CreateArgs {
     /// No progress output.
     #[arg(short, long)]
     pub quiet: bool,
+    /// The summary as JSON on stdout (no progress output).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]

@@ -67,7 +67,7 @@ pub fn create_options(a: CreateArgs) -> Result<CreateOptions> {
         no_cache: a.no_cache,
         keep_going: a.keep_going,
         created,
-        progress: crate::progress::Mode::detect(a.quiet),
+        progress: crate::progress::Mode::detect(a.quiet || a.json),
         since: a.since,
         split: a.split,
         sync: a.sync,

@@ -39,12 +39,14 @@ fn run(cli: Cli) -> Result<i32> {
             say!("{}", report::keygen(&private, &public, &fingerprint));
         }
         Command::Create(args) => {
+            let json = args.json;
             let opts = config::create_options(args)?;
             let summary = bundle::create::create(&opts)?;
-            say!(
-                "{}",
-                report::created(&opts.output, opts.split.is_some(), &summary)
-            );
+            let split = opts.split.is_some();
+            match json {
+                true => say!("{}", report::created_json(&opts.output, split, &summary)),
+                false => say!("{}", report::created(&opts.output, split, &summary)),
+            }
             if !summary.failed.is_empty() {
                 return Ok(exit_codes::ERROR);
             }
@@ -55,9 +57,18 @@ fn run(cli: Cli) -> Result<i32> {
             allow_unsigned,
             json,
         } => {
-            let keys = bundle::verify::load_keys(&keys)?;
-            let r = bundle::verify::verify_file(&file, &keys, allow_unsigned)?;
-            say!("{}", report::verified(&file, &r, json));
+            let checked = bundle::verify::load_keys(&keys)
+                .and_then(|keys| bundle::verify::verify_file(&file, &keys, allow_unsigned));
+            match checked {
+                Ok(r) => say!("{}", report::verified(&file, &r, json)),
+                Err(e) if json => {
+                    say!("{}", report::verify_failed_json(&file, &e));
+                    let code = e.exit_code();
+                    bundle::console::line(report::error(&anyhow::Error::new(e)));
+                    return Ok(code);
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
         Command::Load(args) => {
             let json = args.json;

@@ -45,6 +45,32 @@ pub fn created(output: &Path, split: bool, summary: &CreateSummary) -> String {
     }
 }
 
+/// `create --json`: the summary, and where it was written.
+pub fn created_json(output: &Path, split: bool, s: &CreateSummary) -> String {
+    let failed: Vec<_> = s
+        .failed
+        .iter()
+        .map(|(image, error)| serde_json::json!({"image": image, "error": error}))
+        .collect();
+    serde_json::json!({
+        "file": output.display().to_string(), "split": split, "images": s.images,
+        "platforms": s.platforms, "blobs": s.blobs, "distinctBytes": s.distinct_bytes,
+        "bytesPulled": s.bytes_pulled, "bytesCached": s.bytes_cached,
+        "bytesSavedByDedup": s.bytes_saved_by_dedup, "bundleSize": s.bundle_size,
+        "sha256": s.sha256, "signer": s.signer, "seconds": s.seconds, "failed": failed,
+    })
+    .to_string()
+}
+
+/// `verify --json` when the bundle did not verify: the reason and the exit code it means.
+pub fn verify_failed_json(file: &Path, e: &VerifyError) -> String {
+    serde_json::json!({
+        "file": file.display().to_string(), "verified": false,
+        "error": crate::causes::of(e), "exitCode": e.exit_code(),
+    })
+    .to_string()
+}
+
 pub fn verified(file: &Path, r: &VerifyReport, json: bool) -> String {
     if json {
         return serde_json::json!({

@@ -437,6 +437,33 @@ impl http_body::Body for Body {
     }
 }
 
+/// The headers, status and body of a blob (or of a range of it); HEAD gets no body.
+fn blob_reply(
+    r: hyper::http::response::Builder,
+    c: &Arc<Catalog>,
+    digest: Digest,
+    size: u64,
+    range: Option<(u64, u64)>,
+    head: bool,
+    client: &str,
+) -> (hyper::http::response::Builder, u16, Body) {
+    let mut r = r
+        .header("Content-Type", "application/octet-stream")
+        .header("Docker-Content-Digest", digest.to_string())
+        .header("Accept-Ranges", "bytes");
+    let len = range.map_or(size, |(a, b)| b - a + 1);
+    if let Some((a, b)) = range {
+        r = r.header("Content-Range", format!("bytes {a}-{b}/{size}"));
+    }
+    let status = if range.is_some() { 206 } else { 200 };
+    if head {
+        return (r.header("Content-Length", len), status, Body::empty(len));
+    }
+    let (c, client) = (c.clone(), client.to_string());
+    let body = Body::stream(len, move || blob_body(&c, &digest, range, &client));
+    (r, status, body)
+}
+
 /// Answer one request.
 pub fn respond(
     c: &Arc<Catalog>,
@@ -481,25 +508,9 @@ pub fn respond(
             size,
             range,
         } => {
-            r = r
-                .header("Content-Type", "application/octet-stream")
-                .header("Docker-Content-Digest", digest.to_string())
-                .header("Accept-Ranges", "bytes");
-            let len = range.map_or(size, |(a, b)| b - a + 1);
-            if let Some((a, b)) = range {
-                r = r.header("Content-Range", format!("bytes {a}-{b}/{size}"));
-            }
-            let status = if range.is_some() { 206 } else { 200 };
-            if head {
-                r = r.header("Content-Length", len);
-                (status, Body::empty(len))
-            } else {
-                let (c, client) = (c.clone(), client.to_string());
-                (
-                    status,
-                    Body::stream(len, move || blob_body(&c, &digest, range, &client)),
-                )
-            }
+            let (builder, status, body) = blob_reply(r, c, digest, size, range, head, client);
+            r = builder;
+            (status, body)
         }
         Reply::RangeNotSatisfiable { size } => {
             r = r.header("Content-Range", format!("bytes */{size}"));

@@ -328,3 +328,53 @@ fn serve_says_when_it_cuts_off_a_blob_and_logs_requests_with_v() {
         .unwrap_or_else(|| panic!("no line about the cut-off blob:\n{log}"));
     assert!(cut.contains("127.0.0.1:"), "names the client: {cut}");
 }
+
+#[test]
+fn verify_json_reports_a_failure_as_json_and_create_json_its_summary() {
+    let (_reg, imgs, work, b) = small_bundle();
+    let o = bundle!("verify {} --allow-unsigned --json", b);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON on success");
+    assert_eq!(v["verified"], true, "{v}");
+    let bytes = std::fs::read(&b).unwrap();
+    let (index, _) = seek_index(&bytes);
+    let data = &member(
+        &index,
+        &format!("blobs/sha256/{}", &imgs.base_layer.digest[7..]),
+    )["data"];
+    let at = (data["offset"].as_u64().unwrap() + data["length"].as_u64().unwrap() / 2) as usize;
+    let mut bad = bytes.clone();
+    bad[at] ^= 0x40;
+    let tampered = work.path().join("tampered.bundle");
+    std::fs::write(&tampered, &bad).unwrap();
+    let o = bundle!("verify {} --allow-unsigned --json", tampered);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("no JSON on failure ({e}): {}", text(&o)));
+    assert_eq!(v["verified"], false, "{v}");
+    assert_eq!(v["exitCode"], 3, "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains(&imgs.base_layer.digest),
+        "{v}"
+    );
+
+    let list = work.path().join("images.yaml");
+    let again = work.path().join("again.bundle");
+    let o = bundle!(
+        "create {} -o {} --unsigned --no-cache -q --json",
+        list,
+        again
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("create --json printed no JSON ({e}): {}", text(&o)));
+    assert_eq!(v["images"], 2, "{v}");
+    assert_eq!(v["file"], again.display().to_string(), "{v}");
+    assert_eq!(
+        v["bundleSize"],
+        std::fs::metadata(&again).unwrap().len(),
+        "{v}"
+    );
+}
