@@ -60,24 +60,11 @@ pub enum ImageListError {
 #[serde(deny_unknown_fields)]
 struct YamlList {
     platforms: Option<Vec<Platform>>,
+    /// Each entry is checked by hand (`image_entry`), so a mistake is named in the user's words.
     #[serde(default)]
-    images: Vec<YamlImage>,
+    images: Vec<serde_yaml::Value>,
     #[serde(default)]
     registries: BTreeMap<String, RegistryConfig>,
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum YamlImage {
-    Plain(String),
-    Detailed(DetailedImage),
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DetailedImage {
-    name: String,
-    platforms: Option<Vec<Platform>>,
 }
 
 pub fn load(path: &Path) -> Result<ImageList, ImageListError> {
@@ -104,13 +91,7 @@ pub fn parse(text: &str, path: &Path) -> Result<ImageList, ImageListError> {
         line,
         message,
     };
-    let is_yaml = text.lines().any(|l| {
-        let l = l.trim_end();
-        ["images:", "platforms:", "registries:", "- "]
-            .iter()
-            .any(|k| l.starts_with(k))
-            || l == "-"
-    });
+    let is_yaml = text.lines().any(looks_like_yaml);
     let list = match is_yaml {
         true => parse_yaml(text, &err)?,
         false => parse_plain(text, &err)?,
@@ -151,7 +132,16 @@ fn parse_plain(text: &str, err: SyntaxError) -> Result<ImageList, ImageListError
 /// The YAML list: a document with `images:` (and `platforms:`, `registries:`), or a bare
 /// sequence of images.
 fn parse_yaml(text: &str, err: SyntaxError) -> Result<ImageList, ImageListError> {
-    let yaml_err = |e: serde_yaml::Error| err(e.location().map_or(1, |l| l.line()), e.to_string());
+    let yaml_err = |e: serde_yaml::Error| {
+        let line = e.location().map_or(1, |l| l.line());
+        match text.lines().nth(line - 1).is_some_and(|l| l.contains('\t')) {
+            true => err(
+                line,
+                "a tab: YAML indents with spaces only; replace the tab with spaces".into(),
+            ),
+            false => err(line, e.to_string()),
+        }
+    };
     let doc: YamlList = if text.trim_start().starts_with('-') {
         YamlList {
             platforms: None,
@@ -164,11 +154,8 @@ fn parse_yaml(text: &str, err: SyntaxError) -> Result<ImageList, ImageListError>
     let mut images = Vec::new();
     let mut search_from = 0;
     for item in doc.images {
-        let (name, platforms) = match item {
-            YamlImage::Plain(n) => (n, None),
-            YamlImage::Detailed(d) => (d.name, d.platforms),
-        };
-        let line = line_of(text, &name, &mut search_from);
+        let (name, platforms, line) =
+            image_entry(text, item, &mut search_from).map_err(|(line, m)| err(line, m))?;
         let reference = Reference::parse(&name).map_err(|e| err(line, e.to_string()))?;
         images.push(ImageEntry {
             source: name,
@@ -199,6 +186,77 @@ fn check_registry(host: &str, cfg: &RegistryConfig) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// A YAML line, as opposed to a line of a plain-text list: `- ...`, or `key:` followed by a
+/// space or nothing (a reference's `host:port` or `name:tag` has no space after the colon).
+fn looks_like_yaml(line: &str) -> bool {
+    let l = line.trim_end();
+    if l == "-" || l.starts_with("- ") {
+        return true;
+    }
+    let Some((key, rest)) = l.split_once(':') else {
+        return false;
+    };
+    !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-".contains(c))
+        && (rest.is_empty() || rest.starts_with(' '))
+}
+
+/// An image entry as written: its reference, its own platforms, its line.
+type Entry = (String, Option<Vec<Platform>>, usize);
+
+/// One entry of `images:`: a reference, or a mapping with `name` (and `platforms`). Returns the
+/// name, the platforms and the line; or the line and what is wrong, in the list's own words.
+fn image_entry(
+    text: &str,
+    item: serde_yaml::Value,
+    from: &mut usize,
+) -> Result<Entry, (usize, String)> {
+    use serde_yaml::Value;
+    let map = match item {
+        Value::String(name) => {
+            let line = line_of(text, &name, from);
+            return Ok((name, None, line));
+        }
+        Value::Mapping(m) => m,
+        other => {
+            let shown = serde_yaml::to_string(&other).unwrap_or_default();
+            let shown = shown.trim();
+            return Err((
+                line_of(text, shown, from),
+                format!("an image entry is {shown}; give an image reference (nginx:1.27) or name: and platforms:"),
+            ));
+        }
+    };
+    for key in map.keys() {
+        let k = key.as_str().unwrap_or("?");
+        if k != "name" && k != "platforms" {
+            return Err((
+                line_of(text, &format!("{k}:"), &mut from.clone()),
+                format!(
+                    "unknown key `{k}` in an image entry; an entry takes `name` and `platforms`"
+                ),
+            ));
+        }
+    }
+    let Some(name) = map.get("name").and_then(Value::as_str).map(str::to_string) else {
+        return Err((
+            line_of(text, "platforms", &mut from.clone()),
+            "an image entry with platforms: needs `name` (the image reference)".into(),
+        ));
+    };
+    let line = line_of(text, &name, from);
+    let platforms = match map.get("platforms") {
+        None => None,
+        Some(v) => Some(
+            serde_yaml::from_value::<Vec<Platform>>(v.clone())
+                .map_err(|e| (line, format!("platforms of {name}: {e}")))?,
+        ),
+    };
+    Ok((name, platforms, line))
 }
 
 /// serde_yaml gives no positions for values, so find the line where a name is written, scanning
@@ -267,5 +325,40 @@ mod tests {
         .to_string();
         assert!(e.contains("i.yaml:3") && e.contains("platfroms"), "{e}");
         assert!(parse("# nothing\n", Path::new("e.txt")).is_err());
+    }
+
+    /// The error for `text`, which must not parse.
+    fn error_of(text: &str) -> String {
+        match parse(text, Path::new("i.yaml")) {
+            Ok(_) => panic!("accepted: {text:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn mistakes_in_an_image_entry_are_named_in_the_users_words() {
+        let e = error_of("images:\n  - nginx\n  - name: alpine\n    platfrom: [linux/amd64]\n");
+        assert!(
+            e.starts_with("i.yaml:4:") && e.contains("`platfrom`"),
+            "{e}"
+        );
+        assert!(!e.contains("untagged"), "{e}");
+        let e = error_of("images:\n  - nginx\n  - 42\n");
+        assert!(e.starts_with("i.yaml:3:") && e.contains("42"), "{e}");
+        let e = error_of("images:\n  - platforms: [linux/amd64]\n");
+        assert!(e.starts_with("i.yaml:2:") && e.contains("`name`"), "{e}");
+    }
+
+    #[test]
+    fn a_yaml_key_of_the_wrong_case_is_not_read_as_a_plain_list() {
+        let e = error_of("Images:\n  - nginx\n");
+        assert!(e.starts_with("i.yaml:1:") && e.contains("Images"), "{e}");
+        assert!(!e.contains("invalid image reference"), "{e}");
+    }
+
+    #[test]
+    fn a_tab_is_called_a_tab() {
+        let e = error_of("images:\n\t- nginx\n");
+        assert!(e.starts_with("i.yaml:2:") && e.contains("tab"), "{e}");
     }
 }
