@@ -30,6 +30,7 @@ impl NetworkArgs {
             },
             read_timeout: Some(self.read_timeout),
             certs_dirs: Vec::new(),
+            plain_http_hint: "",
         }
         .with_system_certs_dirs()
     }
@@ -129,7 +130,10 @@ fn target_registries(
         })
         .collect();
     let cfg = a.tls.registry_config();
-    let global = a.network.global(a.tls.plain_http);
+    let global = GlobalOptions {
+        plain_http_hint: "pass --plain-http",
+        ..a.network.global(a.tls.plain_http)
+    };
     Ok(Box::new(move || {
         let configs = hosts.iter().map(|h| (h.clone(), cfg.clone())).collect();
         let mut r = Registries::new(configs, global.clone());

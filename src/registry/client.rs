@@ -24,6 +24,8 @@ const MAX_MANIFEST_BYTES: u64 = 4 * 1024 * 1024;
 pub struct Endpoint {
     /// Name as users write it (`docker.io`).
     pub registry: String,
+    /// How this command turns on plain HTTP, for hints (`pass --plain-http`).
+    pub plain_http_hint: &'static str,
     /// `https://registry-1.docker.io`
     pub base_url: String,
 }
@@ -130,6 +132,41 @@ impl RegistryClient {
         }
     }
 
+    /// A request that got no answer: why, in the operator's terms (not the HTTP client's chain),
+    /// and what to check, never suggesting a setting that is already set.
+    fn unreachable(
+        &self,
+        e: &(dyn std::error::Error + 'static),
+        what: Option<&str>,
+    ) -> RegistryError {
+        let chain = crate::causes::of(e);
+        let plain = self.endpoint.base_url.starts_with("http://");
+        let (reason, hint) = if chain.contains("InvalidContentType") {
+            (
+                "it answered in plain HTTP, not HTTPS".to_string(),
+                format!("; {}", self.endpoint.plain_http_hint),
+            )
+        } else if plain {
+            (
+                why_unreachable(e),
+                "; check the host name and port, and that the registry is running".to_string(),
+            )
+        } else {
+            (
+                why_unreachable(e),
+                format!(
+                    "; check the host name and port, and whether it speaks HTTPS ({} for an HTTP-only registry)",
+                    self.endpoint.plain_http_hint
+                ),
+            )
+        };
+        RegistryError::Connect {
+            registry: self.endpoint.registry.clone(),
+            reason: what.map_or(reason.clone(), |w| format!("{w}: {reason}")),
+            hint,
+        }
+    }
+
     /// Whether `url` is this registry's own origin (see `same_origin`).
     pub(crate) fn is_own(&self, url: &str) -> bool {
         same_origin(&self.endpoint.base_url, url)
@@ -167,9 +204,11 @@ impl RegistryClient {
         let mut bytes = Vec::new();
         resp.take(MAX_MANIFEST_BYTES + 1)
             .read_to_end(&mut bytes)
-            .map_err(|e| RegistryError::Connect {
-                registry: self.endpoint.registry.clone(),
-                reason: format!("reading the manifest of {what}: {e}"),
+            .map_err(|e| {
+                RegistryError::connect(
+                    &self.endpoint.registry,
+                    format!("reading the manifest of {what}: {e}"),
+                )
             })?;
         if bytes.len() as u64 > MAX_MANIFEST_BYTES {
             return Err(RegistryError::Protocol {
@@ -255,13 +294,10 @@ impl RegistryClient {
         auth: Auth,
         challenged: &mut bool,
     ) -> Result<Response, Attempt> {
-        let resp =
-            self.request(method, url, req, auth)?
-                .send()
-                .map_err(|e| RegistryError::Connect {
-                    registry: self.endpoint.registry.clone(),
-                    reason: crate::causes::of(&e),
-                })?;
+        let resp = self
+            .request(method, url, req, auth)?
+            .send()
+            .map_err(|e| self.unreachable(&e, None))?;
         if resp.status() != StatusCode::UNAUTHORIZED
             || !matches!(auth, Auth::Registry)
             || *challenged
@@ -342,10 +378,7 @@ impl RegistryClient {
         scope: &str,
     ) -> Result<(String, Duration), RegistryError> {
         let what = format!("token for {scope} from {realm}");
-        let connect = |e: &(dyn std::error::Error + 'static)| RegistryError::Connect {
-            registry: self.endpoint.registry.clone(),
-            reason: format!("{what}: {}", crate::causes::of(e)),
-        };
+        let connect = |e: &(dyn std::error::Error + 'static)| self.unreachable(e, Some(&what));
         let resp = self
             .token_request(realm, service, scope, &what)?
             .send()
@@ -454,6 +487,30 @@ impl RegistryClient {
     /// Forget the token for `scopes`, so the next request fetches a fresh one.
     pub(crate) fn drop_token(&self, scopes: &str) {
         self.tokens.forget(scopes);
+    }
+}
+
+/// The root cause of a failed connection in plain words: "connection refused", "the host name
+/// does not resolve", "no answer in time", or the root error without its OS error number.
+fn why_unreachable(e: &(dyn std::error::Error + 'static)) -> String {
+    let root = std::iter::successors(Some(e), |e: &&(dyn std::error::Error + 'static)| {
+        (*e).source()
+    })
+    .last()
+    .map(|c| c.to_string())
+    .unwrap_or_default();
+    let all = crate::causes::of(e).to_ascii_lowercase();
+    if all.contains("connection refused") {
+        "connection refused".into()
+    } else if all.contains("dns error") || all.contains("failed to lookup address") {
+        "the host name does not resolve".into()
+    } else if all.contains("timed out") {
+        "no answer in time".into()
+    } else {
+        match root.find(" (os error") {
+            Some(i) => root[..i].to_string(),
+            None => root,
+        }
     }
 }
 

@@ -5,8 +5,13 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
-    #[error("{registry}: cannot connect ({reason}); check the host name, port, and whether it speaks HTTPS (use plain-http: true for an HTTP-only registry)")]
-    Connect { registry: String, reason: String },
+    /// `hint` is empty, or starts with "; " and says what to check.
+    #[error("{registry}: cannot connect ({reason}){hint}")]
+    Connect {
+        registry: String,
+        reason: String,
+        hint: String,
+    },
     #[error("{what}: not found on {registry} (HTTP 404); check the name and tag")]
     NotFound { registry: String, what: String },
     #[error("{what}: {registry} refused access (HTTP {status}); {hint}")]
@@ -50,6 +55,15 @@ pub enum RegistryError {
 }
 
 impl RegistryError {
+    /// A connection that broke, with no advice to give.
+    pub fn connect(registry: &str, reason: String) -> RegistryError {
+        RegistryError::Connect {
+            registry: registry.to_string(),
+            reason,
+            hint: String::new(),
+        }
+    }
+
     /// The error for an unexpected HTTP status; `body` is the start of the answer's body, and
     /// `has_credential` says whether we sent credentials (for the hint on 401/403).
     pub fn of_status(

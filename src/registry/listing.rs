@@ -57,12 +57,9 @@ impl RegistryClient {
                 })
                 .and_then(|l| url.join(&l).ok());
             let mut raw = Vec::new();
-            resp.take(64 << 20)
-                .read_to_end(&mut raw)
-                .map_err(|e| RegistryError::Connect {
-                    registry: self.endpoint.registry.clone(),
-                    reason: format!("{what}: {e}"),
-                })?;
+            resp.take(64 << 20).read_to_end(&mut raw).map_err(|e| {
+                RegistryError::connect(&self.endpoint.registry, format!("{what}: {e}"))
+            })?;
             let v: serde_json::Value =
                 serde_json::from_slice(&raw).map_err(|e| RegistryError::Protocol {
                     what: what.clone(),

@@ -31,7 +31,13 @@ pub struct GlobalOptions {
     pub read_timeout: Option<Duration>,
     /// Where `certs.d` directories are looked up; tests point these at a temp dir.
     pub certs_dirs: Vec<PathBuf>,
+    /// How this command turns on plain HTTP, for hints; empty: the image list's setting.
+    pub plain_http_hint: &'static str,
 }
+
+/// The hint for commands that read an image list.
+const IMAGE_LIST_PLAIN_HTTP: &str =
+    "add `plain-http: true` for it under registries: in the image list";
 
 impl GlobalOptions {
     pub fn with_system_certs_dirs(mut self) -> Self {
@@ -93,6 +99,10 @@ impl Registries {
         let client = Arc::new(RegistryClient::new(
             Endpoint {
                 registry: registry.to_string(),
+                plain_http_hint: match self.global.plain_http_hint {
+                    "" => IMAGE_LIST_PLAIN_HTTP,
+                    h => h,
+                },
                 base_url: format!("{scheme}://{}", crate::reference::api_host(registry)),
             },
             http,

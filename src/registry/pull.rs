@@ -86,10 +86,10 @@ impl RegistryClient {
                     after,
                 },
                 Ok(Outcome::Cut(e)) => Step::Retry {
-                    last: Err(RegistryError::Connect {
-                        registry: self.endpoint.registry.clone(),
-                        reason: format!("{what}: download kept failing: {e}"),
-                    }),
+                    last: Err(RegistryError::connect(
+                        &self.endpoint.registry,
+                        format!("{what}: download kept failing: {e}"),
+                    )),
                     after: None,
                 },
                 Err(e) if e.is_transient() => Step::Retry {

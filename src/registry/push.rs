@@ -151,10 +151,9 @@ impl RegistryClient {
                 .streamer
                 .send(Method::PUT, put.as_str(), headers, open()?, size)
                 .map_err(|e| match e {
-                    StreamError::Transfer(reason) => RegistryError::Connect {
-                        registry: self.endpoint.registry.clone(),
-                        reason: format!("{what}: {reason}"),
-                    },
+                    StreamError::Transfer(reason) => {
+                        RegistryError::connect(&self.endpoint.registry, format!("{what}: {reason}"))
+                    }
                     StreamError::Source(e) => RegistryError::Protocol {
                         what: what.clone(),
                         reason: format!("reading the blob from the bundle: {e}"),

@@ -378,3 +378,54 @@ fn verify_json_reports_a_failure_as_json_and_create_json_its_summary() {
         "{v}"
     );
 }
+
+#[test]
+fn connection_errors_say_what_to_do_in_the_commands_own_terms() {
+    let (reg, _imgs, work, b) = small_bundle();
+    let a = &reg.addr;
+    let w = work.path();
+    // HTTPS to a plain-HTTP registry: say so, and how to turn plain HTTP on for create ...
+    let list = write_list(w, &format!("images:\n  - {a}/team/app1:1.0\n"));
+    let o = bundle!(
+        "create {} -o {} --unsigned --no-cache -q --retries 0",
+        list,
+        w.join("x.bundle")
+    );
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("plain HTTP") && err.contains("plain-http: true"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("InvalidContentType") && !err.contains("client error"),
+        "{err}"
+    );
+    // ... and for load, with load's flag.
+    let o = bundle!(
+        "load {} --allow-unsigned -q --retries 0 --to registry://{}",
+        b,
+        a
+    );
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(
+        err.contains("--plain-http") && !err.contains("plain-http: true"),
+        "{err}"
+    );
+    // Plain HTTP already set and nothing listening: no hint about plain HTTP, no OS codes.
+    let list = write_list(
+        w,
+        "images:\n  - 127.0.0.1:1/team/app1:1.0\nregistries:\n  127.0.0.1:1:\n    plain-http: true\n",
+    );
+    let o = bundle!(
+        "create {} -o {} --unsigned --no-cache -q --retries 0",
+        list,
+        w.join("y.bundle")
+    );
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(err.contains("connection refused"), "{err}");
+    assert!(
+        !err.contains("plain-http") && !err.contains("os error") && !err.contains("client error"),
+        "{err}"
+    );
+}
