@@ -8,3 +8,29 @@ use std::io::Write;
 pub fn line(msg: impl Display) {
     let _ = writeln!(std::io::stderr().lock(), "{msg}");
 }
+
+/// Text from the network or a file, safe to print: control characters (escape sequences, forged
+/// line breaks) are shown escaped, and it is cut at 200 characters.
+pub fn printable(text: &str) -> String {
+    let mut out: String = text
+        .chars()
+        .take(200)
+        .flat_map(|c| match c.is_control() {
+            true => c.escape_default().collect::<Vec<_>>(),
+            false => vec![c],
+        })
+        .collect();
+    if text.chars().count() > 200 {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(super::printable("a\x1b[31mb\nc"), "a\\u{1b}[31mb\\nc");
+        assert_eq!(super::printable(&"x".repeat(300)).chars().count(), 201);
+    }
+}

@@ -192,6 +192,11 @@ impl RegistryClient {
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(|s| s.split(';').next().unwrap_or("").trim().to_string());
+        let claimed = resp
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         if resp
             .content_length()
             .is_some_and(|n| n > MAX_MANIFEST_BYTES)
@@ -217,6 +222,15 @@ impl RegistryClient {
             });
         }
         let digest = Digest::of(&bytes);
+        if let Some(c) = claimed.filter(|c| *c != digest.to_string()) {
+            // The body is what we carry and what its digest says; a registry whose header
+            // disagrees is broken or tampered with, and the operator should know which.
+            crate::console::line(format!(
+                "warning: {}: the Docker-Content-Digest header of {what} says {}, but its bytes hash to {digest}; carrying the bytes",
+                self.endpoint.registry,
+                crate::console::printable(&c)
+            ));
+        }
         if let Ok(expected) = reference.parse::<Digest>() {
             if expected != digest {
                 return Err(RegistryError::DigestMismatch {

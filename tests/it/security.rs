@@ -269,3 +269,32 @@ fn a_private_key_others_can_read_is_warned_about() {
         text(&o)
     );
 }
+
+#[test]
+fn a_docker_content_digest_that_disagrees_with_the_body_is_warned_about() {
+    let (reg, _imgs) = registry_with_images();
+    let proxy = FaultProxy::start(&reg.addr, Fault::WrongContentDigest);
+    let work = tempfile::tempdir().unwrap();
+    let list = plain_list(work.path(), &reg, &["team/app1:1.0"]);
+    let text_of_list = std::fs::read_to_string(&list)
+        .unwrap()
+        .replace(&reg.addr, &proxy.addr);
+    std::fs::write(&list, text_of_list).unwrap();
+    let out = work.path().join("x.bundle");
+    let o = create(&list, &out, &["--unsigned"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    let line = err
+        .lines()
+        .find(|l| l.contains("Docker-Content-Digest"))
+        .unwrap_or_else(|| panic!("no warning: {}", text(&o)));
+    assert!(
+        line.starts_with("warning:") && line.contains(&proxy.addr),
+        "{line}"
+    );
+    // The bundle holds the digest of the bytes, as the registry served them.
+    assert_eq!(
+        inspect_json(&out)["images"][0]["digest"],
+        reg.digest_of("team/app1:1.0")
+    );
+}

@@ -62,6 +62,8 @@ pub enum Fault {
     /// Answer the POST that opens an upload session with a `Location` on another host
     /// (`to` + the path): a registry sending uploads elsewhere.
     UploadsTo(String),
+    /// Manifest answers carry a `Docker-Content-Digest` that is not the digest of their body.
+    WrongContentDigest,
     /// Pass everything through.
     None,
 }
@@ -413,6 +415,13 @@ fn serve_one(
     let mut rhead = read_head(&mut ur)?;
     let mut rest = Vec::new();
     ur.read_to_end(&mut rest)?;
+    if matches!(fault, Fault::WrongContentDigest) && path.contains("/manifests/") {
+        for l in rhead.iter_mut() {
+            if l.to_ascii_lowercase().starts_with("docker-content-digest:") {
+                *l = format!("Docker-Content-Digest: sha256:{}", "0".repeat(64));
+            }
+        }
+    }
     if let Fault::CatalogLinkTo(to) = fault {
         if path.contains("/_catalog") {
             rhead.push(format!("Link: <{to}>; rel=\"next\""));
