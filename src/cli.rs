@@ -111,12 +111,8 @@ pub struct CreateArgs {
     pub plain_http: bool,
     #[command(flatten)]
     pub network: NetworkArgs,
-    /// No progress output.
-    #[arg(short, long)]
-    pub quiet: bool,
-    /// The summary as JSON on stdout (no progress output).
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub report: ReportArgs,
 }
 
 #[derive(Args, Debug)]
@@ -159,12 +155,8 @@ pub struct LoadArgs {
     pub password_stdin: bool,
     #[command(flatten)]
     pub network: NetworkArgs,
-    /// No progress output.
-    #[arg(short, long)]
-    pub quiet: bool,
-    /// Machine-readable summary.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub report: ReportArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -236,4 +228,21 @@ pub struct TlsArgs {
     /// Do not verify the registry's TLS certificate.
     #[arg(long)]
     pub insecure_skip_tls_verify: bool,
+}
+
+/// What create and load print.
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// No progress output.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// The summary as JSON on stdout (no progress output).
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl ReportArgs {
+    pub fn progress(&self) -> crate::progress::Mode {
+        crate::progress::Mode::detect(self.quiet || self.json)
+    }
 }

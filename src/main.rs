@@ -39,7 +39,7 @@ fn run(cli: Cli) -> Result<i32> {
             say!("{}", report::keygen(&private, &public, &fingerprint));
         }
         Command::Create(args) => {
-            let json = args.json;
+            let json = args.report.json;
             let opts = config::create_options(args)?;
             let summary = bundle::create::create(&opts)?;
             let split = opts.split.is_some();
@@ -71,7 +71,7 @@ fn run(cli: Cli) -> Result<i32> {
             }
         }
         Command::Load(args) => {
-            let json = args.json;
+            let json = args.report.json;
             let r = bundle::load::load(&config::load_options(args)?)?;
             say!("{}", report::loaded(&r, json));
         }
