@@ -172,31 +172,17 @@ fn serve_with_stderr_gone_still_stops_on_sigterm() {
         .stderr(Stdio::from(writer))
         .spawn()
         .unwrap();
-    let started = std::time::Instant::now();
-    while std::net::TcpStream::connect(&addr).is_err() {
+    wait_until(10, "serve listening", || {
         if let Some(st) = child.try_wait().unwrap() {
             panic!("serve exited at start with {st}");
         }
-        assert!(started.elapsed().as_secs() < 10, "serve did not start");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    let kill = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    let signalled = std::time::Instant::now();
-    loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            assert_eq!(st.code(), Some(130), "{st}");
-            break;
-        }
-        if signalled.elapsed().as_secs() >= 5 {
-            let _ = child.kill();
-            panic!("serve still running 5 s after SIGTERM");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+        std::net::TcpStream::connect(&addr).is_ok()
+    });
+    signal(&child, "-TERM");
+    let st = exit_within(&mut child, 5, || {
+        "serve still running 5 s after SIGTERM".into()
+    });
+    assert_eq!(st.code(), Some(130), "{st}");
 }
 
 #[test]
@@ -250,16 +236,8 @@ fn ctrl_c_during_a_load_from_stdin_leaves_no_spool_file() {
     stdin.write_all(&bytes[..bytes.len() / 2]).unwrap();
     stdin.flush().unwrap();
     let spools = || std::fs::read_dir(&tmp).unwrap().count();
-    let started = std::time::Instant::now();
-    while spools() == 0 {
-        assert!(started.elapsed().as_secs() < 10, "no spool file appeared");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    let kill = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
+    wait_until(10, "a spool file appearing", || spools() > 0);
+    signal(&child, "-INT");
     let out = child.wait_with_output().unwrap();
     drop(stdin);
     assert_eq!(out.status.code(), Some(130), "{}", text(&out));
@@ -298,12 +276,10 @@ fn serve_says_when_it_cuts_off_a_blob_and_logs_requests_with_v() {
     assert!(status.contains(" 200 "), "{status}");
     // The file changes under the running server: a layer's bytes are no longer as verified.
     let bytes = std::fs::read(&b).unwrap();
-    let (index, _) = seek_index(&bytes);
-    let data = &member(
-        &index,
+    let at = data_middle(
+        &bytes,
         &format!("blobs/sha256/{}", &imgs.base_layer.digest[7..]),
-    )["data"];
-    let at = (data["offset"].as_u64().unwrap() + data["length"].as_u64().unwrap() / 2) as usize;
+    );
     {
         use std::io::{Seek as _, Write as _};
         let mut f = std::fs::OpenOptions::new().write(true).open(&b).unwrap();
@@ -336,12 +312,10 @@ fn verify_json_reports_a_failure_as_json_and_create_json_its_summary() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON on success");
     assert_eq!(v["verified"], true, "{v}");
     let bytes = std::fs::read(&b).unwrap();
-    let (index, _) = seek_index(&bytes);
-    let data = &member(
-        &index,
+    let at = data_middle(
+        &bytes,
         &format!("blobs/sha256/{}", &imgs.base_layer.digest[7..]),
-    )["data"];
-    let at = (data["offset"].as_u64().unwrap() + data["length"].as_u64().unwrap() / 2) as usize;
+    );
     let mut bad = bytes.clone();
     bad[at] ^= 0x40;
     let tampered = work.path().join("tampered.bundle");
@@ -362,11 +336,7 @@ fn verify_json_reports_a_failure_as_json_and_create_json_its_summary() {
 
     let list = work.path().join("images.yaml");
     let again = work.path().join("again.bundle");
-    let o = bundle!(
-        "create {} -o {} --unsigned --no-cache -q --json",
-        list,
-        again
-    );
+    let o = create(&list, &again, &["--unsigned", "--json"]);
     assert!(o.status.success(), "{}", text(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout)
         .unwrap_or_else(|e| panic!("create --json printed no JSON ({e}): {}", text(&o)));
@@ -386,10 +356,10 @@ fn connection_errors_say_what_to_do_in_the_commands_own_terms() {
     let w = work.path();
     // HTTPS to a plain-HTTP registry: say so, and how to turn plain HTTP on for create ...
     let list = write_list(w, &format!("images:\n  - {a}/team/app1:1.0\n"));
-    let o = bundle!(
-        "create {} -o {} --unsigned --no-cache -q --retries 0",
-        list,
-        w.join("x.bundle")
+    let o = create(
+        &list,
+        &w.join("x.bundle"),
+        &["--unsigned", "--retries", "0"],
     );
     let err = String::from_utf8_lossy(&o.stderr).to_string();
     assert_eq!(o.status.code(), Some(1), "{err}");
@@ -417,10 +387,10 @@ fn connection_errors_say_what_to_do_in_the_commands_own_terms() {
         w,
         "images:\n  - 127.0.0.1:1/team/app1:1.0\nregistries:\n  127.0.0.1:1:\n    plain-http: true\n",
     );
-    let o = bundle!(
-        "create {} -o {} --unsigned --no-cache -q --retries 0",
-        list,
-        w.join("y.bundle")
+    let o = create(
+        &list,
+        &w.join("y.bundle"),
+        &["--unsigned", "--retries", "0"],
     );
     let err = String::from_utf8_lossy(&o.stderr).to_string();
     assert!(err.contains("connection refused"), "{err}");

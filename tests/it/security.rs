@@ -55,11 +55,7 @@ fn a_server_that_ignores_range_and_sends_short_bodies_does_not_loop_forever() {
     let (reg, _imgs) = registry_with_images();
     let proxy = FaultProxy::start(&reg.addr, Fault::ShortIgnoringRange);
     let work = tempfile::tempdir().unwrap();
-    let list = plain_list(work.path(), &reg, &["team/app1:1.0"]);
-    let list_text = std::fs::read_to_string(&list)
-        .unwrap()
-        .replace(&reg.addr, &proxy.addr);
-    std::fs::write(&list, list_text).unwrap();
+    let list = plain_list_at(work.path(), &proxy.addr, &["team/app1:1.0"]);
     let out = work.path().join("x.bundle");
     let mut child = Command::new(bundle_bin())
         .args([
@@ -72,24 +68,14 @@ fn a_server_that_ignores_range_and_sends_short_bodies_does_not_loop_forever() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let started = std::time::Instant::now();
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        if started.elapsed().as_secs() >= 60 {
-            let _ = child.kill();
-            let gets = proxy
-                .requests
-                .lock()
-                .unwrap()
-                .iter()
-                .filter(|r| r.contains("/blobs/"))
-                .count();
-            panic!("still downloading after 60 s ({gets} blob GETs)");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
+    let status = exit_within(&mut child, 60, || {
+        let gets = proxy
+            .requests()
+            .iter()
+            .filter(|r| r.contains("/blobs/"))
+            .count();
+        format!("still downloading after 60 s ({gets} blob GETs)")
+    });
     let o = child.wait_with_output().unwrap();
     assert_eq!(status.code(), Some(1), "{}", text(&o));
     assert!(
@@ -208,7 +194,6 @@ fn a_catalog_that_links_to_itself_ends() {
     );
     let work = tempfile::tempdir().unwrap();
     let inv = work.path().join("inv.json");
-    let started = std::time::Instant::now();
     let mut child = Command::new(bundle_bin())
         .args([
             "inventory",
@@ -221,22 +206,13 @@ fn a_catalog_that_links_to_itself_ends() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        if started.elapsed().as_secs() >= 30 {
-            let _ = child.kill();
-            panic!("inventory still listing after 30 s");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
+    let status = exit_within(&mut child, 30, || {
+        "inventory still listing after 30 s".into()
+    });
     let o = child.wait_with_output().unwrap();
     assert!(status.success(), "{}", text(&o));
     let pages = proxy
-        .requests
-        .lock()
-        .unwrap()
+        .requests()
         .iter()
         .filter(|r| r.contains("_catalog"))
         .count();
@@ -275,11 +251,7 @@ fn a_docker_content_digest_that_disagrees_with_the_body_is_warned_about() {
     let (reg, _imgs) = registry_with_images();
     let proxy = FaultProxy::start(&reg.addr, Fault::WrongContentDigest);
     let work = tempfile::tempdir().unwrap();
-    let list = plain_list(work.path(), &reg, &["team/app1:1.0"]);
-    let text_of_list = std::fs::read_to_string(&list)
-        .unwrap()
-        .replace(&reg.addr, &proxy.addr);
-    std::fs::write(&list, text_of_list).unwrap();
+    let list = plain_list_at(work.path(), &proxy.addr, &["team/app1:1.0"]);
     let out = work.path().join("x.bundle");
     let o = create(&list, &out, &["--unsigned"]);
     assert!(o.status.success(), "{}", text(&o));

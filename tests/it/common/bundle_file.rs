@@ -21,13 +21,17 @@ pub fn member<'a>(index: &'a serde_json::Value, path_prefix: &str) -> &'a serde_
         .unwrap_or_else(|| panic!("no member {path_prefix}"))
 }
 
+/// The offset of the middle of a member's data frame.
+pub fn data_middle(bytes: &[u8], member_path: &str) -> usize {
+    let (index, _) = seek_index(bytes);
+    let d = &member(&index, member_path)["data"];
+    (d["offset"].as_u64().unwrap() + d["length"].as_u64().unwrap() / 2) as usize
+}
+
 /// (region name, byte offset) for one flipped byte in each region of a bundle.
 pub fn tamper_points(bytes: &[u8], layer_digest: &str) -> Vec<(&'static str, usize)> {
     let (index, index_frame_start) = seek_index(bytes);
-    let data_mid = |prefix: &str| {
-        let d = &member(&index, prefix)["data"];
-        (d["offset"].as_u64().unwrap() + d["length"].as_u64().unwrap() / 2) as usize
-    };
+    let data_mid = |prefix: &str| data_middle(bytes, prefix);
     let header_of = |prefix: &str| {
         let h = &member(&index, prefix)["header"];
         (h["offset"].as_u64().unwrap() + h["length"].as_u64().unwrap() / 2) as usize

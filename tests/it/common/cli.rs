@@ -4,7 +4,8 @@
 use super::images::{build_test_images, push_test_images, TestImages};
 use super::registry::Registry;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, ExitStatus, Output};
+use std::time::{Duration, Instant};
 
 pub fn bundle_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_bundle"))
@@ -143,7 +144,11 @@ pub fn registry_with_images() -> (Registry, TestImages) {
 }
 
 pub fn plain_list(work: &Path, reg: &Registry, images: &[&str]) -> PathBuf {
-    let a = &reg.addr;
+    plain_list_at(work, &reg.addr, images)
+}
+
+/// The same list for a registry reached at `a` (a proxy in front of one).
+pub fn plain_list_at(work: &Path, a: &str, images: &[&str]) -> PathBuf {
     let mut body = String::from("images:\n");
     for i in images {
         body.push_str(&format!("  - {a}/{i}\n"));
@@ -163,4 +168,38 @@ pub fn create(list: &Path, out: &Path, extra: &[&str]) -> Output {
     ];
     args.extend_from_slice(extra);
     bundle_args(&args)
+}
+
+/// Send `signal` (`-TERM`, `-INT`) to a running child, as `kill` does.
+pub fn signal(child: &Child, signal: &str) {
+    let k = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(k.success(), "kill {signal} failed");
+}
+
+/// Poll `ready` until it holds; fail naming `what` after `secs` seconds.
+pub fn wait_until(secs: u64, what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !ready() {
+        assert!(Instant::now() < deadline, "{what} within {secs} s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The child's exit status within `secs` seconds; otherwise it is killed and the test fails
+/// with `why()`.
+pub fn exit_within(child: &mut Child, secs: u64, why: impl Fn() -> String) -> ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return st;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            panic!("{}", why());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
