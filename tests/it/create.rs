@@ -423,10 +423,7 @@ fn resumes_with_range(
     let proxy = FaultProxy::start(&reg.addr, fault);
     let work = tempfile::tempdir().unwrap();
     let p = &proxy.addr;
-    let list = write_list(
-        work.path(),
-        &format!("images:\n  - {p}/team/app1:1.0\nregistries:\n  {p}:\n    plain-http: true\n"),
-    );
+    let list = plain_list_at(work.path(), p, &["team/app1:1.0"]);
     let out = work.path().join("r.bundle");
     let mut args = vec!["--unsigned"];
     args.extend_from_slice(extra);
@@ -483,10 +480,7 @@ fn corrupted_blob_is_rejected() {
     );
     let work = tempfile::tempdir().unwrap();
     let p = &proxy.addr;
-    let list = write_list(
-        work.path(),
-        &format!("images:\n  - {p}/team/app2:1.0\nregistries:\n  {p}:\n    plain-http: true\n"),
-    );
+    let list = plain_list_at(work.path(), p, &["team/app2:1.0"]);
     let out = work.path().join("t.bundle");
     let cache = work.path().join("cache");
     let o = bundle!(
@@ -521,12 +515,7 @@ fn keep_going_after_a_failed_layer_bundles_the_complete_images() {
     );
     let work = tempfile::tempdir().unwrap();
     let p = &proxy.addr;
-    let list = write_list(
-        work.path(),
-        &format!(
-            "images:\n  - {p}/team/app1:1.0\n  - {p}/team/multi:2.0\nregistries:\n  {p}:\n    plain-http: true\n"
-        ),
-    );
+    let list = plain_list_at(work.path(), p, &["team/app1:1.0", "team/multi:2.0"]);
     let out = work.path().join("k.bundle");
     let o = create(&list, &out, &["--unsigned", "--keep-going"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
@@ -888,10 +877,7 @@ fn interrupt_create(
     layer: &str,
 ) -> (Option<i32>, String, std::time::Duration) {
     let p = &proxy.addr;
-    let list = write_list(
-        work,
-        &format!("images:\n  - {p}/team/app1:1.0\nregistries:\n  {p}:\n    plain-http: true\n"),
-    );
+    let list = plain_list_at(work, p, &["team/app1:1.0"]);
     let child = Command::new(bundle_bin())
         .arg("create")
         .arg(&list)
@@ -917,11 +903,7 @@ fn interrupt_create(
     // Let the first half of the body arrive and be written.
     std::thread::sleep(std::time::Duration::from_millis(500));
     let sent = std::time::Instant::now();
-    let k = Command::new("kill")
-        .args([signal, &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(k.success());
+    crate::common::signal(&child, signal);
     let out = child.wait_with_output().unwrap();
     (
         out.status.code(),
@@ -988,10 +970,7 @@ fn interrupted_create_cleans_up_and_the_next_run_resumes() {
 
     let clean = FaultProxy::start(&reg.addr, Fault::None);
     let p = &clean.addr;
-    let list = write_list(
-        work.path(),
-        &format!("images:\n  - {p}/team/app1:1.0\nregistries:\n  {p}:\n    plain-http: true\n"),
-    );
+    let list = plain_list_at(work.path(), p, &["team/app1:1.0"]);
     let out = work.path().join("i.bundle");
     let o = bundle!(
         "create {} -o {} --unsigned --quiet --cache-dir {}",
