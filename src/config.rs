@@ -30,7 +30,7 @@ impl NetworkArgs {
             },
             read_timeout: Some(self.read_timeout),
             certs_dirs: Vec::new(),
-            plain_http_hint: "",
+            plain_http_hint: None,
         }
         .with_system_certs_dirs()
     }
@@ -131,7 +131,7 @@ fn target_registries(
         .collect();
     let cfg = a.tls.registry_config();
     let global = GlobalOptions {
-        plain_http_hint: "pass --plain-http",
+        plain_http_hint: Some("pass --plain-http"),
         ..a.network.global(a.tls.plain_http)
     };
     Ok(Box::new(move || {

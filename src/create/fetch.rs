@@ -74,6 +74,8 @@ pub struct Fetched {
     /// The first error of each image (by index) that lost a blob.
     pub failed: BTreeMap<usize, String>,
     pub pulled: u64,
+    /// Bytes of the plan that were already in the cache.
+    pub cached: u64,
     /// Blobs this run downloaded and verified (not hashed again when bundled).
     pub fresh: HashSet<Digest>,
 }
@@ -143,6 +145,7 @@ impl<'a> Downloads<'a> {
             failed,
             fresh: self.arrivals.fresh(),
             pulled: self.pulled.into_inner(),
+            cached: self.cached,
         }
     }
 

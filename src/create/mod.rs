@@ -96,7 +96,7 @@ pub fn create(opts: &CreateOptions) -> Result<CreateSummary> {
         output: &output,
     };
     let plan = Plan::new(&images, base.as_ref())?;
-    let (fetched, cached, streamed) =
+    let (fetched, streamed) =
         bundle.fetch_and_write(&mut images, &plan, &registries, opts.jobs, &progress);
     progress.finish();
     for (&i, e) in &fetched.failed {
@@ -125,7 +125,7 @@ pub fn create(opts: &CreateOptions) -> Result<CreateSummary> {
     };
     Ok(CreateSummary {
         bytes_pulled: fetched.pulled,
-        bytes_cached: cached,
+        bytes_cached: fetched.cached,
         seconds: started.elapsed().as_secs_f64(),
         failed,
         signer: bundle.signer,
@@ -196,7 +196,7 @@ impl Bundle<'_> {
     /// configs come first (describing the bundle needs them), then the rest in bundle order,
     /// and the writer appends each blob as soon as it is in the cache (written after all
     /// downloads, the bundle took a third of the run with one core idle). Returns what the
-    /// downloads did, the bytes already cached, and the bundle unless a download failed first.
+    /// downloads did, and the bundle unless a download failed first.
     fn fetch_and_write(
         &self,
         images: &mut [ResolvedImage],
@@ -204,7 +204,7 @@ impl Bundle<'_> {
         registries: &Registries,
         jobs: usize,
         progress: &Progress,
-    ) -> (Fetched, u64, Option<Result<WrittenBundle>>) {
+    ) -> (Fetched, Option<Result<WrittenBundle>>) {
         let cache = self.output.cache;
         let downloads = Downloads::new(plan, cache, registries, progress);
         progress.line(&format!(
@@ -236,8 +236,7 @@ impl Bundle<'_> {
             }
             Some(r)
         });
-        let cached = downloads.cached;
-        (downloads.finish(), cached, streamed)
+        (downloads.finish(), streamed)
     }
 
     /// After failed downloads (--keep-going): the images that are complete, from the cache.

@@ -31,8 +31,8 @@ pub struct GlobalOptions {
     pub read_timeout: Option<Duration>,
     /// Where `certs.d` directories are looked up; tests point these at a temp dir.
     pub certs_dirs: Vec<PathBuf>,
-    /// How this command turns on plain HTTP, for hints; empty: the image list's setting.
-    pub plain_http_hint: &'static str,
+    /// How this command turns on plain HTTP, for hints; None: the image list's setting.
+    pub plain_http_hint: Option<&'static str>,
 }
 
 /// The hint for commands that read an image list.
@@ -99,10 +99,7 @@ impl Registries {
         let client = Arc::new(RegistryClient::new(
             Endpoint {
                 registry: registry.to_string(),
-                plain_http_hint: match self.global.plain_http_hint {
-                    "" => IMAGE_LIST_PLAIN_HTTP,
-                    h => h,
-                },
+                plain_http_hint: self.global.plain_http_hint.unwrap_or(IMAGE_LIST_PLAIN_HTTP),
                 base_url: format!("{scheme}://{}", crate::reference::api_host(registry)),
             },
             http,
