@@ -185,6 +185,10 @@ pub struct ServeArgs {
     /// Threads answering requests (blob reads run on a separate blocking pool).
     #[arg(long, default_value_t = 4)]
     pub threads: usize,
+    /// Connections open at once (held within the open-file limit); at the limit, the one quiet
+    /// longest is closed to admit a new one.
+    #[arg(long, default_value_t = 4096)]
+    pub max_connections: usize,
     /// Only errors on stderr.
     #[arg(short, long)]
     pub quiet: bool,

@@ -195,6 +195,7 @@ impl crate::cli::ServeArgs {
             threads: self.threads,
             quiet: self.quiet,
             verbose: self.verbose,
+            max_connections: self.max_connections,
         }
     }
 }

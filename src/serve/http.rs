@@ -3,8 +3,10 @@
 //! spec's `UNSUPPORTED` error.
 
 use super::catalog::Catalog;
+use super::conns::{Client, StreamPermit};
 use crate::digest::{Digest, HashingReader};
 use bytes::Bytes;
+use std::future::Future;
 use std::io::{self, Read};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -226,31 +228,28 @@ fn parse_range(header: &str, size: u64) -> Option<(u64, u64)> {
     (start <= end && end < size).then_some((start, end))
 }
 
-/// Passes a blob through while hashing it and holds the last block back until the digest checks
-/// out: a client never receives a complete blob whose bytes are not what its digest says. When
+/// A blob read for a client, checked against its digest as it goes. The read that would hand over
+/// the blob's last bytes first reads to the end and compares digests, and on a mismatch returns
+/// an error instead: a client never receives a complete blob whose bytes are not what its digest
+/// says. Nothing is held back but that last read, so a stream costs no buffer of its own. When
 /// it has to cut a response off, it says so on stderr, naming the blob and the client.
 struct VerifyingReader<R> {
     inner: HashingReader<R>,
     expected: Digest,
+    size: u64,
+    seen: u64,
     client: String,
-    /// Read and hashed, not released until the next block (or a verified end) shows it is safe.
-    pending: Vec<u8>,
-    releasing: Vec<u8>,
-    pos: usize,
     ended: bool,
 }
 
-const BLOCK: usize = 256 * 1024;
-
 impl<R: Read> VerifyingReader<R> {
-    fn new(inner: R, expected: Digest, client: &str) -> Self {
+    fn new(inner: R, expected: Digest, size: u64, client: &str) -> Self {
         VerifyingReader {
             inner: HashingReader::new(inner),
             expected,
+            size,
+            seen: 0,
             client: client.to_string(),
-            pending: Vec::new(),
-            releasing: Vec::new(),
-            pos: 0,
             ended: false,
         }
     }
@@ -263,53 +262,46 @@ impl<R: Read> VerifyingReader<R> {
         io::Error::other(format!("blob {} {why}", self.expected))
     }
 
-    /// The next block, whole unless the blob ends.
-    fn next_block(&mut self) -> io::Result<Vec<u8>> {
-        let mut next = vec![0u8; BLOCK];
-        let mut filled = 0;
-        while filled < BLOCK {
-            match self.inner.read(&mut next[filled..]) {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(e) => {
-                    return Err(self.cut_off(format!(
-                        "could not be read ({e}): the bundle file was changed after it was verified"
-                    )))
-                }
-            }
+    fn changed(&self, what: String) -> io::Error {
+        self.cut_off(format!(
+            "{what}: the bundle file was changed after it was verified"
+        ))
+    }
+
+    /// At the end: nothing more to read, and the digest is the one expected.
+    fn check_end(&mut self) -> io::Result<()> {
+        let mut probe = [0u8; 1];
+        match self.inner.read(&mut probe) {
+            Ok(0) => {}
+            Ok(_) => return Err(self.changed("is longer than recorded".into())),
+            Err(e) => return Err(self.changed(format!("could not be read ({e})"))),
         }
-        next.truncate(filled);
-        Ok(next)
+        let found = self.inner.digest();
+        if found != self.expected {
+            return Err(self.changed(format!("reads as {found}")));
+        }
+        self.ended = true;
+        Ok(())
     }
 }
 
 impl<R: Read> Read for VerifyingReader<R> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        loop {
-            if self.pos < self.releasing.len() {
-                let n = out.len().min(self.releasing.len() - self.pos);
-                out[..n].copy_from_slice(&self.releasing[self.pos..self.pos + n]);
-                self.pos += n;
-                return Ok(n);
-            }
-            if self.ended {
-                return Ok(0);
-            }
-            let next = self.next_block()?;
-            self.pos = 0;
-            if next.is_empty() {
-                let found = self.inner.digest();
-                if found != self.expected {
-                    return Err(self.cut_off(format!(
-                        "reads as {found}: the bundle file was changed after it was verified"
-                    )));
-                }
-                self.ended = true;
-                self.releasing = std::mem::take(&mut self.pending);
-            } else {
-                self.releasing = std::mem::replace(&mut self.pending, next);
-            }
+        if self.ended {
+            return Ok(0);
         }
+        let n = match self.inner.read(out) {
+            Ok(n) => n,
+            Err(e) => return Err(self.changed(format!("could not be read ({e})"))),
+        };
+        self.seen += n as u64;
+        if n == 0 && self.seen < self.size {
+            return Err(self.changed("is shorter than recorded".into()));
+        }
+        if self.seen >= self.size {
+            self.check_end()?;
+        }
+        Ok(n)
     }
 }
 
@@ -320,11 +312,14 @@ pub fn blob_body(
     range: Option<(u64, u64)>,
     client: &str,
 ) -> io::Result<Box<dyn Read + Send>> {
-    let reader: Box<dyn Read + Send> = match c.blobs.get(digest) {
-        Some(loc) => Box::new(
-            c.bundles[loc.bundle]
-                .open_member(&loc.member)
-                .map_err(io::Error::other)?,
+    let (reader, size): (Box<dyn Read + Send>, u64) = match c.blobs.get(digest) {
+        Some(loc) => (
+            Box::new(
+                c.bundles[loc.bundle]
+                    .open_member(&loc.member)
+                    .map_err(io::Error::other)?,
+            ),
+            loc.member.size,
         ),
         None => {
             let bytes = c
@@ -332,11 +327,12 @@ pub fn blob_body(
                 .get(digest)
                 .map(|(b, _)| b.clone())
                 .unwrap_or_default();
-            Box::new(io::Cursor::new(bytes))
+            let size = bytes.len() as u64;
+            (Box::new(io::Cursor::new(bytes)), size)
         }
     };
     Ok(match range {
-        None => Box::new(VerifyingReader::new(reader, digest.clone(), client)),
+        None => Box::new(VerifyingReader::new(reader, digest.clone(), size, client)),
         Some((start, end)) => {
             let mut reader = reader;
             io::copy(&mut (&mut reader).take(start), &mut io::sink())?;
@@ -345,68 +341,93 @@ pub fn blob_body(
     })
 }
 
-/// A response body fed from a blocking reader on tokio's blocking pool, with its exact length
-/// (so hyper sends Content-Length, as the spec asks for blobs and manifests).
+type Reader = Box<dyn Read + Send>;
+type Opener = Box<dyn FnOnce() -> io::Result<Reader> + Send>;
+type Opening = Pin<Box<dyn std::future::Future<Output = io::Result<Open>> + Send>>;
+
+/// A blob's reader and the stream turn it holds.
+struct Open {
+    reader: Reader,
+    _turn: StreamPermit,
+}
+
+/// Where a streamed body is: waiting for its turn, between reads, in a read, or finished.
+enum Step {
+    Opening(Opening),
+    Ready(Open),
+    Reading(tokio::task::JoinHandle<(Option<Open>, io::Result<Vec<u8>>)>),
+    Done,
+}
+
+/// Bytes per read of a streamed blob, and the largest blob sent in one piece.
+const CHUNK: usize = 64 * 1024;
+
+/// A response body with its exact length (so hyper sends Content-Length, as the spec asks for
+/// blobs and manifests). A blob is read on tokio's blocking pool one chunk at a time, only when
+/// hyper asks for more: a client that stops reading holds no thread, only its open reader, and
+/// open readers are bounded by stream turns (`Conns::stream`).
 pub struct Body {
-    rx: Option<tokio::sync::mpsc::Receiver<io::Result<Bytes>>>,
     len: u64,
     now: Option<Bytes>,
+    step: Step,
 }
 
 impl Body {
     fn full(bytes: Vec<u8>) -> Body {
         Body {
-            rx: None,
             len: bytes.len() as u64,
             now: Some(Bytes::from(bytes)),
+            step: Step::Done,
         }
     }
 
     fn empty(len: u64) -> Body {
         Body {
-            rx: None,
             len,
             now: None,
+            step: Step::Done,
         }
     }
 
-    /// Stream `len` bytes that `open` produces, a block at a time.
-    fn stream(
-        len: u64,
-        open: impl FnOnce() -> io::Result<Box<dyn Read + Send>> + Send + 'static,
-    ) -> Body {
-        let (tx, rx) = tokio::sync::mpsc::channel(4);
-        tokio::task::spawn_blocking(move || {
-            let mut r = match open() {
-                Ok(r) => r,
-                Err(e) => {
-                    let _ = tx.blocking_send(Err(e));
-                    return;
-                }
-            };
-            loop {
-                let mut buf = vec![0u8; 256 * 1024];
-                match r.read(&mut buf) {
-                    Ok(0) => return,
-                    Ok(n) => {
-                        buf.truncate(n);
-                        if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
-                            return; // the client went away
-                        }
-                    }
-                    Err(e) => {
-                        let _ = tx.blocking_send(Err(e));
-                        return;
-                    }
-                }
-            }
-        });
+    /// `len` bytes that `open` produces. A blob of one chunk is read whole and its reader closed
+    /// in one go; a larger one waits for a stream turn first.
+    fn stream(len: u64, client: &Client, open: Opener) -> Body {
+        let step = if len <= CHUNK as u64 {
+            Step::Reading(tokio::task::spawn_blocking(move || {
+                let read = open().and_then(|r| {
+                    let mut all = Vec::with_capacity(len as usize);
+                    r.take(len + 1).read_to_end(&mut all).map(|_| all)
+                });
+                (None, read)
+            }))
+        } else {
+            let turn = client.stream();
+            Step::Opening(Box::pin(async move {
+                let turn = turn.await;
+                let reader = tokio::task::spawn_blocking(open)
+                    .await
+                    .map_err(io::Error::other)??;
+                Ok(Open {
+                    reader,
+                    _turn: turn,
+                })
+            }))
+        };
         Body {
-            rx: Some(rx),
             len,
             now: None,
+            step,
         }
     }
+}
+
+fn read_chunk(mut open: Open) -> (Option<Open>, io::Result<Vec<u8>>) {
+    let mut buf = vec![0u8; CHUNK];
+    let read = open.reader.read(&mut buf).map(|n| {
+        buf.truncate(n);
+        buf
+    });
+    (Some(open), read)
 }
 
 impl http_body::Body for Body {
@@ -420,16 +441,43 @@ impl http_body::Body for Body {
         if let Some(b) = self.now.take() {
             return Poll::Ready(Some(Ok(http_body::Frame::data(b))));
         }
-        match self.rx.as_mut() {
-            None => Poll::Ready(None),
-            Some(rx) => rx
-                .poll_recv(cx)
-                .map(|o| o.map(|r| r.map(http_body::Frame::data))),
+        loop {
+            match std::mem::replace(&mut self.step, Step::Done) {
+                Step::Done => return Poll::Ready(None),
+                Step::Opening(mut f) => match f.as_mut().poll(cx) {
+                    Poll::Pending => {
+                        self.step = Step::Opening(f);
+                        return Poll::Pending;
+                    }
+                    Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(e))),
+                    Poll::Ready(Ok(open)) => self.step = Step::Ready(open),
+                },
+                Step::Ready(open) => {
+                    self.step = Step::Reading(tokio::task::spawn_blocking(|| read_chunk(open)))
+                }
+                Step::Reading(mut h) => match Pin::new(&mut h).poll(cx) {
+                    Poll::Pending => {
+                        self.step = Step::Reading(h);
+                        return Poll::Pending;
+                    }
+                    Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(io::Error::other(e)))),
+                    Poll::Ready(Ok((_, Err(e)))) => return Poll::Ready(Some(Err(e))),
+                    Poll::Ready(Ok((_, Ok(bytes)))) if bytes.is_empty() => {
+                        return Poll::Ready(None)
+                    }
+                    Poll::Ready(Ok((open, Ok(bytes)))) => {
+                        if let Some(open) = open {
+                            self.step = Step::Ready(open);
+                        }
+                        return Poll::Ready(Some(Ok(http_body::Frame::data(Bytes::from(bytes)))));
+                    }
+                },
+            }
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.now.is_none() && self.rx.is_none()
+        self.now.is_none() && matches!(self.step, Step::Done)
     }
 
     fn size_hint(&self) -> http_body::SizeHint {
@@ -445,7 +493,7 @@ fn blob_reply(
     size: u64,
     range: Option<(u64, u64)>,
     head: bool,
-    client: &str,
+    client: &Client,
 ) -> (hyper::http::response::Builder, u16, Body) {
     let mut r = r
         .header("Content-Type", "application/octet-stream")
@@ -459,8 +507,9 @@ fn blob_reply(
     if head {
         return (r.header("Content-Length", len), status, Body::empty(len));
     }
-    let (c, client) = (c.clone(), client.to_string());
-    let body = Body::stream(len, move || blob_body(&c, &digest, range, &client));
+    let (c, peer) = (c.clone(), client.conn.peer.clone());
+    let open = Box::new(move || blob_body(&c, &digest, range, &peer));
+    let body = Body::stream(len, client, open);
     (r, status, body)
 }
 
@@ -468,7 +517,7 @@ fn blob_reply(
 pub fn respond(
     c: &Arc<Catalog>,
     req: &hyper::Request<hyper::body::Incoming>,
-    client: &str,
+    client: &Client,
     verbose: bool,
 ) -> hyper::Response<Body> {
     let method = req.method().as_str().to_ascii_uppercase();
@@ -527,7 +576,7 @@ pub fn respond(
         }
     };
     if verbose {
-        crate::console::line(format!("{client} {method} {url} {status}"));
+        crate::console::line(format!("{} {method} {url} {status}", client.conn.peer));
     }
     r.status(status)
         .body(body)
@@ -540,19 +589,26 @@ mod tests {
 
     #[test]
     fn a_wrong_blob_never_reaches_its_end() {
-        let data = vec![7u8; 3 * BLOCK];
+        let data = vec![7u8; 3 * CHUNK];
+        let size = data.len() as u64;
         let good = Digest::of(&data);
         let mut out = Vec::new();
-        VerifyingReader::new(&data[..], good.clone(), "test")
+        VerifyingReader::new(&data[..], good.clone(), size, "test")
             .read_to_end(&mut out)
             .unwrap();
         assert_eq!(out, data);
         let mut bad = data.clone();
-        bad[3 * BLOCK - 1] ^= 1;
+        bad[3 * CHUNK - 1] ^= 1;
         let mut out = Vec::new();
-        let r = VerifyingReader::new(&bad[..], good, "test").read_to_end(&mut out);
+        let r = VerifyingReader::new(&bad[..], good.clone(), size, "test").read_to_end(&mut out);
         assert!(r.is_err());
-        assert!(out.len() < bad.len(), "the last block was held back");
+        assert!(out.len() < bad.len(), "the last read was held back");
+        let mut longer = data.clone();
+        longer.push(7);
+        let mut out = Vec::new();
+        let r = VerifyingReader::new(&longer[..], good, size, "test").read_to_end(&mut out);
+        assert!(r.is_err(), "a blob longer than recorded never ends well");
+        assert!(out.len() < data.len());
     }
 
     #[test]

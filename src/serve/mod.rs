@@ -2,6 +2,7 @@
 //! blob from its own frame through the seek index. Nothing is unpacked or copied.
 
 pub mod catalog;
+pub mod conns;
 pub mod http;
 
 use anyhow::{Context, Result};
@@ -23,6 +24,8 @@ pub struct ServeOptions {
     pub quiet: bool,
     /// Log every request.
     pub verbose: bool,
+    /// Connections open at once (held within the open-file limit).
+    pub max_connections: usize,
 }
 
 /// Verify, index, then serve until interrupted.
@@ -40,8 +43,12 @@ pub fn serve(opts: &ServeOptions) -> Result<()> {
         None => None,
         Some((cert, key)) => Some(tls_acceptor(cert, key)?),
     };
+    let limits = conns::Limits::new(conns::connection_cap(opts.max_connections));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(opts.threads.max(1))
+        // Each read is one chunk and each stream waits its turn, so a few threads keep up; more
+        // would only be more memory when clients crowd in.
+        .max_blocking_threads(limits.streams / 2 + 8)
         .enable_all()
         .build()
         .context("starting the server runtime")?;
@@ -67,35 +74,71 @@ pub fn serve(opts: &ServeOptions) -> Result<()> {
                 crate::console::line(format!("  {addr}/{name}"));
             }
         }
-        loop {
-            let (stream, peer) = match listener.accept().await {
-                Ok(s) => s,
-                // Out of file descriptors and the like: keep serving the connections we have.
-                Err(e) => {
-                    crate::console::line(format!("accepting a connection: {e}"));
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                    continue;
-                }
-            };
-            let (catalog, tls, verbose) = (catalog.clone(), tls.clone(), opts.verbose);
-            tokio::spawn(async move {
-                let client = peer.to_string();
-                let svc = hyper::service::service_fn(move |req| {
-                    let reply = http::respond(&catalog, &req, &client, verbose);
-                    async move { Ok::<_, std::convert::Infallible>(reply) }
-                });
-                let conn = hyper::server::conn::http1::Builder::new();
-                // Errors here are the client's (it hung up, spoke TLS to plain HTTP, ...).
-                let _ = match tls {
-                    None => conn.serve_connection(TokioIo::new(stream), svc).await,
-                    Some(acceptor) => match acceptor.accept(stream).await {
-                        Ok(s) => conn.serve_connection(TokioIo::new(s), svc).await,
-                        Err(_) => return,
-                    },
-                };
-            });
-        }
+        accept_loop(listener, catalog, tls, conns::Conns::new(limits), opts.verbose).await
     })
+}
+
+/// Accept connections until interrupted, each in its own task, watched and bounded by `conns`.
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    catalog: Arc<Catalog>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    conns: Arc<conns::Conns>,
+    verbose: bool,
+) -> Result<()> {
+    let mut refused = conns::Throttle::default();
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(s) => s,
+            // Out of file descriptors and the like: keep serving the connections we have.
+            Err(e) => {
+                refused.say(format!("serve: accepting a connection: {e}"));
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let client = conns.admit(peer.to_string());
+        let (catalog, tls, limits) = (catalog.clone(), tls.clone(), conns.limits());
+        tokio::spawn(async move {
+            let watched = conns::Watched {
+                inner: stream,
+                conn: client.conn.clone(),
+            };
+            let conn = client.conn.clone();
+            tokio::select! {
+                _ = serve_connection(watched, tls, catalog, client, limits, verbose) => {}
+                _ = conn.ended(limits.idle) => {}
+            }
+        });
+    }
+}
+
+/// One client's connection, TLS handshake and all. Errors here are the client's (it hung up,
+/// spoke TLS to plain HTTP, ...) and end only this connection.
+async fn serve_connection(
+    stream: conns::Watched<tokio::net::TcpStream>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    catalog: Arc<Catalog>,
+    client: Arc<conns::Client>,
+    limits: conns::Limits,
+    verbose: bool,
+) {
+    let svc = hyper::service::service_fn(move |req| {
+        let reply = http::respond(&catalog, &req, &client, verbose);
+        async move { Ok::<_, std::convert::Infallible>(reply) }
+    });
+    let mut conn = hyper::server::conn::http1::Builder::new();
+    conn.timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(limits.header)
+        // Requests are small; a small buffer keeps what waits for a slow reader small too.
+        .max_buf_size(64 * 1024);
+    let _ = match tls {
+        None => conn.serve_connection(TokioIo::new(stream), svc).await,
+        Some(acceptor) => match acceptor.accept(stream).await {
+            Ok(s) => conn.serve_connection(TokioIo::new(s), svc).await,
+            Err(_) => return,
+        },
+    };
 }
 
 /// A TLS acceptor for PEM files: the certificate chain and its private key.

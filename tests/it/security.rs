@@ -270,3 +270,102 @@ fn a_docker_content_digest_that_disagrees_with_the_body_is_warned_about() {
         reg.digest_of("team/app1:1.0")
     );
 }
+
+/// One GET on a fresh connection, given `secs` to answer; the body, or why not.
+fn get_within(addr: &str, path: &str, secs: u64) -> Result<Vec<u8>, String> {
+    use std::io::{Read, Write};
+    let to = addr.parse().unwrap();
+    let mut s = std::net::TcpStream::connect_timeout(&to, std::time::Duration::from_secs(secs))
+        .map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(secs)))
+        .unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAccept: application/vnd.oci.image.manifest.v1+json\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).map_err(|e| e.to_string())?;
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or("no response")?;
+    Ok(raw[split + 4..].to_vec())
+}
+
+/// From /proc: (peak resident MB, threads) of a process.
+fn peak_rss_and_threads(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| -> u64 {
+        let line = status.lines().find(|l| l.starts_with(name)).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    };
+    (field("VmHWM:") / 1024, field("Threads:"))
+}
+
+#[test]
+fn serve_stays_available_under_stalled_readers_and_idle_sockets() {
+    let reg = Registry::start();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let mut l = layout::Layout::new(&w.join("src"));
+    let (raw, big) = layout::layer_from_files(&mut l, &["/usr/lib", "/usr/bin"], 48 << 20, "big");
+    let img = l.image(&[(raw, big.clone())], "amd64", "big");
+    l.tag("big", &img);
+    reg.push(&w.join("src"), "big", "big/app:1", &[]);
+    let (key, public) = keypair(w);
+    let b = w.join("big.bundle");
+    let o = create(&plain_list(w, &reg, &["big/app:1"]), &b, &["--key", &key]);
+    assert!(o.status.success(), "{}", text(&o));
+    let served = Served::start_limited(&[b.to_str().unwrap(), "--key", &public], Some(1024));
+    let a = served.addr.clone();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&get_within(&a, "/v2/big/app/manifests/1", 5).unwrap()).unwrap();
+    let config = manifest["config"]["digest"].as_str().unwrap().to_string();
+    let started = std::time::Instant::now();
+    let mut held = Vec::new();
+    // Connections serve never accepts would hang here: each gets a second.
+    let to = a.parse().unwrap();
+    let second = std::time::Duration::from_secs(1);
+    for _ in 0..600 {
+        use std::io::Write;
+        if let Ok(mut s) = std::net::TcpStream::connect_timeout(&to, second) {
+            let ask = format!(
+                "GET /v2/big/app/blobs/{} HTTP/1.1\r\nHost: {a}\r\n\r\n",
+                big.digest
+            );
+            if s.write_all(ask.as_bytes()).is_ok() {
+                held.push(s);
+            }
+        }
+    }
+    for _ in 0..1100 {
+        if let Ok(s) = std::net::TcpStream::connect_timeout(&to, second) {
+            held.push(s);
+        }
+    }
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let asked = std::time::Instant::now();
+    let body = get_within(&a, &format!("/v2/big/app/blobs/{config}"), 30);
+    let took = asked.elapsed();
+    let body = body.unwrap_or_else(|e| panic!("the small blob did not come after {took:?}: {e}"));
+    assert_eq!(format!("sha256:{}", layout::sha256_hex(&body)), config);
+    assert!(took.as_millis() < 1000, "the small blob took {took:?}");
+    // A well-behaved client of the big blob gets it whole, stalled readers or not.
+    let asked_big = std::time::Instant::now();
+    let whole = get_within(&a, &format!("/v2/big/app/blobs/{}", big.digest), 60).unwrap();
+    let took_big = asked_big.elapsed();
+    assert_eq!(format!("sha256:{}", layout::sha256_hex(&whole)), big.digest);
+    let (rss, threads) = peak_rss_and_threads(served.pid());
+    eprintln!(
+        "serve: small blob in {took:?}, big blob in {took_big:?}; peak RSS {rss} MB, {threads} threads, {} connections held, attack over {:?}",
+        held.len(),
+        started.elapsed()
+    );
+    assert!(rss <= 200, "serve's peak RSS was {rss} MB");
+    assert!(threads <= 64, "serve runs {threads} threads");
+    drop(held);
+    let err = served.stop();
+    assert!(err.contains("connections are open"), "{err}");
+    assert!(err.lines().count() < 40, "stderr was flooded: {err}");
+}

@@ -101,19 +101,40 @@ pub struct Served {
 
 impl Served {
     pub fn start(args: &[&str]) -> Served {
+        Served::start_limited(args, None)
+    }
+
+    /// Serve with at most `nofile` open files, as `ulimit -n` would set.
+    pub fn start_limited(args: &[&str], nofile: Option<u64>) -> Served {
         let port = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             l.local_addr().unwrap().port()
         };
         let addr = format!("127.0.0.1:{port}");
         let started = Instant::now();
-        let mut child = Command::new(bundle_bin())
-            .arg("serve")
+        let mut cmd = Command::new(bundle_bin());
+        cmd.arg("serve")
             .args(args)
             .args(["--listen", &addr])
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+            .stderr(Stdio::piped());
+        if let Some(n) = nofile {
+            use std::os::unix::process::CommandExt;
+            let limit = libc::rlimit {
+                rlim_cur: n,
+                rlim_max: n,
+            };
+            // SAFETY: setrlimit is async-signal-safe and touches nothing of the parent.
+            unsafe {
+                cmd.pre_exec(move || {
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
+        }
+        let mut child = cmd.spawn().unwrap();
         loop {
             if TcpStream::connect(&addr).is_ok() {
                 break;
@@ -143,6 +164,10 @@ impl Served {
 }
 
 impl Served {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Stop it (SIGKILL) and return what it wrote to stderr.
     pub fn stop(mut self) -> String {
         let _ = self.child.kill();
