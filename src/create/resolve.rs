@@ -66,10 +66,10 @@ pub fn resolve(entry: &ImageEntry, registries: &Registries) -> Result<ResolvedIm
         blobs: Vec::new(),
     };
     if manifest::is_index(&top.media_type) {
-        let mut wanted_seen = false;
-        walk_index(&top, entry, registries, 0, &mut out, &mut wanted_seen)?;
+        let mut walk = Walk::new(top.bytes.len());
+        walk_index(&top, entry, registries, 0, &mut out, &mut walk)?;
         if let Some(w) = &entry.platforms {
-            if !wanted_seen {
+            if !walk.wanted_seen {
                 let idx =
                     manifest::parse_index(&top.bytes).map_err(|reason| invalid(entry, reason))?;
                 let available: Vec<String> = idx
@@ -101,13 +101,58 @@ pub fn resolve(entry: &ImageEntry, registries: &Registries) -> Result<ResolvedIm
     Ok(out)
 }
 
+/// The most manifests (indexes included) one image may hold, and their total bytes: far beyond
+/// any real image (tens of platforms and attestations, kilobytes each), and a bound on what a
+/// hostile index can make us fetch and hold.
+const MAX_MANIFESTS_PER_IMAGE: usize = 1000;
+const MAX_MANIFEST_BYTES_PER_IMAGE: u64 = 32 << 20;
+
+/// What a walk through an image's indexes has met so far. A digest is fetched and carried once,
+/// however many times (and at whatever depth) indexes list it.
+struct Walk {
+    seen: std::collections::HashSet<Digest>,
+    bytes: u64,
+    wanted_seen: bool,
+}
+
+impl Walk {
+    fn new(top_bytes: usize) -> Walk {
+        Walk {
+            seen: std::collections::HashSet::new(),
+            bytes: top_bytes as u64,
+            wanted_seen: false,
+        }
+    }
+
+    /// Whether `d` is new (to be fetched), or an error once the image outgrows the bounds.
+    fn first_time(&mut self, d: &Descriptor) -> Result<bool, String> {
+        if self.seen.contains(&d.digest) {
+            return Ok(false);
+        }
+        self.seen.insert(d.digest.clone());
+        self.bytes = self.bytes.saturating_add(d.size);
+        if self.seen.len() > MAX_MANIFESTS_PER_IMAGE {
+            return Err(format!(
+                "its indexes list more than {MAX_MANIFESTS_PER_IMAGE} different manifests; no real image has that many, so it was not fetched"
+            ));
+        }
+        if self.bytes > MAX_MANIFEST_BYTES_PER_IMAGE {
+            return Err(format!(
+                "its manifests add up to more than {} MiB; no real image's do, so it was not fetched",
+                MAX_MANIFEST_BYTES_PER_IMAGE >> 20
+            ));
+        }
+        Ok(true)
+    }
+}
+
 fn walk_index(
     index_manifest: &Manifest,
     entry: &ImageEntry,
     registries: &Registries,
     depth: u32,
     out: &mut ResolvedImage,
-    wanted_seen: &mut bool,
+    walk: &mut Walk,
 ) -> Result<(), ResolveError> {
     if depth > 3 {
         return Err(invalid(entry, "indexes nested more than 3 deep".into()));
@@ -122,17 +167,23 @@ fn walk_index(
         out.complete = false;
     }
     for child in chosen {
+        if !walk
+            .first_time(child)
+            .map_err(|reason| invalid(entry, reason))?
+        {
+            continue;
+        }
         let m = client.get_manifest(&r.repository, &child.digest.to_string())?;
         check_descriptor(entry, child, &m)?;
         if manifest::is_index(&m.media_type) {
-            walk_index(&m, entry, registries, depth + 1, out, wanted_seen)?;
+            walk_index(&m, entry, registries, depth + 1, out, walk)?;
             out.nested_indexes.push(Carried { manifest: m });
             continue;
         }
         if let Some(p) = &child.platform {
             let p = p.to_platform();
             if wanted.is_some_and(|w| w.iter().any(|w| w.matches(&p))) {
-                *wanted_seen = true;
+                walk.wanted_seen = true;
             }
             if p.os != "unknown" {
                 out.platforms.push(p.to_string());
@@ -284,4 +335,37 @@ fn platform_from_config(img: &ResolvedImage, cache: &BlobCache) -> Option<String
         variant: c.variant,
     };
     Some(p.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn desc(n: usize, size: u64) -> Descriptor {
+        Descriptor {
+            media_type: String::new(),
+            digest: Digest::of(n.to_string().as_bytes()),
+            size,
+            platform: None,
+            annotations: Default::default(),
+            urls: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_walk_meets_each_digest_once_and_stops_at_its_bounds() {
+        let mut w = Walk::new(100);
+        assert_eq!(w.first_time(&desc(1, 10)), Ok(true));
+        assert_eq!(w.first_time(&desc(1, 10)), Ok(false));
+        for n in 2..=MAX_MANIFESTS_PER_IMAGE {
+            assert_eq!(w.first_time(&desc(n, 10)), Ok(true));
+        }
+        let e = w.first_time(&desc(0, 10)).unwrap_err();
+        assert!(e.contains("more than 1000 different manifests"), "{e}");
+        let mut w = Walk::new(100);
+        let e = w
+            .first_time(&desc(1, MAX_MANIFEST_BYTES_PER_IMAGE))
+            .unwrap_err();
+        assert!(e.contains("more than 32 MiB"), "{e}");
+    }
 }

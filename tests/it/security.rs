@@ -369,3 +369,201 @@ fn serve_stays_available_under_stalled_readers_and_idle_sockets() {
     assert!(err.contains("connections are open"), "{err}");
     assert!(err.lines().count() < 40, "stderr was flooded: {err}");
 }
+
+/// PUT a manifest straight to the registry (what skopeo would refuse to send); its digest.
+fn put_manifest(addr: &str, repo: &str, reference: &str, media_type: &str, body: &[u8]) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "PUT /v2/{repo}/manifests/{reference} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: {media_type}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    s.write_all(body).unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    format!("sha256:{}", layout::sha256_hex(body))
+}
+
+/// Run a command to its end; its output, peak RSS in MB and how long it took. The child is
+/// reaped with wait4, which reports that one process's peak RSS (tests run side by side, so the
+/// children-wide getrusage would mix them up).
+fn run_measured(cmd: &mut Command) -> (std::process::Output, u64, std::time::Duration) {
+    use std::io::Read;
+    let started = std::time::Instant::now();
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let drain = |r: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut v = Vec::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_end(&mut v);
+            }
+            v
+        })
+    };
+    let stdout = drain(
+        child
+            .stdout
+            .take()
+            .map(|r| Box::new(r) as Box<dyn Read + Send>),
+    );
+    let stderr = drain(
+        child
+            .stderr
+            .take()
+            .map(|r| Box::new(r) as Box<dyn Read + Send>),
+    );
+    // SAFETY: an all-zero rusage is a valid value; wait4 writes only what it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let mut status = 0;
+    let reaped = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    assert!(reaped > 0, "wait4: {}", std::io::Error::last_os_error());
+    let output = std::process::Output {
+        status: std::os::unix::process::ExitStatusExt::from_raw(status),
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+    };
+    (output, usage.ru_maxrss as u64 / 1024, started.elapsed())
+}
+
+/// An image manifest of about `pad` bytes over a real layer, in the registry by digest.
+fn padded_manifest(reg: &Registry, w: &std::path::Path, repo: &str, pad: usize) -> layout::Desc {
+    let mut l = layout::Layout::new(&w.join("src"));
+    let (raw, layer) =
+        layout::layer_from_files(&mut l, &["/usr/share/common-licenses"], 64 << 10, "pad");
+    let img = l.image(&[(raw, layer)], "amd64", "padded");
+    l.tag("plain", &img);
+    reg.push(&w.join("src"), "plain", &format!("{repo}:plain"), &[]);
+    let bytes = std::fs::read(w.join("src/blobs/sha256").join(img.hex())).unwrap();
+    let mut m: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    m["annotations"] = serde_json::json!({ "pad": "x".repeat(pad) });
+    let body = serde_json::to_vec(&m).unwrap();
+    let digest = put_manifest(&reg.addr, repo, "padded", layout::OCI_MANIFEST, &body);
+    layout::Desc {
+        media_type: layout::OCI_MANIFEST.into(),
+        digest,
+        size: body.len() as u64,
+        platform: Some(("linux".into(), "amd64".into())),
+    }
+}
+
+fn index_of(children: &[serde_json::Value]) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2, "mediaType": layout::OCI_INDEX, "manifests": children,
+    }))
+    .unwrap()
+}
+
+#[test]
+fn an_index_repeating_a_large_manifest_is_fetched_once_and_held_once() {
+    let reg = Registry::start();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let big = padded_manifest(&reg, w, "hostile/app", 3_500_000);
+    // Two levels of repetition: the top index lists `mid` 20 times, `mid` lists `big` 20 times.
+    let mid_body = index_of(&vec![big.json(); 20]);
+    let mid = put_manifest(
+        &reg.addr,
+        "hostile/app",
+        "mid",
+        layout::OCI_INDEX,
+        &mid_body,
+    );
+    let mid_desc = serde_json::json!({
+        "mediaType": layout::OCI_INDEX, "digest": mid, "size": mid_body.len(),
+    });
+    put_manifest(
+        &reg.addr,
+        "hostile/app",
+        "many",
+        layout::OCI_INDEX,
+        &index_of(&vec![mid_desc; 20]),
+    );
+    let list = plain_list(w, &reg, &["hostile/app:many"]);
+    let out = w.join("x.bundle");
+    let (o, rss, took) = run_measured(
+        Command::new(bundle_bin())
+            .arg("create")
+            .arg(&list)
+            .arg("-o")
+            .arg(&out)
+            .args(["--unsigned", "--no-cache", "-q"]),
+    );
+    eprintln!("create: peak RSS {rss} MB in {took:?}");
+    assert!(o.status.success(), "{}", text(&o));
+    let gets = |d: &str| {
+        reg.log_text()
+            .lines()
+            .filter(|l| l.contains("\"GET /v2/") && l.contains(&format!("/manifests/{d} ")))
+            .count()
+    };
+    assert_eq!(
+        gets(&big.digest),
+        1,
+        "the repeated manifest is fetched once"
+    );
+    assert_eq!(gets(&mid), 1, "the repeated index is fetched once");
+    assert!(rss <= 300, "create's peak RSS was {rss} MB");
+    assert!(took.as_secs() < 60);
+}
+
+#[test]
+fn an_index_of_too_many_manifests_is_refused_naming_the_image() {
+    let reg = Registry::start();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let one = padded_manifest(&reg, w, "hostile/wide", 10);
+    let bytes = {
+        let o = std::process::Command::new("skopeo")
+            .args(["inspect", "--raw", "--tls-verify=false"])
+            .arg(format!("docker://{}/hostile/wide@{}", reg.addr, one.digest))
+            .output()
+            .unwrap();
+        o.stdout
+    };
+    let mut children = Vec::new();
+    for n in 0..1001 {
+        let mut m: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        m["annotations"] = serde_json::json!({ "n": n.to_string() });
+        let body = serde_json::to_vec(&m).unwrap();
+        let d = put_manifest(
+            &reg.addr,
+            "hostile/wide",
+            &format!("m{n}"),
+            layout::OCI_MANIFEST,
+            &body,
+        );
+        children.push(serde_json::json!({
+            "mediaType": layout::OCI_MANIFEST, "digest": d, "size": body.len(),
+            "platform": {"os": "linux", "architecture": "amd64"},
+        }));
+    }
+    put_manifest(
+        &reg.addr,
+        "hostile/wide",
+        "wide",
+        layout::OCI_INDEX,
+        &index_of(&children),
+    );
+    let list = plain_list(w, &reg, &["hostile/wide:wide"]);
+    let out = w.join("x.bundle");
+    let o = create(&list, &out, &["--unsigned"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("hostile/wide:wide"), "{err}");
+    assert!(err.contains("more than 1000 different manifests"), "{err}");
+    assert!(!out.exists());
+    let fetched = reg
+        .log_text()
+        .lines()
+        .filter(|l| l.contains("\"GET /v2/hostile/wide/manifests/sha256:"))
+        .filter(|l| !l.contains(&one.digest))
+        .count();
+    assert!(fetched <= 1000, "{fetched} manifests fetched");
+}
