@@ -390,6 +390,7 @@ fn put_manifest(addr: &str, repo: &str, reference: &str, media_type: &str, body:
 /// Run a command to its end; its output, peak RSS in MB and how long it took. The child is
 /// reaped with wait4, which reports that one process's peak RSS (tests run side by side, so the
 /// children-wide getrusage would mix them up).
+#[allow(clippy::zombie_processes)] // reaped by wait4, which std cannot see
 fn run_measured(cmd: &mut Command) -> (std::process::Output, u64, std::time::Duration) {
     use std::io::Read;
     let started = std::time::Instant::now();
