@@ -114,6 +114,26 @@ pub(crate) fn retry_after(resp: &Response) -> Option<Duration> {
 }
 
 impl RegistryClient {
+    /// `r` with a deadline for `expected` bytes (`deadline::Deadline`), the grace being the
+    /// read timeout.
+    pub(crate) fn deadline<R: Read>(&self, r: R, expected: u64) -> super::deadline::Deadline<R> {
+        super::deadline::Deadline::new(r, expected, self.streamer.read_timeout())
+    }
+
+    /// A failed read of a response body: a registry too slow to finish is given up on (retrying
+    /// would only wait as long again); anything else is a connection error, retried.
+    pub(crate) fn read_error(&self, what: &str, doing: &str, e: std::io::Error) -> RegistryError {
+        match super::deadline::too_slow(&e) {
+            Some(slow) => RegistryError::Protocol {
+                what: what.to_string(),
+                reason: format!("{doing}: {slow}"),
+            },
+            None => {
+                RegistryError::connect(&self.endpoint.registry, format!("{doing} of {what}: {e}"))
+            }
+        }
+    }
+
     pub fn new(
         endpoint: Endpoint,
         http: Client,
@@ -207,14 +227,10 @@ impl RegistryClient {
             });
         }
         let mut bytes = Vec::new();
-        resp.take(MAX_MANIFEST_BYTES + 1)
+        let expected = resp.content_length().unwrap_or(MAX_MANIFEST_BYTES);
+        self.deadline(resp.take(MAX_MANIFEST_BYTES + 1), expected)
             .read_to_end(&mut bytes)
-            .map_err(|e| {
-                RegistryError::connect(
-                    &self.endpoint.registry,
-                    format!("reading the manifest of {what}: {e}"),
-                )
-            })?;
+            .map_err(|e| self.read_error(&what, "reading the manifest", e))?;
         if bytes.len() as u64 > MAX_MANIFEST_BYTES {
             return Err(RegistryError::Protocol {
                 what,
@@ -401,9 +417,12 @@ impl RegistryClient {
             return Err(self.status_error(resp, &what));
         }
         let mut raw = Vec::new();
-        resp.take(1 << 20)
+        self.deadline(resp.take(1 << 20), 1 << 20)
             .read_to_end(&mut raw)
-            .map_err(|e| connect(&e))?;
+            .map_err(|e| match super::deadline::too_slow(&e) {
+                Some(_) => self.read_error(&what, "reading the token", e),
+                None => connect(&e),
+            })?;
         let body: TokenResponse =
             serde_json::from_slice(&raw).map_err(|e| RegistryError::Protocol {
                 what: what.clone(),

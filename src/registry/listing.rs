@@ -57,9 +57,10 @@ impl RegistryClient {
                 })
                 .and_then(|l| url.join(&l).ok());
             let mut raw = Vec::new();
-            resp.take(64 << 20).read_to_end(&mut raw).map_err(|e| {
-                RegistryError::connect(&self.endpoint.registry, format!("{what}: {e}"))
-            })?;
+            let expected = resp.content_length().unwrap_or(64 << 20);
+            self.deadline(resp.take(64 << 20), expected)
+                .read_to_end(&mut raw)
+                .map_err(|e| self.read_error(&what, "reading the listing", e))?;
             let v: serde_json::Value =
                 serde_json::from_slice(&raw).map_err(|e| RegistryError::Protocol {
                     what: what.clone(),

@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod client;
 pub mod credentials;
+pub mod deadline;
 pub mod error;
 pub mod listing;
 pub mod pull;

@@ -152,12 +152,17 @@ impl RegistryClient {
             _ => return Err(self.status_error(resp, what)),
         }
         let mut w = HashingWriter::resume(&mut *dl.file, dl.hasher.clone(), dl.have);
-        let copied = copy_limited(&mut resp, &mut w, size - dl.have, progress);
+        let mut body = self.deadline(&mut resp, size - dl.have);
+        let copied = copy_limited(&mut body, &mut w, size - dl.have, progress);
         dl.have = w.count();
         // Keep the hash state in step with what reached the file.
         dl.hasher = w.into_hasher();
         match copied {
             Ok(()) => Ok(Outcome::Complete),
+            // A registry too slow to finish would be as slow again on a retry.
+            Err(CopyError::Read(e)) if super::deadline::too_slow(&e).is_some() => {
+                Err(self.read_error(what, "downloading", e))
+            }
             Err(CopyError::Read(e)) => Ok(Outcome::Cut(e)),
             Err(CopyError::Write(e)) => Err(io_err(e)),
             Err(CopyError::TooLong) => {

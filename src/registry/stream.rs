@@ -42,6 +42,13 @@ pub struct Streamer {
     id: u64,
 }
 
+impl Streamer {
+    /// How long the registry may stay silent mid-request.
+    pub fn read_timeout(&self) -> std::time::Duration {
+        self.settings.read_timeout
+    }
+}
+
 /// What came back: enough to judge the status and explain an error.
 pub struct Answer {
     pub status: StatusCode,

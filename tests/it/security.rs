@@ -568,3 +568,45 @@ fn an_index_of_too_many_manifests_is_refused_naming_the_image() {
         .count();
     assert!(fetched <= 1000, "{fetched} manifests fetched");
 }
+
+#[test]
+fn a_manifest_dripped_a_byte_a_second_ends_in_an_error() {
+    let (reg, _imgs) = registry_with_images();
+    let proxy = FaultProxy::start(
+        &reg.addr,
+        Fault::Drip {
+            path_contains: "/manifests/".into(),
+        },
+    );
+    let work = tempfile::tempdir().unwrap();
+    let list = plain_list_at(work.path(), &proxy.addr, &["team/app1:1.0"]);
+    let out = work.path().join("x.bundle");
+    let started = std::time::Instant::now();
+    let mut child = Command::new(bundle_bin())
+        .arg("create")
+        .arg(&list)
+        .arg("-o")
+        .arg(&out)
+        .args([
+            "--unsigned",
+            "--no-cache",
+            "-q",
+            "--retries",
+            "0",
+            "--read-timeout",
+            "3s",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = exit_within(&mut child, 60, || {
+        "still reading the manifest after 60 s".into()
+    });
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    eprintln!("{err}");
+    assert!(err.contains("too slowly"), "{err}");
+    assert!(started.elapsed().as_secs() < 30, "{:?}", started.elapsed());
+    assert!(!out.exists());
+}

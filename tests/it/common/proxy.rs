@@ -64,6 +64,9 @@ pub enum Fault {
     UploadsTo(String),
     /// Manifest answers carry a `Docker-Content-Digest` that is not the digest of their body.
     WrongContentDigest,
+    /// Send the body of matching GETs one byte a second: never silent long enough for a read
+    /// timeout, never finished.
+    Drip { path_contains: String },
     /// Pass everything through.
     None,
 }
@@ -518,6 +521,17 @@ fn serve_one(
             client.flush()?;
             std::thread::sleep(Duration::from_secs(*seconds));
             let _ = client.shutdown(std::net::Shutdown::Both);
+            return Ok(());
+        }
+        Fault::Drip { path_contains }
+            if path.contains(path_contains.as_str()) && status_ok && head[0].starts_with("GET") =>
+        {
+            send_head(&mut client)?;
+            for b in rest.iter() {
+                client.write_all(&[*b])?;
+                client.flush()?;
+                std::thread::sleep(Duration::from_secs(1));
+            }
             return Ok(());
         }
         Fault::Corrupt { path_contains }
