@@ -133,6 +133,13 @@ pub fn media_type_of(bytes: &[u8], header: Option<&str>) -> Result<String, Strin
                 .into(),
         );
     }
+    // Anything else could be carried but not loaded: refuse it here, not at the far side.
+    if !is_index(&t) && !is_manifest(&t) {
+        return Err(format!(
+            "registry served a manifest of type {}, which bundle cannot carry (it carries OCI and Docker image manifests and indexes; OCI artifacts made as image manifests are fine)",
+            crate::console::printable(&t)
+        ));
+    }
     Ok(t)
 }
 
@@ -199,6 +206,10 @@ mod tests {
         );
         assert!(media_type_of(br#"{"schemaVersion":1,"fsLayers":[]}"#, None).is_err());
         assert!(media_type_of(b"not json", None).is_err());
+        let artifact =
+            br#"{"mediaType":"application/vnd.oci.artifact.manifest.v1+json","blobs":[]}"#;
+        let e = media_type_of(artifact, None).unwrap_err();
+        assert!(e.contains("cannot carry"), "{e}");
     }
 
     #[test]

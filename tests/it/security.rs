@@ -610,3 +610,28 @@ fn a_manifest_dripped_a_byte_a_second_ends_in_an_error() {
     assert!(started.elapsed().as_secs() < 30, "{:?}", started.elapsed());
     assert!(!out.exists());
 }
+
+#[test]
+fn a_manifest_of_a_type_load_cannot_read_is_refused_at_create() {
+    let (reg, _imgs) = registry_with_images();
+    let artifact = "application/vnd.oci.artifact.manifest.v1+json";
+    let proxy = FaultProxy::start(
+        &reg.addr,
+        Fault::ManifestTypeAs {
+            from: "application/vnd.oci.image.manifest.v1+json".into(),
+            to: artifact.into(),
+        },
+    );
+    let work = tempfile::tempdir().unwrap();
+    let list = plain_list_at(work.path(), &proxy.addr, &["team/app1:1.0"]);
+    let out = work.path().join("x.bundle");
+    let o = create(&list, &out, &["--unsigned", "--plain-http"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("team/app1:1.0") && err.contains(artifact),
+        "{err}"
+    );
+    assert!(err.contains("cannot carry"), "{err}");
+    assert!(!out.exists());
+}

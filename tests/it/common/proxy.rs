@@ -64,6 +64,9 @@ pub enum Fault {
     UploadsTo(String),
     /// Manifest answers carry a `Docker-Content-Digest` that is not the digest of their body.
     WrongContentDigest,
+    /// Manifest bodies of this media type become `to` (Content-Type too): a registry serving a
+    /// kind of manifest the client never asked for.
+    ManifestTypeAs { from: String, to: String },
     /// Send the body of matching GETs one byte a second: never silent long enough for a read
     /// timeout, never finished.
     Drip { path_contains: String },
@@ -422,6 +425,25 @@ fn serve_one(
         for l in rhead.iter_mut() {
             if l.to_ascii_lowercase().starts_with("docker-content-digest:") {
                 *l = format!("Docker-Content-Digest: sha256:{}", "0".repeat(64));
+            }
+        }
+    }
+    if let Fault::ManifestTypeAs { from, to } = fault {
+        if path.contains("/manifests/") {
+            let was = String::from_utf8_lossy(&rest).to_string();
+            rest = was.replace(from.as_str(), to.as_str()).into_bytes();
+            for l in rhead.iter_mut() {
+                let low = l.to_ascii_lowercase();
+                if low.starts_with("content-length:") {
+                    *l = format!("Content-Length: {}", rest.len());
+                } else if low.starts_with("content-type:") {
+                    *l = format!("Content-Type: {to}");
+                } else if low.starts_with("docker-content-digest:") {
+                    *l = format!(
+                        "Docker-Content-Digest: sha256:{}",
+                        crate::common::raw_bundle::sha(&rest)
+                    );
+                }
             }
         }
     }
