@@ -6,7 +6,28 @@ use std::fmt::Display;
 use std::io::Write;
 
 pub fn line(msg: impl Display) {
-    let _ = writeln!(std::io::stderr().lock(), "{msg}");
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "{}",
+        terminal_safe(&msg.to_string())
+    );
+}
+
+/// Everything printed for people passes through here: control characters other than line
+/// breaks and tabs are shown escaped, so no text from a registry or a bundle that slipped past
+/// `printable` can move the cursor, clear the screen or rewrite a line.
+pub fn terminal_safe(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| c.is_control() && c != '\n' && c != '\t';
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    text.chars()
+        .flat_map(|c| match unsafe_char(c) {
+            true => c.escape_default().collect::<Vec<_>>(),
+            false => vec![c],
+        })
+        .collect::<String>()
+        .into()
 }
 
 /// Text from the network or a file, safe to print: control characters (escape sequences, forged
@@ -32,5 +53,9 @@ mod tests {
     fn control_characters_are_escaped() {
         assert_eq!(super::printable("a\x1b[31mb\nc"), "a\\u{1b}[31mb\\nc");
         assert_eq!(super::printable(&"x".repeat(300)).chars().count(), 201);
+        assert_eq!(
+            super::terminal_safe("a\x1b[2J\rb\nc\td"),
+            "a\\u{1b}[2J\\rb\nc\td"
+        );
     }
 }

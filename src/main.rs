@@ -22,7 +22,9 @@ fn main() {
 macro_rules! say {
     ($($arg:tt)*) => {{
         let mut out = std::io::stdout().lock();
-        if let Err(e) = writeln!(out, $($arg)*).and_then(|()| out.flush()) {
+        let text = format!($($arg)*);
+        let text = bundle::console::terminal_safe(&text);
+        if let Err(e) = writeln!(out, "{text}").and_then(|()| out.flush()) {
             if e.kind() == std::io::ErrorKind::BrokenPipe {
                 std::process::exit(exit_codes::OK);
             }

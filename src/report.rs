@@ -192,7 +192,10 @@ impl fmt::Display for Inspection {
             "bundle:   {} (format {})",
             self.file, self.format_version
         )?;
-        writeln!(f, "created:  {} by {}", self.created, self.tool)?;
+        // Everything below but our own figures comes from the bundle: printable, so it
+        // cannot forge a line.
+        let p = crate::console::printable;
+        writeln!(f, "created:  {} by {}", p(&self.created), p(&self.tool))?;
         match (&self.signer, self.signed) {
             (Some(s), true) => {
                 writeln!(f, "signer:   {s} (not checked here; run `bundle verify`)")?
@@ -210,8 +213,8 @@ impl fmt::Display for Inspection {
             writeln!(
                 f,
                 "delta:    over {} {} ({}); {} layers ({}) left out, to be found at the target",
-                b.kind,
-                b.name,
+                p(&b.kind),
+                p(&b.name),
                 b.digest,
                 b.omitted.len(),
                 HumanBytes(b.omitted.iter().map(|o| o.size).sum())
@@ -222,14 +225,20 @@ impl fmt::Display for Inspection {
             let plats = if i.platforms.is_empty() {
                 "-".to_string()
             } else {
-                i.platforms.join(",")
+                p(&i.platforms.join(","))
             };
             let partial = if i.complete {
                 ""
             } else {
                 " (some platforms left out)"
             };
-            writeln!(f, "  {}\n    {} {}{partial}", i.reference, i.digest, plats)?;
+            writeln!(
+                f,
+                "  {}\n    {} {}{partial}",
+                p(&i.reference.to_string()),
+                i.digest,
+                plats
+            )?;
         }
         Ok(())
     }

@@ -300,7 +300,8 @@ fn platform_note(img: &ResolvedImage) -> String {
     if img.platforms.is_empty() {
         String::new()
     } else {
-        format!(" [{}]", img.platforms.join(", "))
+        // Platform strings are the registry's words.
+        format!(" [{}]", crate::console::printable(&img.platforms.join(", ")))
     }
 }
 

@@ -162,6 +162,12 @@ impl TokenCache {
             .map(|(t, _)| t.clone())
     }
 
+    /// Every token held, live or not: what a server could echo back.
+    pub fn all(&self) -> Vec<String> {
+        let tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
+        tokens.values().map(|(t, _)| t.clone()).collect()
+    }
+
     /// Forget the token for `scope`, so the next request fetches a fresh one.
     pub fn forget(&self, scope: &str) {
         self.tokens.lock().unwrap().remove(scope);

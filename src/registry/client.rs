@@ -512,9 +512,24 @@ impl RegistryClient {
             &self.endpoint.registry,
             self.credential.is_some(),
             status,
-            body,
+            &self.without_secrets(body),
             what,
         )
+    }
+
+    /// `body`, unless it repeats something secret we sent (a password, a Basic header, a
+    /// token): an answer echoing the request must not put credentials on the operator's screen.
+    fn without_secrets(&self, body: &str) -> String {
+        let mut secrets = self.tokens.all();
+        secrets.extend(self.credential.iter().flat_map(|c| c.secrets()));
+        // Very short secrets would match by chance; nobody's password is 3 characters long.
+        match secrets
+            .iter()
+            .any(|s| s.len() >= 4 && body.contains(s.as_str()))
+        {
+            true => "(the answer repeats the credentials sent, so it is not shown)".into(),
+            false => body.to_string(),
+        }
     }
 
     /// Forget the token for `scopes`, so the next request fetches a fresh one.

@@ -19,6 +19,21 @@ pub enum Credential {
     IdentityToken(String),
 }
 
+impl Credential {
+    /// What of this credential goes on the wire, in every form a server could echo back: the
+    /// secret itself and the Basic header's base64.
+    pub fn secrets(&self) -> Vec<String> {
+        use base64::Engine as _;
+        match self {
+            Credential::Basic { username, password } => vec![
+                password.clone(),
+                base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}")),
+            ],
+            Credential::IdentityToken(t) => vec![t.clone()],
+        }
+    }
+}
+
 // Never print secrets, even in debug output.
 impl fmt::Debug for Credential {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -93,7 +93,7 @@ impl RegistryError {
                 let detail = if body.is_empty() {
                     String::new()
                 } else {
-                    format!(": {body}")
+                    format!(": {}", crate::console::printable(body))
                 };
                 RegistryError::Status {
                     registry,

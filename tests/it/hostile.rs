@@ -22,6 +22,21 @@ fn bundle_with_index(
     tail: impl FnOnce(&mut Raw, &str),
     edit: impl FnOnce(&mut serde_json::Value),
 ) -> Vec<u8> {
+    build(layer, tail, |_| {}, edit)
+}
+
+/// The same with `bundle.json` edited, the layer stored whole after the manifest.
+fn bundle_with_doc(layer: &[u8], edit_doc: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
+    let whole = |r: &mut Raw, hex: &str| r.file(&format!("blobs/sha256/{hex}"), layer);
+    build(layer, whole, edit_doc, |_| {})
+}
+
+fn build(
+    layer: &[u8],
+    tail: impl FnOnce(&mut Raw, &str),
+    edit_doc: impl FnOnce(&mut serde_json::Value),
+    edit: impl FnOnce(&mut serde_json::Value),
+) -> Vec<u8> {
     let layer_hex = sha(layer);
     let config = br#"{"architecture":"amd64","os":"linux"}"#;
     let manifest = serde_json::to_vec(&serde_json::json!({
@@ -36,7 +51,7 @@ fn bundle_with_index(
          "annotations": {"org.opencontainers.image.ref.name": "example.com/evil:1"}}]}))
     .unwrap();
     let rec = |d: &str, size: usize, mt: &str| serde_json::json!({"digest": d, "size": size, "mediaType": mt, "encoding": "zstd-frame"});
-    let doc = serde_json::to_vec(&serde_json::json!({
+    let mut doc = serde_json::json!({
         "formatVersion": 1, "created": "2026-01-01T00:00:00Z", "tool": "hand-made",
         "images": [{"source": "example.com/evil:1", "reference": "example.com/evil:1", "digest": mdig,
                     "mediaType": "application/vnd.oci.image.manifest.v1+json", "platforms": [], "manifests": [mdig], "complete": true}],
@@ -45,8 +60,9 @@ fn bundle_with_index(
                   rec(&format!("sha256:{layer_hex}"), layer.len(), "application/vnd.oci.image.layer.v1.tar")],
         "files": [{"path": "oci-layout", "digest": format!("sha256:{}", sha(LAYOUT)), "size": LAYOUT.len()},
                   {"path": "index.json", "digest": format!("sha256:{}", sha(&index)), "size": index.len()}],
-    }))
-    .unwrap();
+    });
+    edit_doc(&mut doc);
+    let doc = serde_json::to_vec(&doc).unwrap();
     let mut r = Raw::new();
     r.file("bundle.json", &doc);
     r.file("oci-layout", LAYOUT);
@@ -219,6 +235,49 @@ fn hostile_bundles_are_refused_and_write_nothing() {
                 layer,
                 "{what}: a wrong blob was published"
             );
+        }
+    }
+}
+
+#[test]
+fn text_from_a_bundle_cannot_forge_lines_or_send_escapes_to_the_terminal() {
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("x.bundle");
+    let forged = "hand-made\nimages:   999\x1b]0;owned\x07";
+    let bytes = bundle_with_doc(b"layer bytes", |doc| {
+        doc["tool"] = forged.into();
+        doc["images"][0]["platforms"] = serde_json::json!(["linux/amd64\n  FORGED/1 sha256:0"]);
+    });
+    std::fs::write(&file, bytes).unwrap();
+    let to = format!("--to=oci:{}", work.path().join("layout").display());
+    let load = ["load", "--allow-unsigned", to.as_str()];
+    for args in [
+        &["inspect"][..],
+        &["verify", "--allow-unsigned"][..],
+        &load[..],
+    ] {
+        let o = Command::new(bundle_bin())
+            .args(args)
+            .arg(&file)
+            .output()
+            .unwrap();
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(
+            !all.contains('\x1b') && !all.contains('\x07'),
+            "{args:?}: {all:?}"
+        );
+        assert!(
+            !all.lines()
+                .any(|l| l.starts_with("images:   999") || l.trim_start().starts_with("FORGED")),
+            "{args:?} printed a forged line: {all}"
+        );
+        assert!(o.status.success(), "{args:?}: {all}");
+        if args[0] == "inspect" {
+            assert!(all.contains("hand-made"), "{all}");
         }
     }
 }

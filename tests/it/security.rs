@@ -635,3 +635,46 @@ fn a_manifest_of_a_type_load_cannot_read_is_refused_at_create() {
     assert!(err.contains("cannot carry"), "{err}");
     assert!(!out.exists());
 }
+
+#[test]
+fn an_error_body_echoing_the_credentials_or_escapes_is_not_printed_raw() {
+    let (reg, _imgs) = registry_with_images();
+    let proxy = FaultProxy::start(&reg.addr, Fault::EchoCredentials);
+    let work = tempfile::tempdir().unwrap();
+    let cfg = docker_config(work.path(), &proxy.addr, "robot", "s3cret-Pa55");
+    let list = plain_list_at(work.path(), &proxy.addr, &["team/app1:1.0"]);
+    let out = work.path().join("x.bundle");
+    let o = Command::new(bundle_bin())
+        .arg("create")
+        .arg(&list)
+        .arg("-o")
+        .arg(&out)
+        .args(["--unsigned", "--no-cache", "--retries", "0", "--plain-http"])
+        .env("DOCKER_CONFIG", &cfg)
+        .env_remove("REGISTRY_AUTH_FILE")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(all.contains("500"), "{all}");
+    assert!(
+        !all.contains("s3cret-Pa55"),
+        "the password was printed: {all}"
+    );
+    assert!(
+        !all.contains("cm9ib3Q6czNjcmV0LVBhNTU"),
+        "the Basic header was printed: {all}"
+    );
+    assert!(
+        !all.contains('\x1b'),
+        "an escape sequence reached the terminal: {all:?}"
+    );
+    assert!(
+        !all.lines().any(|l| l.starts_with("error: FORGED")),
+        "a forged line was printed: {all}"
+    );
+}

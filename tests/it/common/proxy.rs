@@ -67,6 +67,10 @@ pub enum Fault {
     /// Manifest bodies of this media type become `to` (Content-Type too): a registry serving a
     /// kind of manifest the client never asked for.
     ManifestTypeAs { from: String, to: String },
+    /// Ask for Basic credentials on manifest GETs, then answer them with a 500 whose body
+    /// repeats the Authorization header, decoded too, and then a terminal escape and a forged
+    /// line: a registry (or a debugging proxy) echoing the request.
+    EchoCredentials,
     /// Send the body of matching GETs one byte a second: never silent long enough for a read
     /// timeout, never finished.
     Drip { path_contains: String },
@@ -337,6 +341,28 @@ fn serve_one(
         }
     }
     match fault {
+        Fault::EchoCredentials if path.contains("/manifests/") => {
+            let auth = head
+                .iter()
+                .find(|l| l.to_ascii_lowercase().starts_with("authorization:"))
+                .map(|l| l.split_once(':').unwrap().1.trim().to_string());
+            let Some(auth) = auth else {
+                return respond(
+                    &client,
+                    "401 Unauthorized",
+                    &["WWW-Authenticate: Basic realm=\"echo\"".to_string()],
+                    b"",
+                );
+            };
+            use base64::Engine as _;
+            let decoded = auth
+                .strip_prefix("Basic ")
+                .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+                .map(|b| String::from_utf8_lossy(&b).to_string())
+                .unwrap_or_default();
+            let body = format!("you sent {auth} ({decoded})\x1b[2J\nerror: FORGED LINE");
+            return respond(&client, "500 Echo", &[], body.as_bytes());
+        }
         Fault::Status {
             path_contains,
             status,
