@@ -48,14 +48,7 @@ impl RegistryClient {
                 .headers()
                 .get(LINK)
                 .and_then(|v| v.to_str().ok())
-                .and_then(|l| l.split(';').next())
-                .map(|l| {
-                    l.trim()
-                        .trim_start_matches('<')
-                        .trim_end_matches('>')
-                        .to_string()
-                })
-                .and_then(|l| url.join(&l).ok());
+                .and_then(|l| next_page(&url, l));
             let mut raw = Vec::new();
             let expected = resp.content_length().unwrap_or(64 << 20);
             self.deadline(resp.take(64 << 20), expected)
@@ -85,4 +78,12 @@ impl RegistryClient {
             reason: format!("more than {MAX_PAGES} pages"),
         })
     }
+}
+
+/// The page a `Link: <...>; rel="next"` header points to, resolved against the page it came
+/// with. Whether credentials may go there is `send`'s business, not this.
+pub fn next_page(current: &url::Url, link: &str) -> Option<url::Url> {
+    let target = link.split(';').next()?.trim();
+    let target = target.trim_start_matches('<').trim_end_matches('>');
+    current.join(target).ok()
 }
