@@ -301,7 +301,10 @@ fn platform_note(img: &ResolvedImage) -> String {
         String::new()
     } else {
         // Platform strings are the registry's words.
-        format!(" [{}]", crate::console::printable(&img.platforms.join(", ")))
+        format!(
+            " [{}]",
+            crate::console::printable(&img.platforms.join(", "))
+        )
     }
 }
 
