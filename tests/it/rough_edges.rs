@@ -399,3 +399,22 @@ fn connection_errors_say_what_to_do_in_the_commands_own_terms() {
         "{err}"
     );
 }
+
+#[test]
+fn file_errors_are_in_plain_words_without_os_codes() {
+    let work = tempfile::tempdir().unwrap();
+    let missing = work.path().join("missing.bundle");
+    let key = work.path().join("missing.pub");
+    let runs = [
+        bundle!("verify {} --allow-unsigned", missing),
+        bundle!("verify /etc/hostname --key {}", key),
+        bundle!("inspect {}", missing),
+        bundle!("load {} --allow-unsigned --to oci:{}", missing, work.path().join("l")),
+    ];
+    for o in runs {
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(err.contains("No such file or directory"), "{err}");
+        assert!(!err.contains("os error"), "{err}");
+    }
+}
