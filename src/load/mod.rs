@@ -132,6 +132,9 @@ impl<'a> Prepared<'a> {
         doc: &crate::format::BundleManifest,
     ) -> Result<Prepared<'a>> {
         let targets = open_targets(opts)?;
+        for t in &targets {
+            t.check(plan)?;
+        }
         let users = check_base(&targets, blob_users(plan), doc)?;
         Ok(Prepared {
             plan,

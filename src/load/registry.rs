@@ -118,6 +118,16 @@ impl RegistryTarget {
 }
 
 impl Target for RegistryTarget {
+    fn check(&self, plan: &[PlannedImage]) -> Result<()> {
+        let Some(first) = plan.first() else {
+            return Ok(());
+        };
+        let client = self.registries.client(&self.host)?;
+        client
+            .check_push_access(&self.repo_for(first))
+            .with_context(|| self.name())
+    }
+
     fn name(&self) -> String {
         format!(
             "registry://{}{}",

@@ -58,6 +58,11 @@ pub trait Target: Send + Sync {
     fn name(&self) -> String;
     /// Make the blob available where `users` need it; verified before it becomes visible.
     fn put_blob(&self, put: Put) -> Result<BlobOutcome>;
+    /// Whether the target can take these images at all (a registry up, our credentials
+    /// accepted), asked once before any blob: one cause, one error, not one per blob.
+    fn check(&self, _plan: &[PlannedImage]) -> Result<()> {
+        Ok(())
+    }
     /// For a delta bundle: whether the target already holds a blob the bundle leaves out, made
     /// available to `users` where it can be (a registry mounts it across repositories). Targets
     /// that start empty (a new archive, a staged import) never do, so they cannot take a delta.

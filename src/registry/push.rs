@@ -35,6 +35,15 @@ impl RegistryClient {
         format!("{}/v2/{path}", self.endpoint.base_url)
     }
 
+    /// Whether we may push to `repo`, as far as the registry says before anything is sent:
+    /// it answers, and takes our credentials (or a token for push) at its API root.
+    pub fn check_push_access(&self, repo: &str) -> Result<(), RegistryError> {
+        let what = format!("pushing to {}/{repo}", self.endpoint.registry);
+        let scopes = push_scope(repo);
+        let resp = self.send_registry(Method::GET, &self.v2(""), Req::new(&scopes, &what))?;
+        self.check_status(resp, &what).map(|_| ())
+    }
+
     pub fn blob_exists(&self, repo: &str, digest: &Digest) -> Result<bool, RegistryError> {
         let what = format!("blob {digest} in {}/{repo}", self.endpoint.registry);
         let scopes = push_scope(repo);

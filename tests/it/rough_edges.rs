@@ -409,7 +409,11 @@ fn file_errors_are_in_plain_words_without_os_codes() {
         bundle!("verify {} --allow-unsigned", missing),
         bundle!("verify /etc/hostname --key {}", key),
         bundle!("inspect {}", missing),
-        bundle!("load {} --allow-unsigned --to oci:{}", missing, work.path().join("l")),
+        bundle!(
+            "load {} --allow-unsigned --to oci:{}",
+            missing,
+            work.path().join("l")
+        ),
     ];
     for o in runs {
         let err = String::from_utf8_lossy(&o.stderr);
@@ -417,4 +421,48 @@ fn file_errors_are_in_plain_words_without_os_codes() {
         assert!(err.contains("No such file or directory"), "{err}");
         assert!(!err.contains("os error"), "{err}");
     }
+}
+
+#[test]
+fn a_target_registry_that_is_down_or_refuses_credentials_is_one_error() {
+    let (_reg, _imgs, work, b) = small_bundle();
+    let down = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().to_string()
+    };
+    let o = bundle!(
+        "load {} --allow-unsigned -q --retries 0 --plain-http --to registry://{}",
+        b,
+        down
+    );
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("connection refused"), "{err}");
+    assert_eq!(
+        err.trim().lines().count(),
+        1,
+        "one error, not one per blob: {err}"
+    );
+    let tls = make_tls(work.path());
+    let dst = Registry::start_tls_auth(&tls, "tester", "s3cret-pass");
+    let mut child = std::process::Command::new(bundle_bin())
+        .args(words(
+            "load {} --allow-unsigned -q --retries 0 --ca-file {} --username tester --password-stdin --to registry://{}",
+            &[&b, &tls.ca_pem, &dst.addr],
+        ))
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    let _ = writeln!(child.stdin.take().unwrap(), "wrong-pass");
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("credentials were rejected"), "{err}");
+    assert_eq!(
+        err.trim().lines().count(),
+        1,
+        "one error, not one per blob: {err}"
+    );
 }
