@@ -52,6 +52,59 @@ pub enum CredentialError {
     MissingEnv { registry: String, var: String },
     #[error("registry {registry}: reading credentials failed: {reason}")]
     Store { registry: String, reason: String },
+    #[error("{}: {reason}", file.display())]
+    Config {
+        file: std::path::PathBuf,
+        reason: String,
+    },
+}
+
+/// The credential files `lookup` reads through `docker_credential`, which takes a file that
+/// does not parse, or a helper that is not installed, for "no credentials": checked here first
+/// so the operator hears which file or helper is at fault instead of a 401 later.
+fn credential_files() -> Vec<std::path::PathBuf> {
+    let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+    let podman = env("REGISTRY_AUTH_FILE").map(Into::into).or_else(|| {
+        env("XDG_RUNTIME_DIR").map(|d| std::path::Path::new(&d).join("containers/auth.json"))
+    });
+    let docker = env("DOCKER_CONFIG")
+        .map(|d| std::path::Path::new(&d).join("config.json"))
+        .or_else(|| env("HOME").map(|h| std::path::Path::new(&h).join(".docker/config.json")));
+    podman.into_iter().chain(docker).collect()
+}
+
+fn check_credential_files(keys: &[String]) -> Result<(), CredentialError> {
+    for file in credential_files() {
+        let bad = |reason: String| CredentialError::Config {
+            file: file.clone(),
+            reason,
+        };
+        let text = match std::fs::read(&file) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(bad(format!("cannot be read ({e})"))),
+        };
+        let v: serde_json::Value = serde_json::from_slice(&text)
+            .map_err(|e| bad(format!("is not valid JSON ({e}); fix it or move it away")))?;
+        let helper = keys
+            .iter()
+            .find_map(|k| v["credHelpers"][k].as_str().map(|h| (h, "credHelpers")))
+            .or_else(|| v["credsStore"].as_str().map(|h| (h, "credsStore")));
+        if let Some((name, key)) = helper.filter(|(h, _)| !h.is_empty()) {
+            let program = format!("docker-credential-{name}");
+            if !on_path(&program) {
+                return Err(bad(format!(
+                    "names the credential helper {program} ({key}), which is not on PATH; install it, or remove the entry to use the file's own credentials"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
 }
 
 pub fn lookup(registry: &str, cfg: &RegistryConfig) -> Result<Option<Credential>, CredentialError> {
@@ -77,6 +130,7 @@ pub fn lookup(registry: &str, cfg: &RegistryConfig) -> Result<Option<Credential>
     } else {
         vec![registry.to_string(), format!("https://{registry}")]
     };
+    check_credential_files(&keys)?;
     for key in &keys {
         for source in [
             docker_credential::get_podman_credential,

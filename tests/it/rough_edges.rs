@@ -466,3 +466,43 @@ fn a_target_registry_that_is_down_or_refuses_credentials_is_one_error() {
         "one error, not one per blob: {err}"
     );
 }
+
+#[test]
+fn a_broken_docker_config_or_a_missing_credential_helper_is_named() {
+    let (reg, _imgs) = registry_with_images();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let list = plain_list(w, &reg, &["team/app1:1.0"]);
+    let run = |config: &str| {
+        let dir = w.join(format!("docker-{}", config.len()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("config.json"), config).unwrap();
+        let o = std::process::Command::new(bundle_bin())
+            .arg("create")
+            .arg(&list)
+            .arg("-o")
+            .arg(w.join("x.bundle"))
+            .args(["--unsigned", "--no-cache", "-q"])
+            .env("DOCKER_CONFIG", &dir)
+            .env_remove("REGISTRY_AUTH_FILE")
+            .env("XDG_RUNTIME_DIR", w.join("no-runtime"))
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).to_string(),
+            dir,
+        )
+    };
+    let (code, err, dir) = run("{\"auths\": {\n  \"x\": {\"auth\": 1,}\n}");
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains(&dir.join("config.json").display().to_string()),
+        "{err}"
+    );
+    assert!(err.contains("line 2"), "{err}");
+    let (code, err, _) = run(r#"{"credsStore": "nosuch-helper"}"#);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("docker-credential-nosuch-helper"), "{err}");
+    assert!(err.contains("PATH"), "{err}");
+}
