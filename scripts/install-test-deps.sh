@@ -2,7 +2,7 @@
 # Installs what the tests and the demo use, from Debian packages, when it is missing:
 # the distribution registry, skopeo (independent client), zstd and tar (standard readers of the
 # bundle), openssl (independent signature check), podman and containerd (independent loaders of
-# docker-archive output).
+# docker-archive output), GNU time (the peak RSS of a bundle process in the attack tests).
 set -euo pipefail
 
 need=()
@@ -13,6 +13,7 @@ command -v openssl >/dev/null || need+=(openssl)
 command -v tar >/dev/null || need+=(tar)
 command -v podman >/dev/null || need+=(podman)
 command -v containerd >/dev/null || need+=(containerd)
+[ -x /usr/bin/time ] || need+=(time)
 [ -e /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
 
 if [ ${#need[@]} -gt 0 ]; then

@@ -387,50 +387,31 @@ fn put_manifest(addr: &str, repo: &str, reference: &str, media_type: &str, body:
     format!("sha256:{}", layout::sha256_hex(body))
 }
 
-/// Run a command to its end; its output, peak RSS in MB and how long it took. The child is
-/// reaped with wait4, which reports that one process's peak RSS (tests run side by side, so the
-/// children-wide getrusage would mix them up).
-#[allow(clippy::zombie_processes)] // reaped by wait4, which std cannot see
-fn run_measured(cmd: &mut Command) -> (std::process::Output, u64, std::time::Duration) {
-    use std::io::Read;
+/// Run `bundle ARGS` to its end; its output, peak RSS in MB and how long it took. GNU time
+/// measures it: the peak RSS a child inherits across fork and exec is its parent's, and the
+/// test process, running other tests beside this one, is far larger than `time`.
+fn run_measured(args: &[&std::ffi::OsStr]) -> (std::process::Output, u64, std::time::Duration) {
+    let report = tempfile::NamedTempFile::new().unwrap();
     let started = std::time::Instant::now();
-    let mut child = cmd
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
+    let o = Command::new("/usr/bin/time")
+        .arg("-f")
+        .arg("%M")
+        .arg("-o")
+        .arg(report.path())
+        .arg("--")
+        .arg(bundle_bin())
+        .args(args)
+        .output()
         .unwrap();
-    let drain = |r: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut v = Vec::new();
-            if let Some(mut r) = r {
-                let _ = r.read_to_end(&mut v);
-            }
-            v
-        })
-    };
-    let stdout = drain(
-        child
-            .stdout
-            .take()
-            .map(|r| Box::new(r) as Box<dyn Read + Send>),
-    );
-    let stderr = drain(
-        child
-            .stderr
-            .take()
-            .map(|r| Box::new(r) as Box<dyn Read + Send>),
-    );
-    // SAFETY: an all-zero rusage is a valid value; wait4 writes only what it is given.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let mut status = 0;
-    let reaped = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
-    assert!(reaped > 0, "wait4: {}", std::io::Error::last_os_error());
-    let output = std::process::Output {
-        status: std::os::unix::process::ExitStatusExt::from_raw(status),
-        stdout: stdout.join().unwrap(),
-        stderr: stderr.join().unwrap(),
-    };
-    (output, usage.ru_maxrss as u64 / 1024, started.elapsed())
+    let took = started.elapsed();
+    let kb: u64 = std::fs::read_to_string(report.path())
+        .unwrap()
+        .trim()
+        .lines()
+        .last()
+        .and_then(|l| l.parse().ok())
+        .expect("GNU time reports the peak RSS");
+    (o, kb / 1024, took)
 }
 
 /// An image manifest of about `pad` bytes over a real layer, in the registry by digest.
@@ -488,14 +469,15 @@ fn an_index_repeating_a_large_manifest_is_fetched_once_and_held_once() {
     );
     let list = plain_list(w, &reg, &["hostile/app:many"]);
     let out = w.join("x.bundle");
-    let (o, rss, took) = run_measured(
-        Command::new(bundle_bin())
-            .arg("create")
-            .arg(&list)
-            .arg("-o")
-            .arg(&out)
-            .args(["--unsigned", "--no-cache", "-q"]),
-    );
+    let (o, rss, took) = run_measured(&[
+        "create".as_ref(),
+        list.as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+        "--unsigned".as_ref(),
+        "--no-cache".as_ref(),
+        "-q".as_ref(),
+    ]);
     eprintln!("create: peak RSS {rss} MB in {took:?}");
     assert!(o.status.success(), "{}", text(&o));
     let gets = |d: &str| {
