@@ -80,6 +80,9 @@ pub fn create(opts: &CreateOptions) -> Result<CreateSummary> {
         return Err(failure_report(&opts.list, &failed));
     }
     let mut images = resolved.images;
+    for w in images.iter().filter_map(resolve::partial_index_warning) {
+        crate::console::line(w);
+    }
     let output = Output {
         path: &opts.output,
         created: opts.created,

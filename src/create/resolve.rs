@@ -86,6 +86,9 @@ pub fn resolve(entry: &ImageEntry, registries: &Registries) -> Result<ResolvedIm
         }
     } else {
         let blobs = manifest_blobs(&top.bytes, entry)?;
+        if let Some(wanted) = &entry.platforms {
+            check_plain_platform(entry, &client, &blobs, wanted)?;
+        }
         out.blobs.push((top.digest.clone(), blobs));
         out.children.push(Carried {
             manifest: Manifest {
@@ -296,6 +299,21 @@ pub fn resolve_all(
     Ok(out)
 }
 
+/// For an index bundled with some platforms left out: what that means for a registry target,
+/// said once per image with the digest people pin. A registry refuses an index whose children
+/// are missing, so `load --to registry://` pushes the platform manifest under the tag instead.
+pub fn partial_index_warning(img: &ResolvedImage) -> Option<String> {
+    if img.complete || !manifest::is_index(&img.top.media_type) {
+        return None;
+    }
+    Some(format!(
+        "note: {}: only {} of the index {} are bundled; `load --to registry://` will tag the platform manifest, not the index (registries refuse an index whose children are missing), so references pinned to that digest will not resolve there; serve, oci: and containerd keep the index",
+        img.entry.source,
+        crate::console::printable(&img.platforms.join(", ")),
+        img.top.digest,
+    ))
+}
+
 fn platform_note(img: &ResolvedImage) -> String {
     if img.platforms.is_empty() {
         String::new()
@@ -318,27 +336,71 @@ pub fn fill_platforms(images: &mut [ResolvedImage], cache: &BlobCache) {
     }
 }
 
-/// A plain manifest has no platform in the registry's answer; its config says which it is.
-/// Artifacts have no such config, and get none.
-fn platform_from_config(img: &ResolvedImage, cache: &BlobCache) -> Option<String> {
+/// A plain manifest under a platform filter: its config (a few KB, fetched here only when the
+/// list filters platforms) must name a wanted platform, so an image that matches none is
+/// refused before any layer is pulled. An artifact, with no image config, has no platform and
+/// is kept.
+fn check_plain_platform(
+    entry: &ImageEntry,
+    client: &crate::registry::RegistryClient,
+    blobs: &[BlobRef],
+    wanted: &[Platform],
+) -> Result<(), ResolveError> {
+    let Some(config) = blobs
+        .first()
+        .filter(|b| b.size < 1 << 20 && manifest::is_image_config(&b.media_type))
+    else {
+        return Ok(());
+    };
+    let scratch = crate::fsutil::PartialFile::scratch(&std::env::temp_dir(), ".bundle-config-")
+        .map_err(|e| invalid(entry, format!("a scratch file for its config: {e}")))?;
+    let repo = &entry.reference.repository;
+    let mut file = scratch
+        .file()
+        .try_clone()
+        .map_err(|e| invalid(entry, format!("a scratch file for its config: {e}")))?;
+    let at = scratch.temp_path();
+    client.fetch_blob(repo, &config.digest, config.size, &mut file, at, &|_| {})?;
+    let bytes = std::fs::read(scratch.temp_path())
+        .map_err(|e| invalid(entry, format!("reading its config back: {e}")))?;
+    let Some(p) = platform_of_config(&bytes) else {
+        return Ok(());
+    };
+    if wanted.iter().any(|w| w.matches(&p)) {
+        return Ok(());
+    }
+    Err(ResolveError::NoPlatform {
+        image: entry.source.clone(),
+        wanted: join(wanted.iter().map(|p| p.to_string())),
+        available: p.to_string(),
+    })
+}
+
+/// The platform an image config names, if it names one.
+fn platform_of_config(bytes: &[u8]) -> Option<Platform> {
     #[derive(serde::Deserialize)]
     struct Config {
         os: Option<String>,
         architecture: Option<String>,
         variant: Option<String>,
     }
+    let c: Config = serde_json::from_slice(bytes).ok()?;
+    Some(Platform {
+        os: c.os?,
+        architecture: c.architecture?,
+        variant: c.variant,
+    })
+}
+
+/// A plain manifest has no platform in the registry's answer; its config says which it is.
+/// Artifacts have no such config, and get none.
+fn platform_from_config(img: &ResolvedImage, cache: &BlobCache) -> Option<String> {
     let (_, blobs) = img.blobs.first()?;
     let config = blobs
         .first()
         .filter(|b| b.size < 1 << 20 && manifest::is_config(&b.media_type))?;
     let bytes = std::fs::read(cache.path(&config.digest)).ok()?;
-    let c: Config = serde_json::from_slice(&bytes).ok()?;
-    let p = Platform {
-        os: c.os?,
-        architecture: c.architecture?,
-        variant: c.variant,
-    };
-    Some(p.to_string())
+    platform_of_config(&bytes).map(|p| p.to_string())
 }
 
 #[cfg(test)]

@@ -506,3 +506,48 @@ fn a_broken_docker_config_or_a_missing_credential_helper_is_named() {
     assert!(err.contains("docker-credential-nosuch-helper"), "{err}");
     assert!(err.contains("PATH"), "{err}");
 }
+
+#[test]
+fn a_platform_filter_says_what_it_leaves_out_and_what_matches_nothing() {
+    let (reg, _imgs) = registry_with_images();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    // Nothing matches in a plain amd64 image or in the amd64+arm64 index: an error naming each.
+    for image in ["team/app1:1.0", "team/multi:2.0"] {
+        let list = plain_list(w, &reg, &[image]);
+        let o = create(
+            &list,
+            &w.join("none.bundle"),
+            &["--unsigned", "--platform", "linux/s390x"],
+        );
+        let err = String::from_utf8_lossy(&o.stderr).to_string();
+        assert_eq!(o.status.code(), Some(1), "{image}: {err}");
+        assert!(err.contains(image) && err.contains("linux/s390x"), "{err}");
+        assert!(!w.join("none.bundle").exists());
+    }
+    // With --keep-going the rest is bundled and the image that matched nothing is listed.
+    let list = plain_list(w, &reg, &["team/app1:1.0", "team/multi:2.0"]);
+    let o = create(
+        &list,
+        &w.join("arm.bundle"),
+        &["--unsigned", "--platform", "linux/arm64", "--keep-going"],
+    );
+    let err = text(&o);
+    assert!(w.join("arm.bundle").exists(), "{err}");
+    assert!(
+        err.contains("team/app1:1.0") && err.contains("linux/arm64"),
+        "{err}"
+    );
+    // A filtered index: a warning, once, with the index digest people pin.
+    let list = plain_list(w, &reg, &["team/multi:2.0"]);
+    let o = create(
+        &list,
+        &w.join("amd.bundle"),
+        &["--unsigned", "--platform", "linux/amd64"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    let index = reg.digest_of("team/multi:2.0");
+    assert_eq!(err.matches(&index).count(), 1, "{err}");
+    assert!(err.contains("registry"), "{err}");
+}
