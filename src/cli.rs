@@ -31,6 +31,7 @@ pub enum Command {
     /// Pull the images of a list and write one signed bundle.
     Create(CreateArgs),
     /// Check the signature, then every blob and every byte of a bundle. Exit 3 if anything fails.
+    #[command(after_help = EXIT_CODES)]
     Verify {
         file: PathBuf,
         /// Trusted public key (SPKI PEM), or a directory of *.pub files; repeatable (key rotation).
@@ -46,19 +47,75 @@ pub enum Command {
     /// Verify a bundle, then load its images into registries or local stores, digests unchanged.
     Load(LoadArgs),
     /// List the digests a registry or OCI layout holds, for `create --since` on the other side.
+    #[command(after_help = EXIT_CODES)]
     Inventory(InventoryArgs),
     /// Serve bundles as a read-only registry (pull only), straight from the files.
+    #[command(after_help = EXIT_CODES)]
     Serve(ServeArgs),
     /// Show what a bundle holds, from its index (nothing is decompressed but the manifest).
+    #[command(after_help = EXIT_CODES)]
     Inspect {
         file: PathBuf,
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
     },
+    /// Print a shell completion script: `bundle completions bash > /etc/bash_completion.d/bundle`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff): `bundle man > /usr/local/share/man/man1/bundle.1`.
+    Man,
 }
 
+macro_rules! exit_codes {
+    () => {
+        "Exit codes: 0 ok, 1 error, 2 usage (a bad flag or value), 3 verification failed, 130 interrupted (partial output removed)."
+    };
+}
+const EXIT_CODES: &str = exit_codes!();
+
+const CREATE_HELP: &str = concat!(
+    "\
+The image list (YAML; or plain text, one reference per line):
+  platforms: [linux/amd64]          # default for every image; absent = every platform
+  images:
+    - nginx:1.27                    # docker.io/library/nginx:1.27
+    - name: registry.k8s.io/pause@sha256:<digest>
+      platforms: [linux/amd64, linux/arm64]
+  registries:
+    registry.example:5000:
+      plain-http: true              # or: ca-file, insecure-skip-tls-verify
+      username-env: REG_USER        # credentials from the environment
+      password-env: REG_PASS
+
+Credentials, first match wins: username-env/password-env in the list; podman's auth file
+($REGISTRY_AUTH_FILE, else $XDG_RUNTIME_DIR/containers/auth.json); docker's config.json
+($DOCKER_CONFIG, else ~/.docker) with its credsStore/credHelpers.
+
+",
+    exit_codes!()
+);
+
+const LOAD_HELP: &str = concat!(
+    "\
+Targets (--to, repeatable):
+  registry://HOST[:PORT][/PREFIX]          push, digests unchanged
+  oci:DIR                                  create or merge into an OCI image layout
+  docker-archive:FILE.tar                  one tar for docker load, podman load, ctr images import
+  containers-storage[:[DRIVER@ROOT+RUNROOT]]  podman's and CRI-O's store, through podman load
+  containerd[://SOCKET][?namespace=NS]     containerd's store through ctr (default namespace k8s.io)
+
+Registry targets take --username with --password-stdin, or podman's auth file and docker's
+config.json as create does; --plain-http, --ca-file, --insecure-skip-tls-verify for TLS.
+
+",
+    exit_codes!()
+);
+
 #[derive(Args, Debug)]
+#[command(after_help = CREATE_HELP)]
 pub struct CreateArgs {
     /// The image list: YAML (see docs/CLI.md) or one reference per line.
     pub images: PathBuf,
@@ -116,6 +173,7 @@ pub struct CreateArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(after_help = LOAD_HELP)]
 pub struct LoadArgs {
     /// The bundle, or `-` to read it from stdin.
     pub file: PathBuf,
@@ -125,7 +183,8 @@ pub struct LoadArgs {
     /// Load a bundle without a valid signature (its digests are still checked).
     #[arg(long)]
     pub allow_unsigned: bool,
-    /// registry://HOST[:PORT][/PREFIX], oci:DIR or docker-archive:FILE; repeatable.
+    /// registry://HOST[:PORT][/PREFIX], oci:DIR, docker-archive:FILE, containers-storage or
+    /// containerd (below); repeatable.
     #[arg(long = "to", required = true)]
     pub targets: Vec<String>,
     /// Only this image (as listed by `bundle inspect`, or as written in the image list); repeatable.
@@ -249,4 +308,26 @@ impl ReportArgs {
     pub fn progress(&self) -> crate::progress::Mode {
         crate::progress::Mode::detect(self.quiet || self.json)
     }
+}
+
+/// One manual page for the whole tool: the top-level page, then each command's description and
+/// options under its own heading (clap_mangen renders a command at a time).
+pub fn man_page() -> std::io::Result<Vec<u8>> {
+    use clap::CommandFactory;
+    let top = Cli::command();
+    let mut out = Vec::new();
+    clap_mangen::Man::new(top.clone()).render(&mut out)?;
+    for sub in top.get_subcommands().filter(|c| c.get_name() != "help") {
+        let name = sub.get_name().to_uppercase();
+        out.extend_from_slice(format!(".SH \"BUNDLE {name}\"\n").as_bytes());
+        let man = clap_mangen::Man::new(sub.clone());
+        let mut part = Vec::new();
+        man.render_description_section(&mut part)?;
+        man.render_synopsis_section(&mut part)?;
+        man.render_options_section(&mut part)?;
+        // Under the command's heading, its own sections are subsections.
+        let part = String::from_utf8_lossy(&part).replace(".SH ", ".SS ");
+        out.extend_from_slice(part.as_bytes());
+    }
+    Ok(out)
 }

@@ -83,6 +83,21 @@ fn run(cli: Cli) -> Result<i32> {
             say!("{}", report::inventory(&a.output, &inv));
         }
         Command::Serve(a) => bundle::serve::serve(&a.into_options())?,
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(
+                shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "bundle",
+                &mut out,
+            );
+            say!("{}", String::from_utf8_lossy(&out).trim_end());
+        }
+        Command::Man => {
+            let out = bundle::cli::man_page()
+                .map_err(|e| anyhow::Error::new(e).context("rendering the manual page"))?;
+            say!("{}", String::from_utf8_lossy(&out).trim_end());
+        }
         Command::Inspect { file, json } => {
             let i = bundle::inspect::inspect(&file)?;
             say!("{}", report::inspected(&i, json)?);

@@ -551,3 +551,64 @@ fn a_platform_filter_says_what_it_leaves_out_and_what_matches_nothing() {
     assert_eq!(err.matches(&index).count(), 1, "{err}");
     assert!(err.contains("registry"), "{err}");
 }
+
+#[test]
+fn completions_man_page_and_help_cover_every_command() {
+    let o = bundle!("completions bash");
+    assert!(o.status.success(), "{}", text(&o));
+    let script = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(script.path(), &o.stdout).unwrap();
+    let check = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(script.path())
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "bash -n: {}", text(&check));
+    let completions = String::from_utf8_lossy(&o.stdout).to_string();
+    let o = bundle!("man");
+    assert!(o.status.success(), "{}", text(&o));
+    let page = String::from_utf8_lossy(&o.stdout).to_string();
+    for cmd in [
+        "keygen",
+        "create",
+        "verify",
+        "load",
+        "inventory",
+        "serve",
+        "inspect",
+    ] {
+        assert!(completions.contains(cmd), "completions lack {cmd}");
+        assert!(
+            page.contains(&format!("BUNDLE {}", cmd.to_uppercase())),
+            "man lacks {cmd}"
+        );
+    }
+    if std::process::Command::new("groff")
+        .arg("-v")
+        .output()
+        .is_ok()
+    {
+        let man = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(man.path(), page.as_bytes()).unwrap();
+        let g = std::process::Command::new("groff")
+            .args(["-man", "-ww", "-z"])
+            .arg(man.path())
+            .output()
+            .unwrap();
+        assert!(g.stderr.is_empty(), "groff: {}", text(&g));
+    }
+    let load = String::from_utf8_lossy(&bundle!("load --help").stdout).to_string();
+    for kind in [
+        "registry://",
+        "oci:",
+        "docker-archive:",
+        "containers-storage",
+        "containerd",
+    ] {
+        assert!(load.contains(kind), "load --help lacks {kind}");
+    }
+    let create = String::from_utf8_lossy(&bundle!("create --help").stdout).to_string();
+    for part in ["images:", "config.json", "130 interrupted"] {
+        assert!(create.contains(part), "create --help lacks {part}");
+    }
+}
