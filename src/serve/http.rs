@@ -60,7 +60,7 @@ pub fn route(c: &Catalog, method: &str, url: &str, range: Option<&str>) -> Reply
         );
     }
     let Some(rest) = path.strip_prefix("/v2") else {
-        return error(404, "NOT_FOUND", "only the /v2/ API is served");
+        return error(404, "UNSUPPORTED", "only the /v2/ API is served");
     };
     let rest = rest.trim_start_matches('/');
     if rest.is_empty() {
@@ -77,13 +77,25 @@ pub fn route(c: &Catalog, method: &str, url: &str, range: Option<&str>) -> Reply
     if let Some(name) = rest.strip_suffix("/tags/list") {
         return tags(c, name, query);
     }
+    if let Some((_, digest)) = rest.rsplit_once("/referrers/") {
+        // Until referrers are served: the answer the spec gives clients to fall back to the
+        // `sha256-<digest>` tag schema.
+        return error(
+            404,
+            "UNSUPPORTED",
+            format!(
+                "the referrers API is not served; look for the tag {}",
+                digest.replace(':', "-")
+            ),
+        );
+    }
     if let Some((name, reference)) = rest.rsplit_once("/manifests/") {
         return manifest(c, name, reference);
     }
     if let Some((name, digest)) = rest.rsplit_once("/blobs/") {
         return blob(c, name, digest, range);
     }
-    error(404, "NOT_FOUND", format!("no such endpoint: {path}"))
+    error(404, "UNSUPPORTED", format!("no such endpoint: {path}"))
 }
 
 fn json(body: String, link: Option<String>) -> Reply {
@@ -155,18 +167,18 @@ fn blob(c: &Catalog, name: &str, digest: &str, range: Option<&str>) -> Reply {
             format!("{digest} is not a blob of {name} in the bundle"),
         );
     };
-    match range.map(|r| parse_range(r, size)) {
-        None => Reply::Blob {
+    match range.map_or(Ranged::Whole, |r| ranged(r, size)) {
+        Ranged::Whole => Reply::Blob {
             digest,
             size,
             range: None,
         },
-        Some(Some(r)) => Reply::Blob {
+        Ranged::Part(a, b) => Reply::Blob {
             digest,
             size,
-            range: Some(r),
+            range: Some((a, b)),
         },
-        Some(None) => Reply::RangeNotSatisfiable { size },
+        Ranged::Unsatisfiable => Reply::RangeNotSatisfiable { size },
     }
 }
 
@@ -207,25 +219,45 @@ fn paginate<'a>(all: &[&'a String], query: &str, base: &str) -> (Vec<&'a String>
     }
 }
 
-/// `bytes=A-B`, `bytes=A-` or `bytes=-N` against a blob of `size` bytes; None if unsatisfiable.
-fn parse_range(header: &str, size: u64) -> Option<(u64, u64)> {
-    let spec = header.trim().strip_prefix("bytes=")?;
-    if spec.contains(',') {
-        return None;
-    }
-    let (a, b) = spec.split_once('-')?;
-    let (start, end) = match (a.trim(), b.trim()) {
-        ("", n) => {
-            let n: u64 = n.parse().ok()?;
-            (size.checked_sub(n.min(size))?, size.checked_sub(1)?)
-        }
-        (a, "") => (a.parse().ok()?, size.checked_sub(1)?),
-        (a, b) => (
-            a.parse().ok()?,
-            b.parse::<u64>().ok()?.min(size.checked_sub(1)?),
-        ),
+/// What a `Range` header asks of a blob.
+#[derive(Debug, PartialEq)]
+enum Ranged {
+    Whole,
+    /// Inclusive.
+    Part(u64, u64),
+    Unsatisfiable,
+}
+
+/// `bytes=A-B`, `bytes=A-` or `bytes=-N` against a blob of `size` bytes. A header we do not take
+/// (another unit, several ranges, bad syntax) is ignored and the whole blob sent, as RFC 9110
+/// allows and clients expect; 416 is only for a well-formed range wholly past the end.
+fn ranged(header: &str, size: u64) -> Ranged {
+    let Some(spec) = header.trim().strip_prefix("bytes=") else {
+        return Ranged::Whole;
     };
-    (start <= end && end < size).then_some((start, end))
+    let Some((a, b)) = spec.split_once('-').filter(|_| !spec.contains(',')) else {
+        return Ranged::Whole;
+    };
+    let number = |t: &str| t.trim().parse::<u64>().ok();
+    let (start, end) = match (a.trim(), b.trim()) {
+        ("", n) => match number(n) {
+            Some(n) if n > 0 && size > 0 => (size - n.min(size), size - 1),
+            Some(_) => return Ranged::Unsatisfiable,
+            None => return Ranged::Whole,
+        },
+        (a, "") => match number(a) {
+            Some(a) => (a, size.saturating_sub(1)),
+            None => return Ranged::Whole,
+        },
+        (a, b) => match (number(a), number(b)) {
+            (Some(a), Some(b)) if a <= b => (a, b.min(size.saturating_sub(1))),
+            _ => return Ranged::Whole,
+        },
+    };
+    match start < size {
+        true => Ranged::Part(start, end),
+        false => Ranged::Unsatisfiable,
+    }
 }
 
 /// A blob read for a client, checked against its digest as it goes. The read that would hand over
@@ -613,14 +645,20 @@ mod tests {
 
     #[test]
     fn ranges() {
-        assert_eq!(parse_range("bytes=0-9", 100), Some((0, 9)));
-        assert_eq!(parse_range("bytes=90-", 100), Some((90, 99)));
-        assert_eq!(parse_range("bytes=-10", 100), Some((90, 99)));
-        assert_eq!(parse_range("bytes=50-500", 100), Some((50, 99)));
-        assert_eq!(parse_range("bytes=100-", 100), None);
-        assert_eq!(parse_range("bytes=9-3", 100), None);
-        assert_eq!(parse_range("bytes=0-1,5-6", 100), None);
-        assert_eq!(parse_range("bytes=0-", 0), None);
+        use Ranged::*;
+        assert_eq!(ranged("bytes=0-9", 100), Part(0, 9));
+        assert_eq!(ranged("bytes=90-", 100), Part(90, 99));
+        assert_eq!(ranged("bytes=-10", 100), Part(90, 99));
+        assert_eq!(ranged("bytes=-500", 100), Part(0, 99));
+        assert_eq!(ranged("bytes=50-500", 100), Part(50, 99));
+        assert_eq!(ranged("bytes=100-", 100), Unsatisfiable);
+        assert_eq!(ranged("bytes=-0", 100), Unsatisfiable);
+        assert_eq!(ranged("bytes=0-", 0), Unsatisfiable);
+        // Not taken, so ignored: the whole blob.
+        assert_eq!(ranged("bytes=9-3", 100), Whole);
+        assert_eq!(ranged("bytes=0-1,5-6", 100), Whole);
+        assert_eq!(ranged("items=0-9", 100), Whole);
+        assert_eq!(ranged("bytes=x-9", 100), Whole);
     }
 
     #[test]

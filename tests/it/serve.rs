@@ -160,6 +160,16 @@ fn skopeo_and_ctr_pull_from_the_bundle_with_unchanged_digests() {
         &format!("Range: bytes={}-\r\n", whole.len()),
     );
     assert_eq!(st, 416);
+    // Several ranges, or a unit we do not take: the whole blob, as the RFC allows.
+    for ask in ["bytes=0-1,5-6", "items=0-9", "bytes=9-3"] {
+        let (st, head, body) = http(a, "GET", &blob_path, &format!("Range: {ask}\r\n"));
+        assert_eq!(st, 200, "{ask}: {head}");
+        assert_eq!(body, whole, "{ask}");
+    }
+    // Referrers are not served yet: the spec's 404, so clients fall back to the tag schema.
+    let (st, _, body) = http(a, "GET", &format!("/v2/team/app1/referrers/{layer}"), "");
+    assert_eq!(st, 404);
+    assert!(String::from_utf8_lossy(&body).contains("UNSUPPORTED"));
     let (st, head, body) = http(a, "HEAD", &blob_path, "");
     assert_eq!(st, 200);
     assert!(body.is_empty());
