@@ -277,6 +277,10 @@ pub struct NetworkArgs {
     /// How long a registry may send nothing before the request is retried (e.g. 30s, 2m).
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     pub read_timeout: std::time::Duration,
+    /// A line per registry request on stderr: method, URL (without its query), status, time.
+    /// Credentials are never shown.
+    #[arg(short, long)]
+    pub verbose: bool,
 }
 
 /// How to reach the registry `load` pushes to or `inventory` lists.

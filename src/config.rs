@@ -31,6 +31,7 @@ impl NetworkArgs {
             read_timeout: Some(self.read_timeout),
             certs_dirs: Vec::new(),
             plain_http_hint: None,
+            verbose: self.verbose,
         }
         .with_system_certs_dirs()
     }

@@ -28,6 +28,27 @@ pub struct Endpoint {
     pub plain_http_hint: &'static str,
     /// `https://registry-1.docker.io`
     pub base_url: String,
+    /// Log every request on stderr (`-v`).
+    pub verbose: bool,
+}
+
+impl Endpoint {
+    /// With `-v`: one line per request, method, URL, status and time. The query is left out
+    /// (upload states, a CDN's signed URL); credentials travel in headers, which are never shown.
+    pub(crate) fn log(&self, method: &Method, url: &str, outcome: &str, since: std::time::Instant) {
+        if !self.verbose {
+            return;
+        }
+        let shown = match url.split_once('?') {
+            Some((path, _)) => format!("{path}?…"),
+            None => url.to_string(),
+        };
+        crate::console::line(format!(
+            "{method} {} {outcome} {} ms",
+            crate::console::printable(&shown),
+            since.elapsed().as_millis()
+        ));
+    }
 }
 
 pub struct RegistryClient {
@@ -324,10 +345,14 @@ impl RegistryClient {
         auth: Auth,
         challenged: &mut bool,
     ) -> Result<Response, Attempt> {
-        let resp = self
-            .request(method, url, req, auth)?
-            .send()
-            .map_err(|e| self.unreachable(&e, None))?;
+        let since = std::time::Instant::now();
+        let sent = self.request(method, url, req, auth)?.send();
+        let outcome = match &sent {
+            Ok(r) => r.status().as_u16().to_string(),
+            Err(_) => "no answer".to_string(),
+        };
+        self.endpoint.log(method, url, &outcome, since);
+        let resp = sent.map_err(|e| self.unreachable(&e, None))?;
         if resp.status() != StatusCode::UNAUTHORIZED
             || !matches!(auth, Auth::Registry)
             || *challenged

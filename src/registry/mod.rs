@@ -34,6 +34,8 @@ pub struct GlobalOptions {
     pub certs_dirs: Vec<PathBuf>,
     /// How this command turns on plain HTTP, for hints; None: the image list's setting.
     pub plain_http_hint: Option<&'static str>,
+    /// Log every request (`-v`).
+    pub verbose: bool,
 }
 
 /// The hint for commands that read an image list.
@@ -102,6 +104,7 @@ impl Registries {
                 registry: registry.to_string(),
                 plain_http_hint: self.global.plain_http_hint.unwrap_or(IMAGE_LIST_PLAIN_HTTP),
                 base_url: format!("{scheme}://{}", crate::reference::api_host(registry)),
+                verbose: self.global.verbose,
             },
             http,
             stream::Streamer::new(settings),

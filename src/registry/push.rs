@@ -156,19 +156,25 @@ impl RegistryClient {
                     headers.insert(AUTHORIZATION, h);
                 }
             }
+            let since = std::time::Instant::now();
             let answer = self
                 .streamer
-                .send(Method::PUT, put.as_str(), headers, open()?, size)
-                .map_err(|e| match e {
-                    StreamError::Transfer(reason) => {
-                        RegistryError::connect(&self.endpoint.registry, format!("{what}: {reason}"))
-                    }
-                    StreamError::Source(e) => RegistryError::Protocol {
-                        what: what.clone(),
-                        reason: format!("reading the blob from the bundle: {e}"),
-                    },
-                    StreamError::Setup(e) => e,
-                })?;
+                .send(Method::PUT, put.as_str(), headers, open()?, size);
+            let outcome = answer
+                .as_ref()
+                .map_or("no answer".to_string(), |a| a.status.as_u16().to_string());
+            self.endpoint
+                .log(&Method::PUT, put.as_str(), &outcome, since);
+            let answer = answer.map_err(|e| match e {
+                StreamError::Transfer(reason) => {
+                    RegistryError::connect(&self.endpoint.registry, format!("{what}: {reason}"))
+                }
+                StreamError::Source(e) => RegistryError::Protocol {
+                    what: what.clone(),
+                    reason: format!("reading the blob from the bundle: {e}"),
+                },
+                StreamError::Setup(e) => e,
+            })?;
             match answer.status {
                 StatusCode::CREATED => return Ok(()),
                 StatusCode::UNAUTHORIZED if !fresh_token => self.drop_token(&scopes),

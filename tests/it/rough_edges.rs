@@ -612,3 +612,53 @@ fn completions_man_page_and_help_cover_every_command() {
         assert!(create.contains(part), "create --help lacks {part}");
     }
 }
+
+#[test]
+fn verbose_shows_each_registry_request_and_never_the_credentials() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let tls = make_tls(w);
+    let reg = Registry::start_tls_auth(&tls, "tester", "s3cret-pass");
+    let imgs = build_test_images();
+    reg.push(imgs.layout_dir.path(), "app1", "team/app1:1.0", &[]);
+    let a = &reg.addr;
+    let list = write_list(
+        w,
+        &format!(
+            "images:\n  - {a}/team/app1:1.0\nregistries:\n  {a}:\n    ca-file: ca.pem\n    username-env: T_USER\n    password-env: T_PASS\n"
+        ),
+    );
+    let o = std::process::Command::new(bundle_bin())
+        .arg("create")
+        .arg(&list)
+        .arg("-o")
+        .arg(w.join("v.bundle"))
+        .args(["--unsigned", "--no-cache", "-q", "-v"])
+        .env("T_USER", "tester")
+        .env("T_PASS", "s3cret-pass")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    let manifest = format!("GET https://{a}/v2/team/app1/manifests/1.0 200 ");
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with(&manifest) && l.ends_with(" ms")),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "GET https://{a}/v2/team/app1/blobs/{} 200",
+            imgs.base_layer.digest
+        )),
+        "{err}"
+    );
+    // The challenge is seen: a 401 and then the answer with credentials.
+    assert!(err.contains(" 401 "), "{err}");
+    use base64::Engine as _;
+    let basic = base64::engine::general_purpose::STANDARD.encode("tester:s3cret-pass");
+    assert!(
+        !err.contains("s3cret-pass") && !err.contains(&basic),
+        "{err}"
+    );
+}
