@@ -47,6 +47,69 @@ pub struct BlobBar {
     bar: Option<ProgressBar>,
 }
 
+/// See `Progress::counter`.
+pub struct Counter {
+    state: Arc<Shared>,
+    total: ProgressBar,
+    bar: BlobBar,
+    reached: Arc<AtomicU64>,
+    size: u64,
+}
+
+impl Counter {
+    /// The furthest any read of the blob has got is `pos`.
+    fn reach(&self, pos: u64) {
+        let pos = pos.min(self.size);
+        let before = self.reached.fetch_max(pos, Ordering::Relaxed);
+        if pos > before {
+            let n = pos - before;
+            self.state.done.fetch_add(n, Ordering::Relaxed);
+            self.total.inc(n);
+            self.bar.inc(n);
+        }
+    }
+
+    /// `inner`, counting what is read from it.
+    pub fn reader<R: std::io::Read>(&self, inner: R) -> CountingReader<R> {
+        CountingReader {
+            inner,
+            pos: 0,
+            counter: Counter {
+                state: self.state.clone(),
+                total: self.total.clone(),
+                bar: BlobBar {
+                    bar: self.bar.bar.clone(),
+                },
+                reached: self.reached.clone(),
+                size: self.size,
+            },
+        }
+    }
+
+    /// The blob is where it should be, read or not (a target that had it already).
+    pub fn done(&self) {
+        self.reach(self.size);
+        if let Some(b) = &self.bar.bar {
+            b.finish_and_clear();
+        }
+    }
+}
+
+pub struct CountingReader<R> {
+    inner: R,
+    pos: u64,
+    counter: Counter,
+}
+
+impl<R: std::io::Read> std::io::Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.pos += n as u64;
+        self.counter.reach(self.pos);
+        Ok(n)
+    }
+}
+
 impl Progress {
     pub fn new(mode: Mode, verb: &'static str) -> Progress {
         let multi = MultiProgress::with_draw_target(match mode {
@@ -126,11 +189,24 @@ impl Progress {
         }
         let b = self.multi.add(ProgressBar::new(size));
         b.set_style(
-            ProgressStyle::with_template("  {prefix:12} {bar:30} {bytes}/{total_bytes}")
+            ProgressStyle::with_template("  {prefix:40!} {bar:30} {bytes}/{total_bytes}")
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         b.set_prefix(name.to_string());
         BlobBar { bar: Some(b) }
+    }
+
+    /// A counter for one blob's bytes as they are read (`Counter::reader`), with its own bar on
+    /// a terminal named `label`. Only new bytes count: a retry that reads the blob again from the
+    /// start moves nothing until it passes where the last attempt got to.
+    pub fn counter(&self, label: &str, size: u64) -> Counter {
+        Counter {
+            state: self.state.clone(),
+            total: self.total.clone(),
+            bar: self.blob(label, size),
+            reached: Arc::new(AtomicU64::new(0)),
+            size,
+        }
     }
 
     pub fn finish(&self) {

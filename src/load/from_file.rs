@@ -34,21 +34,22 @@ pub fn load(
     let session =
         Session::open(stream, &name, keys, opts.allow_unsigned).map_err(|e| parts.explain(e))?;
     let progress = Progress::new(opts.progress, "loaded");
+    let plan = crate::select::plan(&session.checked, &opts.images, &opts.platforms)?;
+    let prepared = Prepared::new(opts, &plan, &session.checked.doc)?;
+    let bytes = prepared.users.iter().map(|(b, _)| b.size).sum::<u64>();
+    // The same count as the summary's: configs and layers of the chosen images, once each.
     progress.line(&format!(
-        "{name}: {} ({} blobs); checking every byte while loading",
+        "{name}: {}; {} images, {} blobs ({}) to load; checking every byte while loading",
         session
             .checked
             .signer
             .as_deref()
             .map_or("unsigned (allowed)".into(), |s| format!("signature by {s}")),
-        session.checked.doc.blobs.len()
+        plan.len(),
+        prepared.users.len(),
+        indicatif::HumanBytes(bytes)
     ));
-    let plan = crate::select::plan(&session.checked, &opts.images, &opts.platforms)?;
-    let prepared = Prepared::new(opts, &plan, &session.checked.doc)?;
-    progress.start_bytes(
-        prepared.users.iter().map(|(b, _)| b.size).sum::<u64>() * prepared.targets.len() as u64,
-        0,
-    );
+    progress.start_bytes(bytes * prepared.targets.len() as u64, 0);
     let (verified, results) = std::thread::scope(|s| {
         let verifier = s.spawn(|| session.finish());
         let results = send_all(&prepared, &reader, opts.jobs, &progress);

@@ -153,15 +153,19 @@ impl<'a> Prepared<'a> {
     ) -> Result<Vec<BlobOutcome>> {
         let mut v = Vec::new();
         for t in &self.targets {
+            let counter = progress.counter(&bar_label(blob, imgs), blob.size);
+            let counted = || -> Result<Box<dyn std::io::Read + Send>> {
+                Ok(Box::new(counter.reader(open()?)))
+            };
             let put = target::Put {
                 blob,
                 users: imgs,
-                open,
+                open: &counted,
             };
             let o = t.put_blob(put).with_context(|| {
                 format!("{}: blob {} of {}", t.name(), blob.digest, names_of(imgs))
             })?;
-            progress.add(blob.size);
+            counter.done();
             v.push(o);
         }
         Ok(v)
@@ -235,6 +239,13 @@ fn commit(
             .collect(),
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// A blob's bar names the (first) image it belongs to, then the blob: `team/app1:1.0 7321c1cd8f81`.
+fn bar_label(blob: &BlobRecord, imgs: &[&PlannedImage]) -> String {
+    let image = imgs.first().map_or("", |i| i.record.reference.as_str());
+    let more = if imgs.len() > 1 { " +" } else { "" };
+    format!("{image}{more} {}", &blob.digest.hex()[..12])
 }
 
 fn names_of(imgs: &[&PlannedImage]) -> String {

@@ -662,3 +662,65 @@ fn verbose_shows_each_registry_request_and_never_the_credentials() {
         "{err}"
     );
 }
+
+/// Bytes in indicatif's `HumanBytes` form: "244.14 KiB".
+fn human_bytes(text: &str) -> Option<f64> {
+    let (n, unit) = text.trim().split_once(' ')?;
+    let scale = match unit {
+        "B" => 1.0,
+        "KiB" => 1024.0,
+        "MiB" => 1024.0 * 1024.0,
+        "GiB" => 1024.0 * 1024.0 * 1024.0,
+        _ => return None,
+    };
+    Some(n.parse::<f64>().ok()? * scale)
+}
+
+#[test]
+fn load_progress_moves_while_a_blob_uploads() {
+    let (_reg, _imgs, work, b) = small_bundle();
+    let dst = Registry::start();
+    let slow = FaultProxy::start(
+        &dst.addr,
+        Fault::SlowBodies {
+            bytes_per_sec: 50_000,
+        },
+    );
+    let mut child = std::process::Command::new(bundle_bin())
+        .args(words(
+            "load {} --allow-unsigned -j 1 --plain-http --to registry://{}",
+            &[&b, &slow.addr],
+        ))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(7500));
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut err = String::new();
+    use std::io::Read as _;
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    drop(work);
+    // "loaded 1.2 MiB of 3.4 MiB (240 KiB/s)": within the first blob, bytes have moved.
+    let moved = err
+        .lines()
+        .filter_map(|l| l.strip_prefix("loaded "))
+        .filter_map(|l| l.split(" of ").next().and_then(human_bytes))
+        .fold(0.0, f64::max);
+    assert!(
+        moved >= 100.0 * 1024.0,
+        "no bytes moved while uploading: {err}"
+    );
+    // The first line counts what will be loaded, as the summary does.
+    assert!(
+        err.lines()
+            .next()
+            .is_some_and(|l| l.contains("blobs") && l.contains("to load")),
+        "{err}"
+    );
+}

@@ -64,6 +64,8 @@ pub enum Fault {
     UploadsTo(String),
     /// Manifest answers carry a `Docker-Content-Digest` that is not the digest of their body.
     WrongContentDigest,
+    /// Take request bodies at about this many bytes a second: a slow link to the registry.
+    SlowBodies { bytes_per_sec: usize },
     /// Manifest bodies of this media type become `to` (Content-Type too): a registry serving a
     /// kind of manifest the client never asked for.
     ManifestTypeAs { from: String, to: String },
@@ -260,7 +262,16 @@ fn serve_one(
         }
     }
     let mut body = vec![0u8; content_length];
-    cr.read_exact(&mut body)?;
+    match fault {
+        Fault::SlowBodies { bytes_per_sec } => {
+            // Tenths of a second, so the sender sees a steady trickle.
+            for part in body.chunks_mut((*bytes_per_sec / 10).max(1)) {
+                cr.read_exact(part)?;
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        _ => cr.read_exact(&mut body)?,
+    }
     let range = head
         .iter()
         .find(|l| l.to_ascii_lowercase().starts_with("range:"))
