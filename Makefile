@@ -1,12 +1,16 @@
 # `make demo` runs the main job end to end; `make test` installs what the tests need and runs them.
 CARGO ?= cargo
 
-.PHONY: all build test test-deps lint demo bench fuzz fuzz-smoke clean
+.PHONY: all build dist test test-deps lint demo bench fuzz fuzz-smoke clean
 
 all: build
 
 build:
 	$(CARGO) build --release
+
+# A self-contained, stripped x86_64 Linux binary and its sha256 in dist/, to carry across the gap.
+dist:
+	./scripts/dist.sh
 
 test-deps:
 	./scripts/install-test-deps.sh
