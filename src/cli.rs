@@ -135,6 +135,12 @@ pub struct CreateArgs {
     /// bundle torn by a crash is always rejected by verify and load.
     #[arg(long)]
     pub sync: bool,
+    /// Carry the bundle binary in the bundle as tools/bundle-linux-ARCH, signed with the rest,
+    /// so the other side can get it with `tar --zstd -xf FILE tools/bundle-linux-x86_64`.
+    /// --include-tool=PATH carries that binary (e.g. the static one `make dist` builds) instead
+    /// of the running one.
+    #[arg(long, value_name = "PATH", num_args = 0..=1, require_equals = true)]
+    pub include_tool: Option<Option<PathBuf>>,
     /// ed25519 private key (PKCS#8 PEM) to sign the bundle with.
     #[arg(
         long,

@@ -73,6 +73,7 @@ pub fn create_options(a: CreateArgs) -> Result<CreateOptions> {
         since: a.since,
         split: a.split,
         sync: a.sync,
+        include_tool: a.include_tool,
     })
 }
 

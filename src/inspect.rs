@@ -21,6 +21,9 @@ pub struct Inspection {
     /// A delta bundle's base and the layers it leaves out.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub base: Option<crate::format::DeltaBase>,
+    /// Programs carried (`create --include-tool`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<crate::format::FileRecord>,
 }
 
 pub fn inspect(path: &Path) -> Result<Inspection, FormatError> {
@@ -41,5 +44,6 @@ pub fn inspect(path: &Path) -> Result<Inspection, FormatError> {
         blob_bytes: doc.blobs.iter().map(|b| b.size).sum(),
         images: doc.images,
         base: doc.base,
+        tools: doc.tools,
     })
 }

@@ -220,6 +220,16 @@ impl fmt::Display for Inspection {
                 HumanBytes(b.omitted.iter().map(|o| o.size).sum())
             )?;
         }
+        for t in &self.tools {
+            writeln!(
+                f,
+                "tool:     {} ({}); get it with: tar --zstd -xf {} {}",
+                p(&t.path),
+                HumanBytes(t.size),
+                self.file,
+                p(&t.path)
+            )?;
+        }
         writeln!(f, "images:   {}", self.images.len())?;
         for i in &self.images {
             let plats = if i.platforms.is_empty() {

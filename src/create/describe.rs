@@ -37,6 +37,7 @@ pub fn describe(
     base: Option<&Base>,
     created: u64,
     signer: Option<String>,
+    tools: Vec<crate::format::FileRecord>,
 ) -> serde_json::Result<Described> {
     let (blobs, members) = members_of(images, plan);
     let index_entries = images.iter().map(index_entry).collect();
@@ -56,6 +57,7 @@ pub fn describe(
         blobs,
         files: layout_files(&index_json),
         base: base.map(|b| delta_base(images, plan, b)),
+        tools,
     };
     Ok(Described {
         doc,

@@ -9,6 +9,7 @@ mod fetch;
 mod plan;
 mod resolve;
 mod summary;
+mod tool;
 mod write;
 
 pub use summary::CreateSummary;
@@ -52,6 +53,8 @@ pub struct CreateOptions {
     pub split: Option<u64>,
     /// Flush the bundle to disk before renaming it into place.
     pub sync: bool,
+    /// Carry a bundle binary as `tools/...` (`Some(None)`: the running one).
+    pub include_tool: Option<Option<PathBuf>>,
 }
 
 pub fn create(opts: &CreateOptions) -> Result<CreateSummary> {
@@ -71,6 +74,11 @@ pub fn create(opts: &CreateOptions) -> Result<CreateSummary> {
         .map(crate::delta::load_base)
         .transpose()?;
     let cache = open_cache(opts, &output_dir(&opts.output)?)?;
+    let tool = opts
+        .include_tool
+        .as_ref()
+        .map(|p| tool::prepare(p.as_deref()))
+        .transpose()?;
     let progress = Progress::new(opts.progress, "downloaded");
     let registries = Registries::new(list.registries.clone(), opts.registry.clone());
     let resolved = resolve::resolve_all(&list.images, &registries, opts.jobs, &progress)?;
@@ -90,6 +98,7 @@ pub fn create(opts: &CreateOptions) -> Result<CreateSummary> {
         sync: opts.sync,
         signing: signing.as_ref(),
         cache: &cache,
+        tool: tool.as_ref(),
     };
     let bundle = Bundle {
         base: base.as_ref(),
@@ -269,6 +278,7 @@ impl Bundle<'_> {
             self.base,
             self.output.created,
             self.signer.clone(),
+            self.output.tool.iter().map(|t| t.record.clone()).collect(),
         )?;
         let written = self.output.write(&described, images, ready, writing)?;
         Ok(WrittenBundle {

@@ -43,6 +43,8 @@ pub struct Output<'a> {
     pub sync: bool,
     pub signing: Option<&'a SigningKey>,
     pub cache: &'a BlobCache,
+    /// `--include-tool`: written after the blobs.
+    pub tool: Option<&'a super::tool::Tool>,
 }
 
 /// The bundle's size and sha256 (of the whole file, or of all parts in order).
@@ -72,6 +74,7 @@ impl Output<'_> {
                 .map(|m| (&m.digest, m.bytes.as_slice()))
                 .collect(),
             ready,
+            tool: self.tool,
         };
         writing.start_bytes(described.doc.blobs.iter().map(|b| b.size).sum(), 0);
         let result = match self.split {
@@ -139,6 +142,7 @@ struct Content<'a> {
     described: &'a Described,
     manifests: HashMap<&'a Digest, &'a [u8]>,
     ready: Ready<'a>,
+    tool: Option<&'a super::tool::Tool>,
 }
 
 impl Content<'_> {
@@ -173,6 +177,9 @@ impl Content<'_> {
                 }
             }
         }
+        if let Some(t) = self.tool {
+            add_tool(&mut w, t)?;
+        }
         Ok(w.finish()?)
     }
 }
@@ -202,6 +209,29 @@ fn add_cached<W: Write>(
         bail!(
             "cached blob {} is damaged (sha256 {found}, {count} bytes); delete it from the cache and run again",
             path.display()
+        );
+    }
+    Ok(())
+}
+
+/// The tool, runnable once extracted, hashed again as it is written: it must be the file that
+/// bundle.json (and so the signature) describes.
+fn add_tool<W: Write>(w: &mut BundleWriter<W>, t: &super::tool::Tool) -> Result<()> {
+    let f = File::open(&t.source).with_context(|| format!("opening {}", t.source.display()))?;
+    let mut src = HashingReader::new(f);
+    let r = &t.record;
+    w.add_with_mode(
+        &r.path,
+        r.size,
+        &mut src,
+        Packing::Compressed(LEVEL_DATA),
+        0o755,
+    )?;
+    let (_, found, count) = src.finish();
+    if found != r.digest || count != r.size {
+        bail!(
+            "{} changed while the bundle was written",
+            t.source.display()
         );
     }
     Ok(())

@@ -38,6 +38,11 @@ pub struct BundleManifest {
     /// side must already hold.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base: Option<DeltaBase>,
+    /// Programs carried after the blobs (`create --include-tool`): `tools/NAME`, mode 0755, so
+    /// `tar --zstd -xf FILE tools/NAME` gets the loader out. Covered by the signature as every
+    /// file listed here is.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<FileRecord>,
 }
 
 /// What a delta bundle was made against, and what it therefore does not carry.
@@ -52,6 +57,17 @@ pub struct DeltaBase {
     pub name: String,
     /// Layers the images need that are not in this bundle.
     pub omitted: Vec<BlobRecord>,
+}
+
+/// `tools/NAME` with a plain file name: nothing that could climb out of where it is extracted.
+pub fn is_tool_path(path: &str) -> bool {
+    path.strip_prefix("tools/").is_some_and(|name| {
+        !name.is_empty()
+            && !name.starts_with('.')
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    })
 }
 
 impl BundleManifest {
@@ -87,6 +103,17 @@ impl BundleManifest {
             return Err(invalid(format!(
                 "it lists blob {} as both carried and left out",
                 o.digest
+            )));
+        }
+        let mut tools = std::collections::HashSet::new();
+        if let Some(t) = doc
+            .tools
+            .iter()
+            .find(|t| !is_tool_path(&t.path) || !tools.insert(&t.path))
+        {
+            return Err(invalid(format!(
+                "its tool {:?} is not a plain name under tools/, or is listed twice",
+                t.path
             )));
         }
         Ok(doc)
@@ -234,4 +261,22 @@ pub enum FormatError {
         path: String,
         source: std::io::Error,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_tool_path_is_a_plain_name_under_tools() {
+        assert!(super::is_tool_path("tools/bundle-linux-x86_64"));
+        for bad in [
+            "tools/",
+            "tools/../x",
+            "tools/a/b",
+            "tools/.hidden",
+            "bin/x",
+            "tools/a b",
+        ] {
+            assert!(!super::is_tool_path(bad), "{bad}");
+        }
+    }
 }

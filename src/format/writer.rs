@@ -47,10 +47,22 @@ impl<W: Write> BundleWriter<W> {
         src: &mut impl Read,
         packing: Packing,
     ) -> io::Result<()> {
+        self.add_with_mode(path, size, src, packing, 0o644)
+    }
+
+    /// The same with another mode: 0755 for a program (`tools/`), so tar extracts it runnable.
+    pub fn add_with_mode(
+        &mut self,
+        path: &str,
+        size: u64,
+        src: &mut impl Read,
+        packing: Packing,
+        mode: u32,
+    ) -> io::Result<()> {
         let mut h = tar::Header::new_ustar();
         h.set_path(path)?;
         h.set_size(size);
-        h.set_mode(0o644);
+        h.set_mode(mode);
         h.set_uid(0);
         h.set_gid(0);
         h.set_mtime(self.mtime);

@@ -36,6 +36,8 @@ pub struct Session<R> {
     pub checked: Checked,
     records: HashMap<Digest, BlobRecord>,
     seen: HashSet<Digest>,
+    /// The `tools/` members read and checked so far.
+    tools_seen: HashSet<String>,
     pending: Option<Member>,
 }
 
@@ -79,6 +81,7 @@ impl<R: Read> Session<R> {
             },
             records,
             seen: HashSet::new(),
+            tools_seen: HashSet::new(),
             pending: None,
         };
         session.read_manifests(m)?;
@@ -171,14 +174,57 @@ impl<R: Read> Session<R> {
 
     /// The next config or layer: its record. Read it with `read_blob` (or it is read and checked
     /// anyway when asking for the next one).
+    /// Tools (`create --include-tool`) follow the blobs: they are checked here on the way,
+    /// never handed out as blobs.
     pub fn next_blob(&mut self) -> Result<Option<BlobRecord>, VerifyError> {
-        if self.pending.is_none() {
-            self.pending = self.stream.next_member()?;
+        loop {
+            if self.pending.is_none() {
+                self.pending = self.stream.next_member()?;
+            }
+            match self.pending.take() {
+                None => return Ok(None),
+                Some(m) if m.path.starts_with("tools/") => self.read_tool(&m)?,
+                Some(m) => {
+                    let rec = self.record_for(&m)?;
+                    self.pending = Some(m);
+                    return Ok(Some(rec));
+                }
+            }
         }
-        match &self.pending {
-            None => Ok(None),
-            Some(m) => Ok(Some(self.record_for(m)?)),
+    }
+
+    /// A tool member, checked against its record in bundle.json like a layout file.
+    fn read_tool(&mut self, m: &Member) -> Result<(), VerifyError> {
+        let inconsistent = |detail: String| VerifyError::inconsistent(&self.name, detail);
+        let rec = self
+            .checked
+            .doc
+            .tools
+            .iter()
+            .find(|t| t.path == m.path)
+            .cloned()
+            .ok_or_else(|| {
+                inconsistent(format!("member {} is not listed in bundle.json", m.path))
+            })?;
+        if rec.size != m.size || !self.tools_seen.insert(rec.path.clone()) {
+            return Err(inconsistent(format!(
+                "tool {} is not as bundle.json lists it",
+                m.path
+            )));
         }
+        let mut w = HashingWriter::new(std::io::sink());
+        self.stream.read_data(m, &mut w)?;
+        let (_, found, _) = w.finish();
+        if found != rec.digest {
+            return Err(VerifyError::DigestMismatch {
+                path: self.name.clone(),
+                what: rec.path,
+                expected: rec.digest.to_string(),
+                found: found.to_string(),
+                images: String::new(),
+            });
+        }
+        Ok(())
     }
 
     pub fn read_blob(&mut self, sink: &mut dyn Write) -> Result<(), VerifyError> {
@@ -212,6 +258,18 @@ impl<R: Read> Session<R> {
                     missing.digest,
                     images_using(&self.checked, &missing.digest)
                 ),
+            });
+        }
+        if let Some(t) = self
+            .checked
+            .doc
+            .tools
+            .iter()
+            .find(|t| !self.tools_seen.contains(&t.path))
+        {
+            return Err(VerifyError::Inconsistent {
+                path: self.name.clone(),
+                detail: format!("tool {} listed in bundle.json is missing", t.path),
             });
         }
         self.stream.finish()?;

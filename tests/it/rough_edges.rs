@@ -724,3 +724,65 @@ fn load_progress_moves_while_a_blob_uploads() {
         "{err}"
     );
 }
+
+#[test]
+fn include_tool_carries_the_loader_signed_and_extractable_with_tar_alone() {
+    require("tar");
+    let (reg, _imgs) = registry_with_images();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let (key, public) = keypair(w);
+    let list = plain_list(w, &reg, &["team/app1:1.0"]);
+    let b = w.join("tool.bundle");
+    let o = create(&list, &b, &["--key", &key, "--include-tool"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let path = format!("tools/bundle-linux-{}", std::env::consts::ARCH);
+    let shown = String::from_utf8_lossy(&bundle!("inspect {}", b).stdout).to_string();
+    assert!(shown.contains(&path), "{shown}");
+    let o = bundle!("verify {} --key {}", b, public);
+    assert!(o.status.success(), "{}", text(&o));
+    // The documented command, in a shell, gives a binary that runs.
+    let out = w.join("x");
+    std::fs::create_dir(&out).unwrap();
+    let o = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "tar --zstd -xf {} -C {} {path}",
+            b.display(),
+            out.display()
+        ))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let tool = out.join(&path);
+    let o = std::process::Command::new(&tool)
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        std::fs::read(&tool).unwrap(),
+        std::fs::read(bundle_bin()).unwrap()
+    );
+    // Covered by the signature: one byte changed in the tool's frame fails verify (exit 3).
+    let mut bytes = std::fs::read(&b).unwrap();
+    let at = data_middle(&bytes, &path);
+    bytes[at] ^= 0x20;
+    let bad = w.join("bad.bundle");
+    std::fs::write(&bad, &bytes).unwrap();
+    let o = bundle!("verify {} --key {}", bad, public);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    // And load from stdin, which reads the members in order, passes over it.
+    let layout = w.join("layout");
+    let o = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "{} load - --key {public} -q --to oci:{} < {}",
+            bundle_bin().display(),
+            layout.display(),
+            b.display()
+        ))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+}
