@@ -60,14 +60,7 @@ pub struct CreateOptions {
 pub fn create(opts: &CreateOptions) -> Result<CreateSummary> {
     let started = Instant::now();
     let list = load_list(&opts.list, &opts.platforms)?;
-    let signing = opts
-        .key
-        .as_deref()
-        .map(crate::keys::load_private)
-        .transpose()?;
-    if let Some(w) = opts.key.as_deref().and_then(crate::keys::exposure_warning) {
-        crate::console::line(w);
-    }
+    let signing = signing_key(opts)?;
     let base = opts
         .since
         .as_deref()
@@ -146,6 +139,18 @@ pub fn create(opts: &CreateOptions) -> Result<CreateSummary> {
 }
 
 /// The list, with `--platform` replacing its default (an image's own `platforms:` still wins).
+/// The private key, with a warning when others can read it (as ssh does); None: --unsigned.
+fn signing_key(opts: &CreateOptions) -> Result<Option<ed25519_dalek::SigningKey>> {
+    let Some(key) = opts.key.as_deref() else {
+        return Ok(None);
+    };
+    let signing = crate::keys::load_private(key)?;
+    if let Some(w) = crate::keys::exposure_warning(key) {
+        crate::console::line(w);
+    }
+    Ok(Some(signing))
+}
+
 fn load_list(path: &Path, platforms: &[Platform]) -> Result<ImageList> {
     let mut list = crate::imagelist::load(path)?;
     if !platforms.is_empty() {

@@ -696,15 +696,8 @@ fn load_progress_moves_while_a_blob_uploads() {
         .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(7500));
     let _ = child.kill();
-    let _ = child.wait();
-    let mut err = String::new();
-    use std::io::Read as _;
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
     drop(work);
     // "loaded 1.2 MiB of 3.4 MiB (240 KiB/s)": within the first blob, bytes have moved.
     let moved = err
