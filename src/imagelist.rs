@@ -280,6 +280,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_ready_made_list_in_manifests_parses_and_names_its_source() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests");
+        let mut seen = 0;
+        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = e.path();
+            if path.extension().is_none_or(|x| x != "yaml") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            let l = parse(&text, &path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert!(!l.images.is_empty(), "{}", path.display());
+            // Each says where its list comes from.
+            assert!(
+                text.starts_with('#'),
+                "{} has no source comment",
+                path.display()
+            );
+            seen += 1;
+        }
+        assert!(seen >= 3);
+    }
+
+    #[test]
     fn yaml_with_defaults_and_overrides() {
         let y = "platforms: [linux/amd64]\nimages:\n  - nginx:1.27\n  - name: quay.io/a/b:1\n    platforms: [linux/arm64]\nregistries:\n  r.local:5000:\n    plain-http: true\n";
         let l = parse(y, Path::new("x.yaml")).unwrap();
