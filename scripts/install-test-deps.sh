@@ -2,7 +2,8 @@
 # Installs what the tests and the demo use, from Debian packages, when it is missing:
 # the distribution registry, skopeo (independent client), zstd and tar (standard readers of the
 # bundle), openssl (independent signature check), podman and containerd (independent loaders of
-# docker-archive output), GNU time (the peak RSS of a bundle process in the attack tests).
+# docker-archive output), GNU time (the peak RSS of a bundle process in the attack tests), Go
+# 1.19 (golang-go: the judge of goflate, whose gzip must match Go's byte for byte).
 set -euo pipefail
 
 need=()
@@ -14,6 +15,7 @@ command -v tar >/dev/null || need+=(tar)
 command -v podman >/dev/null || need+=(podman)
 command -v containerd >/dev/null || need+=(containerd)
 [ -x /usr/bin/time ] || need+=(time)
+command -v go >/dev/null || need+=(golang-go)
 [ -e /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
 
 if [ ${#need[@]} -gt 0 ]; then

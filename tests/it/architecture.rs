@@ -6,7 +6,14 @@ use std::path::Path;
 
 /// The table of docs/ARCHITECTURE.md, layer by layer.
 const LAYERS: &[&[&str]] = &[
-    &["digest", "platform", "causes", "console", "exit_codes"],
+    &[
+        "digest",
+        "platform",
+        "causes",
+        "console",
+        "exit_codes",
+        "goflate",
+    ],
     &["interrupt", "reference", "manifest", "progress"],
     &["fsutil"],
     &["format", "cache", "imagelist", "keys"],

@@ -5,6 +5,7 @@ mod architecture;
 mod common;
 mod create;
 mod delta;
+mod goflate;
 mod hostile;
 mod load;
 mod rough_edges;

@@ -1,0 +1,440 @@
+//! Go's compress/flate encoder as in Go 1.8–1.26, byte for byte: the layer format BuildKit,
+//! containerd and moby write (level 6) and go-containerregistry's BestSpeed tools
+//! write (level 1). Rebuilding a registry's gzip from its tar needs the producer's exact
+//! choices — hash chains, lazy matching, block boundaries, Huffman codes — not just any valid
+//! deflate stream. Written from the algorithm as Go's source describes it; judged against the
+//! Go toolchains themselves (tests/it/goflate.rs).
+
+mod huffman;
+mod token;
+mod writer;
+
+use token::Token;
+use writer::BlockWriter;
+
+const LOG_WINDOW_SIZE: usize = 15;
+const WINDOW_SIZE: usize = 1 << LOG_WINDOW_SIZE;
+const WINDOW_MASK: usize = WINDOW_SIZE - 1;
+const BASE_MATCH_LENGTH: i64 = 3;
+const MIN_MATCH_LENGTH: i64 = 4;
+const MAX_MATCH_LENGTH: i64 = 258;
+const BASE_MATCH_OFFSET: i64 = 1;
+const MAX_FLATE_BLOCK_TOKENS: usize = 1 << 14;
+pub(crate) const MAX_STORE_BLOCK_SIZE: usize = 65535;
+pub(crate) const MAX_NUM_LIT: usize = 286;
+const HASH_BITS: u32 = 17;
+const HASH_SIZE: usize = 1 << HASH_BITS;
+const HASH_MASK: u32 = (1 << HASH_BITS) - 1;
+const MAX_HASH_OFFSET: i64 = 1 << 24;
+const SKIP_NEVER: i64 = i32::MAX as i64;
+
+/// Levels as Go numbers them: 0 stores, 1 is BestSpeed, 2–9 search harder, -1 is the default
+/// (6), -2 is HuffmanOnly.
+pub const HUFFMAN_ONLY: i32 = -2;
+pub const DEFAULT_COMPRESSION: i32 = -1;
+
+#[derive(Clone, Copy)]
+struct Params {
+    good: i64,
+    lazy: i64,
+    nice: i64,
+    chain: i64,
+    fast_skip_hashing: i64,
+}
+
+/// Go's table: how good a match must be to stop looking, how far to search.
+fn params(level: i32) -> Params {
+    let (good, lazy, nice, chain, fast_skip_hashing) = match level {
+        2 => (4, 0, 16, 8, 5),
+        3 => (4, 0, 32, 32, 6),
+        4 => (4, 4, 16, 16, SKIP_NEVER),
+        5 => (8, 16, 32, 32, SKIP_NEVER),
+        6 => (8, 16, 128, 128, SKIP_NEVER),
+        7 => (8, 32, 128, 256, SKIP_NEVER),
+        8 => (32, 128, 258, 1024, SKIP_NEVER),
+        _ => (32, 258, 258, 4096, SKIP_NEVER),
+    };
+    Params {
+        good,
+        lazy,
+        nice,
+        chain,
+        fast_skip_hashing,
+    }
+}
+
+/// What a `Write` step does with the window.
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    Store,
+    HuffmanOnly,
+    Deflate,
+}
+
+/// The compressor: feed it with `write`, end with `close`; the compressed bytes accumulate in
+/// `out()` and may be taken as they come (`take_output`).
+pub struct Deflater {
+    mode: Mode,
+    p: Params,
+    w: BlockWriter,
+    sync: bool,
+    chain_head: i64,
+    hash_head: Vec<u32>,
+    hash_prev: Vec<u32>,
+    hash_offset: i64,
+    index: i64,
+    window: Vec<u8>,
+    window_end: i64,
+    block_start: i64,
+    byte_available: bool,
+    tokens: Vec<Token>,
+    length: i64,
+    offset: i64,
+    max_insert_index: i64,
+}
+
+fn hash4(b: &[u8]) -> u32 {
+    let v = u32::from(b[3]) | u32::from(b[2]) << 8 | u32::from(b[1]) << 16 | u32::from(b[0]) << 24;
+    v.wrapping_mul(0x1e35a7bd) >> (32 - HASH_BITS)
+}
+
+fn match_len(a: &[u8], b: &[u8], max: usize) -> i64 {
+    a[..max]
+        .iter()
+        .zip(&b[..max])
+        .position(|(x, y)| x != y)
+        .unwrap_or(max) as i64
+}
+
+impl Deflater {
+    /// None for a level Go does not have, or for BestSpeed (1), which is not built yet.
+    pub fn new(level: i32) -> Option<Deflater> {
+        let level = if level == DEFAULT_COMPRESSION {
+            6
+        } else {
+            level
+        };
+        let mode = match level {
+            0 => Mode::Store,
+            HUFFMAN_ONLY => Mode::HuffmanOnly,
+            2..=9 => Mode::Deflate,
+            _ => return None,
+        };
+        let window = match mode {
+            Mode::Deflate => 2 * WINDOW_SIZE,
+            _ => MAX_STORE_BLOCK_SIZE,
+        };
+        Some(Deflater {
+            mode,
+            p: params(level),
+            w: BlockWriter::default(),
+            sync: false,
+            chain_head: -1,
+            hash_head: vec![0; if mode == Mode::Deflate { HASH_SIZE } else { 0 }],
+            hash_prev: vec![
+                0;
+                if mode == Mode::Deflate {
+                    WINDOW_SIZE
+                } else {
+                    0
+                }
+            ],
+            hash_offset: 1,
+            index: 0,
+            window: vec![0; window],
+            window_end: 0,
+            block_start: 0,
+            byte_available: false,
+            tokens: Vec::with_capacity(MAX_FLATE_BLOCK_TOKENS + 1),
+            length: MIN_MATCH_LENGTH - 1,
+            offset: 0,
+            max_insert_index: 0,
+        })
+    }
+
+    /// The compressed bytes so far, handed over.
+    pub fn take_output(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.w.out)
+    }
+
+    pub fn write(&mut self, mut b: &[u8]) {
+        while !b.is_empty() {
+            self.step();
+            let n = self.fill(b);
+            b = &b[n..];
+        }
+    }
+
+    /// The rest, then the final empty stored block Go ends every stream with.
+    pub fn close(&mut self) {
+        self.sync = true;
+        self.step();
+        self.w.write_stored_header(0, true);
+        self.w.flush();
+    }
+
+    fn step(&mut self) {
+        match self.mode {
+            Mode::Store => {
+                if self.window_end > 0
+                    && (self.window_end as usize == MAX_STORE_BLOCK_SIZE || self.sync)
+                {
+                    let end = self.window_end as usize;
+                    self.w.write_stored_header(end, false);
+                    self.w.out.extend_from_slice(&self.window[..end]);
+                    self.window_end = 0;
+                }
+            }
+            Mode::HuffmanOnly => {
+                let end = self.window_end as usize;
+                if end < self.window.len() && !self.sync || end == 0 {
+                    return;
+                }
+                self.w.write_block_huff(false, &self.window[..end]);
+                self.window_end = 0;
+            }
+            Mode::Deflate => self.deflate(),
+        }
+    }
+
+    fn fill(&mut self, b: &[u8]) -> usize {
+        if self.mode == Mode::Deflate {
+            self.slide_if_needed();
+        }
+        let end = self.window_end as usize;
+        let n = b.len().min(self.window.len() - end);
+        self.window[end..end + n].copy_from_slice(&b[..n]);
+        self.window_end += n as i64;
+        n
+    }
+
+    /// Go's fillDeflate: move the second half of the window down once the index nears the end,
+    /// and rebase the hash chains every 16 MiB so positions fit in 32 bits.
+    fn slide_if_needed(&mut self) {
+        let w = WINDOW_SIZE as i64;
+        if self.index < 2 * w - (MIN_MATCH_LENGTH + MAX_MATCH_LENGTH) {
+            return;
+        }
+        self.window.copy_within(WINDOW_SIZE..2 * WINDOW_SIZE, 0);
+        self.index -= w;
+        self.window_end -= w;
+        if self.block_start >= w {
+            self.block_start -= w;
+        } else {
+            self.block_start = i64::from(i32::MAX);
+        }
+        self.hash_offset += w;
+        if self.hash_offset > MAX_HASH_OFFSET {
+            let delta = self.hash_offset - 1;
+            self.hash_offset -= delta;
+            self.chain_head -= delta;
+            let rebase = |v: &mut u32| {
+                *v = if i64::from(*v) > delta {
+                    (i64::from(*v) - delta) as u32
+                } else {
+                    0
+                }
+            };
+            self.hash_prev.iter_mut().for_each(rebase);
+            self.hash_head.iter_mut().for_each(rebase);
+        }
+    }
+
+    /// The tokens since the last block, with the input they cover when it is still in the
+    /// window (so the block may be stored).
+    fn write_block(&mut self, index: i64) {
+        if index > 0 {
+            let window = (self.block_start <= index)
+                .then(|| &self.window[self.block_start as usize..index as usize]);
+            self.block_start = index;
+            self.w.write_block(&mut self.tokens, false, window);
+        }
+        self.tokens.clear();
+    }
+
+    fn insert_hash(&mut self, index: i64) -> i64 {
+        let i = index as usize;
+        let h = (hash4(&self.window[i..i + 4]) & HASH_MASK) as usize;
+        let head = i64::from(self.hash_head[h]);
+        self.hash_prev[i & WINDOW_MASK] = self.hash_head[h];
+        self.hash_head[h] = (index + self.hash_offset) as u32;
+        head
+    }
+
+    fn deflate(&mut self) {
+        if self.window_end - self.index < MIN_MATCH_LENGTH + MAX_MATCH_LENGTH && !self.sync {
+            return;
+        }
+        self.max_insert_index = self.window_end - (MIN_MATCH_LENGTH - 1);
+        let fast = self.p.fast_skip_hashing != SKIP_NEVER;
+        loop {
+            let lookahead = self.window_end - self.index;
+            if lookahead < MIN_MATCH_LENGTH + MAX_MATCH_LENGTH {
+                if !self.sync {
+                    return;
+                }
+                if lookahead == 0 {
+                    if self.byte_available {
+                        let lit = self.window[self.index as usize - 1];
+                        self.tokens.push(Token::literal_token(u32::from(lit)));
+                        self.byte_available = false;
+                    }
+                    if !self.tokens.is_empty() {
+                        self.write_block(self.index);
+                    }
+                    return;
+                }
+            }
+            if self.index < self.max_insert_index {
+                self.chain_head = self.insert_hash(self.index);
+            }
+            let prev_length = self.length;
+            let prev_offset = self.offset;
+            self.length = MIN_MATCH_LENGTH - 1;
+            self.offset = 0;
+            let min_index = (self.index - WINDOW_SIZE as i64).max(0);
+            let wanted = if fast {
+                lookahead > MIN_MATCH_LENGTH - 1
+            } else {
+                lookahead > prev_length && prev_length < self.p.lazy
+            };
+            if self.chain_head - self.hash_offset >= min_index && wanted {
+                let head = self.chain_head - self.hash_offset;
+                if let Some((l, o)) =
+                    self.find_match(self.index, head, MIN_MATCH_LENGTH - 1, lookahead)
+                {
+                    self.length = l;
+                    self.offset = o;
+                }
+            }
+            let matched = if fast {
+                self.length >= MIN_MATCH_LENGTH
+            } else {
+                prev_length >= MIN_MATCH_LENGTH && self.length <= prev_length
+            };
+            if matched {
+                self.emit_match(fast, prev_length, prev_offset);
+            } else {
+                self.emit_literal(fast);
+            }
+        }
+    }
+
+    fn emit_match(&mut self, fast: bool, prev_length: i64, prev_offset: i64) {
+        let (len, off) = if fast {
+            (self.length, self.offset)
+        } else {
+            (prev_length, prev_offset)
+        };
+        self.tokens.push(Token::match_token(
+            (len - BASE_MATCH_LENGTH) as u32,
+            (off - BASE_MATCH_OFFSET) as u32,
+        ));
+        if self.length <= self.p.fast_skip_hashing {
+            let new_index = if fast {
+                self.index + self.length
+            } else {
+                self.index + prev_length - 1
+            };
+            let mut index = self.index + 1;
+            while index < new_index {
+                if index < self.max_insert_index {
+                    self.insert_hash(index);
+                }
+                index += 1;
+            }
+            self.index = index;
+            if !fast {
+                self.byte_available = false;
+                self.length = MIN_MATCH_LENGTH - 1;
+            }
+        } else {
+            self.index += self.length;
+        }
+        if self.tokens.len() == MAX_FLATE_BLOCK_TOKENS {
+            self.write_block(self.index);
+        }
+    }
+
+    fn emit_literal(&mut self, fast: bool) {
+        if fast || self.byte_available {
+            let i = if fast { self.index } else { self.index - 1 };
+            let lit = self.window[i as usize];
+            self.tokens.push(Token::literal_token(u32::from(lit)));
+            if self.tokens.len() == MAX_FLATE_BLOCK_TOKENS {
+                self.write_block(i + 1);
+            }
+        }
+        self.index += 1;
+        if !fast {
+            self.byte_available = true;
+        }
+    }
+
+    /// The longest match at `pos` along the hash chain from `prev_head`, if longer than
+    /// `prev_length`.
+    fn find_match(
+        &self,
+        pos: i64,
+        prev_head: i64,
+        prev_length: i64,
+        lookahead: i64,
+    ) -> Option<(i64, i64)> {
+        let min_match_look = MAX_MATCH_LENGTH.min(lookahead);
+        let win = &self.window[..(pos + min_match_look) as usize];
+        let nice = (win.len() as i64 - pos).min(self.p.nice);
+        let mut tries = self.p.chain;
+        let mut length = prev_length;
+        if length >= self.p.good {
+            tries >>= 2;
+        }
+        let mut w_end = win[(pos + length) as usize];
+        let w_pos = &win[pos as usize..];
+        let min_index = pos - WINDOW_SIZE as i64;
+        let mut found = None;
+        let mut i = prev_head;
+        while tries > 0 {
+            if w_end == win[(i + length) as usize] {
+                let n = match_len(&win[i as usize..], w_pos, min_match_look as usize);
+                if n > length && (n > MIN_MATCH_LENGTH || pos - i <= 4096) {
+                    length = n;
+                    found = Some((n, pos - i));
+                    if n >= nice {
+                        break;
+                    }
+                    w_end = win[(pos + n) as usize];
+                }
+            }
+            if i == min_index {
+                break;
+            }
+            i = i64::from(self.hash_prev[i as usize & WINDOW_MASK]) - self.hash_offset;
+            if i < min_index || i < 0 {
+                break;
+            }
+            tries -= 1;
+        }
+        found
+    }
+}
+
+/// `input` compressed as Go's gzip.Writer at `level` writes it (no name, no mtime): the header,
+/// the deflate stream, CRC-32 and size. None for a level not built yet.
+pub fn gzip(input: &[u8], level: i32) -> Option<Vec<u8>> {
+    let mut d = Deflater::new(level)?;
+    let xfl = match level {
+        9 => 2,
+        1 => 4,
+        _ => 0,
+    };
+    let mut out = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, xfl, 255];
+    // As io.Copy hands data to gzip.Writer: 32 KiB at a time.
+    for chunk in input.chunks(32 * 1024) {
+        d.write(chunk);
+    }
+    d.close();
+    out.extend_from_slice(&d.take_output());
+    out.extend_from_slice(&crc32fast::hash(input).to_le_bytes());
+    out.extend_from_slice(&(input.len() as u32).to_le_bytes());
+    Some(out)
+}
