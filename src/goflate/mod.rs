@@ -5,6 +5,7 @@
 //! deflate stream. Written from the algorithm as Go's source describes it; judged against the
 //! Go toolchains themselves (tests/it/goflate.rs).
 
+mod fast;
 mod huffman;
 mod token;
 mod writer;
@@ -68,6 +69,7 @@ fn params(level: i32) -> Params {
 enum Mode {
     Store,
     HuffmanOnly,
+    BestSpeed,
     Deflate,
 }
 
@@ -91,6 +93,7 @@ pub struct Deflater {
     length: i64,
     offset: i64,
     max_insert_index: i64,
+    fast: fast::Fast,
 }
 
 fn hash4(b: &[u8]) -> u32 {
@@ -107,7 +110,7 @@ fn match_len(a: &[u8], b: &[u8], max: usize) -> i64 {
 }
 
 impl Deflater {
-    /// None for a level Go does not have, or for BestSpeed (1), which is not built yet.
+    /// None for a level Go does not have.
     pub fn new(level: i32) -> Option<Deflater> {
         let level = if level == DEFAULT_COMPRESSION {
             6
@@ -116,6 +119,7 @@ impl Deflater {
         };
         let mode = match level {
             0 => Mode::Store,
+            1 => Mode::BestSpeed,
             HUFFMAN_ONLY => Mode::HuffmanOnly,
             2..=9 => Mode::Deflate,
             _ => return None,
@@ -149,6 +153,7 @@ impl Deflater {
             length: MIN_MATCH_LENGTH - 1,
             offset: 0,
             max_insert_index: 0,
+            fast: fast::Fast::default(),
         })
     }
 
@@ -193,8 +198,39 @@ impl Deflater {
                 self.w.write_block_huff(false, &self.window[..end]);
                 self.window_end = 0;
             }
+            Mode::BestSpeed => self.enc_speed(),
             Mode::Deflate => self.deflate(),
         }
+    }
+
+    /// Go's encSpeed: a block per 64 KiB of input; tiny final blocks stored or Huffman-only,
+    /// and blocks that found few matches written as Huffman-only.
+    fn enc_speed(&mut self) {
+        let end = self.window_end as usize;
+        if end < MAX_STORE_BLOCK_SIZE {
+            if !self.sync {
+                return;
+            }
+            if end < 128 {
+                match end {
+                    0 => return,
+                    1..=16 => self.w.write_stored_block(&self.window[..end]),
+                    _ => self.w.write_block_huff(false, &self.window[..end]),
+                }
+                self.window_end = 0;
+                self.fast.reset();
+                return;
+            }
+        }
+        self.tokens.clear();
+        self.fast.encode(&mut self.tokens, &self.window[..end]);
+        if self.tokens.len() > end - (end >> 4) {
+            self.w.write_block_huff(false, &self.window[..end]);
+        } else {
+            self.w
+                .write_block_dynamic(&mut self.tokens, false, &self.window[..end]);
+        }
+        self.window_end = 0;
     }
 
     fn fill(&mut self, b: &[u8]) -> usize {

@@ -387,4 +387,29 @@ impl BlockWriter {
         let c = self.literals.codes[END_BLOCK_MARKER];
         self.write_code(c);
     }
+
+    /// A block always written with dynamic codes unless stored is smaller by Go's margin
+    /// (BestSpeed).
+    pub fn write_block_dynamic(&mut self, tokens: &mut Vec<Token>, eof: bool, input: &[u8]) {
+        tokens.push(Token::literal_token(END_BLOCK_MARKER as u32));
+        let (num_literals, num_offsets) = self.index_tokens(tokens);
+        self.generate_codegen(num_literals, num_offsets, false);
+        self.codegen_enc.generate(&self.codegen_freq, 7);
+        let (size, num_codegens) = self.dynamic_size(false, 0);
+        if input.len() <= MAX_STORE_BLOCK_SIZE
+            && (((input.len() + 5) * 8) as i64) < size + (size >> 4)
+        {
+            self.write_stored(input, eof);
+            tokens.pop();
+            return;
+        }
+        self.write_dynamic_header(num_literals, num_offsets, num_codegens, eof);
+        self.write_tokens(tokens, Codes::Dynamic);
+        tokens.pop();
+    }
+
+    /// A stored block (BestSpeed's tiny blocks).
+    pub fn write_stored_block(&mut self, input: &[u8]) {
+        self.write_stored(input, false);
+    }
 }
