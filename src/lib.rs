@@ -24,6 +24,7 @@ pub mod platform;
 pub mod progress;
 pub mod reference;
 pub mod registry;
+pub mod regzip;
 pub mod report;
 pub mod select;
 pub mod serve;

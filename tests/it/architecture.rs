@@ -14,7 +14,7 @@ const LAYERS: &[&[&str]] = &[
         "exit_codes",
         "goflate",
     ],
-    &["interrupt", "reference", "manifest", "progress"],
+    &["interrupt", "reference", "manifest", "progress", "regzip"],
     &["fsutil"],
     &["format", "cache", "imagelist", "keys"],
     &["registry"],

@@ -207,3 +207,33 @@ fn past_16_mib_the_rebased_hash_chains_still_match_go() {
         );
     }
 }
+
+#[test]
+fn a_layer_go_compressed_is_identified_and_rebuilt_and_another_producers_is_not() {
+    let work = tempfile::tempdir().unwrap();
+    let judges = judges(work.path());
+    let (version, judge) = judges.last().unwrap();
+    let tar = inputs(work.path()).pop().unwrap().1;
+    for level in [1, 6, 9] {
+        let gz = go_gzip(judge, &tar, level);
+        let started = std::time::Instant::now();
+        let raw = bundle::regzip::inflate(&gz).expect("a valid gzip stream");
+        let recipe = bundle::regzip::identify(&gz, &raw).expect("identified");
+        let took = started.elapsed();
+        assert_eq!(recipe.producer, bundle::regzip::Producer::Go { level });
+        assert_eq!(bundle::regzip::rebuild(&raw, &recipe).unwrap(), gz);
+        eprintln!(
+            "{version} level {level}: {} bytes identified in {took:?}",
+            gz.len()
+        );
+    }
+    // GNU gzip's -6 is not Go's: refused, not mistaken.
+    crate::common::require("gzip");
+    let o = Command::new("gzip")
+        .args(["-n", "-6", "-c"])
+        .arg(&tar)
+        .output()
+        .unwrap();
+    let raw = bundle::regzip::inflate(&o.stdout).unwrap();
+    assert_eq!(bundle::regzip::identify(&o.stdout, &raw), None);
+}
