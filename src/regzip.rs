@@ -48,12 +48,17 @@ pub fn header_len(gz: &[u8]) -> Option<usize> {
     (at + 8 <= gz.len()).then_some(at)
 }
 
-/// The uncompressed bytes of a single-member gzip stream whose trailer checks out.
-pub fn inflate(gz: &[u8]) -> Option<Vec<u8>> {
+/// The uncompressed bytes of a single-member gzip stream whose trailer checks out, if there
+/// are at most `max` of them: a small layer can inflate to anything, and this is held in
+/// memory.
+pub fn inflate(gz: &[u8], max: u64) -> Option<Vec<u8>> {
     let at = header_len(gz)?;
     let mut dec = flate2::read::DeflateDecoder::new(&gz[at..]);
     let mut raw = Vec::new();
-    dec.read_to_end(&mut raw).ok()?;
+    (&mut dec).take(max + 1).read_to_end(&mut raw).ok()?;
+    if raw.len() as u64 > max {
+        return None;
+    }
     // The deflate stream must end exactly where the 8-byte trailer begins: one member only.
     let used = dec.total_in() as usize;
     let trailer = gz.get(at + used..)?;
@@ -146,7 +151,8 @@ mod tests {
             .collect();
         for level in [1, 6, 9] {
             let gz = crate::goflate::gzip(&raw, level).unwrap();
-            let back = inflate(&gz).unwrap();
+            assert_eq!(inflate(&gz, raw.len() as u64 - 1), None, "over the limit");
+            let back = inflate(&gz, 1 << 30).unwrap();
             assert_eq!(back, raw);
             let r = identify(&gz, &back).expect("identified");
             assert_eq!(r.producer, Producer::Go { level });
@@ -156,7 +162,7 @@ mod tests {
         let mut other = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
         std::io::Write::write_all(&mut other, &raw).unwrap();
         let gz = other.finish().unwrap();
-        let back = inflate(&gz).unwrap();
+        let back = inflate(&gz, 1 << 30).unwrap();
         assert_eq!(identify(&gz, &back), None);
     }
 }

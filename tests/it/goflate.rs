@@ -217,7 +217,7 @@ fn a_layer_go_compressed_is_identified_and_rebuilt_and_another_producers_is_not(
     for level in [1, 6, 9] {
         let gz = go_gzip(judge, &tar, level);
         let started = std::time::Instant::now();
-        let raw = bundle::regzip::inflate(&gz).expect("a valid gzip stream");
+        let raw = bundle::regzip::inflate(&gz, 1 << 30).expect("a valid gzip stream");
         let recipe = bundle::regzip::identify(&gz, &raw).expect("identified");
         let took = started.elapsed();
         assert_eq!(recipe.producer, bundle::regzip::Producer::Go { level });
@@ -234,6 +234,6 @@ fn a_layer_go_compressed_is_identified_and_rebuilt_and_another_producers_is_not(
         .arg(&tar)
         .output()
         .unwrap();
-    let raw = bundle::regzip::inflate(&o.stdout).unwrap();
+    let raw = bundle::regzip::inflate(&o.stdout, 1 << 30).unwrap();
     assert_eq!(bundle::regzip::identify(&o.stdout, &raw), None);
 }
