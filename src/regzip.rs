@@ -3,6 +3,7 @@
 //! Only a producer that is reproduced byte for byte counts; anything else is "unknown" and is
 //! stored as it came.
 
+use crate::goflate::{deflate, trailer};
 use std::io::Read;
 
 /// An encoder this module can run again.
@@ -61,17 +62,13 @@ pub fn inflate(gz: &[u8], max: u64) -> Option<Vec<u8>> {
     }
     // The deflate stream must end exactly where the 8-byte trailer begins: one member only.
     let used = dec.total_in() as usize;
-    let trailer = gz.get(at + used..)?;
-    if trailer.len() != 8 {
-        return None;
-    }
-    let crc = u32::from_le_bytes(trailer[..4].try_into().ok()?);
-    let size = u32::from_le_bytes(trailer[4..].try_into().ok()?);
-    (crc == crc32fast::hash(&raw) && size == raw.len() as u32).then_some(raw)
+    let trailer_bytes = gz.get(at + used..)?;
+    (trailer_bytes == trailer(&raw)).then_some(raw)
 }
 
-/// Go levels worth trying for a header: XFL says BestSpeed (4) or BestCompression (2), or
-/// nothing (0), which is the default level 6 far more often than any other.
+/// Go levels worth trying for a header: those whose XFL (`goflate::xfl`) it carries, BestSpeed
+/// (4) or BestCompression (2) alone, or the rest (0), the default level 6 first, far more
+/// common than any other.
 fn go_candidates(xfl: u8) -> &'static [i32] {
     match xfl {
         4 => &[1],
@@ -79,20 +76,6 @@ fn go_candidates(xfl: u8) -> &'static [i32] {
         0 => &[6, 5, 4, 3, 2, 7, 8, -2, 0],
         _ => &[],
     }
-}
-
-/// The deflate stream of `raw` as Go at `level` writes it, or as far as `limit` input bytes
-/// take it (whole bytes only, without the end).
-fn go_deflate(raw: &[u8], level: i32, limit: Option<usize>) -> Option<Vec<u8>> {
-    let mut d = crate::goflate::Deflater::new(level)?;
-    let input = limit.map_or(raw, |l| &raw[..l.min(raw.len())]);
-    for chunk in input.chunks(32 * 1024) {
-        d.write(chunk);
-    }
-    if limit.is_none() {
-        d.close();
-    }
-    Some(d.take_output())
 }
 
 /// Who made `gz`, if it is one of the producers rebuilt here, proven by rebuilding all of it.
@@ -107,20 +90,11 @@ pub fn identify(gz: &[u8], raw: &[u8]) -> Option<Recipe> {
         return None;
     }
     for &level in go_candidates(xfl) {
-        // Go sets XFL from the level: 2 for 9, 4 for 1, 0 otherwise.
-        let expected_xfl = match level {
-            9 => 2,
-            1 => 4,
-            _ => 0,
-        };
-        if expected_xfl != xfl {
-            continue;
-        }
-        let prefix = go_deflate(raw, level, Some(PREFIX))?;
+        let prefix = deflate(raw, level, Some(PREFIX))?;
         if !stream.starts_with(&prefix) {
             continue;
         }
-        if go_deflate(raw, level, None)?.as_slice() == stream {
+        if deflate(raw, level, None)?.as_slice() == stream {
             return Some(Recipe {
                 producer: Producer::Go { level },
                 header: gz[..at].to_vec(),
@@ -134,9 +108,8 @@ pub fn identify(gz: &[u8], raw: &[u8]) -> Option<Recipe> {
 pub fn rebuild(raw: &[u8], recipe: &Recipe) -> Option<Vec<u8>> {
     let Producer::Go { level } = recipe.producer;
     let mut out = recipe.header.clone();
-    out.extend_from_slice(&go_deflate(raw, level, None)?);
-    out.extend_from_slice(&crc32fast::hash(raw).to_le_bytes());
-    out.extend_from_slice(&(raw.len() as u32).to_le_bytes());
+    out.extend_from_slice(&deflate(raw, level, None)?);
+    out.extend_from_slice(&trailer(raw));
     Some(out)
 }
 

@@ -214,7 +214,7 @@ impl Deflater {
             if end < 128 {
                 match end {
                     0 => return,
-                    1..=16 => self.w.write_stored_block(&self.window[..end]),
+                    1..=16 => self.w.write_stored(&self.window[..end], false),
                     _ => self.w.write_block_huff(false, &self.window[..end]),
                 }
                 self.window_end = 0;
@@ -454,23 +454,44 @@ impl Deflater {
     }
 }
 
-/// `input` compressed as Go's gzip.Writer at `level` writes it (no name, no mtime): the header,
-/// the deflate stream, CRC-32 and size. None for a level not built yet.
-pub fn gzip(input: &[u8], level: i32) -> Option<Vec<u8>> {
-    let mut d = Deflater::new(level)?;
-    let xfl = match level {
+/// The XFL byte Go's gzip.Writer puts in the header for a level: 2 for BestCompression, 4 for
+/// BestSpeed, 0 otherwise.
+pub fn xfl(level: i32) -> u8 {
+    match level {
         9 => 2,
         1 => 4,
         _ => 0,
-    };
-    let mut out = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, xfl, 255];
-    // As io.Copy hands data to gzip.Writer: 32 KiB at a time.
+    }
+}
+
+/// The deflate stream of `input` at `level`, fed as io.Copy hands data to gzip.Writer (32 KiB
+/// at a time). With `limit`, only of the first `limit` bytes and left unfinished: whole bytes
+/// so far, which are a prefix of the finished stream's. None for a level Go does not have.
+pub fn deflate(input: &[u8], level: i32, limit: Option<usize>) -> Option<Vec<u8>> {
+    let mut d = Deflater::new(level)?;
+    let input = limit.map_or(input, |l| &input[..l.min(input.len())]);
     for chunk in input.chunks(32 * 1024) {
         d.write(chunk);
     }
-    d.close();
-    out.extend_from_slice(&d.take_output());
-    out.extend_from_slice(&crc32fast::hash(input).to_le_bytes());
-    out.extend_from_slice(&(input.len() as u32).to_le_bytes());
+    if limit.is_none() {
+        d.close();
+    }
+    Some(d.take_output())
+}
+
+/// A gzip member's trailer for `raw`: CRC-32, then the size modulo 2^32.
+pub fn trailer(raw: &[u8]) -> [u8; 8] {
+    let mut t = [0u8; 8];
+    t[..4].copy_from_slice(&crc32fast::hash(raw).to_le_bytes());
+    t[4..].copy_from_slice(&(raw.len() as u32).to_le_bytes());
+    t
+}
+
+/// `input` compressed as Go's gzip.Writer at `level` writes it (no name, no mtime): the header,
+/// the deflate stream, CRC-32 and size.
+pub fn gzip(input: &[u8], level: i32) -> Option<Vec<u8>> {
+    let mut out = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, xfl(level), 255];
+    out.extend_from_slice(&deflate(input, level, None)?);
+    out.extend_from_slice(&trailer(input));
     Some(out)
 }

@@ -32,6 +32,11 @@ const CODEGEN_ORDER: [usize; 19] = [
     16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15,
 ];
 
+/// The size in bits of `input` as one stored block, if it fits in one.
+fn stored_bits(input: &[u8]) -> Option<i64> {
+    (input.len() <= MAX_STORE_BLOCK_SIZE).then(|| ((input.len() + 5) * 8) as i64)
+}
+
 /// Bits go out least significant first; bytes are appended to `out`.
 pub struct BlockWriter {
     pub out: Vec<u8>,
@@ -111,7 +116,7 @@ impl BlockWriter {
         self.write_bits(!(length as u16) as u32, 16);
     }
 
-    fn write_stored(&mut self, input: &[u8], eof: bool) {
+    pub fn write_stored(&mut self, input: &[u8], eof: bool) {
         self.write_stored_header(input.len(), eof);
         self.out.extend_from_slice(input);
     }
@@ -321,7 +326,7 @@ impl BlockWriter {
     pub fn write_block(&mut self, tokens: &mut Vec<Token>, eof: bool, input: Option<&[u8]>) {
         tokens.push(Token::literal_token(END_BLOCK_MARKER as u32));
         let (num_literals, num_offsets) = self.index_tokens(tokens);
-        let stored = input.filter(|i| i.len() <= MAX_STORE_BLOCK_SIZE);
+        let stored = input.and_then(|i| Some((i, stored_bits(i)?)));
         let mut extra_bits = 0i64;
         if stored.is_some() {
             for lc in LENGTH_CODES_START + 8..num_literals {
@@ -344,7 +349,7 @@ impl BlockWriter {
             size = dynamic;
             codes = Codes::Dynamic;
         }
-        if let Some(input) = stored.filter(|i| (((i.len() + 5) * 8) as i64) < size) {
+        if let Some((input, _)) = stored.filter(|&(_, bits)| bits < size) {
             self.write_stored(input, eof);
             tokens.pop();
             return;
@@ -373,9 +378,7 @@ impl BlockWriter {
         self.generate_codegen(num_literals, 1, true);
         self.codegen_enc.generate(&self.codegen_freq, 7);
         let (size, num_codegens) = self.dynamic_size(true, 0);
-        if input.len() <= MAX_STORE_BLOCK_SIZE
-            && (((input.len() + 5) * 8) as i64) < size + (size >> 4)
-        {
+        if stored_bits(input).is_some_and(|s| s < size + (size >> 4)) {
             self.write_stored(input, eof);
             return;
         }
@@ -396,9 +399,7 @@ impl BlockWriter {
         self.generate_codegen(num_literals, num_offsets, false);
         self.codegen_enc.generate(&self.codegen_freq, 7);
         let (size, num_codegens) = self.dynamic_size(false, 0);
-        if input.len() <= MAX_STORE_BLOCK_SIZE
-            && (((input.len() + 5) * 8) as i64) < size + (size >> 4)
-        {
+        if stored_bits(input).is_some_and(|s| s < size + (size >> 4)) {
             self.write_stored(input, eof);
             tokens.pop();
             return;
@@ -406,10 +407,5 @@ impl BlockWriter {
         self.write_dynamic_header(num_literals, num_offsets, num_codegens, eof);
         self.write_tokens(tokens, Codes::Dynamic);
         tokens.pop();
-    }
-
-    /// A stored block (BestSpeed's tiny blocks).
-    pub fn write_stored_block(&mut self, input: &[u8]) {
-        self.write_stored(input, false);
     }
 }
