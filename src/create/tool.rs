@@ -3,7 +3,7 @@
 //! else. Hashed here, listed in bundle.json (so the signature covers it), written after the
 //! blobs and hashed again on the way.
 
-use crate::digest::{Digest, HashingReader};
+use crate::digest::Digest;
 use crate::format::FileRecord;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
@@ -42,13 +42,9 @@ pub fn prepare(source: Option<&Path>) -> Result<Tool> {
     })
 }
 
-pub fn hash(path: &Path) -> Result<(Digest, u64)> {
+fn hash(path: &Path) -> Result<(Digest, u64)> {
     let f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let mut r = HashingReader::new(f);
-    std::io::copy(&mut r, &mut std::io::sink())
-        .with_context(|| format!("reading {}", path.display()))?;
-    let (_, digest, size) = r.finish();
-    Ok((digest, size))
+    crate::digest::hash_reader(f).with_context(|| format!("reading {}", path.display()))
 }
 
 /// A note when the binary needs a dynamic loader (an ELF `PT_INTERP` header): such a copy runs
