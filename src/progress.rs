@@ -47,49 +47,53 @@ pub struct BlobBar {
     bar: Option<ProgressBar>,
 }
 
-/// See `Progress::counter`.
+/// See `Progress::counter`. The bar goes when the counter does (`BlobBar`); its readers only
+/// share where the furthest read got.
 pub struct Counter {
+    reach: Reach,
+    _bar: BlobBar,
+}
+
+/// What a counter's readers share: how far any read of the blob has got, and what to move.
+#[derive(Clone)]
+struct Reach {
     state: Arc<Shared>,
     total: ProgressBar,
-    bar: BlobBar,
+    bar: Option<ProgressBar>,
     reached: Arc<AtomicU64>,
     size: u64,
 }
 
-impl Counter {
+impl Reach {
     /// The furthest any read of the blob has got is `pos`.
-    fn reach(&self, pos: u64) {
+    fn to(&self, pos: u64) {
         let pos = pos.min(self.size);
         let before = self.reached.fetch_max(pos, Ordering::Relaxed);
         if pos > before {
             let n = pos - before;
             self.state.done.fetch_add(n, Ordering::Relaxed);
             self.total.inc(n);
-            self.bar.inc(n);
+            if let Some(b) = &self.bar {
+                b.inc(n);
+            }
         }
     }
+}
 
+impl Counter {
     /// `inner`, counting what is read from it.
     pub fn reader<R: std::io::Read>(&self, inner: R) -> CountingReader<R> {
         CountingReader {
             inner,
             pos: 0,
-            counter: Counter {
-                state: self.state.clone(),
-                total: self.total.clone(),
-                bar: BlobBar {
-                    bar: self.bar.bar.clone(),
-                },
-                reached: self.reached.clone(),
-                size: self.size,
-            },
+            reach: self.reach.clone(),
         }
     }
 
     /// The blob is where it should be, read or not (a target that had it already).
     pub fn done(&self) {
-        self.reach(self.size);
-        if let Some(b) = &self.bar.bar {
+        self.reach.to(self.reach.size);
+        if let Some(b) = &self.reach.bar {
             b.finish_and_clear();
         }
     }
@@ -98,14 +102,14 @@ impl Counter {
 pub struct CountingReader<R> {
     inner: R,
     pos: u64,
-    counter: Counter,
+    reach: Reach,
 }
 
 impl<R: std::io::Read> std::io::Read for CountingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.pos += n as u64;
-        self.counter.reach(self.pos);
+        self.reach.to(self.pos);
         Ok(n)
     }
 }
@@ -200,12 +204,16 @@ impl Progress {
     /// a terminal named `label`. Only new bytes count: a retry that reads the blob again from the
     /// start moves nothing until it passes where the last attempt got to.
     pub fn counter(&self, label: &str, size: u64) -> Counter {
+        let bar = self.blob(label, size);
         Counter {
-            state: self.state.clone(),
-            total: self.total.clone(),
-            bar: self.blob(label, size),
-            reached: Arc::new(AtomicU64::new(0)),
-            size,
+            reach: Reach {
+                state: self.state.clone(),
+                total: self.total.clone(),
+                bar: bar.bar.clone(),
+                reached: Arc::new(AtomicU64::new(0)),
+                size,
+            },
+            _bar: bar,
         }
     }
 
