@@ -13,6 +13,18 @@ pub fn line(msg: impl Display) {
     );
 }
 
+/// `chars` with those `escaped` says shown as escapes (`\u{1b}`, `\n`).
+fn escape(chars: impl Iterator<Item = char>, escaped: impl Fn(char) -> bool) -> String {
+    let mut out = String::new();
+    for c in chars {
+        match escaped(c) {
+            true => out.extend(c.escape_default()),
+            false => out.push(c),
+        }
+    }
+    out
+}
+
 /// Everything printed for people passes through here: control characters other than line
 /// breaks and tabs are shown escaped, so no text from a registry or a bundle that slipped past
 /// `printable` can move the cursor, clear the screen or rewrite a line.
@@ -21,26 +33,13 @@ pub fn terminal_safe(text: &str) -> std::borrow::Cow<'_, str> {
     if !text.chars().any(unsafe_char) {
         return std::borrow::Cow::Borrowed(text);
     }
-    text.chars()
-        .flat_map(|c| match unsafe_char(c) {
-            true => c.escape_default().collect::<Vec<_>>(),
-            false => vec![c],
-        })
-        .collect::<String>()
-        .into()
+    escape(text.chars(), unsafe_char).into()
 }
 
 /// Text from the network or a file, safe to print: control characters (escape sequences, forged
 /// line breaks) are shown escaped, and it is cut at 200 characters.
 pub fn printable(text: &str) -> String {
-    let mut out: String = text
-        .chars()
-        .take(200)
-        .flat_map(|c| match c.is_control() {
-            true => c.escape_default().collect::<Vec<_>>(),
-            false => vec![c],
-        })
-        .collect();
+    let mut out = escape(text.chars().take(200), char::is_control);
     if text.chars().count() > 200 {
         out.push('…');
     }
