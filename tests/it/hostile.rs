@@ -77,22 +77,14 @@ fn build(
 fn try_load(dir: &Path, bytes: &[u8]) -> (Option<i32>, String, u64) {
     let file = dir.join("x.bundle");
     std::fs::write(&file, bytes).unwrap();
-    let target = dir.join("sub/layout");
-    let o = Command::new("/usr/bin/time")
-        .args(["-f", "%M", "--"])
-        .arg(bundle_bin())
-        .args(["load", "--allow-unsigned", "-q"])
-        .arg(&file)
-        .arg(format!("--to=oci:{}", target.display()))
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&o.stderr).to_string();
-    let rss = stderr
-        .lines()
-        .last()
-        .and_then(|l| l.trim().parse().ok())
-        .unwrap_or(u64::MAX);
-    (o.status.code(), stderr, rss)
+    let to = format!("--to=oci:{}", dir.join("sub/layout").display());
+    let args = ["load", "--allow-unsigned", "-q"].map(std::ffi::OsStr::new);
+    let (o, rss, _) = run_measured(&[&args[..], &[file.as_os_str(), to.as_ref()]].concat());
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stderr).to_string(),
+        rss,
+    )
 }
 
 #[test]

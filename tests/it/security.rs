@@ -387,33 +387,6 @@ fn put_manifest(addr: &str, repo: &str, reference: &str, media_type: &str, body:
     format!("sha256:{}", layout::sha256_hex(body))
 }
 
-/// Run `bundle ARGS` to its end; its output, peak RSS in MB and how long it took. GNU time
-/// measures it: the peak RSS a child inherits across fork and exec is its parent's, and the
-/// test process, running other tests beside this one, is far larger than `time`.
-fn run_measured(args: &[&std::ffi::OsStr]) -> (std::process::Output, u64, std::time::Duration) {
-    let report = tempfile::NamedTempFile::new().unwrap();
-    let started = std::time::Instant::now();
-    let o = Command::new("/usr/bin/time")
-        .arg("-f")
-        .arg("%M")
-        .arg("-o")
-        .arg(report.path())
-        .arg("--")
-        .arg(bundle_bin())
-        .args(args)
-        .output()
-        .unwrap();
-    let took = started.elapsed();
-    let kb: u64 = std::fs::read_to_string(report.path())
-        .unwrap()
-        .trim()
-        .lines()
-        .last()
-        .and_then(|l| l.parse().ok())
-        .expect("GNU time reports the peak RSS");
-    (o, kb / 1024, took)
-}
-
 /// An image manifest of about `pad` bytes over a real layer, in the registry by digest.
 fn padded_manifest(reg: &Registry, w: &std::path::Path, repo: &str, pad: usize) -> layout::Desc {
     let mut l = layout::Layout::new(&w.join("src"));
@@ -469,7 +442,7 @@ fn an_index_repeating_a_large_manifest_is_fetched_once_and_held_once() {
     );
     let list = plain_list(w, &reg, &["hostile/app:many"]);
     let out = w.join("x.bundle");
-    let (o, rss, took) = run_measured(&[
+    let (o, rss_kb, took) = run_measured(&[
         "create".as_ref(),
         list.as_os_str(),
         "-o".as_ref(),
@@ -478,6 +451,7 @@ fn an_index_repeating_a_large_manifest_is_fetched_once_and_held_once() {
         "--no-cache".as_ref(),
         "-q".as_ref(),
     ]);
+    let rss = rss_kb / 1024;
     eprintln!("create: peak RSS {rss} MB in {took:?}");
     assert!(o.status.success(), "{}", text(&o));
     let gets = |d: &str| {

@@ -203,3 +203,30 @@ pub fn exit_within(child: &mut Child, secs: u64, why: impl Fn() -> String) -> Ex
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Run `bundle ARGS` to its end; its output, peak RSS in KB and how long it took. GNU time
+/// measures it: the peak RSS a child inherits across fork and exec is its parent's, and the
+/// test process, running other tests beside this one, is far larger than `time`.
+pub fn run_measured(args: &[&std::ffi::OsStr]) -> (std::process::Output, u64, std::time::Duration) {
+    let report = tempfile::NamedTempFile::new().unwrap();
+    let started = std::time::Instant::now();
+    let o = Command::new("/usr/bin/time")
+        .arg("-f")
+        .arg("%M")
+        .arg("-o")
+        .arg(report.path())
+        .arg("--")
+        .arg(bundle_bin())
+        .args(args)
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    let kb: u64 = std::fs::read_to_string(report.path())
+        .unwrap()
+        .trim()
+        .lines()
+        .last()
+        .and_then(|l| l.parse().ok())
+        .expect("GNU time reports the peak RSS");
+    (o, kb, took)
+}
