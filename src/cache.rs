@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 pub struct BlobCache {
     dir: PathBuf,
+    root: PathBuf,
     /// Set for `--no-cache`: a private directory removed when the cache is dropped or on Ctrl-C.
     _temp: Option<crate::fsutil::ScratchDir>,
 }
@@ -35,7 +36,11 @@ impl BlobCache {
             path: dir.clone(),
             source,
         })?;
-        Ok(BlobCache { dir, _temp: None })
+        Ok(BlobCache {
+            dir,
+            root: root.to_path_buf(),
+            _temp: None,
+        })
     }
 
     /// A throw-away cache next to `near` (same file system as the output, so no extra copy).
@@ -63,6 +68,18 @@ impl BlobCache {
 
     pub fn path(&self, d: &Digest) -> PathBuf {
         self.dir.join(d.hex())
+    }
+
+    /// `<root>/packed/<kind>/`: what `create --compact` made of the blobs (frames of their
+    /// uncompressed bytes and how to rebuild them), kept for the next run. Never trusted as it
+    /// is: a packed blob is rebuilt and checked against its digest before it is used.
+    pub fn packed_dir(&self, kind: &str) -> Result<PathBuf, CacheError> {
+        let dir = self.root.join("packed").join(kind);
+        std::fs::create_dir_all(&dir).map_err(|source| CacheError {
+            path: dir.clone(),
+            source,
+        })?;
+        Ok(dir)
     }
 
     /// Present with the right size. Contents are checked again when the bundle is written.

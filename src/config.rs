@@ -74,6 +74,10 @@ pub fn create_options(a: CreateArgs) -> Result<CreateOptions> {
         split: a.split,
         sync: a.sync,
         include_tool: a.include_tool,
+        compact: a.compact.map(|level| crate::create::compact::Settings {
+            level,
+            window_log: crate::create::compact::WINDOW_LOG,
+        }),
     })
 }
 

@@ -1,16 +1,18 @@
 //! What the bundle says about itself: `bundle.json` (images, blobs, layout files, a delta's
 //! base), the layout's `index.json`, and the order of the members. Pure: no I/O.
 
+use super::compact::Packed;
 use super::plan::Plan;
 use super::resolve::ResolvedImage;
 use crate::delta::Base;
 use crate::digest::Digest;
+use crate::format::ENCODING_GZIP_REBUILD;
 use crate::format::{
-    BlobRecord, BundleManifest, DeltaBase, FileRecord, ImageRecord, Signer, ENCODING_ZSTD_FRAME,
-    FORMAT_VERSION, INDEX_JSON_PATH, LAYOUT_PATH, OCI_LAYOUT_CONTENT,
+    BlobRecord, BundleManifest, DeltaBase, FileRecord, ImageRecord, Signer, FORMAT_VERSION,
+    INDEX_JSON_PATH, LAYOUT_PATH, OCI_LAYOUT_CONTENT,
 };
 use crate::registry::Manifest;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// A member of the bundle's OCI layout, in write order.
 pub enum Member {
@@ -34,12 +36,13 @@ pub struct Described {
 pub fn describe(
     images: &[ResolvedImage],
     plan: &Plan,
+    packed: &HashMap<Digest, Packed>,
     base: Option<&Base>,
     created: u64,
     signer: Option<String>,
     tools: Vec<crate::format::FileRecord>,
 ) -> serde_json::Result<Described> {
-    let (blobs, members) = members_of(images, plan);
+    let (blobs, members) = members_of(images, plan, packed);
     let index_entries = images.iter().map(index_entry).collect();
     let index_json = crate::format::index_json_bytes(index_entries)?;
     let doc = BundleManifest {
@@ -69,7 +72,11 @@ pub fn describe(
 /// Manifests and indexes first, so a streaming reader knows every image's plan before the
 /// layers arrive (docs/FORMAT.md); then configs and layers in order of first use. A layer a
 /// delta leaves out is not a member.
-fn members_of(images: &[ResolvedImage], plan: &Plan) -> (Vec<BlobRecord>, Vec<Member>) {
+fn members_of(
+    images: &[ResolvedImage],
+    plan: &Plan,
+    packed: &HashMap<Digest, Packed>,
+) -> (Vec<BlobRecord>, Vec<Member>) {
     let mut records = Vec::new();
     let mut members = Vec::new();
     let mut written: HashSet<&Digest> = HashSet::new();
@@ -87,7 +94,12 @@ fn members_of(images: &[ResolvedImage], plan: &Plan) -> (Vec<BlobRecord>, Vec<Me
             size: n.size,
             media_type: n.media_type.clone(),
         });
-        records.push(record(&n.digest, n.size, &n.media_type));
+        let mut rec = record(&n.digest, n.size, &n.media_type);
+        if let Some(p) = packed.get(&n.digest) {
+            rec.encoding = ENCODING_GZIP_REBUILD.into();
+            rec.rebuild = Some(p.rebuild.clone());
+        }
+        records.push(rec);
     }
     (records, members)
 }
@@ -166,10 +178,5 @@ fn delta_base(images: &[ResolvedImage], plan: &Plan, base: &Base) -> DeltaBase {
 }
 
 fn record(d: &Digest, size: u64, media_type: &str) -> BlobRecord {
-    BlobRecord {
-        digest: d.clone(),
-        size,
-        media_type: media_type.to_string(),
-        encoding: ENCODING_ZSTD_FRAME.into(),
-    }
+    BlobRecord::stored(d.clone(), size, media_type)
 }

@@ -4,6 +4,7 @@
 //! downloads, `describe` (bundle.json; pure) and `write` (the signed file or its parts) →
 //! `summary`.
 
+pub mod compact;
 mod describe;
 mod fetch;
 mod plan;
@@ -55,6 +56,8 @@ pub struct CreateOptions {
     pub sync: bool,
     /// Carry a bundle binary as `tools/...` (`Some(None)`: the running one).
     pub include_tool: Option<Option<PathBuf>>,
+    /// `--compact`: carry the layers whose gzip can be rebuilt as their uncompressed tars.
+    pub compact: Option<compact::Settings>,
 }
 
 pub fn create(opts: &CreateOptions) -> Result<CreateSummary> {
@@ -95,6 +98,7 @@ pub fn create(opts: &CreateOptions) -> Result<CreateSummary> {
     };
     let bundle = Bundle {
         base: base.as_ref(),
+        compact: opts.compact,
         signer: signing
             .as_ref()
             .map(|k| crate::keys::fingerprint(&k.verifying_key())),
@@ -204,6 +208,7 @@ fn without(images: Vec<ResolvedImage>, fetched: &Fetched) -> Vec<ResolvedImage> 
 /// What every way of writing this bundle shares.
 struct Bundle<'a> {
     base: Option<&'a Base>,
+    compact: Option<compact::Settings>,
     signer: Option<String>,
     output: &'a Output<'a>,
 }
@@ -247,7 +252,8 @@ impl Bundle<'_> {
             resolve::fill_platforms(images, cache);
             progress.line(&format!("writing {}", self.output.path.display()));
             let ready = |d: &Digest| write::abandon_on_failure(downloads.arrivals.wait(d));
-            let r = self.write(images, plan, &ready, &Progress::new(Mode::Quiet, "written"));
+            let quiet = Progress::new(Mode::Quiet, "written");
+            let r = self.write(images, plan, &ready, &quiet, progress);
             if r.is_err() {
                 downloads.stop();
             }
@@ -266,7 +272,8 @@ impl Bundle<'_> {
         let plan = Plan::new(&images, self.base)?;
         resolve::fill_platforms(&mut images, self.output.cache);
         writing.line(&format!("writing {}", self.output.path.display()));
-        let written = self.write(&images, &plan, &|d| Ok(fresh.contains(d)), writing)?;
+        let ready = |d: &Digest| Ok(fresh.contains(d));
+        let written = self.write(&images, &plan, &ready, writing, writing)?;
         Ok((images, plan, written))
     }
 
@@ -276,16 +283,25 @@ impl Bundle<'_> {
         plan: &Plan,
         ready: write::Ready,
         writing: &Progress,
+        notes: &Progress,
     ) -> Result<WrittenBundle> {
+        // bundle.json, written first, says how each layer is carried: packing comes before it.
+        let packed = match self.compact {
+            Some(s) => compact::pack_all(plan, self.output.cache, s, ready, notes)?,
+            None => Default::default(),
+        };
         let described = describe::describe(
             images,
             plan,
+            &packed,
             self.base,
             self.output.created,
             self.signer.clone(),
             self.output.tool.iter().map(|t| t.record.clone()).collect(),
         )?;
-        let written = self.output.write(&described, images, ready, writing)?;
+        let written = self
+            .output
+            .write(&described, images, ready, writing, &packed)?;
         Ok(WrittenBundle {
             doc: described.doc,
             written,

@@ -3,6 +3,7 @@
 //! media with a signed parts list. Everything goes through `PartialFile`, so nothing appears
 //! under the output's name until it is complete.
 
+use super::compact::Packed;
 use super::describe::{manifests_of, Described, Member};
 use super::resolve::ResolvedImage;
 use crate::cache::BlobCache;
@@ -61,6 +62,7 @@ impl Output<'_> {
         images: &[ResolvedImage],
         ready: Ready,
         writing: &Progress,
+        packed: &HashMap<Digest, Packed>,
     ) -> Result<Written> {
         let bundle_json = serde_json::to_vec_pretty(&described.doc)?;
         let signature = self.signing.map(|k| crate::keys::sign(k, &bundle_json));
@@ -75,6 +77,7 @@ impl Output<'_> {
                 .collect(),
             ready,
             tool: self.tool,
+            packed,
         };
         writing.start_bytes(described.doc.blobs.iter().map(|b| b.size).sum(), 0);
         let result = match self.split {
@@ -143,6 +146,7 @@ struct Content<'a> {
     manifests: HashMap<&'a Digest, &'a [u8]>,
     ready: Ready<'a>,
     tool: Option<&'a super::tool::Tool>,
+    packed: &'a HashMap<Digest, Packed>,
 }
 
 impl Content<'_> {
@@ -172,7 +176,10 @@ impl Content<'_> {
                     media_type,
                 } => {
                     let verified = (self.ready)(digest)?;
-                    add_cached(&mut w, cache, digest, *size, media_type, verified)?;
+                    match self.packed.get(digest) {
+                        Some(p) => add_packed(&mut w, digest, p)?,
+                        None => add_cached(&mut w, cache, digest, *size, media_type, verified)?,
+                    }
                     progress.add(*size);
                 }
             }
@@ -211,6 +218,18 @@ fn add_cached<W: Write>(
             path.display()
         );
     }
+    Ok(())
+}
+
+/// Append a layer's uncompressed tar as `compact` packed (and proved) it.
+fn add_packed<W: Write>(w: &mut BundleWriter<W>, digest: &Digest, p: &Packed) -> Result<()> {
+    let mut f = File::open(&p.frame).with_context(|| format!("opening {}", p.frame.display()))?;
+    w.add_frame(
+        &crate::format::raw_path(digest),
+        p.rebuild.raw_size,
+        &mut f,
+        p.frame_len,
+    )?;
     Ok(())
 }
 

@@ -69,6 +69,38 @@ pub fn write_compressed(
     Ok(())
 }
 
+/// The largest window a frame may use: readers refuse frames that need more
+/// (`window_log_max`), so decoding one never takes more than 128 MiB.
+pub const MAX_WINDOW_LOG: u32 = 27;
+
+/// Compress `src` (exactly `len` bytes) into one zstd frame at `level` with long-distance
+/// matching over a window of 2^`window_log` bytes (at most `MAX_WINDOW_LOG`): for layers
+/// carried uncompressed, where files repeat far apart.
+pub fn write_compressed_long(
+    out: &mut impl Write,
+    src: &mut impl Read,
+    len: u64,
+    level: i32,
+    window_log: u32,
+) -> io::Result<()> {
+    use zstd::zstd_safe::CParameter;
+    let mut enc = zstd::stream::write::Encoder::new(out, level)?;
+    enc.include_checksum(true)?;
+    enc.include_contentsize(true)?;
+    enc.set_pledged_src_size(Some(len))?;
+    enc.set_parameter(CParameter::WindowLog(window_log.min(MAX_WINDOW_LOG)))?;
+    enc.long_distance_matching(true)?;
+    let copied = io::copy(&mut src.take(len), &mut enc)?;
+    if copied != len {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "source shorter than declared",
+        ));
+    }
+    enc.finish()?;
+    Ok(())
+}
+
 /// A reader of one zstd frame's content that refuses to produce more than `expected` bytes
 /// (a frame that inflates beyond what the index declares is a bomb or a corruption).
 pub fn frame_reader<'a, R: io::BufRead + Send + 'a>(
@@ -76,7 +108,7 @@ pub fn frame_reader<'a, R: io::BufRead + Send + 'a>(
     expected: u64,
 ) -> io::Result<impl Read + Send + 'a> {
     let mut dec = zstd::stream::read::Decoder::with_buffer(src)?.single_frame();
-    dec.window_log_max(27)?;
+    dec.window_log_max(MAX_WINDOW_LOG)?;
     Ok(BoundedRead {
         inner: dec,
         left: expected,

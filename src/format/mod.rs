@@ -15,6 +15,9 @@ pub const FORMAT_VERSION: u32 = 1;
 pub const HEADER_MAGIC: &[u8; 7] = b"OCIBNDL";
 pub const INDEX_TRAILER_MAGIC: &[u8; 8] = b"BUNDLEIX";
 pub const ENCODING_ZSTD_FRAME: &str = "zstd-frame";
+/// A gzip layer carried as its uncompressed tar (`raw/sha256/<hex>.tar`), rebuilt byte for byte
+/// on the way out by the encoder its `rebuild` record names (`create --compact`).
+pub const ENCODING_GZIP_REBUILD: &str = "gzip-rebuild";
 
 pub const MANIFEST_PATH: &str = "bundle.json";
 pub const SIGNATURE_PATH: &str = "bundle.json.sig";
@@ -88,12 +91,8 @@ impl BundleManifest {
                 found: doc.format_version,
             });
         }
-        if let Some(b) = doc.blobs.iter().find(|b| b.encoding != ENCODING_ZSTD_FRAME) {
-            return Err(FormatError::UnknownEncoding {
-                path: path.to_string(),
-                digest: b.digest.to_string(),
-                encoding: b.encoding.clone(),
-            });
+        for b in &doc.blobs {
+            b.check_encoding(path)?;
         }
         let mut carried = std::collections::HashSet::new();
         if let Some(b) = doc.blobs.iter().find(|b| !carried.insert(&b.digest)) {
@@ -154,6 +153,106 @@ pub struct BlobRecord {
     pub size: u64,
     pub media_type: String,
     pub encoding: String,
+    /// Set for `gzip-rebuild`: how the layer's gzip bytes are made again from its tar.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rebuild: Option<RebuildRecord>,
+}
+
+/// Where a `gzip-rebuild` blob's uncompressed tar sits: not under `blobs/`, whose names are
+/// digests of the bytes they hold.
+pub fn raw_path(digest: &Digest) -> String {
+    format!("raw/sha256/{}.tar", digest.hex())
+}
+
+/// How a `gzip-rebuild` blob's bytes are made from its uncompressed member (docs/FORMAT.md).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RebuildRecord {
+    /// The encoder (`go1.8`: Go's compress/gzip as in Go 1.8–1.26).
+    pub encoder: String,
+    /// The encoder's level, as the encoder numbers them.
+    pub level: i32,
+    /// The gzip header bytes, hex: mtime, XFL, OS and any name are kept as they were.
+    pub header: String,
+    /// The uncompressed tar's size and sha256 (the layer's diff ID).
+    pub raw_size: u64,
+    pub raw_digest: Digest,
+}
+
+impl BlobRecord {
+    /// A blob stored as it is.
+    pub fn stored(digest: Digest, size: u64, media_type: &str) -> BlobRecord {
+        BlobRecord {
+            digest,
+            size,
+            media_type: media_type.to_string(),
+            encoding: ENCODING_ZSTD_FRAME.into(),
+            rebuild: None,
+        }
+    }
+
+    /// The tar member holding this blob's bytes (or, rebuilt, its uncompressed tar).
+    pub fn member_path(&self) -> String {
+        match &self.rebuild {
+            Some(_) => raw_path(&self.digest),
+            None => self.digest.layout_path(),
+        }
+    }
+
+    /// That member's size.
+    pub fn member_size(&self) -> u64 {
+        self.rebuild.as_ref().map_or(self.size, |r| r.raw_size)
+    }
+
+    /// The rebuild recipe, if the blob is carried uncompressed; None for one stored as it is.
+    pub fn recipe(&self) -> Option<crate::regzip::Recipe> {
+        let r = self.rebuild.as_ref()?;
+        let producer = crate::regzip::Producer::from_id(&r.encoder, r.level)?;
+        crate::regzip::Recipe::new(producer, hex::decode(&r.header).ok()?)
+    }
+
+    /// A reader of this blob's bytes from a reader of its member's content.
+    pub fn decoder<'a, R: std::io::Read + Send + 'a>(
+        &self,
+        member: R,
+    ) -> Box<dyn std::io::Read + Send + 'a> {
+        match self
+            .recipe()
+            .and_then(|r| crate::regzip::Rebuilder::new(&r))
+        {
+            Some(r) => Box::new(crate::regzip::RebuildReader::new(member, r)),
+            None => Box::new(member),
+        }
+    }
+
+    /// A known encoding, with a recipe this version can run where it needs one.
+    fn check_encoding(&self, path: &str) -> Result<(), FormatError> {
+        let unknown = |encoding: String| FormatError::UnknownEncoding {
+            path: path.to_string(),
+            digest: self.digest.to_string(),
+            encoding,
+        };
+        match (self.encoding.as_str(), &self.rebuild) {
+            (ENCODING_ZSTD_FRAME, None) => Ok(()),
+            (ENCODING_GZIP_REBUILD, Some(_)) if self.recipe().is_some() => Ok(()),
+            (ENCODING_GZIP_REBUILD, Some(r)) => Err(unknown(format!(
+                "{ENCODING_GZIP_REBUILD} by {} level {} with header {}",
+                r.encoder, r.level, r.header
+            ))),
+            (ENCODING_GZIP_REBUILD, None) | (ENCODING_ZSTD_FRAME, Some(_)) => {
+                Err(FormatError::InvalidManifest {
+                    path: path.to_string(),
+                    detail: format!(
+                        "blob {} has encoding {} but {} rebuild record",
+                        self.digest,
+                        self.encoding,
+                        if self.rebuild.is_some() { "a" } else { "no" }
+                    ),
+                })
+            }
+            (other, _) => Err(unknown(other.to_string())),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

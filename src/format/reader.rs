@@ -108,6 +108,33 @@ impl BundleReader {
         Ok(r.take(m.size))
     }
 
+    /// A reader of a blob's bytes: its member's content, rebuilt when the blob is carried
+    /// uncompressed (`gzip-rebuild`). Not a verification: callers check the digest.
+    pub fn open_blob(
+        &self,
+        rec: &super::BlobRecord,
+    ) -> Result<Box<dyn Read + Send + 'static>, FormatError> {
+        let path = rec.member_path();
+        let m = self
+            .member(&path)
+            .ok_or_else(|| FormatError::MissingMember {
+                path: self.path.clone(),
+                member: path.clone(),
+            })?;
+        if m.size != rec.member_size() {
+            return Err(FormatError::MemberCorrupt {
+                path: self.path.clone(),
+                member: path,
+                detail: format!(
+                    "{} bytes in the archive but {} in bundle.json",
+                    m.size,
+                    rec.member_size()
+                ),
+            });
+        }
+        Ok(rec.decoder(self.open_member(m)?))
+    }
+
     /// `bundle.json`, read and accepted (`BundleManifest::parse`), with its bytes. Not a
     /// verification: the signature is checked by `verify`.
     pub fn bundle_manifest(&self) -> Result<(BundleManifest, Vec<u8>), FormatError> {

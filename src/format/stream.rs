@@ -70,7 +70,7 @@ impl<R: Read> StreamReader<R> {
         let mut dec = zstd::stream::read::Decoder::with_buffer(&mut self.src)
             .and_then(|d| {
                 let mut d = d.single_frame();
-                d.window_log_max(27)?;
+                d.window_log_max(super::frames::MAX_WINDOW_LOG)?;
                 Ok(d)
             })
             .map_err(|e| FormatError::Io {

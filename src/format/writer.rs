@@ -59,21 +59,7 @@ impl<W: Write> BundleWriter<W> {
         packing: Packing,
         mode: u32,
     ) -> io::Result<()> {
-        let mut h = tar::Header::new_ustar();
-        h.set_path(path)?;
-        h.set_size(size);
-        h.set_mode(mode);
-        h.set_uid(0);
-        h.set_gid(0);
-        h.set_mtime(self.mtime);
-        h.set_entry_type(tar::EntryType::Regular);
-        h.set_cksum();
-        let header_start = self.out.count();
-        write_compressed(&mut self.out, &mut &h.as_bytes()[..], 512, LEVEL_METADATA)?;
-        let header = FrameSpan {
-            offset: header_start,
-            length: self.out.count() - header_start,
-        };
+        let header = self.add_header(path, size, mode)?;
         let data = if size == 0 {
             None
         } else {
@@ -98,6 +84,55 @@ impl<W: Write> BundleWriter<W> {
             data,
         });
         Ok(())
+    }
+
+    /// Append one tar member whose data frame was made beforehand (`frame`, `frame_len` bytes,
+    /// holding `size` bytes of content and its padding). The caller vouches for the frame.
+    pub fn add_frame(
+        &mut self,
+        path: &str,
+        size: u64,
+        frame: &mut impl Read,
+        frame_len: u64,
+    ) -> io::Result<()> {
+        let header = self.add_header(path, size, 0o644)?;
+        let start = self.out.count();
+        let copied = io::copy(&mut frame.take(frame_len), &mut self.out)?;
+        if copied != frame_len {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("the frame of {path} is shorter than {frame_len} bytes"),
+            ));
+        }
+        self.members.push(MemberEntry {
+            path: path.to_string(),
+            size,
+            header,
+            data: Some(FrameSpan {
+                offset: start,
+                length: frame_len,
+            }),
+        });
+        Ok(())
+    }
+
+    /// A member's tar header, as its own frame.
+    fn add_header(&mut self, path: &str, size: u64, mode: u32) -> io::Result<FrameSpan> {
+        let mut h = tar::Header::new_ustar();
+        h.set_path(path)?;
+        h.set_size(size);
+        h.set_mode(mode);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(self.mtime);
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_cksum();
+        let start = self.out.count();
+        write_compressed(&mut self.out, &mut &h.as_bytes()[..], 512, LEVEL_METADATA)?;
+        Ok(FrameSpan {
+            offset: start,
+            length: self.out.count() - start,
+        })
     }
 
     /// Write the tar end marker and the seek index; returns the inner writer and the sha256 of

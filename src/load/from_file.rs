@@ -5,13 +5,12 @@
 use super::target::BlobOutcome;
 use super::{commit, LoadOptions, LoadReport, Prepared};
 use crate::format::reader::BundleReader;
-use crate::format::MemberEntry;
 use crate::progress::Progress;
 use crate::verify::{self, Opened, Session};
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use rayon::prelude::*;
-use std::collections::HashMap;
 use std::io::Read;
+use std::sync::{Condvar, Mutex};
 use std::time::Instant;
 
 pub fn load(
@@ -77,33 +76,56 @@ fn send_all(
     jobs: usize,
     progress: &Progress,
 ) -> Result<Vec<Result<Vec<BlobOutcome>>>> {
-    let members: HashMap<&str, &MemberEntry> = reader
-        .index
-        .members
-        .iter()
-        .map(|m| (m.path.as_str(), m))
-        .collect();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs.max(1))
         .build()?;
+    // Rebuilding a layer is CPU work with a zstd window of up to 128 MiB: no more of them at a
+    // time than there are cores, however many uploads run.
+    let rebuilds = Turns::new(std::thread::available_parallelism().map_or(2, |n| n.get()));
     Ok(pool.install(|| {
         prepared
             .users
             .par_iter()
             .map(|(blob, imgs)| {
-                let member = members
-                    .get(blob.digest.layout_path().as_str())
-                    .copied()
-                    .with_context(|| {
-                        format!("blob {} is missing from the seek index", blob.digest)
-                    })?;
-                let open = || -> Result<Box<dyn Read + Send>> {
-                    Ok(Box::new(reader.open_member(member)?))
-                };
+                let _turn = blob.rebuild.is_some().then(|| rebuilds.take());
+                let open = || -> Result<Box<dyn Read + Send>> { Ok(reader.open_blob(blob)?) };
                 prepared.put(blob, imgs, &open, progress)
             })
             .collect()
     }))
+}
+
+/// A counting semaphore: at most `n` holders at once.
+struct Turns {
+    free: Mutex<usize>,
+    freed: Condvar,
+}
+
+struct Turn<'a>(&'a Turns);
+
+impl Turns {
+    fn new(n: usize) -> Turns {
+        Turns {
+            free: Mutex::new(n.max(1)),
+            freed: Condvar::new(),
+        }
+    }
+
+    fn take(&self) -> Turn<'_> {
+        let mut free = self.free.lock().unwrap();
+        while *free == 0 {
+            free = self.freed.wait(free).unwrap();
+        }
+        *free -= 1;
+        Turn(self)
+    }
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        *self.0.free.lock().unwrap() += 1;
+        self.0.freed.notify_one();
+    }
 }
 
 /// What each target got, or every blob that failed.

@@ -130,14 +130,14 @@ impl Catalog {
             if checked.metadata.contains_key(&rec.digest) {
                 continue;
             }
-            let member_path = format!("blobs/sha256/{}", rec.digest.hex());
             let member = reader
-                .member(&member_path)
-                .filter(|m| m.size == rec.size)
+                .member(&rec.member_path())
+                .filter(|m| m.size == rec.member_size())
                 .ok_or_else(|| {
                     inconsistent(format!(
                         "the seek index has no member of {} bytes for blob {}",
-                        rec.size, rec.digest
+                        rec.member_size(),
+                        rec.digest
                     ))
                 })?
                 .clone();

@@ -345,13 +345,15 @@ pub fn blob_body(
     client: &str,
 ) -> io::Result<Box<dyn Read + Send>> {
     let (reader, size): (Box<dyn Read + Send>, u64) = match c.blobs.get(digest) {
+        // A blob carried uncompressed is rebuilt as it is read; a range of it costs the
+        // rebuild of everything before the range.
         Some(loc) => (
-            Box::new(
+            loc.record.decoder(
                 c.bundles[loc.bundle]
                     .open_member(&loc.member)
                     .map_err(io::Error::other)?,
             ),
-            loc.member.size,
+            loc.record.size,
         ),
         None => {
             let bytes = c

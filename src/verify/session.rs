@@ -118,21 +118,29 @@ impl<R: Read> Session<R> {
 
     fn record_for(&self, m: &Member) -> Result<BlobRecord, VerifyError> {
         let inconsistent = |detail: String| VerifyError::inconsistent(&self.name, detail);
+        // A blob as it is, or a layer's uncompressed tar (`gzip-rebuild`).
         let digest: Digest = m
             .path
             .strip_prefix("blobs/sha256/")
+            .or_else(|| m.path.strip_prefix("raw/sha256/")?.strip_suffix(".tar"))
             .and_then(|h| format!("sha256:{h}").parse().ok())
             .ok_or_else(|| inconsistent(format!("unexpected member {:?}", m.path)))?;
-        let rec = self.records.get(&digest).ok_or_else(|| {
-            inconsistent(format!("member {} is not listed in bundle.json", m.path))
-        })?;
+        let rec = self
+            .records
+            .get(&digest)
+            .filter(|r| r.member_path() == m.path)
+            .ok_or_else(|| {
+                inconsistent(format!("member {} is not listed in bundle.json", m.path))
+            })?;
         if self.seen.contains(&digest) {
             return Err(inconsistent(format!("blob {digest} appears twice")));
         }
-        if rec.size != m.size {
+        if rec.member_size() != m.size {
             return Err(inconsistent(format!(
-                "blob {digest} is {} bytes in the archive but {} in bundle.json",
-                m.size, rec.size
+                "member {} is {} bytes in the archive but {} in bundle.json",
+                m.path,
+                m.size,
+                rec.member_size()
             )));
         }
         Ok(rec.clone())
@@ -147,7 +155,21 @@ impl<R: Read> Session<R> {
         sink: &mut dyn Write,
     ) -> Result<(), VerifyError> {
         let mut w = HashingWriter::new(sink);
-        if let Err(e) = self.stream.read_data(m, &mut w) {
+        // A layer carried uncompressed is rebuilt on the way: what is hashed (and what the sink
+        // gets) is the gzip stream the digest names.
+        let read = match rec.recipe().and_then(|r| crate::regzip::Rebuilder::new(&r)) {
+            Some(r) => {
+                let mut rebuilt = crate::regzip::RebuildWriter::new(&mut w, r);
+                self.stream.read_data(m, &mut rebuilt).and_then(|()| {
+                    rebuilt.finish().map(drop).map_err(|e| FormatError::Io {
+                        path: self.name.clone(),
+                        source: e,
+                    })
+                })
+            }
+            None => self.stream.read_data(m, &mut w),
+        };
+        if let Err(e) = read {
             return Err(match e {
                 FormatError::MemberCorrupt { detail, .. } => VerifyError::Damaged {
                     path: self.name.clone(),

@@ -3,6 +3,10 @@
 //! Only a producer that is reproduced byte for byte counts; anything else is "unknown" and is
 //! stored as it came.
 
+mod rebuild;
+
+pub use rebuild::{RebuildReader, RebuildWriter, Rebuilder};
+
 use crate::goflate::{deflate, trailer};
 use std::io::Read;
 
@@ -13,6 +17,28 @@ pub enum Producer {
     Go { level: i32 },
 }
 
+/// The encoder ids `bundle.json` records (docs/FORMAT.md, `gzip-rebuild`).
+pub const ENCODER_GO: &str = "go1.8";
+
+impl Producer {
+    /// The id recorded in `bundle.json`, and the level.
+    pub fn id(&self) -> (&'static str, i32) {
+        match *self {
+            Producer::Go { level } => (ENCODER_GO, level),
+        }
+    }
+
+    /// The producer an id and level name, if this version can run it.
+    pub fn from_id(encoder: &str, level: i32) -> Option<Producer> {
+        match encoder {
+            ENCODER_GO if crate::goflate::Deflater::new(level).is_some() && level != -1 => {
+                Some(Producer::Go { level })
+            }
+            _ => None,
+        }
+    }
+}
+
 /// What rebuilds a stream: its producer and its header bytes as they were (mtime, OS, name).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Recipe {
@@ -20,8 +46,26 @@ pub struct Recipe {
     pub header: Vec<u8>,
 }
 
+impl Recipe {
+    /// A recipe from what a bundle says, checked: a known producer and bytes that are exactly
+    /// one gzip member header (at most `MAX_HEADER` bytes).
+    pub fn new(producer: Producer, header: Vec<u8>) -> Option<Recipe> {
+        let mut probe = header.clone();
+        probe.extend_from_slice(&[0; 8]);
+        (header.len() <= MAX_HEADER && header_len(&probe) == Some(header.len()))
+            .then_some(Recipe { producer, header })
+    }
+}
+
+/// A header carrying a long name or comment is possible, but no layer producer writes one.
+pub const MAX_HEADER: usize = 4096;
+
 /// How far into the uncompressed bytes a candidate is tried before it is run on all of them.
-const PREFIX: usize = 1 << 20;
+pub const PREFIX: usize = 1 << 20;
+
+/// How many bytes of a gzip stream `guess` needs to see: the header and the deflate output of
+/// `PREFIX` bytes at worst (stored blocks).
+pub const HEAD: usize = MAX_HEADER + PREFIX + PREFIX / 8;
 
 /// The length of a gzip member's header (RFC 1952: the 10 fixed bytes and the optional extra
 /// field, name, comment and header CRC), if `gz` starts with one.
@@ -78,38 +122,51 @@ fn go_candidates(xfl: u8) -> &'static [i32] {
     }
 }
 
+/// The producers whose header `gz` starts with (cheap: no compression is tried).
+pub fn candidates(gz: &[u8]) -> Vec<Producer> {
+    let Some(_) = header_len(gz) else {
+        return Vec::new();
+    };
+    // Go writes exactly this header: no flags, mtime as given, its XFL, OS 255.
+    let (flags, xfl, os) = (gz[3], gz[8], gz[9]);
+    if flags != 0 || os != 255 {
+        return Vec::new();
+    }
+    go_candidates(xfl)
+        .iter()
+        .map(|&level| Producer::Go { level })
+        .collect()
+}
+
+/// The first candidate whose output for `raw_prefix` (the first `PREFIX` uncompressed bytes,
+/// or all of them) is where `head` (the first `HEAD` bytes of the gzip stream, or all of it)
+/// begins. Only a guess: the whole stream must still be rebuilt to prove it.
+pub fn guess(head: &[u8], raw_prefix: &[u8]) -> Option<Recipe> {
+    let at = header_len(head)?;
+    let stream = &head[at..];
+    candidates(head).into_iter().find_map(|producer| {
+        let Producer::Go { level } = producer;
+        let prefix = deflate(raw_prefix, level, Some(PREFIX))?;
+        stream
+            .starts_with(&prefix)
+            .then(|| Recipe::new(producer, head[..at].to_vec()))
+            .flatten()
+    })
+}
+
 /// Who made `gz`, if it is one of the producers rebuilt here, proven by rebuilding all of it.
 /// `raw` is its uncompressed content (`inflate`). Each candidate is tried on the first MiB
 /// first, so a wrong guess costs little.
 pub fn identify(gz: &[u8], raw: &[u8]) -> Option<Recipe> {
-    let at = header_len(gz)?;
-    let stream = &gz[at..gz.len() - 8];
-    // Go writes exactly this header: no flags, mtime as given, its XFL, OS 255.
-    let (flags, xfl, os) = (gz[3], gz[8], gz[9]);
-    if flags != 0 || os != 255 {
-        return None;
-    }
-    for &level in go_candidates(xfl) {
-        let prefix = deflate(raw, level, Some(PREFIX))?;
-        if !stream.starts_with(&prefix) {
-            continue;
-        }
-        if deflate(raw, level, None)?.as_slice() == stream {
-            return Some(Recipe {
-                producer: Producer::Go { level },
-                header: gz[..at].to_vec(),
-            });
-        }
-    }
-    None
+    let recipe = guess(&gz[..gz.len().min(HEAD)], &raw[..raw.len().min(PREFIX)])?;
+    (rebuild(raw, &recipe)? == gz).then_some(recipe)
 }
 
 /// The gzip stream again, from its uncompressed bytes and recipe.
 pub fn rebuild(raw: &[u8], recipe: &Recipe) -> Option<Vec<u8>> {
-    let Producer::Go { level } = recipe.producer;
-    let mut out = recipe.header.clone();
-    out.extend_from_slice(&deflate(raw, level, None)?);
-    out.extend_from_slice(&trailer(raw));
+    let mut r = Rebuilder::new(recipe)?;
+    let mut out = r.feed(raw);
+    out.extend_from_slice(&r.finish());
     Some(out)
 }
 
@@ -137,5 +194,27 @@ mod tests {
         let gz = other.finish().unwrap();
         let back = inflate(&gz, 1 << 30).unwrap();
         assert_eq!(identify(&gz, &back), None);
+    }
+
+    #[test]
+    fn a_recipe_from_a_bundle_is_checked() {
+        let go = Producer::Go { level: 6 };
+        let header = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
+        assert!(Recipe::new(go, header.clone()).is_some());
+        assert!(Recipe::new(go, header[..9].to_vec()).is_none(), "short");
+        let mut longer = header.clone();
+        longer.push(0);
+        assert!(Recipe::new(go, longer).is_none(), "a byte after the header");
+        let mut named = header.clone();
+        named[3] = 8;
+        named.extend_from_slice(b"layer.tar\0");
+        assert!(Recipe::new(go, named).is_some(), "a name is a header field");
+        for bad in [("go1.8", 10), ("go1.8", -1), ("zlib", 6)] {
+            assert_eq!(Producer::from_id(bad.0, bad.1), None, "{bad:?}");
+        }
+        assert_eq!(
+            Producer::from_id("go1.8", -2),
+            Some(Producer::Go { level: -2 })
+        );
     }
 }

@@ -1,0 +1,267 @@
+//! `create --compact`: a gzip layer whose encoder we can run again is carried as its
+//! uncompressed tar, in one zstd frame with a long window, and rebuilt byte for byte on the way
+//! out (docs/FORMAT.md, `gzip-rebuild`). A layer is packed only once it is proven: its frame,
+//! decoded and rebuilt, hashes to the layer's digest. Anything else is carried as it came.
+//!
+//! Packed frames are kept in the cache (`packed/`) for the next run, and proven again before
+//! they are used: the cache is not trusted.
+
+use crate::cache::BlobCache;
+use crate::digest::{Digest, HashingReader, HashingWriter};
+use crate::format::frames::{frame_reader, write_compressed_long};
+use crate::format::{padded, RebuildRecord};
+use crate::fsutil::PartialFile;
+use crate::regzip::{self, Rebuilder, Recipe};
+use anyhow::{Context, Result};
+use flate2::bufread::DeflateDecoder;
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+/// The window packed layers are compressed over: 128 MiB, so a file repeated far apart in a
+/// large layer is found; a reader needs that much memory per layer it rebuilds at once.
+pub const WINDOW_LOG: u32 = crate::format::frames::MAX_WINDOW_LOG;
+
+/// How packed layers are compressed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Settings {
+    pub level: i32,
+    pub window_log: u32,
+}
+
+impl Settings {
+    /// The cache keeps frames per setting: another level makes other bytes.
+    fn kind(&self) -> String {
+        format!("zstd{}-w{}", self.level, self.window_log)
+    }
+}
+
+/// A layer packed: how to rebuild it, and the frame that carries it.
+#[derive(Debug, Clone)]
+pub struct Packed {
+    pub rebuild: RebuildRecord,
+    pub frame: PathBuf,
+    pub frame_len: u64,
+}
+
+/// Why a layer is carried as it came.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Kept {
+    /// Not a gzip stream (a config, a zstd or uncompressed layer).
+    NotGzip,
+    /// A gzip stream whose header no encoder here writes, or whose first MiB none reproduces.
+    UnknownEncoder,
+    /// More than one gzip member, or bytes after it.
+    NotOneMember,
+    /// An encoder reproduced the start but not all of it.
+    Differs,
+}
+
+pub type Outcome = std::result::Result<Packed, Kept>;
+
+/// Pack the cached blob `digest` (`size` bytes), or say why it stays as it is.
+pub fn pack(cache: &BlobCache, digest: &Digest, size: u64, s: Settings) -> Result<Outcome> {
+    let dir = cache.packed_dir(&s.kind())?;
+    let frame_path = dir.join(format!("{}.zst", digest.hex()));
+    let record_path = dir.join(format!("{}.json", digest.hex()));
+    if let Some(p) = reuse(&frame_path, &record_path, digest, size) {
+        return Ok(Ok(p));
+    }
+    let gz_path = cache.path(digest);
+    let head = read_head(&gz_path).with_context(|| format!("reading {}", gz_path.display()))?;
+    let Some(at) = regzip::header_len(&head) else {
+        return Ok(Err(Kept::NotGzip));
+    };
+    if regzip::candidates(&head).is_empty() {
+        return Ok(Err(Kept::UnknownEncoder));
+    }
+    let scan = match scan(&gz_path, at, size, &head)? {
+        Ok(scan) => scan,
+        Err(kept) => return Ok(Err(kept)),
+    };
+    let mut frame = PartialFile::unique(&frame_path)?;
+    {
+        let mut raw = inflater(&gz_path, at)?
+            .take(scan.raw_size)
+            .chain(io::repeat(0).take(padded(scan.raw_size) - scan.raw_size));
+        let mut out = BufWriter::with_capacity(1 << 20, &mut frame);
+        write_compressed_long(
+            &mut out,
+            &mut raw,
+            padded(scan.raw_size),
+            s.level,
+            s.window_log,
+        )
+        .with_context(|| format!("compressing the tar of layer {digest}"))?;
+        io::Write::flush(&mut out)?;
+    }
+    let frame_len = frame.file().metadata()?.len();
+    if !proven(frame.temp_path(), scan.raw_size, &scan.recipe, digest, size)? {
+        return Ok(Err(Kept::Differs));
+    }
+    let rebuild = RebuildRecord {
+        encoder: scan.recipe.producer.id().0.into(),
+        level: scan.recipe.producer.id().1,
+        header: hex::encode(&scan.recipe.header),
+        raw_size: scan.raw_size,
+        raw_digest: scan.raw_digest,
+    };
+    frame.commit(false)?;
+    crate::fsutil::write_file(&record_path, &serde_json::to_vec(&rebuild)?, false)?;
+    Ok(Ok(Packed {
+        rebuild,
+        frame: frame_path,
+        frame_len,
+    }))
+}
+
+/// A frame packed by an earlier run, if it still rebuilds to the digest.
+fn reuse(frame: &Path, record: &Path, digest: &Digest, size: u64) -> Option<Packed> {
+    let bytes = std::fs::read(record).ok()?;
+    let rebuild: RebuildRecord = serde_json::from_slice(&bytes).ok()?;
+    let producer = regzip::Producer::from_id(&rebuild.encoder, rebuild.level)?;
+    let recipe = Recipe::new(producer, hex::decode(&rebuild.header).ok()?)?;
+    let frame_len = std::fs::metadata(frame).ok()?.len();
+    match proven(frame, rebuild.raw_size, &recipe, digest, size) {
+        Ok(true) => Some(Packed {
+            rebuild,
+            frame: frame.to_path_buf(),
+            frame_len,
+        }),
+        _ => None,
+    }
+}
+
+/// The first bytes of the blob: enough for `regzip::guess`.
+fn read_head(path: &Path) -> io::Result<Vec<u8>> {
+    let mut head = Vec::new();
+    File::open(path)?
+        .take(regzip::HEAD as u64)
+        .read_to_end(&mut head)?;
+    Ok(head)
+}
+
+/// The deflate stream of the blob at `path`, whose header is `at` bytes, inflated.
+fn inflater(path: &Path, at: usize) -> io::Result<DeflateDecoder<BufReader<File>>> {
+    let mut f = File::open(path)?;
+    f.seek(SeekFrom::Start(at as u64))?;
+    Ok(DeflateDecoder::new(BufReader::with_capacity(1 << 20, f)))
+}
+
+/// What one pass over the uncompressed bytes tells.
+struct Scan {
+    raw_size: u64,
+    raw_digest: Digest,
+    recipe: Recipe,
+}
+
+/// Inflate the whole stream once: its size, its sha256 (the diff ID), a guess of its encoder
+/// from the first MiB (stopping there when there is none), and the check that it is one gzip
+/// member whose trailer holds.
+fn scan(path: &Path, at: usize, size: u64, head: &[u8]) -> Result<std::result::Result<Scan, Kept>> {
+    let mut dec = inflater(path, at)?;
+    let mut prefix = Vec::with_capacity(regzip::PREFIX);
+    if (&mut dec)
+        .take(regzip::PREFIX as u64)
+        .read_to_end(&mut prefix)
+        .is_err()
+    {
+        return Ok(Err(Kept::NotOneMember));
+    }
+    let Some(recipe) = regzip::guess(head, &prefix) else {
+        return Ok(Err(Kept::UnknownEncoder));
+    };
+    let mut crc = crc32fast::Hasher::new();
+    let mut hashing = HashingWriter::new(CrcWriter(&mut crc));
+    io::Write::write_all(&mut hashing, &prefix)?;
+    if io::copy(&mut dec, &mut hashing).is_err() {
+        return Ok(Err(Kept::NotOneMember));
+    }
+    let (_, raw_digest, raw_size) = hashing.finish();
+    let used = at as u64 + dec.total_in();
+    let mut trailer = [0u8; 8];
+    let mut f = File::open(path)?;
+    f.seek(SeekFrom::Start(used))?;
+    let want = [
+        crc.clone().finalize().to_le_bytes(),
+        (raw_size as u32).to_le_bytes(),
+    ]
+    .concat();
+    if used + 8 != size || f.read_exact(&mut trailer).is_err() || trailer[..] != want[..] {
+        return Ok(Err(Kept::NotOneMember));
+    }
+    Ok(Ok(Scan {
+        raw_size,
+        raw_digest,
+        recipe,
+    }))
+}
+
+/// Feeds a CRC-32 (the prefix was counted already; this counts the rest).
+struct CrcWriter<'a>(&'a mut crc32fast::Hasher);
+
+impl io::Write for CrcWriter<'_> {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        self.0.update(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Does the frame at `path`, decoded and rebuilt with `recipe`, give exactly the blob?
+fn proven(path: &Path, raw_size: u64, recipe: &Recipe, digest: &Digest, size: u64) -> Result<bool> {
+    let Some(rebuilder) = Rebuilder::new(recipe) else {
+        return Ok(false);
+    };
+    let f = BufReader::with_capacity(1 << 20, File::open(path)?);
+    let raw = frame_reader(f, padded(raw_size))?.take(raw_size);
+    let mut rebuilt = HashingReader::new(regzip::RebuildReader::new(raw, rebuilder));
+    if io::copy(&mut rebuilt, &mut io::sink()).is_err() {
+        return Ok(false);
+    }
+    let (_, found, count) = rebuilt.finish();
+    Ok(&found == digest && count == size)
+}
+
+/// Pack every layer of the plan that can be, a core each, following the downloads (`ready`
+/// waits for a blob and fails when the bundle is given up). Returns the packed ones.
+pub fn pack_all(
+    plan: &super::plan::Plan,
+    cache: &BlobCache,
+    s: Settings,
+    ready: super::write::Ready,
+    progress: &crate::progress::Progress,
+) -> Result<std::collections::HashMap<Digest, Packed>> {
+    use rayon::prelude::*;
+    let layers: Vec<_> = plan.needs.iter().filter(|n| !n.is_config()).collect();
+    let bytes: u64 = layers.iter().map(|n| n.size).sum();
+    progress.line(&format!(
+        "compacting {} layers ({}): zstd level {}, window {} MiB",
+        layers.len(),
+        indicatif::HumanBytes(bytes),
+        s.level,
+        1u64 << s.window_log.saturating_sub(20)
+    ));
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()?;
+    let outcomes: Vec<(Digest, Outcome)> = pool.install(|| {
+        layers
+            .par_iter()
+            .with_max_len(1)
+            .map(|n| {
+                ready(&n.digest)?;
+                let o = pack(cache, &n.digest, n.size, s)
+                    .with_context(|| format!("compacting layer {}", n.digest))?;
+                Ok((n.digest.clone(), o))
+            })
+            .collect::<Result<_>>()
+    })?;
+    Ok(outcomes
+        .into_iter()
+        .filter_map(|(d, o)| o.ok().map(|p| (d, p)))
+        .collect())
+}
