@@ -17,6 +17,8 @@ pub struct Inspection {
     pub file_size: u64,
     pub blob_count: usize,
     pub blob_bytes: u64,
+    /// How the layers are carried (rebuilt by an encoder, or as they came).
+    pub layers: Vec<crate::format::Carriage>,
     pub images: Vec<crate::format::ImageRecord>,
     /// A delta bundle's base and the layers it leaves out.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -30,6 +32,7 @@ pub fn inspect(path: &Path) -> Result<Inspection, FormatError> {
     let reader = BundleReader::open(path)?;
     let (doc, _) = reader.bundle_manifest()?;
     let signed = reader.member(SIGNATURE_PATH).is_some();
+    let layers = doc.carriage();
     Ok(Inspection {
         file: path.display().to_string(),
         format_version: doc.format_version,
@@ -42,6 +45,7 @@ pub fn inspect(path: &Path) -> Result<Inspection, FormatError> {
         file_size: reader.len,
         blob_count: doc.blobs.len(),
         blob_bytes: doc.blobs.iter().map(|b| b.size).sum(),
+        layers,
         images: doc.images,
         base: doc.base,
         tools: doc.tools,

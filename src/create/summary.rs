@@ -35,6 +35,7 @@ impl CreateSummary {
             bytes_saved_by_dedup: referenced.saturating_sub(plan.bytes()),
             bundle_size: bundle.written.size,
             sha256: bundle.written.sha256.clone(),
+            carriage: doc.carriage(),
             ..Default::default()
         }
     }
@@ -54,6 +55,8 @@ pub struct CreateSummary {
     pub seconds: f64,
     pub failed: Vec<(String, String)>,
     pub signer: Option<String>,
+    /// How the layers are carried (`--compact` rebuilds some).
+    pub carriage: Vec<crate::format::Carriage>,
 }
 
 /// Every failed image with its line in the list and why; the one error create returns for them.

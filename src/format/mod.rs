@@ -118,10 +118,54 @@ impl BundleManifest {
         Ok(doc)
     }
 
+    /// How the layers are carried, one entry per way (an encoder and level that rebuilds
+    /// them, or as they came), in the order first met. Configs and manifests are not counted.
+    pub fn carriage(&self) -> Vec<Carriage> {
+        let mut out: Vec<Carriage> = Vec::new();
+        let layers = self.blobs.iter().filter(|b| {
+            !crate::manifest::is_config(&b.media_type)
+                && !crate::manifest::is_index(&b.media_type)
+                && !crate::manifest::is_manifest(&b.media_type)
+        });
+        for b in layers {
+            let how = match &b.rebuild {
+                Some(r) => format!("rebuilt by {} level {}", r.encoder, r.level),
+                None => "stored as they came".to_string(),
+            };
+            let at = match out.iter().position(|c| c.how == how) {
+                Some(i) => i,
+                None => {
+                    out.push(Carriage {
+                        how,
+                        layers: 0,
+                        bytes: 0,
+                        raw_bytes: 0,
+                    });
+                    out.len() - 1
+                }
+            };
+            out[at].layers += 1;
+            out[at].bytes += b.size;
+            out[at].raw_bytes += b.member_size();
+        }
+        out
+    }
+
     /// Blobs listed but not carried (a delta's base holds them).
     pub fn omitted(&self) -> &[BlobRecord] {
         self.base.as_ref().map_or(&[], |b| b.omitted.as_slice())
     }
+}
+
+/// Layers carried one way (`BundleManifest::carriage`): how many, their bytes as the
+/// registry holds them, and the bytes of their members (the tars, when rebuilt).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Carriage {
+    pub how: String,
+    pub layers: usize,
+    pub bytes: u64,
+    pub raw_bytes: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

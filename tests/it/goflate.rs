@@ -29,7 +29,7 @@ fn judges(dir: &Path) -> Vec<(String, PathBuf)> {
         .collect()
 }
 
-fn build_judge(go: &Path, dir: &Path) -> (String, PathBuf) {
+pub fn build_judge(go: &Path, dir: &Path) -> (String, PathBuf) {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/judges/gogzip.go");
     let bin = dir.join("gogzip");
     let env = |c: &mut Command| {
@@ -64,7 +64,7 @@ fn build_judge(go: &Path, dir: &Path) -> (String, PathBuf) {
     (version, bin)
 }
 
-fn go_gzip(judge: &Path, input: &Path, level: i32) -> Vec<u8> {
+pub fn go_gzip(judge: &Path, input: &Path, level: i32) -> Vec<u8> {
     let o = Command::new(judge)
         .arg(level.to_string())
         .stdin(Stdio::from(std::fs::File::open(input).unwrap()))

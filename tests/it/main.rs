@@ -3,6 +3,7 @@
 
 mod architecture;
 mod common;
+mod compact;
 mod create;
 mod delta;
 mod goflate;

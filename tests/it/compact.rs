@@ -1,0 +1,335 @@
+//! `create --compact` end to end: layers made by the producers registries get them from (Go's
+//! compress/gzip at three levels, built and run here; skopeo's pgzip; GNU gzip) are pushed to a
+//! real registry; the compact bundle carries the Go ones as tars and rebuilds them byte for
+//! byte into a registry, an OCI layout, a docker-archive and `serve`, judged by skopeo and
+//! sha256. Whatever is not reproduced travels as it came.
+
+use crate::common::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
+const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+
+struct Source {
+    reg: Registry,
+    work: tempfile::TempDir,
+    /// Go level → the layer digest it made.
+    go_layers: Vec<(i32, String)>,
+    /// Layers no encoder here reproduces: GNU gzip's and skopeo's (pgzip).
+    other_layers: Vec<String>,
+}
+
+/// Three images: `go/app` with Go level 6, 1 and 9 layers and a GNU gzip one; `podman/app`
+/// whose uncompressed layer skopeo compresses on push, with pgzip, as podman and buildah do.
+fn source() -> Source {
+    let work = tempfile::tempdir().unwrap();
+    let (_, judge) = crate::goflate::build_judge(Path::new("go"), &work.path().join("judge"));
+    require("gzip");
+    let dir = work.path().join("layout");
+    let mut l = layout::Layout::new(&dir);
+    let raw = |l: &mut layout::Layout, roots: &[&str], max: u64, salt: &str| {
+        layout::layer_from_files(l, roots, max, salt).0
+    };
+    let tars = [
+        raw(&mut l, &["/usr/share/doc"], 3 << 20, "go6"),
+        raw(&mut l, &["/usr/lib/x86_64-linux-gnu"], 3 << 20, "go1"),
+        raw(&mut l, &["/usr/share/perl5"], 2 << 20, "go9"),
+        raw(&mut l, &["/usr/share/common-licenses"], 1 << 20, "gnu"),
+    ];
+    let mut layers = Vec::new();
+    let mut go_layers = Vec::new();
+    for (tar, level) in tars[..3].iter().zip([6, 1, 9]) {
+        let path = work.path().join(format!("go{level}.tar"));
+        std::fs::write(&path, tar).unwrap();
+        let gz = crate::goflate::go_gzip(&judge, &path, level);
+        let d = l.blob(&gz, OCI_LAYER_GZIP);
+        go_layers.push((level, d.digest.clone()));
+        layers.push((tar.clone(), d));
+    }
+    let gnu = Command::new("sh")
+        .arg("-c")
+        .arg("gzip -6 -n -c")
+        .stdin(std::fs::File::open(write_tmp(work.path(), "gnu.tar", &tars[3])).unwrap())
+        .output()
+        .unwrap()
+        .stdout;
+    let gnu_desc = l.blob(&gnu, OCI_LAYER_GZIP);
+    layers.push((tars[3].clone(), gnu_desc.clone()));
+    let app = l.image(&layers, "amd64", "go");
+    l.tag("go", &app);
+    let plain = raw(&mut l, &["/usr/share/zoneinfo"], 2 << 20, "pgzip");
+    let plain_desc = l.blob(&plain, OCI_LAYER);
+    let pod = l.image(&[(plain.clone(), plain_desc)], "amd64", "podman");
+    l.tag("podman", &pod);
+    let reg = Registry::start();
+    reg.push(&dir, "go", "go/app:1", &[]);
+    // skopeo compresses an uncompressed layer for a registry with pgzip.
+    reg.push(&dir, "podman", "podman/app:1", &[]);
+    let pgzip_layer = layer_digests(&reg, "podman/app:1").remove(0);
+    assert_ne!(
+        pgzip_layer,
+        format!("sha256:{}", layout::sha256_hex(&plain)),
+        "skopeo compressed the layer"
+    );
+    Source {
+        reg,
+        work,
+        go_layers,
+        other_layers: vec![gnu_desc.digest, pgzip_layer],
+    }
+}
+
+fn write_tmp(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+/// The layer digests of an image as skopeo reads its manifest from a registry.
+fn layer_digests(reg: &Registry, reference: &str) -> Vec<String> {
+    let o = Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{}/{reference}", reg.addr))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let m: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    m["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Every file under `dir` named by a sha256 hashes to its name (an OCI layout's blobs, or
+/// a docker-archive unpacked).
+fn every_blob_hashes_to_its_name(dir: &Path) -> usize {
+    let mut n = 0;
+    for e in walk(dir) {
+        let name = e.file_name().unwrap().to_string_lossy().to_string();
+        if name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit()) {
+            let bytes = std::fs::read(&e).unwrap();
+            assert_eq!(layout::sha256_hex(&bytes), name, "{}", e.display());
+            n += 1;
+        }
+    }
+    n
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn go_layers_travel_as_tars_and_load_everywhere_with_their_digests_and_others_as_they_came() {
+    let src = source();
+    let w = src.work.path();
+    let (key, public) = keypair(w);
+    let list = plain_list(w, &src.reg, &["go/app:1", "podman/app:1"]);
+    let compact = w.join("compact.bundle");
+    let o = create(&list, &compact, &["--key", &key, "--compact"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let plain = w.join("plain.bundle");
+    let o = create(&list, &plain, &["--key", &key]);
+    assert!(o.status.success(), "{}", text(&o));
+
+    // bundle.json: each Go layer rebuilt by its level, the others as they came.
+    let i = inspect_json(&compact);
+    let out = text(&bundle_args(&["inspect", compact.to_str().unwrap()]));
+    for (level, _) in &src.go_layers {
+        assert!(
+            out.contains(&format!("rebuilt by go1.8 level {level}")),
+            "{out}"
+        );
+    }
+    assert!(
+        out.contains("2 layers") && out.contains("stored as they came"),
+        "{out}"
+    );
+    let carried: Vec<_> = i["layers"].as_array().unwrap().iter().collect();
+    assert_eq!(carried.len(), 4, "{carried:?}");
+    // The tars are members under raw/, never under blobs/ (their bytes are not those digests).
+    let listing = Command::new("tar")
+        .args(["--zstd", "-tf"])
+        .arg(&compact)
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&listing.stdout).to_string();
+    for (_, d) in &src.go_layers {
+        assert!(
+            listing.contains(&format!("raw/sha256/{}.tar", &d[7..])),
+            "{listing}"
+        );
+        assert!(
+            !listing.contains(&format!("blobs/sha256/{}", &d[7..])),
+            "{listing}"
+        );
+    }
+    for d in &src.other_layers {
+        assert!(
+            listing.contains(&format!("blobs/sha256/{}", &d[7..])),
+            "{listing}"
+        );
+    }
+    let (c, p) = (
+        std::fs::metadata(&compact).unwrap().len(),
+        std::fs::metadata(&plain).unwrap().len(),
+    );
+    eprintln!(
+        "compact {c} bytes, plain {p} bytes ({:.3}x)",
+        c as f64 / p as f64
+    );
+    assert!(c * 10 < p * 9, "compact {c} is not smaller than plain {p}");
+
+    let v = bundle_args(&["verify", compact.to_str().unwrap(), "--key", &public]);
+    assert!(v.status.success(), "{}", text(&v));
+
+    // A registry, an OCI layout and a docker-archive, in one load.
+    let dst = Registry::start();
+    let oci = w.join("oci");
+    let archive = w.join("images.tar");
+    let o = bundle_args(&[
+        "load",
+        compact.to_str().unwrap(),
+        "--key",
+        &public,
+        "-q",
+        "--plain-http",
+        &format!("--to=registry://{}", dst.addr),
+        &format!("--to=oci:{}", oci.display()),
+        &format!("--to=docker-archive:{}", archive.display()),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    for r in ["go/app:1", "podman/app:1"] {
+        let want = src.reg.digest_of(r);
+        assert_eq!(dst.digest_of(r), want, "{r} in the registry");
+        assert_eq!(layer_digests(&dst, r), layer_digests(&src.reg, r), "{r}");
+        let o = Command::new("skopeo")
+            .args(["inspect", "--raw"])
+            .arg(format!("oci:{}:{}/{r}", oci.display(), src.reg.addr))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        assert_eq!(
+            format!("sha256:{}", layout::sha256_hex(&o.stdout)),
+            want,
+            "{r} in oci:"
+        );
+    }
+    assert!(every_blob_hashes_to_its_name(&oci) >= 9);
+    let unpacked = w.join("unpacked");
+    std::fs::create_dir_all(&unpacked).unwrap();
+    let o = Command::new("tar")
+        .arg("-xf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(&unpacked)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(every_blob_hashes_to_its_name(&unpacked) >= 7);
+
+    // serve rebuilds as it answers; skopeo copies with every digest checked.
+    let served = Served::start(&[compact.to_str().unwrap(), "--key", &public]);
+    let copied = w.join("copied");
+    let o = Command::new("skopeo")
+        .args(["copy", "--quiet", "--src-tls-verify=false"])
+        .arg(format!("docker://{}/go/app:1", served.addr))
+        .arg(format!("dir:{}", copied.display()))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    for (_, d) in &src.go_layers {
+        let bytes = std::fs::read(copied.join(&d[7..])).unwrap();
+        assert_eq!(format!("sha256:{}", layout::sha256_hex(&bytes)), *d);
+    }
+    served.stop();
+
+    // With a cache, a second run reuses the packed frames (each proven again) and writes the
+    // same bytes; a frame damaged in the cache is not trusted but packed again.
+    let cache = w.join("cache");
+    let created = i["created"].as_str().unwrap().to_string();
+    let with_cache = |out: &Path| {
+        let o = bundle_args(&[
+            "create",
+            list.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--key",
+            &key,
+            "--compact",
+            "--quiet",
+            "--created",
+            &created,
+            "--cache-dir",
+            cache.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", text(&o));
+        std::fs::read(out).unwrap()
+    };
+    let first = with_cache(&w.join("first.bundle"));
+    assert!(
+        first == std::fs::read(&compact).unwrap(),
+        "not deterministic"
+    );
+    let frames: Vec<PathBuf> = walk(&cache.join("packed"))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "zst"))
+        .collect();
+    assert_eq!(frames.len(), 3, "{frames:?}");
+    for f in &frames {
+        let mut b = std::fs::read(f).unwrap();
+        let n = b.len();
+        b[n / 2] ^= 1;
+        std::fs::write(f, b).unwrap();
+    }
+    let again = w.join("again.bundle");
+    assert!(
+        with_cache(&again) == first,
+        "a damaged cached frame was used"
+    );
+    let v = bundle_args(&["verify", again.to_str().unwrap(), "--key", &public]);
+    assert!(v.status.success(), "{}", text(&v));
+}
+
+#[test]
+fn a_flipped_byte_in_a_carried_tar_is_refused_before_any_tag() {
+    let src = source();
+    let w = src.work.path();
+    let (key, public) = keypair(w);
+    let list = plain_list(w, &src.reg, &["go/app:1"]);
+    let compact = w.join("compact.bundle");
+    let o = create(&list, &compact, &["--key", &key, "--compact"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let mut bytes = std::fs::read(&compact).unwrap();
+    let (_, d) = &src.go_layers[0];
+    let at = bundle_file::data_middle(&bytes, &format!("raw/sha256/{}", &d[7..]));
+    bytes[at] ^= 0x20;
+    let bad = w.join("bad.bundle");
+    std::fs::write(&bad, &bytes).unwrap();
+    let v = bundle_args(&["verify", bad.to_str().unwrap(), "--key", &public]);
+    assert_eq!(v.status.code(), Some(3), "{}", text(&v));
+    let dst = Registry::start();
+    let o = bundle_args(&[
+        "load",
+        bad.to_str().unwrap(),
+        "--key",
+        &public,
+        "-q",
+        "--plain-http",
+        &format!("--to=registry://{}", dst.addr),
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(dst.tags("go/app").is_empty(), "a tag was written");
+}
