@@ -4,13 +4,17 @@
 
 use super::target::BlobOutcome;
 use super::{commit, LoadOptions, LoadReport, Prepared};
+use crate::digest::{hash_reader, Digest, HashingReader};
 use crate::format::reader::BundleReader;
+use crate::format::{BlobRecord, FormatError};
 use crate::progress::Progress;
 use crate::verify::{self, Opened, Session};
+use crate::verify::{images_using, Checked, VerifyError};
 use anyhow::{bail, Result};
 use rayon::prelude::*;
+use std::collections::HashSet;
 use std::io::Read;
-use std::sync::{Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
 pub fn load(
@@ -30,8 +34,13 @@ pub fn load(
     // the load): a blob becomes visible only with its digest checked (the registry checks every
     // upload, local targets hash what they write), and manifests and tags are written only once
     // the whole file checked out.
-    let session =
+    let mut session =
         Session::open(stream, &name, keys, opts.allow_unsigned).map_err(|e| parts.explain(e))?;
+    // A layer carried as a tar is rebuilt by the sender, and its target checks the digest:
+    // the verifier reads its frame but does not rebuild it a second time (`prove_rest` does,
+    // for those no sender read to the end).
+    session.defer_rebuilds();
+    let proofs = Arc::new(Proofs::default());
     let progress = Progress::new(opts.progress, "loaded");
     let plan = crate::select::plan(&session.checked, &opts.images, &opts.platforms)?;
     let prepared = Prepared::new(opts, &plan, &session.checked.doc)?;
@@ -51,7 +60,7 @@ pub fn load(
     progress.start_bytes(bytes * prepared.targets.len() as u64, 0);
     let (verified, results) = std::thread::scope(|s| {
         let verifier = s.spawn(|| session.finish());
-        let results = send_all(&prepared, &reader, opts.jobs, &progress);
+        let results = send_all(&prepared, &reader, opts.jobs, &progress, &proofs);
         let verified = verifier
             .join()
             .unwrap_or_else(|p| std::panic::resume_unwind(p));
@@ -60,10 +69,12 @@ pub fn load(
     progress.finish();
     // A verification failure outranks upload errors: it is the cause, and its exit code (3)
     // tells the operator the file, not the target, is at fault.
-    let checked = verified.map_err(|e| {
-        anyhow::Error::new(parts.explain(e))
-            .context("the bundle failed verification; no manifest or tag was written")
-    })?;
+    let checked = verified
+        .and_then(|c| prove_rest(&c, &proofs, &reader).map(|()| c))
+        .map_err(|e| {
+            anyhow::Error::new(parts.explain(e))
+                .context("the bundle failed verification; no manifest or tag was written")
+        })?;
     progress.line(&format!("verified: every byte of {name} is as written"));
     let outcomes = sum(results?, prepared.targets.len())?;
     commit(prepared, &checked, outcomes, started)
@@ -75,6 +86,7 @@ fn send_all(
     reader: &BundleReader,
     jobs: usize,
     progress: &Progress,
+    proofs: &Arc<Proofs>,
 ) -> Result<Vec<Result<Vec<BlobOutcome>>>> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs.max(1))
@@ -88,11 +100,91 @@ fn send_all(
             .par_iter()
             .map(|(blob, imgs)| {
                 let _turn = blob.rebuild.is_some().then(|| rebuilds.take());
-                let open = || -> Result<Box<dyn Read + Send>> { Ok(reader.open_blob(blob)?) };
+                let open = || -> Result<Box<dyn Read + Send>> {
+                    let r = reader.open_blob(blob)?;
+                    Ok(match blob.rebuild {
+                        Some(_) => Box::new(Proving::new(r, blob, proofs.clone())),
+                        None => r,
+                    })
+                };
                 prepared.put(blob, imgs, &open, progress)
             })
             .collect()
     }))
+}
+
+/// Layers carried as tars that a sender rebuilt, read to the end, and found to hash to their
+/// digest.
+#[derive(Default)]
+struct Proofs(Mutex<HashSet<Digest>>);
+
+/// A rebuilt layer as a target reads it, recording the proof when the whole of it hashed right.
+struct Proving {
+    inner: HashingReader<Box<dyn Read + Send>>,
+    digest: Digest,
+    size: u64,
+    proofs: Arc<Proofs>,
+}
+
+impl Proving {
+    fn new(inner: Box<dyn Read + Send>, blob: &BlobRecord, proofs: Arc<Proofs>) -> Proving {
+        Proving {
+            inner: HashingReader::new(inner),
+            digest: blob.digest.clone(),
+            size: blob.size,
+            proofs,
+        }
+    }
+}
+
+impl Read for Proving {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        // Targets read exactly the blob's size, and may not ask once more for the end.
+        if n > 0 && self.inner.count() == self.size && self.inner.digest() == self.digest {
+            self.proofs.0.lock().unwrap().insert(self.digest.clone());
+        }
+        Ok(n)
+    }
+}
+
+/// The layers carried as tars that no sender proved (already at every target, or a target that
+/// stopped early): rebuilt here, a core each, and checked against their digests.
+fn prove_rest(
+    checked: &Checked,
+    proofs: &Proofs,
+    reader: &BundleReader,
+) -> Result<(), VerifyError> {
+    let proven = proofs.0.lock().unwrap().clone();
+    let left: Vec<&BlobRecord> = checked
+        .unproven
+        .iter()
+        .filter(|b| !proven.contains(&b.digest))
+        .collect();
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(cores)
+        .build()
+        .map_err(|e| VerifyError::inconsistent(reader.path(), e.to_string()))?;
+    pool.install(|| {
+        left.par_iter().try_for_each(|b| {
+            let io = |source| FormatError::Io {
+                path: reader.path().to_string(),
+                source,
+            };
+            let (found, _) = hash_reader(reader.open_blob(b)?).map_err(io)?;
+            if found != b.digest {
+                return Err(VerifyError::DigestMismatch {
+                    path: reader.path().to_string(),
+                    what: format!("blob {}", b.digest),
+                    expected: b.digest.to_string(),
+                    found: found.to_string(),
+                    images: images_using(checked, &b.digest),
+                });
+            }
+            Ok(())
+        })
+    })
 }
 
 /// A counting semaphore: at most `n` holders at once.

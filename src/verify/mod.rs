@@ -11,6 +11,7 @@ mod trust;
 
 pub use error::VerifyError;
 pub use open::{Opened, PartsInfo};
+pub use references::images_using;
 pub use session::{Checked, Session};
 pub use trust::{check_signature, load_keys, TrustedKey};
 
