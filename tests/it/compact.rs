@@ -333,3 +333,86 @@ fn a_flipped_byte_in_a_carried_tar_is_refused_before_any_tag() {
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert!(dst.tags("go/app").is_empty(), "a tag was written");
 }
+
+/// The bundle again, every frame made anew, with one byte of `member`'s content changed: its
+/// frames and the seek index are all consistent, so only the rebuilt gzip's digest shows it.
+fn reframed_with_a_changed_byte(bundle: &[u8], member: &str) -> Vec<u8> {
+    let (index, _) = bundle_file::seek_index(bundle);
+    let frame_at = |span: &serde_json::Value| {
+        let (o, l) = (
+            span["offset"].as_u64().unwrap() as usize,
+            span["length"].as_u64().unwrap() as usize,
+        );
+        zstd::stream::decode_all(&bundle[o..o + l]).unwrap()
+    };
+    let mut raw = raw_bundle::Raw::new();
+    let mut changed = false;
+    for m in index["members"].as_array().unwrap() {
+        let path = m["path"].as_str().unwrap();
+        let size = m["size"].as_u64().unwrap() as usize;
+        let mut content = frame_at(&m["data"]);
+        content.truncate(size);
+        if path == member {
+            content[size / 2] ^= 0x01;
+            changed = true;
+        }
+        raw.file(path, &content);
+    }
+    assert!(changed, "no member {member}");
+    raw.finish_with(|_| {})
+}
+
+#[test]
+fn a_tar_changed_with_consistent_frames_is_refused_by_the_rebuilt_digest_even_when_not_sent() {
+    let src = source();
+    let w = src.work.path();
+    let (key, public) = keypair(w);
+    let list = plain_list(w, &src.reg, &["go/app:1"]);
+    let compact = w.join("compact.bundle");
+    let o = create(&list, &compact, &["--key", &key, "--compact"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let (_, d) = &src.go_layers[0];
+    let bad = w.join("bad.bundle");
+    let bytes = std::fs::read(&compact).unwrap();
+    std::fs::write(
+        &bad,
+        reframed_with_a_changed_byte(&bytes, &format!("raw/sha256/{}.tar", &d[7..])),
+    )
+    .unwrap();
+    let v = bundle_args(&["verify", bad.to_str().unwrap(), "--key", &public]);
+    assert_eq!(v.status.code(), Some(3), "{}", text(&v));
+    assert!(text(&v).contains(d.as_str()), "{}", text(&v));
+    let load = |target: &str| {
+        bundle_args(&[
+            "load",
+            bad.to_str().unwrap(),
+            "--key",
+            &public,
+            "-q",
+            "--plain-http",
+            &format!("--to={target}"),
+        ])
+    };
+    // Sent: the target refuses the upload, and the verdict is the bundle's (exit 3).
+    let dst = Registry::start();
+    let o = load(&format!("registry://{}", dst.addr));
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(dst.tags("go/app").is_empty(), "a tag was written");
+    let oci = w.join("oci");
+    let o = load(&format!("oci:{}", oci.display()));
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    // Not sent (the target holds the layer from a good load): rebuilt and refused all the same.
+    let o = bundle_args(&[
+        "load",
+        compact.to_str().unwrap(),
+        "--key",
+        &public,
+        "-q",
+        "--plain-http",
+        &format!("--to=registry://{}/again", dst.addr),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = load(&format!("registry://{}/again", dst.addr));
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(text(&o).contains("altered"), "{}", text(&o));
+}
