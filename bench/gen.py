@@ -2,13 +2,18 @@
 """Builds the benchmark image set as an OCI layout from real files on this machine.
 
 Realistic, compressible, mixed binary/text content (shared libraries, interpreter stdlibs,
-toolchains, /usr/share), gzip-compressed the way registries usually see layers:
+toolchains, /usr/share), gzip-compressed by the producers registries get layers from, in about
+the shares of layer bytes seen there (PRODUCERS: Go's compress/gzip at the default level as
+BuildKit, containerd and moby write it; at BestSpeed as crane, ko and kaniko do; Go 1.27's new
+encoder; klauspost's pgzip as podman, buildah and skopeo do; zlib (Python) and GNU gzip). Which
+producer made each layer is written to producers.json. The layer set:
 
 - three bases: a distro-like base, a language runtime on top of it, a slim variant;
 - a dozen apps on those bases, each adding one to three layers, some multi-platform;
 - two releases of a few apps whose top layers differ slightly (a realistic upgrade).
 
-Deterministic: files are chosen by a seeded RNG, tars have fixed metadata, gzip runs with -n.
+Deterministic: files are chosen by a seeded RNG, tars have fixed metadata, no producer writes
+a time or a name into its gzip header.
 The output is cached: a layout whose stamp matches the parameters is reused.
 
     bench/gen.py SIZE OUTDIR        SIZE: small (~200 MB distinct), medium (~2 GB), large (~8 GB)
@@ -71,13 +76,67 @@ def pick(files, budget, rng):
     return sorted(chosen)
 
 
+# Producer → share of layer bytes, roughly as registries hold them.
+PRODUCERS = {"go1.26-6": 0.45, "go1.26-1": 0.15, "go1.27-6": 0.10, "pgzip": 0.20, "python-zlib-6": 0.05,
+             "gnu-gzip-6": 0.05}
+JUDGES = os.environ.get("BUNDLE_JUDGES", "/var/cache/bundle-judges")
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+
+def go_build(go, src, out, gopath=None):
+    """Build a producer program once (cached by path)."""
+    if os.path.exists(out):
+        return out
+    env = dict(os.environ, GO111MODULE="off", GOTOOLCHAIN="local", GOCACHE=out + ".gocache",
+               GOPATH=gopath or out + ".gopath")
+    subprocess.run([go, "build", "-o", out, src], check=True, env=env)
+    return out
+
+
+def producer_commands(bin_dir):
+    """The command that compresses stdin to stdout, per producer."""
+    os.makedirs(bin_dir, exist_ok=True)
+    gogzip = os.path.join(ROOT, "tests", "it", "judges", "gogzip.go")
+    go126 = os.path.join(JUDGES, "go-1.26.6", "bin", "go")
+    go127 = os.path.join(JUDGES, "go-1.27.3", "bin", "go")
+    for g in (go126, go127):
+        if not os.path.exists(g):
+            sys.exit(f"{g} is missing: run scripts/install-test-deps.sh (make bench does)")
+    g126 = go_build(go126, gogzip, os.path.join(bin_dir, "gogzip-1.26"))
+    g127 = go_build(go127, gogzip, os.path.join(bin_dir, "gogzip-1.27"))
+    pgz = go_build("go", os.path.join(HERE, "producers", "pgzip.go"), os.path.join(bin_dir, "pgzip"),
+                   gopath="/usr/share/gocode")
+    py = ("import gzip, shutil, sys\n"
+          "g = gzip.GzipFile(fileobj=sys.stdout.buffer, mode='wb', compresslevel=6, mtime=0)\n"
+          "shutil.copyfileobj(sys.stdin.buffer, g, 1 << 20)\ng.close()")
+    return {"go1.26-6": [g126, "6"], "go1.26-1": [g126, "1"], "go1.27-6": [g127, "6"], "pgzip": [pgz],
+            "python-zlib-6": [sys.executable, "-c", py], "gnu-gzip-6": ["gzip", "-6", "-n", "-c"]}
+
+
+def assign_producers(layers, raw_budget):
+    """Each layer's producer: the one furthest below its share of bytes so far, largest layers
+    first (deterministic). A release 2 layer is made as its release 1 was."""
+    given, out = {p: 0.0 for p in PRODUCERS}, {}
+    for name, (_, share) in sorted(layers.items(), key=lambda kv: (-kv[1][1], kv[0])):
+        if name.endswith("-r2"):
+            continue
+        p = min(PRODUCERS, key=lambda q: (given[q] - PRODUCERS[q] * raw_budget) / PRODUCERS[q])
+        out[name] = p
+        given[p] += share * raw_budget
+    for name in layers:
+        if name.endswith("-r2"):
+            out[name] = out[name[:-3]]
+    return out
+
+
 def build_layer(args):
     """Write one gzip layer into blobs/; returns (digest, size, diff_id)."""
-    out, salt, paths = args
+    out, salt, paths, command = args
     raw = hashlib.sha256()
     tmp = os.path.join(out, "blobs", "sha256", f".tmp-{hashlib.sha256(salt.encode()).hexdigest()[:16]}")
     with open(tmp, "wb") as gzf:
-        gz = subprocess.Popen(["gzip", "-6", "-n", "-c"], stdin=subprocess.PIPE, stdout=gzf)
+        gz = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=gzf)
 
         class Tee(io.RawIOBase):
             def write(self, b):
@@ -100,7 +159,8 @@ def build_layer(args):
                 ti.size, ti.mtime, ti.mode, ti.uid, ti.gid = len(content), 0, 0o755, 0, 0
                 tf.addfile(ti, io.BytesIO(content))
         gz.stdin.close()
-        gz.wait()
+        if gz.wait() != 0:
+            raise RuntimeError(f"{command[0]} failed on {salt}")
     h = hashlib.sha256()
     with open(tmp, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -114,7 +174,7 @@ def build_layer(args):
 def main():
     size_name, out = sys.argv[1], sys.argv[2]
     target = SIZES[size_name]
-    stamp_text = json.dumps({"size": size_name, "seed": SEED, "version": 3})
+    stamp_text = json.dumps({"size": size_name, "seed": SEED, "version": 4, "producers": PRODUCERS})
     stamp = os.path.join(out, ".stamp")
     if os.path.exists(stamp) and open(stamp).read() == stamp_text:
         print(f"{out}: cached")
@@ -150,6 +210,8 @@ def main():
         layers[top + "-r2"] = (layers[top][0], layers[top][1])
         releases.append(i)
 
+    commands = producer_commands(os.path.join(HERE, "work", "bin"))
+    producers = assign_producers(layers, raw_budget)
     jobs = []
     plan = {}
     for name, (pool, share) in layers.items():
@@ -164,7 +226,7 @@ def main():
         else:
             paths = pick(pools[pool], budget, random.Random(f"{SEED}-{name}"))
         plan[name] = paths
-        jobs.append((out, f"{size_name}-{name}", paths))
+        jobs.append((out, f"{size_name}-{name}", paths, commands[producers[name]]))
     with ProcessPoolExecutor(max_workers=2) as ex:
         built = dict(zip(layers.keys(), ex.map(build_layer, jobs)))
 
@@ -212,6 +274,8 @@ def main():
         f.write('{"imageLayoutVersion":"1.0.0"}')
     with open(os.path.join(out, "tags.txt"), "w") as f:
         f.write("\n".join(t for t, _ in tags) + "\n")
+    with open(os.path.join(out, "producers.json"), "w") as f:
+        json.dump({"sha256:" + built[n][0]: producers[n] for n in built}, f, indent=1, sort_keys=True)
     distinct = sum(v[1] for v in built.values())
     with open(stamp, "w") as f:
         f.write(stamp_text)

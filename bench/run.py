@@ -344,6 +344,172 @@ def bench_size(size, runs):
     return res
 
 
+def bundle_json(path):
+    """bundle.json of a bundle, read through its seek index as docs/FORMAT.md describes."""
+    with open(path, "rb") as f:
+        f.seek(-16, 2)
+        n = int.from_bytes(f.read(8), "little")
+        f.seek(-16 - 32 - n, 2)
+        index = json.loads(f.read(n))
+        m = next(m for m in index["members"] if m["path"] == "bundle.json")
+        f.seek(m["data"]["offset"])
+        frame = f.read(m["data"]["length"])
+    raw = subprocess.run(["zstd", "-dc"], input=frame, capture_output=True, check=True).stdout
+    return json.loads(raw[:m["size"]])
+
+
+def bench_compact(size, runs):
+    """create --compact against create and against the skopeo pipeline, in one run: sizes, the
+    share of each producer's layer bytes rebuilt exactly, create and load times, the rebuild
+    speed per core against the producer's own, and the break-even carrier speed."""
+    base, layout, tags, src = prepare(size, runs)
+    out = os.path.join(base, "compact")
+    shutil.rmtree(out, ignore_errors=True)
+    os.makedirs(out)
+    images = os.path.join(out, "images.yaml")
+    with open(images, "w") as f:
+        f.write("images:\n" + "".join(f"  - {src.addr}/bench/{t}\n" for t in tags))
+        f.write(f"registries:\n  {src.addr}:\n    plain-http: true\n")
+    key = os.path.join(out, "k")
+    subprocess.run([BUNDLE, "keygen", "--out", key], check=True, stdout=subprocess.DEVNULL)
+    plain, compact = os.path.join(out, "plain.bundle"), os.path.join(out, "compact.bundle")
+    R, sizes = {}, {}
+    print(f"[{size}] compact: {runs} runs", flush=True)
+    for i in range(runs):
+        for name, path, extra in (("create", plain, []), ("create_compact", compact, ["--compact"])):
+            cache = os.path.join(out, "cache")
+            shutil.rmtree(cache, ignore_errors=True)
+            R.setdefault(name, []).append(timed([BUNDLE, "create", images, "-o", path, "--key", key + ".key",
+                                                 "--cache-dir", cache, "-q"] + extra))
+            sizes[name] = os.path.getsize(path)
+        shutil.rmtree(os.path.join(out, "cache"), ignore_errors=True)
+        pl, pipe_out = os.path.join(out, "pipe-layout"), os.path.join(out, "pipe.tar.zst")
+        shutil.rmtree(pl, ignore_errors=True)
+        copies = "\n".join(f"skopeo copy -q --all --src-tls-verify=false docker://{src.addr}/bench/{t} oci:{pl}:{t}"
+                           for t in tags)
+        R.setdefault("skopeo_pipeline", []).append(
+            timed(sh(f"{copies}\ntar -cf - -C {pl} . | zstd -q -T0 -3 -f -o {pipe_out}")))
+        sizes["pipeline"] = os.path.getsize(pipe_out)
+        shutil.rmtree(pl, ignore_errors=True)
+        os.remove(pipe_out)
+        for name, path in (("load", plain), ("load_compact", compact)):
+            dst = Registry(os.path.join(out, "dst"))
+            R.setdefault(name, []).append(timed([BUNDLE, "load", path, "--key", key + ".pub", "--to",
+                                                 f"registry://{dst.addr}", "--plain-http", "-q"]))
+            dst.stop()
+            shutil.rmtree(os.path.join(out, "dst"))
+        print(f"[{size}] compact run {i + 1}: create {R['create'][-1][0]:.1f}s, --compact "
+              f"{R['create_compact'][-1][0]:.1f}s; load {R['load'][-1][0]:.1f}s, --compact "
+              f"{R['load_compact'][-1][0]:.1f}s; sizes {sizes}", flush=True)
+    R.setdefault("verify_compact", []).append(timed([BUNDLE, "verify", compact, "--key", key + ".pub"]))
+    res = {"size": size, "runs": runs, "sizes": sizes, "producers": producer_shares(layout, compact)}
+    res["rebuild_speed"] = rebuild_speed(layout, compact, key, out)
+    src.stop()
+    for k, v in R.items():
+        res[k] = {"wall": median([x[0] for x in v]), "cpu": median([x[1] for x in v]),
+                  "rss_mb": max(x[2] for x in v)}
+    return res
+
+
+def producer_shares(layout, compact):
+    """Per producer: layers and bytes in the set, and the bytes the compact bundle rebuilds."""
+    made_by = json.load(open(os.path.join(layout, "producers.json")))
+    blobs = {b["digest"]: b for b in bundle_json(compact)["blobs"]}
+    out = {}
+    for digest, producer in made_by.items():
+        b = blobs.get(digest)
+        if b is None:
+            continue
+        p = out.setdefault(producer, {"layers": 0, "bytes": 0, "rebuilt_layers": 0, "rebuilt_bytes": 0,
+                                      "raw_bytes": 0})
+        p["layers"] += 1
+        p["bytes"] += b["size"]
+        if b.get("encoding") == "gzip-rebuild":
+            p["rebuilt_layers"] += 1
+            p["rebuilt_bytes"] += b["size"]
+            p["raw_bytes"] += b["rebuild"]["rawSize"]
+    return out
+
+
+def rebuild_speed(layout, compact, key, out):
+    """The largest rebuilt layer of each Go producer, served by `bundle serve` (which rebuilds
+    it as it streams it) and fetched with curl, against the producer itself compressing the same
+    tar: MB of tar per second, one core each."""
+    made_by = json.load(open(os.path.join(layout, "producers.json")))
+    blobs = [b for b in bundle_json(compact)["blobs"] if b.get("encoding") == "gzip-rebuild"]
+    commands = {"go1.26-6": [os.path.join(WORK, "bin", "gogzip-1.26"), "6"],
+                "go1.26-1": [os.path.join(WORK, "bin", "gogzip-1.26"), "1"]}
+    port = free_port()
+    proc = subprocess.Popen([BUNDLE, "serve", compact, "--key", key + ".pub", "--listen", f"127.0.0.1:{port}",
+                             "-q"])
+    time.sleep(1)
+    tags = open(os.path.join(layout, "tags.txt")).read().split()
+    repo_of = {d: repo for repo, d, _ in blobs_by_repo(layout, tags)}
+    res = {}
+    try:
+        for producer, cmd in commands.items():
+            mine = [b for b in blobs if made_by.get(b["digest"]) == producer]
+            if not mine:
+                continue
+            b = max(mine, key=lambda b: b["rebuild"]["rawSize"])
+            raw = os.path.join(out, "layer.tar")
+            with open(os.path.join(layout, "blobs", "sha256", b["digest"][7:]), "rb") as gz, open(raw, "wb") as f:
+                subprocess.run(["gzip", "-dc"], stdin=gz, stdout=f, check=True)
+            url = f"http://127.0.0.1:{port}/v2/{repo_of[b['digest']]}/blobs/{b['digest']}"
+            served = timed(sh(f"curl -sf {url} | sha256sum"))
+            own = timed(sh(f"{' '.join(cmd)} < {raw} > /dev/null"))
+            mb = b["rebuild"]["rawSize"] / 1e6
+            res[producer] = {"raw_mb": mb, "bundle_mb_s": mb / served[0], "producer_mb_s": mb / own[0]}
+            os.remove(raw)
+    finally:
+        proc.terminate()
+        proc.wait()
+    return res
+
+
+def compact_table(results):
+    lines = []
+    for r in results:
+        z = r["sizes"]
+        lines.append(f"### --compact, {r['size']}: medians of {r['runs']} runs\n")
+        lines.append(f"- compact bundle {z['create_compact'] / 1e6:.1f} MB; bundle without --compact "
+                     f"{z['create'] / 1e6:.1f} MB; skopeo pipeline output {z['pipeline'] / 1e6:.1f} MB. "
+                     f"**compact / skopeo pipeline {z['create_compact'] / z['pipeline']:.3f}**; compact / plain "
+                     f"{z['create_compact'] / z['create']:.3f}")
+        lines.append("")
+        lines.append("| producer | layers | MB | layers rebuilt | share of bytes rebuilt exactly | MB of tar |")
+        lines.append("|---|---|---|---|---|---|")
+        for p, v in sorted(r["producers"].items()):
+            lines.append(f"| {p} | {v['layers']} | {v['bytes'] / 1e6:.1f} | {v['rebuilt_layers']} | "
+                         f"{v['rebuilt_bytes'] / max(v['bytes'], 1):.0%} | {v['raw_bytes'] / 1e6:.1f} |")
+        lines.append("")
+        lines.append("| what | wall s | CPU s | peak RSS MB | vs |")
+        lines.append("|---|---|---|---|---|")
+        c, cc, sk = r["create"], r["create_compact"], r["skopeo_pipeline"]
+        l, lc = r["load"], r["load_compact"]
+        lines.append(f"| create | {c['wall']:.1f} | {c['cpu']:.1f} | {c['rss_mb']:.0f} | |")
+        lines.append(f"| create --compact | {cc['wall']:.1f} | {cc['cpu']:.1f} | {cc['rss_mb']:.0f} | "
+                     f"{cc['wall'] / c['wall']:.2f}x create, {cc['wall'] / sk['wall']:.2f}x skopeo pipeline |")
+        lines.append(f"| skopeo pipeline | {sk['wall']:.1f} | {sk['cpu']:.1f} | {sk['rss_mb']:.0f} | |")
+        lines.append(f"| load into registry | {l['wall']:.1f} | {l['cpu']:.1f} | {l['rss_mb']:.0f} | |")
+        lines.append(f"| load --compact bundle | {lc['wall']:.1f} | {lc['cpu']:.1f} | {lc['rss_mb']:.0f} | "
+                     f"{lc['wall'] / l['wall']:.2f}x load |")
+        v = r["verify_compact"]
+        lines.append(f"| verify --compact bundle | {v['wall']:.1f} | {v['cpu']:.1f} | {v['rss_mb']:.0f} | |")
+        lines.append("")
+        for p, s in r["rebuild_speed"].items():
+            lines.append(f"- rebuild per core, {p} ({s['raw_mb']:.0f} MB tar, served by `bundle serve`): "
+                         f"{s['bundle_mb_s']:.1f} MB/s; the producer itself {s['producer_mb_s']:.1f} MB/s "
+                         f"(ratio {s['bundle_mb_s'] / s['producer_mb_s']:.2f})")
+        extra = (cc["wall"] + lc["wall"]) - (c["wall"] + l["wall"])
+        saved = z["create"] - z["create_compact"]
+        if extra > 0:
+            lines.append(f"- break-even carrier speed: {saved / 1e6 / extra:.1f} MB/s ({saved / 1e6:.0f} MB saved "
+                         f"for {extra:.0f} s more of create + load): below it, --compact wins end to end")
+        lines.append("")
+    return "\n".join(lines)
+
+
 def table(results):
     lines = []
     for r in results:
@@ -381,20 +547,21 @@ def table(results):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--only", choices=["serve"], help="measure only this part")
+    ap.add_argument("--only", choices=["serve", "compact"], help="measure only this part")
     ap.add_argument("sizes", nargs="+", choices=["small", "medium", "large"])
     a = ap.parse_args()
     if not os.path.exists(BUNDLE):
         sys.exit(f"{BUNDLE} is missing: run `cargo build --release` (make bench does)")
     results = [] if a.only else [bench_size(s, a.runs) for s in a.sizes]
-    served = [bench_serve(s, a.runs) for s in a.sizes]
+    served = [bench_serve(s, a.runs) for s in a.sizes] if a.only != "compact" else []
+    compacted = [bench_compact(s, a.runs) for s in a.sizes] if a.only in (None, "compact") else []
     host = socket.gethostname()
     head = (f"# bundle benchmark, {datetime.date.today()}\n\nMachine: {host}, {os.cpu_count()} cores, "
             f"{platform.platform()}; bundle {subprocess.run([BUNDLE, '--version'], capture_output=True, text=True).stdout.strip()}, "
             f"{subprocess.run(['skopeo', '--version'], capture_output=True, text=True).stdout.strip()}.\n"
             f"Command: `bench/run.py --runs {a.runs} {'--only ' + a.only + ' ' if a.only else ''}{' '.join(a.sizes)}`. Wall and CPU are medians; RSS is the "
             f"maximum over runs. Ratios are bundle / peer (below 1 is faster).\n\n")
-    text = head + table(results) + serve_table(served)
+    text = head + table(results) + serve_table(served) + compact_table(compacted)
     print(text)
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
     suffix = "-" + a.only if a.only else ""
@@ -402,7 +569,7 @@ def main():
     with open(path, "w") as f:
         f.write(text)
     with open(path.replace(".md", ".json"), "w") as f:
-        json.dump(results + served, f, indent=1)
+        json.dump(results + served + compacted, f, indent=1)
     print(f"written to {path}")
 
 

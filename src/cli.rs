@@ -143,7 +143,8 @@ pub struct CreateArgs {
     pub include_tool: Option<Option<PathBuf>>,
     /// Carry gzip layers as their uncompressed tars, compressed with zstd at LEVEL (1-22,
     /// default 12) over a 64 MiB window, when the gzip can be rebuilt byte for byte on load
-    /// (Go's compress/gzip, as BuildKit, containerd, moby and go-containerregistry write it);
+    /// (Go's compress/gzip, as BuildKit, containerd, moby and go-containerregistry write it;
+    /// zlib, as Python's gzip and Java's GZIPOutputStream write it);
     /// other layers are carried as they came. Smaller bundles; load rebuilds the gzip.
     #[arg(long, value_name = "LEVEL", num_args = 0..=1, require_equals = true,
           default_missing_value = "12", value_parser = clap::value_parser!(i32).range(1..=22))]

@@ -114,7 +114,11 @@ fn match_len(a: &[u8], b: &[u8], max: usize) -> i64 {
         }
         n += 8;
     }
-    (n + a[n..].iter().zip(&b[n..]).take_while(|(x, y)| x == y).count()) as i64
+    (n + a[n..]
+        .iter()
+        .zip(&b[n..])
+        .take_while(|(x, y)| x == y)
+        .count()) as i64
 }
 
 impl Deflater {

@@ -15,16 +15,22 @@ use std::io::Read;
 pub enum Producer {
     /// Go's compress/gzip, Go 1.8–1.26, at a Go level (-2 HuffmanOnly … 9).
     Go { level: i32 },
+    /// zlib's deflate (1.2.x–1.3.x) at a level 1–9, with the parameters gzip writers pass it:
+    /// a 32 KiB window, memLevel 8, the default strategy (Python's gzip, Java's
+    /// GZIPOutputStream).
+    Zlib { level: i32 },
 }
 
 /// The encoder ids `bundle.json` records (docs/FORMAT.md, `gzip-rebuild`).
 pub const ENCODER_GO: &str = "go1.8";
+pub const ENCODER_ZLIB: &str = "zlib";
 
 impl Producer {
     /// The id recorded in `bundle.json`, and the level.
     pub fn id(&self) -> (&'static str, i32) {
         match *self {
             Producer::Go { level } => (ENCODER_GO, level),
+            Producer::Zlib { level } => (ENCODER_ZLIB, level),
         }
     }
 
@@ -34,7 +40,24 @@ impl Producer {
             ENCODER_GO if crate::goflate::Deflater::new(level).is_some() && level != -1 => {
                 Some(Producer::Go { level })
             }
+            ENCODER_ZLIB if (1..=9).contains(&level) => Some(Producer::Zlib { level }),
             _ => None,
+        }
+    }
+
+    /// The deflate stream of the first `limit` bytes of `raw`, left unfinished: a prefix of
+    /// what this producer writes for any input that starts with them.
+    fn prefix(&self, raw: &[u8], limit: usize) -> Option<Vec<u8>> {
+        let raw = &raw[..raw.len().min(limit)];
+        match *self {
+            Producer::Go { level } => deflate(raw, level, Some(limit)),
+            Producer::Zlib { .. } => {
+                let mut r = Rebuilder::new(&Recipe {
+                    producer: *self,
+                    header: Vec::new(),
+                })?;
+                Some(r.feed(raw))
+            }
         }
     }
 }
@@ -122,35 +145,61 @@ fn go_candidates(xfl: u8) -> &'static [i32] {
     }
 }
 
-/// The producers whose header `gz` starts with (cheap: no compression is tried).
+/// zlib levels worth trying for a header's XFL: Python's gzip sets it as Go does; other
+/// writers leave it 0.
+fn zlib_candidates(xfl: u8) -> &'static [i32] {
+    match xfl {
+        4 => &[1],
+        2 => &[9],
+        _ => &[6, 9, 1, 5, 4, 3, 2, 7, 8],
+    }
+}
+
+/// The producers whose header `gz` starts with, the likeliest first (cheap: no compression
+/// is tried). Go's default level, then zlib's, then the rest.
 pub fn candidates(gz: &[u8]) -> Vec<Producer> {
     let Some(_) = header_len(gz) else {
         return Vec::new();
     };
-    // Go writes exactly this header: no flags, mtime as given, its XFL, OS 255.
     let (flags, xfl, os) = (gz[3], gz[8], gz[9]);
-    if flags != 0 || os != 255 {
-        return Vec::new();
-    }
-    go_candidates(xfl)
+    // Go writes exactly this header: no flags, mtime as given, its XFL, OS 255.
+    let go: Vec<Producer> = match flags == 0 && os == 255 {
+        true => go_candidates(xfl)
+            .iter()
+            .map(|&level| Producer::Go { level })
+            .collect(),
+        false => Vec::new(),
+    };
+    let zlib = zlib_candidates(xfl)
         .iter()
-        .map(|&level| Producer::Go { level })
-        .collect()
+        .map(|&level| Producer::Zlib { level });
+    let mut out: Vec<Producer> = go.iter().take(1).copied().collect();
+    out.extend(zlib.take(1));
+    out.extend(go.iter().skip(1));
+    out.extend(
+        zlib_candidates(xfl)
+            .iter()
+            .skip(1)
+            .map(|&level| Producer::Zlib { level }),
+    );
+    out
 }
 
 /// The first candidate whose output for `raw_prefix` (the first `PREFIX` uncompressed bytes,
 /// or all of them) is where `head` (the first `HEAD` bytes of the gzip stream, or all of it)
-/// begins. Only a guess: the whole stream must still be rebuilt to prove it.
+/// begins. Only a guess for a large stream: the whole of it must still be rebuilt to prove it.
+/// A small one (all of it in `head`, all its bytes in `raw_prefix`) is rebuilt whole here,
+/// since every encoder's output for it may be nothing until the end.
 pub fn guess(head: &[u8], raw_prefix: &[u8]) -> Option<Recipe> {
     let at = header_len(head)?;
-    let stream = &head[at..];
+    let whole = head.len() < HEAD && raw_prefix.len() < PREFIX;
     candidates(head).into_iter().find_map(|producer| {
-        let Producer::Go { level } = producer;
-        let prefix = deflate(raw_prefix, level, Some(PREFIX))?;
-        stream
-            .starts_with(&prefix)
-            .then(|| Recipe::new(producer, head[..at].to_vec()))
-            .flatten()
+        let recipe = Recipe::new(producer, head[..at].to_vec())?;
+        let fits = match whole {
+            true => rebuild(raw_prefix, &recipe)? == head,
+            false => head[at..].starts_with(&producer.prefix(raw_prefix, PREFIX)?),
+        };
+        fits.then_some(recipe)
     })
 }
 
@@ -188,12 +237,24 @@ mod tests {
             assert_eq!(r.producer, Producer::Go { level });
             assert_eq!(rebuild(&back, &r).unwrap(), gz);
         }
-        // A stream by another encoder is not claimed.
-        let mut other = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
-        std::io::Write::write_all(&mut other, &raw).unwrap();
-        let gz = other.finish().unwrap();
-        let back = inflate(&gz, 1 << 30).unwrap();
-        assert_eq!(identify(&gz, &back), None);
+        // zlib's, at the level its XFL suggests or any other.
+        for level in [1, 6, 9, 3] {
+            let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(level));
+            std::io::Write::write_all(&mut z, &raw).unwrap();
+            let gz = z.finish().unwrap();
+            let r = identify(&gz, &raw).expect("zlib identified");
+            assert_eq!(
+                r.producer,
+                Producer::Zlib {
+                    level: level as i32
+                }
+            );
+        }
+        // A stream by another encoder is not claimed: Go's level 6 deflate under a header
+        // Go never writes (OS 3), so neither Go nor zlib is a candidate that matches.
+        let mut gz = crate::goflate::gzip(&raw, 6).unwrap();
+        gz[9] = 3;
+        assert_eq!(identify(&gz, &raw), None);
     }
 
     #[test]
@@ -209,7 +270,13 @@ mod tests {
         named[3] = 8;
         named.extend_from_slice(b"layer.tar\0");
         assert!(Recipe::new(go, named).is_some(), "a name is a header field");
-        for bad in [("go1.8", 10), ("go1.8", -1), ("zlib", 6)] {
+        for bad in [
+            ("go1.8", 10),
+            ("go1.8", -1),
+            ("zlib", 0),
+            ("zlib", 10),
+            ("gnu", 6),
+        ] {
             assert_eq!(Producer::from_id(bad.0, bad.1), None, "{bad:?}");
         }
         assert_eq!(

@@ -11,17 +11,69 @@ const PIECE: usize = 32 * 1024;
 
 /// The encoder of one recipe: header first, then the deflate stream, then CRC-32 and size.
 pub struct Rebuilder {
-    deflater: Deflater,
+    engine: Engine,
     crc: crc32fast::Hasher,
     len: u64,
     header: Option<Vec<u8>>,
 }
 
+/// The deflate encoders: ours (Go's algorithm) or zlib itself.
+enum Engine {
+    Go(Box<Deflater>),
+    Zlib(Box<flate2::Compress>),
+}
+
+impl Engine {
+    /// Compress `raw` (or, with `finish`, end the stream), appending the output to `out`.
+    fn run(&mut self, raw: &[u8], finish: bool, out: &mut Vec<u8>) {
+        match self {
+            Engine::Go(d) => {
+                for piece in raw.chunks(PIECE) {
+                    d.write(piece);
+                }
+                if finish {
+                    d.close();
+                }
+                out.extend_from_slice(&d.take_output());
+            }
+            Engine::Zlib(z) => {
+                let flush = match finish {
+                    true => flate2::FlushCompress::Finish,
+                    false => flate2::FlushCompress::None,
+                };
+                let mut input = raw;
+                loop {
+                    out.reserve(64 * 1024);
+                    let (taken, given) = (z.total_in(), z.total_out());
+                    let status = z.compress_vec(input, out, flush);
+                    input = &input[(z.total_in() - taken) as usize..];
+                    // An error ends the stream short: the digest check refuses it.
+                    if matches!(status, Ok(flate2::Status::StreamEnd) | Err(_)) {
+                        break;
+                    }
+                    // zlib stops short of filling `out` only when it has nothing more to give.
+                    let room = out.len() < out.capacity();
+                    let stuck = z.total_in() == taken && z.total_out() == given;
+                    if room && (input.is_empty() && !finish || stuck) {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}
+
 impl Rebuilder {
     pub fn new(recipe: &Recipe) -> Option<Rebuilder> {
-        let Producer::Go { level } = recipe.producer;
+        let engine = match recipe.producer {
+            Producer::Go { level } => Engine::Go(Box::new(Deflater::new(level)?)),
+            Producer::Zlib { level } => Engine::Zlib(Box::new(flate2::Compress::new(
+                flate2::Compression::new(u32::try_from(level).ok()?),
+                false,
+            ))),
+        };
         Some(Rebuilder {
-            deflater: Deflater::new(level)?,
+            engine,
             crc: crc32fast::Hasher::new(),
             len: 0,
             header: Some(recipe.header.clone()),
@@ -32,19 +84,15 @@ impl Rebuilder {
     pub fn feed(&mut self, raw: &[u8]) -> Vec<u8> {
         self.crc.update(raw);
         self.len += raw.len() as u64;
-        for piece in raw.chunks(PIECE) {
-            self.deflater.write(piece);
-        }
         let mut out = self.header.take().unwrap_or_default();
-        out.extend_from_slice(&self.deflater.take_output());
+        self.engine.run(raw, false, &mut out);
         out
     }
 
     /// The rest of the stream and its trailer.
     pub fn finish(mut self) -> Vec<u8> {
         let mut out = self.header.take().unwrap_or_default();
-        self.deflater.close();
-        out.extend_from_slice(&self.deflater.take_output());
+        self.engine.run(&[], true, &mut out);
         out.extend_from_slice(&self.crc.finalize().to_le_bytes());
         out.extend_from_slice(&(self.len as u32).to_le_bytes());
         out

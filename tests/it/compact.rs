@@ -1,8 +1,9 @@
 //! `create --compact` end to end: layers made by the producers registries get them from (Go's
-//! compress/gzip at three levels, built and run here; skopeo's pgzip; GNU gzip) are pushed to a
-//! real registry; the compact bundle carries the Go ones as tars and rebuilds them byte for
-//! byte into a registry, an OCI layout, a docker-archive and `serve`, judged by skopeo and
-//! sha256. Whatever is not reproduced travels as it came.
+//! compress/gzip at three levels, built and run here; Python's gzip, which is zlib; skopeo's
+//! pgzip; GNU gzip) are pushed to a real registry; the compact bundle carries the Go and zlib
+//! ones as tars and rebuilds them byte for byte into a registry, an OCI layout, a
+//! docker-archive and `serve`, judged by skopeo and sha256. Whatever is not reproduced travels
+//! as it came.
 
 use crate::common::*;
 use std::path::{Path, PathBuf};
@@ -16,6 +17,8 @@ struct Source {
     work: tempfile::TempDir,
     /// Go level → the layer digest it made.
     go_layers: Vec<(i32, String)>,
+    /// Python's gzip (zlib) at level 6.
+    zlib_layer: String,
     /// Layers no encoder here reproduces: GNU gzip's and skopeo's (pgzip).
     other_layers: Vec<String>,
 }
@@ -36,6 +39,7 @@ fn source() -> Source {
         raw(&mut l, &["/usr/lib/x86_64-linux-gnu"], 3 << 20, "go1"),
         raw(&mut l, &["/usr/share/perl5"], 2 << 20, "go9"),
         raw(&mut l, &["/usr/share/common-licenses"], 1 << 20, "gnu"),
+        raw(&mut l, &["/usr/lib/python3"], 2 << 20, "python"),
     ];
     let mut layers = Vec::new();
     let mut go_layers = Vec::new();
@@ -56,6 +60,15 @@ fn source() -> Source {
         .stdout;
     let gnu_desc = l.blob(&gnu, OCI_LAYER_GZIP);
     layers.push((tars[3].clone(), gnu_desc.clone()));
+    // Python's gzip module: zlib, as Jib's and many scripts' layers are made.
+    let py = Command::new("python3")
+        .args(["-c", "import gzip, sys; sys.stdout.buffer.write(gzip.compress(sys.stdin.buffer.read(), 6, mtime=0))"])
+        .stdin(std::fs::File::open(write_tmp(work.path(), "py.tar", &tars[4])).unwrap())
+        .output()
+        .unwrap()
+        .stdout;
+    let py_desc = l.blob(&py, OCI_LAYER_GZIP);
+    layers.push((tars[4].clone(), py_desc.clone()));
     let app = l.image(&layers, "amd64", "go");
     l.tag("go", &app);
     let plain = raw(&mut l, &["/usr/share/zoneinfo"], 2 << 20, "pgzip");
@@ -76,6 +89,7 @@ fn source() -> Source {
         reg,
         work,
         go_layers,
+        zlib_layer: py_desc.digest,
         other_layers: vec![gnu_desc.digest, pgzip_layer],
     }
 }
@@ -153,12 +167,13 @@ fn go_layers_travel_as_tars_and_load_everywhere_with_their_digests_and_others_as
             "{out}"
         );
     }
+    assert!(out.contains("rebuilt by zlib level 6"), "{out}");
     assert!(
         out.contains("2 layers") && out.contains("stored as they came"),
         "{out}"
     );
     let carried: Vec<_> = i["layers"].as_array().unwrap().iter().collect();
-    assert_eq!(carried.len(), 4, "{carried:?}");
+    assert_eq!(carried.len(), 5, "{carried:?}");
     // The tars are members under raw/, never under blobs/ (their bytes are not those digests).
     let listing = Command::new("tar")
         .args(["--zstd", "-tf"])
@@ -166,7 +181,12 @@ fn go_layers_travel_as_tars_and_load_everywhere_with_their_digests_and_others_as
         .output()
         .unwrap();
     let listing = String::from_utf8_lossy(&listing.stdout).to_string();
-    for (_, d) in &src.go_layers {
+    let rebuilt = src
+        .go_layers
+        .iter()
+        .map(|(_, d)| d)
+        .chain([&src.zlib_layer]);
+    for d in rebuilt {
         assert!(
             listing.contains(&format!("raw/sha256/{}.tar", &d[7..])),
             "{listing}"
@@ -287,7 +307,7 @@ fn go_layers_travel_as_tars_and_load_everywhere_with_their_digests_and_others_as
         .into_iter()
         .filter(|p| p.extension().is_some_and(|e| e == "zst"))
         .collect();
-    assert_eq!(frames.len(), 3, "{frames:?}");
+    assert_eq!(frames.len(), 4, "{frames:?}");
     for f in &frames {
         let mut b = std::fs::read(f).unwrap();
         let n = b.len();

@@ -19,7 +19,12 @@ fn judges(dir: &Path) -> Vec<(String, PathBuf)> {
     crate::common::require("go");
     let mut gos = vec![PathBuf::from("go")];
     if let Ok(rd) = std::fs::read_dir(judge_dir()) {
-        let mut venvs: Vec<PathBuf> = rd.flatten().map(|e| e.path().join("bin/go")).collect();
+        // Go 1.27 replaced the encoder: its toolchain (installed for the bench) is no judge here.
+        let mut venvs: Vec<PathBuf> = rd
+            .flatten()
+            .filter(|e| before_1_27(&e.file_name().to_string_lossy()))
+            .map(|e| e.path().join("bin/go"))
+            .collect();
         venvs.sort();
         gos.extend(venvs.into_iter().filter(|g| g.exists()));
     }
@@ -27,6 +32,13 @@ fn judges(dir: &Path) -> Vec<(String, PathBuf)> {
         .enumerate()
         .map(|(i, go)| build_judge(go, &dir.join(format!("judge{i}"))))
         .collect()
+}
+
+/// `go-1.N.P` with N below 27.
+fn before_1_27(venv: &str) -> bool {
+    venv.strip_prefix("go-1.")
+        .and_then(|v| v.split('.').next()?.parse::<u32>().ok())
+        .is_some_and(|minor| minor < 27)
 }
 
 pub fn build_judge(go: &Path, dir: &Path) -> (String, PathBuf) {
@@ -76,7 +88,7 @@ pub fn go_gzip(judge: &Path, input: &Path, level: i32) -> Vec<u8> {
 
 /// Inputs of every kind a layer holds: text, binaries, a tar of many files, nothing, one byte,
 /// long runs, and bytes that do not compress.
-fn inputs(dir: &Path) -> Vec<(String, PathBuf)> {
+pub fn inputs(dir: &Path) -> Vec<(String, PathBuf)> {
     let mut v: Vec<(String, PathBuf)> = Vec::new();
     let mut put = |name: &str, bytes: &[u8]| {
         let p = dir.join(name);

@@ -14,3 +14,4 @@ mod security;
 mod serve;
 mod split;
 mod verify;
+mod zlib;
