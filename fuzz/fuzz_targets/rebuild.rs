@@ -1,0 +1,49 @@
+#![no_main]
+// The rebuild path of `gzip-rebuild` layers: the encoder id, level and header come from a
+// bundle's bundle.json, the tar from its member, and the gzip stream `create` guesses from comes
+// from a registry. None of it may panic, and whatever a recipe accepts must rebuild to a gzip
+// stream that inflates back to the tar, the same in one piece or read a few bytes at a time.
+use bundle::regzip::{self, Producer, RebuildReader, Rebuilder, Recipe};
+use libfuzzer_sys::fuzz_target;
+use std::io::Read;
+
+fuzz_target!(|data: &[u8]| {
+    if data.len() < 3 {
+        return;
+    }
+    let encoder = ["go1.8", "zlib", "gnu", ""][usize::from(data[0] % 4)];
+    let level = i32::from(data[1] as i8 % 12);
+    let header_len = usize::from(data[2]).min(data.len() - 3);
+    let (header, raw) = data[3..].split_at(header_len);
+    // As a gzip stream from a registry: guessing its producer must not panic.
+    let _ = regzip::candidates(data);
+    let _ = regzip::guess(data, raw);
+    let _ = regzip::inflate(data, 1 << 20);
+    let Some(producer) = Producer::from_id(encoder, level) else {
+        return;
+    };
+    let mut gzip_header = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
+    gzip_header.extend_from_slice(header);
+    for h in [header.to_vec(), gzip_header] {
+        let Some(recipe) = Recipe::new(producer, h) else {
+            continue;
+        };
+        let whole = regzip::rebuild(raw, &recipe).expect("a valid recipe rebuilds");
+        assert_eq!(
+            regzip::inflate(&whole, raw.len() as u64).as_deref(),
+            Some(raw),
+            "{recipe:?} does not inflate back"
+        );
+        let mut r = RebuildReader::new(raw, Rebuilder::new(&recipe).expect("a valid recipe"));
+        let mut pieces = Vec::new();
+        let mut buf = [0u8; 7];
+        loop {
+            let n = r.read(&mut buf).expect("reading from memory");
+            if n == 0 {
+                break;
+            }
+            pieces.extend_from_slice(&buf[..n]);
+        }
+        assert!(pieces == whole, "{recipe:?}: a piece at a time differs");
+    }
+});
