@@ -56,6 +56,24 @@ pub enum Kept {
     NotOneMember,
     /// An encoder reproduced the start but not all of it.
     Differs,
+    /// It inflates to more than `MAX_RATIO` times its size: no layer does, a bomb does.
+    Inflates,
+}
+
+/// Real layers inflate 2 to 20 times; past this a layer is carried as it came rather than
+/// unpacked into the cache.
+const MAX_RATIO: u64 = 100;
+
+impl Kept {
+    fn reason(&self) -> &'static str {
+        match self {
+            Kept::NotGzip => "not gzip",
+            Kept::UnknownEncoder => "made by an encoder not reproduced here",
+            Kept::NotOneMember => "not a single gzip member",
+            Kept::Differs => "reproduced at the start but not to the end",
+            Kept::Inflates => "inflates too far",
+        }
+    }
 }
 
 pub type Outcome = std::result::Result<Packed, Kept>;
@@ -226,10 +244,14 @@ fn scan(path: &Path, at: usize, size: u64, head: &[u8]) -> Result<std::result::R
     let mut crc = crc32fast::Hasher::new();
     let mut hashing = HashingWriter::new(CrcWriter(&mut crc));
     io::Write::write_all(&mut hashing, &prefix)?;
-    if io::copy(&mut dec, &mut hashing).is_err() {
+    let most = size.saturating_mul(MAX_RATIO).max(regzip::PREFIX as u64);
+    if io::copy(&mut (&mut dec).take(most + 1), &mut hashing).is_err() {
         return Ok(Err(Kept::NotOneMember));
     }
     let (_, raw_digest, raw_size) = hashing.finish();
+    if raw_size > most {
+        return Ok(Err(Kept::Inflates));
+    }
     let used = at as u64 + dec.total_in();
     let mut trailer = [0u8; 8];
     let mut f = File::open(path)?;
@@ -312,8 +334,82 @@ pub fn pack_all(
             })
             .collect::<Result<_>>()
     })?;
+    progress.line(&outcome_line(&outcomes));
     Ok(outcomes
         .into_iter()
         .filter_map(|(d, o)| o.ok().map(|p| (d, p)))
         .collect())
+}
+
+/// "compacted 15 of 35 layers; as they came: 12 made by an encoder not reproduced here, ..."
+fn outcome_line(outcomes: &[(Digest, Outcome)]) -> String {
+    let packed = outcomes.iter().filter(|(_, o)| o.is_ok()).count();
+    let mut kept: Vec<(&str, usize)> = Vec::new();
+    for reason in outcomes.iter().filter_map(|(_, o)| o.as_ref().err()) {
+        match kept.iter_mut().find(|(r, _)| *r == reason.reason()) {
+            Some((_, n)) => *n += 1,
+            None => kept.push((reason.reason(), 1)),
+        }
+    }
+    let mut line = format!("compacted {packed} of {} layers", outcomes.len());
+    if !kept.is_empty() {
+        let why: Vec<String> = kept.iter().map(|(r, n)| format!("{n} {r}")).collect();
+        line.push_str(&format!("; carried as they came: {}", why.join(", ")));
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cached(cache: &BlobCache, gz: &[u8]) -> Digest {
+        let d = Digest::of(gz);
+        std::fs::write(cache.path(&d), gz).unwrap();
+        d
+    }
+
+    #[test]
+    fn a_layer_is_packed_only_when_it_rebuilds_and_does_not_inflate_without_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = BlobCache::open(dir.path()).unwrap();
+        let s = Settings {
+            level: 3,
+            window_log: 20,
+        };
+        let text: Vec<u8> = (0..120_000u32)
+            .flat_map(|i| format!("line {} of {}\n", i % 977, i / 13).into_bytes())
+            .collect();
+        let gz = crate::goflate::gzip(&text, 6).unwrap();
+        let d = cached(&cache, &gz);
+        let p = pack(&cache, &d, gz.len() as u64, s)
+            .unwrap()
+            .expect("packed");
+        assert_eq!((p.rebuild.encoder.as_str(), p.rebuild.level), ("go1.8", 6));
+        assert_eq!(p.rebuild.raw_digest, Digest::of(&text));
+        // Proven again, not recompressed, on the next run.
+        let again = pack(&cache, &d, gz.len() as u64, s)
+            .unwrap()
+            .expect("reused");
+        assert_eq!(again.frame_len, p.frame_len);
+
+        let bomb = crate::goflate::gzip(&vec![0u8; 6 << 20], 1).unwrap();
+        let d = cached(&cache, &bomb);
+        let o = pack(&cache, &d, bomb.len() as u64, s).unwrap();
+        assert_eq!(
+            o.err(),
+            Some(Kept::Inflates),
+            "{} bytes of gzip",
+            bomb.len()
+        );
+
+        let mut two = gz.clone();
+        two.extend_from_slice(&gz);
+        let d = cached(&cache, &two);
+        let o = pack(&cache, &d, two.len() as u64, s).unwrap();
+        assert_eq!(o.err(), Some(Kept::NotOneMember));
+
+        let d = cached(&cache, b"{\"config\": true}");
+        assert_eq!(pack(&cache, &d, 16, s).unwrap().err(), Some(Kept::NotGzip));
+    }
 }
