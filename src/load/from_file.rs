@@ -91,7 +91,7 @@ fn send_all(
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs.max(1))
         .build()?;
-    // Rebuilding a layer is CPU work with a zstd window of up to 128 MiB: no more of them at a
+    // Rebuilding a layer is CPU work with a zstd window of 64 MiB (128 at most): no more of them at a
     // time than there are cores, however many uploads run.
     let rebuilds = Turns::new(std::thread::available_parallelism().map_or(2, |n| n.get()));
     Ok(pool.install(|| {
