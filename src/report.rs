@@ -152,8 +152,9 @@ pub fn inspected(i: &Inspection, json: bool) -> serde_json::Result<String> {
 /// "3 layers (12.0 MiB) rebuilt by go1.8 level 6 from 40.0 MiB of tar".
 fn carriage_line(c: &crate::format::Carriage) -> String {
     let mut line = format!(
-        "{} layers ({}) {}",
+        "{} layer{} ({}) {}",
         c.layers,
+        if c.layers == 1 { "" } else { "s" },
         HumanBytes(c.bytes),
         crate::console::printable(&c.how)
     );
