@@ -53,3 +53,30 @@ fn every_level_of_pythons_gzip_is_identified_as_zlib_and_rebuilt_byte_for_byte()
     }
     eprintln!("{bytes} bytes of Python's gzip rebuilt");
 }
+
+#[test]
+fn random_inputs_from_pythons_gzip_are_rebuilt_byte_for_byte() {
+    let work = tempfile::tempdir().unwrap();
+    let inputs: Vec<(String, std::path::PathBuf)> = crate::goflate::random_inputs(77, 24)
+        .into_iter()
+        .enumerate()
+        .map(|(i, data)| {
+            let p = work.path().join(format!("r{i}"));
+            std::fs::write(&p, data).unwrap();
+            (format!("r{i}"), p)
+        })
+        .collect();
+    python_gzip(&inputs, work.path());
+    for (i, (name, path)) in inputs.iter().enumerate() {
+        let raw = std::fs::read(path).unwrap();
+        for level in 1..=9 {
+            let gz = std::fs::read(work.path().join(format!("{i}-{level}.gz"))).unwrap();
+            let recipe = bundle::regzip::identify(&gz, &raw)
+                .unwrap_or_else(|| panic!("{name} ({} bytes) level {level}", raw.len()));
+            assert!(
+                bundle::regzip::rebuild(&raw, &recipe).unwrap() == gz,
+                "{name} {level}"
+            );
+        }
+    }
+}
