@@ -212,7 +212,7 @@ pub fn raw_path(digest: &Digest) -> String {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct RebuildRecord {
-    /// The encoder (`go1.8`: Go's compress/gzip as in Go 1.8–1.26).
+    /// The encoder (`go1.8`: Go's compress/gzip as in Go 1.8–1.26; `zlib`: zlib's deflate).
     pub encoder: String,
     /// The encoder's level, as the encoder numbers them.
     pub level: i32,
@@ -408,6 +408,62 @@ pub enum FormatError {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    fn with_blob(blob: serde_json::Value) -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({
+            "formatVersion": 1, "created": "2026-12-02T00:00:00Z", "tool": "t", "images": [],
+            "files": [], "blobs": [blob],
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_blob_encoding_is_accepted_only_with_a_recipe_this_version_can_run() {
+        let digest = format!("sha256:{}", "a".repeat(64));
+        let blob = |encoding: &str, rebuild: Option<(&str, i32)>| {
+            let mut b = serde_json::json!({
+                "digest": digest, "size": 100, "mediaType": "x", "encoding": encoding,
+            });
+            if let Some((encoder, level)) = rebuild {
+                b["rebuild"] = serde_json::json!({
+                    "encoder": encoder, "level": level, "header": "1f8b08000000000000ff",
+                    "rawSize": 512, "rawDigest": digest,
+                });
+            }
+            BundleManifest::parse(&with_blob(b), "b.bundle")
+        };
+        assert!(blob("zstd-frame", None).is_ok());
+        let doc = blob("gzip-rebuild", Some(("zlib", 6))).unwrap();
+        assert_eq!(
+            doc.blobs[0].member_path(),
+            format!("raw/sha256/{}.tar", "a".repeat(64))
+        );
+        assert_eq!(doc.blobs[0].member_size(), 512);
+        for (encoder, level) in [("pgzip", 5), ("go1.8", 12), ("zlib", 0)] {
+            let e = blob("gzip-rebuild", Some((encoder, level))).unwrap_err();
+            assert!(
+                matches!(e, FormatError::UnknownEncoding { .. })
+                    && e.to_string().contains("upgrade bundle")
+                    && e.to_string().contains(encoder),
+                "{e}"
+            );
+        }
+        for bad in [
+            blob("gzip-rebuild", None),
+            blob("zstd-frame", Some(("zlib", 6))),
+        ] {
+            assert!(
+                matches!(bad, Err(FormatError::InvalidManifest { .. })),
+                "{bad:?}"
+            );
+        }
+        assert!(matches!(
+            blob("brotli", None),
+            Err(FormatError::UnknownEncoding { .. })
+        ));
+    }
+
     #[test]
     fn a_tool_path_is_a_plain_name_under_tools() {
         assert!(super::is_tool_path("tools/bundle-linux-x86_64"));
