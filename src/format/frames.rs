@@ -54,19 +54,7 @@ pub fn write_compressed(
     len: u64,
     level: i32,
 ) -> io::Result<()> {
-    let mut enc = zstd::stream::write::Encoder::new(out, level)?;
-    enc.include_checksum(true)?;
-    enc.include_contentsize(true)?;
-    enc.set_pledged_src_size(Some(len))?;
-    let copied = io::copy(&mut src.take(len), &mut enc)?;
-    if copied != len {
-        return Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "source shorter than declared",
-        ));
-    }
-    enc.finish()?;
-    Ok(())
+    encode(out, src, len, level, None)
 }
 
 /// The largest window a frame may use: readers refuse frames that need more
@@ -83,13 +71,26 @@ pub fn write_compressed_long(
     level: i32,
     window_log: u32,
 ) -> io::Result<()> {
-    use zstd::zstd_safe::CParameter;
+    encode(out, src, len, level, Some(window_log.min(MAX_WINDOW_LOG)))
+}
+
+/// One frame with its checksum and content size, and long-distance matching over
+/// 2^`long_window` bytes when given.
+fn encode(
+    out: &mut impl Write,
+    src: &mut impl Read,
+    len: u64,
+    level: i32,
+    long_window: Option<u32>,
+) -> io::Result<()> {
     let mut enc = zstd::stream::write::Encoder::new(out, level)?;
     enc.include_checksum(true)?;
     enc.include_contentsize(true)?;
     enc.set_pledged_src_size(Some(len))?;
-    enc.set_parameter(CParameter::WindowLog(window_log.min(MAX_WINDOW_LOG)))?;
-    enc.long_distance_matching(true)?;
+    if let Some(log) = long_window {
+        enc.set_parameter(zstd::zstd_safe::CParameter::WindowLog(log))?;
+        enc.long_distance_matching(true)?;
+    }
     let copied = io::copy(&mut src.take(len), &mut enc)?;
     if copied != len {
         return Err(io::Error::new(
