@@ -6,7 +6,6 @@ use super::plan::Plan;
 use super::resolve::ResolvedImage;
 use crate::delta::Base;
 use crate::digest::Digest;
-use crate::format::ENCODING_GZIP_REBUILD;
 use crate::format::{
     BlobRecord, BundleManifest, DeltaBase, FileRecord, ImageRecord, Signer, FORMAT_VERSION,
     INDEX_JSON_PATH, LAYOUT_PATH, OCI_LAYOUT_CONTENT,
@@ -94,12 +93,11 @@ fn members_of(
             size: n.size,
             media_type: n.media_type.clone(),
         });
-        let mut rec = record(&n.digest, n.size, &n.media_type);
-        if let Some(p) = packed.get(&n.digest) {
-            rec.encoding = ENCODING_GZIP_REBUILD.into();
-            rec.rebuild = Some(p.rebuild.clone());
-        }
-        records.push(rec);
+        let rec = record(&n.digest, n.size, &n.media_type);
+        records.push(match packed.get(&n.digest) {
+            Some(p) => rec.rebuilt(p.rebuild.clone()),
+            None => rec,
+        });
     }
     (records, members)
 }

@@ -208,6 +208,15 @@ pub fn raw_path(digest: &Digest) -> String {
     format!("raw/sha256/{}.tar", digest.hex())
 }
 
+/// The blob a member holds: `blobs/sha256/<hex>`, or the tar of one at `raw/sha256/<hex>.tar`
+/// (`BlobRecord::member_path` the other way round).
+pub fn member_digest(path: &str) -> Option<Digest> {
+    let hex = path
+        .strip_prefix("blobs/sha256/")
+        .or_else(|| path.strip_prefix("raw/sha256/")?.strip_suffix(".tar"))?;
+    format!("sha256:{hex}").parse().ok()
+}
+
 /// How a `gzip-rebuild` blob's bytes are made from its uncompressed member (docs/FORMAT.md).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -232,6 +241,15 @@ impl BlobRecord {
             media_type: media_type.to_string(),
             encoding: ENCODING_ZSTD_FRAME.into(),
             rebuild: None,
+        }
+    }
+
+    /// The same record, carried as its tar and rebuilt by `rebuild` (`gzip-rebuild`).
+    pub fn rebuilt(self, rebuild: RebuildRecord) -> BlobRecord {
+        BlobRecord {
+            encoding: ENCODING_GZIP_REBUILD.into(),
+            rebuild: Some(rebuild),
+            ..self
         }
     }
 

@@ -163,26 +163,16 @@ pub fn candidates(gz: &[u8]) -> Vec<Producer> {
     };
     let (flags, xfl, os) = (gz[3], gz[8], gz[9]);
     // Go writes exactly this header: no flags, mtime as given, its XFL, OS 255.
-    let go: Vec<Producer> = match flags == 0 && os == 255 {
-        true => go_candidates(xfl)
-            .iter()
-            .map(|&level| Producer::Go { level })
-            .collect(),
-        false => Vec::new(),
+    let go: &[i32] = match flags == 0 && os == 255 {
+        true => go_candidates(xfl),
+        false => &[],
     };
-    let zlib = zlib_candidates(xfl)
+    let mut go = go.iter().map(|&level| Producer::Go { level });
+    let mut zlib = zlib_candidates(xfl)
         .iter()
         .map(|&level| Producer::Zlib { level });
-    let mut out: Vec<Producer> = go.iter().take(1).copied().collect();
-    out.extend(zlib.take(1));
-    out.extend(go.iter().skip(1));
-    out.extend(
-        zlib_candidates(xfl)
-            .iter()
-            .skip(1)
-            .map(|&level| Producer::Zlib { level }),
-    );
-    out
+    let firsts: Vec<Producer> = go.next().into_iter().chain(zlib.next()).collect();
+    firsts.into_iter().chain(go).chain(zlib).collect()
 }
 
 /// The first candidate whose output for `raw_prefix` (the first `PREFIX` uncompressed bytes,

@@ -125,11 +125,7 @@ impl<R: Read> Session<R> {
     fn record_for(&self, m: &Member) -> Result<BlobRecord, VerifyError> {
         let inconsistent = |detail: String| VerifyError::inconsistent(&self.name, detail);
         // A blob as it is, or a layer's uncompressed tar (`gzip-rebuild`).
-        let digest: Digest = m
-            .path
-            .strip_prefix("blobs/sha256/")
-            .or_else(|| m.path.strip_prefix("raw/sha256/")?.strip_suffix(".tar"))
-            .and_then(|h| format!("sha256:{h}").parse().ok())
+        let digest = crate::format::member_digest(&m.path)
             .ok_or_else(|| inconsistent(format!("unexpected member {:?}", m.path)))?;
         let rec = self
             .records
