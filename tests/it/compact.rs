@@ -102,13 +102,7 @@ fn write_tmp(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
 
 /// The layer digests of an image as skopeo reads its manifest from a registry.
 fn layer_digests(reg: &Registry, reference: &str) -> Vec<String> {
-    let o = Command::new("skopeo")
-        .args(["inspect", "--raw", "--tls-verify=false"])
-        .arg(format!("docker://{}/{reference}", reg.addr))
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
-    let m: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let m: serde_json::Value = serde_json::from_slice(&reg.raw_manifest(reference)).unwrap();
     m["layers"]
         .as_array()
         .unwrap()
@@ -323,15 +317,35 @@ fn go_layers_travel_as_tars_and_load_everywhere_with_their_digests_and_others_as
     assert!(v.status.success(), "{}", text(&v));
 }
 
-#[test]
-fn a_flipped_byte_in_a_carried_tar_is_refused_before_any_tag() {
-    let src = source();
+/// `go/app:1` in a compact bundle, and the public key that verifies it.
+fn compact_go_app(src: &Source) -> (PathBuf, String) {
     let w = src.work.path();
     let (key, public) = keypair(w);
     let list = plain_list(w, &src.reg, &["go/app:1"]);
     let compact = w.join("compact.bundle");
     let o = create(&list, &compact, &["--key", &key, "--compact"]);
     assert!(o.status.success(), "{}", text(&o));
+    (compact, public)
+}
+
+/// `bundle load BUNDLE --to TARGET`, quietly, plain HTTP.
+fn load_to(bundle: &Path, public: &str, target: &str) -> std::process::Output {
+    bundle_args(&[
+        "load",
+        bundle.to_str().unwrap(),
+        "--key",
+        public,
+        "-q",
+        "--plain-http",
+        &format!("--to={target}"),
+    ])
+}
+
+#[test]
+fn a_flipped_byte_in_a_carried_tar_is_refused_before_any_tag() {
+    let src = source();
+    let w = src.work.path();
+    let (compact, public) = compact_go_app(&src);
     let mut bytes = std::fs::read(&compact).unwrap();
     let (_, d) = &src.go_layers[0];
     let at = bundle_file::data_middle(&bytes, &format!("raw/sha256/{}", &d[7..]));
@@ -341,15 +355,7 @@ fn a_flipped_byte_in_a_carried_tar_is_refused_before_any_tag() {
     let v = bundle_args(&["verify", bad.to_str().unwrap(), "--key", &public]);
     assert_eq!(v.status.code(), Some(3), "{}", text(&v));
     let dst = Registry::start();
-    let o = bundle_args(&[
-        "load",
-        bad.to_str().unwrap(),
-        "--key",
-        &public,
-        "-q",
-        "--plain-http",
-        &format!("--to=registry://{}", dst.addr),
-    ]);
+    let o = load_to(&bad, &public, &format!("registry://{}", dst.addr));
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert!(dst.tags("go/app").is_empty(), "a tag was written");
 }
@@ -386,11 +392,7 @@ fn reframed_with_a_changed_byte(bundle: &[u8], member: &str) -> Vec<u8> {
 fn a_tar_changed_with_consistent_frames_is_refused_by_the_rebuilt_digest_even_when_not_sent() {
     let src = source();
     let w = src.work.path();
-    let (key, public) = keypair(w);
-    let list = plain_list(w, &src.reg, &["go/app:1"]);
-    let compact = w.join("compact.bundle");
-    let o = create(&list, &compact, &["--key", &key, "--compact"]);
-    assert!(o.status.success(), "{}", text(&o));
+    let (compact, public) = compact_go_app(&src);
     let (_, d) = &src.go_layers[0];
     let bad = w.join("bad.bundle");
     let bytes = std::fs::read(&compact).unwrap();
@@ -402,17 +404,7 @@ fn a_tar_changed_with_consistent_frames_is_refused_by_the_rebuilt_digest_even_wh
     let v = bundle_args(&["verify", bad.to_str().unwrap(), "--key", &public]);
     assert_eq!(v.status.code(), Some(3), "{}", text(&v));
     assert!(text(&v).contains(d.as_str()), "{}", text(&v));
-    let load = |target: &str| {
-        bundle_args(&[
-            "load",
-            bad.to_str().unwrap(),
-            "--key",
-            &public,
-            "-q",
-            "--plain-http",
-            &format!("--to={target}"),
-        ])
-    };
+    let load = |target: &str| load_to(&bad, &public, target);
     // Sent: the target refuses the upload, and the verdict is the bundle's (exit 3).
     let dst = Registry::start();
     let o = load(&format!("registry://{}", dst.addr));
@@ -422,15 +414,7 @@ fn a_tar_changed_with_consistent_frames_is_refused_by_the_rebuilt_digest_even_wh
     let o = load(&format!("oci:{}", oci.display()));
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     // Not sent (the target holds the layer from a good load): rebuilt and refused all the same.
-    let o = bundle_args(&[
-        "load",
-        compact.to_str().unwrap(),
-        "--key",
-        &public,
-        "-q",
-        "--plain-http",
-        &format!("--to=registry://{}/again", dst.addr),
-    ]);
+    let o = load_to(&compact, &public, &format!("registry://{}/again", dst.addr));
     assert!(o.status.success(), "{}", text(&o));
     let o = load(&format!("registry://{}/again", dst.addr));
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));

@@ -75,12 +75,7 @@ fn assert_every_container_image_in_containerd(ctd: &Containerd, namespace: &str,
 }
 
 fn child_digests(reg: &Registry, repo: &str) -> Vec<String> {
-    let o = Command::new("skopeo")
-        .args(["inspect", "--raw", "--tls-verify=false"])
-        .arg(format!("docker://{}/{repo}", reg.addr))
-        .output()
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&reg.raw_manifest(repo)).unwrap();
     v["manifests"]
         .as_array()
         .map(|a| {

@@ -195,13 +195,21 @@ impl Registry {
 
     /// The manifest digest as skopeo sees it (sha256 of `skopeo inspect --raw`).
     pub fn digest_of(&self, reference: &str) -> String {
+        format!(
+            "sha256:{}",
+            layout::sha256_hex(&self.raw_manifest(reference))
+        )
+    }
+
+    /// The manifest's bytes as skopeo reads them (`skopeo inspect --raw`).
+    pub fn raw_manifest(&self, reference: &str) -> Vec<u8> {
         let o = Command::new("skopeo")
             .args(["inspect", "--raw", "--tls-verify=false"])
             .arg(format!("docker://{}/{reference}", self.addr))
             .output()
             .unwrap();
         assert!(o.status.success(), "skopeo inspect: {}", text(&o));
-        format!("sha256:{}", layout::sha256_hex(&o.stdout))
+        o.stdout
     }
 }
 
