@@ -157,6 +157,32 @@ def blobs_by_repo(layout, tags):
     return out
 
 
+def image_list_and_key(out, src, tags):
+    """The image list of every tag in `out`, and a fresh signing key; returns (list, key prefix)."""
+    os.makedirs(out, exist_ok=True)
+    images = os.path.join(out, "images.yaml")
+    with open(images, "w") as f:
+        f.write("images:\n" + "".join(f"  - {src.addr}/bench/{t}\n" for t in tags))
+        f.write(f"registries:\n  {src.addr}:\n    plain-http: true\n")
+    key = os.path.join(out, "k")
+    subprocess.run([BUNDLE, "keygen", "--out", key], check=True, stdout=subprocess.DEVNULL)
+    return images, key
+
+
+def skopeo_pipeline(out, src, tags):
+    """The peer's create: skopeo copy --all of every tag into one OCI layout, then
+    tar | zstd -T0 -3. Returns its measurement and the size of what it wrote."""
+    pl, pipe_out = os.path.join(out, "pipe-layout"), os.path.join(out, "pipe.tar.zst")
+    shutil.rmtree(pl, ignore_errors=True)
+    copies = "\n".join(f"skopeo copy -q --all --src-tls-verify=false docker://{src.addr}/bench/{t} oci:{pl}:{t}"
+                       for t in tags)
+    m = timed(sh(f"{copies}\ntar -cf - -C {pl} . | zstd -q -T0 -3 -f -o {pipe_out}"))
+    size = os.path.getsize(pipe_out)
+    shutil.rmtree(pl, ignore_errors=True)
+    os.remove(pipe_out)
+    return m, size
+
+
 def bench_serve(size, runs, bundle_file=None):
     """bundle serve against the distribution registry serving the same images."""
     base, layout, tags, src = prepare(size, runs)
@@ -164,12 +190,7 @@ def bench_serve(size, runs, bundle_file=None):
     key = os.path.join(out, "k")
     bundle_file = bundle_file or os.path.join(out, "site.bundle")
     if not os.path.exists(bundle_file):
-        os.makedirs(out, exist_ok=True)
-        images = os.path.join(out, "images.yaml")
-        with open(images, "w") as f:
-            f.write("images:\n" + "".join(f"  - {src.addr}/bench/{t}\n" for t in tags))
-            f.write(f"registries:\n  {src.addr}:\n    plain-http: true\n")
-        subprocess.run([BUNDLE, "keygen", "--out", key], check=True, stdout=subprocess.DEVNULL)
+        images, key = image_list_and_key(out, src, tags)
         subprocess.run([BUNDLE, "create", images, "-o", bundle_file, "--key", key + ".key", "--no-cache", "-q"],
                        check=True, stdout=subprocess.DEVNULL)
     R = {}
@@ -229,13 +250,7 @@ def bench_size(size, runs):
     base, layout, tags, src = prepare(size, runs)
     out = os.path.join(base, "out")
     shutil.rmtree(out, ignore_errors=True)
-    os.makedirs(out)
-    images = os.path.join(out, "images.yaml")
-    with open(images, "w") as f:
-        f.write("images:\n" + "".join(f"  - {src.addr}/bench/{t}\n" for t in tags))
-        f.write(f"registries:\n  {src.addr}:\n    plain-http: true\n")
-    key = os.path.join(out, "k")
-    subprocess.run([BUNDLE, "keygen", "--out", key], check=True, stdout=subprocess.DEVNULL)
+    images, key = image_list_and_key(out, src, tags)
     distinct = blobs_by_repo(layout, tags)
     distinct_bytes = sum(s for _, _, s in distinct)
     res = {"size": size, "tags": len(tags), "blobs": len(distinct), "distinct_bytes": distinct_bytes, "runs": runs}
@@ -257,16 +272,9 @@ def bench_size(size, runs):
                                 "--cache-dir", cache, "-q"]))
         R.setdefault("bundle_size", []).append(os.path.getsize(bundle_file))
         shutil.rmtree(cache, ignore_errors=True)
-        # skopeo pipeline
-        pl = os.path.join(out, "pipe-layout")
-        shutil.rmtree(pl, ignore_errors=True)
-        pipe_out = os.path.join(out, "pipe.tar.zst")
-        copies = "\n".join(f"skopeo copy -q --all --src-tls-verify=false docker://{src.addr}/bench/{t} oci:{pl}:{t}"
-                           for t in tags)
-        record("skopeo_pipeline", timed(sh(f"{copies}\ntar -cf - -C {pl} . | zstd -q -T0 -3 -f -o {pipe_out}")))
-        R.setdefault("pipeline_size", []).append(os.path.getsize(pipe_out))
-        shutil.rmtree(pl, ignore_errors=True)
-        os.remove(pipe_out)
+        m, pipe_size = skopeo_pipeline(out, src, tags)
+        record("skopeo_pipeline", m)
+        R.setdefault("pipeline_size", []).append(pipe_size)
         # the limit: parallel curl, sha256sum, written once
         lim = os.path.join(out, "limit")
         shutil.rmtree(lim, ignore_errors=True)
@@ -365,13 +373,7 @@ def bench_compact(size, runs):
     base, layout, tags, src = prepare(size, runs)
     out = os.path.join(base, "compact")
     shutil.rmtree(out, ignore_errors=True)
-    os.makedirs(out)
-    images = os.path.join(out, "images.yaml")
-    with open(images, "w") as f:
-        f.write("images:\n" + "".join(f"  - {src.addr}/bench/{t}\n" for t in tags))
-        f.write(f"registries:\n  {src.addr}:\n    plain-http: true\n")
-    key = os.path.join(out, "k")
-    subprocess.run([BUNDLE, "keygen", "--out", key], check=True, stdout=subprocess.DEVNULL)
+    images, key = image_list_and_key(out, src, tags)
     plain, compact = os.path.join(out, "plain.bundle"), os.path.join(out, "compact.bundle")
     R, sizes = {}, {}
     print(f"[{size}] compact: {runs} runs", flush=True)
@@ -383,15 +385,8 @@ def bench_compact(size, runs):
                                                  "--cache-dir", cache, "-q"] + extra))
             sizes[name] = os.path.getsize(path)
         shutil.rmtree(os.path.join(out, "cache"), ignore_errors=True)
-        pl, pipe_out = os.path.join(out, "pipe-layout"), os.path.join(out, "pipe.tar.zst")
-        shutil.rmtree(pl, ignore_errors=True)
-        copies = "\n".join(f"skopeo copy -q --all --src-tls-verify=false docker://{src.addr}/bench/{t} oci:{pl}:{t}"
-                           for t in tags)
-        R.setdefault("skopeo_pipeline", []).append(
-            timed(sh(f"{copies}\ntar -cf - -C {pl} . | zstd -q -T0 -3 -f -o {pipe_out}")))
-        sizes["pipeline"] = os.path.getsize(pipe_out)
-        shutil.rmtree(pl, ignore_errors=True)
-        os.remove(pipe_out)
+        m, sizes["pipeline"] = skopeo_pipeline(out, src, tags)
+        R.setdefault("skopeo_pipeline", []).append(m)
         for name, path in (("load", plain), ("load_compact", compact)):
             dst = Registry(os.path.join(out, "dst"))
             R.setdefault(name, []).append(timed([BUNDLE, "load", path, "--key", key + ".pub", "--to",
