@@ -22,6 +22,9 @@ pub struct BundleReader {
     pub index: SeekIndex,
     /// Where the index frame starts: everything before it is covered by `body_sha256`.
     pub index_offset: u64,
+    /// Member path → its place in `index.members`: blobs are opened by path, once per target
+    /// and retry, so the lookup must not walk the whole index.
+    by_path: std::collections::HashMap<String, usize>,
 }
 
 impl BundleReader {
@@ -69,12 +72,18 @@ impl BundleReader {
             )));
         }
         check_spans(&index, index_offset).map_err(corrupt)?;
+        // The first member of a path wins, as a walk of the index would find it.
+        let mut by_path = std::collections::HashMap::new();
+        for (i, m) in index.members.iter().enumerate() {
+            by_path.entry(m.path.clone()).or_insert(i);
+        }
         Ok(BundleReader {
             file,
             path: p,
             len,
             index,
             index_offset,
+            by_path,
         })
     }
 
@@ -83,7 +92,7 @@ impl BundleReader {
     }
 
     pub fn member(&self, path: &str) -> Option<&MemberEntry> {
-        self.index.members.iter().find(|m| m.path == path)
+        self.by_path.get(path).map(|&i| &self.index.members[i])
     }
 
     /// A reader of a member's content (padding excluded), decompressing its frame only. It reads

@@ -161,6 +161,9 @@ fn prove_rest(
         .iter()
         .filter(|b| !proven.contains(&b.digest))
         .collect();
+    if left.is_empty() {
+        return Ok(());
+    }
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(cores)
