@@ -91,9 +91,6 @@ pub fn pack(cache: &BlobCache, digest: &Digest, size: u64, s: Settings) -> Resul
     let Some(at) = regzip::header_len(&head) else {
         return Ok(Err(Kept::NotGzip));
     };
-    if regzip::candidates(&head).is_empty() {
-        return Ok(Err(Kept::UnknownEncoder));
-    }
     let scan = match scan(&gz_path, at, size, &head)? {
         Ok(scan) => scan,
         Err(kept) => return Ok(Err(kept)),
@@ -103,13 +100,7 @@ pub fn pack(cache: &BlobCache, digest: &Digest, size: u64, s: Settings) -> Resul
         return Ok(Err(Kept::Differs));
     }
     let frame_len = frame.file().metadata()?.len();
-    let rebuild = RebuildRecord {
-        encoder: scan.recipe.producer.id().0.into(),
-        level: scan.recipe.producer.id().1,
-        header: hex::encode(&scan.recipe.header),
-        raw_size: scan.raw_size,
-        raw_digest: scan.raw_digest,
-    };
+    let rebuild = RebuildRecord::new(&scan.recipe, scan.raw_size, scan.raw_digest);
     frame.commit(false)?;
     crate::fsutil::write_file(&record_path, &serde_json::to_vec(&rebuild)?, false)?;
     Ok(Ok(Packed {
@@ -189,8 +180,7 @@ impl<R: Read> Read for Tee<R> {
 fn reuse(frame: &Path, record: &Path, digest: &Digest, size: u64) -> Option<Packed> {
     let bytes = std::fs::read(record).ok()?;
     let rebuild: RebuildRecord = serde_json::from_slice(&bytes).ok()?;
-    let producer = regzip::Producer::from_id(&rebuild.encoder, rebuild.level)?;
-    let recipe = Recipe::new(producer, hex::decode(&rebuild.header).ok()?)?;
+    let recipe = rebuild.recipe()?;
     let frame_len = std::fs::metadata(frame).ok()?.len();
     match proven(frame, rebuild.raw_size, &recipe, digest, size) {
         Ok(true) => Some(Packed {

@@ -232,6 +232,26 @@ pub struct RebuildRecord {
     pub raw_digest: Digest,
 }
 
+impl RebuildRecord {
+    /// The record of a recipe, for a tar of `raw_size` bytes with sha256 `raw_digest`.
+    pub fn new(recipe: &crate::regzip::Recipe, raw_size: u64, raw_digest: Digest) -> Self {
+        let (encoder, level) = recipe.producer.id();
+        RebuildRecord {
+            encoder: encoder.into(),
+            level,
+            header: hex::encode(&recipe.header),
+            raw_size,
+            raw_digest,
+        }
+    }
+
+    /// The recipe it names, if this version can run it.
+    pub fn recipe(&self) -> Option<crate::regzip::Recipe> {
+        let producer = crate::regzip::Producer::from_id(&self.encoder, self.level)?;
+        crate::regzip::Recipe::new(producer, hex::decode(&self.header).ok()?)
+    }
+}
+
 impl BlobRecord {
     /// A blob stored as it is.
     pub fn stored(digest: Digest, size: u64, media_type: &str) -> BlobRecord {
@@ -268,9 +288,7 @@ impl BlobRecord {
 
     /// The rebuild recipe, if the blob is carried uncompressed; None for one stored as it is.
     pub fn recipe(&self) -> Option<crate::regzip::Recipe> {
-        let r = self.rebuild.as_ref()?;
-        let producer = crate::regzip::Producer::from_id(&r.encoder, r.level)?;
-        crate::regzip::Recipe::new(producer, hex::decode(&r.header).ok()?)
+        self.rebuild.as_ref()?.recipe()
     }
 
     /// A reader of this blob's bytes from a reader of its member's content.
