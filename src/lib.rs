@@ -18,6 +18,7 @@ pub mod inspect;
 pub mod interrupt;
 pub mod inventory;
 pub mod keys;
+pub mod kpflate;
 pub mod load;
 pub mod manifest;
 pub mod platform;

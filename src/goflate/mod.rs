@@ -6,9 +6,9 @@
 //! Go toolchains themselves (tests/it/goflate.rs).
 
 mod fast;
-mod huffman;
-mod token;
-mod writer;
+pub(crate) mod huffman;
+pub(crate) mod token;
+pub(crate) mod writer;
 
 use token::Token;
 use writer::BlockWriter;
@@ -103,7 +103,7 @@ fn hash4(b: &[u8]) -> u32 {
 
 /// How many of the first `max` bytes of `a` and `b` are equal; eight at a time, since this is
 /// where the encoder spends most of its time.
-fn match_len(a: &[u8], b: &[u8], max: usize) -> i64 {
+pub(crate) fn match_len(a: &[u8], b: &[u8], max: usize) -> i64 {
     let (a, b) = (&a[..max], &b[..max]);
     let mut n = 0;
     for (x, y) in a.chunks_exact(8).zip(b.chunks_exact(8)) {

