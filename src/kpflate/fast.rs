@@ -11,7 +11,7 @@ const L3_TABLE_BITS: u32 = 16;
 const HASH_LONG_BYTES: u32 = 7;
 const BASE_MATCH_OFFSET: i32 = 1;
 const MAX_MATCH_LENGTH: i32 = 258;
-const MAX_MATCH_OFFSET: i32 = 1 << 15;
+pub const MAX_MATCH_OFFSET: i32 = 1 << 15;
 const MAX_STORE_BLOCK_SIZE: i32 = 65535;
 const ALLOC_HISTORY: usize = MAX_STORE_BLOCK_SIZE as usize * 5;
 const BUFFER_RESET: i32 =
@@ -68,6 +68,9 @@ struct Entry {
 
 pub struct Fast {
     level: i32,
+    /// klauspost/compress 1.15's level 4 compares a second candidate from its position; Go
+    /// 1.27's from its distance.
+    klauspost: bool,
     hist: Vec<u8>,
     /// Table offsets are positions in `hist` plus `cur`, so the history can move without
     /// rewriting the tables.
@@ -77,7 +80,7 @@ pub struct Fast {
 }
 
 impl Fast {
-    pub fn new(level: i32) -> Fast {
+    pub fn new(level: i32, klauspost: bool) -> Fast {
         let (table, b_table) = match level {
             1 => (TABLE_SIZE, 0),
             2 => (1 << L2_TABLE_BITS, 0),
@@ -86,6 +89,7 @@ impl Fast {
         };
         Fast {
             level,
+            klauspost,
             hist: Vec::new(),
             cur: MAX_STORE_BLOCK_SIZE,
             table: vec![Entry::default(); table],

@@ -41,6 +41,11 @@ pub struct Deflater {
 impl Deflater {
     /// None for a level this encoder does not have (-1 is written as the level it means, 6).
     pub fn new(level: i32) -> Option<Deflater> {
+        Deflater::flavored(level, false)
+    }
+
+    /// Go 1.27's encoder, or (`klauspost`) klauspost/compress 1.15's from which it was ported.
+    fn flavored(level: i32, klauspost: bool) -> Option<Deflater> {
         let (mode, window, penalty) = match level {
             0 => (Mode::Store, MAX_STORE_BLOCK_SIZE, 0),
             HUFFMAN_ONLY => (Mode::HuffmanOnly, 32 << 10, 10),
@@ -50,11 +55,11 @@ impl Deflater {
         };
         Some(Deflater {
             mode,
-            w: BitWriter::new(penalty),
+            w: BitWriter::new(penalty, klauspost),
             window: vec![0; window],
             window_end: 0,
             tokens: Tokens::default(),
-            fast: (mode == Mode::Fast).then(|| Fast::new(level)),
+            fast: (mode == Mode::Fast).then(|| Fast::new(level, klauspost)),
             lazy: (mode == Mode::Lazy).then(|| Box::new(Lazy::new(level))),
             sync: false,
         })
@@ -91,6 +96,17 @@ impl Deflater {
                 return;
             };
             b = &b[lazy.fill(b)..];
+        }
+    }
+
+    /// Primes the encoder with `dict` as if it had been written, without output (Go's
+    /// ResetDict on a fresh writer). Only the fast levels are primed, as Go primes them; the
+    /// others are not offered for dictionaries (`pgzip` refuses them).
+    fn fill_window(&mut self, dict: &[u8]) {
+        if let Some(fast) = self.fast.as_mut() {
+            let dict = &dict[dict.len().saturating_sub(fast::MAX_MATCH_OFFSET as usize)..];
+            fast.encode(&mut self.tokens, dict);
+            self.tokens.reset();
         }
     }
 
@@ -206,6 +222,83 @@ pub fn gzip(input: &[u8], level: i32) -> Option<Vec<u8>> {
         255,
     ];
     out.extend_from_slice(&deflate(input, level, None)?);
+    out.extend_from_slice(&crate::goflate::trailer(input));
+    Some(out)
+}
+
+/// klauspost's pgzip as containers/image (podman, buildah, skopeo) runs it: the input cut
+/// into 1 MiB blocks, each compressed by a fresh encoder primed with the last 16 KiB of the
+/// block before and ended with a sync flush, the last block also closed. The blocks'
+/// outputs simply follow each other, so this is one deflate stream.
+pub struct Pgzip {
+    level: i32,
+    block: Vec<u8>,
+    tail: Option<Vec<u8>>,
+}
+
+pub const PGZIP_BLOCK: usize = 1 << 20;
+const PGZIP_TAIL: usize = 16384;
+
+impl Pgzip {
+    /// None for a level pgzip's encoders do not prime the same way (only 1–6 here).
+    pub fn new(level: i32) -> Option<Pgzip> {
+        (1..=6).contains(&level).then(|| Pgzip {
+            level,
+            block: Vec::with_capacity(PGZIP_BLOCK),
+            tail: None,
+        })
+    }
+
+    /// Takes `raw`, appending to `out` the output of every block it completes.
+    pub fn write(&mut self, mut raw: &[u8], out: &mut Vec<u8>) {
+        while !raw.is_empty() {
+            let n = raw.len().min(PGZIP_BLOCK - self.block.len());
+            self.block.extend_from_slice(&raw[..n]);
+            raw = &raw[n..];
+            if self.block.len() == PGZIP_BLOCK {
+                self.compress(false, out);
+            }
+        }
+    }
+
+    /// The last block (perhaps empty), closed.
+    pub fn close(&mut self, out: &mut Vec<u8>) {
+        self.compress(true, out);
+    }
+
+    fn compress(&mut self, closed: bool, out: &mut Vec<u8>) {
+        let Some(mut d) = Deflater::flavored(self.level, true) else {
+            return;
+        };
+        if let Some(tail) = &self.tail {
+            d.fill_window(tail);
+        }
+        d.write(&self.block);
+        d.sync_flush();
+        if closed {
+            d.close();
+        }
+        out.extend_from_slice(&d.take_output());
+        self.tail = (self.block.len() > PGZIP_TAIL)
+            .then(|| self.block[self.block.len() - PGZIP_TAIL..].to_vec());
+        self.block.clear();
+    }
+}
+
+/// The mtime field pgzip writes when none is set: Go's zero time (year 1) in Unix seconds,
+/// cut to 32 bits. No other producer writes it, so it names pgzip.
+pub const PGZIP_MTIME: [u8; 4] = [0x00, 0x09, 0x6e, 0x88];
+
+/// `input` as pgzip writes it at `level` (-1 is its default, 5), with no name or mtime set.
+pub fn pgzip(input: &[u8], level: i32) -> Option<Vec<u8>> {
+    let xfl = crate::goflate::xfl(level);
+    let level = if level == -1 { 5 } else { level };
+    let mut p = Pgzip::new(level)?;
+    let mut out = vec![0x1f, 0x8b, 8, 0];
+    out.extend_from_slice(&PGZIP_MTIME);
+    out.extend_from_slice(&[xfl, 255]);
+    p.write(input, &mut out);
+    p.close(&mut out);
     out.extend_from_slice(&crate::goflate::trailer(input));
     Some(out)
 }

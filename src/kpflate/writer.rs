@@ -20,6 +20,9 @@ const GUESS_HEADER_SIZE_BITS: i64 = 70 * 8;
 
 pub struct BitWriter {
     pub out: Vec<u8>,
+    /// klauspost/compress 1.15 (pgzip's): a block left open counts no end-of-block marker
+    /// and declares every literal/length and distance code.
+    klauspost: bool,
     bits: u64,
     nbits: u32,
     /// The header size in bits of the dynamic block still open (0: none open).
@@ -60,13 +63,14 @@ fn can_encode_len(enc: &Encoder, freq: &[i32]) -> Option<i64> {
 }
 
 impl BitWriter {
-    pub fn new(log_new_table_penalty: u32) -> BitWriter {
+    pub fn new(log_new_table_penalty: u32, klauspost: bool) -> BitWriter {
         let mut huff_offset = Encoder::new(OFFSET_CODE_COUNT);
         let mut one = [0; OFFSET_CODE_COUNT];
         one[0] = 1;
         huff_offset.generate(&one, 15);
         BitWriter {
             out: Vec::new(),
+            klauspost,
             bits: 0,
             nbits: 0,
             prev_header: 0,
@@ -257,12 +261,15 @@ impl BitWriter {
 
     /// The block's frequencies from its histograms; the number of literal/length and distance
     /// codes it needs.
-    fn index_tokens(&mut self, t: &Tokens) -> (usize, usize) {
+    fn index_tokens(&mut self, t: &Tokens, all_codes: bool) -> (usize, usize) {
         self.literal_freq[..256].copy_from_slice(&t.lit_hist);
         self.literal_freq[256..256 + 32].copy_from_slice(&t.extra_hist);
         self.offset_freq = t.off_hist;
         if t.n() == 0 {
             return (0, 0);
+        }
+        if all_codes {
+            return (MAX_NUM_LIT, OFFSET_CODE_COUNT);
         }
         let mut num_literals = self.literal_freq.len();
         while self.literal_freq[num_literals - 1] == 0 {
@@ -299,7 +306,7 @@ impl BitWriter {
         let sync = sync || eof;
         if sync {
             tokens.add_eob();
-        } else {
+        } else if !self.klauspost {
             tokens.extra_hist[0] = 1;
         }
         if (self.wrote_huffman || eof) && self.prev_header > 0 {
@@ -309,7 +316,7 @@ impl BitWriter {
         if self.prev_header > 0 && !self.can_reuse(tokens) {
             self.close_open_block();
         }
-        let (num_literals, num_offsets) = self.index_tokens(tokens);
+        let (num_literals, num_offsets) = self.index_tokens(tokens, self.klauspost && !sync);
         let stored = stored_size(input);
         let input = input.unwrap_or_default();
         let extra_bits = if stored.is_some() || self.prev_header > 0 {

@@ -4,6 +4,7 @@
 
 use crate::goflate::{before_1_27, build_judge, go_gzip, inputs, judge_dir, random_inputs};
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 /// Every installed Go toolchain from 1.27 on, each building the judge program.
 fn judges(dir: &Path) -> Vec<(String, PathBuf)> {
@@ -82,4 +83,74 @@ fn random_inputs_rebuild_as_go_1_27_wrote_them() {
         "{version}: {}",
         mismatches.join("\n")
     );
+}
+
+/// Debian's Go with Debian's pgzip and klauspost/compress sources builds the pgzip judge.
+fn pgzip_judge(dir: &Path) -> PathBuf {
+    crate::common::require("go");
+    let gocode = Path::new("/usr/share/gocode/src/github.com/klauspost/pgzip");
+    assert!(
+        gocode.exists(),
+        "{} is missing: run `make test-deps`",
+        gocode.display()
+    );
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/judges/pgzip.go");
+    let bin = dir.join("pgzip");
+    let o = Command::new("go")
+        .env("GOCACHE", dir.join("gocache"))
+        .env("GOPATH", "/usr/share/gocode")
+        .env("GO111MODULE", "off")
+        .env("GOTOOLCHAIN", "local")
+        .args(["build", "-o"])
+        .arg(&bin)
+        .arg(&src)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "pgzip build: {}",
+        crate::common::text(&o)
+    );
+    bin
+}
+
+#[test]
+fn pgzip_streams_rebuild_byte_for_byte_at_every_fast_level() {
+    let work = tempfile::tempdir().unwrap();
+    let judge = pgzip_judge(work.path());
+    let mut cases = inputs(work.path());
+    // Blocks are 1 MiB: inputs across several, and one of exactly two blocks.
+    let mut big = Vec::new();
+    for (_, p) in &cases {
+        big.extend_from_slice(&std::fs::read(p).unwrap());
+    }
+    let two = big
+        .iter()
+        .cycle()
+        .take(2 << 20)
+        .copied()
+        .collect::<Vec<u8>>();
+    for (name, bytes) in [("all", &big), ("two-blocks", &two)] {
+        let p = work.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        cases.push((name.to_string(), p));
+    }
+    let mut mismatches = Vec::new();
+    for (name, path) in cases {
+        let data = std::fs::read(&path).unwrap();
+        for level in [-1, 1, 2, 3, 4, 5, 6] {
+            let want = go_gzip(&judge, &path, level);
+            let got = bundle::kpflate::pgzip(&data, level).unwrap();
+            if got != want {
+                let at = got.iter().zip(&want).position(|(a, b)| a != b);
+                mismatches.push(format!(
+                    "{name} ({} bytes) level {level}: {} vs {}, first difference at {at:?}",
+                    data.len(),
+                    got.len(),
+                    want.len()
+                ));
+            }
+        }
+    }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 }
