@@ -11,7 +11,7 @@ fuzz_target!(|data: &[u8]| {
     if data.len() < 3 {
         return;
     }
-    let encoder = ["go1.8", "zlib", "gnu", ""][usize::from(data[0] % 4)];
+    let encoder = ["go1.8", "zlib", "go1.27", "pgzip", "gnu", ""][usize::from(data[0] % 6)];
     let level = i32::from(data[1] as i8 % 12);
     let header_len = usize::from(data[2]).min(data.len() - 3);
     let (header, raw) = data[3..].split_at(header_len);

@@ -19,11 +19,18 @@ pub enum Producer {
     /// a 32 KiB window, memLevel 8, the default strategy (Python's gzip, Java's
     /// GZIPOutputStream).
     Zlib { level: i32 },
+    /// Go's compress/gzip from Go 1.27 on (a new encoder), at a Go level (-2 … 9).
+    Go127 { level: i32 },
+    /// klauspost's pgzip (klauspost/compress 1.15) as containers/image runs it: podman,
+    /// buildah and skopeo's layers, levels 1–6.
+    Pgzip { level: i32 },
 }
 
 /// The encoder ids `bundle.json` records (docs/FORMAT.md, `gzip-rebuild`).
 pub const ENCODER_GO: &str = "go1.8";
 pub const ENCODER_ZLIB: &str = "zlib";
+pub const ENCODER_GO127: &str = "go1.27";
+pub const ENCODER_PGZIP: &str = "pgzip";
 
 impl Producer {
     /// The id recorded in `bundle.json`, and the level.
@@ -31,6 +38,8 @@ impl Producer {
         match *self {
             Producer::Go { level } => (ENCODER_GO, level),
             Producer::Zlib { level } => (ENCODER_ZLIB, level),
+            Producer::Go127 { level } => (ENCODER_GO127, level),
+            Producer::Pgzip { level } => (ENCODER_PGZIP, level),
         }
     }
 
@@ -41,6 +50,12 @@ impl Producer {
                 Some(Producer::Go { level })
             }
             ENCODER_ZLIB if (1..=9).contains(&level) => Some(Producer::Zlib { level }),
+            ENCODER_GO127 if crate::kpflate::Deflater::new(level).is_some() => {
+                Some(Producer::Go127 { level })
+            }
+            ENCODER_PGZIP if crate::kpflate::Pgzip::new(level).is_some() => {
+                Some(Producer::Pgzip { level })
+            }
             _ => None,
         }
     }
@@ -51,7 +66,8 @@ impl Producer {
         let raw = &raw[..raw.len().min(limit)];
         match *self {
             Producer::Go { level } => deflate(raw, level, Some(limit)),
-            Producer::Zlib { .. } => {
+            Producer::Go127 { level } => crate::kpflate::deflate(raw, level, Some(limit)),
+            Producer::Zlib { .. } | Producer::Pgzip { .. } => {
                 let mut r = Rebuilder::new(&Recipe {
                     producer: *self,
                     header: Vec::new(),
@@ -155,23 +171,42 @@ fn zlib_candidates(xfl: u8) -> &'static [i32] {
     }
 }
 
+/// pgzip levels worth trying for a header's XFL: its default (5) first.
+fn pgzip_candidates(xfl: u8) -> &'static [i32] {
+    match xfl {
+        4 => &[1],
+        0 => &[5, 6, 4, 3, 2],
+        _ => &[],
+    }
+}
+
 /// The producers whose header `gz` starts with, the likeliest first (cheap: no compression
-/// is tried). Go's default level, then zlib's, then the rest.
+/// is tried). A header with pgzip's mtime is pgzip's; otherwise Go's default level (as
+/// Go 1.8–1.26 and then Go 1.27 write it), then zlib's, then the rest.
 pub fn candidates(gz: &[u8]) -> Vec<Producer> {
     let Some(_) = header_len(gz) else {
         return Vec::new();
     };
     let (flags, xfl, os) = (gz[3], gz[8], gz[9]);
-    // Go writes exactly this header: no flags, mtime as given, its XFL, OS 255.
-    let go: &[i32] = match flags == 0 && os == 255 {
+    // Go and pgzip write exactly this header: no flags, their XFL, OS 255.
+    let go_like = flags == 0 && os == 255;
+    if go_like && gz[4..8] == crate::kpflate::PGZIP_MTIME {
+        return pgzip_candidates(xfl)
+            .iter()
+            .map(|&level| Producer::Pgzip { level })
+            .collect();
+    }
+    let go: &[i32] = match go_like {
         true => go_candidates(xfl),
         false => &[],
     };
-    let mut go = go.iter().map(|&level| Producer::Go { level });
+    let mut go = go
+        .iter()
+        .flat_map(|&level| [Producer::Go { level }, Producer::Go127 { level }]);
     let mut zlib = zlib_candidates(xfl)
         .iter()
         .map(|&level| Producer::Zlib { level });
-    let firsts: Vec<Producer> = go.next().into_iter().chain(zlib.next()).collect();
+    let firsts: Vec<Producer> = go.by_ref().take(2).chain(zlib.next()).collect();
     firsts.into_iter().chain(go).chain(zlib).collect()
 }
 
@@ -248,6 +283,30 @@ mod tests {
     }
 
     #[test]
+    fn go_1_27_and_pgzip_streams_are_identified_and_rebuilt() {
+        // Three pgzip blocks and some: each block primed by the one before.
+        let raw: Vec<u8> = (0..3_300_000u32)
+            .map(|i| (i * 13 % 241) as u8 ^ (i >> 10) as u8)
+            .collect();
+        for level in [1, 6, 9, -2] {
+            let gz = crate::kpflate::gzip(&raw, level).unwrap();
+            let r = identify(&gz, &raw).expect("Go 1.27 identified");
+            assert_eq!(r.producer, Producer::Go127 { level });
+        }
+        for level in [-1, 1, 4] {
+            let gz = crate::kpflate::pgzip(&raw, level).unwrap();
+            let r = identify(&gz, &raw).expect("pgzip identified");
+            // Levels may agree on an input; the first that rebuilds it is recorded.
+            assert!(matches!(r.producer, Producer::Pgzip { .. }), "{level}");
+            assert_eq!(rebuild(&raw, &r).unwrap(), gz);
+        }
+        // pgzip's deflate under Go's header is neither Go's nor pgzip's.
+        let mut gz = crate::kpflate::pgzip(&raw, -1).unwrap();
+        gz[4..8].copy_from_slice(&[0; 4]);
+        assert_eq!(identify(&gz, &raw), None);
+    }
+
+    #[test]
     fn a_recipe_from_a_bundle_is_checked() {
         let go = Producer::Go { level: 6 };
         let header = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
@@ -266,6 +325,9 @@ mod tests {
             ("zlib", 0),
             ("zlib", 10),
             ("gnu", 6),
+            ("go1.27", 10),
+            ("pgzip", 0),
+            ("pgzip", 7),
         ] {
             assert_eq!(Producer::from_id(bad.0, bad.1), None, "{bad:?}");
         }

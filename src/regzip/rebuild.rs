@@ -17,9 +17,11 @@ pub struct Rebuilder {
     header: Option<Vec<u8>>,
 }
 
-/// The deflate encoders: ours (Go's algorithm) or zlib itself.
+/// The deflate encoders: ours (Go's algorithms, pgzip's) or zlib itself.
 enum Engine {
     Go(Box<Deflater>),
+    Go127(Box<crate::kpflate::Deflater>),
+    Pgzip(Box<crate::kpflate::Pgzip>),
     Zlib(Box<flate2::Compress>),
 }
 
@@ -35,6 +37,19 @@ impl Engine {
                     d.close();
                 }
                 out.extend_from_slice(&d.take_output());
+            }
+            Engine::Go127(d) => {
+                d.write(raw);
+                if finish {
+                    d.close();
+                }
+                out.extend_from_slice(&d.take_output());
+            }
+            Engine::Pgzip(p) => {
+                p.write(raw, out);
+                if finish {
+                    p.close(out);
+                }
             }
             Engine::Zlib(z) => {
                 let flush = match finish {
@@ -67,6 +82,12 @@ impl Rebuilder {
     pub fn new(recipe: &Recipe) -> Option<Rebuilder> {
         let engine = match recipe.producer {
             Producer::Go { level } => Engine::Go(Box::new(Deflater::new(level)?)),
+            Producer::Go127 { level } => {
+                Engine::Go127(Box::new(crate::kpflate::Deflater::new(level)?))
+            }
+            Producer::Pgzip { level } => {
+                Engine::Pgzip(Box::new(crate::kpflate::Pgzip::new(level)?))
+            }
             Producer::Zlib { level } => Engine::Zlib(Box::new(flate2::Compress::new(
                 flate2::Compression::new(u32::try_from(level).ok()?),
                 false,

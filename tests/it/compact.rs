@@ -1,9 +1,9 @@
 //! `create --compact` end to end: layers made by the producers registries get them from (Go's
-//! compress/gzip at three levels, built and run here; Python's gzip, which is zlib; skopeo's
-//! pgzip; GNU gzip) are pushed to a real registry; the compact bundle carries the Go and zlib
-//! ones as tars and rebuilds them byte for byte into a registry, an OCI layout, a
-//! docker-archive and `serve`, judged by skopeo and sha256. Whatever is not reproduced travels
-//! as it came.
+//! compress/gzip at three levels and Go 1.27's, built and run here; Python's gzip, which is
+//! zlib; skopeo's pgzip; GNU gzip) are pushed to a real registry; the compact bundle carries
+//! the Go, zlib and pgzip ones as tars and rebuilds them byte for byte into a registry, an OCI
+//! layout, a docker-archive and `serve`, judged by skopeo and sha256. Whatever is not
+//! reproduced (GNU gzip's) travels as it came.
 
 use crate::common::*;
 use std::path::{Path, PathBuf};
@@ -19,11 +19,15 @@ struct Source {
     go_layers: Vec<(i32, String)>,
     /// Python's gzip (zlib) at level 6.
     zlib_layer: String,
-    /// Layers no encoder here reproduces: GNU gzip's and skopeo's (pgzip).
+    /// Go 1.27's at level 6, and skopeo's (pgzip).
+    go127_layer: String,
+    pgzip_layer: String,
+    /// Layers no encoder here reproduces: GNU gzip's.
     other_layers: Vec<String>,
 }
 
-/// Three images: `go/app` with Go level 6, 1 and 9 layers and a GNU gzip one; `podman/app`
+/// Two images: `go/app` with Go level 6, 1 and 9 layers, a Go 1.27 one, a GNU gzip and a
+/// Python one; `podman/app`
 /// whose uncompressed layer skopeo compresses on push, with pgzip, as podman and buildah do.
 fn source() -> Source {
     let work = tempfile::tempdir().unwrap();
@@ -40,6 +44,7 @@ fn source() -> Source {
         raw(&mut l, &["/usr/share/perl5"], 2 << 20, "go9"),
         raw(&mut l, &["/usr/share/common-licenses"], 1 << 20, "gnu"),
         raw(&mut l, &["/usr/lib/python3"], 2 << 20, "python"),
+        raw(&mut l, &["/usr/share/locale"], 2 << 20, "go127"),
     ];
     let mut layers = Vec::new();
     let mut go_layers = Vec::new();
@@ -69,6 +74,13 @@ fn source() -> Source {
         .stdout;
     let py_desc = l.blob(&py, OCI_LAYER_GZIP);
     layers.push((tars[4].clone(), py_desc.clone()));
+    let (_, judge127) = crate::kpflate::judges(&work.path().join("judge127")).remove(0);
+    let path = write_tmp(work.path(), "go127.tar", &tars[5]);
+    let go127 = l.blob(
+        &crate::goflate::go_gzip(&judge127, &path, 6),
+        OCI_LAYER_GZIP,
+    );
+    layers.push((tars[5].clone(), go127.clone()));
     let app = l.image(&layers, "amd64", "go");
     l.tag("go", &app);
     let plain = raw(&mut l, &["/usr/share/zoneinfo"], 2 << 20, "pgzip");
@@ -90,7 +102,9 @@ fn source() -> Source {
         work,
         go_layers,
         zlib_layer: py_desc.digest,
-        other_layers: vec![gnu_desc.digest, pgzip_layer],
+        go127_layer: go127.digest,
+        pgzip_layer,
+        other_layers: vec![gnu_desc.digest],
     }
 }
 
@@ -162,12 +176,14 @@ fn go_layers_travel_as_tars_and_load_everywhere_with_their_digests_and_others_as
         );
     }
     assert!(out.contains("rebuilt by zlib level 6"), "{out}");
+    assert!(out.contains("rebuilt by go1.27 level 6"), "{out}");
+    assert!(out.contains("rebuilt by pgzip level"), "{out}");
     assert!(
-        out.contains("2 layers") && out.contains("stored as they came"),
+        out.contains("1 layer") && out.contains("stored as they came"),
         "{out}"
     );
     let carried: Vec<_> = i["layers"].as_array().unwrap().iter().collect();
-    assert_eq!(carried.len(), 5, "{carried:?}");
+    assert_eq!(carried.len(), 7, "{carried:?}");
     // The tars are members under raw/, never under blobs/ (their bytes are not those digests).
     let listing = Command::new("tar")
         .args(["--zstd", "-tf"])
@@ -175,11 +191,11 @@ fn go_layers_travel_as_tars_and_load_everywhere_with_their_digests_and_others_as
         .output()
         .unwrap();
     let listing = String::from_utf8_lossy(&listing.stdout).to_string();
-    let rebuilt = src
-        .go_layers
-        .iter()
-        .map(|(_, d)| d)
-        .chain([&src.zlib_layer]);
+    let rebuilt = src.go_layers.iter().map(|(_, d)| d).chain([
+        &src.zlib_layer,
+        &src.go127_layer,
+        &src.pgzip_layer,
+    ]);
     for d in rebuilt {
         assert!(
             listing.contains(&format!("raw/sha256/{}.tar", &d[7..])),
@@ -301,7 +317,7 @@ fn go_layers_travel_as_tars_and_load_everywhere_with_their_digests_and_others_as
         .into_iter()
         .filter(|p| p.extension().is_some_and(|e| e == "zst"))
         .collect();
-    assert_eq!(frames.len(), 4, "{frames:?}");
+    assert_eq!(frames.len(), 6, "{frames:?}");
     for f in &frames {
         let mut b = std::fs::read(f).unwrap();
         let n = b.len();

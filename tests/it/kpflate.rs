@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Every installed Go toolchain from 1.27 on, each building the judge program.
-fn judges(dir: &Path) -> Vec<(String, PathBuf)> {
+pub fn judges(dir: &Path) -> Vec<(String, PathBuf)> {
     let mut venvs: Vec<PathBuf> = std::fs::read_dir(judge_dir())
         .map(|rd| {
             rd.flatten()
