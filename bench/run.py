@@ -427,13 +427,15 @@ def producer_shares(layout, compact):
 
 
 def rebuild_speed(layout, compact, key, out):
-    """The largest rebuilt layer of each Go producer, served by `bundle serve` (which rebuilds
-    it as it streams it) and fetched with curl, against the producer itself compressing the same
-    tar: MB of tar per second, one core each."""
+    """The largest rebuilt layer of each Go and pgzip producer, served by `bundle serve` (which
+    rebuilds it as it streams it) and fetched with curl, against the producer itself compressing
+    the same tar: MB of tar per second, one core each (pgzip held to one with GOMAXPROCS)."""
     made_by = json.load(open(os.path.join(layout, "producers.json")))
     blobs = [b for b in bundle_json(compact)["blobs"] if b.get("encoding") == "gzip-rebuild"]
     commands = {"go1.26-6": [os.path.join(WORK, "bin", "gogzip-1.26"), "6"],
-                "go1.26-1": [os.path.join(WORK, "bin", "gogzip-1.26"), "1"]}
+                "go1.26-1": [os.path.join(WORK, "bin", "gogzip-1.26"), "1"],
+                "go1.27-6": [os.path.join(WORK, "bin", "gogzip-1.27"), "6"],
+                "pgzip": ["GOMAXPROCS=1", os.path.join(WORK, "bin", "pgzip")]}
     port = free_port()
     proc = subprocess.Popen([BUNDLE, "serve", compact, "--key", key + ".pub", "--listen", f"127.0.0.1:{port}",
                              "-q"])
