@@ -12,6 +12,7 @@ pub mod digest;
 pub mod exit_codes;
 pub mod format;
 pub mod fsutil;
+pub mod gnuflate;
 pub mod goflate;
 pub mod imagelist;
 pub mod inspect;

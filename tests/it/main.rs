@@ -6,6 +6,7 @@ mod common;
 mod compact;
 mod create;
 mod delta;
+mod gnuflate;
 mod goflate;
 mod hostile;
 mod kpflate;
