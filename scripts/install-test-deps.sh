@@ -2,7 +2,7 @@
 # Installs what the tests and the demo use, from Debian packages, when it is missing:
 # the distribution registry, skopeo (independent client), zstd and tar (standard readers of the
 # bundle), openssl (independent signature check), podman and containerd (independent loaders of
-# docker-archive output), GNU time (the peak RSS of a bundle process in the attack tests), Go
+# docker-archive output), GNU time (the peak RSS of a bundle process in the attack tests), pigz, Go
 # 1.19 (golang-go: the judge of goflate, whose gzip must match Go's byte for byte).
 set -euo pipefail
 
@@ -18,6 +18,9 @@ command -v containerd >/dev/null || need+=(containerd)
 command -v go >/dev/null || need+=(golang-go)
 # klauspost's pgzip (Go sources): the bench's podman/buildah/skopeo layer producer.
 [ -d /usr/share/gocode/src/github.com/klauspost/pgzip ] || need+=(golang-github-klauspost-pgzip-dev)
+# pigz: a layer producer no encoder here rebuilds (zlib in 128 KiB blocks), so compact's
+# carried-as-it-came path is exercised by a real one.
+command -v pigz >/dev/null || need+=(pigz)
 command -v python3 >/dev/null || need+=(python3)
 python3 -c 'import ensurepip' 2>/dev/null || need+=(python3-venv)
 [ -e /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)

@@ -24,6 +24,8 @@ pub enum Producer {
     /// klauspost's pgzip (klauspost/compress 1.15) as containers/image runs it: podman,
     /// buildah and skopeo's layers, levels 1–6.
     Pgzip { level: i32 },
+    /// GNU gzip's own deflate, `gzip -1` … `-9`: tarballs made with `tar z` or `gzip`.
+    Gnu { level: i32 },
 }
 
 /// The encoder ids `bundle.json` records (docs/FORMAT.md, `gzip-rebuild`).
@@ -31,6 +33,7 @@ pub const ENCODER_GO: &str = "go1.8";
 pub const ENCODER_ZLIB: &str = "zlib";
 pub const ENCODER_GO127: &str = "go1.27";
 pub const ENCODER_PGZIP: &str = "pgzip";
+pub const ENCODER_GNU: &str = "gnu";
 
 impl Producer {
     /// The id recorded in `bundle.json`, and the level.
@@ -40,6 +43,7 @@ impl Producer {
             Producer::Zlib { level } => (ENCODER_ZLIB, level),
             Producer::Go127 { level } => (ENCODER_GO127, level),
             Producer::Pgzip { level } => (ENCODER_PGZIP, level),
+            Producer::Gnu { level } => (ENCODER_GNU, level),
         }
     }
 
@@ -56,6 +60,7 @@ impl Producer {
             ENCODER_PGZIP if crate::kpflate::Pgzip::new(level).is_some() => {
                 Some(Producer::Pgzip { level })
             }
+            ENCODER_GNU if (1..=9).contains(&level) => Some(Producer::Gnu { level }),
             _ => None,
         }
     }
@@ -67,7 +72,7 @@ impl Producer {
         match *self {
             Producer::Go { level } => deflate(raw, level, Some(limit)),
             Producer::Go127 { level } => crate::kpflate::deflate(raw, level, Some(limit)),
-            Producer::Zlib { .. } | Producer::Pgzip { .. } => {
+            Producer::Zlib { .. } | Producer::Pgzip { .. } | Producer::Gnu { .. } => {
                 let mut r = Rebuilder::new(&Recipe {
                     producer: *self,
                     header: Vec::new(),
@@ -180,9 +185,19 @@ fn pgzip_candidates(xfl: u8) -> &'static [i32] {
     }
 }
 
+/// GNU gzip levels worth trying for a header's XFL: its default (6) first.
+fn gnu_candidates(xfl: u8) -> &'static [i32] {
+    match xfl {
+        4 => &[1],
+        2 => &[9],
+        _ => &[6, 5, 4, 3, 2, 7, 8],
+    }
+}
+
 /// The producers whose header `gz` starts with, the likeliest first (cheap: no compression
-/// is tried). A header with pgzip's mtime is pgzip's; otherwise Go's default level (as
-/// Go 1.8–1.26 and then Go 1.27 write it), then zlib's, then the rest.
+/// is tried). A header with pgzip's mtime is pgzip's; one with OS 3 (Unix) is GNU gzip's,
+/// else zlib's; otherwise Go's default level (as Go 1.8–1.26 and then Go 1.27 write it),
+/// then zlib's, then the rest.
 pub fn candidates(gz: &[u8]) -> Vec<Producer> {
     let Some(_) = header_len(gz) else {
         return Vec::new();
@@ -196,6 +211,15 @@ pub fn candidates(gz: &[u8]) -> Vec<Producer> {
             .map(|&level| Producer::Pgzip { level })
             .collect();
     }
+    let zlib = zlib_candidates(xfl)
+        .iter()
+        .map(|&level| Producer::Zlib { level });
+    if os == 3 && flags & 0xe0 == 0 {
+        let gnu = gnu_candidates(xfl)
+            .iter()
+            .map(|&level| Producer::Gnu { level });
+        return gnu.chain(zlib).collect();
+    }
     let go: &[i32] = match go_like {
         true => go_candidates(xfl),
         false => &[],
@@ -203,9 +227,7 @@ pub fn candidates(gz: &[u8]) -> Vec<Producer> {
     let mut go = go
         .iter()
         .flat_map(|&level| [Producer::Go { level }, Producer::Go127 { level }]);
-    let mut zlib = zlib_candidates(xfl)
-        .iter()
-        .map(|&level| Producer::Zlib { level });
+    let mut zlib = zlib;
     let firsts: Vec<Producer> = go.by_ref().take(2).chain(zlib.next()).collect();
     firsts.into_iter().chain(go).chain(zlib).collect()
 }
@@ -276,10 +298,17 @@ mod tests {
             );
         }
         // A stream by another encoder is not claimed: Go's level 6 deflate under a header
-        // Go never writes (OS 3), so neither Go nor zlib is a candidate that matches.
+        // Go never writes (OS 3, GNU gzip's), so no candidate matches.
         let mut gz = crate::goflate::gzip(&raw, 6).unwrap();
         gz[9] = 3;
         assert_eq!(identify(&gz, &raw), None);
+        // GNU gzip's, at the level its XFL suggests or any other.
+        for level in [1, 6, 9, 3] {
+            let gz = crate::gnuflate::gzip(&raw, level).unwrap();
+            let r = identify(&gz, &raw).expect("GNU gzip identified");
+            assert!(matches!(r.producer, Producer::Gnu { .. }), "{level}");
+            assert_eq!(rebuild(&raw, &r).unwrap(), gz);
+        }
     }
 
     #[test]
@@ -324,7 +353,8 @@ mod tests {
             ("go1.8", -1),
             ("zlib", 0),
             ("zlib", 10),
-            ("gnu", 6),
+            ("gnu", 0),
+            ("gnu", 10),
             ("go1.27", 10),
             ("pgzip", 0),
             ("pgzip", 7),

@@ -22,6 +22,7 @@ enum Engine {
     Go(Box<Deflater>),
     Go127(Box<crate::kpflate::Deflater>),
     Pgzip(Box<crate::kpflate::Pgzip>),
+    Gnu(Box<crate::gnuflate::Deflater>),
     Zlib(Box<flate2::Compress>),
 }
 
@@ -50,6 +51,13 @@ impl Engine {
                 if finish {
                     p.close(out);
                 }
+            }
+            Engine::Gnu(d) => {
+                d.write(raw);
+                if finish {
+                    d.finish();
+                }
+                out.extend_from_slice(&d.take_output());
             }
             Engine::Zlib(z) => {
                 let flush = match finish {
@@ -87,6 +95,9 @@ impl Rebuilder {
             }
             Producer::Pgzip { level } => {
                 Engine::Pgzip(Box::new(crate::kpflate::Pgzip::new(level)?))
+            }
+            Producer::Gnu { level } => {
+                Engine::Gnu(Box::new(crate::gnuflate::Deflater::new(level)?))
             }
             Producer::Zlib { level } => Engine::Zlib(Box::new(flate2::Compress::new(
                 flate2::Compression::new(u32::try_from(level).ok()?),

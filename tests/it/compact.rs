@@ -1,9 +1,9 @@
 //! `create --compact` end to end: layers made by the producers registries get them from (Go's
 //! compress/gzip at three levels and Go 1.27's, built and run here; Python's gzip, which is
-//! zlib; skopeo's pgzip; GNU gzip) are pushed to a real registry; the compact bundle carries
-//! the Go, zlib and pgzip ones as tars and rebuilds them byte for byte into a registry, an OCI
-//! layout, a docker-archive and `serve`, judged by skopeo and sha256. Whatever is not
-//! reproduced (GNU gzip's) travels as it came.
+//! zlib; skopeo's pgzip; GNU gzip; pigz) are pushed to a real registry; the compact bundle
+//! carries all but pigz's as tars and rebuilds them byte for byte into a registry, an OCI
+//! layout, a docker-archive and `serve`, judged by skopeo and sha256. What is not reproduced
+//! (pigz's) travels as it came.
 
 use crate::common::*;
 use std::path::{Path, PathBuf};
@@ -19,20 +19,22 @@ struct Source {
     go_layers: Vec<(i32, String)>,
     /// Python's gzip (zlib) at level 6.
     zlib_layer: String,
-    /// Go 1.27's at level 6, and skopeo's (pgzip).
+    /// Go 1.27's at level 6, skopeo's (pgzip), GNU gzip's at level 6.
     go127_layer: String,
     pgzip_layer: String,
-    /// Layers no encoder here reproduces: GNU gzip's.
+    gnu_layer: String,
+    /// Layers no encoder here reproduces: pigz's.
     other_layers: Vec<String>,
 }
 
-/// Two images: `go/app` with Go level 6, 1 and 9 layers, a Go 1.27 one, a GNU gzip and a
-/// Python one; `podman/app`
+/// Two images: `go/app` with Go level 6, 1 and 9 layers, a Go 1.27 one, a GNU gzip, a pigz
+/// and a Python one; `podman/app`
 /// whose uncompressed layer skopeo compresses on push, with pgzip, as podman and buildah do.
 fn source() -> Source {
     let work = tempfile::tempdir().unwrap();
     let (_, judge) = crate::goflate::build_judge(Path::new("go"), &work.path().join("judge"));
     require("gzip");
+    require("pigz");
     let dir = work.path().join("layout");
     let mut l = layout::Layout::new(&dir);
     let raw = |l: &mut layout::Layout, roots: &[&str], max: u64, salt: &str| {
@@ -45,6 +47,7 @@ fn source() -> Source {
         raw(&mut l, &["/usr/share/common-licenses"], 1 << 20, "gnu"),
         raw(&mut l, &["/usr/lib/python3"], 2 << 20, "python"),
         raw(&mut l, &["/usr/share/locale"], 2 << 20, "go127"),
+        raw(&mut l, &["/usr/share/man"], 2 << 20, "pigz"),
     ];
     let mut layers = Vec::new();
     let mut go_layers = Vec::new();
@@ -81,6 +84,14 @@ fn source() -> Source {
         OCI_LAYER_GZIP,
     );
     layers.push((tars[5].clone(), go127.clone()));
+    let pigz = Command::new("pigz")
+        .args(["-6", "-n", "-c"])
+        .stdin(std::fs::File::open(write_tmp(work.path(), "pigz.tar", &tars[6])).unwrap())
+        .output()
+        .unwrap()
+        .stdout;
+    let pigz_desc = l.blob(&pigz, OCI_LAYER_GZIP);
+    layers.push((tars[6].clone(), pigz_desc.clone()));
     let app = l.image(&layers, "amd64", "go");
     l.tag("go", &app);
     let plain = raw(&mut l, &["/usr/share/zoneinfo"], 2 << 20, "pgzip");
@@ -104,7 +115,8 @@ fn source() -> Source {
         zlib_layer: py_desc.digest,
         go127_layer: go127.digest,
         pgzip_layer,
-        other_layers: vec![gnu_desc.digest],
+        gnu_layer: gnu_desc.digest,
+        other_layers: vec![pigz_desc.digest],
     }
 }
 
@@ -178,12 +190,13 @@ fn go_layers_travel_as_tars_and_load_everywhere_with_their_digests_and_others_as
     assert!(out.contains("rebuilt by zlib level 6"), "{out}");
     assert!(out.contains("rebuilt by go1.27 level 6"), "{out}");
     assert!(out.contains("rebuilt by pgzip level"), "{out}");
+    assert!(out.contains("rebuilt by gnu level 6"), "{out}");
     assert!(
         out.contains("1 layer") && out.contains("stored as they came"),
         "{out}"
     );
     let carried: Vec<_> = i["layers"].as_array().unwrap().iter().collect();
-    assert_eq!(carried.len(), 7, "{carried:?}");
+    assert_eq!(carried.len(), 8, "{carried:?}");
     // The tars are members under raw/, never under blobs/ (their bytes are not those digests).
     let listing = Command::new("tar")
         .args(["--zstd", "-tf"])
@@ -317,7 +330,7 @@ fn go_layers_travel_as_tars_and_load_everywhere_with_their_digests_and_others_as
         .into_iter()
         .filter(|p| p.extension().is_some_and(|e| e == "zst"))
         .collect();
-    assert_eq!(frames.len(), 6, "{frames:?}");
+    assert_eq!(frames.len(), 7, "{frames:?}");
     for f in &frames {
         let mut b = std::fs::read(f).unwrap();
         let n = b.len();
