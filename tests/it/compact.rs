@@ -208,6 +208,7 @@ fn go_layers_travel_as_tars_and_load_everywhere_with_their_digests_and_others_as
         &src.zlib_layer,
         &src.go127_layer,
         &src.pgzip_layer,
+        &src.gnu_layer,
     ]);
     for d in rebuilt {
         assert!(
