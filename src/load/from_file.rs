@@ -4,12 +4,12 @@
 
 use super::target::BlobOutcome;
 use super::{commit, LoadOptions, LoadReport, Prepared};
-use crate::digest::{hash_reader, Digest, HashingReader};
+use crate::digest::{Digest, HashingReader};
 use crate::format::reader::BundleReader;
-use crate::format::{BlobRecord, FormatError};
+use crate::format::BlobRecord;
 use crate::progress::Progress;
 use crate::verify::{self, Opened, Session};
-use crate::verify::{images_using, Checked, VerifyError};
+use crate::verify::{Checked, VerifyError};
 use anyhow::{bail, Result};
 use rayon::prelude::*;
 use std::collections::HashSet;
@@ -149,45 +149,14 @@ impl Read for Proving {
 }
 
 /// The layers carried as tars that no sender proved (already at every target, or a target that
-/// stopped early): rebuilt here, a core each, and checked against their digests.
+/// stopped early): rebuilt and checked against their digests, a core each.
 fn prove_rest(
     checked: &Checked,
     proofs: &Proofs,
     reader: &BundleReader,
 ) -> Result<(), VerifyError> {
     let proven = proofs.0.lock().unwrap().clone();
-    let left: Vec<&BlobRecord> = checked
-        .unproven
-        .iter()
-        .filter(|b| !proven.contains(&b.digest))
-        .collect();
-    if left.is_empty() {
-        return Ok(());
-    }
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(cores)
-        .build()
-        .map_err(|e| VerifyError::inconsistent(reader.path(), e.to_string()))?;
-    pool.install(|| {
-        left.par_iter().try_for_each(|b| {
-            let io = |source| FormatError::Io {
-                path: reader.path().to_string(),
-                source,
-            };
-            let (found, _) = hash_reader(reader.open_blob(b)?).map_err(io)?;
-            if found != b.digest {
-                return Err(VerifyError::DigestMismatch {
-                    path: reader.path().to_string(),
-                    what: format!("blob {}", b.digest),
-                    expected: b.digest.to_string(),
-                    found: found.to_string(),
-                    images: images_using(checked, &b.digest),
-                });
-            }
-            Ok(())
-        })
-    })
+    verify::prove_rebuilt(checked, &proven, reader)
 }
 
 /// A counting semaphore: at most `n` holders at once.

@@ -15,6 +15,11 @@ pub use references::images_using;
 pub use session::{Checked, Session};
 pub use trust::{check_signature, load_keys, TrustedKey};
 
+use crate::digest::{hash_reader, Digest};
+use crate::format::reader::BundleReader;
+use crate::format::{BlobRecord, FormatError};
+use rayon::prelude::*;
+use std::collections::HashSet;
 use std::path::Path;
 
 pub struct Report {
@@ -40,8 +45,14 @@ pub fn verify_file(
         stream,
         parts,
     } = Opened::open(path, keys, allow_unsigned)?;
+    // Layers carried as tars are rebuilt after the pass over the file, a core each, rather
+    // than one after another as the pass meets them.
     let checked = Session::open(stream, &name, keys, allow_unsigned)
-        .and_then(|s| s.finish())
+        .and_then(|mut s| {
+            s.defer_rebuilds();
+            s.finish()
+        })
+        .and_then(|c| prove_rebuilt(&c, &HashSet::new(), &reader).map(|()| c))
         .map_err(|e| parts.explain(e))?;
     Ok(Report {
         signer: checked.signer,
@@ -50,5 +61,47 @@ pub fn verify_file(
         bytes: checked.doc.blobs.iter().map(|b| b.size).sum(),
         file_bytes: reader.len,
         seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// The layers carried as tars that the session left unproven, except those in `proven`:
+/// rebuilt from `reader` and checked against their digests, a core each (each rebuild holds a
+/// zstd window of up to 128 MiB, so no more at once than there are cores).
+pub fn prove_rebuilt(
+    checked: &Checked,
+    proven: &HashSet<Digest>,
+    reader: &BundleReader,
+) -> Result<(), VerifyError> {
+    let left: Vec<&BlobRecord> = checked
+        .unproven
+        .iter()
+        .filter(|b| !proven.contains(&b.digest))
+        .collect();
+    if left.is_empty() {
+        return Ok(());
+    }
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(cores)
+        .build()
+        .map_err(|e| VerifyError::inconsistent(reader.path(), e.to_string()))?;
+    pool.install(|| {
+        left.par_iter().try_for_each(|b| {
+            let io = |source| FormatError::Io {
+                path: reader.path().to_string(),
+                source,
+            };
+            let (found, _) = hash_reader(reader.open_blob(b)?).map_err(io)?;
+            if found != b.digest {
+                return Err(VerifyError::DigestMismatch {
+                    path: reader.path().to_string(),
+                    what: format!("blob {}", b.digest),
+                    expected: b.digest.to_string(),
+                    found: found.to_string(),
+                    images: images_using(checked, &b.digest),
+                });
+            }
+            Ok(())
+        })
     })
 }
