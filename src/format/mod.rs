@@ -476,7 +476,7 @@ mod tests {
             format!("raw/sha256/{}.tar", "a".repeat(64))
         );
         assert_eq!(doc.blobs[0].member_size(), 512);
-        for (encoder, level) in [("pgzip", 5), ("go1.8", 12), ("zlib", 0)] {
+        for (encoder, level) in [("pigz", 6), ("go1.8", 12), ("zlib", 0), ("pgzip", 9)] {
             let e = blob("gzip-rebuild", Some((encoder, level))).unwrap_err();
             assert!(
                 matches!(e, FormatError::UnknownEncoding { .. })
