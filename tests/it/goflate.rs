@@ -258,6 +258,61 @@ fn a_layer_go_compressed_is_identified_and_rebuilt_and_another_producers_is_not(
     }
 }
 
+/// A file of 4.3 GiB made from this machine's shared libraries, each copy of them a little
+/// different, as files in a real layer are: past 2^32 bytes, where sizes wrap and encoders
+/// rebase their positions.
+pub fn big_input(dir: &Path) -> PathBuf {
+    let mut pool = Vec::new();
+    for f in walk(Path::new("/usr/lib/x86_64-linux-gnu")) {
+        if pool.len() > 96 << 20 {
+            break;
+        }
+        pool.extend_from_slice(&std::fs::read(&f).unwrap_or_default());
+    }
+    let path = dir.join("big");
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+    let mut written = 0u64;
+    let mut copy = 0u64;
+    while written < (4u64 << 30) + (300 << 20) {
+        copy += 1;
+        for piece in pool.chunks(1 << 16) {
+            std::io::Write::write_all(&mut out, &copy.to_le_bytes()).unwrap();
+            std::io::Write::write_all(&mut out, piece).unwrap();
+            written += 8 + piece.len() as u64;
+        }
+    }
+    std::io::Write::flush(&mut out).unwrap();
+    path
+}
+
+/// The producer's output for `input` (its command reading stdin) against `recipe`'s, streamed
+/// through `Rebuilder` as load does: sha256 and length of each, and how long each took.
+pub fn producer_and_rebuild(
+    producer: &mut Command,
+    input: &Path,
+    recipe: &bundle::regzip::Recipe,
+) -> (
+    (String, u64),
+    (String, u64),
+    std::time::Duration,
+    std::time::Duration,
+) {
+    let started = std::time::Instant::now();
+    let mut p = producer
+        .stdin(Stdio::from(std::fs::File::open(input).unwrap()))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let want = hash_stream(p.stdout.take().unwrap());
+    assert!(p.wait().unwrap().success());
+    let took = started.elapsed();
+    let started = std::time::Instant::now();
+    let rebuilder = bundle::regzip::Rebuilder::new(recipe).unwrap();
+    let raw = std::io::BufReader::new(std::fs::File::open(input).unwrap());
+    let got = hash_stream(bundle::regzip::RebuildReader::new(raw, rebuilder));
+    (want, got, took, started.elapsed())
+}
+
 /// sha256 and length of what `r` yields.
 fn hash_stream(mut r: impl std::io::Read) -> (String, u64) {
     use sha2::Digest as _;
@@ -283,40 +338,8 @@ fn past_4_gib_a_layer_rebuilds_as_go_writes_it_at_levels_1_and_6() {
     // as load does, the bytes must still be Go's.
     let work = tempfile::tempdir().unwrap();
     let (version, judge) = judges(work.path()).pop().unwrap();
-    let mut pool = Vec::new();
-    for f in walk(Path::new("/usr/lib/x86_64-linux-gnu")) {
-        if pool.len() > 96 << 20 {
-            break;
-        }
-        pool.extend_from_slice(&std::fs::read(&f).unwrap_or_default());
-    }
-    let path = work.path().join("big");
-    {
-        let mut out = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
-        let mut written = 0u64;
-        let mut copy = 0u64;
-        while written < (4u64 << 30) + (300 << 20) {
-            // Every copy of the pool differs a little, as files in a real layer do.
-            copy += 1;
-            for piece in pool.chunks(1 << 16) {
-                std::io::Write::write_all(&mut out, &copy.to_le_bytes()).unwrap();
-                std::io::Write::write_all(&mut out, piece).unwrap();
-                written += 8 + piece.len() as u64;
-            }
-        }
-    }
+    let path = big_input(work.path());
     for level in [1, 6] {
-        let started = std::time::Instant::now();
-        let mut go = Command::new(&judge)
-            .arg(level.to_string())
-            .stdin(Stdio::from(std::fs::File::open(&path).unwrap()))
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let want = hash_stream(go.stdout.take().unwrap());
-        assert!(go.wait().unwrap().success());
-        let go_took = started.elapsed();
-        let started = std::time::Instant::now();
         let header = vec![
             0x1f,
             0x8b,
@@ -331,13 +354,12 @@ fn past_4_gib_a_layer_rebuilds_as_go_writes_it_at_levels_1_and_6() {
         ];
         let producer = bundle::regzip::Producer::Go { level };
         let recipe = bundle::regzip::Recipe::new(producer, header).unwrap();
-        let rebuilder = bundle::regzip::Rebuilder::new(&recipe).unwrap();
-        let raw = std::io::BufReader::new(std::fs::File::open(&path).unwrap());
-        let got = hash_stream(bundle::regzip::RebuildReader::new(raw, rebuilder));
+        let mut go = Command::new(&judge);
+        go.arg(level.to_string());
+        let (want, got, go_took, took) = producer_and_rebuild(&mut go, &path, &recipe);
         eprintln!(
-            "level {level}: {} bytes of gzip; {version} {go_took:?}, goflate {:?}",
-            want.1,
-            started.elapsed()
+            "level {level}: {} bytes of gzip; {version} {go_took:?}, goflate {took:?}",
+            want.1
         );
         assert_eq!(got, want, "level {level}");
     }
