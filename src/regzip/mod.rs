@@ -211,10 +211,10 @@ pub fn candidates(gz: &[u8]) -> Vec<Producer> {
             .map(|&level| Producer::Pgzip { level })
             .collect();
     }
-    let zlib = zlib_candidates(xfl)
+    let mut zlib = zlib_candidates(xfl)
         .iter()
         .map(|&level| Producer::Zlib { level });
-    if os == 3 && flags & 0xe0 == 0 {
+    if os == 3 {
         let gnu = gnu_candidates(xfl)
             .iter()
             .map(|&level| Producer::Gnu { level });
@@ -227,7 +227,6 @@ pub fn candidates(gz: &[u8]) -> Vec<Producer> {
     let mut go = go
         .iter()
         .flat_map(|&level| [Producer::Go { level }, Producer::Go127 { level }]);
-    let mut zlib = zlib;
     let firsts: Vec<Producer> = go.by_ref().take(2).chain(zlib.next()).collect();
     firsts.into_iter().chain(go).chain(zlib).collect()
 }
