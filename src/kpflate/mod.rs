@@ -1,7 +1,9 @@
-//! Go 1.27's compress/flate encoder, byte for byte: Go 1.27 replaced the encoder of Go
-//! 1.8–1.26 (`goflate`) with a port of klauspost/compress's, so BuildKit, containerd and
-//! moby built with Go 1.27 write this. Written from the algorithm as Go's source describes
-//! it; judged against the Go 1.27 toolchain itself (tests/it/kpflate.rs).
+//! The klauspost lineage of deflate, byte for byte: Go 1.27's compress/flate (Go 1.27
+//! replaced the encoder of Go 1.8–1.26, `goflate`, with a port of klauspost/compress's, so
+//! BuildKit, containerd and moby built with Go 1.27 write this), and klauspost/compress 1.15
+//! itself as pgzip runs it for podman, buildah and skopeo (`Pgzip`). Written from the
+//! algorithm as the sources describe it; judged against the Go 1.27 toolchain and Debian's
+//! pgzip (tests/it/kpflate.rs).
 
 mod fast;
 mod lazy;
