@@ -101,7 +101,7 @@ impl Deflater {
     }
 
     pub fn take_output(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.trees.out)
+        std::mem::take(&mut self.trees.out.out)
     }
 
     pub fn write(&mut self, data: &[u8]) {

@@ -3,6 +3,7 @@
 //! written stored, with the static trees or with its own, whichever gzip's size counts pick.
 
 use crate::goflate::token::{length_code, offset_code};
+use crate::goflate::writer::Bits;
 
 const L_CODES: usize = 286;
 const D_CODES: usize = 30;
@@ -78,9 +79,7 @@ fn gen_codes(tree: &mut [Node], max_code: i64, bl_count: &[u32; MAX_BITS + 1]) {
 
 /// The block state: buffered symbols, the three trees and the output bits.
 pub struct Trees {
-    pub out: Vec<u8>,
-    bits: u64,
-    nbits: u32,
+    pub(crate) out: Bits,
     l_buf: Vec<u8>,
     d_buf: Vec<u16>,
     /// Per symbol: a match (true) or a literal.
@@ -134,9 +133,7 @@ impl Trees {
             max_code: 0,
         };
         let mut t = Trees {
-            out: Vec::new(),
-            bits: 0,
-            nbits: 0,
+            out: Bits::default(),
             l_buf: Vec::with_capacity(LIT_BUFSIZE),
             d_buf: Vec::with_capacity(DIST_BUFSIZE),
             is_match: Vec::with_capacity(LIT_BUFSIZE),
@@ -171,26 +168,12 @@ impl Trees {
     }
 
     fn send_bits(&mut self, value: u32, length: u32) {
-        self.bits |= u64::from(value) << self.nbits;
-        self.nbits += length;
-        while self.nbits >= 16 {
-            self.out
-                .extend_from_slice(&(self.bits as u16).to_le_bytes());
-            self.bits >>= 16;
-            self.nbits -= 16;
-        }
+        self.out.put(value, length);
     }
 
     /// To a byte boundary (bi_windup).
     pub fn windup(&mut self) {
-        if self.nbits > 8 {
-            self.out
-                .extend_from_slice(&(self.bits as u16).to_le_bytes());
-        } else if self.nbits > 0 {
-            self.out.push(self.bits as u8);
-        }
-        self.bits = 0;
-        self.nbits = 0;
+        self.out.pad();
     }
 
     /// Records a literal (`dist` 0) or a match (`lc` = length - 3); whether gzip would end
@@ -534,9 +517,9 @@ impl Trees {
                 self.send_bits(eof_bit, 3);
                 self.windup();
                 let len = stored_len as u16;
-                self.out.extend_from_slice(&len.to_le_bytes());
-                self.out.extend_from_slice(&(!len).to_le_bytes());
-                self.out.extend_from_slice(&buf[..stored_len as usize]);
+                self.send_bits(u32::from(len), 16);
+                self.send_bits(u32::from(!len), 16);
+                self.out.bytes(&buf[..stored_len as usize]);
             }
             _ if static_lenb == opt_lenb => {
                 self.send_bits(2 + eof_bit, 3);

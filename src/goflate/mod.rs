@@ -171,7 +171,7 @@ impl Deflater {
 
     /// The compressed bytes so far, handed over.
     pub fn take_output(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.w.out)
+        std::mem::take(&mut self.w.bits.out)
     }
 
     pub fn write(&mut self, mut b: &[u8]) {
@@ -197,8 +197,7 @@ impl Deflater {
                     && (self.window_end as usize == MAX_STORE_BLOCK_SIZE || self.sync)
                 {
                     let end = self.window_end as usize;
-                    self.w.write_stored_header(end, false);
-                    self.w.out.extend_from_slice(&self.window[..end]);
+                    self.w.write_stored(&self.window[..end], false);
                     self.window_end = 0;
                 }
             }

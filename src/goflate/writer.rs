@@ -37,11 +37,109 @@ fn stored_bits(input: &[u8]) -> Option<i64> {
     (input.len() <= MAX_STORE_BLOCK_SIZE).then(|| ((input.len() + 5) * 8) as i64)
 }
 
-/// Bits go out least significant first; bytes are appended to `out`.
-pub struct BlockWriter {
+/// The one bit writer of the deflate encoders here (goflate, kpflate, gnuflate): bits go out
+/// least significant first, and bytes are appended to `out` six at a time.
+#[derive(Default)]
+pub(crate) struct Bits {
     pub out: Vec<u8>,
-    bits: u64,
-    nbits: u32,
+    acc: u64,
+    n: u32,
+}
+
+impl Bits {
+    /// The low `nb` (at most 16) bits of `b`.
+    pub fn put(&mut self, b: u32, nb: u32) {
+        self.acc |= u64::from(b) << self.n;
+        self.n += nb;
+        if self.n >= 48 {
+            self.out.extend_from_slice(&self.acc.to_le_bytes()[..6]);
+            self.acc >>= 48;
+            self.n -= 48;
+        }
+    }
+
+    pub fn code(&mut self, c: Code) {
+        self.put(u32::from(c.code), u32::from(c.len));
+    }
+
+    /// Out to a byte boundary, padding with zeros.
+    pub fn pad(&mut self) {
+        while self.n > 0 {
+            self.out.push(self.acc as u8);
+            self.acc >>= 8;
+            self.n = self.n.saturating_sub(8);
+        }
+        self.acc = 0;
+    }
+
+    /// Bytes as they are (a stored block's), after what is pending, padded.
+    pub fn bytes(&mut self, b: &[u8]) {
+        self.pad();
+        self.out.extend_from_slice(b);
+    }
+}
+
+/// The number of code-length codes a dynamic header sends (at least 4), and the header's size
+/// in bits for these code-length frequencies and codes.
+pub(crate) fn dynamic_header_bits(
+    freq: &[i32; CODEGEN_CODE_COUNT],
+    codegen_enc: &Encoder,
+) -> (i64, usize) {
+    let mut num_codegens = CODEGEN_CODE_COUNT;
+    while num_codegens > 4 && freq[CODEGEN_ORDER[num_codegens - 1]] == 0 {
+        num_codegens -= 1;
+    }
+    let bits = 3
+        + 5
+        + 5
+        + 4
+        + 3 * num_codegens as i64
+        + codegen_enc.bit_length(freq)
+        + i64::from(freq[16]) * 2
+        + i64::from(freq[17]) * 3
+        + i64::from(freq[18]) * 7;
+    (bits, num_codegens)
+}
+
+/// A dynamic block's header: its counts, the code-length code's lengths, then the run-length
+/// encoded code lengths (`codegen`, ending in `BAD_CODE`).
+pub(crate) fn write_dynamic_header(
+    bits: &mut Bits,
+    codegen: &[u8],
+    codegen_enc: &Encoder,
+    counts: (usize, usize, usize),
+    eof: bool,
+) {
+    let (num_literals, num_offsets, num_codegens) = counts;
+    bits.put(if eof { 5 } else { 4 }, 3);
+    bits.put((num_literals - 257) as u32, 5);
+    bits.put((num_offsets - 1) as u32, 5);
+    bits.put((num_codegens - 4) as u32, 4);
+    for &order in CODEGEN_ORDER.iter().take(num_codegens) {
+        bits.put(u32::from(codegen_enc.codes[order].len), 3);
+    }
+    let mut i = 0;
+    loop {
+        let word = codegen[i];
+        i += 1;
+        if word == BAD_CODE {
+            break;
+        }
+        bits.code(codegen_enc.codes[word as usize]);
+        let extra = match word {
+            16 => 2,
+            17 => 3,
+            18 => 7,
+            _ => continue,
+        };
+        bits.put(u32::from(codegen[i]), extra);
+        i += 1;
+    }
+}
+
+/// Go's huffmanBitWriter, Go 1.8–1.26.
+pub struct BlockWriter {
+    pub(crate) bits: Bits,
     literal_freq: Vec<i32>,
     offset_freq: Vec<i32>,
     codegen: Vec<u8>,
@@ -61,9 +159,7 @@ impl Default for BlockWriter {
         one[0] = 1;
         huff_offset.generate(&one, 15);
         BlockWriter {
-            out: Vec::new(),
-            bits: 0,
-            nbits: 0,
+            bits: Bits::default(),
             literal_freq: vec![0; MAX_NUM_LIT],
             offset_freq: vec![0; OFFSET_CODE_COUNT],
             codegen: vec![0; MAX_NUM_LIT + OFFSET_CODE_COUNT + 1],
@@ -87,26 +183,16 @@ enum Codes {
 
 impl BlockWriter {
     fn write_bits(&mut self, b: u32, nb: u32) {
-        self.bits |= u64::from(b) << self.nbits;
-        self.nbits += nb;
-        while self.nbits >= 8 {
-            self.out.push(self.bits as u8);
-            self.bits >>= 8;
-            self.nbits -= 8;
-        }
+        self.bits.put(b, nb);
     }
 
     fn write_code(&mut self, c: Code) {
-        self.write_bits(u32::from(c.code), u32::from(c.len));
+        self.bits.code(c);
     }
 
     /// Out to a byte boundary, padding with zeros.
     pub fn flush(&mut self) {
-        if self.nbits > 0 {
-            self.out.push(self.bits as u8);
-        }
-        self.bits = 0;
-        self.nbits = 0;
+        self.bits.pad();
     }
 
     pub fn write_stored_header(&mut self, length: usize, eof: bool) {
@@ -118,7 +204,7 @@ impl BlockWriter {
 
     pub fn write_stored(&mut self, input: &[u8], eof: bool) {
         self.write_stored_header(input.len(), eof);
-        self.out.extend_from_slice(input);
+        self.bits.bytes(input);
     }
 
     /// Code lengths of both alphabets, run-length encoded with codes 16, 17 and 18 as Go does.
@@ -140,20 +226,7 @@ impl BlockWriter {
     }
 
     fn dynamic_size(&self, huff_only: bool, extra_bits: i64) -> (i64, usize) {
-        let mut num_codegens = CODEGEN_CODE_COUNT;
-        while num_codegens > 4 && self.codegen_freq[CODEGEN_ORDER[num_codegens - 1]] == 0 {
-            num_codegens -= 1;
-        }
-        let f = &self.codegen_freq;
-        let header = 3
-            + 5
-            + 5
-            + 4
-            + 3 * num_codegens as i64
-            + self.codegen_enc.bit_length(f)
-            + i64::from(f[16]) * 2
-            + i64::from(f[17]) * 3
-            + i64::from(f[18]) * 7;
+        let (header, num_codegens) = dynamic_header_bits(&self.codegen_freq, &self.codegen_enc);
         let offsets = if huff_only {
             &self.huff_offset
         } else {
@@ -179,33 +252,14 @@ impl BlockWriter {
         num_codegens: usize,
         eof: bool,
     ) {
-        self.write_bits(if eof { 5 } else { 4 }, 3);
-        self.write_bits((num_literals - 257) as u32, 5);
-        self.write_bits((num_offsets - 1) as u32, 5);
-        self.write_bits((num_codegens - 4) as u32, 4);
-        for &order in CODEGEN_ORDER.iter().take(num_codegens) {
-            let len = self.codegen_enc.codes[order].len;
-            self.write_bits(u32::from(len), 3);
-        }
-        let mut i = 0;
-        loop {
-            let word = self.codegen[i];
-            i += 1;
-            if word == BAD_CODE {
-                break;
-            }
-            let c = self.codegen_enc.codes[word as usize];
-            self.write_code(c);
-            let extra = match word {
-                16 => 2,
-                17 => 3,
-                18 => 7,
-                _ => continue,
-            };
-            let v = self.codegen[i];
-            i += 1;
-            self.write_bits(u32::from(v), extra);
-        }
+        let counts = (num_literals, num_offsets, num_codegens);
+        write_dynamic_header(
+            &mut self.bits,
+            &self.codegen,
+            &self.codegen_enc,
+            counts,
+            eof,
+        );
     }
 
     /// Frequencies and codes of a block's tokens (the end-of-block marker included); the

@@ -68,7 +68,7 @@ impl Deflater {
     }
 
     pub fn take_output(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.w.out)
+        std::mem::take(&mut self.w.bits.out)
     }
 
     pub fn write(&mut self, mut b: &[u8]) {

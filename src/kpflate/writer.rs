@@ -6,8 +6,8 @@
 use super::tokens::{Token, Tokens, END_BLOCK_MARKER, MATCH_TYPE};
 use crate::goflate::huffman::{Code, Encoder};
 use crate::goflate::writer::{
-    run_lengths, BAD_CODE, CODEGEN_CODE_COUNT, CODEGEN_ORDER, LENGTH_BASE, LENGTH_EXTRA_BITS,
-    OFFSET_BASE, OFFSET_EXTRA_BITS,
+    dynamic_header_bits, run_lengths, write_dynamic_header, Bits, BAD_CODE, CODEGEN_CODE_COUNT,
+    LENGTH_BASE, LENGTH_EXTRA_BITS, OFFSET_BASE, OFFSET_EXTRA_BITS,
 };
 use crate::goflate::{MAX_NUM_LIT, MAX_STORE_BLOCK_SIZE};
 
@@ -19,12 +19,10 @@ const MAX_PREDEFINED_TOKENS: usize = 250;
 const GUESS_HEADER_SIZE_BITS: i64 = 70 * 8;
 
 pub struct BitWriter {
-    pub out: Vec<u8>,
+    pub(crate) bits: Bits,
     /// klauspost/compress 1.15 (pgzip's): a block left open counts no end-of-block marker
     /// and declares every literal/length and distance code.
     klauspost: bool,
-    bits: u64,
-    nbits: u32,
     /// The header size in bits of the dynamic block still open (0: none open).
     prev_header: i64,
     wrote_huffman: bool,
@@ -69,10 +67,8 @@ impl BitWriter {
         one[0] = 1;
         huff_offset.generate(&one, 15);
         BitWriter {
-            out: Vec::new(),
+            bits: Bits::default(),
             klauspost,
-            bits: 0,
-            nbits: 0,
             prev_header: 0,
             wrote_huffman: false,
             log_new_table_penalty,
@@ -91,17 +87,11 @@ impl BitWriter {
     }
 
     fn write_bits(&mut self, b: u32, nb: u32) {
-        self.bits |= u64::from(b) << self.nbits;
-        self.nbits += nb;
-        if self.nbits >= 48 {
-            self.out.extend_from_slice(&self.bits.to_le_bytes()[..6]);
-            self.bits >>= 48;
-            self.nbits -= 48;
-        }
+        self.bits.put(b, nb);
     }
 
     fn write_code(&mut self, c: Code) {
-        self.write_bits(u32::from(c.code), u32::from(c.len));
+        self.bits.code(c);
     }
 
     /// Ends the open block, if any, with the codes it was opened with.
@@ -116,12 +106,7 @@ impl BitWriter {
     /// Out to a byte boundary, padding with zeros (an open block is ended first).
     pub fn flush(&mut self) {
         self.close_open_block();
-        while self.nbits > 0 {
-            self.out.push(self.bits as u8);
-            self.bits >>= 8;
-            self.nbits = self.nbits.saturating_sub(8);
-        }
-        self.bits = 0;
+        self.bits.pad();
     }
 
     /// A stored block's header; an empty final block is written as an empty fixed block.
@@ -141,8 +126,7 @@ impl BitWriter {
 
     pub fn write_stored(&mut self, input: &[u8], eof: bool) {
         self.write_stored_header(input.len(), eof);
-        self.flush();
-        self.out.extend_from_slice(input);
+        self.bits.bytes(input);
     }
 
     fn write_fixed_header(&mut self, eof: bool) {
@@ -168,24 +152,8 @@ impl BitWriter {
         self.codegen_enc.generate(&self.codegen_freq, 7);
     }
 
-    fn num_codegens(&self) -> usize {
-        let mut n = CODEGEN_CODE_COUNT;
-        while n > 4 && self.codegen_freq[CODEGEN_ORDER[n - 1]] == 0 {
-            n -= 1;
-        }
-        n
-    }
-
     fn header_size(&self) -> i64 {
-        let f = &self.codegen_freq;
-        3 + 5
-            + 5
-            + 4
-            + 3 * self.num_codegens() as i64
-            + self.codegen_enc.bit_length(f)
-            + i64::from(f[16]) * 2
-            + i64::from(f[17]) * 3
-            + i64::from(f[18]) * 7
+        dynamic_header_bits(&self.codegen_freq, &self.codegen_enc).0
     }
 
     fn reuse_size(&self) -> i64 {
@@ -216,34 +184,15 @@ impl BitWriter {
     }
 
     fn write_dynamic_header(&mut self, num_literals: usize, num_offsets: usize, eof: bool) {
-        let num_codegens = self.num_codegens();
-        self.write_bits(if eof { 5 } else { 4 }, 3);
-        self.write_bits((num_literals - 257) as u32, 5);
-        self.write_bits((num_offsets - 1) as u32, 5);
-        self.write_bits((num_codegens - 4) as u32, 4);
-        for &order in CODEGEN_ORDER.iter().take(num_codegens) {
-            let len = self.codegen_enc.codes[order].len;
-            self.write_bits(u32::from(len), 3);
-        }
-        let mut i = 0;
-        loop {
-            let word = self.codegen[i];
-            i += 1;
-            if word == BAD_CODE {
-                break;
-            }
-            let c = self.codegen_enc.codes[word as usize];
-            self.write_code(c);
-            let extra = match word {
-                16 => 2,
-                17 => 3,
-                18 => 7,
-                _ => continue,
-            };
-            let v = self.codegen[i];
-            i += 1;
-            self.write_bits(u32::from(v), extra);
-        }
+        let num_codegens = dynamic_header_bits(&self.codegen_freq, &self.codegen_enc).1;
+        let counts = (num_literals, num_offsets, num_codegens);
+        write_dynamic_header(
+            &mut self.bits,
+            &self.codegen,
+            &self.codegen_enc,
+            counts,
+            eof,
+        );
     }
 
     /// Whether every symbol of `t` has a code in the open block's tables.
