@@ -2,7 +2,7 @@
 //! `tar czf` and hand-made tarballs are compressed) on real files from this machine and seeded
 //! random inputs, every level.
 
-use crate::goflate::{big_input, inputs, producer_and_rebuild, random_inputs};
+use crate::goflate::{big_input, difference, inputs, producer_and_rebuild, random_inputs};
 use std::path::Path;
 use std::process::Command;
 
@@ -32,14 +32,8 @@ fn every_level_rebuilds_gnu_gzip_byte_for_byte() {
         for level in 1..=9 {
             let want = gnu_gzip(&path, level);
             let got = bundle::gnuflate::gzip(&data, level).unwrap();
-            if got != want {
-                let at = got.iter().zip(&want).position(|(a, b)| a != b);
-                mismatches.push(format!(
-                    "{name} ({} bytes) level {level}: {} vs {}, first difference at {at:?}",
-                    data.len(),
-                    got.len(),
-                    want.len()
-                ));
+            if let Some(d) = difference(&got, &want) {
+                mismatches.push(format!("{name} ({} bytes) level {level}: {d}", data.len()));
             }
         }
     }

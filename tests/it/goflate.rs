@@ -170,13 +170,8 @@ fn every_level_rebuilds_the_gzip_of_every_go_judge_byte_for_byte() {
             for (version, judge) in &judges {
                 let want = go_gzip(judge, &path, level);
                 compared += want.len();
-                if got != want {
-                    let at = got.iter().zip(&want).position(|(a, b)| a != b);
-                    mismatches.push(format!(
-                        "{name} level {level}: {} bytes vs {version}'s {}, first difference at {at:?}",
-                        got.len(),
-                        want.len()
-                    ));
+                if let Some(d) = difference(&got, &want) {
+                    mismatches.push(format!("{name} level {level}, ours vs {version}'s: {d}"));
                 }
             }
             sizes.push(format!("{level}:{}", got.len()));
@@ -311,6 +306,18 @@ pub fn producer_and_rebuild(
     let raw = std::io::BufReader::new(std::fs::File::open(input).unwrap());
     let got = hash_stream(bundle::regzip::RebuildReader::new(raw, rebuilder));
     (want, got, took, started.elapsed())
+}
+
+/// How `got` differs from `want` (sizes, first differing byte), or None when it does not.
+pub fn difference(got: &[u8], want: &[u8]) -> Option<String> {
+    (got != want).then(|| {
+        let at = got.iter().zip(want).position(|(a, b)| a != b);
+        format!(
+            "{} bytes vs {}, first difference at {at:?}",
+            got.len(),
+            want.len()
+        )
+    })
 }
 
 /// sha256 and length of what `r` yields.

@@ -3,8 +3,8 @@
 //! and our encoder must write the same bytes.
 
 use crate::goflate::{
-    before_1_27, big_input, build_judge, go_gzip, inputs, judge_dir, producer_and_rebuild,
-    random_inputs,
+    before_1_27, big_input, build_judge, difference, go_gzip, inputs, judge_dir,
+    producer_and_rebuild, random_inputs,
 };
 use bundle::regzip::Producer;
 use std::path::{Path, PathBuf};
@@ -52,13 +52,8 @@ fn every_level_rebuilds_the_gzip_of_go_1_27_byte_for_byte() {
             for (version, judge) in &judges {
                 let want = go_gzip(judge, &path, level);
                 compared += want.len();
-                if got != want {
-                    let at = got.iter().zip(&want).position(|(a, b)| a != b);
-                    mismatches.push(format!(
-                        "{name} level {level}: {} bytes vs {version}'s {}, first difference at {at:?}",
-                        got.len(),
-                        want.len()
-                    ));
+                if let Some(d) = difference(&got, &want) {
+                    mismatches.push(format!("{name} level {level}, ours vs {version}'s: {d}"));
                 }
             }
         }
@@ -145,14 +140,8 @@ fn pgzip_streams_rebuild_byte_for_byte_at_every_fast_level() {
         for level in [-1, 1, 2, 3, 4, 5, 6] {
             let want = go_gzip(&judge, &path, level);
             let got = bundle::kpflate::pgzip(&data, level).unwrap();
-            if got != want {
-                let at = got.iter().zip(&want).position(|(a, b)| a != b);
-                mismatches.push(format!(
-                    "{name} ({} bytes) level {level}: {} vs {}, first difference at {at:?}",
-                    data.len(),
-                    got.len(),
-                    want.len()
-                ));
+            if let Some(d) = difference(&got, &want) {
+                mismatches.push(format!("{name} ({} bytes) level {level}: {d}", data.len()));
             }
         }
     }
