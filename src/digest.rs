@@ -32,6 +32,13 @@ impl Digest {
         &self.hex
     }
 
+    /// The 32 bytes of the hash.
+    pub fn sha256(&self) -> [u8; 32] {
+        let mut out = [0; 32];
+        hex::decode_to_slice(&self.hex, &mut out).expect("a checked digest");
+        out
+    }
+
     /// Path of the blob inside an OCI image layout.
     pub fn layout_path(&self) -> String {
         format!("blobs/sha256/{}", self.hex)

@@ -3,6 +3,8 @@
 // bundle's bundle.json, the tar from its member, and the gzip stream `create` guesses from comes
 // from a registry. None of it may panic, and whatever a recipe accepts must rebuild to a gzip
 // stream that inflates back to the tar, the same in one piece or read a few bytes at a time.
+// preflate-rs's side data leads its member: bytes that are not what bundle.json names must end
+// the output short, never reach preflate-rs (which may loop on them).
 use bundle::regzip::{self, Producer, RebuildReader, Rebuilder, Recipe};
 use libfuzzer_sys::fuzz_target;
 use std::io::Read;
@@ -11,7 +13,15 @@ fuzz_target!(|data: &[u8]| {
     if data.len() < 3 {
         return;
     }
-    let encoder = ["go1.8", "zlib", "go1.27", "pgzip", "gnu", ""][usize::from(data[0] % 6)];
+    let encoder = [
+        "go1.8",
+        "zlib",
+        "go1.27",
+        "pgzip",
+        "gnu",
+        "",
+        "preflate-rs0.7.6",
+    ][usize::from(data[0] % 7)];
     let level = i32::from(data[1] as i8 % 12);
     let header_len = usize::from(data[2]).min(data.len() - 3);
     let (header, raw) = data[3..].split_at(header_len);
@@ -19,6 +29,23 @@ fuzz_target!(|data: &[u8]| {
     let _ = regzip::candidates(data);
     let _ = regzip::guess(data, raw);
     let _ = regzip::inflate(data, 1 << 20);
+    if encoder == "preflate-rs0.7.6" {
+        // data[1]: how much of the member is side data; then the sha256 bundle.json gives it
+        // and the member. Only side data with that hash may reach preflate-rs.
+        let Some((sha256, member)) = data[3..].split_first_chunk::<32>() else {
+            return;
+        };
+        let side = u64::from(data[1]).min(member.len() as u64);
+        let producer =
+            Producer::from_id_with_side(encoder, 0, Some((side, *sha256))).expect("preflate");
+        let recipe = Recipe::new(producer, vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255]).unwrap();
+        let mut out = Vec::new();
+        let r = RebuildReader::new(member, Rebuilder::new(&recipe).expect("a valid recipe"));
+        r.take(64 << 20)
+            .read_to_end(&mut out)
+            .expect("reading from memory");
+        return;
+    }
     let Some(producer) = Producer::from_id(encoder, level) else {
         return;
     };

@@ -11,7 +11,8 @@ use crate::digest::{hash_reader, Digest, HashingWriter};
 use crate::format::frames::{frame_reader, write_compressed_long};
 use crate::format::{padded, RebuildRecord};
 use crate::fsutil::PartialFile;
-use crate::regzip::{self, Rebuilder, Recipe};
+use crate::regzip::preflate::{self, Refusal};
+use crate::regzip::{self, Producer, Rebuilder, Recipe};
 use anyhow::{Context, Result};
 use flate2::bufread::DeflateDecoder;
 use std::fs::File;
@@ -50,11 +51,11 @@ pub struct Packed {
 pub enum Kept {
     /// Not a gzip stream (a config, a zstd or uncompressed layer).
     NotGzip,
-    /// A gzip stream whose header no encoder here writes, or whose first MiB none reproduces.
-    UnknownEncoder,
+    /// A gzip stream no encoder here reproduces, and preflate could not within its bounds.
+    Unreproduced(Refusal),
     /// More than one gzip member, or bytes after it.
     NotOneMember,
-    /// An encoder reproduced the start but not all of it.
+    /// An encoder reproduced the start but not all of it, and preflate could not either.
     Differs,
     /// It inflates to more than `MAX_RATIO` times its size: no layer does, a bomb does.
     Inflates,
@@ -68,7 +69,15 @@ impl Kept {
     fn reason(&self) -> &'static str {
         match self {
             Kept::NotGzip => "not gzip",
-            Kept::UnknownEncoder => "made by an encoder not reproduced here",
+            Kept::Unreproduced(Refusal::TooLarge) => {
+                "made by an encoder not reproduced here (preflate: over 3% side data)"
+            }
+            Kept::Unreproduced(Refusal::Refused) => {
+                "made by an encoder not reproduced here (preflate refused it)"
+            }
+            Kept::Unreproduced(Refusal::TooSlow) => {
+                "made by an encoder not reproduced here (preflate: out of time)"
+            }
             Kept::NotOneMember => "not a single gzip member",
             Kept::Differs => "reproduced at the start but not to the end",
             Kept::Inflates => "inflates too far",
@@ -95,64 +104,125 @@ pub fn pack(cache: &BlobCache, digest: &Digest, size: u64, s: Settings) -> Resul
         Ok(scan) => scan,
         Err(kept) => return Ok(Err(kept)),
     };
-    let mut frame = PartialFile::unique(&frame_path)?;
-    if !compress_and_prove(&gz_path, at, &scan, s, &mut frame, digest, size)? {
-        return Ok(Err(Kept::Differs));
-    }
-    let frame_len = frame.file().metadata()?.len();
-    let rebuild = RebuildRecord::new(&scan.recipe, scan.raw_size, scan.raw_digest);
-    frame.commit(false)?;
-    crate::fsutil::write_file(&record_path, &serde_json::to_vec(&rebuild)?, false)?;
-    Ok(Ok(Packed {
-        rebuild,
-        frame: frame_path,
-        frame_len,
-    }))
+    let job = Job {
+        gz_path,
+        header: &head[..at],
+        frame_path,
+        digest,
+        size,
+        s,
+    };
+    let found = match &scan.recipe {
+        Some(recipe) => job.try_recipe(&scan, recipe, &[])?,
+        None => None,
+    };
+    let packed = match found {
+        Some(packed) => packed,
+        None => match job.fallback(&scan)? {
+            Ok(packed) => packed,
+            Err(_) if scan.recipe.is_some() => return Ok(Err(Kept::Differs)),
+            Err(refusal) => return Ok(Err(Kept::Unreproduced(refusal))),
+        },
+    };
+    crate::fsutil::write_file(&record_path, &serde_json::to_vec(&packed.rebuild)?, false)?;
+    Ok(Ok(packed))
 }
 
-/// Compress the tar into `frame` while a second thread rebuilds the gzip from the same bytes;
-/// true if the rebuild is exactly the blob. One pass over the tar does both.
-fn compress_and_prove(
-    gz_path: &Path,
-    at: usize,
-    scan: &Scan,
-    s: Settings,
-    frame: &mut PartialFile,
-    digest: &Digest,
+/// One layer being packed: its gzip, where its frame goes and what it must rebuild to.
+struct Job<'a> {
+    gz_path: PathBuf,
+    header: &'a [u8],
+    frame_path: PathBuf,
+    digest: &'a Digest,
     size: u64,
-) -> Result<bool> {
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(16);
-    let rebuilder = Rebuilder::new(&scan.recipe).context("an encoder without a rebuilder")?;
-    std::thread::scope(|threads| {
-        let prover = threads.spawn(move || {
-            let mut w = regzip::RebuildWriter::new(HashingWriter::new(io::sink()), rebuilder);
-            for piece in rx {
-                io::Write::write_all(&mut w, &piece).ok()?;
-            }
-            let (_, found, count) = w.finish().ok()?.finish();
-            Some((found, count))
-        });
-        let raw = Tee {
-            inner: inflater(gz_path, at)?.take(scan.raw_size),
-            to: Some(tx),
+    s: Settings,
+}
+
+impl Job<'_> {
+    /// Pack the layer with `recipe`, `side` (its side data) before the tar, if that proves to
+    /// rebuild it.
+    fn try_recipe(&self, scan: &Scan, recipe: &Recipe, side: &[u8]) -> Result<Option<Packed>> {
+        let mut frame = PartialFile::unique(&self.frame_path)?;
+        if !self.compress_and_prove(scan, recipe, side, &mut frame)? {
+            return Ok(None);
+        }
+        let frame_len = frame.file().metadata()?.len();
+        frame.commit(false)?;
+        Ok(Some(Packed {
+            rebuild: RebuildRecord::new(recipe, scan.raw_size, scan.raw_digest.clone()),
+            frame: self.frame_path.clone(),
+            frame_len,
+        }))
+    }
+
+    /// Pack a layer no encoder here reproduces with preflate's side data, if it describes the
+    /// stream within its bounds (`preflate::Bounds::for_gzip`) and that proves to rebuild it.
+    fn fallback(&self, scan: &Scan) -> Result<std::result::Result<Packed, Refusal>> {
+        if scan.raw_size > preflate::MAX_RAW {
+            return Ok(Err(Refusal::Refused));
+        }
+        let at = self.header.len() as u64;
+        let mut f = File::open(&self.gz_path)?;
+        f.seek(SeekFrom::Start(at))?;
+        let deflate = BufReader::with_capacity(1 << 20, f).take(self.size - at - 8);
+        let side = match preflate::analyse(deflate, &preflate::Bounds::for_gzip(self.size))
+            .with_context(|| format!("reading {}", self.gz_path.display()))?
+        {
+            Ok(side) => side,
+            Err(refusal) => return Ok(Err(refusal)),
         };
-        let pad = padded(scan.raw_size) - scan.raw_size;
-        let mut out = BufWriter::with_capacity(1 << 20, &mut *frame);
-        let len = padded(scan.raw_size);
-        write_compressed_long(
-            &mut out,
-            &mut raw.chain(io::repeat(0).take(pad)),
-            len,
-            s.level,
-            s.window_log,
-        )
-        .with_context(|| format!("compressing the tar of layer {digest}"))?;
-        io::Write::flush(&mut out)?;
-        let rebuilt = prover
-            .join()
-            .unwrap_or_else(|p| std::panic::resume_unwind(p));
-        Ok(rebuilt == Some((digest.clone(), size)))
-    })
+        let producer = Producer::Preflate {
+            side: side.len() as u64,
+            sha256: Digest::of(&side).sha256(),
+        };
+        let recipe = Recipe::new(producer, self.header.to_vec()).context("a checked header")?;
+        Ok(self
+            .try_recipe(scan, &recipe, &side)?
+            .ok_or(Refusal::Refused))
+    }
+
+    /// Compress the member (`side`, then the tar) into `frame` while a second thread rebuilds
+    /// the gzip from the same bytes; true if the rebuild is exactly the blob. One pass does
+    /// both.
+    fn compress_and_prove(
+        &self,
+        scan: &Scan,
+        recipe: &Recipe,
+        side: &[u8],
+        frame: &mut PartialFile,
+    ) -> Result<bool> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(16);
+        let rebuilder = Rebuilder::new(recipe).context("an encoder without a rebuilder")?;
+        std::thread::scope(|threads| {
+            let prover = threads.spawn(move || {
+                let mut w = regzip::RebuildWriter::new(HashingWriter::new(io::sink()), rebuilder);
+                for piece in rx {
+                    io::Write::write_all(&mut w, &piece).ok()?;
+                }
+                let (_, found, count) = w.finish().ok()?.finish();
+                Some((found, count))
+            });
+            let tar = inflater(&self.gz_path, self.header.len())?.take(scan.raw_size);
+            let member = Tee {
+                inner: side.chain(tar),
+                to: Some(tx),
+            };
+            let member_size = side.len() as u64 + scan.raw_size;
+            let len = padded(member_size);
+            let mut out = BufWriter::with_capacity(1 << 20, &mut *frame);
+            // The padded member is a temporary: dropping it ends the prover's input even when
+            // the compressor stops at `len` without reading to the end.
+            let (level, window) = (self.s.level, self.s.window_log);
+            let pad = io::repeat(0).take(len - member_size);
+            write_compressed_long(&mut out, &mut member.chain(pad), len, level, window)
+                .with_context(|| format!("compressing the tar of layer {}", self.digest))?;
+            io::Write::flush(&mut out)?;
+            let rebuilt = prover
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p));
+            Ok(rebuilt == Some((self.digest.clone(), self.size)))
+        })
+    }
 }
 
 /// Hands every byte read to a second reader through a channel, as well as to the caller.
@@ -182,7 +252,7 @@ fn reuse(frame: &Path, record: &Path, digest: &Digest, size: u64) -> Option<Pack
     let rebuild: RebuildRecord = serde_json::from_slice(&bytes).ok()?;
     let recipe = rebuild.recipe()?;
     let frame_len = std::fs::metadata(frame).ok()?.len();
-    match proven(frame, rebuild.raw_size, &recipe, digest, size) {
+    match proven(frame, rebuild.member(digest).1, &recipe, digest, size) {
         Ok(true) => Some(Packed {
             rebuild,
             frame: frame.to_path_buf(),
@@ -212,12 +282,12 @@ fn inflater(path: &Path, at: usize) -> io::Result<DeflateDecoder<BufReader<File>
 struct Scan {
     raw_size: u64,
     raw_digest: Digest,
-    recipe: Recipe,
+    /// The encoder the first MiB says made it, if any.
+    recipe: Option<Recipe>,
 }
 
 /// Inflate the whole stream once: its size, its sha256 (the diff ID), a guess of its encoder
-/// from the first MiB (stopping there when there is none), and the check that it is one gzip
-/// member whose trailer holds.
+/// from the first MiB, and the check that it is one gzip member whose trailer holds.
 fn scan(path: &Path, at: usize, size: u64, head: &[u8]) -> Result<std::result::Result<Scan, Kept>> {
     let mut dec = inflater(path, at)?;
     let mut prefix = Vec::with_capacity(regzip::PREFIX);
@@ -228,9 +298,7 @@ fn scan(path: &Path, at: usize, size: u64, head: &[u8]) -> Result<std::result::R
     {
         return Ok(Err(Kept::NotOneMember));
     }
-    let Some(recipe) = regzip::guess(head, &prefix) else {
-        return Ok(Err(Kept::UnknownEncoder));
-    };
+    let recipe = regzip::guess(head, &prefix);
     let mut crc = crc32fast::Hasher::new();
     let mut hashing = HashingWriter::new(CrcWriter(&mut crc));
     io::Write::write_all(&mut hashing, &prefix)?;
@@ -274,13 +342,20 @@ impl io::Write for CrcWriter<'_> {
     }
 }
 
-/// Does the frame at `path`, decoded and rebuilt with `recipe`, give exactly the blob?
-fn proven(path: &Path, raw_size: u64, recipe: &Recipe, digest: &Digest, size: u64) -> Result<bool> {
+/// Does the frame at `path` (a member of `member_size` bytes), decoded and rebuilt with
+/// `recipe`, give exactly the blob?
+fn proven(
+    path: &Path,
+    member_size: u64,
+    recipe: &Recipe,
+    digest: &Digest,
+    size: u64,
+) -> Result<bool> {
     let Some(rebuilder) = Rebuilder::new(recipe) else {
         return Ok(false);
     };
     let f = BufReader::with_capacity(1 << 20, File::open(path)?);
-    let raw = frame_reader(f, padded(raw_size))?.take(raw_size);
+    let raw = frame_reader(f, padded(member_size))?.take(member_size);
     // A frame that does not decode proves nothing: it is packed again.
     Ok(hash_reader(regzip::RebuildReader::new(raw, rebuilder))
         .is_ok_and(|(found, count)| &found == digest && count == size))

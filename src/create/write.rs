@@ -221,15 +221,11 @@ fn add_cached<W: Write>(
     Ok(())
 }
 
-/// Append a layer's uncompressed tar as `compact` packed (and proved) it.
+/// Append a layer's uncompressed tar (after any side data) as `compact` packed and proved it.
 fn add_packed<W: Write>(w: &mut BundleWriter<W>, digest: &Digest, p: &Packed) -> Result<()> {
     let mut f = File::open(&p.frame).with_context(|| format!("opening {}", p.frame.display()))?;
-    w.add_frame(
-        &crate::format::raw_path(digest),
-        p.rebuild.raw_size,
-        &mut f,
-        p.frame_len,
-    )?;
+    let (path, size) = p.rebuild.member(digest);
+    w.add_frame(&path, size, &mut f, p.frame_len)?;
     Ok(())
 }
 

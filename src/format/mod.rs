@@ -129,6 +129,9 @@ impl BundleManifest {
         });
         for b in layers {
             let how = match &b.rebuild {
+                Some(r) if r.side_size.is_some() => {
+                    format!("rebuilt by {} with side data", r.encoder)
+                }
                 Some(r) => format!("rebuilt by {} level {}", r.encoder, r.level),
                 None => "stored as they came".to_string(),
             };
@@ -208,12 +211,19 @@ pub fn raw_path(digest: &Digest) -> String {
     format!("raw/sha256/{}.tar", digest.hex())
 }
 
+/// Where a `gzip-rebuild` blob with side data keeps it, and its tar after it.
+pub fn side_path(digest: &Digest) -> String {
+    format!("raw/sha256/{}.preflate", digest.hex())
+}
+
 /// The blob a member holds: `blobs/sha256/<hex>`, or the tar of one at `raw/sha256/<hex>.tar`
-/// (`BlobRecord::member_path` the other way round).
+/// or `….preflate` (`BlobRecord::member_path` the other way round).
 pub fn member_digest(path: &str) -> Option<Digest> {
-    let hex = path
-        .strip_prefix("blobs/sha256/")
-        .or_else(|| path.strip_prefix("raw/sha256/")?.strip_suffix(".tar"))?;
+    let hex = path.strip_prefix("blobs/sha256/").or_else(|| {
+        let raw = path.strip_prefix("raw/sha256/")?;
+        raw.strip_suffix(".tar")
+            .or_else(|| raw.strip_suffix(".preflate"))
+    })?;
     format!("sha256:{hex}").parse().ok()
 }
 
@@ -230,6 +240,12 @@ pub struct RebuildRecord {
     /// The uncompressed tar's size and sha256 (the layer's diff ID).
     pub raw_size: u64,
     pub raw_digest: Digest,
+    /// For `preflate-rs…`: the bytes of side data before the tar in the member, and their
+    /// sha256 (checked before preflate-rs reads them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub side_size: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub side_digest: Option<Digest>,
 }
 
 impl RebuildRecord {
@@ -242,12 +258,35 @@ impl RebuildRecord {
             header: hex::encode(&recipe.header),
             raw_size,
             raw_digest,
+            side_size: match recipe.producer {
+                crate::regzip::Producer::Preflate { side, .. } => Some(side),
+                _ => None,
+            },
+            side_digest: match recipe.producer {
+                crate::regzip::Producer::Preflate { sha256, .. } => {
+                    Some(Digest::from_sha256(sha256))
+                }
+                _ => None,
+            },
+        }
+    }
+
+    /// The member that carries the tar (after its side data, if any), and its size.
+    pub fn member(&self, digest: &Digest) -> (String, u64) {
+        match self.side_size {
+            Some(side) => (side_path(digest), side + self.raw_size),
+            None => (raw_path(digest), self.raw_size),
         }
     }
 
     /// The recipe it names, if this version can run it.
     pub fn recipe(&self) -> Option<crate::regzip::Recipe> {
-        let producer = crate::regzip::Producer::from_id(&self.encoder, self.level)?;
+        let side = match (self.side_size, &self.side_digest) {
+            (None, None) => None,
+            (Some(size), Some(d)) => Some((size, d.sha256())),
+            _ => return None,
+        };
+        let producer = crate::regzip::Producer::from_id_with_side(&self.encoder, self.level, side)?;
         crate::regzip::Recipe::new(producer, hex::decode(&self.header).ok()?)
     }
 }
@@ -273,17 +312,20 @@ impl BlobRecord {
         }
     }
 
-    /// The tar member holding this blob's bytes (or, rebuilt, its uncompressed tar).
+    /// The tar member holding this blob's bytes (or, rebuilt, its uncompressed tar, after its
+    /// side data if it has some).
     pub fn member_path(&self) -> String {
         match &self.rebuild {
-            Some(_) => raw_path(&self.digest),
+            Some(r) => r.member(&self.digest).0,
             None => self.digest.layout_path(),
         }
     }
 
     /// That member's size.
     pub fn member_size(&self) -> u64 {
-        self.rebuild.as_ref().map_or(self.size, |r| r.raw_size)
+        self.rebuild
+            .as_ref()
+            .map_or(self.size, |r| r.member(&self.digest).1)
     }
 
     /// The rebuild recipe, if the blob is carried uncompressed; None for one stored as it is.

@@ -3,6 +3,7 @@
 //! Only a producer that is reproduced byte for byte counts; anything else is "unknown" and is
 //! stored as it came.
 
+pub mod preflate;
 mod rebuild;
 
 pub use rebuild::{RebuildReader, RebuildWriter, Rebuilder};
@@ -26,6 +27,10 @@ pub enum Producer {
     Pgzip { level: i32 },
     /// GNU gzip's own deflate, `gzip -1` … `-9`: tarballs made with `tar z` or `gzip`.
     Gnu { level: i32 },
+    /// Any other deflate stream preflate-rs can describe: rebuilt from `side` bytes of side
+    /// data, which come before the uncompressed bytes (`preflate`), and are used only if their
+    /// sha256 is `sha256`. Never guessed.
+    Preflate { side: u64, sha256: [u8; 32] },
 }
 
 /// The encoder ids `bundle.json` records (docs/FORMAT.md, `gzip-rebuild`).
@@ -34,6 +39,8 @@ pub const ENCODER_ZLIB: &str = "zlib";
 pub const ENCODER_GO127: &str = "go1.27";
 pub const ENCODER_PGZIP: &str = "pgzip";
 pub const ENCODER_GNU: &str = "gnu";
+/// Side data is what preflate-rs 0.7.6 writes; another version may read it otherwise.
+pub const ENCODER_PREFLATE: &str = "preflate-rs0.7.6";
 
 impl Producer {
     /// The id recorded in `bundle.json`, and the level.
@@ -44,10 +51,29 @@ impl Producer {
             Producer::Go127 { level } => (ENCODER_GO127, level),
             Producer::Pgzip { level } => (ENCODER_PGZIP, level),
             Producer::Gnu { level } => (ENCODER_GNU, level),
+            Producer::Preflate { .. } => (ENCODER_PREFLATE, 0),
         }
     }
 
-    /// The producer an id and level name, if this version can run it.
+    /// The producer an id, level and side data (size and sha256) name, if this version can
+    /// run it.
+    pub fn from_id_with_side(
+        encoder: &str,
+        level: i32,
+        side: Option<(u64, [u8; 32])>,
+    ) -> Option<Producer> {
+        match (encoder, side) {
+            (ENCODER_PREFLATE, Some((side, sha256)))
+                if level == 0 && side <= preflate::MAX_SIDE =>
+            {
+                Some(Producer::Preflate { side, sha256 })
+            }
+            (_, None) => Producer::from_id(encoder, level),
+            _ => None,
+        }
+    }
+
+    /// The producer an id and level name, if this version can run it without side data.
     pub fn from_id(encoder: &str, level: i32) -> Option<Producer> {
         match encoder {
             ENCODER_GO if crate::goflate::Deflater::new(level).is_some() && level != -1 => {
@@ -72,6 +98,7 @@ impl Producer {
         match *self {
             Producer::Go { level } => deflate(raw, level, Some(limit)),
             Producer::Go127 { level } => crate::kpflate::deflate(raw, level, Some(limit)),
+            Producer::Preflate { .. } => None,
             Producer::Zlib { .. } | Producer::Pgzip { .. } | Producer::Gnu { .. } => {
                 let mut r = Rebuilder::new(&Recipe {
                     producer: *self,

@@ -24,6 +24,7 @@ enum Engine {
     Pgzip(Box<crate::kpflate::Pgzip>),
     Gnu(Box<crate::gnuflate::Deflater>),
     Zlib(Box<flate2::Compress>),
+    Preflate(Box<super::preflate::Recreate>),
 }
 
 impl Engine {
@@ -59,6 +60,7 @@ impl Engine {
                 }
                 out.extend_from_slice(&d.take_output());
             }
+            Engine::Preflate(p) => p.run(raw, finish, out),
             Engine::Zlib(z) => {
                 let flush = match finish {
                     true => flate2::FlushCompress::Finish,
@@ -103,6 +105,9 @@ impl Rebuilder {
                 flate2::Compression::new(u32::try_from(level).ok()?),
                 false,
             ))),
+            Producer::Preflate { side, sha256 } => {
+                Engine::Preflate(Box::new(super::preflate::Recreate::new(side, sha256)?))
+            }
         };
         Some(Rebuilder {
             engine,
@@ -112,8 +117,13 @@ impl Rebuilder {
         })
     }
 
-    /// The gzip bytes that `raw`, the next uncompressed bytes, let out.
-    pub fn feed(&mut self, raw: &[u8]) -> Vec<u8> {
+    /// The gzip bytes that `member`, the next bytes of the member, let out: uncompressed
+    /// bytes, after the side data for `Producer::Preflate`.
+    pub fn feed(&mut self, member: &[u8]) -> Vec<u8> {
+        let raw = match &mut self.engine {
+            Engine::Preflate(p) => p.take_side(member),
+            _ => member,
+        };
         self.crc.update(raw);
         self.len += raw.len() as u64;
         let mut out = self.header.take().unwrap_or_default();

@@ -1,9 +1,10 @@
 //! `create --compact` end to end: layers made by the producers registries get them from (Go's
 //! compress/gzip at three levels and Go 1.27's, built and run here; Python's gzip, which is
 //! zlib; skopeo's pgzip; GNU gzip; pigz) are pushed to a real registry; the compact bundle
-//! carries all but pigz's as tars and rebuilds them byte for byte into a registry, an OCI
-//! layout, a docker-archive and `serve`, judged by skopeo and sha256. What is not reproduced
-//! (pigz's) travels as it came.
+//! carries them as tars (pigz's, which no encoder here reproduces, with preflate's side data)
+//! and rebuilds them byte for byte into a registry, an OCI layout, a docker-archive and
+//! `serve`, judged by skopeo and sha256. What cannot be rebuilt (two gzip members in one
+//! layer) travels as it came.
 
 use crate::common::*;
 use std::path::{Path, PathBuf};
@@ -23,12 +24,14 @@ struct Source {
     go127_layer: String,
     pgzip_layer: String,
     gnu_layer: String,
-    /// Layers no encoder here reproduces: pigz's.
+    /// pigz's: rebuilt by preflate, with side data.
+    pigz_layer: String,
+    /// Layers that cannot be rebuilt: two gzip members.
     other_layers: Vec<String>,
 }
 
-/// Two images: `go/app` with Go level 6, 1 and 9 layers, a Go 1.27 one, a GNU gzip, a pigz
-/// and a Python one; `podman/app`
+/// Two images: `go/app` with Go level 6, 1 and 9 layers, a Go 1.27 one, a GNU gzip, a pigz,
+/// a Python one and one of two gzip members; `podman/app`
 /// whose uncompressed layer skopeo compresses on push, with pgzip, as podman and buildah do.
 fn source() -> Source {
     let work = tempfile::tempdir().unwrap();
@@ -48,6 +51,7 @@ fn source() -> Source {
         raw(&mut l, &["/usr/lib/python3"], 2 << 20, "python"),
         raw(&mut l, &["/usr/share/locale"], 2 << 20, "go127"),
         raw(&mut l, &["/usr/share/man"], 2 << 20, "pigz"),
+        raw(&mut l, &["/usr/share/i18n"], 1 << 20, "members"),
     ];
     let mut layers = Vec::new();
     let mut go_layers = Vec::new();
@@ -92,6 +96,20 @@ fn source() -> Source {
         .stdout;
     let pigz_desc = l.blob(&pigz, OCI_LAYER_GZIP);
     layers.push((tars[6].clone(), pigz_desc.clone()));
+    // Two members, as `cat a.gz b.gz` makes: valid gzip, and no single encoder's output.
+    let half = tars[7].len() / 2;
+    let mut members = crate::goflate::go_gzip(
+        &judge,
+        &write_tmp(work.path(), "m1.tar", &tars[7][..half]),
+        6,
+    );
+    members.extend(crate::goflate::go_gzip(
+        &judge,
+        &write_tmp(work.path(), "m2.tar", &tars[7][half..]),
+        6,
+    ));
+    let members_desc = l.blob(&members, OCI_LAYER_GZIP);
+    layers.push((tars[7].clone(), members_desc.clone()));
     let app = l.image(&layers, "amd64", "go");
     l.tag("go", &app);
     let plain = raw(&mut l, &["/usr/share/zoneinfo"], 2 << 20, "pgzip");
@@ -116,7 +134,8 @@ fn source() -> Source {
         go127_layer: go127.digest,
         pgzip_layer,
         gnu_layer: gnu_desc.digest,
-        other_layers: vec![pigz_desc.digest],
+        pigz_layer: pigz_desc.digest,
+        other_layers: vec![members_desc.digest],
     }
 }
 
@@ -192,11 +211,15 @@ fn go_layers_travel_as_tars_and_load_everywhere_with_their_digests_and_others_as
     assert!(out.contains("rebuilt by pgzip level"), "{out}");
     assert!(out.contains("rebuilt by gnu level 6"), "{out}");
     assert!(
+        out.contains("rebuilt by preflate-rs0.7.6 with side data"),
+        "{out}"
+    );
+    assert!(
         out.contains("1 layer") && out.contains("stored as they came"),
         "{out}"
     );
     let carried: Vec<_> = i["layers"].as_array().unwrap().iter().collect();
-    assert_eq!(carried.len(), 8, "{carried:?}");
+    assert_eq!(carried.len(), 9, "{carried:?}");
     // The tars are members under raw/, never under blobs/ (their bytes are not those digests).
     let listing = Command::new("tar")
         .args(["--zstd", "-tf"])
@@ -220,6 +243,10 @@ fn go_layers_travel_as_tars_and_load_everywhere_with_their_digests_and_others_as
             "{listing}"
         );
     }
+    assert!(
+        listing.contains(&format!("raw/sha256/{}.preflate", &src.pigz_layer[7..])),
+        "{listing}"
+    );
     for d in &src.other_layers {
         assert!(
             listing.contains(&format!("blobs/sha256/{}", &d[7..])),
@@ -271,7 +298,7 @@ fn go_layers_travel_as_tars_and_load_everywhere_with_their_digests_and_others_as
             "{r} in oci:"
         );
     }
-    assert!(every_blob_hashes_to_its_name(&oci) >= 9);
+    assert!(every_blob_hashes_to_its_name(&oci) >= 10);
     let unpacked = w.join("unpacked");
     std::fs::create_dir_all(&unpacked).unwrap();
     let o = Command::new("tar")
@@ -282,7 +309,7 @@ fn go_layers_travel_as_tars_and_load_everywhere_with_their_digests_and_others_as
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", text(&o));
-    assert!(every_blob_hashes_to_its_name(&unpacked) >= 7);
+    assert!(every_blob_hashes_to_its_name(&unpacked) >= 8);
 
     // serve rebuilds as it answers; skopeo copies with every digest checked.
     let served = Served::start(&[compact.to_str().unwrap(), "--key", &public]);
@@ -294,7 +321,12 @@ fn go_layers_travel_as_tars_and_load_everywhere_with_their_digests_and_others_as
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", text(&o));
-    for (_, d) in &src.go_layers {
+    for d in src
+        .go_layers
+        .iter()
+        .map(|(_, d)| d)
+        .chain([&src.pigz_layer])
+    {
         let bytes = std::fs::read(copied.join(&d[7..])).unwrap();
         assert_eq!(format!("sha256:{}", layout::sha256_hex(&bytes)), *d);
     }
@@ -331,7 +363,7 @@ fn go_layers_travel_as_tars_and_load_everywhere_with_their_digests_and_others_as
         .into_iter()
         .filter(|p| p.extension().is_some_and(|e| e == "zst"))
         .collect();
-    assert_eq!(frames.len(), 7, "{frames:?}");
+    assert_eq!(frames.len(), 8, "{frames:?}");
     for f in &frames {
         let mut b = std::fs::read(f).unwrap();
         let n = b.len();
@@ -390,9 +422,10 @@ fn a_flipped_byte_in_a_carried_tar_is_refused_before_any_tag() {
     assert!(dst.tags("go/app").is_empty(), "a tag was written");
 }
 
-/// The bundle again, every frame made anew, with one byte of `member`'s content changed: its
-/// frames and the seek index are all consistent, so only the rebuilt gzip's digest shows it.
-fn reframed_with_a_changed_byte(bundle: &[u8], member: &str) -> Vec<u8> {
+/// The bundle again, every frame made anew, with byte `at(size)` of `member`'s content
+/// changed: its frames and the seek index are all consistent, so only the rebuilt gzip's digest
+/// shows it.
+fn reframed_with_a_changed_byte(bundle: &[u8], member: &str, at: fn(usize) -> usize) -> Vec<u8> {
     let (index, _) = bundle_file::seek_index(bundle);
     let frame_at = |span: &serde_json::Value| {
         let (o, l) = (
@@ -409,7 +442,7 @@ fn reframed_with_a_changed_byte(bundle: &[u8], member: &str) -> Vec<u8> {
         let mut content = frame_at(&m["data"]);
         content.truncate(size);
         if path == member {
-            content[size / 2] ^= 0x01;
+            content[at(size)] ^= 0x01;
             changed = true;
         }
         raw.file(path, &content);
@@ -428,7 +461,7 @@ fn a_tar_changed_with_consistent_frames_is_refused_by_the_rebuilt_digest_even_wh
     let bytes = std::fs::read(&compact).unwrap();
     std::fs::write(
         &bad,
-        reframed_with_a_changed_byte(&bytes, &format!("raw/sha256/{}.tar", &d[7..])),
+        reframed_with_a_changed_byte(&bytes, &format!("raw/sha256/{}.tar", &d[7..]), |n| n / 2),
     )
     .unwrap();
     let v = bundle_args(&["verify", bad.to_str().unwrap(), "--key", &public]);
@@ -449,4 +482,23 @@ fn a_tar_changed_with_consistent_frames_is_refused_by_the_rebuilt_digest_even_wh
     let o = load(&format!("registry://{}/again", dst.addr));
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert!(text(&o).contains("altered"), "{}", text(&o));
+}
+
+#[test]
+fn a_changed_byte_of_side_data_is_refused_before_any_tag() {
+    let src = source();
+    let w = src.work.path();
+    let (compact, public) = compact_go_app(&src);
+    let member = format!("raw/sha256/{}.preflate", &src.pigz_layer[7..]);
+    let bytes = std::fs::read(&compact).unwrap();
+    // Byte 4 starts the first chunk's length: the side data still parses, and is wrong.
+    let bad = w.join("bad.bundle");
+    std::fs::write(&bad, reframed_with_a_changed_byte(&bytes, &member, |_| 4)).unwrap();
+    let v = bundle_args(&["verify", bad.to_str().unwrap(), "--key", &public]);
+    assert_eq!(v.status.code(), Some(3), "{}", text(&v));
+    assert!(text(&v).contains(&src.pigz_layer), "{}", text(&v));
+    let dst = Registry::start();
+    let o = load_to(&bad, &public, &format!("registry://{}", dst.addr));
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(dst.tags("go/app").is_empty(), "a tag was written");
 }
