@@ -9,9 +9,15 @@
 //! bytes with its corrections, in order. The side data is those chunks, serialised:
 //!
 //! ```text
-//! u32 count, then per chunk: u64 uncompressed length, u32 corrections length, corrections
+//! u32 count, then per chunk: u64 uncompressed length, the sha256 of those bytes,
+//!                            u32 corrections length, corrections
 //! ```
 //! (little-endian).
+//!
+//! preflate-rs 0.7.6 can loop without end (and without bound on memory) on corrections that do
+//! not fit their bytes. So it is only ever given a chunk's bytes and corrections exactly as
+//! `create` made them and proved they rebuild the layer: the side data must hash to the digest
+//! `bundle.json` names, and each chunk's bytes to the sha256 the side data gives them.
 
 use preflate_rs::{ExitCode, PreflateConfig, PreflateStreamProcessor, RecreateStreamProcessor};
 use std::collections::VecDeque;
@@ -27,7 +33,8 @@ pub const CHUNK_LIMIT: usize = 16 << 20;
 pub const MAX_SIDE: u64 = 64 << 20;
 
 /// preflate-rs counts positions in 32 bits; past this the stream is not tried.
-pub const MAX_RAW: u64 = 3 << 30;
+/// preflate-rs counts positions in 31 bits; past this the stream is not tried.
+pub const MAX_RAW: u64 = 3 << 29;
 
 /// How much compressed input is offered per call.
 const READ: usize = 1 << 20;
@@ -97,6 +104,7 @@ fn analyse_chunks(mut deflate: impl Read, bounds: &Bounds) -> io::Result<Result<
         };
         at += r.compressed_size;
         side.extend_from_slice(&(p.plain_text().len() as u64).to_le_bytes());
+        side.extend_from_slice(&sha256(p.plain_text().text()));
         side.extend_from_slice(&(r.corrections.len() as u32).to_le_bytes());
         side.extend_from_slice(&r.corrections);
         count += 1;
@@ -110,7 +118,7 @@ fn analyse_chunks(mut deflate: impl Read, bounds: &Bounds) -> io::Result<Result<
 }
 
 /// The chunks side data lists, if it is well formed and within the bounds a reader keeps.
-fn parse(side: &[u8]) -> Option<VecDeque<(usize, Vec<u8>)>> {
+fn parse(side: &[u8]) -> Option<VecDeque<Chunk>> {
     let mut r = side;
     let mut take = |n: usize| -> Option<&[u8]> {
         let (a, b) = (r.len() >= n).then(|| r.split_at(n))?;
@@ -121,11 +129,28 @@ fn parse(side: &[u8]) -> Option<VecDeque<(usize, Vec<u8>)>> {
     let mut chunks = VecDeque::new();
     for _ in 0..count {
         let len = u64::from_le_bytes(take(8)?.try_into().ok()?);
-        let n = u32::from_le_bytes(take(4)?.try_into().ok()?) as usize;
         let len = usize::try_from(len).ok().filter(|&l| l <= CHUNK_LIMIT)?;
-        chunks.push_back((len, take(n)?.to_vec()));
+        let sha256 = take(32)?.try_into().ok()?;
+        let n = u32::from_le_bytes(take(4)?.try_into().ok()?) as usize;
+        let corrections = take(n)?.to_vec();
+        chunks.push_back(Chunk {
+            len,
+            sha256,
+            corrections,
+        });
     }
     take(1).is_none().then_some(chunks)
+}
+
+/// One chunk of side data: how many uncompressed bytes, their sha256, their corrections.
+struct Chunk {
+    len: usize,
+    sha256: [u8; 32],
+    corrections: Vec<u8>,
+}
+
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    <sha2::Sha256 as sha2::Digest>::digest(bytes).into()
 }
 
 /// Rebuilds a deflate stream from its side data and then its uncompressed bytes, as they come.
@@ -135,7 +160,7 @@ pub struct Recreate {
     side_left: usize,
     sha256: [u8; 32],
     side: Vec<u8>,
-    chunks: Option<VecDeque<(usize, Vec<u8>)>>,
+    chunks: Option<VecDeque<Chunk>>,
     pending: Vec<u8>,
     engine: Option<Worker>,
     failed: bool,
@@ -178,8 +203,7 @@ impl Worker {
 
 impl Recreate {
     /// A rebuilder whose first `side` bytes of input are the side data, which must hash to
-    /// `sha256`: preflate-rs trusts its side data (damaged corrections can make it loop
-    /// without end), so only the bytes `create` wrote and `bundle.json` names reach it.
+    /// `sha256` (see the module's comment for why).
     pub fn new(side: u64, sha256: [u8; 32]) -> Option<Recreate> {
         (side <= MAX_SIDE).then(|| Recreate {
             side_left: side as usize,
@@ -198,7 +222,7 @@ impl Recreate {
         self.side.extend_from_slice(&input[..n]);
         self.side_left -= n;
         if self.side_left == 0 && self.chunks.is_none() {
-            let named = <sha2::Sha256 as sha2::Digest>::digest(&self.side)[..] == self.sha256;
+            let named = sha256(&self.side) == self.sha256;
             self.chunks = named.then(|| parse(&self.side)).flatten();
             self.failed |= self.chunks.is_none();
             self.side = Vec::new();
@@ -217,19 +241,24 @@ impl Recreate {
         };
         self.pending.extend_from_slice(raw);
         let mut used = 0;
-        while let Some((len, _)) = chunks.front() {
-            if self.pending.len() - used < *len {
+        while let Some(chunk) = chunks.front() {
+            let len = chunk.len;
+            if self.pending.len() - used < len {
                 break;
             }
-            let (len, corrections) = chunks.pop_front().expect("a front chunk");
+            let chunk = chunks.pop_front().expect("a front chunk");
+            let plain = self.pending[used..used + len].to_vec();
+            if sha256(&plain) != chunk.sha256 {
+                self.failed = true;
+                return;
+            }
             if self.engine.is_none() {
                 self.engine = Worker::start();
             }
-            let plain = self.pending[used..used + len].to_vec();
             match self
                 .engine
                 .as_ref()
-                .and_then(|w| w.recompress(plain, corrections))
+                .and_then(|w| w.recompress(plain, chunk.corrections))
             {
                 Some(bytes) => out.extend_from_slice(&bytes),
                 None => {
@@ -290,8 +319,7 @@ mod tests {
     }
 
     fn rebuild(side: &[u8], raw: &[u8], pieces: usize) -> Vec<u8> {
-        let sha256 = <sha2::Sha256 as sha2::Digest>::digest(side).into();
-        rebuild_named(side, sha256, raw, pieces)
+        rebuild_named(side, sha256(side), raw, pieces)
     }
 
     fn rebuild_named(side: &[u8], sha256: [u8; 32], raw: &[u8], pieces: usize) -> Vec<u8> {
@@ -334,20 +362,20 @@ mod tests {
             );
         }
         // Damaged side data never reaches preflate-rs: nothing comes out.
-        let sha256 = <sha2::Sha256 as sha2::Digest>::digest(&side).into();
+        let named = sha256(&side);
         for at in [0, 4, 12, side.len() / 2, side.len() - 1] {
             let mut bad = side.clone();
             bad[at] ^= 0x40;
             assert!(
-                rebuild_named(&bad, sha256, &raw, 4096).is_empty(),
+                rebuild_named(&bad, named, &raw, 4096).is_empty(),
                 "byte {at}"
             );
         }
-        // Nor do other bytes give the stream.
-        assert!(rebuild_named(&side[..side.len() - 1], sha256, &raw, 4096).is_empty());
+        assert!(rebuild_named(&side[..side.len() - 1], named, &raw, 4096).is_empty());
+        // Nor do other uncompressed bytes: the chunk they are in is not handed to preflate-rs.
         let mut other = raw.clone();
         other[1000] ^= 1;
-        assert!(rebuild(&side, &other, 4096) != deflate);
+        assert!(rebuild(&side, &other, 4096).is_empty());
         assert!(rebuild(&side, &raw[..raw.len() - 1], 4096) != deflate);
     }
 
@@ -373,8 +401,8 @@ mod tests {
             .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
             .collect();
         assert!(analyse(&garbage[..], &bounds).unwrap().is_err());
-        assert_eq!(parse(&[1, 0, 0, 0]), None, "a chunk missing");
-        assert_eq!(parse(&[0, 0, 0, 0, 9]), None, "a byte after the chunks");
+        assert!(parse(&[1, 0, 0, 0]).is_none(), "a chunk missing");
+        assert!(parse(&[0, 0, 0, 0, 9]).is_none(), "a byte after the chunks");
         assert!(Recreate::new(MAX_SIDE + 1, [0; 32]).is_none());
     }
 }
