@@ -5,7 +5,8 @@ Realistic, compressible, mixed binary/text content (shared libraries, interprete
 toolchains, /usr/share), gzip-compressed by the producers registries get layers from, in about
 the shares of layer bytes seen there (PRODUCERS: Go's compress/gzip at the default level as
 BuildKit, containerd and moby write it; at BestSpeed as crane, ko and kaniko do; Go 1.27's new
-encoder; klauspost's pgzip as podman, buildah and skopeo do; zlib (Python) and GNU gzip). Which
+encoder; klauspost's pgzip as podman, buildah and skopeo do; zlib (Python), GNU gzip and pigz,
+whose output no encoder in bundle reproduces and preflate-rs's side data carries). Which
 producer made each layer is written to producers.json. The layer set:
 
 - three bases: a distro-like base, a language runtime on top of it, a slim variant;
@@ -77,8 +78,8 @@ def pick(files, budget, rng):
 
 
 # Producer → share of layer bytes, roughly as registries hold them.
-PRODUCERS = {"go1.26-6": 0.45, "go1.26-1": 0.15, "go1.27-6": 0.10, "pgzip": 0.20, "python-zlib-6": 0.05,
-             "gnu-gzip-6": 0.05}
+PRODUCERS = {"go1.26-6": 0.45, "go1.26-1": 0.15, "go1.27-6": 0.10, "pgzip": 0.20, "python-zlib-6": 0.04,
+             "gnu-gzip-6": 0.04, "pigz-6": 0.02}
 JUDGES = os.environ.get("BUNDLE_JUDGES", "/var/cache/bundle-judges")
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -111,7 +112,8 @@ def producer_commands(bin_dir):
           "g = gzip.GzipFile(fileobj=sys.stdout.buffer, mode='wb', compresslevel=6, mtime=0)\n"
           "shutil.copyfileobj(sys.stdin.buffer, g, 1 << 20)\ng.close()")
     return {"go1.26-6": [g126, "6"], "go1.26-1": [g126, "1"], "go1.27-6": [g127, "6"], "pgzip": [pgz],
-            "python-zlib-6": [sys.executable, "-c", py], "gnu-gzip-6": ["gzip", "-6", "-n", "-c"]}
+            "python-zlib-6": [sys.executable, "-c", py], "gnu-gzip-6": ["gzip", "-6", "-n", "-c"],
+            "pigz-6": ["pigz", "-6", "-n", "-c"]}
 
 
 def assign_producers(layers, raw_budget):

@@ -427,15 +427,17 @@ def producer_shares(layout, compact):
 
 
 def rebuild_speed(layout, compact, key, out):
-    """The largest rebuilt layer of each Go and pgzip producer, served by `bundle serve` (which
-    rebuilds it as it streams it) and fetched with curl, against the producer itself compressing
-    the same tar: MB of tar per second, one core each (pgzip held to one with GOMAXPROCS)."""
+    """The largest rebuilt layer of each Go, pgzip and pigz producer, served by `bundle serve`
+    (which rebuilds it as it streams it; pigz's through preflate-rs) and fetched with curl,
+    against the producer itself compressing the same tar: MB of tar per second, one core each
+    (pgzip held to one with GOMAXPROCS, pigz with -p 1)."""
     made_by = json.load(open(os.path.join(layout, "producers.json")))
     blobs = [b for b in bundle_json(compact)["blobs"] if b.get("encoding") == "gzip-rebuild"]
     commands = {"go1.26-6": [os.path.join(WORK, "bin", "gogzip-1.26"), "6"],
                 "go1.26-1": [os.path.join(WORK, "bin", "gogzip-1.26"), "1"],
                 "go1.27-6": [os.path.join(WORK, "bin", "gogzip-1.27"), "6"],
-                "pgzip": ["GOMAXPROCS=1", os.path.join(WORK, "bin", "pgzip")]}
+                "pgzip": ["GOMAXPROCS=1", os.path.join(WORK, "bin", "pgzip")],
+                "pigz-6": ["pigz", "-p", "1", "-6", "-n", "-c"]}
     port = free_port()
     proc = subprocess.Popen([BUNDLE, "serve", compact, "--key", key + ".pub", "--listen", f"127.0.0.1:{port}",
                              "-q"])

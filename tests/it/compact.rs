@@ -506,8 +506,9 @@ fn a_changed_byte_of_side_data_or_of_its_tar_is_refused_before_any_tag() {
     let bytes = std::fs::read(&compact).unwrap();
     // Byte 4 starts the first chunk's length in the side data; the middle is in the tar. Each
     // is refused without preflate-rs ever seeing it (it may loop on bytes that do not fit).
-    let changes: [(&str, fn(usize) -> usize); 2] = [("side data", |_| 4), ("tar", |n| n / 2)];
-    for (what, at) in changes {
+    let in_side: fn(usize) -> usize = |_| 4;
+    let in_tar: fn(usize) -> usize = |n| n / 2;
+    for (what, at) in [("side data", in_side), ("tar", in_tar)] {
         let bad = w.join("bad.bundle");
         std::fs::write(&bad, reframed_with_a_changed_byte(&bytes, &member, at)).unwrap();
         let v = bundle_args(&["verify", bad.to_str().unwrap(), "--key", &public]);
