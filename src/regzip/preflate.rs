@@ -32,7 +32,6 @@ pub const CHUNK_LIMIT: usize = 16 << 20;
 /// bytes and never more than this.
 pub const MAX_SIDE: u64 = 64 << 20;
 
-/// preflate-rs counts positions in 32 bits; past this the stream is not tried.
 /// preflate-rs counts positions in 31 bits; past this the stream is not tried.
 pub const MAX_RAW: u64 = 3 << 29;
 
