@@ -20,7 +20,7 @@ fuzz_target!(|data: &[u8]| {
         "pgzip",
         "gnu",
         "",
-        "preflate-rs0.7.6",
+        regzip::ENCODER_PREFLATE,
     ][usize::from(data[0] % 7)];
     let level = i32::from(data[1] as i8 % 12);
     let header_len = usize::from(data[2]).min(data.len() - 3);
@@ -29,7 +29,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = regzip::candidates(data);
     let _ = regzip::guess(data, raw);
     let _ = regzip::inflate(data, 1 << 20);
-    if encoder == "preflate-rs0.7.6" {
+    if encoder == regzip::ENCODER_PREFLATE {
         // data[1]: how much of the member is side data; then the sha256 bundle.json gives it
         // and the member. Only side data with that hash may reach preflate-rs.
         let Some((sha256, member)) = data[3..].split_first_chunk::<32>() else {

@@ -161,10 +161,8 @@ impl Job<'_> {
         if scan.raw_size > preflate::MAX_RAW {
             return Ok(Err(Refusal::Refused));
         }
-        let at = self.header.len() as u64;
-        let mut f = File::open(&self.gz_path)?;
-        f.seek(SeekFrom::Start(at))?;
-        let deflate = BufReader::with_capacity(1 << 20, f).take(self.size - at - 8);
+        let at = self.header.len();
+        let deflate = deflate_stream(&self.gz_path, at)?.take(self.size - at as u64 - 8);
         let side = match preflate::analyse(deflate, &preflate::Bounds::for_gzip(self.size))
             .with_context(|| format!("reading {}", self.gz_path.display()))?
         {
@@ -273,9 +271,14 @@ fn read_head(path: &Path) -> io::Result<Vec<u8>> {
 
 /// The deflate stream of the blob at `path`, whose header is `at` bytes, inflated.
 fn inflater(path: &Path, at: usize) -> io::Result<DeflateDecoder<BufReader<File>>> {
+    Ok(DeflateDecoder::new(deflate_stream(path, at)?))
+}
+
+/// The blob at `path` from its deflate stream on, after a header of `at` bytes.
+fn deflate_stream(path: &Path, at: usize) -> io::Result<BufReader<File>> {
     let mut f = File::open(path)?;
     f.seek(SeekFrom::Start(at as u64))?;
-    Ok(DeflateDecoder::new(BufReader::with_capacity(1 << 20, f)))
+    Ok(BufReader::with_capacity(1 << 20, f))
 }
 
 /// What one pass over the uncompressed bytes tells.

@@ -252,22 +252,20 @@ impl RebuildRecord {
     /// The record of a recipe, for a tar of `raw_size` bytes with sha256 `raw_digest`.
     pub fn new(recipe: &crate::regzip::Recipe, raw_size: u64, raw_digest: Digest) -> Self {
         let (encoder, level) = recipe.producer.id();
+        let (side_size, side_digest) = match recipe.producer {
+            crate::regzip::Producer::Preflate { side, sha256 } => {
+                (Some(side), Some(Digest::from_sha256(sha256)))
+            }
+            _ => (None, None),
+        };
         RebuildRecord {
             encoder: encoder.into(),
             level,
             header: hex::encode(&recipe.header),
             raw_size,
             raw_digest,
-            side_size: match recipe.producer {
-                crate::regzip::Producer::Preflate { side, .. } => Some(side),
-                _ => None,
-            },
-            side_digest: match recipe.producer {
-                crate::regzip::Producer::Preflate { sha256, .. } => {
-                    Some(Digest::from_sha256(sha256))
-                }
-                _ => None,
-            },
+            side_size,
+            side_digest,
         }
     }
 
