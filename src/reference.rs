@@ -51,6 +51,11 @@ fn split_registry(name: &str) -> Result<(String, String), &'static str> {
     {
         return Err("the registry host holds characters a host name cannot have");
     }
+    // A DNS name has at most 253 characters, and a port at most 6 more. Bounding each part
+    // (not only the whole text) keeps the canonical form, which adds to it, within the limit.
+    if registry.len() > 253 + 6 {
+        return Err("the registry host is longer than a host name can be");
+    }
     let repository = if registry == DOCKER_HUB && !path.contains('/') {
         format!("library/{path}")
     } else {
@@ -210,5 +215,24 @@ mod tests {
         ] {
             assert!(Reference::parse(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn every_accepted_reference_parses_again_in_its_canonical_form() {
+        // bundle.json stores the canonical form, which adds `:latest` (and for Docker Hub
+        // `docker.io/library/`): each part is bounded so that it always fits the text limit.
+        let longest = format!(
+            "{}:5000/{}:{}@sha256:{}",
+            "h".repeat(249),
+            "r".repeat(255),
+            "t".repeat(128),
+            "0".repeat(64)
+        );
+        let r = Reference::parse(&longest).unwrap();
+        assert_eq!(Reference::parse(&r.to_string()).unwrap(), r);
+        // A host no DNS name can be (the fuzz smoke found it: its canonical form was too long).
+        let host = format!("{}/0.0", "a.".repeat(508));
+        let e = Reference::parse(&host).unwrap_err().to_string();
+        assert!(e.contains("registry host"), "{e}");
     }
 }
