@@ -297,6 +297,22 @@ mod tests {
                 "{} has no source comment",
                 path.display()
             );
+            // ...and which release of the stack it matches, in its first line, so nobody has
+            // to guess whether it fits what they install.
+            let first = text.lines().next().unwrap_or_default();
+            let names_release = first.split_whitespace().any(|w| {
+                let v = w.trim_start_matches('v');
+                v.split('.')
+                    .take(3)
+                    .filter(|p| p.chars().next().is_some_and(|c| c.is_ascii_digit()))
+                    .count()
+                    == 3
+            });
+            assert!(
+                names_release,
+                "{}: the first line names no release (x.y.z): {first}",
+                path.display()
+            );
             seen += 1;
         }
         assert!(seen >= 3);
