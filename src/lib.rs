@@ -30,4 +30,5 @@ pub mod regzip;
 pub mod report;
 pub mod select;
 pub mod serve;
+pub mod tarindex;
 pub mod verify;

@@ -110,10 +110,15 @@ pub fn frame_reader<'a, R: io::BufRead + Send + 'a>(
 ) -> io::Result<impl Read + Send + 'a> {
     let mut dec = zstd::stream::read::Decoder::with_buffer(src)?.single_frame();
     dec.window_log_max(MAX_WINDOW_LOG)?;
-    Ok(BoundedRead {
-        inner: dec,
+    Ok(bounded(dec, expected))
+}
+
+/// `inner`, refusing to give more or fewer than `expected` bytes.
+pub fn bounded<R: Read>(inner: R, expected: u64) -> impl Read {
+    BoundedRead {
+        inner,
         left: expected,
-    })
+    }
 }
 
 struct BoundedRead<R> {

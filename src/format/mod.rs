@@ -4,6 +4,7 @@ pub mod envelope;
 pub mod frames;
 pub mod parts;
 pub mod reader;
+pub mod refdelta;
 pub mod source;
 pub mod stream;
 pub mod writer;

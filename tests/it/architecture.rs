@@ -13,6 +13,7 @@ const LAYERS: &[&[&str]] = &[
         "console",
         "exit_codes",
         "goflate",
+        "tarindex",
     ],
     &[
         "interrupt",
