@@ -217,13 +217,19 @@ pub fn side_path(digest: &Digest) -> String {
     format!("raw/sha256/{}.preflate", digest.hex())
 }
 
-/// The blob a member holds: `blobs/sha256/<hex>`, or the tar of one at `raw/sha256/<hex>.tar`
-/// or `….preflate` (`BlobRecord::member_path` the other way round).
+/// Where a `gzip-rebuild` blob encoded against a reference layer keeps its delta.
+pub fn delta_path(digest: &Digest) -> String {
+    format!("raw/sha256/{}.delta", digest.hex())
+}
+
+/// The blob a member holds: `blobs/sha256/<hex>`, or the tar of one at `raw/sha256/<hex>.tar`,
+/// `….preflate` or `….delta` (`BlobRecord::member_path` the other way round).
 pub fn member_digest(path: &str) -> Option<Digest> {
     let hex = path.strip_prefix("blobs/sha256/").or_else(|| {
         let raw = path.strip_prefix("raw/sha256/")?;
         raw.strip_suffix(".tar")
             .or_else(|| raw.strip_suffix(".preflate"))
+            .or_else(|| raw.strip_suffix(".delta"))
     })?;
     format!("sha256:{hex}").parse().ok()
 }
@@ -247,6 +253,31 @@ pub struct RebuildRecord {
     pub side_size: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub side_digest: Option<Digest>,
+    /// Set when the member is encoded against a layer the loading side holds
+    /// (`create --compact --since`): the member is then `raw/sha256/<hex>.delta`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<ReferenceRecord>,
+}
+
+/// The layer a member is encoded against (`refdelta`), and the member itself.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ReferenceRecord {
+    /// The reference layer's digest, as registries hold it (gzip).
+    pub layer: Digest,
+    /// Its tar's size and sha256 (its diff ID): what the delta was encoded against.
+    pub raw_size: u64,
+    pub raw_digest: Digest,
+    /// The delta member's size and sha256, so its bytes can be checked without the reference.
+    pub delta_size: u64,
+    pub delta_digest: Digest,
+}
+
+/// Where readers get the tars that members encoded against a reference need.
+pub trait References: Send + Sync {
+    /// The tar of `r.layer`, checked to hash to `r.raw_digest`; or why it cannot be had, in
+    /// a sentence that names the layer.
+    fn get(&self, r: &ReferenceRecord) -> Result<std::sync::Arc<dyn refdelta::Reference>, String>;
 }
 
 impl RebuildRecord {
@@ -267,15 +298,23 @@ impl RebuildRecord {
             raw_digest,
             side_size,
             side_digest,
+            reference: None,
         }
     }
 
-    /// The member that carries the tar (after its side data, if any), and its size.
+    /// The member that carries the tar (after its side data, if any), or its delta against a
+    /// reference, and its size.
     pub fn member(&self, digest: &Digest) -> (String, u64) {
-        match self.side_size {
-            Some(side) => (side_path(digest), side + self.raw_size),
-            None => (raw_path(digest), self.raw_size),
+        match (&self.reference, self.side_size) {
+            (Some(r), _) => (delta_path(digest), r.delta_size),
+            (None, Some(_)) => (side_path(digest), self.tar_member_size()),
+            (None, None) => (raw_path(digest), self.raw_size),
         }
+    }
+
+    /// The size of what the encoder reads: side data, if any, then the tar.
+    pub fn tar_member_size(&self) -> u64 {
+        self.side_size.unwrap_or(0) + self.raw_size
     }
 
     /// The recipe it names, if this version can run it.
@@ -332,17 +371,43 @@ impl BlobRecord {
         self.rebuild.as_ref()?.recipe()
     }
 
-    /// A reader of this blob's bytes from a reader of its member's content.
+    /// A reader of this blob's bytes from a reader of its member's content; `refs` gives the
+    /// reference tar of a member encoded against one.
     pub fn decoder<'a, R: std::io::Read + Send + 'a>(
         &self,
         member: R,
-    ) -> Box<dyn std::io::Read + Send + 'a> {
-        match self
+        refs: Option<&dyn References>,
+    ) -> std::io::Result<Box<dyn std::io::Read + Send + 'a>> {
+        let Some(r) = self
             .recipe()
             .and_then(|r| crate::regzip::Rebuilder::new(&r))
-        {
-            Some(r) => Box::new(crate::regzip::RebuildReader::new(member, r)),
-            None => Box::new(member),
+        else {
+            return Ok(Box::new(member));
+        };
+        let rebuild = self.rebuild.as_ref().expect("a recipe has a record");
+        match &rebuild.reference {
+            None => Ok(Box::new(crate::regzip::RebuildReader::new(member, r))),
+            Some(reference) => {
+                let tar = self.reference_tar(reference, refs)?;
+                let tars = refdelta::Decoder::new(member, tar, rebuild.tar_member_size());
+                Ok(Box::new(crate::regzip::RebuildReader::new(tars, r)))
+            }
+        }
+    }
+
+    /// The reference tar a delta member needs, from `refs`.
+    pub fn reference_tar(
+        &self,
+        reference: &ReferenceRecord,
+        refs: Option<&dyn References>,
+    ) -> std::io::Result<std::sync::Arc<dyn refdelta::Reference>> {
+        let missing = |why: String| std::io::Error::new(std::io::ErrorKind::NotFound, why);
+        match refs {
+            Some(refs) => refs.get(reference).map_err(missing),
+            None => Err(missing(format!(
+                "layer {} is carried as a delta against layer {}, which is not at hand: load into a target that holds it, or give the bundle that carries it with --base",
+                self.digest, reference.layer
+            ))),
         }
     }
 

@@ -25,6 +25,8 @@ pub struct BundleReader {
     /// Member path → its place in `index.members`: blobs are opened by path, once per target
     /// and retry, so the lookup must not walk the whole index.
     by_path: std::collections::HashMap<String, usize>,
+    /// Where the reference tars of delta members come from (`set_references`).
+    references: Option<Arc<dyn super::References>>,
 }
 
 impl BundleReader {
@@ -84,6 +86,7 @@ impl BundleReader {
             index,
             index_offset,
             by_path,
+            references: None,
         })
     }
 
@@ -141,7 +144,21 @@ impl BundleReader {
                 ),
             });
         }
-        Ok(rec.decoder(self.open_member(m)?))
+        let refs = self.references.as_deref();
+        rec.decoder(self.open_member(m)?, refs)
+            .map_err(|source| FormatError::Io {
+                path: self.path.clone(),
+                source,
+            })
+    }
+
+    /// Where `open_blob` gets the reference tars of layers carried as deltas against one.
+    pub fn set_references(&mut self, refs: Arc<dyn super::References>) {
+        self.references = Some(refs);
+    }
+
+    pub fn references(&self) -> Option<&Arc<dyn super::References>> {
+        self.references.as_ref()
     }
 
     /// `bundle.json`, read and accepted (`BundleManifest::parse`), with its bytes. Not a

@@ -37,6 +37,8 @@ pub struct Catalog {
     pub images: usize,
     /// Where two bundles (or images) claim the same repository and tag: (name, kept digest).
     pub overridden: Vec<String>,
+    /// The reference tars of layers carried as deltas, from the bundles served.
+    pub references: Option<std::sync::Arc<dyn crate::format::References>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +79,7 @@ impl Catalog {
             blobs: HashMap::new(),
             images: 0,
             overridden: Vec::new(),
+            references: None,
         };
         for path in files {
             c.add(path, keys, allow_unsigned, keep_registry)?;
@@ -100,7 +103,42 @@ impl Catalog {
                 });
             }
         }
+        c.references = c.reference_tars(files)?;
         Ok(c)
+    }
+
+    /// Where layers carried as deltas get their reference tars: the bundles served with them,
+    /// which must carry every reference (checked here, before anything is served).
+    fn reference_tars(
+        &self,
+        files: &[PathBuf],
+    ) -> Result<Option<std::sync::Arc<dyn crate::format::References>>, CatalogError> {
+        let mut needed = self.blobs.values().filter_map(|l| {
+            let r = l.record.rebuild.as_ref()?.reference.as_ref()?;
+            Some((&l.record.digest, &r.layer))
+        });
+        if needed.clone().next().is_none() {
+            return Ok(None);
+        }
+        if let Some((layer, reference)) = needed.find(|(_, r)| !self.blobs.contains_key(*r)) {
+            return Err(CatalogError::Inconsistent {
+                path: files[self.blobs[layer].bundle].display().to_string(),
+                detail: format!(
+                    "layer {layer} is carried as a delta against layer {reference}, which none of these bundles carries: serve it together with the bundle it was made against (bundle serve BASE DELTA)"
+                ),
+            });
+        }
+        let mut tars = crate::delta::ReferenceTars::new();
+        for f in files {
+            let inconsistent = |e: anyhow::Error| CatalogError::Inconsistent {
+                path: f.display().to_string(),
+                detail: crate::causes::flatten(e.chain()),
+            };
+            let reader = BundleReader::open(f).map_err(|e| inconsistent(e.into()))?;
+            let source = crate::delta::ReferenceTars::bundle_source(reader).map_err(inconsistent)?;
+            tars.add(f.display().to_string(), source);
+        }
+        Ok(Some(std::sync::Arc::new(tars)))
     }
 
     fn add(

@@ -352,7 +352,8 @@ pub fn blob_body(
                 c.bundles[loc.bundle]
                     .open_member(&loc.member)
                     .map_err(io::Error::other)?,
-            ),
+                c.references.as_deref(),
+            )?,
             loc.record.size,
         ),
         None => {
