@@ -40,6 +40,11 @@ pub enum Command {
         /// Accept a bundle without a signature (its digests are still checked).
         #[arg(long)]
         allow_unsigned: bool,
+        /// For a `create --compact --since` update: the bundle it was made against, so the
+        /// layers carried as deltas are rebuilt and proven too (without it, their bytes are
+        /// checked against bundle.json).
+        #[arg(long, value_name = "FILE")]
+        base: Option<PathBuf>,
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
@@ -207,6 +212,11 @@ pub struct LoadArgs {
     /// Only these platforms of multi-platform images (OS/ARCH[/VARIANT]); repeatable.
     #[arg(long = "platform")]
     pub platforms: Vec<String>,
+    /// The bundle a `create --compact --since` update was made against: where the reference
+    /// layers of its deltas are read from when a target does not hold them (a new oci: layout,
+    /// docker-archive:, containerd).
+    #[arg(long, value_name = "FILE")]
+    pub base: Option<PathBuf>,
     /// Blobs loaded at once.
     #[arg(short, long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub jobs: u16,

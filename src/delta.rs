@@ -20,8 +20,8 @@ pub struct Base {
     pub manifests: Vec<(String, Vec<Digest>)>,
     /// A base bundle's file: where those reference layers are read from.
     pub file: Option<std::path::PathBuf>,
-    /// The layers the base file itself carries (not those it left out).
-    pub carried: HashSet<Digest>,
+    /// The layers the base file itself carries (not those it left out), with their sizes.
+    pub carried: std::collections::HashMap<Digest, u64>,
 }
 
 pub fn load_base(path: &Path) -> Result<Base> {
@@ -49,7 +49,11 @@ pub fn load_base(path: &Path) -> Result<Base> {
             held,
             manifests: manifests_of(&reader, &doc),
             file: Some(path.to_path_buf()),
-            carried: doc.blobs.iter().map(|b| b.digest.clone()).collect(),
+            carried: doc
+                .blobs
+                .iter()
+                .map(|b| (b.digest.clone(), b.size))
+                .collect(),
         });
     }
     let (inv, bytes) = crate::inventory::read(path).with_context(|| {
@@ -65,7 +69,7 @@ pub fn load_base(path: &Path) -> Result<Base> {
         held: inv.blobs.into_iter().collect(),
         manifests: Vec::new(),
         file: None,
-        carried: HashSet::new(),
+        carried: Default::default(),
     })
 }
 
@@ -92,156 +96,4 @@ fn manifests_of(
         }
     }
     out
-}
-
-/// A reader of a layer's tar, or None when the source does not hold the layer.
-pub type TarSource =
-    Box<dyn Fn(&Digest) -> Option<std::io::Result<Box<dyn Read + Send>>> + Send + Sync>;
-
-/// The reference tars that layers carried as deltas (`format::refdelta`) need: read from the
-/// first source that holds each (a base bundle, a load target), checked against the digest the
-/// delta names, and kept in scratch files for the run (read at random, never all in memory).
-pub struct ReferenceTars {
-    sources: Vec<(String, TarSource)>,
-    scratch: std::sync::Mutex<Option<crate::fsutil::ScratchDir>>,
-    spooled: std::sync::Mutex<
-        std::collections::HashMap<Digest, std::sync::Arc<dyn crate::format::refdelta::Reference>>,
-    >,
-}
-
-impl Default for ReferenceTars {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl ReferenceTars {
-    pub fn new() -> Self {
-        ReferenceTars {
-            sources: Vec::new(),
-            scratch: Default::default(),
-            spooled: Default::default(),
-        }
-    }
-
-    /// Look in `source` (called `name` in messages) after the sources added before.
-    pub fn add(&mut self, name: String, source: TarSource) {
-        self.sources.push((name, source));
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.sources.is_empty()
-    }
-
-    /// The tars of the layers a bundle file carries: a compact layer's tar straight from its
-    /// member, any other gzip layer inflated.
-    pub fn bundle_source(reader: BundleReader) -> Result<TarSource> {
-        let (doc, _) = reader.bundle_manifest()?;
-        let records: std::collections::HashMap<Digest, crate::format::BlobRecord> = doc
-            .blobs
-            .into_iter()
-            .map(|b| (b.digest.clone(), b))
-            .collect();
-        Ok(Box::new(move |digest: &Digest| {
-            let rec = records.get(digest)?;
-            let io = |e: crate::format::FormatError| std::io::Error::other(e.to_string());
-            Some(match &rec.rebuild {
-                Some(r) if r.reference.is_none() => {
-                    let path = rec.member_path();
-                    let m = reader.member(&path)?;
-                    let side = r.side_size.unwrap_or(0);
-                    reader.open_member(m).map_err(io).and_then(|mut member| {
-                        std::io::copy(&mut (&mut member).take(side), &mut std::io::sink())?;
-                        Ok(Box::new(member.take(r.raw_size)) as Box<dyn Read + Send>)
-                    })
-                }
-                Some(_) => return None,
-                None => reader
-                    .open_blob(rec)
-                    .map(|gz| gunzip(gz))
-                    .map_err(io),
-            })
-        }))
-    }
-
-    /// Spool the tar of `r.layer` from the first source that has it and check it.
-    fn spool(
-        &self,
-        r: &crate::format::ReferenceRecord,
-    ) -> Result<std::sync::Arc<dyn crate::format::refdelta::Reference>, String> {
-        let mut tried = Vec::new();
-        for (name, source) in &self.sources {
-            let Some(opened) = source(&r.layer) else {
-                continue;
-            };
-            match opened.map_err(anyhow::Error::from).and_then(|tar| self.spool_from(tar, r)) {
-                Ok(file) => return Ok(std::sync::Arc::new(file)),
-                Err(e) => tried.push(format!("{name}: {}", crate::causes::flatten(e.chain()))),
-            }
-        }
-        Err(match tried.is_empty() {
-            true => format!(
-                "layer {} is needed as the reference of a delta, and {} does not hold it; load the release it came with first, or give the bundle that carries it with --base",
-                r.layer,
-                self.names()
-            ),
-            false => format!("reference layer {}: {}", r.layer, tried.join("; ")),
-        })
-    }
-
-    fn names(&self) -> String {
-        match self.sources.is_empty() {
-            true => "nothing here".into(),
-            false => {
-                let names: Vec<&str> = self.sources.iter().map(|(n, _)| n.as_str()).collect();
-                names.join(" nor ")
-            }
-        }
-    }
-
-    fn spool_from(
-        &self,
-        mut tar: Box<dyn Read + Send>,
-        r: &crate::format::ReferenceRecord,
-    ) -> Result<std::fs::File> {
-        let mut scratch = self.scratch.lock().unwrap_or_else(|p| p.into_inner());
-        if scratch.is_none() {
-            *scratch = Some(crate::fsutil::ScratchDir::new(".bundle-refs-")?);
-        }
-        let dir = scratch.as_ref().expect("made above").path();
-        let path = dir.join(r.layer.hex());
-        let mut out = crate::digest::HashingWriter::new(std::io::BufWriter::new(
-            std::fs::File::create(&path)?,
-        ));
-        std::io::copy(&mut (&mut tar).take(r.raw_size + 1), &mut out)?;
-        let (w, found, size) = out.finish();
-        w.into_inner().map_err(|e| e.into_error())?;
-        if found != r.raw_digest || size != r.raw_size {
-            anyhow::bail!(
-                "its tar is {found} ({size} bytes), not {} as the delta was made against",
-                r.raw_digest
-            );
-        }
-        Ok(std::fs::File::open(&path)?)
-    }
-}
-
-impl crate::format::References for ReferenceTars {
-    fn get(
-        &self,
-        r: &crate::format::ReferenceRecord,
-    ) -> Result<std::sync::Arc<dyn crate::format::refdelta::Reference>, String> {
-        let mut spooled = self.spooled.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(f) = spooled.get(&r.layer) {
-            return Ok(f.clone());
-        }
-        let f = self.spool(r)?;
-        spooled.insert(r.layer.clone(), f.clone());
-        Ok(f)
-    }
-}
-
-/// The tar inside a gzip layer (all its members).
-pub fn gunzip(gz: impl Read + Send + 'static) -> Box<dyn Read + Send> {
-    Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::new(gz)))
 }

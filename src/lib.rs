@@ -25,6 +25,7 @@ pub mod manifest;
 pub mod platform;
 pub mod progress;
 pub mod reference;
+pub mod reftars;
 pub mod registry;
 pub mod regzip;
 pub mod report;

@@ -57,10 +57,12 @@ fn run(cli: Cli) -> Result<i32> {
             file,
             keys,
             allow_unsigned,
+            base,
             json,
         } => {
-            let checked = bundle::verify::load_keys(&keys)
-                .and_then(|keys| bundle::verify::verify_file(&file, &keys, allow_unsigned));
+            let checked = bundle::verify::load_keys(&keys).and_then(|keys| {
+                bundle::verify::verify_file(&file, &keys, allow_unsigned, base.as_deref())
+            });
             match checked {
                 Ok(r) => say!("{}", report::verified(&file, &r, json)),
                 Err(e) if json => {

@@ -77,11 +77,18 @@ pub fn verified(file: &Path, r: &VerifyReport, json: bool) -> String {
         return serde_json::json!({
             "file": file.display().to_string(), "verified": true, "signer": r.signer,
             "images": r.images, "blobs": r.blobs, "blobBytes": r.bytes, "fileBytes": r.file_bytes,
+            "deltasNotRebuilt": r.deltas_unrebuilt,
         })
         .to_string();
     }
+    let deltas = match r.deltas_unrebuilt {
+        0 => String::new(),
+        n => format!(
+            "\n  {n} layer(s) carried as deltas against a base: their bytes match bundle.json; give the base with --base to rebuild them too"
+        ),
+    };
     format!(
-        "{}: OK\n  signature: {}\n  {} images, {} blobs ({}) match bundle.json\n  all {} bytes of the file are as written ({:.2}s, {}/s)",
+        "{}: OK\n  signature: {}\n  {} images, {} blobs ({}) match bundle.json\n  all {} bytes of the file are as written ({:.2}s, {}/s){deltas}",
         file.display(),
         r.signer
             .as_deref()

@@ -33,7 +33,7 @@ pub struct Settings {
 
 impl Settings {
     /// The cache keeps frames per setting: another level makes other bytes.
-    fn kind(&self) -> String {
+    pub fn kind(&self) -> String {
         format!("zstd{}-w{}", self.level, self.window_log)
     }
 }

@@ -4,6 +4,7 @@
 //! downloads, `describe` (bundle.json; pure) and `write` (the signed file or its parts) →
 //! `summary`.
 
+pub mod against;
 pub mod compact;
 mod describe;
 mod fetch;
@@ -26,7 +27,7 @@ use anyhow::{bail, Result};
 use fetch::{Downloads, Fetched};
 use plan::Plan;
 use resolve::ResolvedImage;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use summary::failure_report;
@@ -277,6 +278,35 @@ impl Bundle<'_> {
         Ok((images, plan, written))
     }
 
+    /// With `--compact --since BASE.bundle`: the changed layers encoded against the base's.
+    fn against_base(
+        &self,
+        images: &[ResolvedImage],
+        base: &Base,
+        packed: &mut HashMap<Digest, compact::Packed>,
+        s: compact::Settings,
+        notes: &Progress,
+    ) -> Result<()> {
+        let picks = against::pick(images, base, packed);
+        let Some(file) = base.file.as_ref().filter(|_| !picks.is_empty()) else {
+            return Ok(());
+        };
+        let reader = crate::format::reader::BundleReader::open(file)?;
+        let mut refs = crate::reftars::ReferenceTars::new();
+        refs.add(
+            base.name.clone(),
+            crate::reftars::ReferenceTars::bundle_source(reader)?,
+        );
+        notes.line(&against::encode_all(
+            &picks,
+            &refs,
+            packed,
+            self.output.cache,
+            s,
+        )?);
+        Ok(())
+    }
+
     fn write(
         &self,
         images: &[ResolvedImage],
@@ -286,10 +316,13 @@ impl Bundle<'_> {
         notes: &Progress,
     ) -> Result<WrittenBundle> {
         // bundle.json, written first, says how each layer is carried: packing comes before it.
-        let packed = match self.compact {
+        let mut packed = match self.compact {
             Some(s) => compact::pack_all(plan, self.output.cache, s, ready, notes)?,
             None => Default::default(),
         };
+        if let (Some(s), Some(base)) = (self.compact, self.base) {
+            self.against_base(images, base, &mut packed, s, notes)?;
+        }
         let described = describe::describe(
             images,
             plan,

@@ -192,6 +192,9 @@ mod tests {
             digest: d(9),
             name: "site.json".into(),
             held: [d(3), d(4)].into_iter().collect(),
+            manifests: Vec::new(),
+            file: None,
+            carried: Default::default(),
         };
         let delta = Plan::new(&images, Some(&base)).unwrap();
         assert_eq!(delta.omitted, [d(3)].into_iter().collect());

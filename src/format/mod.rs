@@ -263,8 +263,9 @@ pub struct RebuildRecord {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ReferenceRecord {
-    /// The reference layer's digest, as registries hold it (gzip).
+    /// The reference layer's digest and size, as registries hold it (gzip).
     pub layer: Digest,
+    pub layer_size: u64,
     /// Its tar's size and sha256 (its diff ID): what the delta was encoded against.
     pub raw_size: u64,
     pub raw_digest: Digest,

@@ -22,12 +22,12 @@ const SLACK: u64 = 1 << 20;
 
 /// The reference tar, read at random.
 pub trait Reference: Send + Sync {
-    fn len(&self) -> u64;
+    fn size(&self) -> u64;
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()>;
 }
 
 impl Reference for std::fs::File {
-    fn len(&self) -> u64 {
+    fn size(&self) -> u64 {
         self.metadata().map_or(0, |m| m.len())
     }
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
@@ -36,7 +36,7 @@ impl Reference for std::fs::File {
 }
 
 impl Reference for Vec<u8> {
-    fn len(&self) -> u64 {
+    fn size(&self) -> u64 {
         self.as_slice().len() as u64
     }
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
@@ -47,6 +47,20 @@ impl Reference for Vec<u8> {
         buf.copy_from_slice(src);
         Ok(())
     }
+}
+
+/// The reference read front to back (to index it).
+pub fn reader(r: &dyn Reference) -> impl Read + '_ {
+    struct At<'a>(&'a dyn Reference, u64);
+    impl Read for At<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = (buf.len() as u64).min(self.0.size() - self.1) as usize;
+            self.0.read_at(&mut buf[..n], self.1)?;
+            self.1 += n as u64;
+            Ok(n)
+        }
+    }
+    io::BufReader::with_capacity(1 << 20, At(r, 0))
 }
 
 /// One chunk to encode: how many member bytes, and the reference ranges (offset, length).
@@ -224,7 +238,7 @@ impl<R: Read> Decoder<R> {
             let off = u64::from_le_bytes(r[..8].try_into().expect("8 bytes"));
             let n = u64::from_le_bytes(r[8..].try_into().expect("8 bytes"));
             total = total.saturating_add(n);
-            let past_end = off.checked_add(n).is_none_or(|e| e > self.reference.len());
+            let past_end = off.checked_add(n).is_none_or(|e| e > self.reference.size());
             if total > MAX_PREFIX || past_end {
                 return Err(invalid(format!(
                     "reference range {off}+{n} outside the reference or over its bound"

@@ -26,7 +26,7 @@ pub fn load(
     // bundle's parts are found and checked here.
     let Opened {
         name,
-        reader,
+        mut reader,
         stream,
         parts,
     } = Opened::open(&opts.file, keys, opts.allow_unsigned)?;
@@ -44,6 +44,9 @@ pub fn load(
     let progress = Progress::new(opts.progress, "loaded");
     let plan = crate::select::plan(&session.checked, &opts.images, &opts.platforms)?;
     let prepared = Prepared::new(opts, &plan, &session.checked.doc)?;
+    if let Some(refs) = &prepared.references {
+        reader.set_references(refs.clone());
+    }
     let bytes = prepared.users.iter().map(|(b, _)| b.size).sum::<u64>();
     // The same count as the summary's: configs and layers of the chosen images, once each.
     progress.line(&format!(

@@ -22,6 +22,9 @@ pub fn load(
     let mut session = Session::open(stdin, "stdin", keys, opts.allow_unsigned)?;
     let plan = crate::select::plan(&session.checked, &opts.images, &opts.platforms)?;
     let prepared = Prepared::new(opts, &plan, &session.checked.doc)?;
+    if let Some(refs) = &prepared.references {
+        session.set_references(refs.clone());
+    }
     let needed: HashMap<&crate::digest::Digest, &Vec<&PlannedImage>> =
         prepared.users.iter().map(|(b, u)| (&b.digest, u)).collect();
     let mut outcomes = vec![BlobOutcome::default(); prepared.targets.len()];

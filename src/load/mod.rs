@@ -35,6 +35,8 @@ pub struct LoadOptions {
     pub keys: Vec<PathBuf>,
     pub allow_unsigned: bool,
     pub targets: Vec<TargetSpec>,
+    /// `--base FILE`: the bundle whose layers deltas were encoded against.
+    pub base: Option<PathBuf>,
     pub images: Vec<String>,
     pub platforms: Vec<Platform>,
     pub jobs: usize,
@@ -123,6 +125,8 @@ struct Prepared<'a> {
     plan: &'a [PlannedImage],
     targets: Vec<Box<dyn Target>>,
     users: Vec<(BlobRecord, Vec<&'a PlannedImage>)>,
+    /// The reference tars of the layers carried as deltas, all at hand (`references`).
+    references: Option<std::sync::Arc<crate::reftars::ReferenceTars>>,
 }
 
 impl<'a> Prepared<'a> {
@@ -136,10 +140,12 @@ impl<'a> Prepared<'a> {
             t.check(plan)?;
         }
         let users = check_base(&targets, blob_users(plan), doc)?;
+        let references = references(opts, &targets, &users)?;
         Ok(Prepared {
             plan,
             targets,
             users,
+            references,
         })
     }
 
@@ -208,6 +214,59 @@ fn check_base<'a>(
         }
     }
     Ok(send)
+}
+
+/// The layers to send that are carried as deltas need their reference layers: from `--base`,
+/// else read back from a target that holds them. Each is fetched, unpacked and checked now,
+/// before anything is written; one that cannot be had stops the load here.
+fn references(
+    opts: &LoadOptions,
+    targets: &[Box<dyn Target>],
+    users: &[(BlobRecord, Vec<&PlannedImage>)],
+) -> Result<Option<std::sync::Arc<crate::reftars::ReferenceTars>>> {
+    use crate::format::References;
+    let needed: Vec<_> = users
+        .iter()
+        .filter_map(|(b, imgs)| Some((b, b.rebuild.as_ref()?.reference.as_ref()?, imgs)))
+        .collect();
+    if needed.is_empty() {
+        return Ok(None);
+    }
+    let mut tars = crate::reftars::ReferenceTars::new();
+    if let Some(base) = &opts.base {
+        let reader = crate::format::reader::BundleReader::open(base)?;
+        let source = crate::reftars::ReferenceTars::bundle_source(reader)?;
+        tars.add(format!("--base {}", base.display()), source);
+    }
+    for (blob, r, imgs) in needed {
+        if tars.get(r).is_ok() {
+            continue;
+        }
+        let mut got = None;
+        for t in targets {
+            if let Some(gz) = t.open_blob(&r.layer, r.layer_size, imgs)? {
+                tars.spool(&r.layer, crate::reftars::gunzip(gz))?;
+                got = Some(tars.get(r));
+                break;
+            }
+        }
+        match got {
+            Some(Ok(_)) => {}
+            Some(Err(why)) => bail!("{why}; nothing was written"),
+            None => bail!(
+                "{}: layer {} of {} is carried as a delta against layer {}, which is not there{}. Load the release this update was made against first, or give its bundle with --base FILE; nothing was written",
+                targets.iter().map(|t| t.name()).collect::<Vec<_>>().join(", "),
+                blob.digest,
+                names_of(imgs),
+                r.layer,
+                match &opts.base {
+                    Some(b) => format!(" and {} does not carry it", b.display()),
+                    None => String::new(),
+                }
+            ),
+        }
+    }
+    Ok(Some(std::sync::Arc::new(tars)))
 }
 
 /// Manifests and tags, last: only after every blob of the bundle checked out.

@@ -102,6 +102,19 @@ impl Target for OciTarget {
         Ok(self.has(blob))
     }
 
+    fn open_blob(
+        &self,
+        digest: &Digest,
+        size: u64,
+        _users: &[&PlannedImage],
+    ) -> Result<Option<Box<dyn std::io::Read + Send>>> {
+        let path = self.blob_path(digest);
+        match std::fs::metadata(&path) {
+            Ok(m) if m.len() == size => Ok(Some(Box::new(File::open(&path)?))),
+            _ => Ok(None),
+        }
+    }
+
     fn put_blob(&self, put: Put) -> Result<BlobOutcome> {
         self.ready()?;
         if self.has(put.blob) {

@@ -13,6 +13,18 @@ use anyhow::{Context, Result};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+/// A blob read back from a scratch file, removed once read.
+struct Spooled {
+    file: std::fs::File,
+    _spool: crate::fsutil::PartialFile,
+}
+
+impl std::io::Read for Spooled {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.file.read(buf)
+    }
+}
+
 /// How source names map to repositories on the target.
 #[derive(Debug, Clone, Default)]
 pub struct Naming {
@@ -146,6 +158,33 @@ impl Target for RegistryTarget {
 
     fn has_blob(&self, blob: &BlobRecord, users: &[&PlannedImage]) -> Result<bool> {
         Ok(self.place(blob, users, None)?.1)
+    }
+
+    fn open_blob(
+        &self,
+        digest: &Digest,
+        size: u64,
+        users: &[&PlannedImage],
+    ) -> Result<Option<Box<dyn std::io::Read + Send>>> {
+        let client = self.registries.client(&self.host)?;
+        for repo in users.iter().map(|u| self.repo_for(u)) {
+            if !client.blob_exists(&repo, digest)? {
+                continue;
+            }
+            // Downloaded (and checked) to a scratch file first: the download resumes and
+            // retries as create's do, and the reader gets a file that cannot be cut short.
+            let dir = std::env::temp_dir();
+            let spool = crate::fsutil::PartialFile::scratch(&dir, ".bundle-ref-")
+                .with_context(|| format!("creating a spool file in {}", dir.display()))?;
+            let mut file = spool.file().try_clone()?;
+            client.fetch_blob(&repo, digest, size, &mut file, spool.temp_path(), &|_| {})?;
+            std::io::Seek::rewind(&mut file)?;
+            return Ok(Some(Box::new(Spooled {
+                file,
+                _spool: spool,
+            })));
+        }
+        Ok(None)
     }
 
     fn commit(&self, plan: &[PlannedImage], checked: &Checked) -> Result<Vec<String>> {

@@ -69,6 +69,16 @@ pub trait Target: Send + Sync {
     fn has_blob(&self, _blob: &BlobRecord, _users: &[&PlannedImage]) -> Result<bool> {
         Ok(false)
     }
+    /// A blob the target already holds, read back: the reference layer of a layer carried as
+    /// a delta. None when the target does not hold it or cannot be read from.
+    fn open_blob(
+        &self,
+        _digest: &crate::digest::Digest,
+        _size: u64,
+        _users: &[&PlannedImage],
+    ) -> Result<Option<Box<dyn Read + Send>>> {
+        Ok(None)
+    }
     /// Manifests (children before indexes), then names/tags, last. Called only after every blob
     /// of the bundle was verified.
     fn commit(&self, plan: &[PlannedImage], checked: &Checked) -> Result<Vec<String>>;

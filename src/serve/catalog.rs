@@ -128,14 +128,15 @@ impl Catalog {
                 ),
             });
         }
-        let mut tars = crate::delta::ReferenceTars::new();
+        let mut tars = crate::reftars::ReferenceTars::new();
         for f in files {
             let inconsistent = |e: anyhow::Error| CatalogError::Inconsistent {
                 path: f.display().to_string(),
                 detail: crate::causes::flatten(e.chain()),
             };
             let reader = BundleReader::open(f).map_err(|e| inconsistent(e.into()))?;
-            let source = crate::delta::ReferenceTars::bundle_source(reader).map_err(inconsistent)?;
+            let source =
+                crate::reftars::ReferenceTars::bundle_source(reader).map_err(inconsistent)?;
             tars.add(f.display().to_string(), source);
         }
         Ok(Some(std::sync::Arc::new(tars)))

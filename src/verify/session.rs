@@ -43,6 +43,8 @@ pub struct Session<R> {
     tools_seen: HashSet<String>,
     pending: Option<Member>,
     defer_rebuilds: bool,
+    /// The reference tars of layers carried as deltas (`set_references`).
+    references: Option<std::sync::Arc<dyn crate::format::References>>,
 }
 
 impl<R: Read> Session<R> {
@@ -89,6 +91,7 @@ impl<R: Read> Session<R> {
             tools_seen: HashSet::new(),
             pending: None,
             defer_rebuilds: false,
+            references: None,
         };
         session.read_manifests(m)?;
         check_references(&session.checked, &session.records, name)?;
@@ -168,6 +171,11 @@ impl<R: Read> Session<R> {
         self.defer_rebuilds = true;
     }
 
+    /// Where layers carried as deltas get their reference tars, to be rebuilt on the way.
+    pub fn set_references(&mut self, refs: std::sync::Arc<dyn crate::format::References>) {
+        self.references = Some(refs);
+    }
+
     /// Stream a member into `sink` while hashing it; error if it is not what bundle.json says.
     /// The sink sees the bytes before the verdict: it must not publish them until this returns Ok.
     fn read_verified(
@@ -176,13 +184,24 @@ impl<R: Read> Session<R> {
         rec: &BlobRecord,
         sink: &mut dyn Write,
     ) -> Result<(), VerifyError> {
+        let delta = rec.rebuild.as_ref().and_then(|r| r.reference.as_ref());
         if self.defer_rebuilds && rec.rebuild.is_some() {
-            if let Err(e) = self.stream.read_data(m, &mut std::io::sink()) {
+            // A delta's bytes are checked against the digest bundle.json gives them, so they
+            // are proven authentic even where the reference tar is not at hand.
+            let mut w = HashingWriter::new(std::io::sink());
+            if let Err(e) = self.stream.read_data(m, &mut w) {
                 return Err(self.damaged(e, rec));
+            }
+            let (_, found, _) = w.finish();
+            if let Some(d) = delta.filter(|d| d.delta_digest != found) {
+                return Err(self.mismatch(rec, &d.delta_digest, &found));
             }
             self.seen.insert(rec.digest.clone());
             self.checked.unproven.push(rec.clone());
             return Ok(());
+        }
+        if delta.is_some() {
+            return self.read_delta(m, rec, sink);
         }
         let mut w = HashingWriter::new(sink);
         // A layer carried uncompressed is rebuilt on the way: what is hashed (and what the sink
@@ -204,13 +223,51 @@ impl<R: Read> Session<R> {
         }
         let (_, found, _) = w.finish();
         if found != rec.digest {
-            return Err(VerifyError::DigestMismatch {
-                path: self.name.clone(),
-                what: format!("blob {}", rec.digest),
-                expected: rec.digest.to_string(),
-                found: found.to_string(),
-                images: images_using(&self.checked, &rec.digest),
-            });
+            return Err(self.mismatch(rec, &rec.digest, &found));
+        }
+        self.seen.insert(rec.digest.clone());
+        Ok(())
+    }
+
+    fn mismatch(&self, rec: &BlobRecord, expected: &Digest, found: &Digest) -> VerifyError {
+        VerifyError::DigestMismatch {
+            path: self.name.clone(),
+            what: format!("blob {}", rec.digest),
+            expected: expected.to_string(),
+            found: found.to_string(),
+            images: images_using(&self.checked, &rec.digest),
+        }
+    }
+
+    /// A layer carried as a delta: its member spooled (it is read at the pace of the
+    /// reference's chunks), then decoded against its reference and rebuilt into `sink`.
+    fn read_delta(
+        &mut self,
+        m: &Member,
+        rec: &BlobRecord,
+        sink: &mut dyn Write,
+    ) -> Result<(), VerifyError> {
+        let io = |name: &str, source| FormatError::Io {
+            path: name.to_string(),
+            source,
+        };
+        let dir = std::env::temp_dir();
+        let mut spool = crate::fsutil::PartialFile::scratch(&dir, ".bundle-spool-")
+            .map_err(|e| io(&dir.display().to_string(), e))?;
+        if let Err(e) = self.stream.read_data(m, &mut spool) {
+            return Err(self.damaged(e, rec));
+        }
+        let spool = std::fs::File::open(spool.temp_path()).map_err(|e| io(&self.name, e))?;
+        let mut w = HashingWriter::new(sink);
+        let copied = rec
+            .decoder(std::io::BufReader::new(spool), self.references.as_deref())
+            .and_then(|mut r| std::io::copy(&mut r, &mut w));
+        if let Err(e) = copied {
+            return Err(self.damaged(io(&self.name, e), rec));
+        }
+        let (_, found, _) = w.finish();
+        if found != rec.digest {
+            return Err(self.mismatch(rec, &rec.digest, &found));
         }
         self.seen.insert(rec.digest.clone());
         Ok(())

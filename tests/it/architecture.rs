@@ -25,7 +25,7 @@ const LAYERS: &[&[&str]] = &[
     ],
     &["fsutil", "regzip"],
     &["format", "cache", "imagelist", "keys"],
-    &["registry"],
+    &["registry", "reftars"],
     &["verify", "inventory"],
     &["select", "delta"],
     &["create", "load", "serve", "inspect"],

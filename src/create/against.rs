@@ -1,0 +1,204 @@
+//! `create --compact --since BASE.bundle`: a changed layer is encoded against the layer it
+//! replaces in the base (`format::refdelta`), which the other side holds, so an update carries
+//! little more than the files that changed. The reference is the same repository's layer at
+//! the same position in the base's manifest that shares most layers with the new one (the
+//! previous tag). A delta is kept only once it is proven: decoded against the reference and
+//! rebuilt, it hashes to the layer's digest.
+
+use super::compact::{Packed, Settings};
+use super::resolve::ResolvedImage;
+use crate::cache::BlobCache;
+use crate::delta::Base;
+use crate::digest::{hash_reader, Digest, HashingWriter};
+use crate::format::frames::{frame_reader, write_stored};
+use crate::format::{padded, refdelta, ReferenceRecord};
+use crate::fsutil::PartialFile;
+use crate::reftars::{ReferenceTars, Spooled};
+use anyhow::{Context, Result};
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+
+/// A layer to encode against a reference.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pick {
+    pub layer: Digest,
+    pub size: u64,
+    pub reference: Digest,
+    pub reference_size: u64,
+}
+
+/// A delta is kept when it is at most this share of the layer's own packed frame.
+const WORTH: f64 = 0.9;
+
+/// Which packed layers the base does not hold, and the base layer each replaces. Pure.
+pub fn pick(images: &[ResolvedImage], base: &Base, packed: &HashMap<Digest, Packed>) -> Vec<Pick> {
+    let mut picks = Vec::new();
+    let mut seen = HashSet::new();
+    for img in images {
+        let repo = &img.entry.reference.repository;
+        for (_, blobs) in &img.blobs {
+            let layers: Vec<_> = blobs
+                .iter()
+                .filter(|b| !crate::manifest::is_config(&b.media_type))
+                .collect();
+            let digests: HashSet<&Digest> = layers.iter().map(|b| &b.digest).collect();
+            let shared = |ls: &[Digest]| ls.iter().filter(|d| digests.contains(d)).count();
+            let Some((_, old)) = base
+                .manifests
+                .iter()
+                .filter(|(r, _)| r == repo)
+                .max_by_key(|(_, ls)| shared(ls))
+            else {
+                continue;
+            };
+            for (i, l) in layers.iter().enumerate() {
+                let new = !base.held.contains(&l.digest) && packed.contains_key(&l.digest);
+                let Some(was) = old.get(i).or(old.last()) else {
+                    continue;
+                };
+                let Some(&reference_size) = base.carried.get(was) else {
+                    continue;
+                };
+                if new && seen.insert(l.digest.clone()) {
+                    picks.push(Pick {
+                        layer: l.digest.clone(),
+                        size: l.size,
+                        reference: was.clone(),
+                        reference_size,
+                    });
+                }
+            }
+        }
+    }
+    picks
+}
+
+/// Encode each pick against its reference, one at a time (each holds a chunk, its dictionary
+/// and a zstd window: about 150 MB); the packed record of each layer whose delta proves
+/// and pays is replaced by its delta. Returns a line for the summary.
+pub fn encode_all(
+    picks: &[Pick],
+    refs: &ReferenceTars,
+    packed: &mut HashMap<Digest, Packed>,
+    cache: &BlobCache,
+    s: Settings,
+) -> Result<String> {
+    let (mut done, mut bytes, mut raw) = (0, 0u64, 0u64);
+    for p in picks {
+        let Some(plain) = packed.get(&p.layer) else {
+            continue;
+        };
+        let reference = match refs.fetch(&p.reference) {
+            Ok(r) => r,
+            Err(why) => {
+                crate::console::line(format!(
+                    "warning: {why}; layer {} is carried whole",
+                    p.layer
+                ));
+                continue;
+            }
+        };
+        let delta = encode(p, plain, &reference, cache, s)
+            .with_context(|| format!("encoding layer {} against {}", p.layer, p.reference))?;
+        if let Some(d) = delta {
+            done += 1;
+            bytes += d.frame_len;
+            raw += d.rebuild.raw_size;
+            packed.insert(p.layer.clone(), d);
+        }
+    }
+    Ok(format!(
+        "{done} of {} changed layers encoded against the base's: {} for {} of tar",
+        picks.len(),
+        indicatif::HumanBytes(bytes),
+        indicatif::HumanBytes(raw)
+    ))
+}
+
+/// The layer's member (side data, then its tar), from its proven frame.
+fn member(plain: &Packed, member_size: u64) -> io::Result<impl Read> {
+    let f = BufReader::with_capacity(1 << 20, File::open(&plain.frame)?);
+    Ok(frame_reader(f, padded(member_size))?.take(member_size))
+}
+
+fn encode(
+    p: &Pick,
+    plain: &Packed,
+    reference: &Spooled,
+    cache: &BlobCache,
+    s: Settings,
+) -> Result<Option<Packed>> {
+    let rebuild = &plain.rebuild;
+    let size = rebuild.tar_member_size();
+    let side = rebuild.side_size.unwrap_or(0);
+    let old = crate::tarindex::index(refdelta::reader(reference.tar.as_ref()))?;
+    let mut m = member(plain, size)?;
+    io::copy(&mut (&mut m).take(side), &mut io::sink())?;
+    let new = crate::tarindex::index(m)?;
+    let chunks = refdelta::plan(size, side, &new, &old);
+
+    let dir = cache.packed_dir(&s.kind())?;
+    let delta = PartialFile::scratch(&dir, ".delta-")?;
+    let mut out = HashingWriter::new(io::BufWriter::new(delta.file()));
+    refdelta::encode(
+        &mut member(plain, size)?,
+        &chunks,
+        reference.tar.as_ref(),
+        s.level,
+        &mut out,
+    )?;
+    let (w, delta_digest, delta_size) = out.finish();
+    w.into_inner().map_err(|e| e.into_error())?;
+    if delta_size as f64 > plain.frame_len as f64 * WORTH
+        || !proven(p, plain, delta.temp_path(), reference)?
+    {
+        return Ok(None);
+    }
+    let frame_path = dir.join(format!(
+        "{}.against-{}.zst",
+        p.layer.hex(),
+        p.reference.hex()
+    ));
+    let frame = PartialFile::unique(&frame_path)?;
+    let mut content =
+        File::open(delta.temp_path())?.chain(io::repeat(0).take(padded(delta_size) - delta_size));
+    write_stored(
+        &mut io::BufWriter::new(frame.file()),
+        &mut content,
+        padded(delta_size),
+    )?;
+    let frame_len = frame.file().metadata()?.len();
+    frame.commit(false)?;
+    let mut record = rebuild.clone();
+    record.reference = Some(ReferenceRecord {
+        layer: p.reference.clone(),
+        layer_size: p.reference_size,
+        raw_size: reference.size,
+        raw_digest: reference.digest.clone(),
+        delta_size,
+        delta_digest,
+    });
+    Ok(Some(Packed {
+        rebuild: record,
+        frame: frame_path,
+        frame_len,
+    }))
+}
+
+/// Does the delta, decoded against the reference and rebuilt, give exactly the layer?
+fn proven(p: &Pick, plain: &Packed, delta: &std::path::Path, reference: &Spooled) -> Result<bool> {
+    let Some(rebuilder) = plain
+        .rebuild
+        .recipe()
+        .and_then(|r| crate::regzip::Rebuilder::new(&r))
+    else {
+        return Ok(false);
+    };
+    let src = BufReader::with_capacity(1 << 20, File::open(delta)?);
+    let tars = refdelta::Decoder::new(src, reference.tar.clone(), plain.rebuild.tar_member_size());
+    Ok(
+        hash_reader(crate::regzip::RebuildReader::new(tars, rebuilder))
+            .is_ok_and(|(found, count)| found == p.layer && count == p.size),
+    )
+}

@@ -1,0 +1,175 @@
+//! The reference tars that layers carried as deltas (`format::refdelta`, made by
+//! `create --compact --since`) are decoded against: found in a base bundle or read back from
+//! a load target, unpacked into scratch files, and checked against the digest the delta names.
+
+use crate::digest::Digest;
+use crate::format::reader::BundleReader;
+use anyhow::Result;
+use std::io::Read;
+
+/// A reader of a layer's tar, or None when the source does not hold the layer.
+pub type TarSource =
+    Box<dyn Fn(&Digest) -> Option<std::io::Result<Box<dyn Read + Send>>> + Send + Sync>;
+
+/// The reference tars that layers carried as deltas (`format::refdelta`) need: read from the
+/// first source that holds each (a base bundle, a load target), checked against the digest the
+/// delta names, and kept in scratch files for the run (read at random, never all in memory).
+pub struct ReferenceTars {
+    sources: Vec<(String, TarSource)>,
+    scratch: std::sync::Mutex<Option<crate::fsutil::ScratchDir>>,
+    spooled: std::sync::Mutex<std::collections::HashMap<Digest, Spooled>>,
+}
+
+impl Default for ReferenceTars {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ReferenceTars {
+    pub fn new() -> Self {
+        ReferenceTars {
+            sources: Vec::new(),
+            scratch: Default::default(),
+            spooled: Default::default(),
+        }
+    }
+
+    /// Look in `source` (called `name` in messages) after the sources added before.
+    pub fn add(&mut self, name: String, source: TarSource) {
+        self.sources.push((name, source));
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sources.is_empty()
+    }
+
+    /// The tars of the layers a bundle file carries: a compact layer's tar straight from its
+    /// member, any other gzip layer inflated.
+    pub fn bundle_source(reader: BundleReader) -> Result<TarSource> {
+        let (doc, _) = reader.bundle_manifest()?;
+        let records: std::collections::HashMap<Digest, crate::format::BlobRecord> = doc
+            .blobs
+            .into_iter()
+            .map(|b| (b.digest.clone(), b))
+            .collect();
+        Ok(Box::new(move |digest: &Digest| {
+            let rec = records.get(digest)?;
+            let io = |e: crate::format::FormatError| std::io::Error::other(e.to_string());
+            Some(match &rec.rebuild {
+                Some(r) if r.reference.is_none() => {
+                    let path = rec.member_path();
+                    let m = reader.member(&path)?;
+                    let side = r.side_size.unwrap_or(0);
+                    reader.open_member(m).map_err(io).and_then(|mut member| {
+                        std::io::copy(&mut (&mut member).take(side), &mut std::io::sink())?;
+                        Ok(Box::new(member.take(r.raw_size)) as Box<dyn Read + Send>)
+                    })
+                }
+                Some(_) => return None,
+                None => reader.open_blob(rec).map(gunzip).map_err(io),
+            })
+        }))
+    }
+
+    /// The tar of `layer` from the first source that has it: where it is spooled, its size
+    /// and its sha256. Spooled once per run.
+    pub fn fetch(&self, layer: &Digest) -> Result<Spooled, String> {
+        let mut spooled = self.spooled.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(s) = spooled.get(layer) {
+            return Ok(s.clone());
+        }
+        let mut tried = Vec::new();
+        for (name, source) in &self.sources {
+            let Some(opened) = source(layer) else {
+                continue;
+            };
+            match opened
+                .map_err(anyhow::Error::from)
+                .and_then(|tar| self.spool_from(tar, layer))
+            {
+                Ok(s) => {
+                    spooled.insert(layer.clone(), s.clone());
+                    return Ok(s);
+                }
+                Err(e) => tried.push(format!("{name}: {}", crate::causes::flatten(e.chain()))),
+            }
+        }
+        Err(match tried.is_empty() {
+            true => format!(
+                "layer {layer} is needed as the reference of a delta, and {} does not hold it; load the release it came with first, or give the bundle that carries it with --base",
+                self.names()
+            ),
+            false => format!("reference layer {layer}: {}", tried.join("; ")),
+        })
+    }
+
+    /// Keep `tar` (read from `name`) as the tar of `layer`, for `get`.
+    pub fn spool(&self, layer: &Digest, tar: Box<dyn Read + Send>) -> Result<Spooled> {
+        let s = self.spool_from(tar, layer)?;
+        let mut spooled = self.spooled.lock().unwrap_or_else(|p| p.into_inner());
+        spooled.insert(layer.clone(), s.clone());
+        Ok(s)
+    }
+
+    fn names(&self) -> String {
+        match self.sources.is_empty() {
+            true => "nothing here".into(),
+            false => {
+                let names: Vec<&str> = self.sources.iter().map(|(n, _)| n.as_str()).collect();
+                names.join(" nor ")
+            }
+        }
+    }
+
+    fn spool_from(&self, mut tar: Box<dyn Read + Send>, layer: &Digest) -> Result<Spooled> {
+        let mut scratch = self.scratch.lock().unwrap_or_else(|p| p.into_inner());
+        if scratch.is_none() {
+            *scratch = Some(crate::fsutil::ScratchDir::new(".bundle-refs-")?);
+        }
+        let dir = scratch.as_ref().expect("made above").path();
+        let path = dir.join(layer.hex());
+        let mut out = crate::digest::HashingWriter::new(std::io::BufWriter::new(
+            std::fs::File::create(&path)?,
+        ));
+        std::io::copy(&mut tar, &mut out)?;
+        let (w, digest, size) = out.finish();
+        w.into_inner().map_err(|e| e.into_error())?;
+        Ok(Spooled {
+            tar: std::sync::Arc::new(std::fs::File::open(&path)?),
+            size,
+            digest,
+        })
+    }
+}
+
+/// A reference tar in a scratch file, with its size and sha256.
+#[derive(Clone)]
+pub struct Spooled {
+    pub tar: std::sync::Arc<dyn crate::format::refdelta::Reference>,
+    pub size: u64,
+    pub digest: Digest,
+}
+
+impl crate::format::References for ReferenceTars {
+    fn get(
+        &self,
+        r: &crate::format::ReferenceRecord,
+    ) -> Result<std::sync::Arc<dyn crate::format::refdelta::Reference>, String> {
+        let s = self.fetch(&r.layer)?;
+        if s.digest != r.raw_digest || s.size != r.raw_size {
+            return Err(format!(
+                "reference layer {}: its tar is {} ({} bytes), not {} as the delta was made against",
+                r.layer, s.digest, s.size, r.raw_digest
+            ));
+        }
+        Ok(s.tar)
+    }
+}
+
+/// The tar inside a gzip layer (all its members).
+pub fn gunzip(gz: impl Read + Send + 'static) -> Box<dyn Read + Send> {
+    Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::new(
+        gz,
+    )))
+}
