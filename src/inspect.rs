@@ -23,9 +23,56 @@ pub struct Inspection {
     /// A delta bundle's base and the layers it leaves out.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub base: Option<crate::format::DeltaBase>,
+    /// Layers carried as deltas against a layer the loading side holds, per image.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub deltas: Vec<DeltaLayer>,
     /// Programs carried (`create --include-tool`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tools: Vec<crate::format::FileRecord>,
+}
+
+/// A layer of an image carried as a delta (`create --compact --since`).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeltaLayer {
+    pub image: String,
+    pub layer: crate::digest::Digest,
+    /// The layer's size as registries hold it, and its delta's.
+    pub size: u64,
+    pub delta_size: u64,
+    pub reference: crate::digest::Digest,
+}
+
+/// Each image's layers that are carried as deltas, from its manifests.
+fn deltas_of(reader: &BundleReader, doc: &crate::format::BundleManifest) -> Vec<DeltaLayer> {
+    let records: std::collections::HashMap<_, _> =
+        doc.blobs.iter().map(|b| (&b.digest, b)).collect();
+    let mut out = Vec::new();
+    for img in &doc.images {
+        for m in &img.manifests {
+            let Ok(bytes) = reader.read_member(&m.layout_path()) else {
+                continue;
+            };
+            let Ok(parsed) = crate::manifest::parse_manifest(&bytes) else {
+                continue;
+            };
+            for l in parsed.layers {
+                let Some(b) = records.get(&l.digest) else {
+                    continue;
+                };
+                if let Some(r) = b.rebuild.as_ref().and_then(|r| r.reference.as_ref()) {
+                    out.push(DeltaLayer {
+                        image: img.reference.clone(),
+                        layer: b.digest.clone(),
+                        size: b.size,
+                        delta_size: r.delta_size,
+                        reference: r.layer.clone(),
+                    });
+                }
+            }
+        }
+    }
+    out
 }
 
 pub fn inspect(path: &Path) -> Result<Inspection, FormatError> {
@@ -33,7 +80,9 @@ pub fn inspect(path: &Path) -> Result<Inspection, FormatError> {
     let (doc, _) = reader.bundle_manifest()?;
     let signed = reader.member(SIGNATURE_PATH).is_some();
     let layers = doc.carriage();
+    let deltas = deltas_of(&reader, &doc);
     Ok(Inspection {
+        deltas,
         file: path.display().to_string(),
         format_version: doc.format_version,
         created: doc.created,

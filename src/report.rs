@@ -165,8 +165,9 @@ fn carriage_line(c: &crate::format::Carriage) -> String {
         HumanBytes(c.bytes),
         crate::console::printable(&c.how)
     );
+    let member = if c.delta { "delta" } else { "tar" };
     if c.raw_bytes != c.bytes {
-        line.push_str(&format!(" from {} of tar", HumanBytes(c.raw_bytes)));
+        line.push_str(&format!(" from {} of {member}", HumanBytes(c.raw_bytes)));
     }
     line
 }
@@ -279,6 +280,16 @@ impl fmt::Display for Inspection {
                 i.digest,
                 plats
             )?;
+            for d in self.deltas.iter().filter(|d| d.image == i.reference) {
+                writeln!(
+                    f,
+                    "    layer {} ({}) as a {} delta against {}",
+                    d.layer,
+                    HumanBytes(d.size),
+                    HumanBytes(d.delta_size),
+                    d.reference
+                )?;
+            }
         }
         Ok(())
     }

@@ -129,12 +129,17 @@ impl BundleManifest {
                 && !crate::manifest::is_manifest(&b.media_type)
         });
         for b in layers {
+            let delta = b.rebuild.as_ref().is_some_and(|r| r.reference.is_some());
             let how = match &b.rebuild {
                 Some(r) if r.side_size.is_some() => {
                     format!("rebuilt by {} with side data", r.encoder)
                 }
                 Some(r) => format!("rebuilt by {} level {}", r.encoder, r.level),
                 None => "stored as they came".to_string(),
+            };
+            let how = match delta {
+                true => format!("{how}, as deltas against base layers"),
+                false => how,
             };
             let at = match out.iter().position(|c| c.how == how) {
                 Some(i) => i,
@@ -144,6 +149,7 @@ impl BundleManifest {
                         layers: 0,
                         bytes: 0,
                         raw_bytes: 0,
+                        delta,
                     });
                     out.len() - 1
                 }
@@ -170,6 +176,9 @@ pub struct Carriage {
     pub layers: usize,
     pub bytes: u64,
     pub raw_bytes: u64,
+    /// Carried as deltas against layers the loading side holds: `raw_bytes` are the deltas'.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub delta: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

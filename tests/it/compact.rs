@@ -438,7 +438,11 @@ fn a_flipped_byte_in_a_carried_tar_is_refused_before_any_tag() {
 /// The bundle again, every frame made anew, with byte `at(size)` of `member`'s content
 /// changed: its frames and the seek index are all consistent, so only the rebuilt gzip's digest
 /// shows it.
-fn reframed_with_a_changed_byte(bundle: &[u8], member: &str, at: fn(usize) -> usize) -> Vec<u8> {
+pub(crate) fn reframed_with_a_changed_byte(
+    bundle: &[u8],
+    member: &str,
+    at: fn(usize) -> usize,
+) -> Vec<u8> {
     let (index, _) = bundle_file::seek_index(bundle);
     let frame_at = |span: &serde_json::Value| {
         let (o, l) = (

@@ -11,6 +11,7 @@ mod goflate;
 mod hostile;
 mod kpflate;
 mod load;
+mod refdelta;
 mod rough_edges;
 mod security;
 mod serve;
