@@ -21,7 +21,10 @@ registry on 127.0.0.1 (cached), then measures, each N times, taking medians:
             distribution registry (which serves the same images from its own storage)
 
 `--only serve` measures just serve, on the bundle the last full run of that size left in
-bench/work/SIZE/out (or a new one).
+bench/work/SIZE/out (or a new one). `--only compact` measures create/load --compact;
+`--only releases` an update of the release pairs: release 1 (every tag but the `:2` ones) as
+a compact bundle, then release 2 as `create --compact --since r1` (a delta of deltas) against
+`create --since r1` (changed layers whole) and a full bundle, and the load of each.
 
 Timing and peak RSS come from /usr/bin/time -v. Only 127.0.0.1 is contacted. Results go to
 stdout and to bench/results/<date>-<host>.md.
@@ -406,6 +409,82 @@ def bench_compact(size, runs):
     return res
 
 
+def bench_releases(size, runs):
+    """An update: release 2 of the apps that have one, after release 1 (every other tag) went
+    across. Sizes: the compact delta (create --compact --since r1) against today's layer delta
+    (create --since r1: changed layers whole) and against a full bundle of release 2; load of
+    the compact delta into a registry holding release 1 against a load of the full bundle into
+    an empty one."""
+    base, layout, tags, src = prepare(size, runs)
+    out = os.path.join(base, "releases")
+    shutil.rmtree(out, ignore_errors=True)
+    r2 = [t for t in tags if t.endswith(":2")]
+    r1 = [t for t in tags if t not in r2]
+    list1, key = image_list_and_key(os.path.join(out, "1"), src, r1)
+    list2, _ = image_list_and_key(os.path.join(out, "2"), src, r2)
+    k = os.path.join(out, "1", "k")
+    b1 = os.path.join(out, "r1.bundle")
+    files = {n: os.path.join(out, f"{n}.bundle") for n in ("full", "full_compact", "layer_delta", "compact_delta")}
+    cache = os.path.join(out, "cache")
+    subprocess.run([BUNDLE, "create", list1, "-o", b1, "--key", k + ".key", "--cache-dir", cache, "-q",
+                    "--compact"], check=True)
+    R, sizes = {}, {}
+    print(f"[{size}] releases: {len(r2)} release-2 tags over {len(r1)}; {runs} runs", flush=True)
+    for i in range(runs):
+        for name, extra in (("full", []), ("full_compact", ["--compact"]), ("layer_delta", ["--since", b1]),
+                            ("compact_delta", ["--compact", "--since", b1])):
+            R.setdefault("create_" + name, []).append(
+                timed([BUNDLE, "create", list2, "-o", files[name], "--key", k + ".key", "--cache-dir", cache,
+                       "-q"] + extra))
+            sizes[name] = os.path.getsize(files[name])
+        for name in ("full", "full_compact"):
+            dst = Registry(os.path.join(out, "dst"))
+            R.setdefault("load_" + name, []).append(timed([BUNDLE, "load", files[name], "--key", k + ".pub", "--to",
+                                                           f"registry://{dst.addr}", "--plain-http", "-q"]))
+            dst.stop()
+            shutil.rmtree(os.path.join(out, "dst"))
+        dst = Registry(os.path.join(out, "dst"))
+        subprocess.run([BUNDLE, "load", b1, "--key", k + ".pub", "--to", f"registry://{dst.addr}", "--plain-http",
+                        "-q"], check=True)
+        R.setdefault("load_compact_delta", []).append(
+            timed([BUNDLE, "load", files["compact_delta"], "--key", k + ".pub", "--to", f"registry://{dst.addr}",
+                   "--plain-http", "-q"]))
+        dst.stop()
+        shutil.rmtree(os.path.join(out, "dst"))
+        print(f"[{size}] releases run {i + 1}: sizes {sizes}; load full {R['load_full'][-1][0]:.1f}s, compact "
+              f"delta over r1 {R['load_compact_delta'][-1][0]:.1f}s", flush=True)
+    src.stop()
+    res = {"size": size, "runs": runs, "kind": "releases", "sizes": sizes, "r2_tags": len(r2)}
+    for name, v in R.items():
+        res[name] = {"wall": median([x[0] for x in v]), "cpu": median([x[1] for x in v]),
+                     "rss_mb": max(x[2] for x in v)}
+    return res
+
+
+def releases_table(results):
+    lines = []
+    for r in results:
+        z = r["sizes"]
+        lines.append(f"### Release delta, {r['size']}: {r['r2_tags']} release-2 images over release 1, "
+                     f"medians of {r['runs']} runs\n")
+        lines.append(f"- release delta size: compact delta {z['compact_delta'] / 1e6:.2f} MB vs layer delta "
+                     f"(`--since`) {z['layer_delta'] / 1e6:.2f} MB vs full bundle {z['full'] / 1e6:.2f} MB: "
+                     f"**compact delta / layer delta {z['compact_delta'] / z['layer_delta']:.3f}** (target <= 0.1); "
+                     f"compact delta / full {z['compact_delta'] / z['full']:.3f}")
+        lf, lc, ld = r["load_full"], r["load_full_compact"], r["load_compact_delta"]
+        lines.append(f"- load into a registry: compact delta over release 1 {ld['wall']:.1f} s vs full bundle "
+                     f"{lf['wall']:.1f} s: **{ld['wall'] / lf['wall']:.2f}x** (target <= 2x); vs full --compact bundle "
+                     f"{lc['wall']:.1f} s: {ld['wall'] / lc['wall']:.2f}x\n")
+        lines.append("| step | wall s | CPU s | peak RSS MB |")
+        lines.append("|---|---|---|---|")
+        for name in ("create_full", "create_full_compact", "create_layer_delta", "create_compact_delta", "load_full",
+                     "load_full_compact", "load_compact_delta"):
+            m = r[name]
+            lines.append(f"| {name.replace('_', ' ')} | {m['wall']:.1f} | {m['cpu']:.1f} | {m['rss_mb']:.0f} |")
+        lines.append("")
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
 def producer_shares(layout, compact):
     """Per producer: layers and bytes in the set, and the bytes the compact bundle rebuilds."""
     made_by = json.load(open(os.path.join(layout, "producers.json")))
@@ -546,21 +625,22 @@ def table(results):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--only", choices=["serve", "compact"], help="measure only this part")
+    ap.add_argument("--only", choices=["serve", "compact", "releases"], help="measure only this part")
     ap.add_argument("sizes", nargs="+", choices=["small", "medium", "large"])
     a = ap.parse_args()
     if not os.path.exists(BUNDLE):
         sys.exit(f"{BUNDLE} is missing: run `cargo build --release` (make bench does)")
     results = [] if a.only else [bench_size(s, a.runs) for s in a.sizes]
-    served = [bench_serve(s, a.runs) for s in a.sizes] if a.only != "compact" else []
+    served = [bench_serve(s, a.runs) for s in a.sizes] if a.only in (None, "serve") else []
     compacted = [bench_compact(s, a.runs) for s in a.sizes] if a.only in (None, "compact") else []
+    releases = [bench_releases(s, a.runs) for s in a.sizes] if a.only in (None, "releases") else []
     host = socket.gethostname()
     head = (f"# bundle benchmark, {datetime.date.today()}\n\nMachine: {host}, {os.cpu_count()} cores, "
             f"{platform.platform()}; bundle {subprocess.run([BUNDLE, '--version'], capture_output=True, text=True).stdout.strip()}, "
             f"{subprocess.run(['skopeo', '--version'], capture_output=True, text=True).stdout.strip()}.\n"
             f"Command: `bench/run.py --runs {a.runs} {'--only ' + a.only + ' ' if a.only else ''}{' '.join(a.sizes)}`. Wall and CPU are medians; RSS is the "
             f"maximum over runs. Ratios are bundle / peer (below 1 is faster).\n\n")
-    text = head + table(results) + serve_table(served) + compact_table(compacted)
+    text = head + table(results) + serve_table(served) + compact_table(compacted) + releases_table(releases)
     print(text)
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
     suffix = "-" + a.only if a.only else ""
@@ -568,7 +648,7 @@ def main():
     with open(path, "w") as f:
         f.write(text)
     with open(path.replace(".md", ".json"), "w") as f:
-        json.dump(results + served + compacted, f, indent=1)
+        json.dump(results + served + compacted + releases, f, indent=1)
     print(f"written to {path}")
 
 
