@@ -15,13 +15,15 @@ pub struct Base {
     pub digest: Digest,
     pub name: String,
     pub held: HashSet<Digest>,
-    /// A base bundle's image manifests: (repository, layers in order), what references for
-    /// `--compact` deltas are chosen from. Empty for an inventory.
-    pub manifests: Vec<(String, Vec<Digest>)>,
-    /// A base bundle's file: where those reference layers are read from.
+    /// The image manifests the base names: (repository, layers in order with their sizes),
+    /// what references for `--compact` deltas are chosen from (empty for an inventory made
+    /// before inventories recorded them).
+    pub manifests: Vec<(String, Vec<(Digest, u64)>)>,
+    /// A base bundle's file: where reference layers are read from. An inventory has none: they
+    /// are fetched from the source registry.
     pub file: Option<std::path::PathBuf>,
-    /// The layers the base file itself carries (not those it left out), with their sizes.
-    pub carried: std::collections::HashMap<Digest, u64>,
+    /// The layers a base bundle itself carries (not those it left out).
+    pub carried: HashSet<Digest>,
 }
 
 pub fn load_base(path: &Path) -> Result<Base> {
@@ -49,11 +51,7 @@ pub fn load_base(path: &Path) -> Result<Base> {
             held,
             manifests: manifests_of(&reader, &doc),
             file: Some(path.to_path_buf()),
-            carried: doc
-                .blobs
-                .iter()
-                .map(|b| (b.digest.clone(), b.size))
-                .collect(),
+            carried: doc.blobs.iter().map(|b| b.digest.clone()).collect(),
         });
     }
     let (inv, bytes) = crate::inventory::read(path).with_context(|| {
@@ -67,9 +65,16 @@ pub fn load_base(path: &Path) -> Result<Base> {
         digest: Digest::of(&bytes),
         name,
         held: inv.blobs.into_iter().collect(),
-        manifests: Vec::new(),
+        manifests: inv
+            .manifests
+            .into_iter()
+            .map(|m| {
+                let layers = m.layers.into_iter().map(|l| (l.digest, l.size)).collect();
+                (m.repository, layers)
+            })
+            .collect(),
         file: None,
-        carried: Default::default(),
+        carried: HashSet::new(),
     })
 }
 
@@ -78,7 +83,7 @@ pub fn load_base(path: &Path) -> Result<Base> {
 fn manifests_of(
     reader: &BundleReader,
     doc: &crate::format::BundleManifest,
-) -> Vec<(String, Vec<Digest>)> {
+) -> Vec<(String, Vec<(Digest, u64)>)> {
     let mut out = Vec::new();
     for img in &doc.images {
         let Ok(r) = crate::reference::Reference::parse(&img.reference) else {
@@ -90,7 +95,11 @@ fn manifests_of(
                 .ok()
                 .and_then(|b| crate::manifest::parse_manifest(&b).ok());
             if let Some(parsed) = layers {
-                let digests = parsed.layers.into_iter().map(|l| l.digest).collect();
+                let digests = parsed
+                    .layers
+                    .into_iter()
+                    .map(|l| (l.digest, l.size))
+                    .collect();
                 out.push((r.repository.clone(), digests));
             }
         }

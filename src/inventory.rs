@@ -21,6 +21,39 @@ pub struct Inventory {
     pub created: String,
     /// Every manifest, config and layer found, sorted.
     pub blobs: BTreeSet<Digest>,
+    /// Each image manifest found: its repository and its layers in order. `create --compact
+    /// --since` picks the layer a changed one replaces from these (absent in older inventories).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub manifests: Vec<HeldManifest>,
+}
+
+/// An image manifest the site holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HeldManifest {
+    pub repository: String,
+    pub layers: Vec<HeldLayer>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HeldLayer {
+    pub digest: Digest,
+    pub size: u64,
+}
+
+impl HeldManifest {
+    fn of(repository: &str, m: manifest::ImageManifest) -> HeldManifest {
+        HeldManifest {
+            repository: repository.to_string(),
+            layers: m
+                .layers
+                .into_iter()
+                .map(|l| HeldLayer {
+                    digest: l.digest,
+                    size: l.size,
+                })
+                .collect(),
+        }
+    }
 }
 
 fn now() -> String {
@@ -48,7 +81,51 @@ pub fn from_oci(dir: &Path) -> Result<Inventory> {
         source: format!("oci:{}", dir.display()),
         created: now(),
         blobs,
+        manifests: oci_manifests(dir),
     })
+}
+
+/// The image manifests an OCI layout names in index.json (children of indexes too), with the
+/// repository of each name. What cannot be read is left out: it only means fewer references.
+fn oci_manifests(dir: &Path) -> Vec<HeldManifest> {
+    let read = |d: &Digest| std::fs::read(dir.join(d.layout_path())).ok();
+    let Some(index) = std::fs::read(dir.join("index.json"))
+        .ok()
+        .and_then(|b| manifest::parse_index(&b).ok())
+    else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for top in &index.manifests {
+        let name = top
+            .annotations
+            .get("org.opencontainers.image.ref.name")
+            .or_else(|| top.annotations.get("io.containerd.image.name"));
+        let Some(repo) = name
+            .and_then(|n| crate::reference::Reference::parse(n).ok())
+            .map(|r| r.repository)
+        else {
+            continue;
+        };
+        let mut todo = vec![top.digest.clone()];
+        let mut seen = 0;
+        while let Some(d) = todo.pop() {
+            seen += 1;
+            let Some(bytes) = read(&d).filter(|_| seen < 1000) else {
+                continue;
+            };
+            if let Ok(idx) = manifest::parse_index(&bytes).map(|i| i.manifests) {
+                if !idx.is_empty() {
+                    todo.extend(idx.into_iter().map(|c| c.digest));
+                    continue;
+                }
+            }
+            if let Ok(m) = manifest::parse_manifest(&bytes) {
+                out.push(HeldManifest::of(&repo, m));
+            }
+        }
+    }
+    out
 }
 
 /// A registry: every tag of every repository in its catalog, down to configs and layers. A
@@ -60,8 +137,9 @@ pub fn from_registry(host: &str, registries: &Registries) -> Result<Inventory> {
         .catalog()
         .with_context(|| format!("listing the repositories of {host} (its /v2/_catalog)"))?;
     let mut blobs = BTreeSet::new();
+    let mut manifests = Vec::new();
     for repo in &repos {
-        if let Err(e) = held_by(&client, repo, &mut blobs) {
+        if let Err(e) = held_by(&client, repo, &mut blobs, &mut manifests) {
             crate::console::line(format!(
                 "warning: {host}/{repo} left out of the inventory: {}",
                 crate::causes::flatten(e.chain())
@@ -73,11 +151,17 @@ pub fn from_registry(host: &str, registries: &Registries) -> Result<Inventory> {
         source: format!("registry://{host}"),
         created: now(),
         blobs,
+        manifests,
     })
 }
 
 /// Every digest the tags of `repo` lead to.
-fn held_by(client: &RegistryClient, repo: &str, blobs: &mut BTreeSet<Digest>) -> Result<()> {
+fn held_by(
+    client: &RegistryClient,
+    repo: &str,
+    blobs: &mut BTreeSet<Digest>,
+    manifests: &mut Vec<HeldManifest>,
+) -> Result<()> {
     let tags = match client.tags(repo) {
         Ok(t) => t,
         Err(RegistryError::NotFound { .. }) => return Ok(()),
@@ -101,11 +185,9 @@ fn held_by(client: &RegistryClient, repo: &str, blobs: &mut BTreeSet<Digest>) ->
             } else {
                 let im = manifest::parse_manifest(&m.bytes)
                     .map_err(|e| anyhow::anyhow!("{repo}:{tag}: {e}"))?;
-                blobs.extend(
-                    std::iter::once(im.config)
-                        .chain(im.layers)
-                        .map(|d| d.digest),
-                );
+                blobs.insert(im.config.digest.clone());
+                blobs.extend(im.layers.iter().map(|d| d.digest.clone()));
+                manifests.push(HeldManifest::of(repo, im));
             }
         }
     }

@@ -26,6 +26,9 @@ pub struct Pick {
     pub size: u64,
     pub reference: Digest,
     pub reference_size: u64,
+    /// Where the new layer came from: an inventory base's references are fetched there.
+    pub registry: String,
+    pub repository: String,
 }
 
 /// A delta is kept when it is at most this share of the layer's own packed frame.
@@ -43,35 +46,79 @@ pub fn pick(images: &[ResolvedImage], base: &Base, packed: &HashMap<Digest, Pack
                 .filter(|b| !crate::manifest::is_config(&b.media_type))
                 .collect();
             let digests: HashSet<&Digest> = layers.iter().map(|b| &b.digest).collect();
-            let shared = |ls: &[Digest]| ls.iter().filter(|d| digests.contains(d)).count();
+            let shared =
+                |ls: &[(Digest, u64)]| ls.iter().filter(|d| digests.contains(&d.0)).count();
+            // A site's repository may sit under a prefix (`load --to registry://HOST/PREFIX`).
+            let same = |r: &str| r == repo || r.ends_with(&format!("/{repo}"));
             let Some((_, old)) = base
                 .manifests
                 .iter()
-                .filter(|(r, _)| r == repo)
+                .filter(|(r, _)| same(r))
                 .max_by_key(|(_, ls)| shared(ls))
             else {
                 continue;
             };
             for (i, l) in layers.iter().enumerate() {
                 let new = !base.held.contains(&l.digest) && packed.contains_key(&l.digest);
-                let Some(was) = old.get(i).or(old.last()) else {
+                let Some((was, reference_size)) = old.get(i).or(old.last()) else {
                     continue;
                 };
-                let Some(&reference_size) = base.carried.get(was) else {
-                    continue;
-                };
-                if new && seen.insert(l.digest.clone()) {
+                // A base bundle's references are read from it: only those it carries.
+                let at_hand = base.file.is_none() || base.carried.contains(was);
+                if new && at_hand && seen.insert(l.digest.clone()) {
                     picks.push(Pick {
                         layer: l.digest.clone(),
                         size: l.size,
                         reference: was.clone(),
-                        reference_size,
+                        reference_size: *reference_size,
+                        registry: img.entry.reference.registry.clone(),
+                        repository: repo.clone(),
                     });
                 }
             }
         }
     }
     picks
+}
+
+/// An inventory base names the layers the site holds; their bytes come from the registry the
+/// new layers come from (the site loaded them from there). One that cannot be fetched is
+/// warned about by `encode_all`, and its layer carried whole.
+pub fn fetch_references(
+    picks: &[Pick],
+    registries: &crate::registry::Registries,
+    refs: &ReferenceTars,
+    cache: &BlobCache,
+) {
+    let mut done = HashSet::new();
+    for p in picks.iter().filter(|p| done.insert(p.reference.clone())) {
+        let fetched = (|| -> Result<()> {
+            let client = registries.client(&p.registry)?;
+            let dir = cache.packed_dir("references")?;
+            let spool = PartialFile::scratch(&dir, ".reference-")?;
+            let mut file = spool.file().try_clone()?;
+            client.fetch_blob(
+                &p.repository,
+                &p.reference,
+                p.reference_size,
+                &mut file,
+                spool.temp_path(),
+                &|_| {},
+            )?;
+            io::Seek::rewind(&mut file)?;
+            refs.spool(&p.reference, crate::reftars::gunzip(file))?;
+            Ok(())
+        })();
+        if let Err(e) = fetched {
+            crate::console::line(format!(
+                "warning: reference layer {} of {}/{}: {}",
+                p.reference,
+                p.registry,
+                p.repository,
+                crate::causes::flatten(e.chain())
+            ));
+        }
+    }
 }
 
 /// Encode each pick against its reference, one at a time (each holds a chunk, its dictionary

@@ -99,6 +99,7 @@ pub fn create(opts: &CreateOptions) -> Result<CreateSummary> {
     };
     let bundle = Bundle {
         base: base.as_ref(),
+        registries: &registries,
         compact: opts.compact,
         signer: signing
             .as_ref()
@@ -209,6 +210,8 @@ fn without(images: Vec<ResolvedImage>, fetched: &Fetched) -> Vec<ResolvedImage> 
 /// What every way of writing this bundle shares.
 struct Bundle<'a> {
     base: Option<&'a Base>,
+    /// Where an inventory base's reference layers are fetched from (`--compact --since`).
+    registries: &'a Registries,
     compact: Option<compact::Settings>,
     signer: Option<String>,
     output: &'a Output<'a>,
@@ -288,22 +291,20 @@ impl Bundle<'_> {
         notes: &Progress,
     ) -> Result<()> {
         let picks = against::pick(images, base, packed);
-        let Some(file) = base.file.as_ref().filter(|_| !picks.is_empty()) else {
+        if picks.is_empty() {
             return Ok(());
-        };
-        let reader = crate::format::reader::BundleReader::open(file)?;
+        }
         let mut refs = crate::reftars::ReferenceTars::new();
-        refs.add(
-            base.name.clone(),
-            crate::reftars::ReferenceTars::bundle_source(reader)?,
-        );
-        notes.line(&against::encode_all(
-            &picks,
-            &refs,
-            packed,
-            self.output.cache,
-            s,
-        )?);
+        match &base.file {
+            Some(file) => {
+                let reader = crate::format::reader::BundleReader::open(file)?;
+                let source = crate::reftars::ReferenceTars::bundle_source(reader)?;
+                refs.add(base.name.clone(), source);
+            }
+            None => against::fetch_references(&picks, self.registries, &refs, self.output.cache),
+        }
+        let line = against::encode_all(&picks, &refs, packed, self.output.cache, s)?;
+        notes.line(&line);
         Ok(())
     }
 

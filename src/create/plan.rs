@@ -194,7 +194,7 @@ mod tests {
             held: [d(3), d(4)].into_iter().collect(),
             manifests: Vec::new(),
             file: None,
-            carried: Default::default(),
+            carried: HashSet::new(),
         };
         let delta = Plan::new(&images, Some(&base)).unwrap();
         assert_eq!(delta.omitted, [d(3)].into_iter().collect());

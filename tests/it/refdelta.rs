@@ -226,6 +226,40 @@ fn a_release_carried_as_deltas_against_the_last_loads_everywhere_with_the_source
     for r in ["rel/go:2", "rel/pod:2"] {
         assert_eq!(skopeo_raw(&at(r)), want(r), "{r}");
     }
+    // The same from an inventory of a site holding release 1 under a prefix: the references
+    // are chosen from the manifests it lists and fetched from the source registry.
+    let site = Registry::start();
+    let to_site = format!("registry://{}/site", site.addr);
+    assert!(load(&full1, &public, &to_site, &[]).status.success());
+    let inv = w.join("site.json");
+    let o = bundle_args(&[
+        "inventory",
+        "--from",
+        &format!("registry://{}", site.addr),
+        "--plain-http",
+        "-o",
+        inv.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let from_inv = w.join("r2-inv.bundle");
+    let o = create(
+        &list2,
+        &from_inv,
+        &["--key", &key, "--compact", "--since", inv.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        size(&from_inv) * 4 < whole,
+        "{} vs {whole}",
+        size(&from_inv)
+    );
+    let o = load(&from_inv, &public, &to_site, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    for r in ["rel/go:2", "rel/pod:2"] {
+        let got = skopeo_raw(&format!("docker://{}/site/{r}", site.addr));
+        assert_eq!(got, want(r), "{r}");
+    }
+
     // skopeo copies it, every layer checked against its digest.
     let o = Command::new("skopeo")
         .args(["copy", "--quiet", "--src-tls-verify=false"])
