@@ -81,6 +81,115 @@ pub fn pick(images: &[ResolvedImage], base: &Base, packed: &HashMap<Digest, Pack
     picks
 }
 
+/// Layers of this bundle to encode against another layer of it: the same repository's layer
+/// at the same position in another image's manifest that shares most layers (another tag,
+/// usually the previous release), met earlier in the bundle, itself carried as a plain tar
+/// (chains stay one deep: a reference is never a delta, a delta never a reference). Pure.
+pub fn pick_within(
+    images: &[ResolvedImage],
+    order: &[super::plan::Need],
+    packed: &HashMap<Digest, Packed>,
+) -> Vec<Pick> {
+    let pos: HashMap<&Digest, usize> = order
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (&n.digest, i))
+        .collect();
+    let plain = |d: &Digest| packed.get(d).is_some_and(|p| p.rebuild.reference.is_none());
+    let manifests: Vec<(&String, Vec<&super::resolve::BlobRef>)> = images
+        .iter()
+        .flat_map(|img| {
+            img.blobs.iter().map(move |(_, blobs)| {
+                let layers = blobs
+                    .iter()
+                    .filter(|b| !crate::manifest::is_config(&b.media_type))
+                    .collect();
+                (&img.entry.reference.repository, layers)
+            })
+        })
+        .collect();
+    let mut wanted: Vec<(usize, Pick)> = Vec::new();
+    for (repo, layers) in &manifests {
+        let digests: HashSet<&Digest> = layers.iter().map(|b| &b.digest).collect();
+        let shared = |ls: &[&super::resolve::BlobRef]| {
+            ls.iter().filter(|b| digests.contains(&b.digest)).count()
+        };
+        let other = manifests
+            .iter()
+            .filter(|(r, ls)| {
+                r == repo
+                    && ls
+                        .iter()
+                        .map(|b| &b.digest)
+                        .ne(layers.iter().map(|b| &b.digest))
+            })
+            .max_by_key(|(_, ls)| shared(ls));
+        let Some((_, old)) = other else {
+            continue;
+        };
+        for (i, l) in layers.iter().enumerate() {
+            let Some(was) = old.get(i).or(old.last()) else {
+                continue;
+            };
+            let (Some(&at), Some(&was_at)) = (pos.get(&l.digest), pos.get(&was.digest)) else {
+                continue;
+            };
+            if was_at < at
+                && plain(&l.digest)
+                && plain(&was.digest)
+                && !digests.contains(&was.digest)
+            {
+                wanted.push((
+                    at,
+                    Pick {
+                        layer: l.digest.clone(),
+                        size: l.size,
+                        reference: was.digest.clone(),
+                        reference_size: was.size,
+                        registry: String::new(),
+                        repository: (*repo).clone(),
+                    },
+                ));
+            }
+        }
+    }
+    // In bundle order, so a layer that became a delta is never taken as a reference after.
+    wanted.sort_by_key(|(at, _)| *at);
+    let (mut deltas, mut refs) = (HashSet::new(), HashSet::new());
+    let mut picks = Vec::new();
+    for (_, p) in wanted {
+        if deltas.contains(&p.reference) || refs.contains(&p.layer) || deltas.contains(&p.layer) {
+            continue;
+        }
+        deltas.insert(p.layer.clone());
+        refs.insert(p.reference.clone());
+        picks.push(p);
+    }
+    picks
+}
+
+/// The tars of this bundle's own layers that picks are encoded against, from their packed
+/// frames.
+pub fn spool_own(
+    picks: &[Pick],
+    packed: &HashMap<Digest, Packed>,
+    refs: &ReferenceTars,
+) -> Result<()> {
+    let mut done = HashSet::new();
+    for p in picks.iter().filter(|p| done.insert(p.reference.clone())) {
+        let Some(r) = packed.get(&p.reference) else {
+            continue;
+        };
+        let mut m = member(r, r.rebuild.tar_member_size())?;
+        io::copy(
+            &mut (&mut m).take(r.rebuild.side_size.unwrap_or(0)),
+            &mut io::sink(),
+        )?;
+        refs.spool(&p.reference, Box::new(m))?;
+    }
+    Ok(())
+}
+
 /// An inventory base names the layers the site holds; their bytes come from the registry the
 /// new layers come from (the site loaded them from there). One that cannot be fetched is
 /// warned about by `encode_all`, and its layer carried whole.
@@ -130,6 +239,7 @@ pub fn encode_all(
     packed: &mut HashMap<Digest, Packed>,
     cache: &BlobCache,
     s: Settings,
+    against: &str,
 ) -> Result<String> {
     let (mut done, mut bytes, mut raw) = (0, 0u64, 0u64);
     for p in picks {
@@ -156,7 +266,7 @@ pub fn encode_all(
         }
     }
     Ok(format!(
-        "{done} of {} changed layers encoded against the base's: {} for {} of tar",
+        "{done} of {} layers encoded against {against}: {} for {} of tar",
         picks.len(),
         indicatif::HumanBytes(bytes),
         indicatif::HumanBytes(raw)
@@ -164,7 +274,7 @@ pub fn encode_all(
 }
 
 /// The layer's member (side data, then its tar), from its proven frame.
-fn member(plain: &Packed, member_size: u64) -> io::Result<impl Read> {
+fn member(plain: &Packed, member_size: u64) -> io::Result<impl Read + Send + 'static> {
     let f = BufReader::with_capacity(1 << 20, File::open(&plain.frame)?);
     Ok(frame_reader(f, padded(member_size))?.take(member_size))
 }

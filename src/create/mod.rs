@@ -303,7 +303,7 @@ impl Bundle<'_> {
             }
             None => against::fetch_references(&picks, self.registries, &refs, self.output.cache),
         }
-        let line = against::encode_all(&picks, &refs, packed, self.output.cache, s)?;
+        let line = against::encode_all(&picks, &refs, packed, self.output.cache, s, "the base's")?;
         notes.line(&line);
         Ok(())
     }
@@ -323,6 +323,17 @@ impl Bundle<'_> {
         };
         if let (Some(s), Some(base)) = (self.compact, self.base) {
             self.against_base(images, base, &mut packed, s, notes)?;
+        }
+        if let Some(s) = self.compact {
+            let picks = against::pick_within(images, &plan.needs, &packed);
+            if !picks.is_empty() {
+                let refs = crate::reftars::ReferenceTars::new();
+                against::spool_own(&picks, &packed, &refs)?;
+                let cache = self.output.cache;
+                let other = "other layers of this bundle";
+                let line = against::encode_all(&picks, &refs, &mut packed, cache, s, other)?;
+                notes.line(&line);
+            }
         }
         let described = describe::describe(
             images,

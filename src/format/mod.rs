@@ -138,7 +138,7 @@ impl BundleManifest {
                 None => "stored as they came".to_string(),
             };
             let how = match delta {
-                true => format!("{how}, as deltas against base layers"),
+                true => format!("{how}, as deltas against reference layers"),
                 false => how,
             };
             let at = match out.iter().position(|c| c.how == how) {

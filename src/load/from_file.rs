@@ -73,7 +73,7 @@ pub fn load(
     // A verification failure outranks upload errors: it is the cause, and its exit code (3)
     // tells the operator the file, not the target, is at fault.
     let checked = verified
-        .and_then(|c| prove_rest(&c, &proofs, &reader).map(|()| c))
+        .and_then(|c| prove_rest(&c, &proofs, &reader, &prepared).map(|()| c))
         .map_err(|e| {
             anyhow::Error::new(parts.explain(e))
                 .context("the bundle failed verification; no manifest or tag was written")
@@ -153,12 +153,21 @@ impl Read for Proving {
 
 /// The layers carried as tars that no sender proved (already at every target, or a target that
 /// stopped early): rebuilt and checked against their digests, a core each.
+/// A delta of an image not loaded is not rebuilt (its reference need not be at hand): the
+/// session checked its bytes against the digest bundle.json gives them.
 fn prove_rest(
     checked: &Checked,
     proofs: &Proofs,
     reader: &BundleReader,
+    prepared: &Prepared,
 ) -> Result<(), VerifyError> {
-    let proven = proofs.0.lock().unwrap().clone();
+    let mut proven = proofs.0.lock().unwrap().clone();
+    let sent: HashSet<&Digest> = prepared.users.iter().map(|(b, _)| &b.digest).collect();
+    let unsent_deltas = checked.unproven.iter().filter(|b| {
+        let delta = b.rebuild.as_ref().is_some_and(|r| r.reference.is_some());
+        delta && !sent.contains(&b.digest)
+    });
+    proven.extend(unsent_deltas.map(|b| b.digest.clone()));
     verify::prove_rebuilt(checked, &proven, reader)
 }
 

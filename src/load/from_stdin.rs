@@ -27,11 +27,23 @@ pub fn load(
     }
     let needed: HashMap<&crate::digest::Digest, &Vec<&PlannedImage>> =
         prepared.users.iter().map(|(b, u)| (&b.digest, u)).collect();
+    // Layers of this bundle that others are encoded against: kept as they stream past.
+    let references: std::collections::HashSet<crate::digest::Digest> = prepared
+        .users
+        .iter()
+        .filter_map(|(b, _)| Some(b.rebuild.as_ref()?.reference.as_ref()?.layer.clone()))
+        .collect();
     let mut outcomes = vec![BlobOutcome::default(); prepared.targets.len()];
     let spool_dir = std::env::temp_dir();
     let quiet = Progress::new(Mode::Quiet, "loaded");
+    let no_one = Vec::new();
     while let Some(blob) = session.next_blob()? {
-        let Some(imgs) = needed.get(&blob.digest) else {
+        let reference = references.contains(&blob.digest);
+        let Some(imgs) = needed
+            .get(&blob.digest)
+            .copied()
+            .or(reference.then_some(&no_one))
+        else {
             session.read_blob(&mut std::io::sink())?;
             continue;
         };
@@ -45,6 +57,13 @@ pub fn load(
             .with_context(|| format!("writing blob {} to {}", blob.digest, spool_dir.display()))?;
         drop(w);
         let path = spool.temp_path().to_path_buf();
+        if let (true, Some(refs)) = (reference, &prepared.references) {
+            let gz = std::fs::File::open(&path)?;
+            refs.spool(&blob.digest, crate::reftars::gunzip(gz))?;
+        }
+        if imgs.is_empty() {
+            continue;
+        }
         let open = || -> Result<Box<dyn Read + Send>> { Ok(Box::new(std::fs::File::open(&path)?)) };
         for (o, n) in outcomes
             .iter_mut()

@@ -140,7 +140,7 @@ impl<'a> Prepared<'a> {
             t.check(plan)?;
         }
         let users = check_base(&targets, blob_users(plan), doc)?;
-        let references = references(opts, &targets, &users)?;
+        let references = references(opts, &targets, &users, doc)?;
         Ok(Prepared {
             plan,
             targets,
@@ -216,23 +216,38 @@ fn check_base<'a>(
     Ok(send)
 }
 
-/// The layers to send that are carried as deltas need their reference layers: from `--base`,
-/// else read back from a target that holds them. Each is fetched, unpacked and checked now,
-/// before anything is written; one that cannot be had stops the load here.
+/// The layers to send that are carried as deltas need their reference layers: from the bundle
+/// itself, from `--base`, else read back from a target that holds them. Each is fetched,
+/// unpacked and checked now, before anything is written; one that cannot be had stops the load
+/// here. Read from stdin, a reference the bundle carries is kept as it streams past
+/// (`from_stdin`), ahead of the layers encoded against it.
 fn references(
     opts: &LoadOptions,
     targets: &[Box<dyn Target>],
     users: &[(BlobRecord, Vec<&PlannedImage>)],
+    doc: &crate::format::BundleManifest,
 ) -> Result<Option<std::sync::Arc<crate::reftars::ReferenceTars>>> {
     use crate::format::References;
+    let stdin = opts.file.as_os_str() == "-";
+    let carried: std::collections::HashSet<_> = doc.blobs.iter().map(|b| &b.digest).collect();
     let needed: Vec<_> = users
         .iter()
         .filter_map(|(b, imgs)| Some((b, b.rebuild.as_ref()?.reference.as_ref()?, imgs)))
+        .filter(|(_, r, _)| !(stdin && carried.contains(&r.layer)))
         .collect();
-    if needed.is_empty() {
+    let own = users.iter().any(|(b, _)| {
+        let r = b.rebuild.as_ref().and_then(|r| r.reference.as_ref());
+        r.is_some_and(|r| carried.contains(&r.layer))
+    });
+    if needed.is_empty() && !own {
         return Ok(None);
     }
     let mut tars = crate::reftars::ReferenceTars::new();
+    if !stdin && own {
+        let reader = crate::format::reader::BundleReader::open(&opts.file)?;
+        let source = crate::reftars::ReferenceTars::bundle_source(reader)?;
+        tars.add(opts.file.display().to_string(), source);
+    }
     if let Some(base) = &opts.base {
         let reader = crate::format::reader::BundleReader::open(base)?;
         let source = crate::reftars::ReferenceTars::bundle_source(reader)?;

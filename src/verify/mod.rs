@@ -49,9 +49,7 @@ pub fn verify_file(
         stream,
         parts,
     } = Opened::open(path, keys, allow_unsigned)?;
-    if let Some(base) = base {
-        reader.set_references(base_references(base)?);
-    }
+    reader.set_references(references(path, base)?);
     // Layers carried as tars are rebuilt after the pass over the file, a core each, rather
     // than one after another as the pass meets them.
     let checked = Session::open(stream, &name, keys, allow_unsigned)
@@ -59,11 +57,23 @@ pub fn verify_file(
             s.defer_rebuilds();
             s.finish()
         })
-        .and_then(|c| prove_rebuilt(&c, &HashSet::new(), &reader).map(|()| c))
+        .and_then(|c| {
+            let left: HashSet<Digest> = c
+                .unproven
+                .iter()
+                .filter(|b| !rebuildable(b, &c, base))
+                .map(|b| b.digest.clone())
+                .collect();
+            prove_rebuilt(&c, &left, &reader).map(|()| c)
+        })
         .map_err(|e| parts.explain(e))?;
-    let deltas_unrebuilt = match reader.references() {
+    let deltas_unrebuilt = match base {
         Some(_) => 0,
-        None => checked.unproven.iter().filter(|b| is_delta(b)).count(),
+        None => checked
+            .unproven
+            .iter()
+            .filter(|b| !rebuildable(b, &checked, base))
+            .count(),
     };
     Ok(Report {
         deltas_unrebuilt,
@@ -76,20 +86,28 @@ pub fn verify_file(
     })
 }
 
-fn is_delta(b: &BlobRecord) -> bool {
-    b.rebuild.as_ref().is_some_and(|r| r.reference.is_some())
+/// Whether `verify` can rebuild a layer: any but a delta whose reference is neither in the
+/// bundle nor in the `--base` given (such a delta was checked by its own digest in the session).
+fn rebuildable(b: &BlobRecord, checked: &Checked, base: Option<&Path>) -> bool {
+    match b.rebuild.as_ref().and_then(|r| r.reference.as_ref()) {
+        None => true,
+        Some(r) => base.is_some() || checked.doc.blobs.iter().any(|o| o.digest == r.layer),
+    }
 }
 
-/// The reference tars in the bundle at `base`.
-fn base_references(
-    base: &Path,
+/// The reference tars of deltas: from the bundle itself, then from `base`.
+fn references(
+    path: &Path,
+    base: Option<&Path>,
 ) -> Result<std::sync::Arc<dyn crate::format::References>, VerifyError> {
-    let name = base.display().to_string();
-    let reader = BundleReader::open(base)?;
-    let source = crate::reftars::ReferenceTars::bundle_source(reader)
-        .map_err(|e| VerifyError::inconsistent(&name, crate::causes::flatten(e.chain())))?;
     let mut tars = crate::reftars::ReferenceTars::new();
-    tars.add(format!("--base {name}"), source);
+    let given = base.map(|b| (format!("--base {}", b.display()), b));
+    for (name, p) in std::iter::once((path.display().to_string(), path)).chain(given) {
+        let reader = BundleReader::open(p)?;
+        let source = crate::reftars::ReferenceTars::bundle_source(reader)
+            .map_err(|e| VerifyError::inconsistent(&name, crate::causes::flatten(e.chain())))?;
+        tars.add(name, source);
+    }
     Ok(std::sync::Arc::new(tars))
 }
 
@@ -101,12 +119,10 @@ pub fn prove_rebuilt(
     proven: &HashSet<Digest>,
     reader: &BundleReader,
 ) -> Result<(), VerifyError> {
-    // A delta without its reference at hand was checked by its own digest in the session.
-    let rebuildable = |b: &BlobRecord| reader.references().is_some() || !is_delta(b);
     let left: Vec<&BlobRecord> = checked
         .unproven
         .iter()
-        .filter(|b| !proven.contains(&b.digest) && rebuildable(b))
+        .filter(|b| !proven.contains(&b.digest))
         .collect();
     if left.is_empty() {
         return Ok(());

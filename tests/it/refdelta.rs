@@ -174,7 +174,7 @@ fn a_release_carried_as_deltas_against_the_last_loads_everywhere_with_the_source
     );
     assert!(o.status.success(), "{}", text(&o));
     assert!(
-        text(&o).contains("as deltas against base layers"),
+        text(&o).contains("as deltas against reference layers"),
         "{}",
         text(&o)
     );
@@ -378,4 +378,92 @@ fn a_release_carried_as_deltas_against_the_last_loads_everywhere_with_the_source
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert_eq!(again.tags("rel/go"), vec!["1".to_string()]);
     assert_eq!(again.tags("rel/pod"), vec!["1".to_string()]);
+}
+
+#[test]
+fn both_releases_in_one_compact_bundle_carry_the_second_as_deltas_against_the_first() {
+    let src = releases();
+    let w = src.work.path();
+    let (key, public) = keypair(w);
+    let one = plain_list(w, &src.reg, &["rel/go:1", "rel/pod:1"]);
+    let r1 = w.join("r1.bundle");
+    assert!(create(&one, &r1, &["--key", &key, "--compact"])
+        .status
+        .success());
+    std::fs::create_dir_all(w.join("both")).unwrap();
+    let all = ["rel/go:1", "rel/pod:1", "rel/go:2", "rel/pod:2"];
+    let list = plain_list(&w.join("both"), &src.reg, &all);
+    let both = w.join("both.bundle");
+    let o = create(&list, &both, &["--key", &key, "--compact"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = text(&bundle_args(&["inspect", both.to_str().unwrap()]));
+    assert_eq!(out.matches(" delta against sha256:").count(), 2, "{out}");
+    let size = |p: &Path| std::fs::metadata(p).unwrap().len();
+    // Release 2 adds about what changed, not two more layers.
+    assert!(
+        size(&both) < size(&r1) + size(&r1) / 5,
+        "{} vs {}",
+        size(&both),
+        size(&r1)
+    );
+
+    // verify rebuilds the deltas from the bundle's own layers.
+    let v = bundle_args(&["verify", both.to_str().unwrap(), "--key", &public]);
+    assert!(v.status.success(), "{}", text(&v));
+    assert!(!text(&v).contains("carried as deltas"), "{}", text(&v));
+
+    let want = |r: &str| skopeo_raw(&format!("docker://{}/{r}", src.reg.addr));
+    // From the file, into an empty registry; release 2 alone too.
+    let dst = Registry::start();
+    let o = load(&both, &public, &format!("registry://{}", dst.addr), &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let pod2 = format!("{}/rel/pod:2", src.reg.addr);
+    let alone = Registry::start();
+    let o = load(
+        &both,
+        &public,
+        &format!("registry://{}", alone.addr),
+        &["--image", &pod2],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        skopeo_raw(&format!("docker://{}/rel/pod:2", alone.addr)),
+        want("rel/pod:2")
+    );
+    // From stdin, where each reference is kept as it streams past.
+    let oci = w.join("oci");
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "{} load - --key {public} -q --to oci:{} < {}",
+            bundle_bin().display(),
+            oci.display(),
+            both.display()
+        ))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    for r in all {
+        assert_eq!(
+            skopeo_raw(&format!("docker://{}/{r}", dst.addr)),
+            want(r),
+            "{r}"
+        );
+        let name = format!("{}/{r}", src.reg.addr);
+        assert_eq!(
+            skopeo_raw(&format!("oci:{}:{name}", oci.display())),
+            want(r),
+            "{r}"
+        );
+    }
+    // serve answers from the one file.
+    let served = Served::start(&[both.to_str().unwrap(), "--key", &public]);
+    let o = Command::new("skopeo")
+        .args(["copy", "--quiet", "--src-tls-verify=false"])
+        .arg(format!("docker://{}/rel/go:2", served.addr))
+        .arg(format!("dir:{}", w.join("served").display()))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    served.stop();
 }
