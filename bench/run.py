@@ -511,7 +511,10 @@ def rebuild_speed(layout, compact, key, out):
     against the producer itself compressing the same tar: MB of tar per second, one core each
     (pgzip held to one with GOMAXPROCS, pigz with -p 1)."""
     made_by = json.load(open(os.path.join(layout, "producers.json")))
-    blobs = [b for b in bundle_json(compact)["blobs"] if b.get("encoding") == "gzip-rebuild"]
+    # Deltas (a release against the other in the same bundle) are left out: their rebuild also
+    # decodes against the reference, which is not the encoder's speed.
+    blobs = [b for b in bundle_json(compact)["blobs"]
+             if b.get("encoding") == "gzip-rebuild" and "reference" not in b["rebuild"]]
     commands = {"go1.26-6": [os.path.join(WORK, "bin", "gogzip-1.26"), "6"],
                 "go1.26-1": [os.path.join(WORK, "bin", "gogzip-1.26"), "1"],
                 "go1.27-6": [os.path.join(WORK, "bin", "gogzip-1.27"), "6"],

@@ -1,6 +1,7 @@
 //! The reference tars that layers carried as deltas (`format::refdelta`, made by
-//! `create --compact --since`) are decoded against: found in a base bundle or read back from
-//! a load target, unpacked into scratch files, and checked against the digest the delta names.
+//! `create --compact`) are decoded against: found in the bundle itself or a base bundle, or read
+//! back from a load target or a registry, unpacked into scratch files, and checked against the
+//! digest the delta names.
 
 use crate::digest::Digest;
 use crate::format::reader::BundleReader;
@@ -38,10 +39,6 @@ impl ReferenceTars {
     /// Look in `source` (called `name` in messages) after the sources added before.
     pub fn add(&mut self, name: String, source: TarSource) {
         self.sources.push((name, source));
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.sources.is_empty()
     }
 
     /// The tars of the layers a bundle file carries: a compact layer's tar straight from its
@@ -104,7 +101,7 @@ impl ReferenceTars {
         })
     }
 
-    /// Keep `tar` (read from `name`) as the tar of `layer`, for `get`.
+    /// Keep `tar` as the tar of `layer`, for `fetch` and `get`.
     pub fn spool(&self, layer: &Digest, tar: Box<dyn Read + Send>) -> Result<Spooled> {
         let s = self.spool_from(tar, layer)?;
         let mut spooled = self.spooled.lock().unwrap_or_else(|p| p.into_inner());
