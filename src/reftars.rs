@@ -70,11 +70,10 @@ impl ReferenceTars {
     }
 
     /// The tar of `layer` from the first source that has it: where it is spooled, its size
-    /// and its sha256. Spooled once per run.
+    /// and its sha256. Kept for the run once spooled; different layers spool in parallel.
     pub fn fetch(&self, layer: &Digest) -> Result<Spooled, String> {
-        let mut spooled = self.spooled.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(s) = spooled.get(layer) {
-            return Ok(s.clone());
+        if let Some(s) = self.spooled(layer) {
+            return Ok(s);
         }
         let mut tried = Vec::new();
         for (name, source) in &self.sources {
@@ -85,10 +84,7 @@ impl ReferenceTars {
                 .map_err(anyhow::Error::from)
                 .and_then(|tar| self.spool_from(tar, layer))
             {
-                Ok(s) => {
-                    spooled.insert(layer.clone(), s.clone());
-                    return Ok(s);
-                }
+                Ok(s) => return Ok(self.keep(layer, s)),
                 Err(e) => tried.push(format!("{name}: {}", crate::causes::flatten(e.chain()))),
             }
         }
@@ -104,9 +100,18 @@ impl ReferenceTars {
     /// Keep `tar` as the tar of `layer`, for `fetch` and `get`.
     pub fn spool(&self, layer: &Digest, tar: Box<dyn Read + Send>) -> Result<Spooled> {
         let s = self.spool_from(tar, layer)?;
+        Ok(self.keep(layer, s))
+    }
+
+    fn spooled(&self, layer: &Digest) -> Option<Spooled> {
+        let spooled = self.spooled.lock().unwrap_or_else(|p| p.into_inner());
+        spooled.get(layer).cloned()
+    }
+
+    /// The first tar spooled for `layer` wins (two readers may have spooled it at once).
+    fn keep(&self, layer: &Digest, s: Spooled) -> Spooled {
         let mut spooled = self.spooled.lock().unwrap_or_else(|p| p.into_inner());
-        spooled.insert(layer.clone(), s.clone());
-        Ok(s)
+        spooled.entry(layer.clone()).or_insert(s).clone()
     }
 
     fn names(&self) -> String {
@@ -119,21 +124,23 @@ impl ReferenceTars {
         }
     }
 
+    /// Write `tar` to a scratch file of its own: its name is gone once written (the open file
+    /// is what is kept), so nothing is left behind on any exit.
     fn spool_from(&self, mut tar: Box<dyn Read + Send>, layer: &Digest) -> Result<Spooled> {
-        let mut scratch = self.scratch.lock().unwrap_or_else(|p| p.into_inner());
-        if scratch.is_none() {
-            *scratch = Some(crate::fsutil::ScratchDir::new(".bundle-refs-")?);
-        }
-        let dir = scratch.as_ref().expect("made above").path();
-        let path = dir.join(layer.hex());
-        let mut out = crate::digest::HashingWriter::new(std::io::BufWriter::new(
-            std::fs::File::create(&path)?,
-        ));
+        let dir = {
+            let mut scratch = self.scratch.lock().unwrap_or_else(|p| p.into_inner());
+            if scratch.is_none() {
+                *scratch = Some(crate::fsutil::ScratchDir::new(".bundle-refs-")?);
+            }
+            scratch.as_ref().expect("made above").path().to_path_buf()
+        };
+        let file = crate::fsutil::PartialFile::scratch(&dir, &format!("{}-", layer.hex()))?;
+        let mut out = crate::digest::HashingWriter::new(std::io::BufWriter::new(file.file()));
         std::io::copy(&mut tar, &mut out)?;
         let (w, digest, size) = out.finish();
         w.into_inner().map_err(|e| e.into_error())?;
         Ok(Spooled {
-            tar: std::sync::Arc::new(std::fs::File::open(&path)?),
+            tar: std::sync::Arc::new(file.file().try_clone()?),
             size,
             digest,
         })

@@ -227,7 +227,6 @@ fn references(
     users: &[(BlobRecord, Vec<&PlannedImage>)],
     doc: &crate::format::BundleManifest,
 ) -> Result<Option<std::sync::Arc<crate::reftars::ReferenceTars>>> {
-    use crate::format::References;
     let stdin = opts.file.as_os_str() == "-";
     let carried: std::collections::HashSet<_> = doc.blobs.iter().map(|b| &b.digest).collect();
     let needed: Vec<_> = users
@@ -253,35 +252,57 @@ fn references(
         let source = crate::reftars::ReferenceTars::bundle_source(reader)?;
         tars.add(format!("--base {}", base.display()), source);
     }
-    for (blob, r, imgs) in needed {
-        if tars.get(r).is_ok() {
-            continue;
-        }
-        let mut got = None;
-        for t in targets {
-            if let Some(gz) = t.open_blob(&r.layer, r.layer_size, imgs)? {
-                tars.spool(&r.layer, crate::reftars::gunzip(gz))?;
-                got = Some(tars.get(r));
-                break;
-            }
-        }
-        match got {
-            Some(Ok(_)) => {}
-            Some(Err(why)) => bail!("{why}; nothing was written"),
-            None => bail!(
-                "{}: layer {} of {} is carried as a delta against layer {}, which is not there{}. Load the release this update was made against first, or give its bundle with --base FILE; nothing was written",
-                targets.iter().map(|t| t.name()).collect::<Vec<_>>().join(", "),
-                blob.digest,
-                names_of(imgs),
-                r.layer,
-                match &opts.base {
-                    Some(b) => format!(" and {} does not carry it", b.display()),
-                    None => String::new(),
-                }
-            ),
+    // Each reference is unpacked on its own core: they are whole layers.
+    let mut firsts = std::collections::HashSet::new();
+    let needed: Vec<_> = needed
+        .into_iter()
+        .filter(|(_, r, _)| firsts.insert(&r.layer))
+        .collect();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(std::thread::available_parallelism().map_or(2, |n| n.get()))
+        .build()?;
+    pool.install(|| {
+        use rayon::prelude::*;
+        needed
+            .par_iter()
+            .try_for_each(|(blob, r, imgs)| reference_at_hand(opts, targets, &tars, blob, r, imgs))
+    })?;
+    Ok(Some(std::sync::Arc::new(tars)))
+}
+
+/// `r` from the sources of `tars`, else from the first target that holds it.
+fn reference_at_hand(
+    opts: &LoadOptions,
+    targets: &[Box<dyn Target>],
+    tars: &crate::reftars::ReferenceTars,
+    blob: &BlobRecord,
+    r: &crate::format::ReferenceRecord,
+    imgs: &[&PlannedImage],
+) -> Result<()> {
+    use crate::format::References;
+    if tars.get(r).is_ok() {
+        return Ok(());
+    }
+    for t in targets {
+        if let Some(gz) = t.open_blob(&r.layer, r.layer_size, imgs)? {
+            tars.spool(&r.layer, crate::reftars::gunzip(gz))?;
+            return tars
+                .get(r)
+                .map(drop)
+                .map_err(|why| anyhow::anyhow!("{why}; nothing was written"));
         }
     }
-    Ok(Some(std::sync::Arc::new(tars)))
+    bail!(
+        "{}: layer {} of {} is carried as a delta against layer {}, which is not there{}. Load the release this update was made against first, or give its bundle with --base FILE; nothing was written",
+        targets.iter().map(|t| t.name()).collect::<Vec<_>>().join(", "),
+        blob.digest,
+        names_of(imgs),
+        r.layer,
+        match &opts.base {
+            Some(b) => format!(" and {} does not carry it", b.display()),
+            None => String::new(),
+        }
+    )
 }
 
 /// Manifests and tags, last: only after every blob of the bundle checked out.
