@@ -154,6 +154,15 @@ pub struct CreateArgs {
     #[arg(long, value_name = "LEVEL", num_args = 0..=1, require_equals = true,
           default_missing_value = "12", value_parser = clap::value_parser!(i32).range(1..=22))]
     pub compact: Option<i32>,
+    /// Which artifacts that refer to the images to carry with them: `all` (signatures,
+    /// attestations, SBOMs; found through the referrers API, its fallback tag and cosign's
+    /// tags), `signatures` only, or `none`.
+    #[arg(long, value_name = "WHICH", default_value = "all",
+          value_parser = ["all", "signatures", "none"])]
+    pub referrers: String,
+    /// Carry only referrers of this artifact type (e.g. application/spdx+json); repeatable.
+    #[arg(long, value_name = "TYPE")]
+    pub artifact_type: Vec<String>,
     /// ed25519 private key (PKCS#8 PEM) to sign the bundle with.
     #[arg(
         long,

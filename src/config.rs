@@ -78,6 +78,14 @@ pub fn create_options(a: CreateArgs) -> Result<CreateOptions> {
             level,
             window_log: crate::create::compact::WINDOW_LOG,
         }),
+        referrers: crate::create::referrers::Policy {
+            mode: match a.referrers.as_str() {
+                "none" => crate::create::referrers::Mode::None,
+                "signatures" => crate::create::referrers::Mode::Signatures,
+                _ => crate::create::referrers::Mode::All,
+            },
+            artifact_types: a.artifact_type,
+        },
     })
 }
 

@@ -179,6 +179,144 @@ pub fn select_children<'a>(index: &'a Index, wanted: Option<&[Platform]>) -> Vec
         .collect()
 }
 
+/// The config of OCI 1.1 artifacts that have none of their own.
+pub const OCI_EMPTY_CONFIG: &str = "application/vnd.oci.empty.v1+json";
+
+/// What a manifest says about what it refers to (OCI 1.1 `subject`) and what it is.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Referring {
+    pub subject: Option<Descriptor>,
+    pub artifact_type: Option<String>,
+    pub config: Option<Descriptor>,
+    #[serde(default)]
+    pub layers: Vec<Descriptor>,
+    #[serde(default)]
+    pub annotations: std::collections::BTreeMap<String, String>,
+}
+
+pub fn parse_referring(bytes: &[u8]) -> Result<Referring, String> {
+    serde_json::from_slice(bytes).map_err(|e| format!("invalid manifest: {e}"))
+}
+
+impl Referring {
+    /// Its artifact type as the distribution spec derives it: `artifactType`, else the config's
+    /// media type. A config that says nothing (an image config, as cosign writes, or the empty
+    /// one) gives way to the first layer's media type, which is what tells a cosign signature
+    /// from an SBOM.
+    pub fn artifact_type(&self) -> String {
+        if let Some(t) = self.artifact_type.as_ref().filter(|t| !t.is_empty()) {
+            return t.clone();
+        }
+        let config = self.config.as_ref().map(|c| c.media_type.as_str());
+        match (config, self.layers.first()) {
+            (Some(c), Some(l)) if is_image_config(c) || c == OCI_EMPTY_CONFIG => {
+                l.media_type.clone()
+            }
+            (Some(c), _) => c.to_string(),
+            (None, l) => l.map(|l| l.media_type.clone()).unwrap_or_default(),
+        }
+    }
+}
+
+/// A referrer's entry in a referrers list (the referrers API's answer, the fallback tag's
+/// index): its descriptor with the artifact type and its manifest's annotations.
+pub fn referrer_descriptor(bytes: &[u8], media_type: &str) -> serde_json::Value {
+    let mut d = serde_json::json!({
+        "mediaType": media_type,
+        "digest": Digest::of(bytes).to_string(),
+        "size": bytes.len(),
+    });
+    if let Ok(r) = parse_referring(bytes) {
+        d["artifactType"] = r.artifact_type().into();
+        if !r.annotations.is_empty() {
+            d["annotations"] = serde_json::json!(r.annotations);
+        }
+    }
+    d
+}
+
+/// An index listing `descriptors`, as the referrers API answers and the fallback tag holds.
+pub fn referrers_index(descriptors: Vec<serde_json::Value>) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": descriptors,
+    }))
+    .expect("a JSON value serialises")
+}
+
+/// The tag that lists the referrers of `subject` where a registry has no referrers API (the
+/// distribution spec's fallback), and that cosign's tags start with.
+pub fn referrers_tag(subject: &Digest) -> String {
+    format!("sha256-{}", subject.hex())
+}
+
+/// The fallback tag's index with `descriptor` added: `existing` (what the tag held, if
+/// anything) keeps every entry and every other field; None when it already lists the digest.
+/// An existing index that does not parse is replaced (it could not list anything).
+pub fn merge_referrers_index(
+    existing: Option<&[u8]>,
+    descriptor: serde_json::Value,
+) -> Option<Vec<u8>> {
+    let mut index: serde_json::Value = existing
+        .and_then(|b| serde_json::from_slice(b).ok())
+        .filter(|v: &serde_json::Value| v["manifests"].is_array())
+        .unwrap_or_else(|| serde_json::from_slice(&referrers_index(Vec::new())).unwrap());
+    let list = index["manifests"].as_array_mut()?;
+    if list.iter().any(|d| d["digest"] == descriptor["digest"]) {
+        return None;
+    }
+    list.push(descriptor);
+    serde_json::to_vec(&index).ok()
+}
+
+/// The suffixes of cosign's tags (`sha256-<hex>.sig`) and what each holds.
+pub const COSIGN_TAGS: [(&str, &str); 3] = [
+    ("sig", "signature"),
+    ("att", "attestation"),
+    ("sbom", "sbom"),
+];
+
+/// A tag cosign names after a digest: `sha256-<64 hex>.sig|.att|.sbom`.
+pub fn is_cosign_tag(tag: &str) -> bool {
+    tag.strip_prefix("sha256-")
+        .and_then(|t| t.split_once('.'))
+        .is_some_and(|(hex, suffix)| {
+            hex.len() == 64
+                && hex
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+                && COSIGN_TAGS.iter().any(|(s, _)| *s == suffix)
+        })
+}
+
+/// What a referrer is, for people: `signature`, `attestation`, `sbom` or `artifact`, from its
+/// cosign tag's suffix or its artifact type.
+pub fn referrer_kind(artifact_type: &str, cosign_tag: Option<&str>) -> &'static str {
+    if let Some((_, suffix)) = cosign_tag.and_then(|t| t.rsplit_once('.')) {
+        if let Some((_, kind)) = COSIGN_TAGS.iter().find(|(s, _)| *s == suffix) {
+            return kind;
+        }
+    }
+    let t = artifact_type.to_ascii_lowercase();
+    let any = |words: &[&str]| words.iter().any(|w| t.contains(w));
+    if any(&[
+        "signature",
+        "cosign.artifact.sig",
+        "simplesigning",
+        "sigstore.bundle",
+    ]) {
+        "signature"
+    } else if any(&["spdx", "cyclonedx", "sbom", "syft"]) {
+        "sbom"
+    } else if any(&["in-toto", "intoto", "dsse", "attestation", "vex", "vuln"]) {
+        "attestation"
+    } else {
+        "artifact"
+    }
+}
+
 /// Compressed layers are stored as they are in the bundle (zstd raw blocks): compressing them
 /// again costs time and gains nothing.
 pub fn is_precompressed(media_type: &str, head: &[u8]) -> bool {
@@ -210,6 +348,61 @@ mod tests {
             br#"{"mediaType":"application/vnd.oci.artifact.manifest.v1+json","blobs":[]}"#;
         let e = media_type_of(artifact, None).unwrap_err();
         assert!(e.contains("cannot carry"), "{e}");
+    }
+
+    #[test]
+    fn referrers_are_typed_and_listed_as_the_spec_says() {
+        let sig = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:{}","size":1}},"layers":[{{"mediaType":"application/vnd.dev.cosign.simplesigning.v1+json","digest":"sha256:{}","size":2}}]}}"#,
+            "1".repeat(64),
+            "2".repeat(64)
+        );
+        let r = parse_referring(sig.as_bytes()).unwrap();
+        assert_eq!(
+            r.artifact_type(),
+            "application/vnd.dev.cosign.simplesigning.v1+json"
+        );
+        assert_eq!(referrer_kind(&r.artifact_type(), None), "signature");
+        let sbom = format!(
+            r#"{{"schemaVersion":2,"artifactType":"application/spdx+json","config":{{"mediaType":"{OCI_EMPTY_CONFIG}","digest":"sha256:{}","size":2}},"layers":[],"annotations":{{"a":"b"}}}}"#,
+            "3".repeat(64)
+        );
+        let d = referrer_descriptor(sbom.as_bytes(), OCI_MANIFEST);
+        assert_eq!(d["artifactType"], "application/spdx+json");
+        assert_eq!(d["annotations"]["a"], "b");
+        assert_eq!(d["size"], sbom.len());
+        assert_eq!(referrer_kind("application/spdx+json", None), "sbom");
+        assert_eq!(referrer_kind("x", Some("sha256-ab.att")), "attestation");
+        assert_eq!(
+            referrer_kind("application/vnd.example+json", None),
+            "artifact"
+        );
+        let subject: Digest = format!("sha256:{}", "a".repeat(64)).parse().unwrap();
+        assert_eq!(
+            referrers_tag(&subject),
+            format!("sha256-{}", "a".repeat(64))
+        );
+        assert!(is_cosign_tag(&format!("sha256-{}.sig", "a".repeat(64))));
+        assert!(!is_cosign_tag(&format!("sha256-{}.exe", "a".repeat(64))));
+        assert!(!is_cosign_tag("latest"));
+        assert!(!is_cosign_tag(&format!("sha256-{}.sig", "A".repeat(64))));
+    }
+
+    #[test]
+    fn a_fallback_index_keeps_what_it_listed() {
+        let d = |n: char| serde_json::json!({"mediaType": OCI_MANIFEST, "digest": format!("sha256:{}", n.to_string().repeat(64)), "size": 3});
+        let first = merge_referrers_index(None, d('a')).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&first).unwrap();
+        assert_eq!(v["mediaType"], OCI_INDEX);
+        assert_eq!(v["manifests"].as_array().unwrap().len(), 1);
+        assert!(merge_referrers_index(Some(&first), d('a')).is_none());
+        let mut theirs = v.clone();
+        theirs["annotations"] = serde_json::json!({"kept": "yes"});
+        let theirs = serde_json::to_vec(&theirs).unwrap();
+        let both = merge_referrers_index(Some(&theirs), d('b')).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&both).unwrap();
+        assert_eq!(v["manifests"].as_array().unwrap().len(), 2);
+        assert_eq!(v["annotations"]["kept"], "yes");
     }
 
     #[test]

@@ -280,6 +280,9 @@ impl fmt::Display for Inspection {
                 i.digest,
                 plats
             )?;
+            if let Some(r) = crate::inspect::referrer_summary(&i.referrers) {
+                writeln!(f, "    {}", p(&r))?;
+            }
             for d in self.deltas.iter().filter(|d| d.image == i.reference) {
                 writeln!(
                     f,

@@ -3,7 +3,7 @@
 //! children before indexes) and blobs it needs. Used by `load` and `serve`.
 
 use crate::digest::Digest;
-use crate::format::{BlobRecord, ImageRecord};
+use crate::format::{BlobRecord, ImageRecord, ReferrerRecord};
 use crate::manifest;
 use crate::platform::Platform;
 use crate::reference::Reference;
@@ -20,6 +20,10 @@ pub struct PlannedImage {
     pub blobs: Vec<BlobRecord>,
     /// Platforms of the index missing from the bundle or left out by --platform.
     pub partial: bool,
+    /// The referrers of the manifests loaded (subjects first), with their manifests' records.
+    pub referrers: Vec<(ReferrerRecord, BlobRecord)>,
+    /// The referrers' configs and layers (not the image's: an artifact stays an artifact).
+    pub referrer_blobs: Vec<BlobRecord>,
 }
 
 impl PlannedImage {
@@ -121,13 +125,40 @@ impl<'a> Bundle<'a> {
             }
         }
         manifests.push(self.records[&img.digest].clone());
+        let referrers = self.referrers_of(img, &manifests);
+        let referrer_digests: Vec<&Digest> = referrers.iter().map(|(r, _)| &r.digest).collect();
+        let blobs = self.blobs_of(&children);
+        let mut referrer_blobs = self.blobs_of(&referrer_digests);
+        referrer_blobs.retain(|b| !blobs.iter().any(|i| i.digest == b.digest));
         Ok(PlannedImage {
             record: img.clone(),
             reference,
             manifests,
-            blobs: self.blobs_of(&children),
+            blobs,
             partial,
+            referrers,
+            referrer_blobs,
         })
+    }
+
+    /// The referrers of the manifests chosen, and of those referrers: a platform left out
+    /// takes its signatures with it.
+    fn referrers_of(
+        &self,
+        img: &ImageRecord,
+        manifests: &[BlobRecord],
+    ) -> Vec<(ReferrerRecord, BlobRecord)> {
+        let mut subjects: HashSet<&Digest> = manifests.iter().map(|m| &m.digest).collect();
+        let mut out = Vec::new();
+        for r in &img.referrers {
+            if subjects.contains(&r.subject) {
+                if let Some(rec) = self.records.get(&r.digest) {
+                    subjects.insert(&r.digest);
+                    out.push((r.clone(), (*rec).clone()));
+                }
+            }
+        }
+        out
     }
 
     /// The platform manifests to load, and whether some of the image's platforms are left out.

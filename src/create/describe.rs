@@ -102,11 +102,13 @@ fn members_of(
     (records, members)
 }
 
-/// An image's manifests: the top one, nested indexes, then the platform manifests.
+/// An image's manifests: the top one, nested indexes, the platform manifests, then its
+/// referrers'.
 pub fn manifests_of(img: &ResolvedImage) -> impl Iterator<Item = &Manifest> {
     std::iter::once(&img.top)
         .chain(img.nested_indexes.iter().map(|c| &c.manifest))
         .chain(img.children.iter().map(|c| &c.manifest))
+        .chain(img.referrers.iter().map(|r| &r.manifest))
 }
 
 fn index_entry(img: &ResolvedImage) -> serde_json::Value {
@@ -137,6 +139,7 @@ fn image_record(img: &ResolvedImage) -> ImageRecord {
             .map(|c| c.manifest.digest.clone())
             .collect(),
         complete: img.complete,
+        referrers: img.referrers.iter().map(|r| r.record.clone()).collect(),
     }
 }
 

@@ -9,6 +9,7 @@ pub mod compact;
 mod describe;
 mod fetch;
 mod plan;
+pub mod referrers;
 mod resolve;
 mod summary;
 mod tool;
@@ -59,6 +60,8 @@ pub struct CreateOptions {
     pub include_tool: Option<Option<PathBuf>>,
     /// `--compact`: carry the layers whose gzip can be rebuilt as their uncompressed tars.
     pub compact: Option<compact::Settings>,
+    /// Which signatures, attestations, SBOMs and other referrers to carry.
+    pub referrers: referrers::Policy,
 }
 
 pub fn create(opts: &CreateOptions) -> Result<CreateSummary> {
@@ -78,7 +81,13 @@ pub fn create(opts: &CreateOptions) -> Result<CreateSummary> {
         .transpose()?;
     let progress = Progress::new(opts.progress, "downloaded");
     let registries = Registries::new(list.registries.clone(), opts.registry.clone());
-    let resolved = resolve::resolve_all(&list.images, &registries, opts.jobs, &progress)?;
+    let resolved = resolve::resolve_all(
+        &list.images,
+        &registries,
+        opts.jobs,
+        &opts.referrers,
+        &progress,
+    )?;
     let mut failed = resolved.failed;
     if !failed.is_empty() && !opts.keep_going {
         progress.finish();

@@ -158,6 +158,7 @@ mod tests {
             platforms: Vec::new(),
             complete: true,
             blobs: vec![(d(200), blobs)],
+            referrers: Vec::new(),
         }
     }
 

@@ -1,6 +1,7 @@
 //! Resolve the image list against the registries: fetch every manifest (and the chosen children
 //! of indexes) and collect the blobs they reference.
 
+use super::referrers::Policy;
 use crate::cache::BlobCache;
 use crate::digest::Digest;
 use crate::imagelist::ImageEntry;
@@ -30,8 +31,10 @@ pub struct ResolvedImage {
     pub nested_indexes: Vec<Carried>,
     pub platforms: Vec<String>,
     pub complete: bool,
-    /// Layers and configs, in manifest order, per carried manifest.
+    /// Layers and configs, in manifest order, per carried manifest (referrers' last).
     pub blobs: Vec<(Digest, Vec<BlobRef>)>,
+    /// Signatures, attestations, SBOMs: what refers to the manifests carried.
+    pub referrers: Vec<super::referrers::Found>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -48,7 +51,11 @@ pub enum ResolveError {
     },
 }
 
-pub fn resolve(entry: &ImageEntry, registries: &Registries) -> Result<ResolvedImage, ResolveError> {
+pub fn resolve(
+    entry: &ImageEntry,
+    registries: &Registries,
+    policy: &Policy,
+) -> Result<ResolvedImage, ResolveError> {
     let r = &entry.reference;
     let client = registries.client(&r.registry)?;
     let top = client.get_manifest(&r.repository, &r.manifest_ref())?;
@@ -64,6 +71,7 @@ pub fn resolve(entry: &ImageEntry, registries: &Registries) -> Result<ResolvedIm
         platforms: Vec::new(),
         complete: true,
         blobs: Vec::new(),
+        referrers: Vec::new(),
     };
     if manifest::is_index(&top.media_type) {
         let mut walk = Walk::new(top.bytes.len());
@@ -101,7 +109,29 @@ pub fn resolve(entry: &ImageEntry, registries: &Registries) -> Result<ResolvedIm
     out.platforms.retain(|p| !p.is_empty());
     out.platforms.dedup();
     out.top = top;
+    add_referrers(&mut out, &client, policy)?;
     Ok(out)
+}
+
+/// The referrers of the top manifest and the platform manifests, with their blobs.
+fn add_referrers(
+    img: &mut ResolvedImage,
+    client: &crate::registry::RegistryClient,
+    policy: &Policy,
+) -> Result<(), ResolveError> {
+    let mut subjects = vec![img.top.digest.clone()];
+    for c in &img.children {
+        if !subjects.contains(&c.manifest.digest) {
+            subjects.push(c.manifest.digest.clone());
+        }
+    }
+    let repo = &img.entry.reference.repository;
+    img.referrers = super::referrers::discover(client, repo, &subjects, policy)?;
+    for r in &img.referrers {
+        let blobs = manifest_blobs(&r.manifest.bytes, &img.entry)?;
+        img.blobs.push((r.manifest.digest.clone(), blobs));
+    }
+    Ok(())
 }
 
 /// The most manifests (indexes included) one image may hold, and their total bytes: far beyond
@@ -254,6 +284,7 @@ pub fn resolve_all(
     entries: &[ImageEntry],
     registries: &Registries,
     jobs: usize,
+    policy: &Policy,
     progress: &crate::progress::Progress,
 ) -> Result<Resolved, ResolveError> {
     use rayon::prelude::*;
@@ -268,7 +299,7 @@ pub fn resolve_all(
         entries
             .par_iter()
             .map(|e| {
-                let r = resolve(e, registries);
+                let r = resolve(e, registries, policy);
                 if let Ok(img) = &r {
                     progress.line(&format!(
                         "resolved {} -> {}{}",

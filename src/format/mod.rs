@@ -105,6 +105,7 @@ impl BundleManifest {
                 o.digest
             )));
         }
+        check_referrers(&doc).map_err(invalid)?;
         let mut tools = std::collections::HashSet::new();
         if let Some(t) = doc
             .tools
@@ -167,6 +168,35 @@ impl BundleManifest {
     }
 }
 
+/// Each referrer refers to its image's manifests or to a referrer listed before it, and a tag
+/// it is pushed under is a cosign tag, never one that could replace an image's.
+fn check_referrers(doc: &BundleManifest) -> Result<(), String> {
+    for img in &doc.images {
+        let mut subjects: std::collections::HashSet<&Digest> =
+            img.manifests.iter().chain([&img.digest]).collect();
+        for r in &img.referrers {
+            if !subjects.contains(&r.subject) {
+                return Err(format!(
+                    "referrer {} of {} refers to {}, which is not one of its manifests",
+                    r.digest, img.reference, r.subject
+                ));
+            }
+            if let Some(t) = r
+                .tag
+                .as_deref()
+                .filter(|t| !crate::manifest::is_cosign_tag(t))
+            {
+                return Err(format!(
+                    "referrer {} of {} names tag {:?}, which is not a cosign tag",
+                    r.digest, img.reference, t
+                ));
+            }
+            subjects.insert(&r.digest);
+        }
+    }
+    Ok(())
+}
+
 /// Layers carried one way (`BundleManifest::carriage`): how many, their bytes as the
 /// registry holds them, and the bytes of their members (the tars, when rebuilt).
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -201,6 +231,31 @@ pub struct ImageRecord {
     pub manifests: Vec<Digest>,
     /// False when a platform filter left some children of an index out.
     pub complete: bool,
+    /// Signatures, attestations, SBOMs and other artifacts that refer to the image's manifests
+    /// (or to each other), in the order found: a subject before what refers to it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub referrers: Vec<ReferrerRecord>,
+}
+
+/// A manifest carried because it refers to one of an image's manifests: found through the
+/// referrers API, the referrers fallback tag, or a cosign tag (docs/FORMAT.md).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ReferrerRecord {
+    /// The referrer's manifest, a member like any manifest.
+    pub digest: Digest,
+    pub media_type: String,
+    pub size: u64,
+    /// The manifest it refers to: one of the image's, or another referrer.
+    pub subject: Digest,
+    pub artifact_type: String,
+    /// `signature`, `attestation`, `sbom` or `artifact`.
+    pub kind: String,
+    /// `referrers-api`, `referrers-tag` or `cosign-tag`.
+    pub found: String,
+    /// The cosign tag (`sha256-<hex>.sig|.att|.sbom`) it is pushed under again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

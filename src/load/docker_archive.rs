@@ -98,7 +98,12 @@ impl Target for DockerArchiveTarget {
     }
 
     fn put_blob(&self, put: Put) -> Result<BlobOutcome> {
-        if put.users.iter().all(|u| !self.holds(u)) {
+        // Signatures and other referrers are not named by an archive: docker, podman and ctr
+        // would take them for images, so their blobs are not written either.
+        let wanted = |u: &&PlannedImage| {
+            self.holds(u) && u.blobs.iter().any(|b| b.digest == put.blob.digest)
+        };
+        if !put.users.iter().any(wanted) {
             return Ok(BlobOutcome::default());
         }
         Ok(match self.append_blob(put.blob, &mut (put.open)()?)? {

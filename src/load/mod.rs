@@ -93,7 +93,7 @@ fn blob_users(plan: &[PlannedImage]) -> Vec<(BlobRecord, Vec<&PlannedImage>)> {
     let mut order: Vec<(BlobRecord, Vec<&PlannedImage>)> = Vec::new();
     let mut at: HashMap<&crate::digest::Digest, usize> = HashMap::new();
     for img in plan {
-        for b in &img.blobs {
+        for b in img.blobs.iter().chain(&img.referrer_blobs) {
             match at.get(&b.digest) {
                 Some(&i) => order[i].1.push(img),
                 None => {

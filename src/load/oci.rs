@@ -127,7 +127,8 @@ impl Target for OciTarget {
     fn commit(&self, plan: &[PlannedImage], checked: &Checked) -> Result<Vec<String>> {
         self.ready()?;
         for img in plan {
-            for m in &img.manifests {
+            let referrers = img.referrers.iter().map(|(_, m)| m);
+            for m in img.manifests.iter().chain(referrers) {
                 if !self.has(m) {
                     self.write_blob(m, &mut &checked.metadata[&m.digest][..])?;
                 }
@@ -165,10 +166,35 @@ impl Target for OciTarget {
             });
             entries.push(entry);
             names.push(full);
+            for e in referrer_entries(img, checked) {
+                entries.retain(|old| old != &e);
+                entries.push(e);
+            }
         }
         write_atomic(&index_path, &serde_json::to_vec_pretty(&index)?)?;
         Ok(names)
     }
+}
+
+/// index.json entries for an image's referrers, so tools that read a layout find them: a
+/// cosign one under `NAME:sha256-<hex>.sig` (as `cosign save` names them), the others unnamed
+/// with their artifact type, as ORAS writes them.
+fn referrer_entries(img: &PlannedImage, checked: &Checked) -> Vec<serde_json::Value> {
+    img.referrers
+        .iter()
+        .map(|(r, m)| {
+            let mut e =
+                crate::manifest::referrer_descriptor(&checked.metadata[&m.digest], &m.media_type);
+            if let Some(tag) = &r.tag {
+                let name = format!("{}:{tag}", img.reference.name());
+                e["annotations"] = serde_json::json!({
+                    "org.opencontainers.image.ref.name": name,
+                    "io.containerd.image.name": name,
+                });
+            }
+            e
+        })
+        .collect()
 }
 
 /// Replace a layout file (index.json, oci-layout) whole, through a temp name of its own.

@@ -209,7 +209,7 @@ impl Target for RegistryTarget {
                 &checked.metadata[&top.digest],
             );
             match pushed {
-                Ok(()) => tag_targets.push((img, top)),
+                Ok(_) => tag_targets.push((img, top)),
                 // A registry may refuse an index whose platforms were left out of the bundle.
                 // With one platform left, that platform's manifest is what the tag can name.
                 Err(e) if img.partial && manifest::is_index(&top.media_type) => {
@@ -250,7 +250,41 @@ impl Target for RegistryTarget {
                 None => names.push(format!("{}/{repo}@{}", self.host, target.digest)),
             }
         }
+        for img in plan {
+            self.push_referrers(img, checked)?;
+        }
         Ok(names)
+    }
+}
+
+impl RegistryTarget {
+    /// An image's referrers, after the image: each by digest, a cosign one under its tag too;
+    /// one with a `subject` is also added to the fallback `sha256-<hex>` tag's index unless
+    /// the registry said (`OCI-Subject`) that its referrers API indexed it.
+    fn push_referrers(&self, img: &PlannedImage, checked: &Checked) -> Result<()> {
+        let client = self.registries.client(&self.host)?;
+        let repo = self.repo_for(img);
+        for (r, m) in &img.referrers {
+            let bytes = &checked.metadata[&m.digest];
+            let indexed =
+                client.put_manifest(&repo, &r.digest.to_string(), &m.media_type, bytes)?;
+            if let Some(tag) = &r.tag {
+                client.put_manifest(&repo, tag, &m.media_type, bytes)?;
+                continue;
+            }
+            if indexed.is_some_and(|s| s == r.subject.to_string()) {
+                continue;
+            }
+            let tag = manifest::referrers_tag(&r.subject);
+            let existing = client.find_manifest(&repo, &tag)?;
+            let descriptor = manifest::referrer_descriptor(bytes, &m.media_type);
+            if let Some(index) =
+                manifest::merge_referrers_index(existing.as_ref().map(|e| &e.bytes[..]), descriptor)
+            {
+                client.put_manifest(&repo, &tag, manifest::OCI_INDEX, &index)?;
+            }
+        }
+        Ok(())
     }
 }
 

@@ -8,6 +8,7 @@ pub mod error;
 pub mod listing;
 pub mod pull;
 pub mod push;
+pub mod referrers;
 pub mod retry;
 pub mod stream;
 

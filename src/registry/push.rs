@@ -274,14 +274,16 @@ impl RegistryClient {
         Ok(())
     }
 
-    /// PUT a manifest by digest or tag, exactly these bytes, with its own media type.
+    /// PUT a manifest by digest or tag, exactly these bytes, with its own media type. Returns
+    /// the `OCI-Subject` header's value: a registry with the referrers API sends it when it
+    /// indexed the manifest's `subject`.
     pub fn put_manifest(
         &self,
         repo: &str,
         reference: &str,
         media_type: &str,
         bytes: &[u8],
-    ) -> Result<(), RegistryError> {
+    ) -> Result<Option<String>, RegistryError> {
         let what = format!("manifest {}/{repo}:{reference}", self.endpoint.registry)
             .replace(":sha256:", "@sha256:");
         let scopes = push_scope(repo);
@@ -300,6 +302,10 @@ impl RegistryClient {
         if resp.status() != StatusCode::CREATED {
             return Err(self.status_error(resp, &what));
         }
-        Ok(())
+        Ok(resp
+            .headers()
+            .get("oci-subject")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string))
     }
 }

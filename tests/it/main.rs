@@ -12,6 +12,7 @@ mod hostile;
 mod kpflate;
 mod load;
 mod refdelta;
+mod referrers;
 mod rough_edges;
 mod security;
 mod serve;

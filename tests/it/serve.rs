@@ -2,8 +2,6 @@
 //! `ctr` pulling from it, and by raw HTTP for what clients rarely exercise (Range, push refusal).
 
 use crate::common::*;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -13,23 +11,6 @@ const ALL: [&str; 4] = [
     "team/multi:2.0",
     "charts/demo:0.1.0",
 ];
-
-/// One raw HTTP/1.1 request; (status, headers, body).
-fn http(addr: &str, method: &str, path: &str, extra: &str) -> (u16, String, Vec<u8>) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{extra}Content-Length: 0\r\n\r\n"
-    )
-    .unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-    // Header names are case-insensitive: compare them in lower case.
-    let head = String::from_utf8_lossy(&raw[..split]).to_lowercase();
-    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    (status, head, raw[split + 4..].to_vec())
-}
 
 fn skopeo_digest(reference: &str) -> String {
     let o = Command::new("skopeo")

@@ -1,0 +1,78 @@
+//! What refers to a manifest: the OCI 1.1 referrers API (`GET /v2/NAME/referrers/DIGEST`,
+//! paged by `Link`), and manifests that may be missing (the fallback `sha256-<hex>` tag,
+//! cosign's tags), for `create` to carry signatures, attestations and SBOMs with their images.
+
+use super::client::{pull_scope, Req};
+use super::listing::next_page;
+use super::{Manifest, RegistryClient, RegistryError};
+use crate::digest::Digest;
+use crate::manifest::Descriptor;
+use reqwest::header::LINK;
+use reqwest::Method;
+use std::io::Read;
+
+/// A referrers list longer than this is not read further (no real image has that many).
+const MAX_PAGES: usize = 100;
+const MAX_PAGE_BYTES: u64 = 4 << 20;
+
+impl RegistryClient {
+    /// The referrers of `subject` as the registry lists them; None when the registry has no
+    /// referrers API (404, as Distribution 2.x answers, or 400/405/501: the caller falls back
+    /// to the `sha256-<hex>` tag).
+    pub fn referrers(
+        &self,
+        repo: &str,
+        subject: &Digest,
+    ) -> Result<Option<Vec<Descriptor>>, RegistryError> {
+        let what = format!("{}/{repo} referrers of {subject}", self.endpoint.registry);
+        let scopes = pull_scope(repo);
+        let mut next = url::Url::parse(&format!(
+            "{}/v2/{repo}/referrers/{subject}",
+            self.endpoint.base_url
+        ))
+        .ok();
+        let mut out = Vec::new();
+        for page in 0..MAX_PAGES {
+            let Some(url) = next.take() else { break };
+            let req = Req {
+                accept: Some(crate::manifest::OCI_INDEX),
+                ..Req::new(&scopes, &what)
+            };
+            let resp = self.send_registry(Method::GET, url.as_str(), req)?;
+            if page == 0 && matches!(resp.status().as_u16(), 400 | 404 | 405 | 406 | 501) {
+                return Ok(None);
+            }
+            let resp = self.check_status(resp, &what)?;
+            next = resp
+                .headers()
+                .get(LINK)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|l| next_page(&url, l));
+            let mut raw = Vec::new();
+            let expected = resp.content_length().unwrap_or(MAX_PAGE_BYTES);
+            self.deadline(resp.take(MAX_PAGE_BYTES), expected)
+                .read_to_end(&mut raw)
+                .map_err(|e| self.read_error(&what, "reading the referrers list", e))?;
+            let index =
+                crate::manifest::parse_index(&raw).map_err(|reason| RegistryError::Protocol {
+                    what: what.clone(),
+                    reason,
+                })?;
+            out.extend(index.manifests);
+        }
+        Ok(Some(out))
+    }
+
+    /// A manifest by tag or digest, or None if the registry does not have it.
+    pub fn find_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+    ) -> Result<Option<Manifest>, RegistryError> {
+        match self.get_manifest(repo, reference) {
+            Ok(m) => Ok(Some(m)),
+            Err(RegistryError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}

@@ -1,0 +1,449 @@
+//! Signatures, attestations and SBOMs travel with their images. The fixtures are made as the
+//! real tools make them: cosign's tag scheme (`sha256-<hex>.sig|.att`, the simple-signing
+//! payload signed with an ECDSA P-256 key by openssl, the signature in cosign's annotation), a
+//! signature on the attestation, and an SPDX SBOM as an OCI 1.1 artifact with `subject`, listed
+//! under the referrers fallback tag as ORAS lists it on a registry without the referrers API
+//! (Debian's docker-registry answers 404 there). skopeo pushes them all; skopeo, openssl and
+//! raw HTTP judge what arrives.
+
+use crate::common::layout::{Desc, Layout, OCI_CONFIG, OCI_MANIFEST};
+use crate::common::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
+const DSSE: &str = "application/vnd.dsse.envelope.v1+json";
+const SPDX: &str = "application/spdx+json";
+const EMPTY: &str = "application/vnd.oci.empty.v1+json";
+const REPO: &str = "signed/app";
+
+/// The source registry's image and what refers to it.
+struct Signed {
+    reg: Registry,
+    subject: String,
+    sig: String,
+    att: String,
+    att_sig: String,
+    sbom: String,
+    public_key: PathBuf,
+    key: PathBuf,
+}
+
+fn openssl(args: &[&str]) -> std::process::Output {
+    require("openssl");
+    let o = Command::new("openssl").args(args).output().unwrap();
+    assert!(o.status.success(), "openssl {args:?}: {}", text(&o));
+    o
+}
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// cosign's simple-signing payload for `digest`, and its signature (DER, base64) by `key`.
+fn sign(work: &Path, key: &Path, reference: &str, digest: &str) -> (Vec<u8>, String) {
+    let payload = serde_json::to_vec(&serde_json::json!({
+        "critical": {
+            "identity": {"docker-reference": reference},
+            "image": {"docker-manifest-digest": digest},
+            "type": "cosign container image signature",
+        },
+        "optional": null,
+    }))
+    .unwrap();
+    let p = work.join("payload.json");
+    std::fs::write(&p, &payload).unwrap();
+    let sig = work.join("payload.sig");
+    openssl(&[
+        "dgst",
+        "-sha256",
+        "-sign",
+        key.to_str().unwrap(),
+        "-out",
+        sig.to_str().unwrap(),
+        p.to_str().unwrap(),
+    ]);
+    (payload, b64(&std::fs::read(sig).unwrap()))
+}
+
+/// A manifest as cosign writes one for its tags: an image config over the layers' digests,
+/// one layer holding the payload with the signature in cosign's annotation.
+fn cosign_manifest(l: &mut Layout, payload: &[u8], media_type: &str, sig: &str) -> Desc {
+    let layer = l.blob(payload, media_type);
+    let config = serde_json::json!({
+        "architecture": "", "os": "", "config": {},
+        "created": "0001-01-01T00:00:00Z",
+        "history": [{"created": "0001-01-01T00:00:00Z"}],
+        "rootfs": {"type": "layers", "diff_ids": [layer.digest]},
+    });
+    let cfg = l.blob(&serde_json::to_vec(&config).unwrap(), OCI_CONFIG);
+    let mut layer_json = layer.json();
+    layer_json["annotations"] = serde_json::json!({"dev.cosignproject.cosign/signature": sig});
+    let m = serde_json::json!({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": cfg.json(), "layers": [layer_json],
+    });
+    l.blob(&serde_json::to_vec(&m).unwrap(), OCI_MANIFEST)
+}
+
+fn tag_of(digest: &str) -> String {
+    format!("sha256-{}", &digest[7..])
+}
+
+/// Push `d` from layout `l` to the source registry under `tag`.
+fn push(reg: &Registry, l: &mut Layout, d: &Desc, tag: &str) {
+    l.tag(tag, d);
+    reg.push(
+        &l.dir,
+        tag,
+        &format!("{REPO}:{tag}"),
+        &["--preserve-digests"],
+    );
+}
+
+fn signed_image(work: &Path) -> Signed {
+    let reg = Registry::start();
+    let mut l = Layout::new(&work.join("src"));
+    let (raw, layer) =
+        layout::layer_from_files(&mut l, &["/usr/share/common-licenses"], 256 << 10, "signed");
+    let img = l.image(&[(raw, layer)], "amd64", "signed");
+    push(&reg, &mut l, &img, "1");
+    let subject = reg.digest_of(&format!("{REPO}:1"));
+    assert_eq!(subject, img.digest);
+    let key = work.join("cosign.key");
+    let public_key = work.join("cosign.pub");
+    openssl(&[
+        "ecparam",
+        "-name",
+        "prime256v1",
+        "-genkey",
+        "-noout",
+        "-out",
+        key.to_str().unwrap(),
+    ]);
+    openssl(&[
+        "ec",
+        "-in",
+        key.to_str().unwrap(),
+        "-pubout",
+        "-out",
+        public_key.to_str().unwrap(),
+    ]);
+    let name = format!("{}/{REPO}", reg.addr);
+    let (payload, s) = sign(work, &key, &name, &subject);
+    let sig = cosign_manifest(&mut l, &payload, SIMPLE_SIGNING, &s);
+    push(&reg, &mut l, &sig, &format!("{}.sig", tag_of(&subject)));
+    let statement = serde_json::json!({
+        "_type": "https://in-toto.io/Statement/v0.1",
+        "predicateType": "https://slsa.dev/provenance/v0.2",
+        "subject": [{"name": name, "digest": {"sha256": &subject[7..]}}],
+        "predicate": {"builder": {"id": "tests/it/referrers.rs"}},
+    });
+    let envelope = serde_json::to_vec(&serde_json::json!({
+        "payloadType": "application/vnd.in-toto+json",
+        "payload": b64(&serde_json::to_vec(&statement).unwrap()),
+        "signatures": [{"keyid": "", "sig": s}],
+    }))
+    .unwrap();
+    let att = cosign_manifest(&mut l, &envelope, DSSE, "");
+    push(&reg, &mut l, &att, &format!("{}.att", tag_of(&subject)));
+    let (payload, s) = sign(work, &key, &name, &att.digest);
+    let att_sig = cosign_manifest(&mut l, &payload, SIMPLE_SIGNING, &s);
+    push(
+        &reg,
+        &mut l,
+        &att_sig,
+        &format!("{}.sig", tag_of(&att.digest)),
+    );
+    // skopeo cannot copy an index with artifactType unchanged: pushed as ORAS pushes, over
+    // the distribution API: blobs, the manifest by digest, the fallback tag's index.
+    let (sbom, blobs) = sbom_artifact(&mut l, &img);
+    for b in &blobs {
+        upload(
+            &reg.addr,
+            &std::fs::read(l.dir.join("blobs/sha256").join(b.hex())).unwrap(),
+        );
+    }
+    let bytes = std::fs::read(l.dir.join("blobs/sha256").join(sbom.hex())).unwrap();
+    put(&reg.addr, &sbom.digest, OCI_MANIFEST, &bytes);
+    let index = serde_json::json!({
+        "schemaVersion": 2, "mediaType": layout::OCI_INDEX,
+        "manifests": [{"mediaType": OCI_MANIFEST, "digest": sbom.digest, "size": sbom.size,
+                       "artifactType": SPDX}],
+    });
+    put(
+        &reg.addr,
+        &tag_of(&subject),
+        layout::OCI_INDEX,
+        &serde_json::to_vec(&index).unwrap(),
+    );
+    Signed {
+        subject,
+        sig: sig.digest,
+        att: att.digest,
+        att_sig: att_sig.digest,
+        sbom: sbom.digest,
+        public_key,
+        key,
+        reg,
+    }
+}
+
+/// One HTTP/1.1 request with a body to the registry at `addr`: (status, the answer).
+fn send(addr: &str, method: &str, path: &str, content_type: &str, body: &[u8]) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    s.write_all(body).unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    let status = answer.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, answer)
+}
+
+/// A blob uploaded as the distribution spec's POST-then-PUT.
+fn upload(addr: &str, bytes: &[u8]) {
+    let (status, head) = send(
+        addr,
+        "POST",
+        &format!("/v2/{REPO}/blobs/uploads/"),
+        "application/octet-stream",
+        b"",
+    );
+    assert_eq!(status, 202, "{head}");
+    let location = head
+        .lines()
+        .find_map(|l| {
+            l.split_once(':')
+                .filter(|(k, _)| k.eq_ignore_ascii_case("location"))
+                .map(|(_, v)| v)
+        })
+        .unwrap()
+        .trim()
+        .to_string();
+    let path = location
+        .split_once(addr)
+        .map_or(location.as_str(), |(_, p)| p);
+    let sep = if path.contains('?') { '&' } else { '?' };
+    let digest = format!("sha256:{}", layout::sha256_hex(bytes));
+    let (status, head) = send(
+        addr,
+        "PUT",
+        &format!("{path}{sep}digest={digest}"),
+        "application/octet-stream",
+        bytes,
+    );
+    assert_eq!(status, 201, "{head}");
+}
+
+fn put(addr: &str, reference: &str, media_type: &str, bytes: &[u8]) {
+    let (status, head) = send(
+        addr,
+        "PUT",
+        &format!("/v2/{REPO}/manifests/{reference}"),
+        media_type,
+        bytes,
+    );
+    assert_eq!(status, 201, "{head}");
+}
+
+/// An SPDX document of the licence files, as an OCI 1.1 artifact whose subject is `img`, and
+/// its blobs.
+fn sbom_artifact(l: &mut Layout, img: &Desc) -> (Desc, Vec<Desc>) {
+    let files: Vec<serde_json::Value> = std::fs::read_dir("/usr/share/common-licenses")
+        .unwrap()
+        .flatten()
+        .map(|e| serde_json::json!({"fileName": e.path().display().to_string()}))
+        .collect();
+    let doc = serde_json::json!({
+        "spdxVersion": "SPDX-2.3", "SPDXID": "SPDXRef-DOCUMENT", "name": "signed-app",
+        "dataLicense": "CC0-1.0", "files": files,
+    });
+    let layer = l.blob(&serde_json::to_vec(&doc).unwrap(), SPDX);
+    let empty = l.blob(b"{}", EMPTY);
+    let m = serde_json::json!({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": SPDX,
+        "config": empty.json(), "layers": [layer.json()],
+        "subject": {"mediaType": img.media_type, "digest": img.digest, "size": img.size},
+        "annotations": {"org.opencontainers.image.created": "2026-12-03T00:00:00Z"},
+    });
+    (
+        l.blob(&serde_json::to_vec(&m).unwrap(), OCI_MANIFEST),
+        vec![empty, layer],
+    )
+}
+
+fn bundle_of(work: &Path, s: &Signed, extra: &[&str]) -> (PathBuf, serde_json::Value) {
+    let list = plain_list(work, &s.reg, &[&format!("{REPO}:1")]);
+    let b = work.join(format!("b{}.bundle", extra.len()));
+    let mut args = vec!["--unsigned"];
+    args.extend_from_slice(extra);
+    let o = create(&list, &b, &args);
+    assert!(o.status.success(), "{}", text(&o));
+    let doc = inspect_json(&b);
+    (b, doc["images"][0]["referrers"].clone())
+}
+
+fn referrers_found(list: &serde_json::Value) -> Vec<(String, String, String)> {
+    let mut v: Vec<(String, String, String)> = list
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|r| {
+                    (
+                        r["digest"].as_str().unwrap().to_string(),
+                        r["kind"].as_str().unwrap().to_string(),
+                        r["found"].as_str().unwrap().to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// A blob of `repo` from the registry at `addr`, over plain HTTP.
+fn blob(addr: &str, repo: &str, digest: &str) -> Vec<u8> {
+    let (status, _, body) = http(addr, "GET", &format!("/v2/{repo}/blobs/{digest}"), "");
+    assert_eq!(status, 200, "{digest}");
+    body
+}
+
+/// openssl checks the cosign signature `manifest` (read from the registry at `addr`) with the
+/// public key, and the payload names `digest`.
+fn signature_checks_out(addr: &str, manifest: &[u8], digest: &str, public_key: &Path) {
+    let m: serde_json::Value = serde_json::from_slice(manifest).unwrap();
+    let layer = &m["layers"][0];
+    let payload = blob(addr, REPO, layer["digest"].as_str().unwrap());
+    let sig = layer["annotations"]["dev.cosignproject.cosign/signature"]
+        .as_str()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("payload"), &payload).unwrap();
+    use base64::Engine;
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(sig)
+        .unwrap();
+    std::fs::write(dir.path().join("sig"), der).unwrap();
+    let o = Command::new("openssl")
+        .args(["dgst", "-sha256", "-verify"])
+        .arg(public_key)
+        .arg("-signature")
+        .arg(dir.path().join("sig"))
+        .arg(dir.path().join("payload"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "openssl: {}", text(&o));
+    let p: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+    assert_eq!(p["critical"]["image"]["docker-manifest-digest"], digest);
+}
+
+#[test]
+fn signatures_attestations_and_sboms_reach_a_registry_and_an_oci_layout() {
+    let work = tempfile::tempdir().unwrap();
+    let s = signed_image(work.path());
+    let (b, found) = bundle_of(work.path(), &s, &[]);
+    let mut want = vec![
+        (s.sig.clone(), "signature".into(), "cosign-tag".into()),
+        (s.att.clone(), "attestation".into(), "cosign-tag".into()),
+        (s.att_sig.clone(), "signature".into(), "cosign-tag".into()),
+        (s.sbom.clone(), "sbom".into(), "referrers-tag".into()),
+    ];
+    want.sort();
+    assert_eq!(referrers_found(&found), want);
+    let o = bundle!("inspect {}", b);
+    assert!(
+        text(&o).contains("2 signatures, 1 SBOM, 1 attestation"),
+        "{}",
+        text(&o)
+    );
+
+    let target = Registry::start();
+    let o = bundle!(
+        "load {} --allow-unsigned --to registry://{} --plain-http",
+        b,
+        target.addr
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(target.digest_of(&format!("{REPO}:1")), s.subject);
+    for (tag, digest) in [
+        (format!("{}.sig", tag_of(&s.subject)), &s.sig),
+        (format!("{}.att", tag_of(&s.subject)), &s.att),
+        (format!("{}.sig", tag_of(&s.att)), &s.att_sig),
+    ] {
+        assert_eq!(&target.digest_of(&format!("{REPO}:{tag}")), digest, "{tag}");
+    }
+    let fallback = target.raw_manifest(&format!("{REPO}:{}", tag_of(&s.subject)));
+    let index: serde_json::Value = serde_json::from_slice(&fallback).unwrap();
+    assert_eq!(index["manifests"][0]["digest"], s.sbom.as_str());
+    assert_eq!(index["manifests"][0]["artifactType"], SPDX);
+    assert_eq!(target.digest_of(&format!("{REPO}@{}", s.sbom)), s.sbom);
+    let sig = target.raw_manifest(&format!("{REPO}:{}.sig", tag_of(&s.subject)));
+    signature_checks_out(&target.addr, &sig, &s.subject, &s.public_key);
+    let sig = target.raw_manifest(&format!("{REPO}:{}.sig", tag_of(&s.att)));
+    signature_checks_out(&target.addr, &sig, &s.att, &s.public_key);
+
+    // Loaded again, the fallback index does not grow; an entry another tool added is kept.
+    let o = bundle!(
+        "load {} --allow-unsigned --to registry://{} --plain-http",
+        b,
+        target.addr
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        target.raw_manifest(&format!("{REPO}:{}", tag_of(&s.subject))),
+        fallback
+    );
+
+    let layout = work.path().join("layout");
+    let o = bundle!("load {} --allow-unsigned --to oci:{}", b, layout);
+    assert!(o.status.success(), "{}", text(&o));
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let entries = index["manifests"].as_array().unwrap();
+    for d in [&s.sig, &s.att, &s.att_sig, &s.sbom] {
+        assert!(
+            entries.iter().any(|e| e["digest"] == d.as_str()),
+            "{d} not in {index}"
+        );
+        assert!(layout.join("blobs/sha256").join(&d[7..]).is_file());
+    }
+    let sig_name = format!("{}/{REPO}:{}.sig", s.reg.addr, tag_of(&s.subject));
+    assert!(entries
+        .iter()
+        .any(|e| e["annotations"]["org.opencontainers.image.ref.name"] == sig_name.as_str()));
+    let o = Command::new("skopeo")
+        .args(["inspect", "--raw"])
+        .arg(format!("oci:{}:{sig_name}", layout.display()))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(format!("sha256:{}", layout::sha256_hex(&o.stdout)), s.sig);
+}
+
+#[test]
+fn referrers_can_be_left_out_or_narrowed_to_signatures_or_types() {
+    let work = tempfile::tempdir().unwrap();
+    let s = signed_image(work.path());
+    let (_, none) = bundle_of(work.path(), &s, &["--referrers", "none"]);
+    assert!(none.is_null(), "{none}");
+    let (_, sigs) = bundle_of(work.path(), &s, &["--referrers=signatures"]);
+    let kinds: Vec<String> = referrers_found(&sigs).into_iter().map(|r| r.0).collect();
+    // The attestation is left out, and so is the signature made on it.
+    assert_eq!(kinds, vec![s.sig.clone()]);
+    let (_, typed) = bundle_of(
+        work.path(),
+        &s,
+        &["--artifact-type", SPDX, "--referrers=all"],
+    );
+    let kinds: Vec<String> = referrers_found(&typed).into_iter().map(|r| r.0).collect();
+    assert_eq!(kinds, vec![s.sbom.clone()]);
+    let _ = &s.key;
+}
