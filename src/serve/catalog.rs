@@ -26,6 +26,8 @@ pub struct Repository {
     /// Every manifest, index and blob an image of this repository needs: what may be fetched
     /// through it, as a registry scopes content to the repositories that reference it.
     pub digests: BTreeSet<Digest>,
+    /// The referrers with a `subject`, by subject: what the referrers API lists.
+    pub referrers: BTreeMap<Digest, Vec<serde_json::Value>>,
 }
 
 pub struct Catalog {
@@ -84,6 +86,7 @@ impl Catalog {
         for path in files {
             c.add(path, keys, allow_unsigned, keep_registry)?;
         }
+        c.add_fallback_tags();
         // A delta bundle's left-out layers must come from another bundle served with it.
         for (name, repo) in &c.repositories {
             if let Some(d) = repo
@@ -105,6 +108,25 @@ impl Catalog {
         }
         c.references = c.reference_tars(files)?;
         Ok(c)
+    }
+
+    /// The fallback tag `sha256-<hex>` of each subject with referrers, for clients that look
+    /// there rather than at the referrers API; a tag a bundle carries itself wins.
+    fn add_fallback_tags(&mut self) {
+        for repo in self.repositories.values_mut() {
+            for (subject, list) in &repo.referrers {
+                let bytes = crate::manifest::referrers_index(list.clone());
+                let digest = Digest::of(&bytes);
+                let tag = crate::manifest::referrers_tag(subject);
+                if repo.tags.contains_key(&tag) {
+                    continue;
+                }
+                repo.tags.insert(tag, digest.clone());
+                repo.digests.insert(digest.clone());
+                self.manifests
+                    .insert(digest, (bytes, crate::manifest::OCI_INDEX.to_string()));
+            }
+        }
     }
 
     /// Where layers carried as deltas get their reference tars: the bundles served with them,
@@ -208,6 +230,24 @@ impl Catalog {
                 .extend(img.manifests.iter().map(|m| m.digest.clone()));
             repo.digests
                 .extend(img.blobs.iter().map(|b| b.digest.clone()));
+            repo.digests
+                .extend(img.referrer_blobs.iter().map(|b| b.digest.clone()));
+            for (r, m) in &img.referrers {
+                repo.digests.insert(r.digest.clone());
+                match &r.tag {
+                    Some(tag) => {
+                        repo.tags.insert(tag.clone(), r.digest.clone());
+                    }
+                    None => {
+                        let bytes = &checked.metadata[&m.digest];
+                        let d = crate::manifest::referrer_descriptor(bytes, &m.media_type);
+                        let list = repo.referrers.entry(r.subject.clone()).or_default();
+                        if !list.contains(&d) {
+                            list.push(d);
+                        }
+                    }
+                }
+            }
             // A digest-pinned image is served by digest only, never under a tag it did not have.
             if let (Some(tag), None) = (&img.reference.tag, &img.reference.digest) {
                 let top = img.top().digest.clone();

@@ -34,6 +34,11 @@ pub enum Reply {
     RangeNotSatisfiable {
         size: u64,
     },
+    /// The referrers API's index, and whether an `artifactType` filter was applied.
+    Referrers {
+        body: Vec<u8>,
+        filtered: bool,
+    },
     Error {
         status: u16,
         code: &'static str,
@@ -77,17 +82,8 @@ pub fn route(c: &Catalog, method: &str, url: &str, range: Option<&str>) -> Reply
     if let Some(name) = rest.strip_suffix("/tags/list") {
         return tags(c, name, query);
     }
-    if let Some((_, digest)) = rest.rsplit_once("/referrers/") {
-        // Until referrers are served: the answer the spec gives clients to fall back to the
-        // `sha256-<digest>` tag schema.
-        return error(
-            404,
-            "UNSUPPORTED",
-            format!(
-                "the referrers API is not served; look for the tag {}",
-                digest.replace(':', "-")
-            ),
-        );
+    if let Some((name, digest)) = rest.rsplit_once("/referrers/") {
+        return referrers(c, name, digest, query);
     }
     if let Some((name, reference)) = rest.rsplit_once("/manifests/") {
         return manifest(c, name, reference);
@@ -116,6 +112,45 @@ fn tags(c: &Catalog, name: &str, query: &str) -> Reply {
         serde_json::json!({ "name": name, "tags": page }).to_string(),
         link,
     )
+}
+
+/// The referrers API: an index of what refers to `digest` (empty when nothing does), filtered
+/// by `artifactType` if the query asks, saying so in `OCI-Filters-Applied`.
+fn referrers(c: &Catalog, name: &str, digest: &str, query: &str) -> Reply {
+    let Some(repo) = c.repositories.get(name) else {
+        return name_unknown(name);
+    };
+    let Ok(digest) = digest.parse::<Digest>() else {
+        return error(
+            400,
+            "DIGEST_INVALID",
+            format!("{digest} is not a sha256 digest"),
+        );
+    };
+    // A `+` is kept as itself: media types have no spaces (`application/spdx+json`), and
+    // clients that do not escape it mean the plus.
+    let query = query.replace('+', "%2B");
+    let wanted: Vec<String> = url::form_urlencoded::parse(query.as_bytes())
+        .filter(|(k, _)| k == "artifactType")
+        .map(|(_, v)| v.into_owned())
+        .collect();
+    let list: Vec<serde_json::Value> = repo
+        .referrers
+        .get(&digest)
+        .into_iter()
+        .flatten()
+        .filter(|d| {
+            wanted.is_empty()
+                || wanted
+                    .iter()
+                    .any(|w| d["artifactType"].as_str() == Some(w.as_str()))
+        })
+        .cloned()
+        .collect();
+    Reply::Referrers {
+        body: crate::manifest::referrers_index(list),
+        filtered: !wanted.is_empty(),
+    }
 }
 
 /// By tag, or by a digest the repository's images use.
@@ -576,6 +611,13 @@ pub fn respond(
                 r = r.header("Link", l);
             }
             (status, Body::full(body.into_bytes()))
+        }
+        Reply::Referrers { body, filtered } => {
+            r = r.header("Content-Type", crate::manifest::OCI_INDEX);
+            if filtered {
+                r = r.header("OCI-Filters-Applied", "artifactType");
+            }
+            (200, Body::full(body))
         }
         Reply::Manifest {
             bytes,

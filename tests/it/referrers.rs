@@ -447,3 +447,107 @@ fn referrers_can_be_left_out_or_narrowed_to_signatures_or_types() {
     assert_eq!(kinds, vec![s.sbom.clone()]);
     let _ = &s.key;
 }
+
+#[test]
+fn serve_answers_the_referrers_api_and_the_tags_and_skopeo_copies_the_signatures() {
+    let work = tempfile::tempdir().unwrap();
+    let s = signed_image(work.path());
+    let (b, _) = bundle_of(work.path(), &s, &[]);
+    let served = Served::start(&[b.to_str().unwrap(), "--allow-unsigned"]);
+    let a = &served.addr;
+    let path = format!("/v2/{REPO}/referrers/{}", s.subject);
+    let (st, head, body) = http(a, "GET", &path, "");
+    assert_eq!(st, 200, "{head}");
+    assert!(
+        head.contains("content-type: application/vnd.oci.image.index.v1+json"),
+        "{head}"
+    );
+    assert!(!head.contains("oci-filters-applied"), "{head}");
+    let list: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let listed: Vec<&str> = list["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["digest"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, vec![s.sbom.as_str()]);
+    assert_eq!(list["manifests"][0]["artifactType"], SPDX);
+    assert_eq!(
+        list["manifests"][0]["annotations"]["org.opencontainers.image.created"],
+        "2026-12-03T00:00:00Z"
+    );
+    for (filter, want) in [(SPDX, 1), ("application/vnd.example+json", 0)] {
+        let (st, head, body) = http(a, "GET", &format!("{path}?artifactType={filter}"), "");
+        assert_eq!(st, 200);
+        assert!(head.contains("oci-filters-applied: artifacttype"), "{head}");
+        let list: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            list["manifests"].as_array().unwrap().len(),
+            want,
+            "{filter}"
+        );
+    }
+    // The tags, as a registry holding them would answer.
+    let (st, _, body) = http(a, "GET", &format!("/v2/{REPO}/tags/list"), "");
+    assert_eq!(st, 200);
+    let tags: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    for t in [
+        "1".to_string(),
+        tag_of(&s.subject),
+        format!("{}.sig", tag_of(&s.subject)),
+        format!("{}.att", tag_of(&s.subject)),
+        format!("{}.sig", tag_of(&s.att)),
+    ] {
+        assert!(
+            tags["tags"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|x| x == t.as_str()),
+            "{t}: {tags}"
+        );
+    }
+    let from_serve = |reference: &str| {
+        let o = Command::new("skopeo")
+            .args(["inspect", "--raw", "--tls-verify=false"])
+            .arg(format!("docker://{a}/{REPO}:{reference}"))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        o.stdout
+    };
+    let sig = from_serve(&format!("{}.sig", tag_of(&s.subject)));
+    assert_eq!(format!("sha256:{}", layout::sha256_hex(&sig)), s.sig);
+    signature_checks_out(a, &sig, &s.subject, &s.public_key);
+    let fallback: serde_json::Value =
+        serde_json::from_slice(&from_serve(&tag_of(&s.subject))).unwrap();
+    assert_eq!(fallback["manifests"][0]["digest"], s.sbom.as_str());
+
+    // skopeo, told to use sigstore attachments, copies the image with its signature.
+    let target = Registry::start();
+    let dir = work.path().join("registries.d");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("local.yaml"),
+        format!("docker:\n  {a}:\n    use-sigstore-attachments: true\n  {}:\n    use-sigstore-attachments: true\n", target.addr),
+    )
+    .unwrap();
+    let o = Command::new("skopeo")
+        .arg("--registries.d")
+        .arg(&dir)
+        .args([
+            "copy",
+            "--quiet",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+        ])
+        .arg(format!("docker://{a}/{REPO}:1"))
+        .arg(format!("docker://{}/{REPO}:1", target.addr))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(target.digest_of(&format!("{REPO}:1")), s.subject);
+    let copied = target.raw_manifest(&format!("{REPO}:{}.sig", tag_of(&s.subject)));
+    signature_checks_out(&target.addr, &copied, &s.subject, &s.public_key);
+    served.stop();
+}

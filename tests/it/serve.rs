@@ -147,10 +147,15 @@ fn skopeo_and_ctr_pull_from_the_bundle_with_unchanged_digests() {
         assert_eq!(st, 200, "{ask}: {head}");
         assert_eq!(body, whole, "{ask}");
     }
-    // Referrers are not served yet: the spec's 404, so clients fall back to the tag schema.
-    let (st, _, body) = http(a, "GET", &format!("/v2/team/app1/referrers/{layer}"), "");
-    assert_eq!(st, 404);
-    assert!(String::from_utf8_lossy(&body).contains("UNSUPPORTED"));
+    // Nothing refers to it: the referrers API's empty list (tests/it/referrers.rs fills one).
+    let (st, head, body) = http(a, "GET", &format!("/v2/team/app1/referrers/{layer}"), "");
+    assert_eq!(st, 200);
+    assert!(
+        head.contains("application/vnd.oci.image.index.v1+json"),
+        "{head}"
+    );
+    let list: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(list["manifests"], serde_json::json!([]));
     let (st, head, body) = http(a, "HEAD", &blob_path, "");
     assert_eq!(st, 200);
     assert!(body.is_empty());
