@@ -163,6 +163,11 @@ pub struct CreateArgs {
     /// Carry only referrers of this artifact type (e.g. application/spdx+json); repeatable.
     #[arg(long, value_name = "TYPE")]
     pub artifact_type: Vec<String>,
+    /// Every image must carry a cosign signature by this public key (cosign.pub, ECDSA P-256
+    /// PEM) over its digest; checked offline, no transparency log. An image without one fails
+    /// (with --keep-going it is left out).
+    #[arg(long, value_name = "COSIGN.pub")]
+    pub verify_images: Option<PathBuf>,
     /// ed25519 private key (PKCS#8 PEM) to sign the bundle with.
     #[arg(
         long,
@@ -221,6 +226,11 @@ pub struct LoadArgs {
     /// Only these platforms of multi-platform images (OS/ARCH[/VARIANT]); repeatable.
     #[arg(long = "platform")]
     pub platforms: Vec<String>,
+    /// Load only if every image chosen carries a cosign signature by this public key
+    /// (cosign.pub, ECDSA P-256 PEM) over its digest, checked offline before anything is
+    /// written. Needs the bundle as a file.
+    #[arg(long, value_name = "COSIGN.pub")]
+    pub verify_images: Option<PathBuf>,
     /// The bundle a `create --compact --since` update was made against: where the reference
     /// layers of its deltas are read from when a target does not hold them (a new oci: layout,
     /// docker-archive:, containerd).

@@ -45,6 +45,11 @@ fn platforms(given: &[String]) -> Result<Vec<Platform>> {
 }
 
 pub fn create_options(a: CreateArgs) -> Result<CreateOptions> {
+    if a.verify_images.is_some() && a.referrers == "none" {
+        return Err(usage(anyhow::anyhow!(
+            "--verify-images checks the signatures create carries: it cannot be used with --referrers none"
+        )));
+    }
     let created = match a
         .created
         .or_else(|| std::env::var("SOURCE_DATE_EPOCH").ok())
@@ -86,6 +91,7 @@ pub fn create_options(a: CreateArgs) -> Result<CreateOptions> {
             },
             artifact_types: a.artifact_type,
         },
+        verify_images: a.verify_images,
     })
 }
 
@@ -108,8 +114,14 @@ pub fn load_options(a: LoadArgs) -> Result<LoadOptions> {
             "--password-stdin and a bundle on stdin (-) cannot both use stdin"
         )));
     }
+    if a.verify_images.is_some() && a.file.as_os_str() == "-" {
+        return Err(usage(anyhow::anyhow!(
+            "--verify-images reads the signatures before loading anything, which a bundle on stdin (-) cannot give: pass the bundle file"
+        )));
+    }
     let registries = target_registries(&a, &targets)?;
     Ok(LoadOptions {
+        verify_images: a.verify_images,
         naming: Naming {
             keep_registry: a.keep_registry,
             rewrites: rewrites(&a.rewrites).map_err(usage)?,

@@ -6,6 +6,7 @@ pub mod causes;
 pub mod cli;
 pub mod config;
 pub mod console;
+pub mod cosign;
 pub mod create;
 pub mod delta;
 pub mod digest;

@@ -62,12 +62,19 @@ pub struct CreateOptions {
     pub compact: Option<compact::Settings>,
     /// Which signatures, attestations, SBOMs and other referrers to carry.
     pub referrers: referrers::Policy,
+    /// `--verify-images`: every image must carry a cosign signature by this public key.
+    pub verify_images: Option<PathBuf>,
 }
 
 pub fn create(opts: &CreateOptions) -> Result<CreateSummary> {
     let started = Instant::now();
     let list = load_list(&opts.list, &opts.platforms)?;
     let signing = signing_key(opts)?;
+    let image_key = opts
+        .verify_images
+        .as_deref()
+        .map(crate::cosign::CosignKey::load)
+        .transpose()?;
     let base = opts
         .since
         .as_deref()
@@ -86,6 +93,7 @@ pub fn create(opts: &CreateOptions) -> Result<CreateSummary> {
         &registries,
         opts.jobs,
         &opts.referrers,
+        image_key.as_ref(),
         &progress,
     )?;
     let mut failed = resolved.failed;

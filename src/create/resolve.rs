@@ -43,6 +43,12 @@ pub enum ResolveError {
     Registry(#[from] RegistryError),
     #[error("{what}: {reason}")]
     Invalid { what: String, reason: String },
+    #[error("{image}: no valid cosign signature by {key}: {reason}")]
+    Unsigned {
+        image: String,
+        key: String,
+        reason: String,
+    },
     #[error("{image}: no platform matches {wanted} (the image has {available})")]
     NoPlatform {
         image: String,
@@ -55,6 +61,7 @@ pub fn resolve(
     entry: &ImageEntry,
     registries: &Registries,
     policy: &Policy,
+    verify: Option<&crate::cosign::CosignKey>,
 ) -> Result<ResolvedImage, ResolveError> {
     let r = &entry.reference;
     let client = registries.client(&r.registry)?;
@@ -110,6 +117,9 @@ pub fn resolve(
     out.platforms.dedup();
     out.top = top;
     add_referrers(&mut out, &client, policy)?;
+    if let Some(key) = verify {
+        check_signature(&out, &client, key)?;
+    }
     Ok(out)
 }
 
@@ -285,6 +295,7 @@ pub fn resolve_all(
     registries: &Registries,
     jobs: usize,
     policy: &Policy,
+    verify: Option<&crate::cosign::CosignKey>,
     progress: &crate::progress::Progress,
 ) -> Result<Resolved, ResolveError> {
     use rayon::prelude::*;
@@ -299,7 +310,7 @@ pub fn resolve_all(
         entries
             .par_iter()
             .map(|e| {
-                let r = resolve(e, registries, policy);
+                let r = resolve(e, registries, policy, verify);
                 if let Ok(img) = &r {
                     progress.line(&format!(
                         "resolved {} -> {}{}",
@@ -383,17 +394,7 @@ fn check_plain_platform(
     else {
         return Ok(());
     };
-    let scratch = crate::fsutil::PartialFile::scratch(&std::env::temp_dir(), ".bundle-config-")
-        .map_err(|e| invalid(entry, format!("a scratch file for its config: {e}")))?;
-    let repo = &entry.reference.repository;
-    let mut file = scratch
-        .file()
-        .try_clone()
-        .map_err(|e| invalid(entry, format!("a scratch file for its config: {e}")))?;
-    let at = scratch.temp_path();
-    client.fetch_blob(repo, &config.digest, config.size, &mut file, at, &|_| {})?;
-    let bytes = std::fs::read(scratch.temp_path())
-        .map_err(|e| invalid(entry, format!("reading its config back: {e}")))?;
+    let bytes = fetch_small(entry, client, &config.digest, config.size)?;
     let Some(p) = platform_of_config(&bytes) else {
         return Ok(());
     };
@@ -405,6 +406,56 @@ fn check_plain_platform(
         wanted: join(wanted.iter().map(|p| p.to_string())),
         available: p.to_string(),
     })
+}
+
+/// A small blob of the image's repository (a config, a signature's payload), checked against
+/// its digest as every download is.
+fn fetch_small(
+    entry: &ImageEntry,
+    client: &crate::registry::RegistryClient,
+    digest: &Digest,
+    size: u64,
+) -> Result<Vec<u8>, ResolveError> {
+    let scratch = crate::fsutil::PartialFile::scratch(&std::env::temp_dir(), ".bundle-small-")
+        .map_err(|e| invalid(entry, format!("a scratch file for blob {digest}: {e}")))?;
+    let repo = &entry.reference.repository;
+    let mut file = scratch
+        .file()
+        .try_clone()
+        .map_err(|e| invalid(entry, format!("a scratch file for blob {digest}: {e}")))?;
+    let at = scratch.temp_path();
+    client.fetch_blob(repo, digest, size, &mut file, at, &|_| {})?;
+    std::fs::read(scratch.temp_path())
+        .map_err(|e| invalid(entry, format!("reading blob {digest} back: {e}")))
+}
+
+/// `--verify-images`: the image's top manifest carries a cosign signature by `key` (its
+/// payload fetched from the registry and checked here, before any layer is pulled).
+fn check_signature(
+    img: &ResolvedImage,
+    client: &crate::registry::RegistryClient,
+    key: &crate::cosign::CosignKey,
+) -> Result<(), ResolveError> {
+    let unsigned = |reason: String| ResolveError::Unsigned {
+        image: img.entry.source.clone(),
+        key: key.name.clone(),
+        reason,
+    };
+    let tag = crate::cosign::signature_tag(&img.top.digest);
+    let Some(sig) = img
+        .referrers
+        .iter()
+        .find(|r| r.record.tag.as_deref() == Some(tag.as_str()))
+    else {
+        return Err(unsigned(format!(
+            "it has no cosign signature (no tag {tag})"
+        )));
+    };
+    let payload = |d: &Descriptor| {
+        fetch_small(&img.entry, client, &d.digest, d.size).map_err(|e| e.to_string())
+    };
+    key.check(&sig.manifest.bytes, &img.top.digest, &payload)
+        .map_err(unsigned)
 }
 
 /// The platform an image config names, if it names one.

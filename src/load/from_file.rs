@@ -43,6 +43,10 @@ pub fn load(
     let proofs = Arc::new(Proofs::default());
     let progress = Progress::new(opts.progress, "loaded");
     let plan = crate::select::plan(&session.checked, &opts.images, &opts.platforms)?;
+    if let Some(path) = &opts.verify_images {
+        let key = crate::cosign::CosignKey::load(path)?;
+        super::signatures::check_images(&plan, &session.checked, &reader, &key, &name)?;
+    }
     let prepared = Prepared::new(opts, &plan, &session.checked.doc)?;
     if let Some(refs) = &prepared.references {
         reader.set_references(refs.clone());

@@ -13,6 +13,7 @@ mod from_stdin;
 mod import_tool;
 pub mod oci;
 pub mod registry;
+mod signatures;
 pub mod spec;
 pub mod target;
 
@@ -37,6 +38,8 @@ pub struct LoadOptions {
     pub targets: Vec<TargetSpec>,
     /// `--base FILE`: the bundle whose layers deltas were encoded against.
     pub base: Option<PathBuf>,
+    /// `--verify-images`: every image must carry a cosign signature by this public key.
+    pub verify_images: Option<PathBuf>,
     pub images: Vec<String>,
     pub platforms: Vec<Platform>,
     pub jobs: usize,

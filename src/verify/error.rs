@@ -36,6 +36,14 @@ pub enum VerifyError {
     },
     #[error("{path}: {detail}")]
     Inconsistent { path: String, detail: String },
+    /// `load --verify-images`: an image without a valid cosign signature by the key given.
+    #[error("{path}: image {image} has no valid cosign signature by {key}: {reason}; nothing was loaded")]
+    ImageSignature {
+        path: String,
+        image: String,
+        key: String,
+        reason: String,
+    },
     #[error("cannot read key {path}: {reason}")]
     Key { path: PathBuf, reason: String },
     /// A key file that cannot be read or is not a public key (the message names the file).

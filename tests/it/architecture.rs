@@ -23,7 +23,7 @@ const LAYERS: &[&[&str]] = &[
         "kpflate",
         "gnuflate",
     ],
-    &["fsutil", "regzip"],
+    &["fsutil", "regzip", "cosign"],
     &["format", "cache", "imagelist", "keys"],
     &["registry", "reftars"],
     &["verify", "inventory"],

@@ -93,11 +93,15 @@ fn tag_of(digest: &str) -> String {
 
 /// Push `d` from layout `l` to the source registry under `tag`.
 fn push(reg: &Registry, l: &mut Layout, d: &Desc, tag: &str) {
+    push_to(reg, l, d, REPO, tag);
+}
+
+fn push_to(reg: &Registry, l: &mut Layout, d: &Desc, repo: &str, tag: &str) {
     l.tag(tag, d);
     reg.push(
         &l.dir,
         tag,
-        &format!("{REPO}:{tag}"),
+        &format!("{repo}:{tag}"),
         &["--preserve-digests"],
     );
 }
@@ -550,4 +554,122 @@ fn serve_answers_the_referrers_api_and_the_tags_and_skopeo_copies_the_signatures
     let copied = target.raw_manifest(&format!("{REPO}:{}.sig", tag_of(&s.subject)));
     signature_checks_out(&target.addr, &copied, &s.subject, &s.public_key);
     served.stop();
+}
+
+/// Two more images in the source registry: one whose cosign signature (by the right key)
+/// names another digest, one with no signature at all.
+fn badly_signed_images(work: &Path, s: &Signed) -> (String, String) {
+    let mut l = Layout::new(&work.join("src2"));
+    let mut push_image = |repo: &str, salt: &str| {
+        let (raw, layer) =
+            layout::layer_from_files(&mut l, &["/usr/share/common-licenses"], 64 << 10, salt);
+        let img = l.image(&[(raw, layer)], "amd64", salt);
+        push_to(&s.reg, &mut l, &img, repo, "1");
+        img
+    };
+    let other = push_image("signed/other", "other");
+    push_image("plain/app", "plain");
+    let (payload, sig) = sign(work, &s.key, &format!("{}/{REPO}", s.reg.addr), &s.subject);
+    let m = cosign_manifest(&mut l, &payload, SIMPLE_SIGNING, &sig);
+    push_to(
+        &s.reg,
+        &mut l,
+        &m,
+        "signed/other",
+        &format!("{}.sig", tag_of(&other.digest)),
+    );
+    ("signed/other:1".into(), "plain/app:1".into())
+}
+
+#[test]
+fn verify_images_passes_a_good_signature_and_names_each_image_that_fails() {
+    let work = tempfile::tempdir().unwrap();
+    let s = signed_image(work.path());
+    let (other, unsigned) = badly_signed_images(work.path(), &s);
+    let key = s.public_key.to_str().unwrap();
+    let good = format!("{REPO}:1");
+    // A good signature: the bundle is written.
+    let (b, _) = bundle_of(work.path(), &s, &["--verify-images", key]);
+    assert!(b.is_file());
+
+    // Each failure names its image, and no bundle is written.
+    let wrong_key = work.path().join("wrong.key");
+    let wrong_pub = work.path().join("wrong.pub");
+    openssl(&[
+        "ecparam",
+        "-name",
+        "prime256v1",
+        "-genkey",
+        "-noout",
+        "-out",
+        wrong_key.to_str().unwrap(),
+    ]);
+    openssl(&[
+        "ec",
+        "-in",
+        wrong_key.to_str().unwrap(),
+        "-pubout",
+        "-out",
+        wrong_pub.to_str().unwrap(),
+    ]);
+    let for_other = format!("is for {}", s.subject);
+    let cases = [
+        (
+            good.as_str(),
+            wrong_pub.to_str().unwrap(),
+            "does not verify with this key",
+        ),
+        (other.as_str(), key, for_other.as_str()),
+        (unsigned.as_str(), key, "has no cosign signature"),
+    ];
+    for (image, key, why) in cases {
+        let list = plain_list(work.path(), &s.reg, &[image]);
+        let out = work.path().join("refused.bundle");
+        let o = create(&list, &out, &["--unsigned", "--verify-images", key]);
+        let t = text(&o);
+        assert_eq!(o.status.code(), Some(1), "{t}");
+        assert!(t.contains(image) && t.contains(why), "{image}: {t}");
+        assert!(t.contains("no valid cosign signature"), "{t}");
+        assert!(!out.exists() && !work.path().join("refused.bundle.partial").exists());
+    }
+    // --keep-going leaves the failures out and bundles the rest.
+    let list = plain_list(work.path(), &s.reg, &[&good, &other, &unsigned]);
+    let out = work.path().join("kept.bundle");
+    let o = create(
+        &list,
+        &out,
+        &["--unsigned", "--verify-images", key, "--keep-going"],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let images = inspect_json(&out)["images"].clone();
+    assert_eq!(images.as_array().unwrap().len(), 1, "{images}");
+    assert!(images[0]["reference"].as_str().unwrap().ends_with(&good));
+
+    // load checks the signatures in the bundle before writing anything.
+    let target = Registry::start();
+    let load = |key: &str| {
+        bundle!(
+            "load {} --allow-unsigned --verify-images {} --to registry://{} --plain-http",
+            b,
+            key,
+            target.addr
+        )
+    };
+    let o = load(wrong_pub.to_str().unwrap());
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(
+        text(&o).contains("no valid cosign signature"),
+        "{}",
+        text(&o)
+    );
+    assert!(target.tags(REPO).is_empty());
+    let o = load(key);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(target.digest_of(&good), s.subject);
+    let o = bundle!(
+        "load - --allow-unsigned --verify-images {} --to oci:{}",
+        key,
+        work.path().join("x")
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
 }
