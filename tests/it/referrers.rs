@@ -673,3 +673,97 @@ fn verify_images_passes_a_good_signature_and_names_each_image_that_fails() {
     );
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
 }
+
+#[test]
+fn a_new_signature_on_an_old_image_travels_as_a_small_delta_and_inventories_list_it() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let reg = Registry::start();
+    let mut l = Layout::new(&w.join("src"));
+    let (raw, layer) =
+        layout::layer_from_files(&mut l, &["/usr/share/common-licenses"], 512 << 10, "late");
+    let img = l.image(&[(raw, layer.clone())], "amd64", "late");
+    push_to(&reg, &mut l, &img, REPO, "1");
+    let list = plain_list(w, &reg, &[&format!("{REPO}:1")]);
+    let full = w.join("full.bundle");
+    let o = create(&list, &full, &["--unsigned"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(inspect_json(&full)["images"][0]["referrers"].is_null());
+    let target = Registry::start();
+    let to = format!("registry://{}", target.addr);
+    let o = bundle!("load {} --allow-unsigned --to {} --plain-http", full, to);
+    assert!(o.status.success(), "{}", text(&o));
+
+    // Signed after the release went across: the update carries the signature, not the layer.
+    let key = w.join("cosign.key");
+    openssl(&[
+        "ecparam",
+        "-name",
+        "prime256v1",
+        "-genkey",
+        "-noout",
+        "-out",
+        key.to_str().unwrap(),
+    ]);
+    let (payload, s) = sign(w, &key, &format!("{}/{REPO}", reg.addr), &img.digest);
+    let sig = cosign_manifest(&mut l, &payload, SIMPLE_SIGNING, &s);
+    push_to(
+        &reg,
+        &mut l,
+        &sig,
+        REPO,
+        &format!("{}.sig", tag_of(&img.digest)),
+    );
+    let delta = w.join("delta.bundle");
+    let o = create(
+        &list,
+        &delta,
+        &["--unsigned", "--since", full.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let doc = inspect_json(&delta);
+    assert_eq!(
+        doc["images"][0]["referrers"][0]["digest"],
+        sig.digest.as_str()
+    );
+    assert_eq!(doc["base"]["omitted"][0]["digest"], layer.digest.as_str());
+    let (full_size, delta_size) = (
+        std::fs::metadata(&full).unwrap().len(),
+        std::fs::metadata(&delta).unwrap().len(),
+    );
+    eprintln!("full bundle {full_size} bytes, signature delta {delta_size} bytes");
+    assert!(delta_size * 10 < full_size, "{delta_size} vs {full_size}");
+    let o = bundle!("load {} --allow-unsigned --to {} --plain-http", delta, to);
+    assert!(o.status.success(), "{}", text(&o));
+    let tag = format!("{REPO}:{}.sig", tag_of(&img.digest));
+    assert_eq!(target.digest_of(&tag), sig.digest);
+
+    // The site's inventory lists the signature's payload: the next delta leaves it out.
+    let inv = w.join("site.json");
+    let o = bundle!("inventory --from {} --plain-http -o {}", to, inv);
+    assert!(o.status.success(), "{}", text(&o));
+    let payload_digest = format!("sha256:{}", layout::sha256_hex(&payload));
+    let listed: serde_json::Value = serde_json::from_slice(&std::fs::read(&inv).unwrap()).unwrap();
+    assert!(
+        listed["blobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|b| b == payload_digest.as_str()),
+        "{listed}"
+    );
+    let again = w.join("again.bundle");
+    let o = create(
+        &list,
+        &again,
+        &["--unsigned", "--since", inv.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let omitted: Vec<String> = inspect_json(&again)["base"]["omitted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["digest"].as_str().unwrap().to_string())
+        .collect();
+    assert!(omitted.contains(&payload_digest), "{omitted:?}");
+}
