@@ -75,30 +75,6 @@ fn deltas_of(reader: &BundleReader, doc: &crate::format::BundleManifest) -> Vec<
     out
 }
 
-/// "2 signatures, 1 SBOM, 1 attestation": what refers to an image, counted by kind, or
-/// None when nothing does.
-pub fn referrer_summary(referrers: &[crate::format::ReferrerRecord]) -> Option<String> {
-    let kinds = [
-        ("signature", "signature", "signatures"),
-        ("sbom", "SBOM", "SBOMs"),
-        ("attestation", "attestation", "attestations"),
-        ("artifact", "other artifact", "other artifacts"),
-    ];
-    let parts: Vec<String> = kinds
-        .iter()
-        .filter_map(|(kind, one, many)| {
-            let n = referrers.iter().filter(|r| r.kind == *kind).count();
-            let other = referrers
-                .iter()
-                .filter(|r| !kinds.iter().any(|(k, _, _)| *k == r.kind))
-                .count();
-            let n = if *kind == "artifact" { n + other } else { n };
-            (n > 0).then(|| format!("{n} {}", if n == 1 { one } else { many }))
-        })
-        .collect();
-    (!parts.is_empty()).then(|| parts.join(", "))
-}
-
 pub fn inspect(path: &Path) -> Result<Inspection, FormatError> {
     let reader = BundleReader::open(path)?;
     let (doc, _) = reader.bundle_manifest()?;
@@ -123,33 +99,4 @@ pub fn inspect(path: &Path) -> Result<Inspection, FormatError> {
         base: doc.base,
         tools: doc.tools,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn referrers_are_counted_by_kind() {
-        let r = |kind: &str| crate::format::ReferrerRecord {
-            digest: crate::digest::Digest::of(kind.as_bytes()),
-            media_type: String::new(),
-            size: 1,
-            subject: crate::digest::Digest::of(b"s"),
-            artifact_type: String::new(),
-            kind: kind.into(),
-            found: "cosign-tag".into(),
-            tag: None,
-        };
-        let all = [r("signature"), r("sbom"), r("signature"), r("attestation")];
-        assert_eq!(
-            referrer_summary(&all).as_deref(),
-            Some("2 signatures, 1 SBOM, 1 attestation")
-        );
-        assert_eq!(referrer_summary(&[]), None);
-        assert_eq!(
-            referrer_summary(&[r("strange")]).as_deref(),
-            Some("1 other artifact")
-        );
-    }
 }

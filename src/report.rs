@@ -58,7 +58,7 @@ pub fn created_json(output: &Path, split: bool, s: &CreateSummary) -> String {
         "bytesPulled": s.bytes_pulled, "bytesCached": s.bytes_cached,
         "bytesSavedByDedup": s.bytes_saved_by_dedup, "bundleSize": s.bundle_size,
         "sha256": s.sha256, "signer": s.signer, "seconds": s.seconds, "failed": failed,
-        "layers": s.carriage,
+        "layers": s.carriage, "referrers": s.referrers,
     })
     .to_string()
 }
@@ -176,6 +176,9 @@ impl fmt::Display for CreateSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "images:          {}", self.images)?;
         writeln!(f, "platforms:       {}", self.platforms)?;
+        if let Some(r) = &self.referrers {
+            writeln!(f, "referrers:       {r}")?;
+        }
         writeln!(
             f,
             "blobs:           {} ({} distinct)",
@@ -280,7 +283,7 @@ impl fmt::Display for Inspection {
                 i.digest,
                 plats
             )?;
-            if let Some(r) = crate::inspect::referrer_summary(&i.referrers) {
+            if let Some(r) = crate::format::referrer_summary(&i.referrers) {
                 writeln!(f, "    {}", p(&r))?;
             }
             for d in self.deltas.iter().filter(|d| d.image == i.reference) {

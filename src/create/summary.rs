@@ -36,6 +36,12 @@ impl CreateSummary {
             bundle_size: bundle.written.size,
             sha256: bundle.written.sha256.clone(),
             carriage: doc.carriage(),
+            referrers: crate::format::referrer_summary(
+                &doc.images
+                    .iter()
+                    .flat_map(|i| i.referrers.iter().cloned())
+                    .collect::<Vec<_>>(),
+            ),
             ..Default::default()
         }
     }
@@ -57,6 +63,8 @@ pub struct CreateSummary {
     pub signer: Option<String>,
     /// How the layers are carried (`--compact` rebuilds some).
     pub carriage: Vec<crate::format::Carriage>,
+    /// "2 signatures, 1 SBOM": what refers to the images, over all of them.
+    pub referrers: Option<String>,
 }
 
 /// Every failed image with its line in the list and why; the one error create returns for them.

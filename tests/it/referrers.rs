@@ -290,6 +290,13 @@ fn bundle_of(work: &Path, s: &Signed, extra: &[&str]) -> (PathBuf, serde_json::V
     args.extend_from_slice(extra);
     let o = create(&list, &b, &args);
     assert!(o.status.success(), "{}", text(&o));
+    if extra.is_empty() {
+        let summary = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            summary.contains("referrers:       2 signatures, 1 SBOM, 1 attestation"),
+            "{summary}"
+        );
+    }
     let doc = inspect_json(&b);
     (b, doc["images"][0]["referrers"].clone())
 }
