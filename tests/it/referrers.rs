@@ -560,6 +560,21 @@ fn serve_answers_the_referrers_api_and_the_tags_and_skopeo_copies_the_signatures
     assert_eq!(target.digest_of(&format!("{REPO}:1")), s.subject);
     let copied = target.raw_manifest(&format!("{REPO}:{}.sig", tag_of(&s.subject)));
     signature_checks_out(&target.addr, &copied, &s.subject, &s.public_key);
+
+    // A registry with the referrers API (serve has one): create finds the SBOM through it.
+    let list = plain_list_at(work.path(), a, &[&format!("{REPO}:1")]);
+    let again = work.path().join("again.bundle");
+    let o = create(&list, &again, &["--unsigned"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let found = referrers_found(&inspect_json(&again)["images"][0]["referrers"]);
+    let mut want = vec![
+        (s.sig.clone(), "signature".into(), "cosign-tag".into()),
+        (s.att.clone(), "attestation".into(), "cosign-tag".into()),
+        (s.att_sig.clone(), "signature".into(), "cosign-tag".into()),
+        (s.sbom.clone(), "sbom".into(), "referrers-api".into()),
+    ];
+    want.sort();
+    assert_eq!(found, want);
     served.stop();
 }
 
