@@ -63,12 +63,24 @@ impl RegistryClient {
         Ok(Some(out))
     }
 
-    /// A manifest by tag or digest, or None if the registry does not have it.
+    /// A manifest by tag or digest, or None if the registry does not have it. Asked with HEAD
+    /// first: most of the tags looked for do not exist, and Docker Hub counts a manifest GET,
+    /// not a HEAD, against the pull rate limit.
     pub fn find_manifest(
         &self,
         repo: &str,
         reference: &str,
     ) -> Result<Option<Manifest>, RegistryError> {
+        let what = format!("{}/{repo}:{reference}", self.endpoint.registry);
+        let scopes = pull_scope(repo);
+        let req = Req {
+            accept: Some(crate::manifest::MANIFEST_ACCEPT),
+            ..Req::new(&scopes, &what)
+        };
+        let url = format!("{}/v2/{repo}/manifests/{reference}", self.endpoint.base_url);
+        if self.send_registry(Method::HEAD, &url, req)?.status().as_u16() == 404 {
+            return Ok(None);
+        }
         match self.get_manifest(repo, reference) {
             Ok(m) => Ok(Some(m)),
             Err(RegistryError::NotFound { .. }) => Ok(None),
