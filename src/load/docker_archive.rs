@@ -125,6 +125,12 @@ impl Target for DockerArchiveTarget {
                 ));
                 continue;
             }
+            if let Some(r) = crate::format::referrer_summary(&img.record.referrers) {
+                crate::console::line(format!(
+                    "note: {} of {} left out (docker archives and containerd imports cannot name them; oci: and registries keep them)",
+                    r, img.record.reference
+                ));
+            }
             for m in &img.manifests {
                 self.append_blob(m, &mut &checked.metadata[&m.digest][..])?;
             }

@@ -78,7 +78,12 @@ impl RegistryClient {
             ..Req::new(&scopes, &what)
         };
         let url = format!("{}/v2/{repo}/manifests/{reference}", self.endpoint.base_url);
-        if self.send_registry(Method::HEAD, &url, req)?.status().as_u16() == 404 {
+        if self
+            .send_registry(Method::HEAD, &url, req)?
+            .status()
+            .as_u16()
+            == 404
+        {
             return Ok(None);
         }
         match self.get_manifest(repo, reference) {

@@ -413,6 +413,54 @@ fn signatures_attestations_and_sboms_reach_a_registry_and_an_oci_layout() {
         fallback
     );
 
+    // A prefix and --rewrite move referrers with their image.
+    let o = bundle!(
+        "load {} --allow-unsigned --to registry://{}/site --rewrite signed=mirrored --plain-http",
+        b,
+        target.addr
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let moved = format!("site/mirrored/app:{}.sig", tag_of(&s.subject));
+    assert_eq!(target.digest_of(&moved), s.sig);
+    let moved = format!("site/mirrored/app:{}", tag_of(&s.subject));
+    assert_eq!(target.raw_manifest(&moved), fallback);
+
+    // A docker archive names no referrer (docker, podman, ctr would take them for images).
+    let archive = work.path().join("images.tar");
+    let o = bundle!(
+        "load {} --allow-unsigned --to docker-archive:{}",
+        b,
+        archive
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("2 signatures, 1 SBOM, 1 attestation of "),
+        "{}",
+        text(&o)
+    );
+    let mut names = Vec::new();
+    let mut ar = tar::Archive::new(std::fs::File::open(&archive).unwrap());
+    for e in ar.entries().unwrap() {
+        let mut e = e.unwrap();
+        let name = e.path().unwrap().display().to_string();
+        if name == "index.json" {
+            let mut body = String::new();
+            std::io::Read::read_to_string(&mut e, &mut body).unwrap();
+            assert!(!body.contains(&s.sig[7..]), "{body}");
+        }
+        names.push(name);
+    }
+    for d in [&s.sig, &s.att, &s.att_sig, &s.sbom] {
+        assert!(
+            !names.iter().any(|n| n.contains(&d[7..])),
+            "{d} in {names:?}"
+        );
+    }
+    assert!(
+        names.iter().any(|n| n.contains(&s.subject[7..])),
+        "{names:?}"
+    );
+
     let layout = work.path().join("layout");
     let o = bundle!("load {} --allow-unsigned --to oci:{}", b, layout);
     assert!(o.status.success(), "{}", text(&o));
