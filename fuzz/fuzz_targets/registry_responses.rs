@@ -1,6 +1,6 @@
 #![no_main]
 //! What a registry says back, every field the client parses: the WWW-Authenticate challenge,
-//! the Link of a listing, Retry-After, a token answer, and manifest and index bodies. None may
+//! the Link of a listing, Retry-After, a token answer, manifest and index bodies, referrers. None may
 //! panic, and each keeps its promise: a token's life is clamped, a manifest type is one we can
 //! load, an index's selection is a subset of it, text for people has no control characters.
 use bundle::manifest;
@@ -30,6 +30,23 @@ fuzz_target!(|data: &[u8]| {
         assert!(manifest::select_children(&index, Some(&[amd64])).len() <= all.len());
     }
     let _ = manifest::parse_manifest(data);
+    // A referrer's manifest, and the fallback tag's index a target already holds: the entry
+    // merged in is there afterwards, and nothing the index listed is dropped.
+    if let Ok(r) = manifest::parse_referring(data) {
+        let _ = manifest::referrer_kind(&r.artifact_type(), None);
+    }
+    let d = manifest::referrer_descriptor(data, manifest::OCI_MANIFEST);
+    if let Some(merged) = manifest::merge_referrers_index(Some(data), d.clone()) {
+        let v: serde_json::Value = serde_json::from_slice(&merged).unwrap();
+        let list = v["manifests"].as_array().unwrap();
+        assert!(list.iter().any(|e| e["digest"] == d["digest"]));
+        if let Ok(old) = serde_json::from_slice::<serde_json::Value>(data) {
+            if let Some(before) = old["manifests"].as_array() {
+                assert_eq!(list.len(), before.len() + 1);
+            }
+        }
+    }
+    let _ = manifest::is_cosign_tag(&text);
     let shown = bundle::console::printable(&text);
     assert!(!shown.chars().any(char::is_control), "{shown:?}");
     let safe = bundle::console::terminal_safe(&text);
