@@ -199,6 +199,16 @@ fn check_referrers(doc: &BundleManifest) -> Result<(), String> {
         let mut subjects: std::collections::HashSet<&Digest> =
             img.manifests.iter().chain([&img.digest]).collect();
         for r in &img.referrers {
+            let carried = doc
+                .blobs
+                .iter()
+                .any(|b| b.digest == r.digest && crate::manifest::is_manifest(&b.media_type));
+            if !carried || !crate::manifest::is_manifest(&r.media_type) {
+                return Err(format!(
+                    "referrer {} of {} is not a manifest the bundle carries",
+                    r.digest, img.reference
+                ));
+            }
             if !subjects.contains(&r.subject) {
                 return Err(format!(
                     "referrer {} of {} refers to {}, which is not one of its manifests",
@@ -717,6 +727,51 @@ mod tests {
             blob("brotli", None),
             Err(FormatError::UnknownEncoding { .. })
         ));
+    }
+
+    #[test]
+    fn a_referrer_must_be_a_carried_manifest_of_its_image_under_a_cosign_tag_only() {
+        let d = |c: char| format!("sha256:{}", c.to_string().repeat(64));
+        let doc = |referrer: serde_json::Value, media_type: &str| {
+            serde_json::to_vec(&serde_json::json!({
+                "formatVersion": 1, "created": "", "tool": "", "files": [],
+                "images": [{"source": "a", "reference": "r/a:1", "digest": d('a'),
+                    "mediaType": crate::manifest::OCI_MANIFEST, "platforms": [],
+                    "manifests": [d('a')], "complete": true, "referrers": [referrer]}],
+                "blobs": [
+                    {"digest": d('a'), "size": 1, "mediaType": crate::manifest::OCI_MANIFEST, "encoding": "zstd-frame"},
+                    {"digest": d('b'), "size": 1, "mediaType": media_type, "encoding": "zstd-frame"},
+                ],
+            }))
+            .unwrap()
+        };
+        let referrer = |subject: String, tag: Option<&str>| {
+            serde_json::json!({"digest": d('b'), "mediaType": crate::manifest::OCI_MANIFEST,
+                "size": 1, "subject": subject, "artifactType": "x", "kind": "signature",
+                "found": "cosign-tag", "tag": tag})
+        };
+        let good = referrer(d('a'), Some(&format!("sha256-{}.sig", "a".repeat(64))));
+        BundleManifest::parse(&doc(good.clone(), crate::manifest::OCI_MANIFEST), "b").unwrap();
+        for (r, media_type, why) in [
+            (
+                good,
+                "application/octet-stream",
+                "not a manifest the bundle carries",
+            ),
+            (
+                referrer(d('c'), None),
+                crate::manifest::OCI_MANIFEST,
+                "not one of its manifests",
+            ),
+            (
+                referrer(d('a'), Some("latest")),
+                crate::manifest::OCI_MANIFEST,
+                "not a cosign tag",
+            ),
+        ] {
+            let e = BundleManifest::parse(&doc(r, media_type), "b").unwrap_err();
+            assert!(e.to_string().contains(why), "{e}");
+        }
     }
 
     #[test]
