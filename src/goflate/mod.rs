@@ -81,8 +81,9 @@ pub struct Deflater {
     w: BlockWriter,
     sync: bool,
     chain_head: i64,
-    hash_head: Vec<u32>,
-    hash_prev: Vec<u32>,
+    /// Fixed-size tables: a masked index needs no bounds check in the hot loops.
+    hash_head: Box<[u32; HASH_SIZE]>,
+    hash_prev: Box<[u32; WINDOW_SIZE]>,
     hash_offset: i64,
     index: i64,
     window: Vec<u8>,
@@ -96,8 +97,9 @@ pub struct Deflater {
     fast: fast::Fast,
 }
 
+#[inline(always)]
 fn hash4(b: &[u8]) -> u32 {
-    let v = u32::from(b[3]) | u32::from(b[2]) << 8 | u32::from(b[1]) << 16 | u32::from(b[0]) << 24;
+    let v = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
     v.wrapping_mul(0x1e35a7bd) >> (32 - HASH_BITS)
 }
 
@@ -146,15 +148,10 @@ impl Deflater {
             w: BlockWriter::default(),
             sync: false,
             chain_head: -1,
-            hash_head: vec![0; if mode == Mode::Deflate { HASH_SIZE } else { 0 }],
-            hash_prev: vec![
-                0;
-                if mode == Mode::Deflate {
-                    WINDOW_SIZE
-                } else {
-                    0
-                }
-            ],
+            hash_head: vec![0; HASH_SIZE].try_into().expect("HASH_SIZE entries"),
+            hash_prev: vec![0; WINDOW_SIZE]
+                .try_into()
+                .expect("WINDOW_SIZE entries"),
             hash_offset: 1,
             index: 0,
             window: vec![0; window],
@@ -299,6 +296,7 @@ impl Deflater {
         self.tokens.clear();
     }
 
+    #[inline(always)]
     fn insert_hash(&mut self, index: i64) -> i64 {
         let i = index as usize;
         let h = (hash4(&self.window[i..i + 4]) & HASH_MASK) as usize;
@@ -383,14 +381,10 @@ impl Deflater {
             } else {
                 self.index + prev_length - 1
             };
-            let mut index = self.index + 1;
-            while index < new_index {
-                if index < self.max_insert_index {
-                    self.insert_hash(index);
-                }
-                index += 1;
+            for index in self.index + 1..new_index.min(self.max_insert_index) {
+                self.insert_hash(index);
             }
-            self.index = index;
+            self.index = new_index.max(self.index + 1);
             if !fast {
                 self.byte_available = false;
                 self.length = MIN_MATCH_LENGTH - 1;
