@@ -167,7 +167,13 @@ impl Target for OciTarget {
             entries.push(entry);
             names.push(full);
             for e in referrer_entries(img, checked) {
-                entries.retain(|old| old != &e);
+                // A named entry replaces the one of that name (a newer signature); an unnamed
+                // one, an entry of the same digest.
+                let name = &e["annotations"]["org.opencontainers.image.ref.name"];
+                entries.retain(|old| match name.is_string() {
+                    true => old["annotations"]["org.opencontainers.image.ref.name"] != *name,
+                    false => old["digest"] != e["digest"],
+                });
                 entries.push(e);
             }
         }

@@ -808,6 +808,40 @@ fn a_new_signature_on_an_old_image_travels_as_a_small_delta_and_inventories_list
     let tag = format!("{REPO}:{}.sig", tag_of(&img.digest));
     assert_eq!(target.digest_of(&tag), sig.digest);
 
+    // Signed again (cosign rewrites the tag's manifest): an oci: layout keeps one entry under
+    // the tag's name, the newer one.
+    let layout = w.join("layout");
+    for b in [&full, &delta] {
+        let o = bundle!("load {} --allow-unsigned --to oci:{}", b, layout);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    let (payload2, s2) = sign(w, &key, &format!("{}/{REPO}", reg.addr), &img.digest);
+    let sig2 = cosign_manifest(&mut l, &payload2, SIMPLE_SIGNING, &s2);
+    assert_ne!(sig2.digest, sig.digest);
+    push_to(
+        &reg,
+        &mut l,
+        &sig2,
+        REPO,
+        &format!("{}.sig", tag_of(&img.digest)),
+    );
+    let resigned = w.join("resigned.bundle");
+    let o = create(&list, &resigned, &["--unsigned"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = bundle!("load {} --allow-unsigned --to oci:{}", resigned, layout);
+    assert!(o.status.success(), "{}", text(&o));
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let name = format!("{}/{REPO}:{}.sig", reg.addr, tag_of(&img.digest));
+    let named: Vec<&serde_json::Value> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["annotations"]["org.opencontainers.image.ref.name"] == name.as_str())
+        .collect();
+    assert_eq!(named.len(), 1, "{index}");
+    assert_eq!(named[0]["digest"], sig2.digest.as_str());
+
     // The site's inventory lists the signature's payload: the next delta leaves it out.
     let inv = w.join("site.json");
     let o = bundle!("inventory --from {} --plain-http -o {}", to, inv);
