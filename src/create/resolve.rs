@@ -136,7 +136,15 @@ fn add_referrers(
         }
     }
     let repo = &img.entry.reference.repository;
-    img.referrers = super::referrers::discover(client, repo, &subjects, policy)?;
+    img.referrers =
+        super::referrers::discover(client, repo, &subjects, policy).map_err(|e| {
+            invalid(
+                &img.entry,
+                format!(
+                    "looking for its signatures and other referrers: {e}; pass --referrers none to bundle images without them"
+                ),
+            )
+        })?;
     for r in &img.referrers {
         let blobs = manifest_blobs(&r.manifest.bytes, &img.entry)?;
         img.blobs.push((r.manifest.digest.clone(), blobs));

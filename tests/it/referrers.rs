@@ -871,3 +871,32 @@ fn a_new_signature_on_an_old_image_travels_as_a_small_delta_and_inventories_list
         .collect();
     assert!(omitted.contains(&payload_digest), "{omitted:?}");
 }
+
+#[test]
+fn a_registry_refusing_the_referrers_lookup_fails_the_image_and_says_how_to_go_without() {
+    let work = tempfile::tempdir().unwrap();
+    let (reg, _imgs) = registry_with_images();
+    let proxy = FaultProxy::start(
+        &reg.addr,
+        Fault::Status {
+            path_contains: "/referrers/".into(),
+            status: 403,
+            times: 1000,
+            retry_after: None,
+        },
+    );
+    let list = plain_list_at(work.path(), &proxy.addr, &["team/app1:1.0"]);
+    let out = work.path().join("x.bundle");
+    let o = create(&list, &out, &["--unsigned"]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("looking for its signatures and other referrers")
+            && t.contains("HTTP 403")
+            && t.contains("--referrers none"),
+        "{t}"
+    );
+    assert!(!out.exists());
+    let o = create(&list, &out, &["--unsigned", "--referrers", "none"]);
+    assert!(o.status.success(), "{}", text(&o));
+}
