@@ -44,16 +44,8 @@ impl RegistryClient {
             };
             let resp = self.send_registry(Method::GET, url.as_str(), Req::new(scopes, &what))?;
             let resp = self.check_status(resp, &what)?;
-            next = resp
-                .headers()
-                .get(LINK)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|l| next_page(&url, l));
-            let mut raw = Vec::new();
-            let expected = resp.content_length().unwrap_or(64 << 20);
-            self.deadline(resp.take(64 << 20), expected)
-                .read_to_end(&mut raw)
-                .map_err(|e| self.read_error(&what, "reading the listing", e))?;
+            let raw;
+            (raw, next) = self.read_page(resp, &url, &what, 64 << 20, "reading the listing")?;
             let v: serde_json::Value =
                 serde_json::from_slice(&raw).map_err(|e| RegistryError::Protocol {
                     what: what.clone(),
@@ -77,6 +69,31 @@ impl RegistryClient {
             what,
             reason: format!("more than {MAX_PAGES} pages"),
         })
+    }
+}
+
+impl RegistryClient {
+    /// A page of a paged answer (a listing, a referrers list): its body, at most `limit`
+    /// bytes and within the read deadline, and the next page its `Link` header points to.
+    pub(crate) fn read_page(
+        &self,
+        resp: reqwest::blocking::Response,
+        url: &url::Url,
+        what: &str,
+        limit: u64,
+        doing: &str,
+    ) -> Result<(Vec<u8>, Option<url::Url>), RegistryError> {
+        let next = resp
+            .headers()
+            .get(LINK)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|l| next_page(url, l));
+        let mut raw = Vec::new();
+        let expected = resp.content_length().unwrap_or(limit);
+        self.deadline(resp.take(limit), expected)
+            .read_to_end(&mut raw)
+            .map_err(|e| self.read_error(what, doing, e))?;
+        Ok((raw, next))
     }
 }
 

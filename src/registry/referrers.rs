@@ -3,13 +3,10 @@
 //! cosign's tags), for `create` to carry signatures, attestations and SBOMs with their images.
 
 use super::client::{pull_scope, Req};
-use super::listing::next_page;
 use super::{Manifest, RegistryClient, RegistryError};
 use crate::digest::Digest;
 use crate::manifest::Descriptor;
-use reqwest::header::LINK;
 use reqwest::Method;
-use std::io::Read;
 
 /// A referrers list longer than this is not read further (no real image has that many).
 const MAX_PAGES: usize = 100;
@@ -43,16 +40,14 @@ impl RegistryClient {
                 return Ok(None);
             }
             let resp = self.check_status(resp, &what)?;
-            next = resp
-                .headers()
-                .get(LINK)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|l| next_page(&url, l));
-            let mut raw = Vec::new();
-            let expected = resp.content_length().unwrap_or(MAX_PAGE_BYTES);
-            self.deadline(resp.take(MAX_PAGE_BYTES), expected)
-                .read_to_end(&mut raw)
-                .map_err(|e| self.read_error(&what, "reading the referrers list", e))?;
+            let raw;
+            (raw, next) = self.read_page(
+                resp,
+                &url,
+                &what,
+                MAX_PAGE_BYTES,
+                "reading the referrers list",
+            )?;
             let index =
                 crate::manifest::parse_index(&raw).map_err(|reason| RegistryError::Protocol {
                     what: what.clone(),

@@ -114,18 +114,26 @@ fn tags(c: &Catalog, name: &str, query: &str) -> Reply {
     )
 }
 
+/// A digest in a request path, or the spec's `DIGEST_INVALID` answer.
+fn path_digest(digest: &str) -> Result<Digest, Reply> {
+    digest.parse::<Digest>().map_err(|_| {
+        error(
+            400,
+            "DIGEST_INVALID",
+            format!("{digest} is not a sha256 digest"),
+        )
+    })
+}
+
 /// The referrers API: an index of what refers to `digest` (empty when nothing does), filtered
 /// by `artifactType` if the query asks, saying so in `OCI-Filters-Applied`.
 fn referrers(c: &Catalog, name: &str, digest: &str, query: &str) -> Reply {
     let Some(repo) = c.repositories.get(name) else {
         return name_unknown(name);
     };
-    let Ok(digest) = digest.parse::<Digest>() else {
-        return error(
-            400,
-            "DIGEST_INVALID",
-            format!("{digest} is not a sha256 digest"),
-        );
+    let digest = match path_digest(digest) {
+        Ok(d) => d,
+        Err(reply) => return reply,
     };
     // A `+` is kept as itself: media types have no spaces (`application/spdx+json`), and
     // clients that do not escape it mean the plus.
@@ -182,12 +190,9 @@ fn blob(c: &Catalog, name: &str, digest: &str, range: Option<&str>) -> Reply {
     let Some(repo) = c.repositories.get(name) else {
         return name_unknown(name);
     };
-    let Ok(digest) = digest.parse::<Digest>() else {
-        return error(
-            400,
-            "DIGEST_INVALID",
-            format!("{digest} is not a sha256 digest"),
-        );
+    let digest = match path_digest(digest) {
+        Ok(d) => d,
+        Err(reply) => return reply,
     };
     let size = match (c.blobs.get(&digest), c.manifests.get(&digest)) {
         _ if !repo.digests.contains(&digest) => None,
