@@ -36,6 +36,25 @@ fn openssl(args: &[&str]) -> std::process::Output {
     o
 }
 
+/// An ECDSA P-256 key pair made by openssl, as `cosign generate-key-pair` makes one:
+/// `DIR/STEM.key` (private, PEM) and `DIR/STEM.pub` (SPKI PEM).
+fn ec_keypair(dir: &Path, stem: &str) -> (PathBuf, PathBuf) {
+    let key = dir.join(format!("{stem}.key"));
+    let public = dir.join(format!("{stem}.pub"));
+    let (k, p) = (key.to_str().unwrap(), public.to_str().unwrap());
+    openssl(&[
+        "ecparam",
+        "-name",
+        "prime256v1",
+        "-genkey",
+        "-noout",
+        "-out",
+        k,
+    ]);
+    openssl(&["ec", "-in", k, "-pubout", "-out", p]);
+    (key, public)
+}
+
 fn b64(bytes: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(bytes)
@@ -115,25 +134,7 @@ fn signed_image(work: &Path) -> Signed {
     push(&reg, &mut l, &img, "1");
     let subject = reg.digest_of(&format!("{REPO}:1"));
     assert_eq!(subject, img.digest);
-    let key = work.join("cosign.key");
-    let public_key = work.join("cosign.pub");
-    openssl(&[
-        "ecparam",
-        "-name",
-        "prime256v1",
-        "-genkey",
-        "-noout",
-        "-out",
-        key.to_str().unwrap(),
-    ]);
-    openssl(&[
-        "ec",
-        "-in",
-        key.to_str().unwrap(),
-        "-pubout",
-        "-out",
-        public_key.to_str().unwrap(),
-    ]);
+    let (key, public_key) = ec_keypair(work, "cosign");
     let name = format!("{}/{REPO}", reg.addr);
     let (payload, s) = sign(work, &key, &name, &subject);
     let sig = cosign_manifest(&mut l, &payload, SIMPLE_SIGNING, &s);
@@ -194,21 +195,16 @@ fn signed_image(work: &Path) -> Signed {
     }
 }
 
-/// One HTTP/1.1 request with a body to the registry at `addr`: (status, the answer).
+/// One HTTP/1.1 request with a body to the registry at `addr`: (status, the answer's head).
 fn send(addr: &str, method: &str, path: &str, content_type: &str, body: &[u8]) -> (u16, String) {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    )
-    .unwrap();
-    s.write_all(body).unwrap();
-    let mut answer = String::new();
-    s.read_to_string(&mut answer).unwrap();
-    let status = answer.split_whitespace().nth(1).unwrap().parse().unwrap();
-    (status, answer)
+    let (status, head, _) = http_send(
+        addr,
+        method,
+        path,
+        &format!("Content-Type: {content_type}\r\n"),
+        body,
+    );
+    (status, head)
 }
 
 /// A blob uploaded as the distribution spec's POST-then-PUT.
@@ -566,15 +562,7 @@ fn serve_answers_the_referrers_api_and_the_tags_and_skopeo_copies_the_signatures
             "{t}: {tags}"
         );
     }
-    let from_serve = |reference: &str| {
-        let o = Command::new("skopeo")
-            .args(["inspect", "--raw", "--tls-verify=false"])
-            .arg(format!("docker://{a}/{REPO}:{reference}"))
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", text(&o));
-        o.stdout
-    };
+    let from_serve = |reference: &str| skopeo_raw(&format!("docker://{a}/{REPO}:{reference}"));
     let sig = from_serve(&format!("{}.sig", tag_of(&s.subject)));
     assert_eq!(format!("sha256:{}", layout::sha256_hex(&sig)), s.sig);
     signature_checks_out(a, &sig, &s.subject, &s.public_key);
@@ -663,25 +651,7 @@ fn verify_images_passes_a_good_signature_and_names_each_image_that_fails() {
     assert!(b.is_file());
 
     // Each failure names its image, and no bundle is written.
-    let wrong_key = work.path().join("wrong.key");
-    let wrong_pub = work.path().join("wrong.pub");
-    openssl(&[
-        "ecparam",
-        "-name",
-        "prime256v1",
-        "-genkey",
-        "-noout",
-        "-out",
-        wrong_key.to_str().unwrap(),
-    ]);
-    openssl(&[
-        "ec",
-        "-in",
-        wrong_key.to_str().unwrap(),
-        "-pubout",
-        "-out",
-        wrong_pub.to_str().unwrap(),
-    ]);
+    let (_, wrong_pub) = ec_keypair(work.path(), "wrong");
     let for_other = format!("is for {}", s.subject);
     let cases = [
         (
@@ -765,16 +735,7 @@ fn a_new_signature_on_an_old_image_travels_as_a_small_delta_and_inventories_list
     assert!(o.status.success(), "{}", text(&o));
 
     // Signed after the release went across: the update carries the signature, not the layer.
-    let key = w.join("cosign.key");
-    openssl(&[
-        "ecparam",
-        "-name",
-        "prime256v1",
-        "-genkey",
-        "-noout",
-        "-out",
-        key.to_str().unwrap(),
-    ]);
+    let (key, _) = ec_keypair(w, "cosign");
     let (payload, s) = sign(w, &key, &format!("{}/{REPO}", reg.addr), &img.digest);
     let sig = cosign_manifest(&mut l, &payload, SIMPLE_SIGNING, &s);
     push_to(

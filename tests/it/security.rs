@@ -372,18 +372,10 @@ fn serve_stays_available_under_stalled_readers_and_idle_sockets() {
 
 /// PUT a manifest straight to the registry (what skopeo would refuse to send); its digest.
 fn put_manifest(addr: &str, repo: &str, reference: &str, media_type: &str, body: &[u8]) -> String {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    write!(
-        s,
-        "PUT /v2/{repo}/manifests/{reference} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: {media_type}\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    )
-    .unwrap();
-    s.write_all(body).unwrap();
-    let mut answer = String::new();
-    s.read_to_string(&mut answer).unwrap();
-    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    let path = format!("/v2/{repo}/manifests/{reference}");
+    let extra = format!("Content-Type: {media_type}\r\n");
+    let (status, head, _) = http_send(addr, "PUT", &path, &extra, body);
+    assert_eq!(status, 201, "{head}");
     format!("sha256:{}", layout::sha256_hex(body))
 }
 

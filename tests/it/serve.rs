@@ -13,13 +13,10 @@ const ALL: [&str; 4] = [
 ];
 
 fn skopeo_digest(reference: &str) -> String {
-    let o = Command::new("skopeo")
-        .args(["inspect", "--raw", "--tls-verify=false"])
-        .arg(format!("docker://{reference}"))
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
-    format!("sha256:{}", sha256_hex(&o.stdout))
+    format!(
+        "sha256:{}",
+        sha256_hex(&skopeo_raw(&format!("docker://{reference}")))
+    )
 }
 
 fn sha256_hex(b: &[u8]) -> String {

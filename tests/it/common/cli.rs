@@ -231,20 +231,35 @@ pub fn run_measured(args: &[&std::ffi::OsStr]) -> (std::process::Output, u64, st
     (o, kb, took)
 }
 
-/// One raw HTTP/1.1 request; (status, headers, body).
+/// One raw HTTP/1.1 request; (status, headers lower-cased, body).
 pub fn http(addr: &str, method: &str, path: &str, extra: &str) -> (u16, String, Vec<u8>) {
+    let (status, head, body) = http_send(addr, method, path, extra, b"");
+    // Header names are case-insensitive: compare them in lower case.
+    (status, head.to_lowercase(), body)
+}
+
+/// One raw HTTP/1.1 request with a body, `extra` headers ending in CRLF; (status, headers as
+/// sent, which keeps a `Location`'s case, body).
+pub fn http_send(
+    addr: &str,
+    method: &str,
+    path: &str,
+    extra: &str,
+    body: &[u8],
+) -> (u16, String, Vec<u8>) {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     write!(
         s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{extra}Content-Length: 0\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{extra}Content-Length: {}\r\n\r\n",
+        body.len()
     )
     .unwrap();
+    s.write_all(body).unwrap();
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).unwrap();
     let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-    // Header names are case-insensitive: compare them in lower case.
-    let head = String::from_utf8_lossy(&raw[..split]).to_lowercase();
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
     let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
     (status, head, raw[split + 4..].to_vec())
 }

@@ -203,14 +203,23 @@ impl Registry {
 
     /// The manifest's bytes as skopeo reads them (`skopeo inspect --raw`).
     pub fn raw_manifest(&self, reference: &str) -> Vec<u8> {
-        let o = Command::new("skopeo")
-            .args(["inspect", "--raw", "--tls-verify=false"])
-            .arg(format!("docker://{}/{reference}", self.addr))
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "skopeo inspect: {}", text(&o));
-        o.stdout
+        skopeo_raw(&format!("docker://{}/{reference}", self.addr))
     }
+}
+
+/// skopeo's view of an image's manifest (`docker://...`, `oci:DIR:NAME`), byte for byte.
+pub fn skopeo_raw(reference: &str) -> Vec<u8> {
+    let o = Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(reference)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "skopeo inspect {reference}: {}",
+        text(&o)
+    );
+    o.stdout
 }
 
 impl Drop for Registry {
