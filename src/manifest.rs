@@ -252,22 +252,27 @@ pub fn referrers_tag(subject: &Digest) -> String {
     format!("sha256-{}", subject.hex())
 }
 
-/// The fallback tag's index with `descriptor` added: `existing` (what the tag held, if
-/// anything) keeps every entry and every other field; None when it already lists the digest.
+/// The fallback tag's index with `descriptors` added: `existing` (what the tag held, if
+/// anything) keeps every entry and every other field; None when it already lists them all.
 /// An existing index that does not parse is replaced (it could not list anything).
 pub fn merge_referrers_index(
     existing: Option<&[u8]>,
-    descriptor: serde_json::Value,
+    descriptors: Vec<serde_json::Value>,
 ) -> Option<Vec<u8>> {
     let mut index: serde_json::Value = existing
         .and_then(|b| serde_json::from_slice(b).ok())
         .filter(|v: &serde_json::Value| v["manifests"].is_array())
         .unwrap_or_else(|| serde_json::from_slice(&referrers_index(Vec::new())).unwrap());
     let list = index["manifests"].as_array_mut()?;
-    if list.iter().any(|d| d["digest"] == descriptor["digest"]) {
+    let before = list.len();
+    for d in descriptors {
+        if !list.iter().any(|l| l["digest"] == d["digest"]) {
+            list.push(d);
+        }
+    }
+    if list.len() == before {
         return None;
     }
-    list.push(descriptor);
     serde_json::to_vec(&index).ok()
 }
 
@@ -391,15 +396,15 @@ mod tests {
     #[test]
     fn a_fallback_index_keeps_what_it_listed() {
         let d = |n: char| serde_json::json!({"mediaType": OCI_MANIFEST, "digest": format!("sha256:{}", n.to_string().repeat(64)), "size": 3});
-        let first = merge_referrers_index(None, d('a')).unwrap();
+        let first = merge_referrers_index(None, vec![d('a')]).unwrap();
         let v: serde_json::Value = serde_json::from_slice(&first).unwrap();
         assert_eq!(v["mediaType"], OCI_INDEX);
         assert_eq!(v["manifests"].as_array().unwrap().len(), 1);
-        assert!(merge_referrers_index(Some(&first), d('a')).is_none());
+        assert!(merge_referrers_index(Some(&first), vec![d('a')]).is_none());
         let mut theirs = v.clone();
         theirs["annotations"] = serde_json::json!({"kept": "yes"});
         let theirs = serde_json::to_vec(&theirs).unwrap();
-        let both = merge_referrers_index(Some(&theirs), d('b')).unwrap();
+        let both = merge_referrers_index(Some(&theirs), vec![d('b'), d('a')]).unwrap();
         let v: serde_json::Value = serde_json::from_slice(&both).unwrap();
         assert_eq!(v["manifests"].as_array().unwrap().len(), 2);
         assert_eq!(v["annotations"]["kept"], "yes");

@@ -105,7 +105,7 @@ fn candidates(
     };
     let mut out = Vec::new();
     for d in listed {
-        if let Some(m) = client.find_manifest(repo, &d.digest.to_string())? {
+        if let Some(m) = client.manifest_if_there(repo, &d.digest.to_string())? {
             out.push((m, found, None));
         }
     }

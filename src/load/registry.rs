@@ -10,7 +10,7 @@ use crate::registry::{Registries, RegistryError};
 use crate::select::PlannedImage;
 use crate::verify::Checked;
 use anyhow::{Context, Result};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 /// A blob read back from a scratch file, removed once read.
@@ -260,27 +260,28 @@ impl Target for RegistryTarget {
 impl RegistryTarget {
     /// An image's referrers, after the image: each by digest, a cosign one under its tag too;
     /// one with a `subject` is also added to the fallback `sha256-<hex>` tag's index unless
-    /// the registry said (`OCI-Subject`) that its referrers API indexed it.
+    /// the registry said (`OCI-Subject`) that its referrers API indexed it. Each subject's
+    /// index is read and written once, with all of its new entries.
     fn push_referrers(&self, img: &PlannedImage, checked: &Checked) -> Result<()> {
         let client = self.registries.client(&self.host)?;
         let repo = self.repo_for(img);
+        let mut unindexed: BTreeMap<&Digest, Vec<serde_json::Value>> = BTreeMap::new();
         for (r, m) in &img.referrers {
             let bytes = &checked.metadata[&m.digest];
             let indexed =
                 client.put_manifest(&repo, &r.digest.to_string(), &m.media_type, bytes)?;
             if let Some(tag) = &r.tag {
                 client.put_manifest(&repo, tag, &m.media_type, bytes)?;
-                continue;
+            } else if indexed.is_none_or(|s| s != r.subject.to_string()) {
+                let d = manifest::referrer_descriptor(bytes, &m.media_type);
+                unindexed.entry(&r.subject).or_default().push(d);
             }
-            if indexed.is_some_and(|s| s == r.subject.to_string()) {
-                continue;
-            }
-            let tag = manifest::referrers_tag(&r.subject);
+        }
+        for (subject, descriptors) in unindexed {
+            let tag = manifest::referrers_tag(subject);
             let existing = client.find_manifest(&repo, &tag)?;
-            let descriptor = manifest::referrer_descriptor(bytes, &m.media_type);
-            if let Some(index) =
-                manifest::merge_referrers_index(existing.as_ref().map(|e| &e.bytes[..]), descriptor)
-            {
+            let old = existing.as_ref().map(|e| &e.bytes[..]);
+            if let Some(index) = manifest::merge_referrers_index(old, descriptors) {
                 client.put_manifest(&repo, &tag, manifest::OCI_INDEX, &index)?;
             }
         }

@@ -81,6 +81,16 @@ impl RegistryClient {
         {
             return Ok(None);
         }
+        self.manifest_if_there(repo, reference)
+    }
+
+    /// A manifest a registry listed (so most likely there: no HEAD first), or None if it is
+    /// gone.
+    pub fn manifest_if_there(
+        &self,
+        repo: &str,
+        reference: &str,
+    ) -> Result<Option<Manifest>, RegistryError> {
         match self.get_manifest(repo, reference) {
             Ok(m) => Ok(Some(m)),
             Err(RegistryError::NotFound { .. }) => Ok(None),
