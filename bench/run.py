@@ -115,6 +115,12 @@ def median(xs):
     return statistics.median(xs)
 
 
+def timing(runs):
+    """(wall, cpu, rss) of each run: the medians of the times, the largest peak RSS."""
+    return {"wall": median([x[0] for x in runs]), "cpu": median([x[1] for x in runs]),
+            "rss_mb": max(x[2] for x in runs)}
+
+
 def prepare(size, runs):
     base = os.path.join(WORK, size)
     layout = os.path.join(base, "layout")
@@ -230,8 +236,7 @@ def bench_serve(size, runs, bundle_file=None):
     res = {"size": size, "runs": runs, "bundle_file_bytes": os.path.getsize(bundle_file),
            "serve_start_ms": median(starts), "distinct_bytes": sum(s for _, _, s in blobs_by_repo(layout, tags))}
     for k, v in R.items():
-        res[k] = {"wall": median([x[0] for x in v]), "cpu": median([x[1] for x in v]),
-                  "rss_mb": max(x[2] for x in v)}
+        res[k] = timing(v)
     return res
 
 
@@ -350,8 +355,7 @@ def bench_size(size, runs):
         if k.endswith("_size"):
             res[k] = median(v)
         else:
-            res[k] = {"wall": median([x[0] for x in v]), "cpu": median([x[1] for x in v]),
-                      "rss_mb": max(x[2] for x in v)}
+            res[k] = timing(v)
     return res
 
 
@@ -404,8 +408,7 @@ def bench_compact(size, runs):
     res["rebuild_speed"] = rebuild_speed(layout, compact, key, out)
     src.stop()
     for k, v in R.items():
-        res[k] = {"wall": median([x[0] for x in v]), "cpu": median([x[1] for x in v]),
-                  "rss_mb": max(x[2] for x in v)}
+        res[k] = timing(v)
     return res
 
 
@@ -456,8 +459,7 @@ def bench_releases(size, runs):
     src.stop()
     res = {"size": size, "runs": runs, "kind": "releases", "sizes": sizes, "r2_tags": len(r2)}
     for name, v in R.items():
-        res[name] = {"wall": median([x[0] for x in v]), "cpu": median([x[1] for x in v]),
-                     "rss_mb": max(x[2] for x in v)}
+        res[name] = timing(v)
     return res
 
 
