@@ -239,7 +239,7 @@ pub struct Pgzip {
 }
 
 pub const PGZIP_BLOCK: usize = 1 << 20;
-const PGZIP_TAIL: usize = 16384;
+pub const PGZIP_TAIL: usize = 16384;
 
 impl Pgzip {
     /// None for a level pgzip's encoders do not prime the same way (only 1–6 here).
@@ -249,6 +249,15 @@ impl Pgzip {
             block: Vec::with_capacity(PGZIP_BLOCK),
             tail: None,
         })
+    }
+
+    /// An encoder that goes on from a block boundary: `tail` is the last 16 KiB of the block
+    /// before, if there was one. Blocks depend on nothing else, so a stream's blocks can be
+    /// compressed apart and their outputs put one after the other.
+    pub fn resume(level: i32, tail: Option<Vec<u8>>) -> Option<Pgzip> {
+        let mut p = Pgzip::new(level)?;
+        p.tail = tail;
+        Some(p)
     }
 
     /// Takes `raw`, appending to `out` the output of every block it completes.

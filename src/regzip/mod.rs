@@ -3,6 +3,7 @@
 //! Only a producer that is reproduced byte for byte counts; anything else is "unknown" and is
 //! stored as it came.
 
+mod pieces;
 pub mod preflate;
 mod rebuild;
 

@@ -1,8 +1,10 @@
 //! A gzip stream rebuilt as its uncompressed bytes arrive, in bounded memory: the encoder's
 //! window and whatever output the last piece produced, never the whole layer.
 
+use super::pieces::Pieces;
 use super::{Producer, Recipe};
 use crate::goflate::Deflater;
+use crate::kpflate::{Pgzip, PGZIP_BLOCK, PGZIP_TAIL};
 use std::io::{self, Read, Write};
 
 /// Go's gzip.Writer is fed by io.Copy, 32 KiB at a time; the output does not depend on it, but
@@ -21,7 +23,7 @@ pub struct Rebuilder {
 enum Engine {
     Go(Box<Deflater>),
     Go127(Box<crate::kpflate::Deflater>),
-    Pgzip(Box<crate::kpflate::Pgzip>),
+    Pgzip(Box<ParallelPgzip>),
     Gnu(Box<crate::gnuflate::Deflater>),
     Zlib(Box<flate2::Compress>),
     Preflate(Box<super::preflate::Recreate>),
@@ -47,12 +49,7 @@ impl Engine {
                 }
                 out.extend_from_slice(&d.take_output());
             }
-            Engine::Pgzip(p) => {
-                p.write(raw, out);
-                if finish {
-                    p.close(out);
-                }
-            }
+            Engine::Pgzip(p) => p.run(raw, finish, out),
             Engine::Gnu(d) => {
                 d.write(raw);
                 if finish {
@@ -88,6 +85,61 @@ impl Engine {
     }
 }
 
+/// pgzip's blocks depend only on the 16 KiB before them, so a layer's blocks are compressed a
+/// few at a time on every core and their outputs joined in order: the same bytes as one
+/// encoder running through them.
+struct ParallelPgzip {
+    level: i32,
+    pending: Vec<u8>,
+    tail: Option<Vec<u8>>,
+    pieces: Pieces,
+}
+
+/// Blocks per piece: small pieces keep every core busy and little in memory.
+const PGZIP_PIECE: usize = 2 * PGZIP_BLOCK;
+
+impl ParallelPgzip {
+    fn run(&mut self, mut raw: &[u8], finish: bool, out: &mut Vec<u8>) {
+        while !raw.is_empty() {
+            if self.pending.capacity() == 0 {
+                self.pending.reserve_exact(PGZIP_PIECE);
+            }
+            let n = raw.len().min(PGZIP_PIECE - self.pending.len());
+            self.pending.extend_from_slice(&raw[..n]);
+            raw = &raw[n..];
+            if self.pending.len() == PGZIP_PIECE {
+                self.submit(false, out);
+            }
+        }
+        if finish {
+            self.submit(true, out);
+            self.pieces.drain(out);
+        } else {
+            self.pieces.ready(out);
+        }
+    }
+
+    fn submit(&mut self, last: bool, out: &mut Vec<u8>) {
+        let blocks = std::mem::take(&mut self.pending);
+        // Only the last piece can end in a short block, and nothing follows it.
+        let next_tail =
+            (blocks.len() > PGZIP_TAIL).then(|| blocks[blocks.len() - PGZIP_TAIL..].to_vec());
+        let tail = std::mem::replace(&mut self.tail, next_tail);
+        let level = self.level;
+        let job = move || {
+            let mut bytes = Vec::new();
+            if let Some(mut p) = Pgzip::resume(level, tail) {
+                p.write(&blocks, &mut bytes);
+                if last {
+                    p.close(&mut bytes);
+                }
+            }
+            bytes
+        };
+        self.pieces.submit(job, out);
+    }
+}
+
 impl Rebuilder {
     pub fn new(recipe: &Recipe) -> Option<Rebuilder> {
         let engine = match recipe.producer {
@@ -96,7 +148,13 @@ impl Rebuilder {
                 Engine::Go127(Box::new(crate::kpflate::Deflater::new(level)?))
             }
             Producer::Pgzip { level } => {
-                Engine::Pgzip(Box::new(crate::kpflate::Pgzip::new(level)?))
+                Pgzip::new(level)?;
+                Engine::Pgzip(Box::new(ParallelPgzip {
+                    level,
+                    pending: Vec::new(),
+                    tail: None,
+                    pieces: Pieces::default(),
+                }))
             }
             Producer::Gnu { level } => {
                 Engine::Gnu(Box::new(crate::gnuflate::Deflater::new(level)?))
@@ -219,6 +277,30 @@ impl<W: Write> Write for RebuildWriter<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pgzip_blocks_compressed_in_parallel_join_into_what_one_encoder_writes() {
+        let block = crate::kpflate::PGZIP_BLOCK;
+        for size in [0, 1, block, 2 * block, 2 * block + 1, 5 * block + block / 2] {
+            // Words from a small vocabulary, so blocks find matches in the block before.
+            let words = ["layer ", "tar ", "usr/lib/", "x86_64 ", "\n", "libc.so.6 ", "00644 "];
+            let mut seed = 12345u32;
+            let mut raw = Vec::with_capacity(size);
+            while raw.len() < size {
+                seed = seed.wrapping_mul(1103515245).wrapping_add(12345);
+                raw.extend_from_slice(words[(seed >> 16) as usize % words.len()].as_bytes());
+            }
+            raw.truncate(size);
+            let want = crate::kpflate::pgzip(&raw, 5).unwrap();
+            let recipe = Recipe::new(Producer::Pgzip { level: 5 }, want[..10].to_vec()).unwrap();
+            let mut w = RebuildWriter::new(Vec::new(), Rebuilder::new(&recipe).unwrap());
+            // Odd feeds, so pieces are cut across them.
+            for piece in raw.chunks(300_007) {
+                w.write_all(piece).unwrap();
+            }
+            assert!(w.finish().unwrap() == want, "{size} bytes");
+        }
+    }
 
     #[test]
     fn reader_and_writer_rebuild_what_goflate_writes_in_one_piece() {

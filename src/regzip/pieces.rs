@@ -1,0 +1,117 @@
+//! One layer's rebuild split into pieces that run at once, one per core: what lets a single
+//! large layer use every core instead of one. The pieces run on a pool of their own, so a
+//! caller that waits for them from another pool's thread (load's layers, verify's) cannot
+//! starve them; their outputs come back in the order the pieces were given.
+
+use std::collections::VecDeque;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::mpsc::{self, Receiver, TryRecvError};
+use std::sync::OnceLock;
+
+/// Pieces in flight per layer, at most: enough to keep every core busy while the caller
+/// decodes the next piece's input, few enough that a layer holds tens of MiB, not its size.
+const MAX_IN_FLIGHT: usize = 8;
+
+/// The pool the pieces of every layer share: one thread per core.
+fn pool() -> &'static rayon::ThreadPool {
+    static POOL: OnceLock<rayon::ThreadPool> = OnceLock::new();
+    POOL.get_or_init(|| {
+        rayon::ThreadPoolBuilder::new()
+            .thread_name(|i| format!("rebuild-{i}"))
+            .build()
+            .expect("a thread pool for rebuilding layers")
+    })
+}
+
+/// The pieces of one stream, in flight, in order.
+pub(crate) struct Pieces {
+    in_flight: VecDeque<Receiver<Vec<u8>>>,
+    max: usize,
+}
+
+impl Default for Pieces {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Pieces {
+            in_flight: VecDeque::new(),
+            max: (cores + 1).min(MAX_IN_FLIGHT),
+        }
+    }
+}
+
+impl Pieces {
+    /// Starts `job` (after waiting for the oldest piece if `max` are in flight), appending to
+    /// `out` whatever finished pieces lead the queue.
+    pub(crate) fn submit(
+        &mut self,
+        job: impl FnOnce() -> Vec<u8> + Send + 'static,
+        out: &mut Vec<u8>,
+    ) {
+        while self.in_flight.len() >= self.max {
+            self.wait_one(out);
+        }
+        let (tx, rx) = mpsc::sync_channel(1);
+        pool().spawn(move || {
+            // A panic in an encoder must not take the process down: its piece comes back empty,
+            // the stream is short, and the digest check refuses it like any wrong rebuild.
+            let bytes = catch_unwind(AssertUnwindSafe(job)).unwrap_or_default();
+            let _ = tx.send(bytes);
+        });
+        self.in_flight.push_back(rx);
+        self.ready(out);
+    }
+
+    /// Appends the outputs of the finished pieces at the head of the queue, without waiting.
+    pub(crate) fn ready(&mut self, out: &mut Vec<u8>) {
+        while let Some(head) = self.in_flight.front() {
+            match head.try_recv() {
+                Ok(bytes) => {
+                    out.extend_from_slice(&bytes);
+                    self.in_flight.pop_front();
+                }
+                Err(TryRecvError::Empty) => return,
+                Err(TryRecvError::Disconnected) => {
+                    self.in_flight.pop_front();
+                }
+            }
+        }
+    }
+
+    /// Waits for every piece, appending their outputs.
+    pub(crate) fn drain(&mut self, out: &mut Vec<u8>) {
+        while !self.in_flight.is_empty() {
+            self.wait_one(out);
+        }
+    }
+
+    fn wait_one(&mut self, out: &mut Vec<u8>) {
+        if let Some(head) = self.in_flight.pop_front() {
+            out.extend_from_slice(&head.recv().unwrap_or_default());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outputs_come_back_in_order_and_a_panicking_piece_comes_back_empty() {
+        let mut p = Pieces::default();
+        let mut out = Vec::new();
+        for i in 0..20u8 {
+            p.submit(
+                move || {
+                    // Later pieces finish first, so order is the queue's doing.
+                    std::thread::sleep(std::time::Duration::from_millis(u64::from(20 - i)));
+                    assert!(i != 7, "piece 7 fails");
+                    vec![i; 2]
+                },
+                &mut out,
+            );
+        }
+        p.drain(&mut out);
+        let want: Vec<u8> = (0..20u8).filter(|&i| i != 7).flat_map(|i| [i, i]).collect();
+        assert_eq!(out, want);
+    }
+}
