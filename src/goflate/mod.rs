@@ -95,6 +95,58 @@ pub struct Deflater {
     offset: i64,
     max_insert_index: i64,
     fast: fast::Fast,
+    /// The absolute position of `window[0]`, and the bytes of output handed over: what a
+    /// restart point records.
+    base: i64,
+    taken: u64,
+    /// Restart points taken at least `spacing` raw bytes apart, when asked for.
+    recording: Option<(u64, Vec<Restart>)>,
+    /// Where a piece ends: the block boundary at this absolute position; past it, nothing.
+    stop_at: Option<i64>,
+    stopped: bool,
+}
+
+/// A block boundary a lazy level (4–9) can go on from with nothing but the raw bytes before
+/// it: Go's hash chains hold every position of the last 32 KiB, so they are rebuilt from the
+/// window; what else the encoder carries is here. With these, one layer is rebuilt in pieces
+/// on every core (`Deflater::resume`, `Deflater::stop_at`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Restart {
+    /// The block's start in the raw bytes, and where the window began (a multiple of 32 KiB,
+    /// at most 64 KiB before it: slides happen where they happened).
+    pub raw: u64,
+    pub base: u64,
+    /// The deflate stream's bit position at the block's start.
+    pub bit: u64,
+    /// A literal at `raw` is pending with the match found there (lazy matching), or not.
+    pub pending: bool,
+    pub length: u16,
+    pub offset: u16,
+}
+
+impl Restart {
+    /// Whether `list` can be trusted as restart points of a `raw_size`-byte stream: in order,
+    /// each within the bounds the encoder keeps, none more than `max_gap` from the next (or
+    /// from the start or end), so a piece's input stays bounded whatever a bundle says.
+    pub fn plausible(list: &[Restart], raw_size: u64, max_gap: u64) -> bool {
+        let w = WINDOW_SIZE as u64;
+        let each = list.iter().all(|r| {
+            r.base % w == 0
+                && r.base <= r.raw
+                && r.raw - r.base <= 2 * w
+                && r.raw < raw_size
+                && (MIN_MATCH_LENGTH - 1..=MAX_MATCH_LENGTH).contains(&i64::from(r.length))
+                && u64::from(r.offset) <= w
+        });
+        let ordered = list
+            .windows(2)
+            .all(|p| p[0].raw < p[1].raw && p[0].base <= p[1].base && p[0].bit < p[1].bit);
+        let mut edges = vec![0];
+        edges.extend(list.iter().map(|r| r.raw));
+        edges.push(raw_size);
+        let gaps = edges.windows(2).all(|e| e[1] - e[0] <= max_gap);
+        each && ordered && gaps
+    }
 }
 
 #[inline(always)]
@@ -163,16 +215,87 @@ impl Deflater {
             offset: 0,
             max_insert_index: 0,
             fast: fast::Fast::default(),
+            base: 0,
+            taken: 0,
+            recording: None,
+            stop_at: None,
+            stopped: false,
         })
     }
 
-    /// The compressed bytes so far, handed over.
+    /// Whether a level goes by blocks whose hash chains the window alone determines (the lazy
+    /// levels, 4–9, which hash every position).
+    pub fn restartable(level: i32) -> bool {
+        (4..=9).contains(&level) || level == DEFAULT_COMPRESSION
+    }
+
+    /// Records a restart point at the first block boundary at least `spacing` raw bytes after
+    /// the last one; `restarts` gives them. Only for a restartable level.
+    pub fn record_restarts(&mut self, spacing: u64) {
+        if self.mode == Mode::Deflate && self.p.fast_skip_hashing == SKIP_NEVER {
+            self.recording = Some((spacing, Vec::new()));
+        }
+    }
+
+    pub fn restarts(&self) -> &[Restart] {
+        self.recording.as_ref().map_or(&[], |(_, r)| r)
+    }
+
+    /// An encoder that goes on from restart point `r`: `from_base` is the raw bytes from
+    /// `r.base` on (at least to `r.raw` and a few more); returns it and how many of those
+    /// bytes it took. Its output's first byte is to be joined (OR) with the byte the stream
+    /// before ends in. None for a level that cannot restart or bytes that are too few.
+    pub fn resume(level: i32, r: &Restart, from_base: &[u8]) -> Option<(Deflater, usize)> {
+        let mut d = Deflater::new(level)?;
+        if d.mode != Mode::Deflate || d.p.fast_skip_hashing != SKIP_NEVER {
+            return None;
+        }
+        let at = usize::try_from(r.raw.checked_sub(r.base)?).ok()?;
+        let index = at + usize::from(r.pending);
+        // The window holds up to the index and the 3 bytes that hash its last position.
+        let took = (index + MIN_MATCH_LENGTH as usize - 1).min(from_base.len());
+        if index > took || took > d.window.len() {
+            return None;
+        }
+        d.window[..took].copy_from_slice(&from_base[..took]);
+        d.window_end = took as i64;
+        d.base = i64::try_from(r.base).ok()?;
+        d.block_start = at as i64;
+        d.index = index as i64;
+        d.byte_available = r.pending;
+        d.length = i64::from(r.length);
+        d.offset = i64::from(r.offset);
+        let first = index.saturating_sub(WINDOW_SIZE);
+        for pos in first..index.min(took.saturating_sub(MIN_MATCH_LENGTH as usize - 1)) {
+            d.insert_hash(pos as i64);
+        }
+        d.w.bits.resume_at((r.bit % 8) as u32);
+        Some((d, took))
+    }
+
+    /// Ends this encoder's piece at the block boundary at absolute raw position `raw`: the
+    /// output then ends with that block, padded to a byte, and later input is ignored.
+    pub fn stop_at(&mut self, raw: u64) {
+        self.stop_at = i64::try_from(raw).ok();
+    }
+
+    /// Whether the piece reached its end (`stop_at`); its output is then complete.
+    pub fn stopped(&self) -> bool {
+        self.stopped
+    }
+
+    /// The compressed bytes so far, handed over; once stopped, with the last byte padded.
     pub fn take_output(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.w.bits.out)
+        if self.stopped {
+            self.w.bits.pad();
+        }
+        let out = std::mem::take(&mut self.w.bits.out);
+        self.taken += out.len() as u64;
+        out
     }
 
     pub fn write(&mut self, mut b: &[u8]) {
-        while !b.is_empty() {
+        while !b.is_empty() && !self.stopped {
             self.step();
             let n = self.fill(b);
             b = &b[n..];
@@ -181,6 +304,9 @@ impl Deflater {
 
     /// The rest, then the final empty stored block Go ends every stream with.
     pub fn close(&mut self) {
+        if self.stopped {
+            return;
+        }
         self.sync = true;
         self.step();
         self.w.write_stored_header(0, true);
@@ -262,6 +388,7 @@ impl Deflater {
         self.window.copy_within(WINDOW_SIZE..2 * WINDOW_SIZE, 0);
         self.index -= w;
         self.window_end -= w;
+        self.base += w;
         if self.block_start >= w {
             self.block_start -= w;
         } else {
@@ -292,8 +419,34 @@ impl Deflater {
                 .then(|| &self.window[self.block_start as usize..index as usize]);
             self.block_start = index;
             self.w.write_block(&mut self.tokens, false, window);
+            self.mark(index);
         }
         self.tokens.clear();
+    }
+
+    /// After a block: a restart point, if one is being recorded and due, and the piece's end.
+    fn mark(&mut self, index: i64) {
+        let raw = self.base + index;
+        if self.stop_at == Some(raw) {
+            self.stopped = true;
+        }
+        let Some((spacing, list)) = self.recording.as_mut() else {
+            return;
+        };
+        let last = list.last().map_or(0, |r| r.raw);
+        // A boundary met while flushing the end has a short lookahead behind it: not one to
+        // go on from.
+        if self.sync || (raw as u64) < last + *spacing {
+            return;
+        }
+        list.push(Restart {
+            raw: raw as u64,
+            base: self.base as u64,
+            bit: self.taken * 8 + self.w.bits.pending_bits(),
+            pending: self.byte_available,
+            length: self.length as u16,
+            offset: self.offset as u16,
+        });
     }
 
     #[inline(always)]
@@ -361,6 +514,9 @@ impl Deflater {
                 self.emit_match(fast, prev_length, prev_offset);
             } else {
                 self.emit_literal(fast);
+            }
+            if self.stopped {
+                return;
             }
         }
     }
@@ -499,4 +655,105 @@ pub fn gzip(input: &[u8], level: i32) -> Option<Vec<u8>> {
     out.extend_from_slice(&deflate(input, level, None)?);
     out.extend_from_slice(&trailer(input));
     Some(out)
+}
+
+/// The deflate output of one piece of a stream: from restart point `from` (None: the start)
+/// to the block boundary at raw position `to` (None: the end, closed), given the raw bytes
+/// from `from.base` (or the start) to `to` and a few KiB past it. A piece that ends at a
+/// partial byte ends with that byte, to be OR-ed into the next piece's first. None if the
+/// piece cannot be made (a level without restarts, bytes too few, `to` never met).
+pub fn piece(level: i32, from: Option<&Restart>, to: Option<u64>, raw: &[u8]) -> Option<Vec<u8>> {
+    let (mut d, took) = match from {
+        Some(r) => Deflater::resume(level, r, raw)?,
+        None => (Deflater::new(level)?, 0),
+    };
+    if let Some(to) = to {
+        d.stop_at(to);
+    }
+    for chunk in raw[took..].chunks(32 * 1024) {
+        d.write(chunk);
+    }
+    // `write` compresses what it was given before, not what it was just given.
+    if !d.stopped {
+        d.step();
+    }
+    match to {
+        Some(_) if !d.stopped() => return None,
+        Some(_) => {}
+        None => d.close(),
+    }
+    Some(d.take_output())
+}
+
+/// `input`'s deflate stream at `level` made twice: once in one go, recording restart points
+/// `spacing` raw bytes apart, then piece by piece from them, the pieces joined as a reader
+/// joins them. Both, and the restart points; for judging the pieces against the producer.
+pub fn deflate_in_pieces(
+    input: &[u8],
+    level: i32,
+    spacing: u64,
+) -> Option<(Vec<u8>, Vec<u8>, Vec<Restart>)> {
+    let mut d = Deflater::new(level)?;
+    d.record_restarts(spacing);
+    for chunk in input.chunks(32 * 1024) {
+        d.write(chunk);
+    }
+    d.close();
+    let whole = d.take_output();
+    let restarts = d.restarts().to_vec();
+    let mut joined: Vec<u8> = Vec::new();
+    let mut from: Option<&Restart> = None;
+    for k in 0..=restarts.len() {
+        let to = restarts.get(k);
+        let start = from.map_or(0, |r| r.base as usize);
+        let end = to.map_or(input.len(), |t| (t.raw as usize + 4096).min(input.len()));
+        let mut bytes = piece(level, from, to.map(|t| t.raw), &input[start..end])?;
+        if from.is_some_and(|r| r.bit % 8 != 0) {
+            let held = joined.pop()?;
+            *bytes.first_mut()? |= held;
+        }
+        joined.extend_from_slice(&bytes);
+        from = to;
+    }
+    Some((whole, joined, restarts))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stream_rebuilt_in_pieces_from_its_restart_points_is_the_stream() {
+        // Text-like bytes with long repeats and a stretch of noise, so blocks end after
+        // matches and after literals, some stored.
+        let mut input = Vec::new();
+        let mut seed = 7u32;
+        while input.len() < 3 << 20 {
+            seed = seed.wrapping_mul(1103515245).wrapping_add(12345);
+            let word = (seed >> 16) % 64;
+            match word {
+                0..=5 => input.extend((0..40).map(|i| (seed >> (i % 24)) as u8 ^ i)),
+                6 => input.extend(std::iter::repeat_n(b'x', (seed % 700) as usize)),
+                _ => input
+                    .extend_from_slice(format!("usr/lib/{word}/lib{}.so ", seed % 5).as_bytes()),
+            }
+        }
+        for level in [4, 6, 9] {
+            let (whole, joined, restarts) = deflate_in_pieces(&input, level, 100_000).unwrap();
+            assert!(
+                restarts.len() > 10,
+                "level {level}: {} restarts",
+                restarts.len()
+            );
+            assert!(restarts.iter().any(|r| r.pending) && restarts.iter().any(|r| !r.pending));
+            assert!(restarts.iter().any(|r| r.bit % 8 != 0));
+            assert!(Restart::plausible(&restarts, input.len() as u64, 32 << 20));
+            assert!(
+                joined == whole,
+                "level {level}: pieces differ from the stream"
+            );
+        }
+        // Levels whose chains are not all in the window take none.
+        assert!(deflate_in_pieces(&input, 2, 100_000).unwrap().2.is_empty());
+    }
 }

@@ -62,6 +62,18 @@ impl Bits {
         self.put(u32::from(c.code), u32::from(c.len));
     }
 
+    /// Bits written so far, handed over or not.
+    pub fn pending_bits(&self) -> u64 {
+        self.out.len() as u64 * 8 + u64::from(self.n)
+    }
+
+    /// Goes on from a stream whose bits so far end `bits` (0–7) into a byte: that many zero
+    /// bits come first, for the byte to be joined with the one the stream before ends in.
+    pub fn resume_at(&mut self, bits: u32) {
+        self.acc = 0;
+        self.n = bits % 8;
+    }
+
     /// Out to a byte boundary, padding with zeros.
     pub fn pad(&mut self) {
         while self.n > 0 {

@@ -283,7 +283,15 @@ mod tests {
         let block = crate::kpflate::PGZIP_BLOCK;
         for size in [0, 1, block, 2 * block, 2 * block + 1, 5 * block + block / 2] {
             // Words from a small vocabulary, so blocks find matches in the block before.
-            let words = ["layer ", "tar ", "usr/lib/", "x86_64 ", "\n", "libc.so.6 ", "00644 "];
+            let words = [
+                "layer ",
+                "tar ",
+                "usr/lib/",
+                "x86_64 ",
+                "\n",
+                "libc.so.6 ",
+                "00644 ",
+            ];
             let mut seed = 12345u32;
             let mut raw = Vec::with_capacity(size);
             while raw.len() < size {

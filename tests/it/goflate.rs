@@ -216,6 +216,45 @@ fn past_16_mib_the_rebased_hash_chains_still_match_go() {
 }
 
 #[test]
+fn a_stream_rebuilt_in_pieces_from_its_restart_points_is_what_go_wrote() {
+    // Every kind of input one after the other (text, binaries, a tar, runs, noise) and a copy
+    // of /usr/lib's libraries past the 16 MiB rebase: pieces start after literals and after
+    // matches, at bits inside a byte, next to stored blocks and across window slides.
+    let work = tempfile::tempdir().unwrap();
+    let (version, judge) = judges(work.path()).pop().unwrap();
+    let mut data = Vec::new();
+    for (_, p) in inputs(work.path()) {
+        data.extend(std::fs::read(p).unwrap());
+    }
+    for lib in walk(Path::new("/usr/lib/x86_64-linux-gnu")) {
+        if data.len() > 24 << 20 {
+            break;
+        }
+        data.extend(std::fs::read(lib).unwrap_or_default());
+    }
+    let path = work.path().join("all");
+    std::fs::write(&path, &data).unwrap();
+    for level in [4, 5, 6, 7, 8, 9] {
+        let want = go_gzip(&judge, &path, level);
+        let (whole, joined, restarts) =
+            bundle::goflate::deflate_in_pieces(&data, level, 256 << 10).unwrap();
+        let deflate = &want[10..want.len() - 8];
+        assert!(whole == deflate, "level {level}: not {version}'s stream");
+        assert!(
+            restarts.len() > 40,
+            "level {level}: {} restarts",
+            restarts.len()
+        );
+        assert!(
+            joined == deflate,
+            "level {level}: {} pieces joined differ from {version}'s stream: {:?}",
+            restarts.len() + 1,
+            difference(&joined, deflate)
+        );
+    }
+}
+
+#[test]
 fn a_layer_go_compressed_is_identified_and_rebuilt_and_another_producers_is_not() {
     let work = tempfile::tempdir().unwrap();
     let judges = judges(work.path());
