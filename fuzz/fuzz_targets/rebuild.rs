@@ -4,8 +4,9 @@
 // from a registry. None of it may panic, and whatever a recipe accepts must rebuild to a gzip
 // stream that inflates back to the tar, the same in one piece or read a few bytes at a time.
 // preflate-rs's side data leads its member: bytes that are not what bundle.json names must end
-// the output short, never reach preflate-rs (which may loop on them).
-use bundle::regzip::{self, Producer, RebuildReader, Rebuilder, Recipe};
+// the output short, never reach preflate-rs (which may loop on them). Restart points are
+// untrusted too: whatever list the recipe accepts must rebuild (to any bytes) without a panic.
+use bundle::regzip::{self, Producer, RebuildReader, Rebuilder, Recipe, Restart};
 use libfuzzer_sys::fuzz_target;
 use std::io::Read;
 
@@ -49,6 +50,30 @@ fuzz_target!(|data: &[u8]| {
     let Some(producer) = Producer::from_id(encoder, level) else {
         return;
     };
+    if let Producer::Go { .. } = producer {
+        let (mut at, mut bit) = (0u64, 0u64);
+        let restarts: Vec<Restart> = header
+            .chunks_exact(6)
+            .map(|c| {
+                at += 1 + u64::from(c[0]) * u64::from(c[0]);
+                bit += 1 + u64::from(c[1]) * 50;
+                let base = (at / 32768).saturating_sub(u64::from(c[5] & 1)) * 32768;
+                Restart {
+                    raw: at,
+                    base,
+                    bit,
+                    pending: c[2] & 1 == 1,
+                    length: u16::from(c[3]),
+                    offset: u16::from(c[4]) * 129,
+                }
+            })
+            .collect();
+        let recipe = Recipe::new(producer, vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255])
+            .and_then(|r| r.with_restarts(restarts, raw.len() as u64));
+        if let Some(recipe) = recipe {
+            let _ = regzip::rebuild(raw, &recipe);
+        }
+    }
     let mut gzip_header = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
     gzip_header.extend_from_slice(header);
     for h in [header.to_vec(), gzip_header] {

@@ -12,7 +12,7 @@ use crate::format::frames::{frame_reader, write_compressed_long};
 use crate::format::{padded, RebuildRecord};
 use crate::fsutil::PartialFile;
 use crate::regzip::preflate::{self, Refusal};
-use crate::regzip::{self, Producer, Rebuilder, Recipe};
+use crate::regzip::{self, Producer, Rebuilder, Recipe, Restart};
 use anyhow::{Context, Result};
 use flate2::bufread::DeflateDecoder;
 use std::fs::File;
@@ -143,11 +143,12 @@ impl Job<'_> {
     /// rebuild it.
     fn try_recipe(&self, scan: &Scan, recipe: &Recipe, side: &[u8]) -> Result<Option<Packed>> {
         let mut frame = PartialFile::unique(&self.frame_path)?;
-        if !self.compress_and_prove(scan, recipe, side, &mut frame)? {
+        let Some(restarts) = self.compress_and_prove(scan, recipe, side, &mut frame)? else {
             return Ok(None);
-        }
+        };
         let frame_len = frame.file().metadata()?.len();
         frame.commit(false)?;
+        let recipe = &self.with_restarts(recipe, restarts, scan)?;
         Ok(Some(Packed {
             rebuild: RebuildRecord::new(recipe, scan.raw_size, scan.raw_digest.clone()),
             frame: self.frame_path.clone(),
@@ -179,26 +180,56 @@ impl Job<'_> {
             .ok_or(Refusal::Refused))
     }
 
+    /// `recipe` with the restart points its proof recorded, if the layer rebuilt in pieces
+    /// from them (a second pass, on every core) is the blob too; else `recipe` as it is, which
+    /// loads on one core per layer.
+    fn with_restarts(
+        &self,
+        recipe: &Recipe,
+        restarts: Vec<Restart>,
+        scan: &Scan,
+    ) -> Result<Recipe> {
+        let Some(pieced) = recipe.clone().with_restarts(restarts, scan.raw_size) else {
+            return Ok(recipe.clone());
+        };
+        if pieced.restarts.is_empty() {
+            return Ok(pieced);
+        }
+        Ok(
+            match proven(
+                &self.frame_path,
+                scan.raw_size,
+                &pieced,
+                self.digest,
+                self.size,
+            )? {
+                true => pieced,
+                false => recipe.clone(),
+            },
+        )
+    }
+
     /// Compress the member (`side`, then the tar) into `frame` while a second thread rebuilds
-    /// the gzip from the same bytes; true if the rebuild is exactly the blob. One pass does
-    /// both.
+    /// the gzip from the same bytes; if the rebuild is exactly the blob, the restart points it
+    /// recorded. One pass does both.
     fn compress_and_prove(
         &self,
         scan: &Scan,
         recipe: &Recipe,
         side: &[u8],
         frame: &mut PartialFile,
-    ) -> Result<bool> {
+    ) -> Result<Option<Vec<Restart>>> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(16);
-        let rebuilder = Rebuilder::new(recipe).context("an encoder without a rebuilder")?;
+        let rebuilder = Rebuilder::recording(recipe).context("an encoder without a rebuilder")?;
         std::thread::scope(|threads| {
             let prover = threads.spawn(move || {
                 let mut w = regzip::RebuildWriter::new(HashingWriter::new(io::sink()), rebuilder);
                 for piece in rx {
                     io::Write::write_all(&mut w, &piece).ok()?;
                 }
+                let restarts = w.restarts();
                 let (_, found, count) = w.finish().ok()?.finish();
-                Some((found, count))
+                Some((found, count, restarts))
             });
             let tar = inflater(&self.gz_path, self.header.len())?.take(scan.raw_size);
             let member = Tee {
@@ -218,7 +249,9 @@ impl Job<'_> {
             let rebuilt = prover
                 .join()
                 .unwrap_or_else(|p| std::panic::resume_unwind(p));
-            Ok(rebuilt == Some((self.digest.clone(), self.size)))
+            Ok(rebuilt
+                .filter(|(found, count, _)| found == self.digest && *count == self.size)
+                .map(|(_, _, restarts)| restarts))
         })
     }
 }

@@ -355,6 +355,12 @@ pub struct RebuildRecord {
     /// (`create --compact --since`): the member is then `raw/sha256/<hex>.delta`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference: Option<ReferenceRecord>,
+    /// Where Go's lazy levels can take the stream up again, so that a reader rebuilds its
+    /// pieces on every core: `[raw offset, window base, bit position, pending literal (0/1),
+    /// match length, match offset]` each (docs/FORMAT.md). A reader that ignores them rebuilds
+    /// the same bytes on one core.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub restarts: Vec<[u64; 6]>,
 }
 
 /// The layer a member is encoded against (`refdelta`), and the member itself.
@@ -398,6 +404,7 @@ impl RebuildRecord {
             side_size,
             side_digest,
             reference: None,
+            restarts: recipe.restarts.iter().map(restart_entry).collect(),
         }
     }
 
@@ -424,8 +431,41 @@ impl RebuildRecord {
             _ => return None,
         };
         let producer = crate::regzip::Producer::from_id_with_side(&self.encoder, self.level, side)?;
-        crate::regzip::Recipe::new(producer, hex::decode(&self.header).ok()?)
+        let restarts = self
+            .restarts
+            .iter()
+            .map(restart_from_entry)
+            .collect::<Option<_>>()?;
+        crate::regzip::Recipe::new(producer, hex::decode(&self.header).ok()?)?
+            .with_restarts(restarts, self.raw_size)
     }
+}
+
+fn restart_entry(r: &crate::regzip::Restart) -> [u64; 6] {
+    let pending = u64::from(r.pending);
+    [
+        r.raw,
+        r.base,
+        r.bit,
+        pending,
+        r.length.into(),
+        r.offset.into(),
+    ]
+}
+
+fn restart_from_entry(e: &[u64; 6]) -> Option<crate::regzip::Restart> {
+    Some(crate::regzip::Restart {
+        raw: e[0],
+        base: e[1],
+        bit: e[2],
+        pending: match e[3] {
+            0 => false,
+            1 => true,
+            _ => return None,
+        },
+        length: u16::try_from(e[4]).ok()?,
+        offset: u16::try_from(e[5]).ok()?,
+    })
 }
 
 impl BlobRecord {
@@ -520,6 +560,18 @@ impl BlobRecord {
         match (self.encoding.as_str(), &self.rebuild) {
             (ENCODING_ZSTD_FRAME, None) => Ok(()),
             (ENCODING_GZIP_REBUILD, Some(_)) if self.recipe().is_some() => Ok(()),
+            (ENCODING_GZIP_REBUILD, Some(r))
+                if !r.restarts.is_empty()
+                    && RebuildRecord { restarts: Vec::new(), ..r.clone() }.recipe().is_some() =>
+            {
+                Err(FormatError::InvalidManifest {
+                    path: path.to_string(),
+                    detail: format!(
+                        "blob {} has restart points that are out of order or out of bounds for its encoder",
+                        self.digest
+                    ),
+                })
+            }
             (ENCODING_GZIP_REBUILD, Some(r)) => Err(unknown(format!(
                 "{ENCODING_GZIP_REBUILD} by {} level {} with header {}",
                 r.encoder, r.level, r.header

@@ -137,6 +137,9 @@ impl Restart {
                 && r.raw < raw_size
                 && (MIN_MATCH_LENGTH - 1..=MAX_MATCH_LENGTH).contains(&i64::from(r.length))
                 && u64::from(r.offset) <= w
+                // Only a pending literal carries a match, and a match has a distance.
+                && (r.pending || i64::from(r.length) == MIN_MATCH_LENGTH - 1)
+                && (i64::from(r.length) < MIN_MATCH_LENGTH || r.offset >= 1)
         });
         let ordered = list
             .windows(2)
@@ -471,9 +474,11 @@ impl Deflater {
                 if !self.sync {
                     return;
                 }
-                if lookahead == 0 {
-                    if self.byte_available {
-                        let lit = self.window[self.index as usize - 1];
+                // Below zero only when a restart point's pending match ran past the input:
+                // a wrong stream, which the digest refuses, but the end all the same.
+                if lookahead <= 0 {
+                    let pending = self.window.get(self.index as usize - 1);
+                    if let Some(&lit) = pending.filter(|_| self.byte_available) {
                         self.tokens.push(Token::literal_token(u32::from(lit)));
                         self.byte_available = false;
                     }

@@ -9,6 +9,7 @@ mod rebuild;
 
 pub use rebuild::{RebuildReader, RebuildWriter, Rebuilder};
 
+pub use crate::goflate::Restart;
 use crate::goflate::{deflate, trailer};
 use std::io::Read;
 
@@ -104,6 +105,7 @@ impl Producer {
                 let mut r = Rebuilder::new(&Recipe {
                     producer: *self,
                     header: Vec::new(),
+                    restarts: Vec::new(),
                 })?;
                 Some(r.feed(raw))
             }
@@ -116,7 +118,18 @@ impl Producer {
 pub struct Recipe {
     pub producer: Producer,
     pub header: Vec<u8>,
+    /// Where the stream can be taken up again (Go's lazy levels): with these, its pieces are
+    /// rebuilt on every core at once.
+    pub restarts: Vec<Restart>,
 }
+
+/// How far apart create records restart points: pieces of a few MiB keep every core busy
+/// and little in memory.
+pub const RESTART_SPACING: u64 = 4 << 20;
+
+/// The most raw bytes between restart points a reader accepts, so that what one piece holds
+/// is bounded whatever a bundle says (a Go block covers at most 16384 × 258 bytes).
+pub const MAX_RESTART_GAP: u64 = 32 << 20;
 
 impl Recipe {
     /// A recipe from what a bundle says, checked: a known producer and bytes that are exactly
@@ -124,8 +137,23 @@ impl Recipe {
     pub fn new(producer: Producer, header: Vec<u8>) -> Option<Recipe> {
         let mut probe = header.clone();
         probe.extend_from_slice(&[0; 8]);
-        (header.len() <= MAX_HEADER && header_len(&probe) == Some(header.len()))
-            .then_some(Recipe { producer, header })
+        (header.len() <= MAX_HEADER && header_len(&probe) == Some(header.len())).then_some(Recipe {
+            producer,
+            header,
+            restarts: Vec::new(),
+        })
+    }
+
+    /// The same recipe going by `restarts`, if they are plausible for a producer that has
+    /// them and a `raw_size`-byte stream (`Restart::plausible`).
+    pub fn with_restarts(mut self, restarts: Vec<Restart>, raw_size: u64) -> Option<Recipe> {
+        let restartable = matches!(self.producer, Producer::Go { level } if crate::goflate::Deflater::restartable(level));
+        let trusted = restartable && Restart::plausible(&restarts, raw_size, MAX_RESTART_GAP);
+        if !(restarts.is_empty() || trusted) {
+            return None;
+        }
+        self.restarts = restarts;
+        Some(self)
     }
 }
 

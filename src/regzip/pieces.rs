@@ -40,15 +40,15 @@ impl Default for Pieces {
 }
 
 impl Pieces {
-    /// Starts `job` (after waiting for the oldest piece if `max` are in flight), appending to
-    /// `out` whatever finished pieces lead the queue.
+    /// Starts `job` (after waiting for the oldest piece if `max` are in flight); gives the
+    /// outputs of the finished pieces that lead the queue, in order.
     pub(crate) fn submit(
         &mut self,
         job: impl FnOnce() -> Vec<u8> + Send + 'static,
-        out: &mut Vec<u8>,
-    ) {
+    ) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
         while self.in_flight.len() >= self.max {
-            self.wait_one(out);
+            self.wait_one(&mut out);
         }
         let (tx, rx) = mpsc::sync_channel(1);
         pool().spawn(move || {
@@ -58,35 +58,36 @@ impl Pieces {
             let _ = tx.send(bytes);
         });
         self.in_flight.push_back(rx);
-        self.ready(out);
+        out.extend(self.ready());
+        out
     }
 
-    /// Appends the outputs of the finished pieces at the head of the queue, without waiting.
-    pub(crate) fn ready(&mut self, out: &mut Vec<u8>) {
+    /// The outputs of the finished pieces at the head of the queue, without waiting.
+    pub(crate) fn ready(&mut self) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
         while let Some(head) = self.in_flight.front() {
             match head.try_recv() {
-                Ok(bytes) => {
-                    out.extend_from_slice(&bytes);
-                    self.in_flight.pop_front();
-                }
-                Err(TryRecvError::Empty) => return,
-                Err(TryRecvError::Disconnected) => {
-                    self.in_flight.pop_front();
-                }
+                Ok(bytes) => out.push(bytes),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => out.push(Vec::new()),
             }
+            self.in_flight.pop_front();
         }
+        out
     }
 
-    /// Waits for every piece, appending their outputs.
-    pub(crate) fn drain(&mut self, out: &mut Vec<u8>) {
+    /// Waits for every piece; their outputs.
+    pub(crate) fn drain(&mut self) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
         while !self.in_flight.is_empty() {
-            self.wait_one(out);
+            self.wait_one(&mut out);
         }
+        out
     }
 
-    fn wait_one(&mut self, out: &mut Vec<u8>) {
+    fn wait_one(&mut self, out: &mut Vec<Vec<u8>>) {
         if let Some(head) = self.in_flight.pop_front() {
-            out.extend_from_slice(&head.recv().unwrap_or_default());
+            out.push(head.recv().unwrap_or_default());
         }
     }
 }
@@ -98,20 +99,19 @@ mod tests {
     #[test]
     fn outputs_come_back_in_order_and_a_panicking_piece_comes_back_empty() {
         let mut p = Pieces::default();
-        let mut out = Vec::new();
+        let mut out: Vec<Vec<u8>> = Vec::new();
         for i in 0..20u8 {
-            p.submit(
-                move || {
-                    // Later pieces finish first, so order is the queue's doing.
-                    std::thread::sleep(std::time::Duration::from_millis(u64::from(20 - i)));
-                    assert!(i != 7, "piece 7 fails");
-                    vec![i; 2]
-                },
-                &mut out,
-            );
+            out.extend(p.submit(move || {
+                // Later pieces finish first, so order is the queue's doing.
+                std::thread::sleep(std::time::Duration::from_millis(u64::from(20 - i)));
+                assert!(i != 7, "piece 7 fails");
+                vec![i; 2]
+            }));
         }
-        p.drain(&mut out);
-        let want: Vec<u8> = (0..20u8).filter(|&i| i != 7).flat_map(|i| [i, i]).collect();
+        out.extend(p.drain());
+        let want: Vec<Vec<u8>> = (0..20u8)
+            .map(|i| if i == 7 { vec![] } else { vec![i; 2] })
+            .collect();
         assert_eq!(out, want);
     }
 }

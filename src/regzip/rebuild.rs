@@ -2,7 +2,7 @@
 //! window and whatever output the last piece produced, never the whole layer.
 
 use super::pieces::Pieces;
-use super::{Producer, Recipe};
+use super::{Producer, Recipe, Restart};
 use crate::goflate::Deflater;
 use crate::kpflate::{Pgzip, PGZIP_BLOCK, PGZIP_TAIL};
 use std::io::{self, Read, Write};
@@ -22,6 +22,7 @@ pub struct Rebuilder {
 /// The deflate encoders: ours (Go's algorithms, pgzip's) or zlib itself.
 enum Engine {
     Go(Box<Deflater>),
+    GoPieces(Box<ParallelGo>),
     Go127(Box<crate::kpflate::Deflater>),
     Pgzip(Box<ParallelPgzip>),
     Gnu(Box<crate::gnuflate::Deflater>),
@@ -42,6 +43,7 @@ impl Engine {
                 }
                 out.extend_from_slice(&d.take_output());
             }
+            Engine::GoPieces(g) => g.run(raw, finish, out),
             Engine::Go127(d) => {
                 d.write(raw);
                 if finish {
@@ -111,12 +113,13 @@ impl ParallelPgzip {
                 self.submit(false, out);
             }
         }
-        if finish {
+        let done = if finish {
             self.submit(true, out);
-            self.pieces.drain(out);
+            self.pieces.drain()
         } else {
-            self.pieces.ready(out);
-        }
+            self.pieces.ready()
+        };
+        done.iter().for_each(|b| out.extend_from_slice(b));
     }
 
     fn submit(&mut self, last: bool, out: &mut Vec<u8>) {
@@ -136,13 +139,147 @@ impl ParallelPgzip {
             }
             bytes
         };
-        self.pieces.submit(job, out);
+        for bytes in self.pieces.submit(job) {
+            out.extend_from_slice(&bytes);
+        }
+    }
+}
+
+/// A Go stream with restart points, rebuilt a piece at a time on every core: piece k runs
+/// from restart k-1 (or the start) to restart k (or the end), from the raw bytes of its
+/// window on; a piece that ends inside a byte leaves that byte to be joined with the next
+/// piece's first.
+struct ParallelGo {
+    level: i32,
+    restarts: Vec<Restart>,
+    /// Pieces handed out so far.
+    next: usize,
+    /// The raw bytes from `buf_start` on that pieces yet to come need, and all bytes seen.
+    buf: Vec<u8>,
+    buf_start: u64,
+    total: u64,
+    /// Per piece in flight, whether it ends inside a byte; and that byte, held back.
+    partial: std::collections::VecDeque<bool>,
+    held: Option<u8>,
+    pieces: Pieces,
+}
+
+/// Raw bytes a piece gets past its end: the lookahead Go's encoder waits for (262) and more.
+const LOOKAHEAD: u64 = 4096;
+
+impl ParallelGo {
+    fn new(level: i32, restarts: Vec<Restart>) -> ParallelGo {
+        ParallelGo {
+            level,
+            restarts,
+            next: 0,
+            buf: Vec::new(),
+            buf_start: 0,
+            total: 0,
+            partial: Default::default(),
+            held: None,
+            pieces: Pieces::default(),
+        }
+    }
+
+    fn run(&mut self, raw: &[u8], finish: bool, out: &mut Vec<u8>) {
+        // Restart points are at most MAX_RESTART_GAP apart (checked with the recipe), so this
+        // bound is only passed by a member longer than its record says: its digest will not
+        // match, and holding its bytes would only cost memory.
+        if (self.buf.len() + raw.len()) as u64 <= super::MAX_RESTART_GAP + 3 * LOOKAHEAD + (1 << 17)
+        {
+            self.buf.extend_from_slice(raw);
+        }
+        self.total += raw.len() as u64;
+        while self
+            .restarts
+            .get(self.next)
+            .is_some_and(|r| self.total >= r.raw + LOOKAHEAD)
+        {
+            self.submit(out);
+        }
+        if finish {
+            while self.next <= self.restarts.len() {
+                self.submit(out);
+            }
+            let done = self.pieces.drain();
+            self.join(done, out);
+            out.extend(self.held.take());
+        } else {
+            let done = self.pieces.ready();
+            self.join(done, out);
+        }
+    }
+
+    /// Hands out the next piece: up to the next restart point, or the rest when there is none.
+    fn submit(&mut self, out: &mut Vec<u8>) {
+        let from = self.next.checked_sub(1).map(|k| self.restarts[k]);
+        let to = self.restarts.get(self.next).copied();
+        self.next += 1;
+        let start = from.map_or(0, |r| r.base);
+        let end = to.map_or(self.total, |t| (t.raw + LOOKAHEAD).min(self.total));
+        let range = (start.saturating_sub(self.buf_start) as usize)
+            ..(end.saturating_sub(self.buf_start) as usize);
+        let raw = self.buf.get(range).unwrap_or_default().to_vec();
+        if let Some(t) = to {
+            // What no later piece needs: everything before the next piece's window.
+            let drop = (t.base.saturating_sub(self.buf_start) as usize).min(self.buf.len());
+            self.buf.drain(..drop);
+            self.buf_start += drop as u64;
+        }
+        self.partial.push_back(to.is_some_and(|t| t.bit % 8 != 0));
+        let level = self.level;
+        let job = move || {
+            crate::goflate::piece(level, from.as_ref(), to.map(|t| t.raw), &raw).unwrap_or_default()
+        };
+        let done = self.pieces.submit(job);
+        self.join(done, out);
+    }
+
+    /// Appends finished pieces in order, joining the byte one ends in with the next one's first.
+    fn join(&mut self, done: Vec<Vec<u8>>, out: &mut Vec<u8>) {
+        for mut bytes in done {
+            if let Some(h) = self.held.take() {
+                match bytes.first_mut() {
+                    Some(first) => *first |= h,
+                    None => bytes.push(h),
+                }
+            }
+            if self.partial.pop_front().unwrap_or(false) {
+                self.held = bytes.pop();
+            }
+            out.extend_from_slice(&bytes);
+        }
     }
 }
 
 impl Rebuilder {
+    /// A rebuilder that also records restart points (`restarts`) where its encoder has them.
+    pub fn recording(recipe: &Recipe) -> Option<Rebuilder> {
+        let mut r = Rebuilder::new(&Recipe {
+            restarts: Vec::new(),
+            ..recipe.clone()
+        })?;
+        if let Engine::Go(d) = &mut r.engine {
+            d.record_restarts(super::RESTART_SPACING);
+        }
+        Some(r)
+    }
+
+    /// The restart points recorded so far.
+    pub fn restarts(&self) -> Vec<Restart> {
+        match &self.engine {
+            Engine::Go(d) => d.restarts().to_vec(),
+            _ => Vec::new(),
+        }
+    }
+
     pub fn new(recipe: &Recipe) -> Option<Rebuilder> {
         let engine = match recipe.producer {
+            Producer::Go { level } if !recipe.restarts.is_empty() => {
+                Deflater::new(level)?;
+                Engine::GoPieces(Box::new(ParallelGo::new(level, recipe.restarts.clone())))
+            }
             Producer::Go { level } => Engine::Go(Box::new(Deflater::new(level)?)),
             Producer::Go127 { level } => {
                 Engine::Go127(Box::new(crate::kpflate::Deflater::new(level)?))
@@ -256,6 +393,11 @@ impl<W: Write> RebuildWriter<W> {
         RebuildWriter { out, rebuilder }
     }
 
+    /// The restart points its rebuilder recorded (`Rebuilder::recording`).
+    pub fn restarts(&self) -> Vec<Restart> {
+        self.rebuilder.restarts()
+    }
+
     pub fn finish(self) -> io::Result<W> {
         let mut out = self.out;
         out.write_all(&self.rebuilder.finish())?;
@@ -308,6 +450,56 @@ mod tests {
             }
             assert!(w.finish().unwrap() == want, "{size} bytes");
         }
+    }
+
+    #[test]
+    fn a_go_stream_with_restart_points_is_rebuilt_in_pieces_as_goflate_writes_it() {
+        let words = [
+            "layer ",
+            "tar ",
+            "usr/lib/",
+            "x86_64 ",
+            "\n",
+            "libc.so.6 ",
+            "00644 ",
+        ];
+        let mut seed = 99u32;
+        let mut raw = Vec::new();
+        while raw.len() < 11 << 20 {
+            seed = seed.wrapping_mul(1103515245).wrapping_add(12345);
+            match (seed >> 16) % 16 {
+                0 => raw.extend((0..64).map(|i| (seed >> (i % 24)) as u8)),
+                k => raw.extend_from_slice(words[k as usize % words.len()].as_bytes()),
+            }
+        }
+        let want = crate::goflate::gzip(&raw, 6).unwrap();
+        let recipe = Recipe::new(Producer::Go { level: 6 }, want[..10].to_vec()).unwrap();
+        let mut w = RebuildWriter::new(Vec::new(), Rebuilder::recording(&recipe).unwrap());
+        w.write_all(&raw).unwrap();
+        let restarts = w.restarts();
+        assert!(w.finish().unwrap() == want);
+        assert!(restarts.len() >= 2, "{} restarts", restarts.len());
+        let recipe = recipe.with_restarts(restarts, raw.len() as u64).unwrap();
+        let mut got = Vec::new();
+        RebuildReader::new(&raw[..], Rebuilder::new(&recipe).unwrap())
+            .read_to_end(&mut got)
+            .unwrap();
+        assert!(got == want, "pieces joined differ");
+        // A restart point moved by a byte is refused, not followed.
+        let refused = |change: &dyn Fn(&mut Restart)| {
+            let mut bad = recipe.restarts.clone();
+            change(&mut bad[0]);
+            recipe
+                .clone()
+                .with_restarts(bad, raw.len() as u64)
+                .is_none()
+        };
+        assert!(refused(&|r| r.base += 1));
+        assert!(refused(&|r| r.raw = raw.len() as u64));
+        // A match with no literal pending, or with no distance, is no state Go is ever in.
+        assert!(refused(&|r| (r.pending, r.length) = (false, 5)));
+        assert!(refused(&|r| (r.pending, r.length, r.offset) = (true, 5, 0)));
+        assert!(!refused(&|r| (r.pending, r.length, r.offset) = (true, 5, 1)));
     }
 
     #[test]

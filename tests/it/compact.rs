@@ -44,7 +44,13 @@ fn source() -> Source {
         layout::layer_from_files(l, roots, max, salt).0
     };
     let tars = [
-        raw(&mut l, &["/usr/share/doc"], 3 << 20, "go6"),
+        // Past 8 MiB: restart points, so the layer is rebuilt in pieces on every core.
+        raw(
+            &mut l,
+            &["/usr/share/doc", "/usr/lib/x86_64-linux-gnu"],
+            12 << 20,
+            "go6",
+        ),
         raw(&mut l, &["/usr/lib/x86_64-linux-gnu"], 3 << 20, "go1"),
         raw(&mut l, &["/usr/share/perl5"], 2 << 20, "go9"),
         raw(&mut l, &["/usr/share/common-licenses"], 1 << 20, "gnu"),
@@ -218,6 +224,20 @@ fn go_layers_travel_as_tars_and_load_everywhere_with_their_digests_and_others_as
         out.contains("1 layer") && out.contains("stored as they came"),
         "{out}"
     );
+    // The large level-6 layer carries restart points; the small ones need none.
+    let blobs = crate::delta::bundle_json(&compact)["blobs"].clone();
+    let restarts = |d: &str| {
+        let b = blobs
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["digest"] == d)
+            .unwrap();
+        b["rebuild"]["restarts"].as_array().map_or(0, |r| r.len())
+    };
+    let (_, go6) = &src.go_layers[0];
+    assert!(restarts(go6) >= 2, "{blobs}");
+    assert_eq!(restarts(&src.go_layers[1].1), 0, "level 1 has none");
     let carried: Vec<_> = i["layers"].as_array().unwrap().iter().collect();
     assert_eq!(carried.len(), 9, "{carried:?}");
     // The tars are members under raw/, never under blobs/ (their bytes are not those digests).

@@ -258,7 +258,7 @@ fn inventory_of_the_disconnected_side_drives_the_next_delta() {
 }
 
 /// bundle.json of a bundle, read with tar and zstd as docs/FORMAT.md says anyone can.
-fn bundle_json(p: &Path) -> serde_json::Value {
+pub fn bundle_json(p: &Path) -> serde_json::Value {
     let o = Command::new("tar")
         .args(["--zstd", "-xOf"])
         .arg(p)
