@@ -35,6 +35,7 @@ import datetime
 import json
 import os
 import platform
+import shlex
 import shutil
 import socket
 import statistics
@@ -507,6 +508,12 @@ def producer_shares(layout, compact):
     return out
 
 
+def cpu_seconds(pid):
+    """User + system CPU seconds a running process has used, from /proc."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rebuild_speed(layout, compact, key, out):
     """The largest rebuilt layer of each Go, pgzip and pigz producer, served by `bundle serve`
     (which rebuilds it as it streams it; pigz's through preflate-rs) and fetched with curl,
@@ -521,7 +528,13 @@ def rebuild_speed(layout, compact, key, out):
                 "go1.26-1": [os.path.join(WORK, "bin", "gogzip-1.26"), "1"],
                 "go1.27-6": [os.path.join(WORK, "bin", "gogzip-1.27"), "6"],
                 "pgzip": ["GOMAXPROCS=1", os.path.join(WORK, "bin", "pgzip")],
-                "pigz-6": ["pigz", "-p", "1", "-6", "-n", "-c"]}
+                "pigz-6": ["pigz", "-p", "1", "-6", "-n", "-c"],
+                "gnu-gzip-6": ["gzip", "-6", "-n", "-c"],
+                # As bench/gen.py made the layers: Python's gzip module, 1 MiB at a time.
+                "python-zlib-6": ["python3", "-c", shlex.quote(
+                    "import gzip, shutil, sys\n"
+                    "g = gzip.GzipFile(fileobj=sys.stdout.buffer, mode='wb', compresslevel=6, mtime=0)\n"
+                    "shutil.copyfileobj(sys.stdin.buffer, g, 1 << 20)\ng.close()")]}
     port = free_port()
     proc = subprocess.Popen([BUNDLE, "serve", compact, "--key", key + ".pub", "--listen", f"127.0.0.1:{port}",
                              "-q"])
@@ -539,10 +552,16 @@ def rebuild_speed(layout, compact, key, out):
             with open(os.path.join(layout, "blobs", "sha256", b["digest"][7:]), "rb") as gz, open(raw, "wb") as f:
                 subprocess.run(["gzip", "-dc"], stdin=gz, stdout=f, check=True)
             url = f"http://127.0.0.1:{port}/v2/{repo_of[b['digest']]}/blobs/{b['digest']}"
+            before = cpu_seconds(proc.pid)
             served = timed(sh(f"curl -sf {url} | sha256sum"))
+            serve_cpu = cpu_seconds(proc.pid) - before
             own = timed(sh(f"{' '.join(cmd)} < {raw} > /dev/null"))
             mb = b["rebuild"]["rawSize"] / 1e6
-            res[producer] = {"raw_mb": mb, "bundle_mb_s": mb / served[0], "producer_mb_s": mb / own[0]}
+            res[producer] = {"raw_mb": mb, "bundle_mb_s": mb / served[0], "producer_mb_s": mb / own[0],
+                             "bundle_cpu_mb_s": mb / serve_cpu, "producer_cpu_mb_s": mb / own[1],
+                             # pgzip's 2 MiB pieces need no restart points.
+                             "pieces": (len(b["rebuild"].get("restarts", [])) + 1 if producer != "pgzip"
+                                        else -(-b["rebuild"]["rawSize"] // (2 << 20)))}
             os.remove(raw)
     finally:
         proc.terminate()
@@ -580,10 +599,26 @@ def compact_table(results):
         v = r["verify_compact"]
         lines.append(f"| verify --compact bundle | {v['wall']:.1f} | {v['cpu']:.1f} | {v['rss_mb']:.0f} | |")
         lines.append("")
+        lines.append("| rebuild, served by `bundle serve` | MB of tar | pieces | served MB/s (wall) | producer MB/s "
+                     "(one core) | wall ratio | per core: MB per CPU s, ours / producer's |")
+        lines.append("|---|---|---|---|---|---|---|")
         for p, s in r["rebuild_speed"].items():
-            lines.append(f"- rebuild per core, {p} ({s['raw_mb']:.0f} MB tar, served by `bundle serve`): "
-                         f"{s['bundle_mb_s']:.1f} MB/s; the producer itself {s['producer_mb_s']:.1f} MB/s "
-                         f"(ratio {s['bundle_mb_s'] / s['producer_mb_s']:.2f})")
+            per_core = s.get("bundle_cpu_mb_s", 0) / s.get("producer_cpu_mb_s", 1)
+            lines.append(f"| {p} | {s['raw_mb']:.0f} | {s.get('pieces', 1)} | {s['bundle_mb_s']:.1f} | "
+                         f"{s['producer_mb_s']:.1f} | **{s['bundle_mb_s'] / s['producer_mb_s']:.2f}** | "
+                         f"{s.get('bundle_cpu_mb_s', 0):.1f} / {s.get('producer_cpu_mb_s', 0):.1f} = {per_core:.2f} |")
+        speeds = r["rebuild_speed"]
+        if all(p in speeds for p, v in r["producers"].items() if v["raw_bytes"]):
+            # What the producers themselves would need to make every rebuilt layer of the
+            # bundle, at the speeds just measured, with every core busy: a floor for a load that
+            # rebuilds at producer speed.
+            cpu = sum(v["raw_bytes"] / 1e6 / speeds[p]["producer_cpu_mb_s"]
+                      for p, v in r["producers"].items() if v["raw_bytes"])
+            cores = os.cpu_count()
+            lines.append(f"- the producers themselves would need {cpu:.0f} CPU s to compress these tars: "
+                         f"{cpu / cores:.0f} s on {cores} cores, **{cpu / cores / l['wall']:.1f}x** the plain load "
+                         f"(load --compact: {lc['wall'] / l['wall']:.1f}x)")
+        lines.append("")
         extra = (cc["wall"] + lc["wall"]) - (c["wall"] + l["wall"])
         saved = z["create"] - z["create_compact"]
         if extra > 0:
