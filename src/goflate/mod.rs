@@ -147,7 +147,9 @@ impl Restart {
         let mut edges = vec![0];
         edges.extend(list.iter().map(|r| r.raw));
         edges.push(raw_size);
-        let gaps = edges.windows(2).all(|e| e[1] - e[0] <= max_gap);
+        let gaps = edges
+            .windows(2)
+            .all(|e| e[1].checked_sub(e[0]).is_some_and(|gap| gap <= max_gap));
         each && ordered && gaps
     }
 }
