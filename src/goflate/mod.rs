@@ -256,6 +256,9 @@ impl Deflater {
             return None;
         }
         let at = usize::try_from(r.raw.checked_sub(r.base)?).ok()?;
+        if at > 2 * WINDOW_SIZE {
+            return None;
+        }
         let index = at + usize::from(r.pending);
         // The window holds up to the index and the 3 bytes that hash its last position.
         let took = (index + MIN_MATCH_LENGTH as usize - 1).min(from_base.len());

@@ -194,7 +194,7 @@ impl ParallelGo {
         while self
             .restarts
             .get(self.next)
-            .is_some_and(|r| self.total >= r.raw + LOOKAHEAD)
+            .is_some_and(|r| self.total >= r.raw.saturating_add(LOOKAHEAD))
         {
             self.submit(out);
         }
@@ -217,7 +217,9 @@ impl ParallelGo {
         let to = self.restarts.get(self.next).copied();
         self.next += 1;
         let start = from.map_or(0, |r| r.base);
-        let end = to.map_or(self.total, |t| (t.raw + LOOKAHEAD).min(self.total));
+        let end = to.map_or(self.total, |t| {
+            t.raw.saturating_add(LOOKAHEAD).min(self.total)
+        });
         let range = (start.saturating_sub(self.buf_start) as usize)
             ..(end.saturating_sub(self.buf_start) as usize);
         let raw = self.buf.get(range).unwrap_or_default().to_vec();
