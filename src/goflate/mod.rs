@@ -482,7 +482,9 @@ impl Deflater {
                 // Below zero only when a restart point's pending match ran past the input:
                 // a wrong stream, which the digest refuses, but the end all the same.
                 if lookahead <= 0 {
-                    let pending = self.window.get(self.index as usize - 1);
+                    let pending = (self.index as usize)
+                        .checked_sub(1)
+                        .and_then(|i| self.window.get(i));
                     if let Some(&lit) = pending.filter(|_| self.byte_available) {
                         self.tokens.push(Token::literal_token(u32::from(lit)));
                         self.byte_available = false;
@@ -765,5 +767,15 @@ mod tests {
         }
         // Levels whose chains are not all in the window take none.
         assert!(deflate_in_pieces(&input, 2, 100_000).unwrap().2.is_empty());
+    }
+
+    #[test]
+    fn empty_and_one_byte_inputs_deflate_at_every_level() {
+        // Go writes a final empty block for no input; at index 0 there is no pending byte.
+        for level in [-2, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9] {
+            let empty = deflate(&[], level, None).unwrap();
+            assert!(!empty.is_empty(), "level {level}");
+            assert!(deflate(b"x", level, None).unwrap().len() > empty.len() - 1);
+        }
     }
 }
