@@ -187,14 +187,19 @@ impl<R: Read> Session<R> {
         let delta = rec.rebuild.as_ref().and_then(|r| r.reference.as_ref());
         if self.defer_rebuilds && rec.rebuild.is_some() {
             // A delta's bytes are checked against the digest bundle.json gives them, so they
-            // are proven authentic even where the reference tar is not at hand.
-            let mut w = HashingWriter::new(std::io::sink());
-            if let Err(e) = self.stream.read_data(m, &mut w) {
+            // are proven authentic even where the reference tar is not at hand. A tar's own
+            // bytes have no digest of their own to check: the caller's rebuild proves them.
+            if let Some(d) = delta {
+                let mut w = HashingWriter::new(std::io::sink());
+                if let Err(e) = self.stream.read_data(m, &mut w) {
+                    return Err(self.damaged(e, rec));
+                }
+                let (_, found, _) = w.finish();
+                if d.delta_digest != found {
+                    return Err(self.mismatch(rec, &d.delta_digest, &found));
+                }
+            } else if let Err(e) = self.stream.read_data(m, &mut std::io::sink()) {
                 return Err(self.damaged(e, rec));
-            }
-            let (_, found, _) = w.finish();
-            if let Some(d) = delta.filter(|d| d.delta_digest != found) {
-                return Err(self.mismatch(rec, &d.delta_digest, &found));
             }
             self.seen.insert(rec.digest.clone());
             self.checked.unproven.push(rec.clone());
