@@ -26,6 +26,7 @@ const PRIME6: u64 = 227_718_039_650_203;
 const PRIME7: u64 = 58_295_818_150_454_627;
 
 /// The hash of the low `n` bytes of `u` in `b` bits.
+#[inline(always)]
 fn hash_len(u: u64, b: u32, n: u32) -> usize {
     let h = match n {
         3 => ((u as u32) << 8).wrapping_mul(PRIME3) >> (32 - b),
@@ -37,11 +38,13 @@ fn hash_len(u: u64, b: u32, n: u32) -> usize {
     h as usize
 }
 
+#[inline(always)]
 fn ld32(src: &[u8], i: i32) -> u32 {
     let i = i as usize;
     u32::from_le_bytes(src[i..i + 4].try_into().unwrap_or_default())
 }
 
+#[inline(always)]
 fn ld64(src: &[u8], i: i32) -> u64 {
     let i = i as usize;
     u64::from_le_bytes(src[i..i + 8].try_into().unwrap_or_default())
@@ -117,6 +120,17 @@ impl Fast {
         let s = self.hist.len() as i32;
         self.hist.extend_from_slice(src);
         s
+    }
+
+    /// Levels 4–6's two tables as fixed-size arrays: a hash of `TABLE_BITS` bits then indexes
+    /// them without a bounds check in the hot loops.
+    fn tables(&mut self) -> (&mut [Entry; TABLE_SIZE], &mut [Entry; TABLE_SIZE]) {
+        let table = (&mut self.table[..TABLE_SIZE]).try_into();
+        let b_table = (&mut self.b_table[..TABLE_SIZE]).try_into();
+        (
+            table.expect("levels 4-6 allocate TABLE_SIZE entries"),
+            b_table.expect("levels 4-6 allocate TABLE_SIZE entries"),
+        )
     }
 
     /// Rebase the tables before positions could overflow.

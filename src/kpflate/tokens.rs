@@ -68,9 +68,11 @@ impl Tokens {
         self.lit_hist[lit as usize] += 1;
     }
 
+    /// Literals in bulk: one reservation for the run, not a capacity check per byte.
     pub fn add_literals(&mut self, lits: &[u8]) {
+        self.toks.extend(lits.iter().map(|&v| Token(u32::from(v))));
         for &v in lits {
-            self.add_literal(v);
+            self.lit_hist[v as usize] += 1;
         }
     }
 

@@ -377,6 +377,8 @@ impl Fast {
         let s_limit = src.len() as i32 - INPUT_MARGIN;
         let skip_log = if repeat.is_some() { 7 } else { 6 };
         let mut next_s = *s;
+        let cur = self.cur;
+        let (table, b_table) = self.tables();
         loop {
             let mut next_hash_s = hash_len(*cv, TABLE_BITS, SB);
             let mut next_hash_l = hash_len(*cv, TABLE_BITS, LB);
@@ -386,22 +388,22 @@ impl Fast {
             if next_s > s_limit {
                 return None;
             }
-            let s_candidate = self.table[next_hash_s].cur;
-            let l_candidate = self.b_table[next_hash_l];
+            let s_candidate = table[next_hash_s].cur;
+            let l_candidate = b_table[next_hash_l];
             let next = ld64(src, next_s);
-            let entry = self.e(s);
-            self.table[next_hash_s].cur = entry;
-            Self::push(&mut self.b_table[next_hash_l], entry);
+            let entry = s + cur;
+            table[next_hash_s].cur = entry;
+            Self::push(&mut b_table[next_hash_l], entry);
             next_hash_s = hash_len(next, TABLE_BITS, SB);
             next_hash_l = hash_len(next, TABLE_BITS, LB);
-            let at_next = self.e(next_s);
+            let at_next = next_s + cur;
             let cv32 = *cv as u32;
-            let t = l_candidate.cur - self.cur;
+            let t = l_candidate.cur - cur;
             if s - t < MAX_MATCH_OFFSET {
                 if cv32 == ld32(src, t) {
-                    self.table[next_hash_s].cur = at_next;
-                    Self::push(&mut self.b_table[next_hash_l], at_next);
-                    let t2 = l_candidate.prev - self.cur;
+                    table[next_hash_s].cur = at_next;
+                    Self::push(&mut b_table[next_hash_l], at_next);
+                    let t2 = l_candidate.prev - cur;
                     if s - t2 < MAX_MATCH_OFFSET && cv32 == ld32(src, t2) {
                         let l = match_len_limited(src, s + 4, t + 4) + 4;
                         let ml1 = match_len_limited(src, s + 4, t2 + 4) + 4;
@@ -412,23 +414,23 @@ impl Fast {
                     }
                     return Some((Found { s, t, l: 0 }, next_s));
                 }
-                let t = l_candidate.prev - self.cur;
+                let t = l_candidate.prev - cur;
                 if s - t < MAX_MATCH_OFFSET && cv32 == ld32(src, t) {
-                    self.table[next_hash_s].cur = at_next;
-                    Self::push(&mut self.b_table[next_hash_l], at_next);
+                    table[next_hash_s].cur = at_next;
+                    Self::push(&mut b_table[next_hash_l], at_next);
                     return Some((Found { s, t, l: 0 }, next_s));
                 }
             }
-            let t = s_candidate - self.cur;
+            let t = s_candidate - cur;
             if s - t < MAX_MATCH_OFFSET && cv32 == ld32(src, t) {
                 let mut f = Found {
                     s,
                     t,
                     l: match_len_limited(src, s + 4, t + 4) + 4,
                 };
-                let l_candidate = self.b_table[next_hash_l];
-                self.table[next_hash_s].cur = at_next;
-                Self::push(&mut self.b_table[next_hash_l], at_next);
+                let l_candidate = b_table[next_hash_l];
+                table[next_hash_s].cur = at_next;
+                Self::push(&mut b_table[next_hash_l], at_next);
                 if let Some(repeat) = repeat {
                     let t2 = s - repeat + 1;
                     if ld32(src, t2) == (*cv >> 8) as u32 {
@@ -445,7 +447,7 @@ impl Fast {
                         }
                     }
                 }
-                let t2 = l_candidate.cur - self.cur;
+                let t2 = l_candidate.cur - cur;
                 if next_s - t2 < MAX_MATCH_OFFSET {
                     if ld32(src, t2) == next as u32 {
                         let ml = match_len_limited(src, next_s + 4, t2 + 4) + 4;
@@ -460,7 +462,7 @@ impl Fast {
                             }
                         }
                     }
-                    let t2 = l_candidate.prev - self.cur;
+                    let t2 = l_candidate.prev - cur;
                     if next_s - t2 < MAX_MATCH_OFFSET && ld32(src, t2) == next as u32 {
                         let ml = match_len_limited(src, next_s + 4, t2 + 4) + 4;
                         if ml > f.l {
@@ -483,6 +485,7 @@ impl Fast {
     /// and only for short matches; level 6: both).
     fn extend56(&self, src: &[u8], f: &mut Found, both: bool) {
         const SKIP_BEGINNING: i32 = 2;
+        let cur = self.cur;
         let s_at = f.s + f.l;
         let s_limit = src.len() as i32 - INPUT_MARGIN;
         if s_at >= s_limit || (!both && f.l >= 30) {
@@ -491,7 +494,7 @@ impl Fast {
         let e_long = self.b_table[hash_len(ld64(src, s_at), TABLE_BITS, HASH_LONG_BYTES)];
         let s2 = f.s + SKIP_BEGINNING;
         let try_at = |f: &mut Found, entry: i32| {
-            let t2 = entry - self.cur - f.l + SKIP_BEGINNING;
+            let t2 = entry - cur - f.l + SKIP_BEGINNING;
             let off = s2 - t2;
             if t2 >= 0 && off > 0 && off < MAX_MATCH_OFFSET {
                 let l2 = match_len_long(src, s2, t2);
@@ -507,7 +510,7 @@ impl Fast {
         if !both {
             return try_at(f, e_long.cur);
         }
-        let t2 = e_long.cur - self.cur - f.l + SKIP_BEGINNING;
+        let t2 = e_long.cur - cur - f.l + SKIP_BEGINNING;
         if s2 - t2 < MAX_MATCH_OFFSET {
             try_at(f, e_long.cur);
             try_at(f, e_long.prev);
@@ -544,6 +547,8 @@ impl Fast {
                 return next_emit;
             };
             let f = self.finish56(dst, src, f, next_emit, false);
+            let cur = self.cur;
+            let (table, b_table) = self.tables();
             let l = f.l;
             s = f.s + l;
             next_emit = s;
@@ -556,26 +561,26 @@ impl Fast {
             let mut i = s - l + 1;
             if i < s - 1 {
                 let mut cv = ld64(src, i);
-                let t = self.e(i);
-                self.table[hash_len(cv, TABLE_BITS, SB)].cur = t;
-                Self::push(&mut self.b_table[hash_len(cv, TABLE_BITS, LB)], t);
+                let t = i + cur;
+                table[hash_len(cv, TABLE_BITS, SB)].cur = t;
+                Self::push(&mut b_table[hash_len(cv, TABLE_BITS, LB)], t);
                 cv >>= 8;
-                Self::push(&mut self.b_table[hash_len(cv, TABLE_BITS, LB)], t + 1);
+                Self::push(&mut b_table[hash_len(cv, TABLE_BITS, LB)], t + 1);
                 cv >>= 8;
-                self.table[hash_len(cv, TABLE_BITS, SB)].cur = t + 2;
+                table[hash_len(cv, TABLE_BITS, SB)].cur = t + 2;
                 i += 4;
                 while i < s - 1 {
                     let cv = ld64(src, i);
-                    let t = self.e(i);
-                    Self::push(&mut self.b_table[hash_len(cv, TABLE_BITS, LB)], t);
-                    self.table[hash_len(cv >> 8, TABLE_BITS, SB)].cur = t + 1;
+                    let t = i + cur;
+                    Self::push(&mut b_table[hash_len(cv, TABLE_BITS, LB)], t);
+                    table[hash_len(cv >> 8, TABLE_BITS, SB)].cur = t + 1;
                     i += 3;
                 }
             }
             let x = ld64(src, s - 1);
-            let o = self.e(s - 1);
-            self.table[hash_len(x, TABLE_BITS, SB)].cur = o;
-            Self::push(&mut self.b_table[hash_len(x, TABLE_BITS, LB)], o);
+            let o = s - 1 + cur;
+            table[hash_len(x, TABLE_BITS, SB)].cur = o;
+            Self::push(&mut b_table[hash_len(x, TABLE_BITS, LB)], o);
             cv = x >> 8;
         }
     }
@@ -593,6 +598,8 @@ impl Fast {
                 return next_emit;
             };
             let f = self.finish56(dst, src, f, next_emit, true);
+            let cur = self.cur;
+            let (table, b_table) = self.tables();
             repeat = f.s - f.t;
             s = f.s + f.l;
             next_emit = s;
@@ -607,11 +614,11 @@ impl Fast {
             let mut i = next_s + 1;
             while i < end {
                 let cv = ld64(src, i);
-                let t = self.e(i);
-                self.table[hash_len(cv, TABLE_BITS, SB)].cur = t;
-                Self::push(&mut self.b_table[hash_len(cv, TABLE_BITS, LB)], t);
+                let t = i + cur;
+                table[hash_len(cv, TABLE_BITS, SB)].cur = t;
+                Self::push(&mut b_table[hash_len(cv, TABLE_BITS, LB)], t);
                 if s < s_limit {
-                    Self::push(&mut self.b_table[hash_len(cv >> 8, TABLE_BITS, LB)], t + 1);
+                    Self::push(&mut b_table[hash_len(cv >> 8, TABLE_BITS, LB)], t + 1);
                 }
                 i += 2;
             }
