@@ -6,7 +6,6 @@ use super::{Producer, Recipe, Restart};
 use crate::goflate::Deflater;
 use crate::kpflate::{Pgzip, PGZIP_BLOCK, PGZIP_TAIL};
 use std::io::{self, Read, Write};
-use std::sync::mpsc;
 
 /// Go's gzip.Writer is fed by io.Copy, 32 KiB at a time; the output does not depend on it, but
 /// feeding the same pieces keeps us on the path the judges test.
@@ -96,10 +95,6 @@ struct ParallelPgzip {
     pending: Vec<u8>,
     tail: Option<Vec<u8>>,
     pieces: Pieces,
-    /// Input buffers the pieces are done with, for the next pieces: a fresh 2 MiB buffer is
-    /// mapped and faulted in page by page each time (half of a served pgzip layer's page
-    /// faults).
-    spare: (mpsc::Sender<Vec<u8>>, mpsc::Receiver<Vec<u8>>),
 }
 
 /// Blocks per piece: small pieces keep every core busy and little in memory.
@@ -109,9 +104,7 @@ impl ParallelPgzip {
     fn run(&mut self, mut raw: &[u8], finish: bool, out: &mut Vec<u8>) {
         while !raw.is_empty() {
             if self.pending.capacity() == 0 {
-                self.pending = self.spare.1.try_recv().unwrap_or_default();
-                self.pending.clear();
-                self.pending.reserve_exact(PGZIP_PIECE);
+                self.pending = self.pieces.buffer(PGZIP_PIECE);
             }
             let n = raw.len().min(PGZIP_PIECE - self.pending.len());
             self.pending.extend_from_slice(&raw[..n]);
@@ -136,19 +129,17 @@ impl ParallelPgzip {
             (blocks.len() > PGZIP_TAIL).then(|| blocks[blocks.len() - PGZIP_TAIL..].to_vec());
         let tail = std::mem::replace(&mut self.tail, next_tail);
         let level = self.level;
-        let spare = self.spare.0.clone();
-        let job = move || {
+        let job = move |blocks: &[u8]| {
             let mut bytes = Vec::new();
             if let Some(mut p) = Pgzip::resume(level, tail) {
-                p.write(&blocks, &mut bytes);
+                p.write(blocks, &mut bytes);
                 if last {
                     p.close(&mut bytes);
                 }
             }
-            let _ = spare.send(blocks);
             bytes
         };
-        for bytes in self.pieces.submit(job) {
+        for bytes in self.pieces.submit(blocks, job) {
             out.extend_from_slice(&bytes);
         }
     }
@@ -231,7 +222,9 @@ impl ParallelGo {
         });
         let range = (start.saturating_sub(self.buf_start) as usize)
             ..(end.saturating_sub(self.buf_start) as usize);
-        let raw = self.buf.get(range).unwrap_or_default().to_vec();
+        let input = self.buf.get(range).unwrap_or_default();
+        let mut raw = self.pieces.buffer(input.len());
+        raw.extend_from_slice(input);
         if let Some(t) = to {
             // What no later piece needs: everything before the next piece's window.
             let drop = (t.base.saturating_sub(self.buf_start) as usize).min(self.buf.len());
@@ -240,10 +233,10 @@ impl ParallelGo {
         }
         self.partial.push_back(to.is_some_and(|t| t.bit % 8 != 0));
         let level = self.level;
-        let job = move || {
-            crate::goflate::piece(level, from.as_ref(), to.map(|t| t.raw), &raw).unwrap_or_default()
+        let job = move |raw: &[u8]| {
+            crate::goflate::piece(level, from.as_ref(), to.map(|t| t.raw), raw).unwrap_or_default()
         };
-        let done = self.pieces.submit(job);
+        let done = self.pieces.submit(raw, job);
         self.join(done, out);
     }
 
@@ -302,7 +295,6 @@ impl Rebuilder {
                     pending: Vec::new(),
                     tail: None,
                     pieces: Pieces::default(),
-                    spare: mpsc::channel(),
                 }))
             }
             Producer::Gnu { level } => {
