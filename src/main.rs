@@ -5,7 +5,7 @@ use clap::Parser;
 use std::io::Write as _;
 
 fn main() {
-    fixed_mmap_threshold();
+    fixed_malloc_thresholds();
     let cli = Cli::parse();
     bundle::interrupt::install();
     let code = match run(cli) {
@@ -25,7 +25,7 @@ fn main() {
 /// Holding it also holds the trim threshold at glibc's 128 KiB, so each piece's encoder state
 /// (about 1.5 MiB, allocated and freed per piece) went back to the kernel and was faulted in
 /// again: 4 MiB kept per arena halves a served pgzip layer's page faults (147k to 76k).
-fn fixed_mmap_threshold() {
+fn fixed_malloc_thresholds() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets tuning parameters of glibc's allocator, before any thread
     // starts; it has no memory-safety preconditions.
