@@ -178,6 +178,11 @@ pub struct CreateArgs {
     /// Write an unsigned bundle. Loading it will need --allow-unsigned.
     #[arg(long)]
     pub unsigned: bool,
+    /// Allow images whose names differ only in their registry (a.io/team/app:1 and
+    /// b.io/team/app:1): the site must then load and serve with --keep-registry, which keeps
+    /// the registry in the path. Without it such a list is refused.
+    #[arg(long)]
+    pub keep_registry: bool,
     /// Only these platforms (OS/ARCH[/VARIANT]); repeatable. Overrides the list's `platforms:`.
     #[arg(long = "platform")]
     pub platforms: Vec<String>,

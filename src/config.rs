@@ -73,6 +73,7 @@ pub fn create_options(a: CreateArgs) -> Result<CreateOptions> {
         cache_dir: a.cache_dir,
         no_cache: a.no_cache,
         keep_going: a.keep_going,
+        keep_registry: a.keep_registry,
         created,
         progress: a.report.progress(),
         since: a.since,

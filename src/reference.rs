@@ -144,6 +144,38 @@ impl Reference {
     }
 }
 
+/// Two different images that one naming puts under the same `name:tag`: loaded, the second
+/// would silently take the tag from the first.
+#[derive(Debug, PartialEq)]
+pub struct NameClash<T> {
+    pub name: String,
+    pub first: T,
+    pub second: T,
+}
+
+/// Every clash among `(target name:tag, content digest, source)`: the same name given to
+/// different digests (the same image listed twice is no clash).
+pub fn name_clashes<T: Clone>(
+    named: impl IntoIterator<Item = (String, Digest, T)>,
+) -> Vec<NameClash<T>> {
+    let mut seen: std::collections::HashMap<String, (Digest, T)> = Default::default();
+    let mut clashes = Vec::new();
+    for (name, digest, source) in named {
+        match seen.get(&name) {
+            Some((d, first)) if *d != digest => clashes.push(NameClash {
+                name: name.clone(),
+                first: first.clone(),
+                second: source,
+            }),
+            Some(_) => {}
+            None => {
+                seen.insert(name, (digest, source));
+            }
+        }
+    }
+    clashes
+}
+
 pub fn api_host(registry: &str) -> &str {
     if registry == DOCKER_HUB {
         "registry-1.docker.io"
@@ -167,6 +199,20 @@ impl fmt::Display for Reference {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_name_given_to_two_digests_is_a_clash_once_per_extra_image() {
+        let d = |b: &[u8]| crate::digest::Digest::of(b);
+        let named = vec![
+            ("team/app:1".to_string(), d(b"a"), "A"),
+            ("team/app:1".to_string(), d(b"a"), "A again"),
+            ("team/app:1".to_string(), d(b"b"), "B"),
+            ("team/other:1".to_string(), d(b"b"), "C"),
+        ];
+        let c = super::name_clashes(named);
+        assert_eq!(c.len(), 1, "{c:?}");
+        assert_eq!((c[0].name.as_str(), c[0].first, c[0].second), ("team/app:1", "A", "B"));
+    }
+
     use super::*;
 
     fn norm(s: &str) -> String {

@@ -46,6 +46,9 @@ pub struct CreateOptions {
     pub cache_dir: Option<PathBuf>,
     pub no_cache: bool,
     pub keep_going: bool,
+    /// `--keep-registry`: the site keeps the source registry in its paths, so names that
+    /// differ only in their registry are told apart there.
+    pub keep_registry: bool,
     /// Unix seconds.
     pub created: u64,
     pub registry: GlobalOptions,
@@ -102,6 +105,9 @@ pub fn create(opts: &CreateOptions) -> Result<CreateSummary> {
         return Err(failure_report(&opts.list, &failed));
     }
     let mut images = resolved.images;
+    if !opts.keep_registry {
+        plan::refuse_name_clashes(&opts.list, &images)?;
+    }
     for w in images.iter().filter_map(resolve::partial_index_warning) {
         crate::console::line(w);
     }

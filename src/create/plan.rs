@@ -35,6 +35,45 @@ pub struct PlanError {
     pub image: String,
 }
 
+/// Two different images whose names differ only in their registry: where the registry is
+/// dropped from the path (`load --to registry://`, `serve`), one would take the other's tag.
+#[derive(Debug, thiserror::Error)]
+#[error("{list}: {first} and {second} are different images that the site would name alike, {name} (`load --to registry://` and `serve` drop the registry from the path){more}; list one of them, or create with --keep-registry and load and serve with --keep-registry, which keep the registry in the path")]
+pub struct NameClashError {
+    pub list: String,
+    pub name: String,
+    pub first: String,
+    pub second: String,
+    pub more: String,
+}
+
+/// Refuse images that would clash where the registry is dropped from their names.
+pub fn refuse_name_clashes(
+    list: &std::path::Path,
+    images: &[ResolvedImage],
+) -> Result<(), NameClashError> {
+    let named = images.iter().filter_map(|img| {
+        let r = &img.entry.reference;
+        let name = format!("{}:{}", r.repository, r.tag.as_ref()?);
+        let source = format!("{} (line {})", img.entry.source, img.entry.line);
+        Some((name, img.top.digest.clone(), source))
+    });
+    let clashes = crate::reference::name_clashes(named);
+    let Some(c) = clashes.first() else {
+        return Ok(());
+    };
+    Err(NameClashError {
+        list: list.display().to_string(),
+        name: c.name.clone(),
+        first: c.first.clone(),
+        second: c.second.clone(),
+        more: match clashes.len() {
+            1 => String::new(),
+            n => format!(" (and {} more name(s) like it)", n - 1),
+        },
+    })
+}
+
 #[derive(Debug, Default)]
 pub struct Plan {
     /// The configs and layers the bundle carries, in bundle order (first use).

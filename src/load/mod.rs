@@ -140,6 +140,7 @@ impl<'a> Prepared<'a> {
     ) -> Result<Prepared<'a>> {
         let targets = open_targets(opts)?;
         for t in &targets {
+            refuse_name_clashes(t.as_ref(), plan)?;
             t.check(plan)?;
         }
         let users = check_base(&targets, blob_users(plan), doc)?;
@@ -179,6 +180,30 @@ impl<'a> Prepared<'a> {
         }
         Ok(v)
     }
+}
+
+/// Two different images that this target would give one name: refused before anything is
+/// written, since the second would silently take the tag from the first.
+fn refuse_name_clashes(t: &dyn Target, plan: &[PlannedImage]) -> Result<()> {
+    let named = plan.iter().filter_map(|img| {
+        let name = t.tag_name(img)?;
+        Some((name, img.top().digest.clone(), img.record.reference.as_str()))
+    });
+    let clashes = crate::reference::name_clashes(named);
+    let Some(first) = clashes.first() else {
+        return Ok(());
+    };
+    bail!(
+        "{}: {} and {} are different images that would both be {}{}; load with --keep-registry (the source registry stays in the path), --rewrite one of them apart, or choose one with --image; nothing was written",
+        t.name(),
+        first.first,
+        first.second,
+        first.name,
+        match clashes.len() {
+            1 => String::new(),
+            n => format!(" (and {} more name(s) like it)", n - 1),
+        }
+    )
 }
 
 /// A delta bundle leaves out layers its base carried: before anything is written, each target

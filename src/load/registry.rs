@@ -140,6 +140,11 @@ impl Target for RegistryTarget {
             .with_context(|| self.name())
     }
 
+    fn tag_name(&self, img: &PlannedImage) -> Option<String> {
+        let tag = img.reference.tag.as_ref()?;
+        Some(format!("{}/{}:{tag}", self.host, self.repo_for(img)))
+    }
+
     fn name(&self) -> String {
         format!(
             "registry://{}{}",

@@ -63,6 +63,11 @@ pub trait Target: Send + Sync {
     fn check(&self, _plan: &[PlannedImage]) -> Result<()> {
         Ok(())
     }
+    /// The name an image's tag gets here (`registry/repo:tag`), None for an image loaded by
+    /// digest only: two images given one name would leave it to whichever came last.
+    fn tag_name(&self, img: &PlannedImage) -> Option<String> {
+        img.reference.tagged_name()
+    }
     /// For a delta bundle: whether the target already holds a blob the bundle leaves out, made
     /// available to `users` where it can be (a registry mounts it across repositories). Targets
     /// that start empty (a new archive, a staged import) never do, so they cannot take a delta.

@@ -13,6 +13,7 @@ mod kpflate;
 mod load;
 mod refdelta;
 mod referrers;
+mod release_cycle;
 mod rough_edges;
 mod security;
 mod serve;
