@@ -236,11 +236,12 @@ pub struct LoadArgs {
     /// written. Needs the bundle as a file.
     #[arg(long, value_name = "COSIGN.pub")]
     pub verify_images: Option<PathBuf>,
-    /// The bundle a `create --compact --since` update was made against: where the reference
-    /// layers of its deltas are read from when a target does not hold them (a new oci: layout,
-    /// docker-archive:, containerd).
+    /// A bundle the site holds (repeatable: the full release and the deltas over it): the
+    /// layers a `--since` delta leaves out, and the reference layers of `--compact --since`
+    /// deltas, are read from it when a target does not hold them (a new oci: layout,
+    /// docker-archive:, containerd). Checked with the same keys as the bundle.
     #[arg(long, value_name = "FILE")]
-    pub base: Option<PathBuf>,
+    pub base: Vec<PathBuf>,
     /// Blobs loaded at once.
     #[arg(short, long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub jobs: u16,

@@ -133,7 +133,7 @@ pub fn load_options(a: LoadArgs) -> Result<LoadOptions> {
         keys: a.keys,
         allow_unsigned: a.allow_unsigned,
         targets,
-        base: a.base,
+        bases: a.base,
         images: a.images,
         jobs: a.jobs as usize,
         registries,

@@ -210,7 +210,10 @@ mod tests {
         ];
         let c = super::name_clashes(named);
         assert_eq!(c.len(), 1, "{c:?}");
-        assert_eq!((c[0].name.as_str(), c[0].first, c[0].second), ("team/app:1", "A", "B"));
+        assert_eq!(
+            (c[0].name.as_str(), c[0].first, c[0].second),
+            ("team/app:1", "A", "B")
+        );
     }
 
     use super::*;

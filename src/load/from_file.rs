@@ -47,7 +47,7 @@ pub fn load(
         let key = crate::cosign::CosignKey::load(path)?;
         super::signatures::check_images(&plan, &session.checked, &reader, &key, &name)?;
     }
-    let prepared = Prepared::new(opts, &plan, &session.checked.doc)?;
+    let prepared = Prepared::new(opts, keys, &plan, &session.checked.doc)?;
     if let Some(refs) = &prepared.references {
         reader.set_references(refs.clone());
     }
@@ -108,10 +108,12 @@ fn send_all(
             .map(|(blob, imgs)| {
                 let _turn = blob.rebuild.is_some().then(|| rebuilds.take());
                 let open = || -> Result<Box<dyn Read + Send>> {
-                    let r = reader.open_blob(blob)?;
-                    Ok(match blob.rebuild {
-                        Some(_) => Box::new(Proving::new(r, blob, proofs.clone())),
-                        None => r,
+                    prepared.open_blob(blob, || {
+                        let r = reader.open_blob(blob)?;
+                        Ok(match blob.rebuild {
+                            Some(_) => Box::new(Proving::new(r, blob, proofs.clone())),
+                            None => r,
+                        })
                     })
                 };
                 prepared.put(blob, imgs, &open, progress)

@@ -21,7 +21,7 @@ pub fn load(
     let stdin = std::io::stdin().lock();
     let mut session = Session::open(stdin, "stdin", keys, opts.allow_unsigned)?;
     let plan = crate::select::plan(&session.checked, &opts.images, &opts.platforms)?;
-    let prepared = Prepared::new(opts, &plan, &session.checked.doc)?;
+    let prepared = Prepared::new(opts, keys, &plan, &session.checked.doc)?;
     if let Some(refs) = &prepared.references {
         session.set_references(refs.clone());
     }
@@ -34,8 +34,22 @@ pub fn load(
         .filter_map(|(b, _)| Some(b.rebuild.as_ref()?.reference.as_ref()?.layer.clone()))
         .collect();
     let mut outcomes = vec![BlobOutcome::default(); prepared.targets.len()];
-    let spool_dir = std::env::temp_dir();
     let quiet = Progress::new(Mode::Quiet, "loaded");
+    // Left-out layers a target lacks come from a --base bundle, not from the stream.
+    for (blob, imgs) in prepared
+        .users
+        .iter()
+        .filter(|(b, _)| prepared.from_base.contains_key(&b.digest))
+    {
+        let open = || prepared.open_blob(blob, || anyhow::bail!("{} is in no --base", blob.digest));
+        for (o, n) in outcomes
+            .iter_mut()
+            .zip(prepared.put(blob, imgs, &open, &quiet)?)
+        {
+            *o += n;
+        }
+    }
+    let spool_dir = std::env::temp_dir();
     let no_one = Vec::new();
     while let Some(blob) = session.next_blob()? {
         let reference = references.contains(&blob.digest);

@@ -5,6 +5,7 @@
 //! once every byte of the bundle checked out. `select` decides what is loaded; `target` is
 //! what every destination can do, `spec` parses `--to`.
 
+mod bases;
 pub mod containerd;
 pub mod containers_storage;
 pub mod docker_archive;
@@ -36,8 +37,9 @@ pub struct LoadOptions {
     pub keys: Vec<PathBuf>,
     pub allow_unsigned: bool,
     pub targets: Vec<TargetSpec>,
-    /// `--base FILE`: the bundle whose layers deltas were encoded against.
-    pub base: Option<PathBuf>,
+    /// `--base FILE` (repeatable): the bundles the site holds, which a delta's left-out layers
+    /// and its reference deltas' reference layers are read from where a target lacks them.
+    pub bases: Vec<PathBuf>,
     /// `--verify-images`: every image must carry a cosign signature by this public key.
     pub verify_images: Option<PathBuf>,
     pub images: Vec<String>,
@@ -130,11 +132,16 @@ struct Prepared<'a> {
     users: Vec<(BlobRecord, Vec<&'a PlannedImage>)>,
     /// The reference tars of the layers carried as deltas, all at hand (`references`).
     references: Option<std::sync::Arc<crate::reftars::ReferenceTars>>,
+    bases: bases::Bases,
+    /// Left-out layers sent from a base (by digest: the base's record), for the targets that
+    /// lack them.
+    from_base: HashMap<crate::digest::Digest, (usize, BlobRecord)>,
 }
 
 impl<'a> Prepared<'a> {
     fn new(
         opts: &LoadOptions,
+        keys: &[verify::TrustedKey],
         plan: &'a [PlannedImage],
         doc: &crate::format::BundleManifest,
     ) -> Result<Prepared<'a>> {
@@ -143,14 +150,42 @@ impl<'a> Prepared<'a> {
             refuse_name_clashes(t.as_ref(), plan)?;
             t.check(plan)?;
         }
-        let users = check_base(&targets, blob_users(plan), doc)?;
-        let references = references(opts, &targets, &users, doc)?;
+        let mut bases = bases::Bases::open(&opts.bases, keys, opts.allow_unsigned)?;
+        let (users, from_base) = check_base(&targets, blob_users(plan), doc, &bases)?;
+        let references = references(opts, &targets, &users, &from_base, doc, &bases)?;
+        if let Some(r) = &references {
+            bases.set_references(r.clone());
+        }
+        if !bases.is_empty() && from_base.is_empty() && references.is_none() {
+            crate::console::line(format!(
+                "note: --base was not used: {}",
+                match doc.base {
+                    None => "this bundle is not a delta, it carries every layer itself",
+                    Some(_) => "every layer this delta leaves out is already at each target",
+                }
+            ));
+        }
         Ok(Prepared {
             plan,
             targets,
             users,
             references,
+            bases,
+            from_base,
         })
+    }
+
+    /// A blob's bytes: from the base that carries it if it is a left-out layer a target lacks,
+    /// else from `bundle`.
+    fn open_blob(
+        &self,
+        blob: &BlobRecord,
+        bundle: impl FnOnce() -> Result<Box<dyn std::io::Read + Send>>,
+    ) -> Result<Box<dyn std::io::Read + Send>> {
+        match self.from_base.get(&blob.digest) {
+            Some((i, record)) => self.bases.get(*i).open_blob(record),
+            None => bundle(),
+        }
     }
 
     /// Put one blob into every target; `open` gives its bytes, as often as asked.
@@ -187,7 +222,11 @@ impl<'a> Prepared<'a> {
 fn refuse_name_clashes(t: &dyn Target, plan: &[PlannedImage]) -> Result<()> {
     let named = plan.iter().filter_map(|img| {
         let name = t.tag_name(img)?;
-        Some((name, img.top().digest.clone(), img.record.reference.as_str()))
+        Some((
+            name,
+            img.top().digest.clone(),
+            img.record.reference.as_str(),
+        ))
     });
     let clashes = crate::reference::name_clashes(named);
     let Some(first) = clashes.first() else {
@@ -206,42 +245,63 @@ fn refuse_name_clashes(t: &dyn Target, plan: &[PlannedImage]) -> Result<()> {
     )
 }
 
+type Users<'a> = Vec<(BlobRecord, Vec<&'a PlannedImage>)>;
+type FromBase = HashMap<crate::digest::Digest, (usize, BlobRecord)>;
+
 /// A delta bundle leaves out layers its base carried: before anything is written, each target
-/// must already hold every one of them that the chosen images need. Returns the blobs to send.
+/// must hold every one of them that the chosen images need, or a `--base` bundle must carry
+/// it (then it is sent from there). Returns the blobs to send and which come from a base.
 fn check_base<'a>(
     targets: &[Box<dyn Target>],
-    users: Vec<(BlobRecord, Vec<&'a PlannedImage>)>,
+    users: Users<'a>,
     doc: &crate::format::BundleManifest,
-) -> Result<Vec<(BlobRecord, Vec<&'a PlannedImage>)>> {
+    bases: &bases::Bases,
+) -> Result<(Users<'a>, FromBase)> {
     let Some(base) = &doc.base else {
-        return Ok(users);
+        return Ok((users, HashMap::new()));
     };
     let omitted: std::collections::HashSet<&crate::digest::Digest> =
         base.omitted.iter().map(|b| &b.digest).collect();
-    let (absent, send): (Vec<_>, Vec<_>) = users
+    let (absent, mut send): (Vec<_>, Vec<_>) = users
         .into_iter()
         .partition(|(b, _)| omitted.contains(&b.digest));
+    let mut from_base = HashMap::new();
     for t in targets {
         let mut missing = Vec::new();
         for (blob, imgs) in &absent {
-            if !t.has_blob(blob, imgs)? {
-                missing.push(format!("{} (of {})", blob.digest, names_of(imgs)));
+            if from_base.contains_key(&blob.digest) || t.has_blob(blob, imgs)? {
+                continue;
+            }
+            match bases.find(&blob.digest) {
+                Some((i, record)) => {
+                    from_base.insert(blob.digest.clone(), (i, record.clone()));
+                }
+                None => missing.push(format!("{} (of {})", blob.digest, names_of(imgs))),
             }
         }
         if !missing.is_empty() {
             bail!(
-                "{}: this is a delta bundle over {} {} ({}), and {} layer(s) it leaves out are not there: {}{}. Load the base (or a full bundle) into this target first; nothing was written",
+                "{}: this is a delta bundle over {} {} ({}), and {} layer(s) it leaves out are not there{}: {}{}. Load the base (or a full bundle) into this target first, or give the bundles the site holds with --base FILE (repeatable); nothing was written",
                 t.name(),
                 base.kind,
                 base.name,
                 base.digest,
                 missing.len(),
+                match bases.is_empty() {
+                    true => String::new(),
+                    false => " nor in any --base bundle".to_string(),
+                },
                 missing[..missing.len().min(3)].join(", "),
                 if missing.len() > 3 { ", ..." } else { "" }
             );
         }
     }
-    Ok(send)
+    send.extend(
+        absent
+            .into_iter()
+            .filter(|(b, _)| from_base.contains_key(&b.digest)),
+    );
+    Ok((send, from_base))
 }
 
 /// The layers to send that are carried as deltas need their reference layers: from the bundle
@@ -249,16 +309,22 @@ fn check_base<'a>(
 /// unpacked and checked now, before anything is written; one that cannot be had stops the load
 /// here. Read from stdin, a reference the bundle carries is kept as it streams past
 /// (`from_stdin`), ahead of the layers encoded against it.
-fn references(
+fn references<'a>(
     opts: &LoadOptions,
     targets: &[Box<dyn Target>],
-    users: &[(BlobRecord, Vec<&PlannedImage>)],
+    users: &'a [(BlobRecord, Vec<&PlannedImage>)],
+    from_base: &'a FromBase,
     doc: &crate::format::BundleManifest,
+    bases: &bases::Bases,
 ) -> Result<Option<std::sync::Arc<crate::reftars::ReferenceTars>>> {
     let stdin = opts.file.as_os_str() == "-";
     let carried: std::collections::HashSet<_> = doc.blobs.iter().map(|b| &b.digest).collect();
+    // A left-out layer sent from a base is read as that base carries it: maybe a delta too.
+    let record =
+        |b: &'a BlobRecord| -> &'a BlobRecord { from_base.get(&b.digest).map_or(b, |(_, r)| r) };
     let needed: Vec<_> = users
         .iter()
+        .map(|(b, imgs)| (record(b), imgs))
         .filter_map(|(b, imgs)| Some((b, b.rebuild.as_ref()?.reference.as_ref()?, imgs)))
         .filter(|(_, r, _)| !(stdin && carried.contains(&r.layer)))
         .collect();
@@ -275,10 +341,8 @@ fn references(
         let source = crate::reftars::ReferenceTars::bundle_source(reader)?;
         tars.add(opts.file.display().to_string(), source);
     }
-    if let Some(base) = &opts.base {
-        let reader = crate::format::reader::BundleReader::open(base)?;
-        let source = crate::reftars::ReferenceTars::bundle_source(reader)?;
-        tars.add(format!("--base {}", base.display()), source);
+    for (name, reader) in bases.readers()? {
+        tars.add(name, crate::reftars::ReferenceTars::bundle_source(reader)?);
     }
     // Each reference is unpacked on its own core: they are whole layers.
     let mut firsts = std::collections::HashSet::new();
@@ -293,14 +357,14 @@ fn references(
         use rayon::prelude::*;
         needed
             .par_iter()
-            .try_for_each(|(blob, r, imgs)| reference_at_hand(opts, targets, &tars, blob, r, imgs))
+            .try_for_each(|(blob, r, imgs)| reference_at_hand(bases, targets, &tars, blob, r, imgs))
     })?;
     Ok(Some(std::sync::Arc::new(tars)))
 }
 
 /// `r` from the sources of `tars`, else from the first target that holds it.
 fn reference_at_hand(
-    opts: &LoadOptions,
+    bases: &bases::Bases,
     targets: &[Box<dyn Target>],
     tars: &crate::reftars::ReferenceTars,
     blob: &BlobRecord,
@@ -326,9 +390,12 @@ fn reference_at_hand(
         blob.digest,
         names_of(imgs),
         r.layer,
-        match &opts.base {
-            Some(b) => format!(" and {} does not carry it", b.display()),
-            None => String::new(),
+        match bases.is_empty() {
+            true => String::new(),
+            false => format!(
+                " and no --base bundle carries it ({})",
+                bases.paths().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+            ),
         }
     )
 }

@@ -107,6 +107,158 @@ fn load_refuses_two_images_under_one_target_name_before_writing() {
         c.b.addr.replace(':', "_")
     );
     assert!(o.status.success(), "{}", text(&o));
-    assert_eq!(site.digest_of("r/a/team/app:1.0"), c.a.digest_of("team/app:1.0"));
-    assert_eq!(site.digest_of("r/team/app:1.0"), c.b.digest_of("team/app:1.0"));
+    assert_eq!(
+        site.digest_of("r/a/team/app:1.0"),
+        c.a.digest_of("team/app:1.0")
+    );
+    assert_eq!(
+        site.digest_of("r/team/app:1.0"),
+        c.b.digest_of("team/app:1.0")
+    );
+}
+
+/// A site's chain: release 1 (full), release 2 (a delta over 1), release 3 (a delta over 2).
+/// Release 3 leaves out the shared base layer (carried only by release 1) and app2's layer
+/// (carried by release 2).
+fn chain_of_releases() -> (Registry, tempfile::TempDir, String, [std::path::PathBuf; 3]) {
+    let (src, imgs) = registry_with_images();
+    src.push(imgs.layout_dir.path(), "multi", "team/app1:2.0", &[]);
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let (key, public) = keypair(w);
+    let r = [
+        w.join("r1.bundle"),
+        w.join("r2.bundle"),
+        w.join("r3.bundle"),
+    ];
+    let lists: [&[&str]; 3] = [
+        &["team/app1:1.0"],
+        &["team/app1:1.0", "team/app2:1.0"],
+        &["team/app2:1.0", "team/app1:2.0"],
+    ];
+    for (i, images) in lists.iter().enumerate() {
+        let list = plain_list(w, &src, images);
+        let mut extra = vec!["--key", key.as_str()];
+        let since;
+        if i > 0 {
+            since = r[i - 1].display().to_string();
+            extra.extend(["--since", since.as_str()]);
+        }
+        let o = create(&list, &r[i], &extra);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    (src, work, public, r)
+}
+
+#[test]
+fn a_plain_delta_loads_into_an_empty_target_from_the_chain_of_bases() {
+    let (src, work, public, [r1, r2, r3]) = chain_of_releases();
+    let w = work.path();
+    let archive = w.join("b.tar");
+    let to_archive = format!("docker-archive:{}", archive.display());
+    // No base: the target cannot hold what the delta leaves out.
+    let o = bundle!("load {} --key {} --to {} -q", r3, public, to_archive);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--base"),
+        "{}",
+        text(&o)
+    );
+    assert!(!archive.exists());
+    // Release 2 alone does not carry the base layer: release 1 does.
+    let o = bundle!(
+        "load {} --key {} --to {} -q --base {}",
+        r3,
+        public,
+        to_archive,
+        r2
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("nor in any --base bundle"),
+        "{}",
+        text(&o)
+    );
+    assert!(!archive.exists());
+    // The chain: every layer found, into a new archive and a new layout (also from stdin).
+    let o = bundle!(
+        "load {} --key {} --to {} -q --base {} --base {}",
+        r3,
+        public,
+        to_archive,
+        r1,
+        r2
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let layout = w.join("layout");
+    let o = bundle!(
+        "load {} --key {} --to {} -q --base {} --base {}",
+        r3,
+        public,
+        format!("oci:{}", layout.display()),
+        r1,
+        r2
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let piped = w.join("piped");
+    let o = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "exec {} load - --key {public} --to oci:{} -q --base {} --base {} < {}",
+            bundle_bin().display(),
+            piped.display(),
+            r1.display(),
+            r2.display(),
+            r3.display()
+        ))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    // (skopeo's oci: transport does not read app2's Docker schema2 manifest from a layout.)
+    let copies = [
+        format!("oci:{}:{}/team/app1:2.0", layout.display(), src.addr),
+        format!("oci:{}:{}/team/app1:2.0", piped.display(), src.addr),
+        format!(
+            "docker-archive:{}:{}/team/app1:2.0",
+            archive.display(),
+            src.addr
+        ),
+        format!(
+            "docker-archive:{}:{}/team/app2:1.0",
+            archive.display(),
+            src.addr
+        ),
+    ];
+    for at in copies {
+        let o = std::process::Command::new("skopeo")
+            .args(["copy", "-q", &at, &format!("oci:{}/check:x", w.display())])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{at}: {}", text(&o));
+    }
+    for dir in [&layout, &piped] {
+        let o = std::process::Command::new("skopeo")
+            .args(["inspect", "--raw"])
+            .arg(format!("oci:{}:{}/team/app1:2.0", dir.display(), src.addr))
+            .output()
+            .unwrap();
+        assert_eq!(
+            format!("sha256:{}", crate::common::layout::sha256_hex(&o.stdout)),
+            src.digest_of("team/app1:2.0")
+        );
+    }
+    // A base given where nothing is taken from it is said to be unused.
+    let o = bundle!(
+        "load {} --key {} --to oci:{} -q --base {}",
+        r1,
+        public,
+        w.join("other"),
+        r2
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--base was not used"),
+        "{}",
+        text(&o)
+    );
 }
