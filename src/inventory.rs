@@ -25,6 +25,16 @@ pub struct Inventory {
     /// --since` picks the layer a changed one replaces from these (absent in older inventories).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub manifests: Vec<HeldManifest>,
+    /// Repositories whose content could not be listed (no tags, or a read that failed), each
+    /// with why: what they hold is not in `blobs`, so the next delta carries it again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unlisted: Vec<Unlisted>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Unlisted {
+    pub repository: String,
+    pub why: String,
 }
 
 /// An image manifest the site holds.
@@ -82,6 +92,7 @@ pub fn from_oci(dir: &Path) -> Result<Inventory> {
         created: now(),
         blobs,
         manifests: oci_manifests(dir),
+        unlisted: Vec::new(),
     })
 }
 
@@ -138,13 +149,20 @@ pub fn from_registry(host: &str, registries: &Registries) -> Result<Inventory> {
         .with_context(|| format!("listing the repositories of {host} (its /v2/_catalog)"))?;
     let mut blobs = BTreeSet::new();
     let mut manifests = Vec::new();
+    let mut unlisted = Vec::new();
     for repo in &repos {
-        if let Err(e) = held_by(&client, repo, &mut blobs, &mut manifests) {
-            crate::console::line(format!(
-                "warning: {host}/{repo} left out of the inventory: {}",
-                crate::causes::flatten(e.chain())
-            ));
-        }
+        let why = match held_by(&client, repo, &mut blobs, &mut manifests) {
+            Ok(true) => continue,
+            Ok(false) => NO_TAGS.to_string(),
+            Err(e) => crate::causes::flatten(e.chain()),
+        };
+        crate::console::line(format!(
+            "warning: {host}/{repo} left out of the inventory: {why}"
+        ));
+        unlisted.push(Unlisted {
+            repository: repo.clone(),
+            why,
+        });
     }
     Ok(Inventory {
         inventory_version: INVENTORY_VERSION,
@@ -152,21 +170,27 @@ pub fn from_registry(host: &str, registries: &Registries) -> Result<Inventory> {
         created: now(),
         blobs,
         manifests,
+        unlisted,
     })
 }
 
-/// Every digest the tags of `repo` lead to.
+/// A registry lists tags, not manifests: an untagged manifest cannot be found. `bundle load`
+/// tags what it pushes by digest alone (`manifest::PINNED_TAG`); other tools may not.
+const NO_TAGS: &str = "it has no tags, so its manifests cannot be listed through the registry API (a failed load, or a push by digest alone by another tool)";
+
+/// Every digest the tags of `repo` lead to; false when it has no tags.
 fn held_by(
     client: &RegistryClient,
     repo: &str,
     blobs: &mut BTreeSet<Digest>,
     manifests: &mut Vec<HeldManifest>,
-) -> Result<()> {
+) -> Result<bool> {
     let tags = match client.tags(repo) {
         Ok(t) => t,
-        Err(RegistryError::NotFound { .. }) => return Ok(()),
+        Err(RegistryError::NotFound { .. }) => return Ok(false),
         Err(e) => return Err(e.into()),
     };
+    let tagged = !tags.is_empty();
     for tag in tags {
         let mut todo = vec![client.get_manifest(repo, &tag)?];
         while let Some(m) = todo.pop() {
@@ -191,7 +215,7 @@ fn held_by(
             }
         }
     }
-    Ok(())
+    Ok(tagged)
 }
 
 /// `--from registry://HOST[:PORT]` (with `cfg` for how to reach it) or `--from oci:DIR`.

@@ -246,16 +246,38 @@ pub fn referrers_index(descriptors: Vec<serde_json::Value>) -> Vec<u8> {
     .expect("a JSON value serialises")
 }
 
+/// The tag under which `bundle load` lists, per repository, the manifests it pushed by digest
+/// only (images pinned by digest in the list): a registry lists tags, not manifests, so without
+/// it `inventory` could not see them, and a garbage collection that deletes untagged manifests
+/// would delete them.
+pub const PINNED_TAG: &str = "bundle-pinned";
+
+/// A descriptor of a manifest for `PINNED_TAG`'s index, named by the reference it came from.
+pub fn pinned_descriptor(
+    digest: &Digest,
+    media_type: &str,
+    size: u64,
+    source: &str,
+) -> serde_json::Value {
+    serde_json::json!({
+        "mediaType": media_type,
+        "digest": digest.to_string(),
+        "size": size,
+        "annotations": {"org.opencontainers.image.ref.name": source},
+    })
+}
+
 /// The tag that lists the referrers of `subject` where a registry has no referrers API (the
 /// distribution spec's fallback), and that cosign's tags start with.
 pub fn referrers_tag(subject: &Digest) -> String {
     format!("sha256-{}", subject.hex())
 }
 
-/// The fallback tag's index with `descriptors` added: `existing` (what the tag held, if
-/// anything) keeps every entry and every other field; None when it already lists them all.
+/// An index kept under a tag (the referrers fallback tag, `PINNED_TAG`) with `descriptors`
+/// added: `existing` (what the tag held, if anything) keeps every entry and every other field;
+/// None when it already lists them all.
 /// An existing index that does not parse is replaced (it could not list anything).
-pub fn merge_referrers_index(
+pub fn merge_into_index(
     existing: Option<&[u8]>,
     descriptors: Vec<serde_json::Value>,
 ) -> Option<Vec<u8>> {
@@ -396,15 +418,15 @@ mod tests {
     #[test]
     fn a_fallback_index_keeps_what_it_listed() {
         let d = |n: char| serde_json::json!({"mediaType": OCI_MANIFEST, "digest": format!("sha256:{}", n.to_string().repeat(64)), "size": 3});
-        let first = merge_referrers_index(None, vec![d('a')]).unwrap();
+        let first = merge_into_index(None, vec![d('a')]).unwrap();
         let v: serde_json::Value = serde_json::from_slice(&first).unwrap();
         assert_eq!(v["mediaType"], OCI_INDEX);
         assert_eq!(v["manifests"].as_array().unwrap().len(), 1);
-        assert!(merge_referrers_index(Some(&first), vec![d('a')]).is_none());
+        assert!(merge_into_index(Some(&first), vec![d('a')]).is_none());
         let mut theirs = v.clone();
         theirs["annotations"] = serde_json::json!({"kept": "yes"});
         let theirs = serde_json::to_vec(&theirs).unwrap();
-        let both = merge_referrers_index(Some(&theirs), vec![d('b'), d('a')]).unwrap();
+        let both = merge_into_index(Some(&theirs), vec![d('b'), d('a')]).unwrap();
         let v: serde_json::Value = serde_json::from_slice(&both).unwrap();
         assert_eq!(v["manifests"].as_array().unwrap().len(), 2);
         assert_eq!(v["annotations"]["kept"], "yes");

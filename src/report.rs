@@ -140,8 +140,12 @@ pub fn loaded(r: &LoadReport, json: bool) -> String {
 }
 
 pub fn inventory(output: &Path, inv: &Inventory) -> String {
+    let unlisted = match inv.unlisted.len() {
+        0 => String::new(),
+        n => format!(" ({n} repositories could not be listed, named above and in the file's `unlisted`: the next delta carries what they hold again)"),
+    };
     format!(
-        "wrote {}: {} digests held by {}",
+        "wrote {}: {} digests held by {}{unlisted}",
         output.display(),
         inv.blobs.len(),
         inv.source

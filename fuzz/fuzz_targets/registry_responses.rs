@@ -36,7 +36,7 @@ fuzz_target!(|data: &[u8]| {
         let _ = manifest::referrer_kind(&r.artifact_type(), None);
     }
     let d = manifest::referrer_descriptor(data, manifest::OCI_MANIFEST);
-    if let Some(merged) = manifest::merge_referrers_index(Some(data), vec![d.clone()]) {
+    if let Some(merged) = manifest::merge_into_index(Some(data), vec![d.clone()]) {
         let v: serde_json::Value = serde_json::from_slice(&merged).unwrap();
         let list = v["manifests"].as_array().unwrap();
         assert!(list.iter().any(|e| e["digest"] == d["digest"]));

@@ -240,6 +240,7 @@ impl Target for RegistryTarget {
             }
         }
         let mut names = Vec::new();
+        let mut pinned: BTreeMap<String, Vec<serde_json::Value>> = BTreeMap::new();
         for (img, target) in tag_targets {
             let repo = self.repo_for(img);
             match &img.reference.tag {
@@ -252,7 +253,27 @@ impl Target for RegistryTarget {
                     )?;
                     names.push(format!("{}/{repo}:{tag}", self.host));
                 }
-                None => names.push(format!("{}/{repo}@{}", self.host, target.digest)),
+                None => {
+                    names.push(format!("{}/{repo}@{}", self.host, target.digest));
+                    let d = manifest::pinned_descriptor(
+                        &target.digest,
+                        &target.media_type,
+                        target.size,
+                        &img.record.reference,
+                    );
+                    pinned.entry(repo).or_default().push(d);
+                }
+            }
+        }
+        for (repo, descriptors) in pinned {
+            // The images are in; only the record for `inventory` is missing.
+            if let Err(e) = self.record_pinned(&repo, descriptors) {
+                crate::console::line(format!(
+                    "warning: {}/{repo}: the images loaded by digest could not be recorded under the tag {} ({}); `bundle inventory` will not see them",
+                    self.host,
+                    manifest::PINNED_TAG,
+                    crate::causes::flatten(e.chain())
+                ));
             }
         }
         for img in plan {
@@ -263,6 +284,18 @@ impl Target for RegistryTarget {
 }
 
 impl RegistryTarget {
+    /// The manifests pushed by digest only, added to the repository's `PINNED_TAG` index (read,
+    /// merged, written only when it gains an entry), so `inventory` sees them.
+    fn record_pinned(&self, repo: &str, descriptors: Vec<serde_json::Value>) -> Result<()> {
+        let client = self.registries.client(&self.host)?;
+        let existing = client.find_manifest(repo, manifest::PINNED_TAG)?;
+        let old = existing.as_ref().map(|e| &e.bytes[..]);
+        if let Some(index) = manifest::merge_into_index(old, descriptors) {
+            client.put_manifest(repo, manifest::PINNED_TAG, manifest::OCI_INDEX, &index)?;
+        }
+        Ok(())
+    }
+
     /// An image's referrers, after the image: each by digest, a cosign one under its tag too;
     /// one with a `subject` is also added to the fallback `sha256-<hex>` tag's index unless
     /// the registry said (`OCI-Subject`) that its referrers API indexed it. Each subject's
@@ -286,7 +319,7 @@ impl RegistryTarget {
             let tag = manifest::referrers_tag(subject);
             let existing = client.find_manifest(&repo, &tag)?;
             let old = existing.as_ref().map(|e| &e.bytes[..]);
-            if let Some(index) = manifest::merge_referrers_index(old, descriptors) {
+            if let Some(index) = manifest::merge_into_index(old, descriptors) {
                 client.put_manifest(&repo, &tag, manifest::OCI_INDEX, &index)?;
             }
         }

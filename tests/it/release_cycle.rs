@@ -262,3 +262,63 @@ fn a_plain_delta_loads_into_an_empty_target_from_the_chain_of_bases() {
         text(&o)
     );
 }
+
+#[test]
+fn inventory_of_a_registry_sees_the_images_loaded_by_digest() {
+    let (src, _imgs) = registry_with_images();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let pinned = format!("team/app2@{}", src.digest_of("team/app2:1.0"));
+    let list = plain_list(w, &src, &["team/app1:1.0", &pinned, "team/multi:2.0"]);
+    let b = w.join("pinned.bundle");
+    let o = create(&list, &b, &["--unsigned"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let site = Registry::start();
+    let layout = w.join("layout");
+    for to in [
+        format!("registry://{}", site.addr),
+        format!("oci:{}", layout.display()),
+    ] {
+        let o = bundle!("load {} --allow-unsigned --to {} --plain-http -q", b, to);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    // Loaded twice: the record of what was pinned is not written again.
+    let o = bundle!(
+        "load {} --allow-unsigned --to registry://{} --plain-http -q",
+        b,
+        site.addr
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let blobs = |from: String, name: &str| -> Vec<String> {
+        let out = w.join(name);
+        let o = bundle!("inventory --from {} --plain-http -o {}", from, out);
+        assert!(o.status.success(), "{}", text(&o));
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+        v["blobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d.as_str().unwrap().to_string())
+            .collect()
+    };
+    let from_registry = blobs(format!("registry://{}", site.addr), "reg.json");
+    let from_oci = blobs(format!("oci:{}", layout.display()), "oci.json");
+    assert!(
+        from_registry.contains(&src.digest_of("team/app2:1.0")),
+        "the pinned manifest is not in the registry's inventory: {from_registry:?}"
+    );
+    // Every blob the layout holds, the registry's inventory lists (it also lists the record).
+    let missing: Vec<_> = from_oci
+        .iter()
+        .filter(|d| !from_registry.contains(d))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "not seen through the registry: {missing:?}"
+    );
+    assert_eq!(
+        from_registry.len(),
+        from_oci.len() + 1,
+        "one record index more"
+    );
+}

@@ -147,6 +147,17 @@ fn inventory_after_a_failed_load_treats_a_repository_without_tags_as_empty() {
     assert!(o.status.success(), "{}", text(&o));
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&inv).unwrap()).unwrap();
     assert_eq!(v["blobs"], serde_json::json!([]), "{v}");
+    // ... and says which repositories it could not list, and why.
+    let unlisted = v["unlisted"].to_string();
+    assert!(
+        unlisted.contains("team/app1") && unlisted.contains("no tags"),
+        "{v}"
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("could not be listed"),
+        "{}",
+        text(&o)
+    );
 }
 
 #[test]
