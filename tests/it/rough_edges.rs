@@ -154,7 +154,7 @@ fn inventory_after_a_failed_load_treats_a_repository_without_tags_as_empty() {
         "{v}"
     );
     assert!(
-        String::from_utf8_lossy(&o.stderr).contains("could not be listed"),
+        String::from_utf8_lossy(&o.stdout).contains("2 repositories could not be listed"),
         "{}",
         text(&o)
     );
