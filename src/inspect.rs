@@ -15,8 +15,9 @@ pub struct Inspection {
     pub signed: bool,
     pub signer: Option<String>,
     pub file_size: u64,
-    pub blob_count: usize,
-    pub blob_bytes: u64,
+    /// Manifests, and configs and layers (`blobs`, `blobBytes`), as every command counts them.
+    #[serde(flatten)]
+    pub contents: crate::format::Contents,
     /// How the layers are carried (rebuilt by an encoder, or as they came).
     pub layers: Vec<crate::format::Carriage>,
     pub images: Vec<crate::format::ImageRecord>,
@@ -80,6 +81,7 @@ pub fn inspect(path: &Path) -> Result<Inspection, FormatError> {
     let (doc, _) = reader.bundle_manifest()?;
     let signed = reader.member(SIGNATURE_PATH).is_some();
     let layers = doc.carriage();
+    let contents = doc.contents();
     let deltas = deltas_of(&reader, &doc);
     Ok(Inspection {
         deltas,
@@ -88,12 +90,10 @@ pub fn inspect(path: &Path) -> Result<Inspection, FormatError> {
         created: doc.created,
         tool: doc.tool,
         signed,
-        signer: doc
-            .signer
-            .map(|s| format!("{} {}", s.algorithm, s.fingerprint)),
+        // The fingerprint alone, as create, verify and load give it (the key is ed25519).
+        signer: doc.signer.map(|s| s.fingerprint),
         file_size: reader.len,
-        blob_count: doc.blobs.len(),
-        blob_bytes: doc.blobs.iter().map(|b| b.size).sum(),
+        contents,
         layers,
         images: doc.images,
         base: doc.base,

@@ -151,11 +151,14 @@ impl Progress {
         }
     }
 
+    /// Count `total` bytes, of which `already` need no work (in the cache): the bar and the
+    /// log line count only the rest, so "downloaded X" and its rate are bytes really moved.
     pub fn start_bytes(&self, total: u64, already: u64) {
+        let total = total.saturating_sub(already);
         self.state.total.store(total, Ordering::Relaxed);
-        self.state.done.store(already, Ordering::Relaxed);
+        self.state.done.store(0, Ordering::Relaxed);
         self.total.set_length(total);
-        self.total.set_position(already);
+        self.total.set_position(0);
         if self.mode == Mode::Log {
             let st = self.state.clone();
             let verb = self.verb;
@@ -163,7 +166,9 @@ impl Progress {
                 let mut last = Instant::now();
                 while !st.stop.load(Ordering::Relaxed) {
                     std::thread::sleep(Duration::from_millis(100));
-                    if last.elapsed() >= Duration::from_secs(5) {
+                    // Nothing to move (a warm cache): no line to say so every 5 s.
+                    let idle = st.total.load(Ordering::Relaxed) == 0;
+                    if last.elapsed() >= Duration::from_secs(5) && !idle {
                         last = Instant::now();
                         let (d, t) = (
                             st.done.load(Ordering::Relaxed),

@@ -54,8 +54,9 @@ pub fn created_json(output: &Path, split: bool, s: &CreateSummary) -> String {
         .collect();
     serde_json::json!({
         "file": output.display().to_string(), "split": split, "images": s.images,
-        "platforms": s.platforms, "blobs": s.blobs, "distinctBytes": s.distinct_bytes,
-        "bytesPulled": s.bytes_pulled, "bytesCached": s.bytes_cached,
+        "platforms": s.platforms, "manifests": s.contents.manifests, "blobs": s.contents.blobs,
+        "blobBytes": s.contents.blob_bytes, "blobsLeftOut": s.blobs_left_out,
+        "bytesLeftOut": s.bytes_left_out, "bytesPulled": s.bytes_pulled, "bytesCached": s.bytes_cached,
         "bytesSavedByDedup": s.bytes_saved_by_dedup, "bundleSize": s.bundle_size,
         "sha256": s.sha256, "signer": s.signer, "seconds": s.seconds, "failed": failed,
         "layers": s.carriage, "referrers": s.referrers,
@@ -76,7 +77,8 @@ pub fn verified(file: &Path, r: &VerifyReport, json: bool) -> String {
     if json {
         return serde_json::json!({
             "file": file.display().to_string(), "verified": true, "signer": r.signer,
-            "images": r.images, "blobs": r.blobs, "blobBytes": r.bytes, "fileBytes": r.file_bytes,
+            "images": r.images, "manifests": r.contents.manifests, "blobs": r.contents.blobs,
+            "blobBytes": r.contents.blob_bytes, "fileBytes": r.file_bytes,
             "deltasNotRebuilt": r.deltas_unrebuilt,
         })
         .to_string();
@@ -88,14 +90,15 @@ pub fn verified(file: &Path, r: &VerifyReport, json: bool) -> String {
         ),
     };
     format!(
-        "{}: OK\n  signature: {}\n  {} images, {} blobs ({}) match bundle.json\n  all {} bytes of the file are as written ({:.2}s, {}/s){deltas}",
+        "{}: OK\n  signature: {}\n  {} images, {} manifests and {} blobs ({}) match bundle.json\n  all {} bytes of the file are as written ({:.2}s, {}/s){deltas}",
         file.display(),
         r.signer
             .as_deref()
             .map_or("none (unsigned, allowed)".to_string(), |s| format!("valid, key {s}")),
         r.images,
-        r.blobs,
-        HumanBytes(r.bytes),
+        r.contents.manifests,
+        r.contents.blobs,
+        HumanBytes(r.contents.blob_bytes),
         r.file_bytes,
         r.seconds,
         HumanBytes((r.file_bytes as f64 / r.seconds.max(1e-6)) as u64)
@@ -183,12 +186,21 @@ impl fmt::Display for CreateSummary {
         if let Some(r) = &self.referrers {
             writeln!(f, "referrers:       {r}")?;
         }
+        writeln!(f, "manifests:       {}", self.contents.manifests)?;
         writeln!(
             f,
-            "blobs:           {} ({} distinct)",
-            self.blobs,
-            HumanBytes(self.distinct_bytes)
+            "blobs:           {} configs and layers ({})",
+            self.contents.blobs,
+            HumanBytes(self.contents.blob_bytes)
         )?;
+        if self.blobs_left_out > 0 {
+            writeln!(
+                f,
+                "left out:        {} layers ({}) the other side holds (--since)",
+                self.blobs_left_out,
+                HumanBytes(self.bytes_left_out)
+            )?;
+        }
         writeln!(f, "pulled:          {}", HumanBytes(self.bytes_pulled))?;
         writeln!(f, "from cache:      {}", HumanBytes(self.bytes_cached))?;
         writeln!(
@@ -201,7 +213,7 @@ impl fmt::Display for CreateSummary {
             "bundle size:     {} ({} bytes, {:.3}x the blobs)",
             HumanBytes(self.bundle_size),
             self.bundle_size,
-            self.bundle_size as f64 / self.distinct_bytes.max(1) as f64
+            self.bundle_size as f64 / self.contents.blob_bytes.max(1) as f64
         )?;
         for c in self.carriage.iter().filter(|_| self.carriage.len() > 1) {
             writeln!(f, "  {}", carriage_line(c))?;
@@ -239,10 +251,11 @@ impl fmt::Display for Inspection {
         }
         writeln!(
             f,
-            "size:     {} file, {} blobs totalling {}",
+            "size:     {} file; {} manifests, {} blobs (configs and layers) totalling {}",
             HumanBytes(self.file_size),
-            self.blob_count,
-            HumanBytes(self.blob_bytes)
+            self.contents.manifests,
+            self.contents.blobs,
+            HumanBytes(self.contents.blob_bytes)
         )?;
         for c in &self.layers {
             writeln!(f, "layers:   {}", carriage_line(c))?;

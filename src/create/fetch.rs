@@ -64,6 +64,8 @@ pub struct Downloads<'a> {
     pulled: AtomicU64,
     /// Bytes of the plan that were already in the cache.
     pub cached: u64,
+    /// Bytes of partial downloads in the cache that this run resumed after.
+    resumed: AtomicU64,
     cache: &'a BlobCache,
     registries: &'a Registries,
     progress: &'a Progress,
@@ -73,8 +75,10 @@ pub struct Downloads<'a> {
 pub struct Fetched {
     /// The first error of each image (by index) that lost a blob.
     pub failed: BTreeMap<usize, String>,
+    /// Bytes received from registries: what crossed the link in this run.
     pub pulled: u64,
-    /// Bytes of the plan that were already in the cache.
+    /// Bytes of the plan that were already in the cache, whole blobs or the part of a blob an
+    /// interrupted run had downloaded (this run resumed after it).
     pub cached: u64,
     /// Blobs this run downloaded and verified (not hashed again when bundled).
     pub fresh: HashSet<Digest>,
@@ -106,6 +110,7 @@ impl<'a> Downloads<'a> {
             errors: Mutex::new(Vec::new()),
             pulled: AtomicU64::new(0),
             cached,
+            resumed: AtomicU64::new(0),
             cache,
             registries,
             progress,
@@ -145,7 +150,7 @@ impl<'a> Downloads<'a> {
             failed,
             fresh: self.arrivals.fresh(),
             pulled: self.pulled.into_inner(),
-            cached: self.cached,
+            cached: self.cached + self.resumed.into_inner(),
         }
     }
 
@@ -158,7 +163,7 @@ impl<'a> Downloads<'a> {
         };
         let bar = self.progress.blob(&n.digest.hex()[..12], n.size);
         let client = self.registries.client(&n.registry)?;
-        client.fetch_blob(
+        let resumed = client.fetch_blob(
             &n.repository,
             &n.digest,
             n.size,
@@ -170,6 +175,9 @@ impl<'a> Downloads<'a> {
                 self.pulled.fetch_add(k, Ordering::Relaxed);
             },
         )?;
+        self.resumed.fetch_add(resumed, Ordering::Relaxed);
+        self.progress.add(resumed);
+        bar.inc(resumed);
         self.cache.commit(partial)?;
         Ok(true)
     }

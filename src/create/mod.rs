@@ -257,7 +257,7 @@ impl Bundle<'_> {
         let cache = self.output.cache;
         let downloads = Downloads::new(plan, cache, registries, progress);
         progress.line(&format!(
-            "{} images, {} distinct blobs, {} ({} already cached)",
+            "{} images, {} blobs (configs and layers, each once), {} ({} already cached)",
             images.len(),
             plan.needs.len(),
             indicatif::HumanBytes(plan.bytes()),

@@ -16,13 +16,21 @@ pub struct WrittenBundle {
 
 impl CreateSummary {
     /// What the bundle holds; the caller adds what the run did (bytes pulled, time, failures).
+    /// Of the config and layer bytes the images list (a shared blob once per use): what dedup
+    /// saved + what `--since` left out + `blob_bytes` add up to them.
     pub fn of(images: &[ResolvedImage], plan: &Plan, bundle: &WrittenBundle) -> CreateSummary {
         let doc = &bundle.doc;
-        // Config and layer bytes as the images list them, a shared blob once per use.
-        let referenced: u64 = images
+        let uses = images
             .iter()
-            .flat_map(|i| i.blobs.iter().flat_map(|(_, b)| b.iter().map(|b| b.size)))
-            .sum();
+            .flat_map(|i| i.blobs.iter().flat_map(|(_, b)| b));
+        let referenced: u64 = uses.clone().map(|b| b.size).sum();
+        let mut left_out: std::collections::HashMap<&crate::digest::Digest, u64> =
+            Default::default();
+        for b in uses.filter(|b| plan.omitted.contains(&b.digest)) {
+            left_out.insert(&b.digest, b.size);
+        }
+        let left_out_bytes: u64 = left_out.values().sum();
+        let contents = doc.contents();
         CreateSummary {
             images: images.len(),
             platforms: images
@@ -30,9 +38,10 @@ impl CreateSummary {
                 .flat_map(|i| i.platforms.iter())
                 .collect::<HashSet<_>>()
                 .len(),
-            blobs: doc.blobs.len(),
-            distinct_bytes: doc.blobs.iter().map(|b| b.size).sum(),
-            bytes_saved_by_dedup: referenced.saturating_sub(plan.bytes()),
+            contents,
+            blobs_left_out: left_out.len(),
+            bytes_left_out: left_out_bytes,
+            bytes_saved_by_dedup: referenced.saturating_sub(plan.bytes() + left_out_bytes),
             bundle_size: bundle.written.size,
             sha256: bundle.written.sha256.clone(),
             carriage: doc.carriage(),
@@ -51,9 +60,15 @@ impl CreateSummary {
 pub struct CreateSummary {
     pub images: usize,
     pub platforms: usize,
-    pub blobs: usize,
-    pub distinct_bytes: u64,
+    /// Manifests, and configs and layers (`blobs`), carried.
+    pub contents: crate::format::Contents,
+    /// Layers a delta (`--since`) leaves out: the other side holds them.
+    pub blobs_left_out: usize,
+    pub bytes_left_out: u64,
+    /// Received from registries in this run.
     pub bytes_pulled: u64,
+    /// Of the carried blobs' bytes, those already in the cache (with `bytes_pulled`, all of
+    /// them, unless another process filled the cache meanwhile).
     pub bytes_cached: u64,
     pub bytes_saved_by_dedup: u64,
     pub bundle_size: u64,

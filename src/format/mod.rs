@@ -74,7 +74,38 @@ pub fn is_tool_path(path: &str) -> bool {
     })
 }
 
+/// What a bundle carries, counted one way for every command and every `--json`: `manifests`
+/// are the image manifests and indexes (referrers' too), `blobs` the configs and layers, as a
+/// registry's API divides them; each distinct one once. Left-out layers are not carried.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Contents {
+    pub manifests: usize,
+    pub blobs: usize,
+    pub blob_bytes: u64,
+}
+
+/// OCI 1.1-rc's artifact manifest, which early referrers (ORAS) still use.
+const ARTIFACT_MANIFEST: &str = "application/vnd.oci.artifact.manifest.v1+json";
+
 impl BundleManifest {
+    pub fn contents(&self) -> Contents {
+        let mut c = Contents::default();
+        for b in &self.blobs {
+            let t = b.media_type.as_str();
+            if crate::manifest::is_manifest(t)
+                || crate::manifest::is_index(t)
+                || t == ARTIFACT_MANIFEST
+            {
+                c.manifests += 1;
+            } else {
+                c.blobs += 1;
+                c.blob_bytes += b.size;
+            }
+        }
+        c
+    }
+
     /// Parse and accept a `bundle.json`: known format version, known blob encodings, each blob
     /// listed once, none both carried and left out. inspect, verify, load and serve all accept
     /// a bundle.json through this, so they agree on what a valid one is. `path` names the

@@ -86,13 +86,13 @@ impl RegistryTarget {
     ) -> Result<(BlobOutcome, bool)> {
         let client = self.registries.client(&self.host)?;
         let mut repos: Vec<String> = users.iter().map(|u| self.repo_for(u)).collect();
+        repos.sort();
         repos.dedup();
-        let mut out = BlobOutcome::default();
+        let (mut mounts, mut uploads) = (0, 0);
         let mut holder = self.placed.lock().unwrap().get(&blob.digest).cloned();
         let mut missing = Vec::new();
         for repo in repos {
             if client.blob_exists(&repo, &blob.digest)? {
-                out.present += 1;
                 holder.get_or_insert_with(|| repo.clone());
             } else {
                 missing.push(repo);
@@ -101,12 +101,12 @@ impl RegistryTarget {
         for repo in &missing {
             if let Some(from) = holder.as_ref().filter(|f| *f != repo) {
                 if client.mount_blob(repo, from, &blob.digest)? {
-                    out.mounted += 1;
+                    mounts += 1;
                     continue;
                 }
             }
             let Some(open) = open else {
-                return Ok((out, false));
+                return Ok((BlobOutcome::placed(uploads, mounts, 0), false));
             };
             let size = blob.size;
             let reopen = move || {
@@ -118,13 +118,13 @@ impl RegistryTarget {
             client
                 .upload_blob(repo, &blob.digest, size, &reopen)
                 .with_context(|| format!("pushing blob {} for {repo}", blob.digest))?;
-            out.sent += 1;
-            out.bytes += blob.size;
+            uploads += 1;
             holder.get_or_insert_with(|| repo.clone());
         }
         if let Some(h) = holder {
             self.placed.lock().unwrap().insert(blob.digest.clone(), h);
         }
+        let out = BlobOutcome::placed(uploads, mounts, uploads * blob.size);
         Ok((out, true))
     }
 }

@@ -9,6 +9,10 @@ use std::io::Read;
 /// Opens a blob's bytes again (for a retry, or for each target).
 pub type Opener<'a> = &'a (dyn Fn() -> Result<Box<dyn Read + Send>> + Sync);
 
+/// What loading blobs did at one target. Each blob counts once, as exactly one of `sent`
+/// (its bytes went to the target, into one place or more), `mounted` (none went; the target
+/// linked it from where it already was) or `present` (it was everywhere it was needed): the
+/// three add up to the blobs loaded. `bytes` is every byte sent, counted each time.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct BlobOutcome {
     pub sent: u64,
@@ -32,6 +36,22 @@ impl BlobOutcome {
         BlobOutcome {
             present: 1,
             ..Default::default()
+        }
+    }
+
+    /// One blob placed in several places (`uploads` and `mounts` of them; the rest had it).
+    pub fn placed(uploads: u64, mounts: u64, bytes: u64) -> Self {
+        match (uploads, mounts) {
+            (0, 0) => Self::present(),
+            (0, _) => BlobOutcome {
+                mounted: 1,
+                ..Default::default()
+            },
+            _ => BlobOutcome {
+                sent: 1,
+                bytes,
+                ..Default::default()
+            },
         }
     }
 }

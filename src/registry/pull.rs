@@ -42,7 +42,8 @@ enum Outcome {
 
 impl RegistryClient {
     /// Download a blob into `file` (opened for append), resuming from what is already there,
-    /// and verify it. `progress` is told of every chunk written (bytes).
+    /// and verify it. `progress` is told of every chunk received (bytes that crossed the link);
+    /// returns how many bytes were resumed from the file instead.
     pub fn fetch_blob(
         &self,
         repo: &str,
@@ -51,7 +52,7 @@ impl RegistryClient {
         file: &mut File,
         partial: &Path,
         progress: &(dyn Fn(u64) + Sync),
-    ) -> Result<(), RegistryError> {
+    ) -> Result<u64, RegistryError> {
         let what = format!("blob {digest} of {}/{repo}", self.endpoint.registry);
         let io_err = |source| RegistryError::Io {
             what: what.clone(),
@@ -69,9 +70,7 @@ impl RegistryClient {
         if dl.have > size {
             dl.restart().map_err(io_err)?;
         }
-        if dl.have > 0 {
-            progress(dl.have);
-        }
+        let resumed = dl.have;
         self.retry.run(|| {
             if dl.have == size {
                 return Step::Done(Ok(()));
@@ -114,7 +113,7 @@ impl RegistryClient {
         }
         // No fsync: a cache entry is hashed again whenever a later run uses it, so a blob torn
         // by a crash is caught there, and syncing every blob costs create a third of its time.
-        Ok(())
+        Ok(resumed)
     }
 
     /// One request for the bytes from `dl.have` on, written to the file as they come.

@@ -36,7 +36,10 @@ pub struct Catalog {
     /// Manifests and indexes, verified, with their media types.
     pub manifests: HashMap<Digest, (Vec<u8>, String)>,
     pub blobs: HashMap<Digest, BlobLocation>,
+    /// Distinct images served: a repository and a tag (or, pinned, a digest), once however many
+    /// bundles carry it.
     pub images: usize,
+    served: std::collections::HashSet<(String, String)>,
     /// Where two bundles (or images) claim the same repository and tag: (name, kept digest).
     pub overridden: Vec<String>,
     /// The reference tars of layers carried as deltas, from the bundles served.
@@ -80,6 +83,7 @@ impl Catalog {
             manifests: HashMap::new(),
             blobs: HashMap::new(),
             images: 0,
+            served: Default::default(),
             overridden: Vec::new(),
             references: None,
         };
@@ -223,8 +227,13 @@ impl Catalog {
         }
         let planned = plan(&checked, &[], &[]).map_err(|e| inconsistent(e.to_string()))?;
         for img in planned {
-            self.images += 1;
             let repo_name = served_name(&img.reference, keep_registry);
+            let name = match (&img.reference.tag, &img.reference.digest) {
+                (Some(tag), None) => tag.clone(),
+                _ => img.top().digest.to_string(),
+            };
+            self.served.insert((repo_name.clone(), name));
+            self.images = self.served.len();
             let repo = self.repositories.entry(repo_name.clone()).or_default();
             repo.digests
                 .extend(img.manifests.iter().map(|m| m.digest.clone()));

@@ -25,8 +25,7 @@ use std::path::Path;
 pub struct Report {
     pub signer: Option<String>,
     pub images: usize,
-    pub blobs: usize,
-    pub bytes: u64,
+    pub contents: crate::format::Contents,
     pub file_bytes: u64,
     pub seconds: f64,
     /// Layers carried as deltas whose reference was not at hand: their bytes were checked
@@ -79,8 +78,7 @@ pub fn verify_file(
         deltas_unrebuilt,
         signer: checked.signer,
         images: checked.doc.images.len(),
-        blobs: checked.doc.blobs.len(),
-        bytes: checked.doc.blobs.iter().map(|b| b.size).sum(),
+        contents: checked.doc.contents(),
         file_bytes: reader.len,
         seconds: started.elapsed().as_secs_f64(),
     })

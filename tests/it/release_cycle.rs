@@ -322,3 +322,169 @@ fn inventory_of_a_registry_sees_the_images_loaded_by_digest() {
         "one record index more"
     );
 }
+
+fn json_of(o: &std::process::Output) -> serde_json::Value {
+    assert!(o.status.success(), "{}", text(o));
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(o)))
+}
+
+fn n(v: &serde_json::Value, key: &str) -> u64 {
+    v[key].as_u64().unwrap_or_else(|| panic!("no {key}: {v}"))
+}
+
+#[test]
+fn every_command_counts_blobs_and_bytes_one_way_and_they_add_up() {
+    let (src, _imgs) = registry_with_images();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let cache = w.join("cache");
+    let r1 = w.join("r1.bundle");
+    let l1 = plain_list(w, &src, &["team/app1:1.0", "team/multi:2.0"]);
+    let cache_arg = format!("--cache-dir={}", cache.display());
+    let args = |out: &std::path::Path, extra: &[&str]| {
+        let mut a = vec![
+            "create",
+            l1.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--unsigned",
+            "--json",
+            "-q",
+            cache_arg.as_str(),
+        ];
+        a.extend_from_slice(extra);
+        a.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+    };
+    let run = |a: Vec<String>| bundle_args(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let c1 = json_of(&run(args(&r1, &[])));
+    let info = inspect_json(&r1);
+    for key in ["manifests", "blobs", "blobBytes"] {
+        assert_eq!(c1[key], info[key], "{key}: create {c1} inspect {info}");
+    }
+    // A cold cache: every blob byte crossed the link.
+    assert_eq!(n(&c1, "bytesPulled"), n(&c1, "blobBytes"), "{c1}");
+    assert_eq!(n(&c1, "bytesCached"), 0, "{c1}");
+    // An interrupted download, resumed: only the rest crosses the link.
+    let blobs_dir = cache.join("blobs/sha256");
+    let biggest = std::fs::read_dir(&blobs_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .max_by_key(|p| std::fs::metadata(p).unwrap().len())
+        .unwrap();
+    let size = std::fs::metadata(&biggest).unwrap().len();
+    let half = std::fs::read(&biggest).unwrap()[..(size / 2) as usize].to_vec();
+    std::fs::remove_file(&biggest).unwrap();
+    std::fs::write(biggest.with_extension("partial"), &half).unwrap();
+    let again = w.join("again.bundle");
+    let c2 = json_of(&run(args(&again, &[])));
+    assert_eq!(n(&c2, "bytesPulled"), size - size / 2, "{c2}");
+    assert_eq!(
+        n(&c2, "bytesPulled") + n(&c2, "bytesCached"),
+        n(&c2, "blobBytes"),
+        "{c2}"
+    );
+
+    // A delta: what dedup saved, what --since left out and what is carried add up to every
+    // use of a config or layer by the images.
+    let l2 = plain_list(
+        w,
+        &src,
+        &["team/app1:1.0", "team/app2:1.0", "team/multi:2.0"],
+    );
+    let r2 = w.join("r2.bundle");
+    let o = bundle!(
+        "create {} -o {} --unsigned --json -q --since {} {}",
+        l2,
+        r2,
+        r1,
+        cache_arg
+    );
+    let c = json_of(&o);
+    let uses: u64 = ["team/app1:1.0", "team/app2:1.0"]
+        .iter()
+        .map(|r| {
+            let m: serde_json::Value = serde_json::from_slice(&src.raw_manifest(r)).unwrap();
+            let layers: u64 = m["layers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| l["size"].as_u64().unwrap())
+                .sum();
+            layers + m["config"]["size"].as_u64().unwrap()
+        })
+        .sum::<u64>()
+        + src_index_uses(&src);
+    assert_eq!(
+        n(&c, "bytesSavedByDedup") + n(&c, "bytesLeftOut") + n(&c, "blobBytes"),
+        uses,
+        "{c}"
+    );
+    assert!(n(&c, "blobsLeftOut") > 0, "{c}");
+    let text_summary = bundle!(
+        "create {} -o {} --unsigned --since {} {}",
+        l2,
+        w.join("t.bundle"),
+        r1,
+        cache_arg
+    );
+    assert!(
+        String::from_utf8_lossy(&text_summary.stdout).contains("left out:"),
+        "{}",
+        text(&text_summary)
+    );
+
+    // load: each blob once, as sent, already there or mounted; the same on a re-run.
+    let site = Registry::start();
+    for round in 0..2 {
+        let o = bundle!(
+            "load {} --allow-unsigned --to registry://{} --plain-http --json -q",
+            r1,
+            site.addr
+        );
+        let l = json_of(&o);
+        let t = &l["targets"][0];
+        assert_eq!(
+            n(t, "blobsSent") + n(t, "blobsPresent") + n(t, "blobsMounted"),
+            n(&c1, "blobs"),
+            "round {round}: {l}"
+        );
+        if round == 1 {
+            assert_eq!(n(t, "blobsPresent"), n(&c1, "blobs"), "{l}");
+        }
+    }
+    let v = json_of(&bundle!("verify {} --allow-unsigned --json", r1));
+    for key in ["manifests", "blobs", "blobBytes"] {
+        assert_eq!(v[key], info[key], "{key}: verify {v} inspect {info}");
+    }
+
+    // serve base and delta: each image once.
+    let served = Served::start(&[
+        r1.to_str().unwrap(),
+        r2.to_str().unwrap(),
+        "--allow-unsigned",
+    ]);
+    let log = served.stop();
+    assert!(log.contains("serving 3 images"), "{log}");
+}
+
+/// Config and layer bytes of every platform of team/multi:2.0.
+fn src_index_uses(src: &Registry) -> u64 {
+    let idx: serde_json::Value =
+        serde_json::from_slice(&src.raw_manifest("team/multi:2.0")).unwrap();
+    idx["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            let r = format!("team/multi@{}", d["digest"].as_str().unwrap());
+            let m: serde_json::Value = serde_json::from_slice(&src.raw_manifest(&r)).unwrap();
+            let layers: u64 = m["layers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| l["size"].as_u64().unwrap())
+                .sum();
+            layers + m["config"]["size"].as_u64().unwrap()
+        })
+        .sum()
+}
