@@ -147,10 +147,11 @@ pub struct CreateArgs {
     #[arg(long, value_name = "PATH", num_args = 0..=1, require_equals = true)]
     pub include_tool: Option<Option<PathBuf>>,
     /// Carry gzip layers as their uncompressed tars, compressed with zstd at LEVEL (1-22,
-    /// default 12) over a 64 MiB window, when the gzip can be rebuilt byte for byte on load
-    /// (Go's compress/gzip, as BuildKit, containerd, moby and go-containerregistry write it;
-    /// zlib, as Python's gzip and Java's GZIPOutputStream write it);
-    /// other layers are carried as they came. Smaller bundles; load rebuilds the gzip.
+    /// default 12) over a 64 MiB window, when the gzip can be rebuilt byte for byte on load:
+    /// Go's compress/gzip before and since Go 1.27 (BuildKit, docker, containerd, crane),
+    /// klauspost's pgzip (podman, buildah, skopeo), zlib (Python's gzip, Java), GNU gzip;
+    /// others (pigz) through preflate side data when it is small. Other layers are carried
+    /// as they came. Smaller bundles; load, serve and verify rebuild the gzip.
     #[arg(long, value_name = "LEVEL", num_args = 0..=1, require_equals = true,
           default_missing_value = "12", value_parser = clap::value_parser!(i32).range(1..=22))]
     pub compact: Option<i32>,
@@ -168,12 +169,9 @@ pub struct CreateArgs {
     /// (with --keep-going it is left out).
     #[arg(long, value_name = "COSIGN.pub")]
     pub verify_images: Option<PathBuf>,
-    /// ed25519 private key (PKCS#8 PEM) to sign the bundle with.
-    #[arg(
-        long,
-        required_unless_present = "unsigned",
-        conflicts_with = "unsigned"
-    )]
+    /// ed25519 private key (PKCS#8 PEM) to sign the bundle with (`bundle keygen` makes one);
+    /// required, unless --unsigned.
+    #[arg(long, conflicts_with = "unsigned")]
     pub key: Option<PathBuf>,
     /// Write an unsigned bundle. Loading it will need --allow-unsigned.
     #[arg(long)]

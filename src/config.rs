@@ -30,7 +30,7 @@ impl NetworkArgs {
             },
             read_timeout: Some(self.read_timeout),
             certs_dirs: Vec::new(),
-            plain_http_hint: None,
+            hints: crate::registry::Hints::IMAGE_LIST,
             verbose: self.verbose,
         }
         .with_system_certs_dirs()
@@ -45,6 +45,11 @@ fn platforms(given: &[String]) -> Result<Vec<Platform>> {
 }
 
 pub fn create_options(a: CreateArgs) -> Result<CreateOptions> {
+    if a.key.is_none() && !a.unsigned {
+        return Err(usage(anyhow::anyhow!(
+            "create signs the bundle: give --key PRIVATE.key (`bundle keygen --out site` makes one), or pass --unsigned to write it unsigned (loading it will need --allow-unsigned)"
+        )));
+    }
     if a.verify_images.is_some() && a.referrers == "none" {
         return Err(usage(anyhow::anyhow!(
             "--verify-images checks the signatures create carries: it cannot be used with --referrers none"
@@ -159,7 +164,7 @@ fn target_registries(
         .collect();
     let cfg = a.tls.registry_config();
     let global = GlobalOptions {
-        plain_http_hint: Some("pass --plain-http"),
+        hints: crate::registry::Hints::FLAGS,
         ..a.network.global(a.tls.plain_http)
     };
     Ok(Box::new(move || {

@@ -8,9 +8,10 @@ use std::sync::Mutex;
 
 static PARTIAL: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
-/// Install the handler (once, from main).
-pub fn install() {
-    let _ = ctrlc::set_handler(|| {
+/// Install the handler (once, from main); `kept` says, in the command's terms, what an
+/// interrupted run keeps for the next one ("downloaded blobs stay in the cache").
+pub fn install(kept: Option<&'static str>) {
+    let _ = ctrlc::set_handler(move || {
         let paths = PARTIAL.lock().map(|p| p.clone()).unwrap_or_default();
         for p in &paths {
             if p.is_dir() {
@@ -22,7 +23,10 @@ pub fn install() {
         if paths.is_empty() {
             crate::console::line("interrupted");
         } else {
-            crate::console::line("interrupted; partial output removed (downloaded blobs stay in the cache for the next run)");
+            crate::console::line(match kept {
+                Some(k) => format!("interrupted; partial output removed ({k})"),
+                None => "interrupted; partial output removed".to_string(),
+            });
         }
         std::process::exit(130);
     });

@@ -229,7 +229,7 @@ pub fn take(from: &str, cfg: crate::imagelist::RegistryConfig) -> Result<Invento
     let host = host.trim_end_matches('/');
     let global = crate::registry::GlobalOptions {
         plain_http: cfg.plain_http,
-        plain_http_hint: Some("pass --plain-http"),
+        hints: crate::registry::Hints::FLAGS,
         ..Default::default()
     }
     .with_system_certs_dirs();

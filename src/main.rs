@@ -7,7 +7,13 @@ use std::io::Write as _;
 fn main() {
     fixed_malloc_thresholds();
     let cli = Cli::parse();
-    bundle::interrupt::install();
+    bundle::interrupt::install(match &cli.command {
+        Command::Create(_) => Some("downloaded blobs stay in the cache for the next run"),
+        Command::Load(_) => Some(
+            "blobs already at a registry or in an oci: layout stay, and the next run reuses them",
+        ),
+        _ => None,
+    });
     let code = match run(cli) {
         Ok(code) => code,
         Err(e) => {

@@ -63,7 +63,7 @@ fn dynamic_note(path: &Path) -> Option<String> {
     });
     interp.then(|| {
         format!(
-            "note: {} is dynamically linked, so the copy in the bundle runs only where the same libraries are; `make dist` builds one that runs on any x86_64 Linux (pass it as --include-tool PATH)",
+            "note: {} is dynamically linked, so the copy in the bundle runs only where the same libraries are; `make dist` builds one that runs on any x86_64 Linux (pass it as --include-tool=PATH)",
             path.display()
         )
     })

@@ -24,8 +24,8 @@ const MAX_MANIFEST_BYTES: u64 = 4 * 1024 * 1024;
 pub struct Endpoint {
     /// Name as users write it (`docker.io`).
     pub registry: String,
-    /// How this command turns on plain HTTP, for hints (`pass --plain-http`).
-    pub plain_http_hint: &'static str,
+    /// How this command sets plain HTTP, a CA and credentials, for hints (`pass --plain-http`).
+    pub hints: super::Hints,
     /// `https://registry-1.docker.io`
     pub base_url: String,
     /// Log every request on stderr (`-v`).
@@ -182,28 +182,38 @@ impl RegistryClient {
     ) -> RegistryError {
         let chain = crate::causes::of(e);
         let plain = self.endpoint.base_url.starts_with("http://");
-        let (reason, hint) = if chain.contains("InvalidContentType") {
-            (
-                "it answered in plain HTTP, not HTTPS".to_string(),
-                format!("; {}", self.endpoint.plain_http_hint),
-            )
-        } else if plain {
-            (
-                why_unreachable(e),
-                "; check the host name and port, and that the registry is running".to_string(),
-            )
-        } else {
-            (
-                why_unreachable(e),
-                format!(
-                    "; check the host name and port, and whether it speaks HTTPS ({} for an HTTP-only registry)",
-                    self.endpoint.plain_http_hint
+        let hints = &self.endpoint.hints;
+        let registry = self.endpoint.registry.clone();
+        let with_what = |reason: String| what.map_or(reason.clone(), |w| format!("{w}: {reason}"));
+        // Neither is transient: asking again gets the same answer.
+        if chain.contains("InvalidContentType") {
+            return RegistryError::Mismatch {
+                registry,
+                reason: with_what("it answered in plain HTTP, not HTTPS".into()),
+                hint: hints.plain_http.into(),
+            };
+        }
+        if let Some(why) = certificate_problem(&chain) {
+            return RegistryError::Mismatch {
+                registry,
+                reason: with_what(format!("its TLS certificate is not trusted: {why}")),
+                hint: format!(
+                    "{}; or, for a registry you trust without TLS, {}",
+                    hints.ca, hints.plain_http
                 ),
+            };
+        }
+        let hint = if plain {
+            "; check the host name and port, and that the registry is running".to_string()
+        } else {
+            format!(
+                "; check the host name and port, and whether it speaks HTTPS ({} for an HTTP-only registry)",
+                hints.plain_http
             )
         };
         RegistryError::Connect {
-            registry: self.endpoint.registry.clone(),
-            reason: what.map_or(reason.clone(), |w| format!("{w}: {reason}")),
+            registry,
+            reason: with_what(why_unreachable(e)),
             hint,
         }
     }
@@ -536,6 +546,7 @@ impl RegistryClient {
         RegistryError::of_status(
             &self.endpoint.registry,
             self.credential.is_some(),
+            &self.endpoint.hints,
             status,
             &self.without_secrets(body),
             what,
@@ -565,6 +576,26 @@ impl RegistryClient {
 
 /// The root cause of a failed connection in plain words: "connection refused", "the host name
 /// does not resolve", "no answer in time", or the root error without its OS error number.
+/// A TLS certificate the client would not accept (rustls's words in the error chain), in plain
+/// words.
+fn certificate_problem(chain: &str) -> Option<&'static str> {
+    let c = chain.to_ascii_lowercase();
+    if !c.contains("certificate") {
+        return None;
+    }
+    Some(if c.contains("unknownissuer") {
+        "it is signed by a CA this machine does not know"
+    } else if c.contains("expired") {
+        "it has expired"
+    } else if c.contains("notvalidforname") || c.contains("not valid for name") {
+        "it does not name this host"
+    } else if c.contains("selfsigned") || c.contains("self-signed") {
+        "it is self-signed"
+    } else {
+        "it was refused"
+    })
+}
+
 fn why_unreachable(e: &(dyn std::error::Error + 'static)) -> String {
     let root = std::iter::successors(Some(e), |e: &&(dyn std::error::Error + 'static)| {
         (*e).source()

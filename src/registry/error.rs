@@ -12,6 +12,14 @@ pub enum RegistryError {
         reason: String,
         hint: String,
     },
+    /// The registry is reachable but not as we speak to it (plain HTTP against HTTPS, an
+    /// untrusted certificate): no retry helps, `hint` says what to set.
+    #[error("{registry}: cannot connect ({reason}); {hint}")]
+    Mismatch {
+        registry: String,
+        reason: String,
+        hint: String,
+    },
     #[error("{what}: not found on {registry} (HTTP 404); check the name and tag")]
     NotFound { registry: String, what: String },
     #[error("{what}: {registry} refused access (HTTP {status}); {hint}")]
@@ -19,7 +27,7 @@ pub enum RegistryError {
         registry: String,
         what: String,
         status: u16,
-        hint: &'static str,
+        hint: String,
     },
     #[error("{what}: {registry} answered HTTP {status}{detail}")]
     Status {
@@ -69,6 +77,7 @@ impl RegistryError {
     pub fn of_status(
         registry: &str,
         has_credential: bool,
+        hints: &super::Hints,
         status: u16,
         body: &str,
         what: &str,
@@ -82,9 +91,9 @@ impl RegistryError {
                 what,
                 status,
                 hint: if has_credential {
-                    "the credentials were rejected or lack access to this repository"
+                    "the credentials were rejected or lack access to this repository".into()
                 } else {
-                    "no credentials found: log in with `docker login`, or set username-env/password-env in the image list"
+                    format!("no credentials found: {}", hints.credentials)
                 },
             },
             _ => {

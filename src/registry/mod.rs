@@ -33,15 +33,41 @@ pub struct GlobalOptions {
     pub read_timeout: Option<Duration>,
     /// Where `certs.d` directories are looked up; tests point these at a temp dir.
     pub certs_dirs: Vec<PathBuf>,
-    /// How this command turns on plain HTTP, for hints; None: the image list's setting.
-    pub plain_http_hint: Option<&'static str>,
+    /// How this command sets plain HTTP, a CA and credentials, for the hints of its errors.
+    pub hints: Hints,
     /// Log every request (`-v`).
     pub verbose: bool,
 }
 
-/// The hint for commands that read an image list.
-const IMAGE_LIST_PLAIN_HTTP: &str =
-    "add `plain-http: true` for it under registries: in the image list";
+/// How the command at hand sets what a registry error may call for: its errors say it in the
+/// command's own terms (an image list's keys for `create`, flags for `load` and `inventory`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Hints {
+    pub plain_http: &'static str,
+    pub ca: &'static str,
+    pub credentials: &'static str,
+}
+
+impl Hints {
+    /// `create`: settings live in the image list.
+    pub const IMAGE_LIST: Hints = Hints {
+        plain_http: "add `plain-http: true` for it under registries: in the image list",
+        ca: "give its CA as `ca-file: PEM` for it under registries: in the image list, or put it in /etc/docker/certs.d/HOST/ca.crt",
+        credentials: "log in with `docker login`, or set username-env/password-env for it under registries: in the image list",
+    };
+    /// `load`, `inventory`: settings are flags.
+    pub const FLAGS: Hints = Hints {
+        plain_http: "pass --plain-http",
+        ca: "pass --ca-file PEM with its CA, or put it in /etc/docker/certs.d/HOST/ca.crt",
+        credentials: "log in with `docker login`, or pass --username USER --password-stdin",
+    };
+}
+
+impl Default for Hints {
+    fn default() -> Hints {
+        Hints::IMAGE_LIST
+    }
+}
 
 impl GlobalOptions {
     pub fn with_system_certs_dirs(mut self) -> Self {
@@ -103,7 +129,7 @@ impl Registries {
         let client = Arc::new(RegistryClient::new(
             Endpoint {
                 registry: registry.to_string(),
-                plain_http_hint: self.global.plain_http_hint.unwrap_or(IMAGE_LIST_PLAIN_HTTP),
+                hints: self.global.hints,
                 base_url: format!("{scheme}://{}", crate::reference::api_host(registry)),
                 verbose: self.global.verbose,
             },

@@ -488,3 +488,71 @@ fn src_index_uses(src: &Registry) -> u64 {
         })
         .sum()
 }
+
+/// A mismatch no retry can fix (plain HTTP against HTTPS, an untrusted certificate) fails at
+/// once, even with retries left, and says what to set in the command's own terms.
+#[test]
+fn a_protocol_or_certificate_mismatch_is_not_retried_and_names_the_setting() {
+    let (reg, _imgs) = registry_with_images();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let tls = make_tls(w);
+    let secure = Registry::start_tls_auth(&tls, "tester", "s3cret-pass");
+    let b = w.join("small.bundle");
+    let list = plain_list(w, &reg, &["team/app1:1.0"]);
+    assert!(create(&list, &b, &["--unsigned"]).status.success());
+    let quick = |o: &std::process::Output, started: std::time::Instant, needles: &[&str]| {
+        let err = String::from_utf8_lossy(&o.stderr).to_string();
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        // --retries 5 with backoff took 5.6-6.5 s before.
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(3),
+            "{:?}: {err}",
+            started.elapsed()
+        );
+        for n in needles {
+            assert!(err.contains(n), "missing {n:?}: {err}");
+        }
+    };
+    // create, untrusted CA: the image list's ca-file.
+    let l = write_list(w, &format!("images:\n  - {}/team/app1:1.0\n", secure.addr));
+    let t = std::time::Instant::now();
+    let o = create(&l, &w.join("x.bundle"), &["--unsigned", "--retries", "5"]);
+    quick(&o, t, &["not trusted", "ca-file: PEM", "certs.d"]);
+    // load, untrusted CA: --ca-file.
+    let t = std::time::Instant::now();
+    let o = bundle!(
+        "load {} --allow-unsigned -q --retries 5 --to registry://{}",
+        b,
+        secure.addr
+    );
+    quick(&o, t, &["not trusted", "--ca-file"]);
+    // load, plain HTTP registry without --plain-http.
+    let t = std::time::Instant::now();
+    let o = bundle!(
+        "load {} --allow-unsigned -q --retries 5 --to registry://{}",
+        b,
+        reg.addr
+    );
+    quick(&o, t, &["plain HTTP", "--plain-http"]);
+    // load without credentials: load's flags, not the image list's keys.
+    let o = bundle!(
+        "load {} --allow-unsigned -q --retries 0 --ca-file {} --to registry://{}",
+        b,
+        tls.ca_pem,
+        secure.addr
+    );
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(
+        err.contains("--password-stdin") && !err.contains("username-env"),
+        "{err}"
+    );
+    // create without a key: the way out is named.
+    let o = bundle!("create {} -o {}", list, w.join("y.bundle"));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--unsigned"),
+        "{}",
+        text(&o)
+    );
+}
