@@ -11,7 +11,14 @@ use std::path::{Path, PathBuf};
 pub struct ImageList {
     pub images: Vec<ImageEntry>,
     pub registries: BTreeMap<String, RegistryConfig>,
+    /// One reference per line: no `registries:` section to point people at.
+    pub plain_text: bool,
+    /// What is odd but not wrong (`FILE:LINE: ...`): a `registries:` key no image comes from.
+    pub warnings: Vec<String>,
 }
+
+/// How many mistakes one error lists (a list pasted wrong can have hundreds).
+const MAX_ERRORS: usize = 20;
 
 #[derive(Debug, Clone)]
 pub struct ImageEntry {
@@ -50,10 +57,54 @@ pub enum ImageListError {
         line: usize,
         message: String,
     },
+    #[error("{} mistakes in {}:\n  {}{}", .errors.len() + .more, .path.display(), .errors.join("\n  "), match .more { 0 => String::new(), n => format!("\n  ... and {n} more") })]
+    Many {
+        path: PathBuf,
+        /// `FILE:LINE: what`, at most `MAX_ERRORS`.
+        errors: Vec<String>,
+        more: usize,
+    },
     #[error(
         "{path}: the image list names no images; add an `images:` list or one reference per line"
     )]
     NoImages { path: PathBuf },
+}
+
+/// Mistakes found one after another, reported together.
+struct Mistakes<'a> {
+    path: &'a Path,
+    found: Vec<(usize, String)>,
+}
+
+impl Mistakes<'_> {
+    fn add(&mut self, line: usize, message: String) {
+        self.found.push((line, message));
+    }
+
+    fn into_result(self) -> Result<(), ImageListError> {
+        let path = self.path.to_path_buf();
+        let mut found = self.found;
+        match found.len() {
+            0 => Ok(()),
+            1 => {
+                let (line, message) = found.remove(0);
+                Err(ImageListError::Syntax {
+                    path,
+                    line,
+                    message,
+                })
+            }
+            n => Err(ImageListError::Many {
+                errors: found
+                    .iter()
+                    .take(MAX_ERRORS)
+                    .map(|(l, m)| format!("{}:{l}: {m}", path.display()))
+                    .collect(),
+                more: n.saturating_sub(MAX_ERRORS),
+                path,
+            }),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -93,8 +144,8 @@ pub fn parse(text: &str, path: &Path) -> Result<ImageList, ImageListError> {
     };
     let is_yaml = text.lines().any(looks_like_yaml);
     let list = match is_yaml {
-        true => parse_yaml(text, &err)?,
-        false => parse_plain(text, &err)?,
+        true => parse_yaml(text, path, &err)?,
+        false => parse_plain(text, path)?,
     };
     if list.images.is_empty() {
         return Err(ImageListError::NoImages {
@@ -107,39 +158,49 @@ pub fn parse(text: &str, path: &Path) -> Result<ImageList, ImageListError> {
 type SyntaxError<'a> = &'a dyn Fn(usize, String) -> ImageListError;
 
 /// One reference per line; `#` starts a comment.
-fn parse_plain(text: &str, err: SyntaxError) -> Result<ImageList, ImageListError> {
+fn parse_plain(text: &str, path: &Path) -> Result<ImageList, ImageListError> {
     let mut images = Vec::new();
+    let mut mistakes = Mistakes {
+        path,
+        found: Vec::new(),
+    };
     for (i, raw) in text.lines().enumerate() {
         let l = raw.split('#').next().unwrap_or("").trim();
         if l.is_empty() {
             continue;
         }
-        let reference = Reference::parse(l).map_err(|e| err(i + 1, e.to_string()))?;
-        images.push(ImageEntry {
-            source: l.to_string(),
-            reference,
-            platforms: None,
-            own_platforms: false,
-            line: i + 1,
-        });
+        match Reference::parse(l) {
+            Ok(reference) => images.push(ImageEntry {
+                source: l.to_string(),
+                reference,
+                platforms: None,
+                own_platforms: false,
+                line: i + 1,
+            }),
+            Err(e) => mistakes.add(i + 1, e.to_string()),
+        }
     }
+    mistakes.into_result()?;
     Ok(ImageList {
         images,
         registries: BTreeMap::new(),
+        plain_text: true,
+        warnings: Vec::new(),
     })
 }
 
 /// The YAML list: a document with `images:` (and `platforms:`, `registries:`), or a bare
 /// sequence of images.
-fn parse_yaml(text: &str, err: SyntaxError) -> Result<ImageList, ImageListError> {
+fn parse_yaml(text: &str, path: &Path, err: SyntaxError) -> Result<ImageList, ImageListError> {
     let yaml_err = |e: serde_yaml::Error| {
-        let line = e.location().map_or(1, |l| l.line());
+        let line = yaml_error_line(text, &e);
         match text.lines().nth(line - 1).is_some_and(|l| l.contains('\t')) {
             true => err(
                 line,
                 "a tab: YAML indents with spaces only; replace the tab with spaces".into(),
             ),
-            false => err(line, e.to_string()),
+            // The line is said once, in front.
+            false => err(line, without_location(&e.to_string())),
         }
     };
     let doc: YamlList = if text.trim_start().starts_with('-') {
@@ -152,26 +213,121 @@ fn parse_yaml(text: &str, err: SyntaxError) -> Result<ImageList, ImageListError>
         serde_yaml::from_str(text).map_err(yaml_err)?
     };
     let mut images = Vec::new();
+    let mut mistakes = Mistakes {
+        path,
+        found: Vec::new(),
+    };
     let mut search_from = 0;
     for item in doc.images {
-        let (name, platforms, line) =
-            image_entry(text, item, &mut search_from).map_err(|(line, m)| err(line, m))?;
-        let reference = Reference::parse(&name).map_err(|e| err(line, e.to_string()))?;
-        images.push(ImageEntry {
-            source: name,
-            reference,
-            own_platforms: platforms.is_some(),
-            platforms: platforms.or_else(|| doc.platforms.clone()),
-            line,
-        });
+        let entry =
+            image_entry(text, item, &mut search_from).and_then(|(name, platforms, line)| {
+                let reference =
+                    Reference::parse(&name).map_err(|e| (line, reference_error(&name, e)))?;
+                Ok(ImageEntry {
+                    source: name,
+                    reference,
+                    own_platforms: platforms.is_some(),
+                    platforms: platforms.or_else(|| doc.platforms.clone()),
+                    line,
+                })
+            });
+        match entry {
+            Ok(e) => images.push(e),
+            Err((line, m)) => mistakes.add(line, m),
+        }
     }
-    for (host, cfg) in &doc.registries {
-        check_registry(host, cfg).map_err(|m| err(line_of(text, host, &mut 0), m))?;
+    let mut registries = BTreeMap::new();
+    let mut warnings = Vec::new();
+    for (key, cfg) in doc.registries {
+        let line = line_of(text, &key, &mut 0);
+        match registry_key(&key, cfg) {
+            Ok((host, cfg)) => {
+                if !images
+                    .iter()
+                    .any(|i: &ImageEntry| i.reference.registry == host)
+                {
+                    warnings.push(format!(
+                        "{}:{line}: registries: {key} matches no image of the list (they come from {}); check its spelling and port",
+                        path.display(),
+                        registries_of(&images)
+                    ));
+                }
+                registries.insert(host, cfg);
+            }
+            Err(m) => mistakes.add(line, m),
+        }
     }
+    mistakes.into_result()?;
     Ok(ImageList {
         images,
-        registries: doc.registries,
+        registries,
+        plain_text: false,
+        warnings,
     })
+}
+
+/// A `registries:` key as the images name their registry: `http://HOST` means HOST with
+/// plain HTTP, `https://HOST` HOST; a trailing `/` is dropped.
+fn registry_key(key: &str, mut cfg: RegistryConfig) -> Result<(String, RegistryConfig), String> {
+    let (host, plain) = match (key.strip_prefix("http://"), key.strip_prefix("https://")) {
+        (Some(h), _) => (h, true),
+        (_, Some(h)) => (h, false),
+        _ => (key, false),
+    };
+    let host = host.trim_end_matches('/').to_string();
+    if plain && (cfg.ca_file.is_some() || cfg.insecure_skip_tls_verify) {
+        return Err(format!(
+            "registry {key}: http:// means plain-http, which cannot be combined with TLS settings; write the key without http:// (it is the registry's host[:port], as in the image references)"
+        ));
+    }
+    cfg.plain_http |= plain;
+    check_registry(&host, &cfg)?;
+    Ok((host, cfg))
+}
+
+fn registries_of(images: &[ImageEntry]) -> String {
+    let mut hosts: Vec<&str> = images
+        .iter()
+        .map(|i| i.reference.registry.as_str())
+        .collect();
+    hosts.sort();
+    hosts.dedup();
+    hosts.join(", ")
+}
+
+/// A reference that does not parse; one that ran into the next line is an indentation slip.
+fn reference_error(name: &str, e: crate::reference::ReferenceError) -> String {
+    match name.contains(" - ") || name.contains(" -\t") {
+        true => format!("{name:?} runs on into the next line: indent each `- ` entry of the list at the same column"),
+        false => e.to_string(),
+    }
+}
+
+/// The line a YAML error is at: its location, but for a duplicate key (which serde places at
+/// the start of the document) the key's second appearance at the start of a line.
+fn yaml_error_line(text: &str, e: &serde_yaml::Error) -> usize {
+    let msg = e.to_string();
+    let dup = msg
+        .strip_prefix("duplicate field `")
+        .and_then(|r| r.split('`').next());
+    let at = e.location().map_or(1, |l| l.line());
+    dup.and_then(|key| {
+        let head = format!("{key}:");
+        text.lines()
+            .enumerate()
+            .filter(|(_, l)| l.starts_with(&head))
+            .nth(1)
+            .map(|(i, _)| i + 1)
+    })
+    .unwrap_or(at)
+}
+
+/// serde_yaml's message without its own " at line L column C".
+fn without_location(msg: &str) -> String {
+    match msg.rfind(" at line ") {
+        Some(i) if msg[i..].contains(" column ") => msg[..i].to_string(),
+        _ => msg.to_string(),
+    }
 }
 
 fn check_registry(host: &str, cfg: &RegistryConfig) -> Result<(), String> {
@@ -262,10 +418,15 @@ fn image_entry(
 /// serde_yaml gives no positions for values, so find the line where a name is written, scanning
 /// forward so that a repeated name maps to its own line.
 fn line_of(text: &str, needle: &str, search_from: &mut usize) -> usize {
-    let pos = text[*search_from..]
-        .find(needle)
-        .map(|p| p + *search_from)
-        .or_else(|| text.find(needle));
+    // A scalar YAML folded over lines is found by its first word.
+    let first = needle.split_whitespace().next().unwrap_or(needle);
+    let find = |n: &str| {
+        text[*search_from..]
+            .find(n)
+            .map(|p| p + *search_from)
+            .or_else(|| text.find(n))
+    };
+    let pos = find(needle).or_else(|| find(first));
     match pos {
         Some(p) => {
             *search_from = p + needle.len();
@@ -393,6 +554,56 @@ mod tests {
         let e = error_of("Images:\n  - nginx\n");
         assert!(e.starts_with("i.yaml:1:") && e.contains("Images"), "{e}");
         assert!(!e.contains("invalid image reference"), "{e}");
+    }
+
+    #[test]
+    fn yaml_mistakes_are_named_at_their_own_line_once() {
+        // A mis-indented entry joins the one above it.
+        let e = error_of("images:\n  - a/b:1\n   - c/d:2\n");
+        assert!(e.starts_with("i.yaml:2:") && e.contains("indent"), "{e}");
+        let e = error_of("images:\n  - a/b:1\nimages:\n  - c/d:2\n");
+        assert!(e.starts_with("i.yaml:3:") && e.contains("images"), "{e}");
+        let e = error_of("images:\n  - a/b:1\nregistries:\n  x.io:\n    plain-htp: true\n");
+        assert!(e.starts_with("i.yaml:5:") && !e.contains("line 5"), "{e}");
+    }
+
+    #[test]
+    fn every_bad_reference_is_named_up_to_a_bound() {
+        let e = error_of("images:\n  - a/b:1\n  - A/B:x\n  - c/d:@@\n");
+        assert!(e.contains("i.yaml:3:") && e.contains("i.yaml:4:"), "{e}");
+        let many: String = (0..40).map(|i| format!("BAD{i}\n")).collect();
+        let e = parse(&many, Path::new("l.txt")).unwrap_err().to_string();
+        assert!(
+            e.contains("l.txt:1:") && e.contains("l.txt:20:") && !e.contains("l.txt:21:"),
+            "{e}"
+        );
+        assert!(e.contains("20 more"), "{e}");
+    }
+
+    #[test]
+    fn registry_keys_take_a_scheme_and_one_matching_no_image_is_warned_about() {
+        let l = parse(
+            "images:\n  - 127.0.0.1:5000/a:1\nregistries:\n  http://127.0.0.1:5000/:\n    ca-file: x.pem\n",
+            Path::new("i.yaml"),
+        );
+        let e = l.unwrap_err().to_string();
+        assert!(e.contains("plain-http") && e.contains("i.yaml:4"), "{e}");
+        let l = parse(
+            "images:\n  - 127.0.0.1:5000/a:1\nregistries:\n  http://127.0.0.1:5000:\n    {}\n  quay.io:\n    plain-http: true\n",
+            Path::new("i.yaml"),
+        )
+        .unwrap();
+        assert!(
+            l.registries["127.0.0.1:5000"].plain_http,
+            "{:?}",
+            l.registries
+        );
+        assert_eq!(l.warnings.len(), 1, "{:?}", l.warnings);
+        assert!(
+            l.warnings[0].starts_with("i.yaml:6:") && l.warnings[0].contains("quay.io"),
+            "{:?}",
+            l.warnings
+        );
     }
 
     #[test]

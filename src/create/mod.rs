@@ -72,6 +72,9 @@ pub struct CreateOptions {
 pub fn create(opts: &CreateOptions) -> Result<CreateSummary> {
     let started = Instant::now();
     let list = load_list(&opts.list, &opts.platforms)?;
+    for w in &list.warnings {
+        crate::console::line(format!("warning: {w}"));
+    }
     let signing = signing_key(opts)?;
     let image_key = opts
         .verify_images
@@ -90,7 +93,11 @@ pub fn create(opts: &CreateOptions) -> Result<CreateSummary> {
         .map(|p| tool::prepare(p.as_deref()))
         .transpose()?;
     let progress = Progress::new(opts.progress, "downloaded");
-    let registries = Registries::new(list.registries.clone(), opts.registry.clone());
+    let mut global = opts.registry.clone();
+    if list.plain_text {
+        global.hints = crate::registry::Hints::PLAIN_LIST;
+    }
+    let registries = Registries::new(list.registries.clone(), global);
     let resolved = resolve::resolve_all(
         &list.images,
         &registries,

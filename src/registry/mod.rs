@@ -55,6 +55,12 @@ impl Hints {
         ca: "give its CA as `ca-file: PEM` for it under registries: in the image list, or put it in /etc/docker/certs.d/HOST/ca.crt",
         credentials: "log in with `docker login`, or set username-env/password-env for it under registries: in the image list",
     };
+    /// `create` from a plain-text list, which has no `registries:` section.
+    pub const PLAIN_LIST: Hints = Hints {
+        plain_http: "pass --plain-http (a plain-text list has no registries: section; write the list as YAML to set plain-http per registry)",
+        ca: "put its CA in /etc/docker/certs.d/HOST/ca.crt (or write the list as YAML, with `ca-file: PEM` under registries:)",
+        credentials: "log in with `docker login` (or write the list as YAML, with username-env/password-env under registries:)",
+    };
     /// `load`, `inventory`: settings are flags.
     pub const FLAGS: Hints = Hints {
         plain_http: "pass --plain-http",

@@ -519,6 +519,25 @@ fn a_protocol_or_certificate_mismatch_is_not_retried_and_names_the_setting() {
     let t = std::time::Instant::now();
     let o = create(&l, &w.join("x.bundle"), &["--unsigned", "--retries", "5"]);
     quick(&o, t, &["not trusted", "ca-file: PEM", "certs.d"]);
+    // create from a plain-text list: no registries: section to point at.
+    let txt = w.join("list.txt");
+    std::fs::write(&txt, format!("{}/team/app1:1.0\n", reg.addr)).unwrap();
+    let t = std::time::Instant::now();
+    let o = create(&txt, &w.join("x.bundle"), &["--unsigned", "--retries", "5"]);
+    quick(&o, t, &["plain HTTP", "--plain-http", "plain-text list"]);
+    // A registries: key that matches no image is named, with its line.
+    let l = write_list(
+        w,
+        &format!("images:\n  - {0}/team/app1:1.0\nregistries:\n  http://{0}:\n    {{}}\n  quay.io:\n    plain-http: true\n", reg.addr),
+    );
+    let o = create(&l, &w.join("z.bundle"), &["--unsigned"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("images.yaml:6: registries: quay.io matches no image"),
+        "{}",
+        text(&o)
+    );
     // load, untrusted CA: --ca-file.
     let t = std::time::Instant::now();
     let o = bundle!(
