@@ -57,6 +57,14 @@ macro_rules! say {
     }};
 }
 
+/// `--json` of a command that failed: one JSON object on stdout, as for success (the error is
+/// on stderr too); returns the exit code.
+fn failed_json(e: &anyhow::Error, file: &std::path::Path, done: &str) -> Result<i32> {
+    say!("{}", report::failed_json(e, file, done));
+    bundle::console::line(report::error(e));
+    Ok(report::exit_code(e))
+}
+
 /// Run one command; what it prints comes from `report`.
 fn run(cli: Cli) -> Result<i32> {
     match cli.command {
@@ -67,11 +75,14 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Create(args) => {
             let json = args.report.json;
             let opts = config::create_options(args)?;
-            let summary = bundle::create::create(&opts)?;
-            let split = opts.split.is_some();
+            let summary = match bundle::create::create(&opts) {
+                Ok(s) => s,
+                Err(e) if json => return failed_json(&e, &opts.output, "written"),
+                Err(e) => return Err(e),
+            };
             match json {
-                true => say!("{}", report::created_json(&opts.output, split, &summary)),
-                false => say!("{}", report::created(&opts.output, split, &summary)),
+                true => say!("{}", report::created_json(&opts.output, &summary)),
+                false => say!("{}", report::created(&opts.output, &summary)),
             }
             if !summary.failed.is_empty() {
                 return Ok(exit_codes::ERROR);
@@ -100,7 +111,12 @@ fn run(cli: Cli) -> Result<i32> {
         }
         Command::Load(args) => {
             let json = args.report.json;
-            let r = bundle::load::load(&config::load_options(args)?)?;
+            let opts = config::load_options(args)?;
+            let r = match bundle::load::load(&opts) {
+                Ok(r) => r,
+                Err(e) if json => return failed_json(&e, &opts.file, "loaded"),
+                Err(e) => return Err(e),
+            };
             say!("{}", report::loaded(&r, json));
         }
         Command::Inventory(a) => {

@@ -35,33 +35,45 @@ pub fn keygen(private: &Path, public: &Path, fingerprint: &str) -> String {
     )
 }
 
-pub fn created(output: &Path, split: bool, summary: &CreateSummary) -> String {
-    match split {
-        false => format!("wrote {}\n{summary}", output.display()),
-        true => format!(
-            "wrote {0}.part001, {0}.part002, ... and {0}.split.json (cat {0}.part* > {0} gives the single file)\n{summary}",
-            output.display()
+pub fn created(output: &Path, summary: &CreateSummary) -> String {
+    let o = output.display();
+    match summary.parts {
+        0 => format!("wrote {o}\n{summary}"),
+        1 => format!("wrote {o}.part001 (one part: the bundle fits in one) and {o}.split.json\n{summary}"),
+        n => format!(
+            "wrote {o}.part001 to {o}.part{n:03} ({n} parts) and {o}.split.json (cat {o}.part* > {o} gives the single file)\n{summary}"
         ),
     }
 }
 
 /// `create --json`: the summary, and where it was written.
-pub fn created_json(output: &Path, split: bool, s: &CreateSummary) -> String {
+pub fn created_json(output: &Path, s: &CreateSummary) -> String {
     let failed: Vec<_> = s
         .failed
         .iter()
         .map(|(image, error)| serde_json::json!({"image": image, "error": error}))
         .collect();
     serde_json::json!({
-        "file": output.display().to_string(), "split": split, "images": s.images,
+        "file": output.display().to_string(), "written": true, "split": s.parts > 0, "parts": s.parts, "images": s.images,
         "platforms": s.platforms, "manifests": s.contents.manifests, "blobs": s.contents.blobs,
         "blobBytes": s.contents.blob_bytes, "blobsLeftOut": s.blobs_left_out,
         "bytesLeftOut": s.bytes_left_out, "bytesPulled": s.bytes_pulled, "bytesCached": s.bytes_cached,
         "bytesSavedByDedup": s.bytes_saved_by_dedup, "bundleSize": s.bundle_size,
         "sha256": s.sha256, "signer": s.signer, "seconds": s.seconds, "failed": failed,
-        "layers": s.carriage, "referrers": s.referrers,
+        "layers": s.carriage, "referrers": s.referrer_counts,
     })
     .to_string()
+}
+
+/// `create --json` / `load --json` when the command failed: `{"file", "<done>": false, "error",
+/// "exitCode"}`, as `verify --json` says `"verified": false`.
+pub fn failed_json(e: &anyhow::Error, file: &Path, done: &str) -> String {
+    let mut v = serde_json::json!({
+        "file": file.display().to_string(),
+        "error": crate::causes::flatten(e.chain()), "exitCode": exit_code(e),
+    });
+    v[done] = false.into();
+    v.to_string()
 }
 
 /// `verify --json` when the bundle did not verify: the reason and the exit code it means.
@@ -115,7 +127,7 @@ pub fn loaded(r: &LoadReport, json: bool) -> String {
                     "blobsPresent": t.blobs.present, "blobsMounted": t.blobs.mounted, "bytesSent": t.blobs.bytes})
             })
             .collect();
-        return serde_json::json!({"signer": r.signer, "targets": targets, "partial": r.partial, "seconds": r.seconds})
+        return serde_json::json!({"loaded": true, "signer": r.signer, "targets": targets, "partial": r.partial, "seconds": r.seconds})
             .to_string();
     }
     let mut out = String::new();
@@ -157,7 +169,16 @@ pub fn inventory(output: &Path, inv: &Inventory) -> String {
 
 pub fn inspected(i: &Inspection, json: bool) -> serde_json::Result<String> {
     match json {
-        true => serde_json::to_string_pretty(i),
+        true => {
+            // bundle.json leaves an image's empty referrers out; scripts get an empty list.
+            let mut v = serde_json::to_value(i)?;
+            for img in v["images"].as_array_mut().into_iter().flatten() {
+                if img["referrers"].is_null() {
+                    img["referrers"] = serde_json::json!([]);
+                }
+            }
+            serde_json::to_string_pretty(&v)
+        }
         // Display ends every line itself.
         false => Ok(i.to_string().trim_end_matches('\n').to_string()),
     }

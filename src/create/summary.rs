@@ -31,6 +31,11 @@ impl CreateSummary {
         }
         let left_out_bytes: u64 = left_out.values().sum();
         let contents = doc.contents();
+        let referrers: Vec<_> = doc
+            .images
+            .iter()
+            .flat_map(|i| i.referrers.iter().cloned())
+            .collect();
         CreateSummary {
             images: images.len(),
             platforms: images
@@ -43,14 +48,11 @@ impl CreateSummary {
             bytes_left_out: left_out_bytes,
             bytes_saved_by_dedup: referenced.saturating_sub(plan.bytes() + left_out_bytes),
             bundle_size: bundle.written.size,
+            parts: bundle.written.parts,
             sha256: bundle.written.sha256.clone(),
             carriage: doc.carriage(),
-            referrers: crate::format::referrer_summary(
-                &doc.images
-                    .iter()
-                    .flat_map(|i| i.referrers.iter().cloned())
-                    .collect::<Vec<_>>(),
-            ),
+            referrers: crate::format::referrer_summary(&referrers),
+            referrer_counts: crate::format::referrer_counts(&referrers),
             ..Default::default()
         }
     }
@@ -72,6 +74,8 @@ pub struct CreateSummary {
     pub bytes_cached: u64,
     pub bytes_saved_by_dedup: u64,
     pub bundle_size: u64,
+    /// With `--split`, the parts written (0: one file).
+    pub parts: usize,
     pub sha256: String,
     pub seconds: f64,
     pub failed: Vec<(String, String)>,
@@ -80,6 +84,8 @@ pub struct CreateSummary {
     pub carriage: Vec<crate::format::Carriage>,
     /// "2 signatures, 1 SBOM": what refers to the images, over all of them.
     pub referrers: Option<String>,
+    /// The same, counted by kind (`--json`).
+    pub referrer_counts: crate::format::ReferrerCounts,
 }
 
 /// Every failed image with its line in the list and why; the one error create returns for them.

@@ -52,6 +52,8 @@ pub struct Output<'a> {
 pub struct Written {
     pub size: u64,
     pub sha256: String,
+    /// With `--split`, how many parts were written (0: one file).
+    pub parts: usize,
 }
 
 impl Output<'_> {
@@ -102,7 +104,11 @@ impl Output<'_> {
         let file = out.into_inner().map_err(|e| e.into_error())?;
         let size = file.file().metadata()?.len();
         file.commit(self.sync)?;
-        Ok(Written { size, sha256 })
+        Ok(Written {
+            size,
+            sha256,
+            parts: 0,
+        })
     }
 
     fn write_parts(
@@ -115,6 +121,7 @@ impl Output<'_> {
         let (parts, sha256) = content.write_to(parts, self.created, self.cache, writing)?;
         let parts = parts.finish()?;
         let size = parts.iter().map(|p| p.size).sum();
+        let count = parts.len();
         let doc = PartsManifest {
             parts_version: PARTS_VERSION,
             bundle: self
@@ -134,7 +141,11 @@ impl Output<'_> {
             crate::fsutil::write_file(&signature_path(self.path), &sig, self.sync)?;
         }
         crate::fsutil::write_file(&manifest_path(self.path), &bytes, self.sync)?;
-        Ok(Written { size, sha256 })
+        Ok(Written {
+            size,
+            sha256,
+            parts: count,
+        })
     }
 }
 

@@ -201,6 +201,29 @@ impl BundleManifest {
 
 /// "2 signatures, 1 SBOM, 1 attestation": what refers to an image, counted by kind, or
 /// None when nothing does.
+/// How many referrers of each kind, for `--json` (every kind present, 0 when none).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Serialize)]
+pub struct ReferrerCounts {
+    pub signatures: usize,
+    pub sboms: usize,
+    pub attestations: usize,
+    /// Anything else that refers to an image.
+    pub artifacts: usize,
+}
+
+pub fn referrer_counts(referrers: &[ReferrerRecord]) -> ReferrerCounts {
+    let mut c = ReferrerCounts::default();
+    for r in referrers {
+        match r.kind.as_str() {
+            "signature" => c.signatures += 1,
+            "sbom" => c.sboms += 1,
+            "attestation" => c.attestations += 1,
+            _ => c.artifacts += 1,
+        }
+    }
+    c
+}
+
 pub fn referrer_summary(referrers: &[ReferrerRecord]) -> Option<String> {
     let kinds = [
         ("signature", "signature", "signatures"),

@@ -488,7 +488,7 @@ fn referrers_can_be_left_out_or_narrowed_to_signatures_or_types() {
     let work = tempfile::tempdir().unwrap();
     let s = signed_image(work.path());
     let (_, none) = bundle_of(work.path(), &s, &["--referrers", "none"]);
-    assert!(none.is_null(), "{none}");
+    assert_eq!(none, serde_json::json!([]), "{none}");
     let (_, sigs) = bundle_of(work.path(), &s, &["--referrers=signatures"]);
     let kinds: Vec<String> = referrers_found(&sigs).into_iter().map(|r| r.0).collect();
     // The attestation is left out, and so is the signature made on it.
@@ -728,7 +728,10 @@ fn a_new_signature_on_an_old_image_travels_as_a_small_delta_and_inventories_list
     let full = w.join("full.bundle");
     let o = create(&list, &full, &["--unsigned"]);
     assert!(o.status.success(), "{}", text(&o));
-    assert!(inspect_json(&full)["images"][0]["referrers"].is_null());
+    assert_eq!(
+        inspect_json(&full)["images"][0]["referrers"],
+        serde_json::json!([])
+    );
     let target = Registry::start();
     let to = format!("registry://{}", target.addr);
     let o = bundle!("load {} --allow-unsigned --to {} --plain-http", full, to);

@@ -343,7 +343,7 @@ fn every_command_counts_blobs_and_bytes_one_way_and_they_add_up() {
     let cache_arg = format!("--cache-dir={}", cache.display());
     let args = |out: &std::path::Path, extra: &[&str]| {
         let mut a = vec![
-            "create",
+            "`create`",
             l1.to_str().unwrap(),
             "-o",
             out.to_str().unwrap(),
@@ -574,4 +574,140 @@ fn a_protocol_or_certificate_mismatch_is_not_retried_and_names_the_setting() {
         "{}",
         text(&o)
     );
+}
+
+#[test]
+fn json_says_failure_in_json_and_split_names_the_parts_it_wrote() {
+    let (src, _imgs) = registry_with_images();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let list = plain_list(w, &src, &["team/app1:1.0", "team/nope:1.0"]);
+    let out = w.join("x.bundle");
+    let o = bundle!(
+        "create {} -o {} --unsigned --json -q --retries 0",
+        list,
+        out
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let v: serde_json::Value =
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)));
+    assert_eq!(v["written"], false, "{v}");
+    assert_eq!(v["exitCode"], 1, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("team/nope"), "{v}");
+    let o = bundle!(
+        "load {} --allow-unsigned --json -q --to oci:{}",
+        w.join("missing.bundle"),
+        w.join("l")
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let v: serde_json::Value =
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)));
+    assert_eq!(v["loaded"], false, "{v}");
+    // A bundle that fits in one part: one part is named, no more.
+    let list = plain_list(w, &src, &["team/app1:1.0"]);
+    let o = bundle!(
+        "create {} -o {} --unsigned --split 50M --no-cache",
+        list,
+        out
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let said = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        said.contains("x.bundle.part001 (one part") && !said.contains("part002"),
+        "{said}"
+    );
+    assert!(!w.join("x.bundle.part002").exists());
+}
+
+/// The keys docs/CLI.md's `--json` table lists for `row` (optional ones after "when").
+fn documented_keys(row: &str) -> (Vec<String>, Vec<String>) {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/CLI.md")).unwrap();
+    let line = doc
+        .lines()
+        .find(|l| l.starts_with(&format!("| {row} |")))
+        .unwrap_or_else(|| panic!("no row {row:?} in docs/CLI.md"));
+    let keys = line.split(" | ").nth(1).unwrap();
+    let (always, optional) = keys.split_once("when there are any").unwrap_or((keys, ""));
+    let words = |s: &str| -> Vec<String> {
+        s.split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_string)
+            .collect()
+    };
+    (words(always), words(optional))
+}
+
+fn assert_keys(row: &str, v: &serde_json::Value) {
+    let (always, optional) = documented_keys(row);
+    let got: Vec<String> = v
+        .as_object()
+        .unwrap_or_else(|| panic!("{row}: {v}"))
+        .keys()
+        .cloned()
+        .collect();
+    for k in &always {
+        assert!(got.contains(k), "{row}: documented {k} missing: {v}");
+    }
+    for k in &got {
+        assert!(
+            always.contains(k) || optional.contains(k),
+            "{row}: {k} is not documented: {v}"
+        );
+    }
+}
+
+#[test]
+fn json_keys_are_the_documented_ones() {
+    let (src, _imgs) = registry_with_images();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let list = plain_list(w, &src, &["team/app1:1.0"]);
+    let b = w.join("b.bundle");
+    let run = |o: std::process::Output| -> serde_json::Value {
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)))
+    };
+    assert_keys(
+        "`create`",
+        &run(bundle!(
+            "create {} -o {} --unsigned --json -q --no-cache",
+            list,
+            b
+        )),
+    );
+    let bad = plain_list(w, &src, &["team/nope:1.0"]);
+    assert_keys(
+        "`create`, failed",
+        &run(bundle!(
+            "create {} -o {} --unsigned --json -q --no-cache",
+            bad,
+            w.join("n.bundle")
+        )),
+    );
+    let l = run(bundle!(
+        "load {} --allow-unsigned --json -q --to oci:{}",
+        b,
+        w.join("l")
+    ));
+    assert_keys("`load`", &l);
+    assert_keys("`load` target", &l["targets"][0]);
+    assert_keys(
+        "`load`, failed",
+        &run(bundle!(
+            "load {} --allow-unsigned --json -q --to oci:{}",
+            w.join("none"),
+            w.join("l")
+        )),
+    );
+    assert_keys(
+        "`verify`",
+        &run(bundle!("verify {} --allow-unsigned --json", b)),
+    );
+    let (_key, public) = keypair(w);
+    // Unsigned, and a key required: a verification failure.
+    assert_keys(
+        "`verify`, failed",
+        &run(bundle!("verify {} --key {} --json", b, public)),
+    );
+    assert_keys("`inspect`", &inspect_json(&b));
 }
