@@ -106,11 +106,12 @@ Credentials, first match wins: username-env/password-env in the list; podman's a
 const LOAD_HELP: &str = concat!(
     "\
 Targets (--to, repeatable):
-  registry://HOST[:PORT][/PREFIX]          push, digests unchanged
-  oci:DIR                                  create or merge into an OCI image layout
-  docker-archive:FILE.tar                  one tar for docker load, podman load, ctr images import
-  containers-storage[:[DRIVER@ROOT+RUNROOT]]  podman's and CRI-O's store, through podman load
-  containerd[://SOCKET][?namespace=NS]     containerd's store through ctr (default namespace k8s.io)
+  registry://HOST[:PORT][/PREFIX]           push, digests unchanged
+  oci:DIR                                   create or merge into an OCI image layout
+  docker-archive:FILE.tar                   one tar for docker load, podman load, ctr images import
+  containers-storage                        podman's and CRI-O's store, through podman load
+  containers-storage:[DRIVER@ROOT+RUNROOT]  the same, another store (the brackets are literal)
+  containerd[://SOCKET][?namespace=NS]      containerd's store through ctr (default namespace k8s.io)
 
 Registry targets take --username with --password-stdin, or podman's auth file and docker's
 config.json as create does; --plain-http, --ca-file, --insecure-skip-tls-verify for TLS.
@@ -367,7 +368,14 @@ pub fn man_page() -> std::io::Result<Vec<u8>> {
     use clap::CommandFactory;
     let top = Cli::command();
     let mut out = Vec::new();
-    clap_mangen::Man::new(top.clone()).render(&mut out)?;
+    // Not `render`: its SEE ALSO names a page per subcommand (bundle-keygen(1), ...), and
+    // those are sections of this one page.
+    let man = clap_mangen::Man::new(top.clone());
+    man.render_title(&mut out)?;
+    man.render_name_section(&mut out)?;
+    man.render_synopsis_section(&mut out)?;
+    man.render_description_section(&mut out)?;
+    man.render_options_section(&mut out)?;
     for sub in top.get_subcommands().filter(|c| c.get_name() != "help") {
         let name = sub.get_name().to_uppercase();
         out.extend_from_slice(format!(".SH \"BUNDLE {name}\"\n").as_bytes());
@@ -380,5 +388,6 @@ pub fn man_page() -> std::io::Result<Vec<u8>> {
         let part = String::from_utf8_lossy(&part).replace(".SH ", ".SS ");
         out.extend_from_slice(part.as_bytes());
     }
+    man.render_version_section(&mut out)?;
     Ok(out)
 }

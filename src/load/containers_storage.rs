@@ -1,4 +1,4 @@
-//! `--to containers-storage[:[DRIVER@ROOT+RUNROOT]]`: podman's (and CRI-O's) image store, through
+//! `--to containers-storage` or `containers-storage:[DRIVER@ROOT+RUNROOT]` (brackets literal): podman's (and CRI-O's) image store, through
 //! `podman load`, with manifest digests unchanged.
 //!
 //! podman reads the OCI view of an archive only when it holds a single image; for a multi-image

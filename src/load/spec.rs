@@ -86,7 +86,7 @@ impl std::str::FromStr for TargetSpec {
             let spec = match rest.strip_prefix(':') {
                 Some(spec) => parse_storage(spec)?,
                 None if rest.is_empty() => None,
-                None => bail!("--to {s}: expected containers-storage[:[DRIVER@ROOT+RUNROOT]]"),
+                None => bail!("--to {s}: expected containers-storage or containers-storage:[DRIVER@ROOT+RUNROOT] (brackets literal)"),
             };
             return Ok(TargetSpec::ContainersStorage(spec));
         }
@@ -109,7 +109,7 @@ impl std::str::FromStr for TargetSpec {
             }
             return Ok(TargetSpec::Containerd { socket, namespace });
         }
-        bail!("--to {s}: expected registry://HOST[:PORT][/PREFIX], oci:DIR, docker-archive:FILE, containerd[://SOCKET][?namespace=NS] or containers-storage[:[DRIVER@ROOT+RUNROOT]]")
+        bail!("--to {s}: expected registry://HOST[:PORT][/PREFIX], oci:DIR, docker-archive:FILE, containerd[://SOCKET][?namespace=NS] or containers-storage or containers-storage:[DRIVER@ROOT+RUNROOT] (brackets literal)")
     }
 }
 

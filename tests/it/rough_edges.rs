@@ -594,6 +594,14 @@ fn completions_man_page_and_help_cover_every_command() {
             "man lacks {cmd}"
         );
     }
+    // One page: no SEE ALSO naming per-command pages that are not installed.
+    assert!(!page.contains("bundle-keygen(1)"), "{page}");
+    for part in ["[DRIVER@ROOT+RUNROOT]", "brackets are literal"] {
+        assert!(
+            String::from_utf8_lossy(&bundle!("load --help").stdout).contains(part),
+            "load --help lacks {part}"
+        );
+    }
     if std::process::Command::new("groff")
         .arg("-v")
         .output()
