@@ -236,7 +236,9 @@ impl fmt::Display for CreateSummary {
             self.bundle_size,
             self.bundle_size as f64 / self.contents.blob_bytes.max(1) as f64
         )?;
-        for c in self.carriage.iter().filter(|_| self.carriage.len() > 1) {
+        // One plain line says nothing the blobs line did not; a reason or a mix does.
+        let plain = self.carriage.len() == 1 && self.carriage[0].how == "stored as they came";
+        for c in self.carriage.iter().filter(|_| !plain) {
             writeln!(f, "  {}", carriage_line(c))?;
         }
         writeln!(f, "sha256:          {}", self.sha256)?;

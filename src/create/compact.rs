@@ -405,7 +405,7 @@ pub fn pack_all(
     s: Settings,
     ready: super::write::Ready,
     progress: &crate::progress::Progress,
-) -> Result<std::collections::HashMap<Digest, Packed>> {
+) -> Result<Compacted> {
     use rayon::prelude::*;
     let layers: Vec<_> = plan.needs.iter().filter(|n| !n.is_config()).collect();
     let bytes: u64 = layers.iter().map(|n| n.size).sum();
@@ -433,10 +433,26 @@ pub fn pack_all(
             .collect::<Result<_>>()
     })?;
     progress.line(&outcome_line(&outcomes));
-    Ok(outcomes
-        .into_iter()
-        .filter_map(|(d, o)| o.ok().map(|p| (d, p)))
-        .collect())
+    let mut c = Compacted::default();
+    for (d, o) in outcomes {
+        match o {
+            Ok(p) => {
+                c.packed.insert(d, p);
+            }
+            Err(k) => {
+                c.kept.insert(d, k.reason());
+            }
+        }
+    }
+    Ok(c)
+}
+
+/// What `pack_all` came to: the layers packed, and why each other one is carried as it came
+/// (recorded in bundle.json, so the summary, `--json` and `inspect` say it, not only the log).
+#[derive(Default)]
+pub struct Compacted {
+    pub packed: std::collections::HashMap<Digest, Packed>,
+    pub kept: std::collections::HashMap<Digest, &'static str>,
 }
 
 /// "compacted 15 of 35 layers; as they came: 12 made by an encoder not reproduced here, ..."

@@ -1,7 +1,6 @@
 //! What the bundle says about itself: `bundle.json` (images, blobs, layout files, a delta's
 //! base), the layout's `index.json`, and the order of the members. Pure: no I/O.
 
-use super::compact::Packed;
 use super::plan::Plan;
 use super::resolve::ResolvedImage;
 use crate::delta::Base;
@@ -11,7 +10,7 @@ use crate::format::{
     INDEX_JSON_PATH, LAYOUT_PATH, OCI_LAYOUT_CONTENT,
 };
 use crate::registry::Manifest;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 /// A member of the bundle's OCI layout, in write order.
 pub enum Member {
@@ -35,13 +34,13 @@ pub struct Described {
 pub fn describe(
     images: &[ResolvedImage],
     plan: &Plan,
-    packed: &HashMap<Digest, Packed>,
+    compacted: &super::compact::Compacted,
     base: Option<&Base>,
     created: u64,
     signer: Option<String>,
     tools: Vec<crate::format::FileRecord>,
 ) -> serde_json::Result<Described> {
-    let (blobs, members) = members_of(images, plan, packed);
+    let (blobs, members) = members_of(images, plan, compacted);
     let index_entries = images.iter().map(index_entry).collect();
     let index_json = crate::format::index_json_bytes(index_entries)?;
     let doc = BundleManifest {
@@ -74,7 +73,7 @@ pub fn describe(
 fn members_of(
     images: &[ResolvedImage],
     plan: &Plan,
-    packed: &HashMap<Digest, Packed>,
+    compacted: &super::compact::Compacted,
 ) -> (Vec<BlobRecord>, Vec<Member>) {
     let mut records = Vec::new();
     let mut members = Vec::new();
@@ -94,10 +93,16 @@ fn members_of(
             media_type: n.media_type.clone(),
         });
         let rec = record(&n.digest, n.size, &n.media_type);
-        records.push(match packed.get(&n.digest) {
-            Some(p) => rec.rebuilt(p.rebuild.clone()),
-            None => rec,
-        });
+        records.push(
+            match (
+                compacted.packed.get(&n.digest),
+                compacted.kept.get(&n.digest),
+            ) {
+                (Some(p), _) => rec.rebuilt(p.rebuild.clone()),
+                (None, Some(why)) => rec.kept(why),
+                (None, None) => rec,
+            },
+        );
     }
     (records, members)
 }

@@ -347,7 +347,7 @@ impl Bundle<'_> {
         notes: &Progress,
     ) -> Result<WrittenBundle> {
         // bundle.json, written first, says how each layer is carried: packing comes before it.
-        let mut packed = match self.compact {
+        let compact::Compacted { mut packed, kept } = match self.compact {
             Some(s) => compact::pack_all(plan, self.output.cache, s, ready, notes)?,
             None => Default::default(),
         };
@@ -365,10 +365,11 @@ impl Bundle<'_> {
                 notes.line(&line);
             }
         }
+        let compacted = compact::Compacted { packed, kept };
         let described = describe::describe(
             images,
             plan,
-            &packed,
+            &compacted,
             self.base,
             self.output.created,
             self.signer.clone(),
@@ -376,7 +377,7 @@ impl Bundle<'_> {
         )?;
         let written = self
             .output
-            .write(&described, images, ready, writing, &packed)?;
+            .write(&described, images, ready, writing, &compacted.packed)?;
         Ok(WrittenBundle {
             doc: described.doc,
             written,

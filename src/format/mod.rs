@@ -167,7 +167,10 @@ impl BundleManifest {
                     format!("rebuilt by {} with side data", r.encoder)
                 }
                 Some(r) => format!("rebuilt by {} level {}", r.encoder, r.level),
-                None => "stored as they came".to_string(),
+                None => match &b.kept {
+                    Some(why) => format!("stored as they came: {why}"),
+                    None => "stored as they came".to_string(),
+                },
             };
             let how = match delta {
                 true => format!("{how}, as deltas against reference layers"),
@@ -356,6 +359,10 @@ pub struct BlobRecord {
     /// Set for `gzip-rebuild`: how the layer's gzip bytes are made again from its tar.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rebuild: Option<RebuildRecord>,
+    /// Set by `create --compact` for a layer it carried as it came: why (`not gzip`,
+    /// `reproduced at the start but not to the end`, ...). Words for people only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kept: Option<String>,
 }
 
 /// Where a `gzip-rebuild` blob's uncompressed tar sits: not under `blobs/`, whose names are
@@ -531,6 +538,15 @@ impl BlobRecord {
             media_type: media_type.to_string(),
             encoding: ENCODING_ZSTD_FRAME.into(),
             rebuild: None,
+            kept: None,
+        }
+    }
+
+    /// The same record, carried as it came by `--compact` for the reason given.
+    pub fn kept(self, why: &str) -> BlobRecord {
+        BlobRecord {
+            kept: Some(why.to_string()),
+            ..self
         }
     }
 

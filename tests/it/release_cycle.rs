@@ -711,3 +711,35 @@ fn json_keys_are_the_documented_ones() {
     );
     assert_keys("`inspect`", &inspect_json(&b));
 }
+
+#[test]
+fn compact_says_why_a_layer_is_carried_as_it_came_in_the_summary_json_and_inspect() {
+    let (src, _imgs) = registry_with_images();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    // The chart's one layer starts like gzip and is not: nothing to rebuild.
+    let list = plain_list(w, &src, &["charts/demo:0.1.0"]);
+    let b = w.join("c.bundle");
+    let o = create(&list, &b, &["--unsigned", "--compact"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let said = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        said.contains("1 layer") && said.contains("stored as they came: "),
+        "{said}"
+    );
+    let info = inspect_json(&b);
+    let how = info["layers"][0]["how"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        how.starts_with("stored as they came: ") && how.len() > 21,
+        "{info}"
+    );
+    let o = bundle!("inspect {}", b);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains(&how),
+        "{}",
+        text(&o)
+    );
+}
