@@ -66,6 +66,11 @@ impl BlobCache {
             .join("bundle")
     }
 
+    /// Where the blobs are.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     pub fn path(&self, d: &Digest) -> PathBuf {
         self.dir.join(d.hex())
     }

@@ -172,16 +172,83 @@ impl ScratchDir {
     }
 }
 
-fn parent_of(p: &Path) -> &Path {
+/// The directory `p` is in (`.` for a bare file name).
+pub fn parent_of(p: &Path) -> &Path {
     match p.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     }
 }
 
+/// Why `bytes` cannot be written under a directory: found before the first byte, so a full
+/// disk or a directory the user may not write is one error, not one per blob.
+#[derive(Debug, thiserror::Error)]
+pub enum RoomError {
+    #[error("{dir}: cannot write there ({reason}); choose another place, or run as a user who may write there", dir = .dir.display())]
+    NotWritable { dir: PathBuf, reason: String },
+    #[error("{dir}: not enough space: {needed} to write, {free} free; free some space or choose another place", dir = .dir.display(), needed = human(*.needed), free = human(*.free))]
+    NoRoom {
+        dir: PathBuf,
+        needed: u64,
+        free: u64,
+    },
+}
+
+fn human(n: u64) -> String {
+    indicatif::HumanBytes(n).to_string()
+}
+
+/// Check that `bytes` can be written under `dir` (made later if missing: its nearest existing
+/// ancestor is checked): writable by us, and room on its filesystem. Other writers can still
+/// fill the disk meanwhile; this catches the common case before anything is written.
+pub fn check_room(dir: &Path, bytes: u64) -> Result<(), RoomError> {
+    let at = dir
+        .ancestors()
+        .find(|a| a.is_dir())
+        .unwrap_or(Path::new("."));
+    let c = std::ffi::CString::new(at.as_os_str().as_encoded_bytes()).map_err(|e| {
+        RoomError::NotWritable {
+            dir: at.to_path_buf(),
+            reason: e.to_string(),
+        }
+    })?;
+    // SAFETY: `c` is a valid NUL-terminated path; access only reads it.
+    if unsafe { libc::access(c.as_ptr(), libc::W_OK | libc::X_OK) } != 0 {
+        return Err(RoomError::NotWritable {
+            dir: at.to_path_buf(),
+            reason: crate::causes::without_os_codes(&io::Error::last_os_error().to_string()),
+        });
+    }
+    // SAFETY: statvfs writes only into the zeroed struct it is given.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return Ok(()); // No answer: the writes will say what is wrong.
+    }
+    let free = (st.f_bavail as u64).saturating_mul(st.f_frsize as u64);
+    match free < bytes {
+        true => Err(RoomError::NoRoom {
+            dir: at.to_path_buf(),
+            needed: bytes,
+            free,
+        }),
+        false => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn room_is_checked_at_the_nearest_existing_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let later = dir.path().join("not/yet");
+        assert!(check_room(&later, 1).is_ok());
+        match check_room(&later, u64::MAX) {
+            Err(RoomError::NoRoom { dir: d, .. }) => assert_eq!(d, dir.path()),
+            other => panic!("{other:?}"),
+        }
+    }
 
     #[test]
     fn appears_only_on_commit_and_is_removed_when_dropped() {

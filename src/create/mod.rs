@@ -137,6 +137,7 @@ pub fn create(opts: &CreateOptions) -> Result<CreateSummary> {
         output: &output,
     };
     let plan = Plan::new(&images, base.as_ref())?;
+    check_room(&cache, &plan, &opts.output, opts.compact.is_some())?;
     let (fetched, streamed) =
         bundle.fetch_and_write(&mut images, &plan, &registries, opts.jobs, &progress);
     progress.finish();
@@ -213,6 +214,29 @@ fn output_dir(output: &Path) -> Result<PathBuf> {
         bail!("output directory {} does not exist", dir.display());
     }
     Ok(dir)
+}
+
+/// Room for what will be downloaded into the cache and, without `--compact` (whose size is
+/// not known before), for the bundle (about the blobs' size): checked before the first
+/// download, for both at once where they share a filesystem.
+fn check_room(cache: &BlobCache, plan: &Plan, output: &Path, compact: bool) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let download: u64 = plan
+        .needs
+        .iter()
+        .filter(|n| !cache.has(&n.digest, n.size))
+        .map(|n| n.size)
+        .sum();
+    let bundle = if compact { 0 } else { plan.bytes() };
+    let out = crate::fsutil::parent_of(output);
+    let dev = |p: &Path| std::fs::metadata(p).map(|m| m.dev()).ok();
+    if dev(cache.dir()).is_some() && dev(cache.dir()) == dev(out) {
+        crate::fsutil::check_room(out, download + bundle)?;
+    } else {
+        crate::fsutil::check_room(cache.dir(), download)?;
+        crate::fsutil::check_room(out, bundle)?;
+    }
+    Ok(())
 }
 
 fn open_cache(opts: &CreateOptions, output_dir: &Path) -> Result<BlobCache> {

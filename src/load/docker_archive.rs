@@ -97,6 +97,14 @@ impl Target for DockerArchiveTarget {
         format!("docker-archive:{}", self.path.display())
     }
 
+    fn check_room(&self, blobs: &[&BlobRecord]) -> Result<()> {
+        let bytes = blobs.iter().map(|b| b.size).sum();
+        Ok(crate::fsutil::check_room(
+            crate::fsutil::parent_of(&self.path),
+            bytes,
+        )?)
+    }
+
     fn put_blob(&self, put: Put) -> Result<BlobOutcome> {
         // Signatures and other referrers are not named by an archive: docker, podman and ctr
         // would take them for images, so their blobs are not written either.

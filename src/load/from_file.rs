@@ -225,7 +225,7 @@ fn sum(results: Vec<Result<Vec<BlobOutcome>>>, targets: usize) -> Result<Vec<Blo
     }
     if !errors.is_empty() {
         bail!(
-            "{} blob(s) could not be loaded; no manifest or tag was written:\n  {}",
+            "{} blob(s) could not be loaded; no manifest or tag was written (blobs already loaded stay, complete and verified, and the next run reuses them):\n  {}",
             errors.len(),
             errors.join("\n  ")
         );

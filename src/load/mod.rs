@@ -152,6 +152,11 @@ impl<'a> Prepared<'a> {
         }
         let mut bases = bases::Bases::open(&opts.bases, keys, opts.allow_unsigned)?;
         let (users, from_base) = check_base(&targets, blob_users(plan), doc, &bases)?;
+        let blobs: Vec<&BlobRecord> = users.iter().map(|(b, _)| b).collect();
+        for t in &targets {
+            t.check_room(&blobs)
+                .with_context(|| format!("{}: nothing was written", t.name()))?;
+        }
         let references = references(opts, &targets, &users, &from_base, doc, &bases)?;
         if let Some(r) = &references {
             bases.set_references(r.clone());

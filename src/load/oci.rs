@@ -1,6 +1,7 @@
 //! `--to oci:DIR`: create or merge into an OCI image layout, safely: each blob is written to a
 //! temp file, verified, then renamed under its digest; `index.json` is replaced atomically; a lock
-//! file makes concurrent loads into the same layout wait for each other instead of losing entries.
+//! on the layout directory makes concurrent loads into it wait for each other instead of losing
+//! entries.
 
 use super::target::{BlobOutcome, Put, Target};
 use crate::digest::{Digest, HashingWriter};
@@ -43,12 +44,9 @@ impl OciTarget {
         let dir = &self.dir;
         std::fs::create_dir_all(dir.join("blobs/sha256"))
             .with_context(|| format!("creating OCI layout {}", dir.display()))?;
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(dir.join(".bundle-load.lock"))
-            .with_context(|| format!("opening the lock file in {}", dir.display()))?;
+        // The layout directory itself is locked (flock on its handle): no lock file is left in
+        // the layout, and there is no file a planted symlink could redirect.
+        let file = File::open(dir).with_context(|| format!("opening {}", dir.display()))?;
         file.lock()
             .with_context(|| format!("locking {}", dir.display()))?;
         let layout = dir.join("oci-layout");
@@ -96,6 +94,11 @@ impl OciTarget {
 impl Target for OciTarget {
     fn name(&self) -> String {
         format!("oci:{}", self.dir.display())
+    }
+
+    fn check_room(&self, blobs: &[&BlobRecord]) -> Result<()> {
+        let bytes = blobs.iter().filter(|b| !self.has(b)).map(|b| b.size).sum();
+        Ok(crate::fsutil::check_room(&self.dir, bytes)?)
     }
 
     fn has_blob(&self, blob: &BlobRecord, _users: &[&PlannedImage]) -> Result<bool> {

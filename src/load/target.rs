@@ -83,6 +83,12 @@ pub trait Target: Send + Sync {
     fn check(&self, _plan: &[PlannedImage]) -> Result<()> {
         Ok(())
     }
+    /// Whether there is room for `blobs` here (and we may write here), asked once before any
+    /// blob: a full disk or a forbidden directory is one error, not one per blob. Targets
+    /// that keep nothing on this machine have nothing to check.
+    fn check_room(&self, _blobs: &[&BlobRecord]) -> Result<()> {
+        Ok(())
+    }
     /// The name an image's tag gets here (`registry/repo:tag`), None for an image loaded by
     /// digest only: two images given one name would leave it to whichever came last.
     fn tag_name(&self, img: &PlannedImage) -> Option<String> {
