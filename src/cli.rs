@@ -224,7 +224,8 @@ pub struct LoadArgs {
     /// containerd (below); repeatable.
     #[arg(long = "to", required = true)]
     pub targets: Vec<String>,
-    /// Only this image (as listed by `bundle inspect`, or as written in the image list); repeatable.
+    /// Only this image (as listed by `bundle inspect`, as written in the image list, or any
+    /// unambiguous end of its name: `team/app:1.0`, `app:1.0`); repeatable.
     #[arg(long = "image")]
     pub images: Vec<String>,
     /// Only these platforms of multi-platform images (OS/ARCH[/VARIANT]); repeatable.

@@ -46,6 +46,8 @@ impl PlannedImage {
 pub enum PlanError {
     #[error("--image {0}: no such image in the bundle; it holds: {1}")]
     NoSuchImage(String, String),
+    #[error("--image {0} could be any of {1}; give more of the name")]
+    Ambiguous(String, String),
     #[error("--platform {0}: {1} has no such platform in the bundle (it carries {2})")]
     NoSuchPlatform(String, String, String),
     #[error("image {0} in the bundle has an invalid reference: {1}")]
@@ -59,18 +61,42 @@ pub fn plan(
     platforms: &[Platform],
 ) -> Result<Vec<PlannedImage>, PlanError> {
     let doc = &checked.doc;
+    let mut chosen: HashSet<&str> = HashSet::new();
     for w in images {
-        if !doc.images.iter().any(|i| wanted_one(w, i)) {
-            let all: Vec<&str> = doc.images.iter().map(|i| i.reference.as_str()).collect();
-            return Err(PlanError::NoSuchImage(w.clone(), all.join(", ")));
-        }
+        chosen.extend(chosen_by(w, &doc.images)?);
     }
     let bundle = Bundle::of(checked);
     doc.images
         .iter()
-        .filter(|img| images.is_empty() || images.iter().any(|w| wanted_one(w, img)))
+        .filter(|img| images.is_empty() || chosen.contains(img.reference.as_str()))
         .map(|img| bundle.plan_image(img, platforms))
         .collect()
+}
+
+/// The images `--image w` names: those it names in full (`wanted_one`), else the one whose
+/// name ends with it at a `/` (`team/app:1.0` or `app:1.0` for `quay.io/team/app:1.0`).
+fn chosen_by<'a>(w: &str, all: &'a [ImageRecord]) -> Result<Vec<&'a str>, PlanError> {
+    let names = |v: Vec<&'a ImageRecord>| v.into_iter().map(|i| i.reference.as_str()).collect();
+    let full: Vec<_> = all.iter().filter(|i| wanted_one(w, i)).collect();
+    if !full.is_empty() {
+        return Ok(names(full));
+    }
+    let suffix = format!("/{w}");
+    let short: Vec<_> = all
+        .iter()
+        .filter(|i| i.reference.ends_with(&suffix))
+        .collect();
+    match short.len() {
+        1 => Ok(names(short)),
+        0 => Err(PlanError::NoSuchImage(
+            w.to_string(),
+            all.iter()
+                .map(|i| i.reference.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        )),
+        _ => Err(PlanError::Ambiguous(w.to_string(), names(short).join(", "))),
+    }
 }
 
 /// What planning looks up: every record (a delta's left-out layers too: the loader checks the

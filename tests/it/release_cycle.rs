@@ -743,3 +743,50 @@ fn compact_says_why_a_layer_is_carried_as_it_came_in_the_summary_json_and_inspec
         text(&o)
     );
 }
+
+#[test]
+fn load_image_takes_any_unambiguous_short_form() {
+    let c = clash();
+    let out = c.work.path().join("clash.bundle");
+    let o = create(&c.list, &out, &["--unsigned", "--keep-registry"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let layout = c.work.path().join("l");
+    let to = format!("oci:{}", layout.display());
+    // The path without its registry names two images here: refused, naming both.
+    let o = bundle!(
+        "load {} --allow-unsigned -q --to {} --image team/app:1.0",
+        out,
+        to
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("could be any of") && err.contains(&c.a.addr) && err.contains(&c.b.addr),
+        "{err}"
+    );
+    // A longer form picks one; the short form works where it is unique.
+    let full = format!("{}/team/app:1.0", c.a.addr);
+    let o = bundle!(
+        "load {} --allow-unsigned -q --to {} --image {}",
+        out,
+        to,
+        full
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let (src, _imgs) = registry_with_images();
+    let list = plain_list(c.work.path(), &src, &["team/app1:1.0", "team/app2:1.0"]);
+    let b = c.work.path().join("two.bundle");
+    assert!(create(&list, &b, &["--unsigned"]).status.success());
+    let l2 = c.work.path().join("l2");
+    let o = bundle!(
+        "load {} --allow-unsigned -q --to oci:{} --image app2:1.0",
+        b,
+        l2
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let index = std::fs::read_to_string(l2.join("index.json")).unwrap();
+    assert!(
+        index.contains("team/app2:1.0") && !index.contains("team/app1"),
+        "{index}"
+    );
+}
