@@ -161,7 +161,7 @@ impl<'a> Downloads<'a> {
             self.progress.add(n.size);
             return Ok(false);
         };
-        let bar = self.progress.blob(&n.digest.hex()[..12], n.size);
+        let bar = self.progress.blob(&n.label, n.size);
         let client = self.registries.client(&n.registry)?;
         let resumed = client.fetch_blob(
             &n.repository,

@@ -17,6 +17,9 @@ pub struct Need {
     pub repository: String,
     /// Indexes into the images the plan was made from.
     pub images: Vec<usize>,
+    /// For progress bars: the first image that needs it and which of its blobs it is
+    /// (`nginx:1.27 layer 2/5`, `nginx:1.27 config`).
+    pub label: String,
 }
 
 impl Need {
@@ -108,7 +111,11 @@ fn distinct_blobs(images: &[ResolvedImage]) -> Result<Vec<Need>, PlanError> {
     let mut needs: Vec<Need> = Vec::new();
     let mut at: HashMap<Digest, usize> = HashMap::new();
     for (i, img) in images.iter().enumerate() {
-        for b in img.blobs.iter().flat_map(|(_, b)| b) {
+        let numbered = img.blobs.iter().flat_map(|(_, b)| {
+            let layers = b.len().saturating_sub(1);
+            b.iter().enumerate().map(move |(k, blob)| (k, layers, blob))
+        });
+        for (pos, layers, b) in numbered {
             let Some(&k) = at.get(&b.digest) else {
                 at.insert(b.digest.clone(), needs.len());
                 needs.push(Need {
@@ -118,6 +125,10 @@ fn distinct_blobs(images: &[ResolvedImage]) -> Result<Vec<Need>, PlanError> {
                     registry: img.entry.reference.registry.clone(),
                     repository: img.entry.reference.repository.clone(),
                     images: vec![i],
+                    label: match pos {
+                        0 => format!("{} config", img.entry.source),
+                        _ => format!("{} layer {pos}/{layers}", img.entry.source),
+                    },
                 });
                 continue;
             };
@@ -224,6 +235,18 @@ mod tests {
         let order: Vec<&Digest> = plan.needs.iter().map(|n| &n.digest).collect();
         assert_eq!(order, vec![&d(1), &d(2), &d(3), &d(4), &d(5)]);
         assert_eq!(plan.needs[2].images, vec![0, 1]);
+        // A bar names the first image that needs the blob, and which of its blobs it is.
+        let labels: Vec<&str> = plan.needs.iter().map(|n| n.label.as_str()).collect();
+        assert_eq!(
+            labels,
+            vec![
+                "r.test/a:1 config",
+                "r.test/a:1 layer 1/2",
+                "r.test/a:1 layer 2/2",
+                "r.test/b:1 config",
+                "r.test/b:1 layer 2/2"
+            ]
+        );
         let first: Vec<&Digest> = plan.download_order().map(|n| &n.digest).collect();
         assert_eq!(first, vec![&d(1), &d(4), &d(2), &d(3), &d(5)]);
         // The base holds layer 3 and config 4: the layer is left out, the config never is.
