@@ -27,6 +27,8 @@ pub struct Inspection {
     /// Layers carried as deltas against a layer the loading side holds, per image.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub deltas: Vec<DeltaLayer>,
+    /// Each image's configs and layers, and the part other images share.
+    pub image_sizes: Vec<ImageSize>,
     /// Programs carried (`create --include-tool`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tools: Vec<crate::format::FileRecord>,
@@ -42,6 +44,53 @@ pub struct DeltaLayer {
     pub size: u64,
     pub delta_size: u64,
     pub reference: crate::digest::Digest,
+}
+
+/// What one image weighs: the configs and layers of the platforms carried, each once, and how
+/// much of that other images of the bundle use too (stored once, so counted once in `blobBytes`).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageSize {
+    pub image: String,
+    pub bytes: u64,
+    pub shared_bytes: u64,
+}
+
+/// The configs and layers of each image's manifests (sizes from `bundle.json`, left-out ones
+/// included), then each image's total and its share used by others.
+fn sizes_of(reader: &BundleReader, doc: &crate::format::BundleManifest) -> Vec<ImageSize> {
+    use std::collections::{HashMap, HashSet};
+    let mut uses: Vec<HashMap<crate::digest::Digest, u64>> = Vec::new();
+    for img in &doc.images {
+        let mut blobs = HashMap::new();
+        for m in &img.manifests {
+            let Ok(bytes) = reader.read_member(&m.layout_path()) else {
+                continue;
+            };
+            let Ok(parsed) = crate::manifest::parse_manifest(&bytes) else {
+                continue;
+            };
+            for d in std::iter::once(parsed.config).chain(parsed.layers) {
+                blobs.insert(d.digest, d.size);
+            }
+        }
+        uses.push(blobs);
+    }
+    let mut users: HashMap<&crate::digest::Digest, usize> = HashMap::new();
+    for u in &uses {
+        for d in u.keys().collect::<HashSet<_>>() {
+            *users.entry(d).or_default() += 1;
+        }
+    }
+    doc.images
+        .iter()
+        .zip(&uses)
+        .map(|(img, u)| ImageSize {
+            image: img.reference.clone(),
+            bytes: u.values().sum(),
+            shared_bytes: u.iter().filter(|(d, _)| users[d] > 1).map(|(_, s)| s).sum(),
+        })
+        .collect()
 }
 
 /// Each image's layers that are carried as deltas, from its manifests.
@@ -83,8 +132,10 @@ pub fn inspect(path: &Path) -> Result<Inspection, FormatError> {
     let layers = doc.carriage();
     let contents = doc.contents();
     let deltas = deltas_of(&reader, &doc);
+    let image_sizes = sizes_of(&reader, &doc);
     Ok(Inspection {
         deltas,
+        image_sizes,
         file: path.display().to_string(),
         format_version: doc.format_version,
         created: doc.created,

@@ -323,6 +323,14 @@ impl fmt::Display for Inspection {
                 i.digest,
                 plats
             )?;
+            if let Some(sz) = self.image_sizes.iter().find(|s| s.image == i.reference) {
+                writeln!(
+                    f,
+                    "    {} of configs and layers, {} of them shared with other images",
+                    HumanBytes(sz.bytes),
+                    HumanBytes(sz.shared_bytes)
+                )?;
+            }
             if let Some(r) = crate::format::referrer_summary(&i.referrers) {
                 writeln!(f, "    {}", p(&r))?;
             }

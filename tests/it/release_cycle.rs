@@ -790,3 +790,32 @@ fn load_image_takes_any_unambiguous_short_form() {
         "{index}"
     );
 }
+
+#[test]
+fn inspect_gives_each_image_its_size_and_the_part_it_shares() {
+    let (src, imgs) = registry_with_images();
+    let work = tempfile::tempdir().unwrap();
+    let list = plain_list(work.path(), &src, &["team/app1:1.0", "team/app2:1.0"]);
+    let b = work.path().join("b.bundle");
+    assert!(create(&list, &b, &["--unsigned"]).status.success());
+    let info = inspect_json(&b);
+    let sizes = info["imageSizes"].as_array().unwrap();
+    assert_eq!(sizes.len(), 2, "{info}");
+    for s in sizes {
+        // The two apps share exactly their base layer.
+        assert_eq!(s["sharedBytes"], imgs.base_layer.size, "{info}");
+        assert!(n(s, "bytes") > imgs.base_layer.size, "{info}");
+    }
+    let total: u64 = sizes.iter().map(|s| n(s, "bytes")).sum();
+    assert_eq!(
+        total - imgs.base_layer.size,
+        n(&info, "blobBytes"),
+        "{info}"
+    );
+    let o = bundle!("inspect {}", b);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("shared with other images"),
+        "{}",
+        text(&o)
+    );
+}
