@@ -87,6 +87,14 @@ impl BlobCache {
         Ok(dir)
     }
 
+    /// Mark a cached file as used now: `bundle cache --prune --older-than` goes by last use.
+    /// Best effort: a cache on a read-only medium still serves.
+    pub fn touch(path: &Path) {
+        if let Ok(f) = File::options().append(true).open(path) {
+            let _ = f.set_modified(std::time::SystemTime::now());
+        }
+    }
+
     /// Present with the right size. Contents are checked again when the bundle is written.
     pub fn has(&self, d: &Digest, size: u64) -> bool {
         std::fs::metadata(self.path(d)).is_ok_and(|m| m.is_file() && m.len() == size)
@@ -123,5 +131,186 @@ impl BlobCache {
             path: p.path,
             source,
         })
+    }
+}
+
+/// What one kind of cache file comes to.
+#[derive(Debug, Default, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Tally {
+    pub files: usize,
+    pub bytes: u64,
+}
+
+impl Tally {
+    fn add(&mut self, bytes: u64) {
+        self.files += 1;
+        self.bytes += bytes;
+    }
+}
+
+/// `bundle cache`: what the cache under a root holds.
+#[derive(Debug, Default, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Usage {
+    pub root: PathBuf,
+    /// Downloaded, verified blobs.
+    pub blobs: Tally,
+    /// Downloads an interrupted run left, resumed by the next.
+    pub partial: Tally,
+    /// `--compact`'s packed frames, their records and reference tars.
+    pub packed: Tally,
+}
+
+/// A file of the cache, for pruning: oldest use first.
+struct Entry {
+    path: PathBuf,
+    size: u64,
+    used: std::time::SystemTime,
+    partial: bool,
+}
+
+fn entries(root: &Path) -> Vec<Entry> {
+    let mut out = Vec::new();
+    let mut dirs = vec![root.join("blobs").join("sha256"), root.join("packed")];
+    while let Some(d) = dirs.pop() {
+        let Ok(list) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in list.flatten() {
+            // Not followed: a link in the cache is not ours to count or delete through.
+            let Ok(m) = e.path().symlink_metadata() else {
+                continue;
+            };
+            if m.is_dir() {
+                dirs.push(e.path());
+            } else if m.is_file() {
+                out.push(Entry {
+                    partial: e.path().extension().is_some_and(|x| x == "partial"),
+                    path: e.path(),
+                    size: m.len(),
+                    used: m.modified().unwrap_or(std::time::UNIX_EPOCH),
+                });
+            }
+        }
+    }
+    out
+}
+
+pub fn usage(root: &Path) -> Usage {
+    let mut u = Usage {
+        root: root.to_path_buf(),
+        ..Default::default()
+    };
+    let packed = root.join("packed");
+    for e in entries(root) {
+        match (e.partial, e.path.starts_with(&packed)) {
+            (true, _) => u.partial.add(e.size),
+            (false, true) => u.packed.add(e.size),
+            (false, false) => u.blobs.add(e.size),
+        }
+    }
+    u
+}
+
+/// What `prune` did.
+#[derive(Debug, Default, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Pruned {
+    pub removed: Tally,
+    pub kept: Tally,
+    /// Partial downloads a running `create` holds: never removed.
+    pub in_use: Tally,
+}
+
+/// Remove cache files not used for `older_than`, then the least recently used until the cache
+/// is at most `max_size`; with neither, everything. A partial download another process is
+/// writing (its lock held) is left alone.
+pub fn prune(
+    root: &Path,
+    older_than: Option<std::time::Duration>,
+    max_size: Option<u64>,
+) -> Pruned {
+    let mut all = entries(root);
+    all.sort_by_key(|e| e.used);
+    let now = std::time::SystemTime::now();
+    let mut left: u64 = all.iter().map(|e| e.size).sum();
+    let mut p = Pruned::default();
+    for e in all {
+        let old = older_than.is_none_or(|age| now.duration_since(e.used).is_ok_and(|d| d >= age));
+        let over = max_size.is_some_and(|max| left > max);
+        let wanted = match (older_than, max_size) {
+            (None, None) => true,
+            _ => (older_than.is_some() && old) || over,
+        };
+        if wanted && e.partial && in_use(&e.path) {
+            p.in_use.add(e.size);
+        } else if wanted && std::fs::remove_file(&e.path).is_ok() {
+            p.removed.add(e.size);
+            left -= e.size;
+        } else {
+            p.kept.add(e.size);
+        }
+    }
+    p
+}
+
+/// Whether another process holds the lock on a partial download.
+fn in_use(path: &Path) -> bool {
+    match File::open(path) {
+        Ok(f) => f.try_lock().is_err(),
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod admin_tests {
+    use super::*;
+
+    fn aged(path: &Path, bytes: usize, days: u64) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, vec![0u8; bytes]).unwrap();
+        let t = std::time::SystemTime::now() - std::time::Duration::from_secs(days * 86400);
+        File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(t)
+            .unwrap();
+    }
+
+    #[test]
+    fn prune_by_age_then_by_size_oldest_first_and_never_a_download_in_progress() {
+        let root = tempfile::tempdir().unwrap();
+        let r = root.path();
+        let blob = |n: u8| r.join("blobs/sha256").join(format!("{n:02x}").repeat(32));
+        aged(&blob(1), 100, 40);
+        aged(&blob(2), 100, 20);
+        aged(&blob(3), 100, 1);
+        aged(&r.join("packed/zstd-12-w26").join("x.zst"), 50, 35);
+        let partial = r.join("blobs/sha256/busy.partial");
+        aged(&partial, 10, 90);
+        let held = File::options().write(true).open(&partial).unwrap();
+        held.lock().unwrap();
+        let u = usage(r);
+        assert_eq!((u.blobs.files, u.packed.files, u.partial.files), (3, 1, 1));
+        assert_eq!(u.blobs.bytes, 300);
+        // Older than 30 days: blob 1 and the packed frame; the held partial is left.
+        let p = prune(r, Some(std::time::Duration::from_secs(30 * 86400)), None);
+        assert_eq!(
+            p.removed,
+            Tally {
+                files: 2,
+                bytes: 150
+            }
+        );
+        assert_eq!(p.in_use.files, 1);
+        assert!(!blob(1).exists() && blob(2).exists() && partial.exists());
+        // At most 150 bytes: the oldest go first (the partial, held, does not count as freed).
+        let p = prune(r, None, Some(150));
+        assert!(!blob(2).exists() && blob(3).exists(), "{p:?}");
+        drop(held);
+        let p = prune(r, None, None);
+        assert_eq!(p.kept.files, 0, "{p:?}");
+        assert!(!partial.exists());
     }
 }

@@ -54,6 +54,8 @@ pub enum Command {
     /// List the digests a registry or OCI layout holds, for `create --since` on the other side.
     #[command(after_help = EXIT_CODES)]
     Inventory(InventoryArgs),
+    /// Show the blob cache create downloads into (where, how much), or prune it.
+    Cache(CacheArgs),
     /// Serve bundles as a read-only registry (pull only), straight from the files.
     #[command(after_help = EXIT_CODES)]
     Serve(ServeArgs),
@@ -315,6 +317,27 @@ pub struct InventoryArgs {
     pub output: PathBuf,
     #[command(flatten)]
     pub tls: TlsArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct CacheArgs {
+    /// The cache (default `$XDG_CACHE_HOME/bundle`, else `~/.cache/bundle`).
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Remove cached files: all of them, or only those --older-than / over --max-size says.
+    /// A download a running create holds is left alone; do not prune while a create reads it.
+    #[arg(long)]
+    pub prune: bool,
+    /// With --prune: files not used by a create for this long (30d, 12h).
+    #[arg(long, requires = "prune", value_name = "AGE", value_parser = humantime::parse_duration)]
+    pub older_than: Option<std::time::Duration>,
+    /// With --prune: then the least recently used until the cache holds at most SIZE (20G,
+    /// 500MiB).
+    #[arg(long, requires = "prune", value_name = "SIZE", value_parser = crate::format::parts::parse_bytes)]
+    pub max_size: Option<u64>,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// How hard to try with a registry; the same for create and load.

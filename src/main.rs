@@ -124,6 +124,18 @@ fn run(cli: Cli) -> Result<i32> {
             bundle::inventory::write(&inv, &a.output)?;
             say!("{}", report::inventory(&a.output, &inv));
         }
+        Command::Cache(a) => {
+            let root = a
+                .cache_dir
+                .unwrap_or_else(bundle::cache::BlobCache::default_root);
+            match a.prune {
+                false => say!("{}", report::cache(&bundle::cache::usage(&root), a.json)),
+                true => {
+                    let p = bundle::cache::prune(&root, a.older_than, a.max_size);
+                    say!("{}", report::pruned(&root, &p, a.json));
+                }
+            }
+        }
         Command::Serve(a) => bundle::serve::serve(&a.into_options())?,
         Command::Completions { shell } => {
             let mut out = Vec::new();

@@ -167,6 +167,48 @@ pub fn inventory(output: &Path, inv: &Inventory) -> String {
     )
 }
 
+/// `bundle cache`: where the cache is and what it holds.
+pub fn cache(u: &crate::cache::Usage, json: bool) -> String {
+    if json {
+        return serde_json::to_string(u).unwrap_or_default();
+    }
+    format!(
+        "blob cache {}:\n  {} blobs ({})\n  {} packed files of --compact ({})\n  {} partial downloads ({}), resumed by the next create",
+        u.root.display(),
+        u.blobs.files,
+        HumanBytes(u.blobs.bytes),
+        u.packed.files,
+        HumanBytes(u.packed.bytes),
+        u.partial.files,
+        HumanBytes(u.partial.bytes)
+    )
+}
+
+/// `bundle cache --prune`: what went and what stayed.
+pub fn pruned(root: &Path, p: &crate::cache::Pruned, json: bool) -> String {
+    if json {
+        let mut v = serde_json::to_value(p).unwrap_or_default();
+        v["root"] = root.display().to_string().into();
+        return v.to_string();
+    }
+    let mut out = format!(
+        "blob cache {}: removed {} files ({}), kept {} ({})",
+        root.display(),
+        p.removed.files,
+        HumanBytes(p.removed.bytes),
+        p.kept.files,
+        HumanBytes(p.kept.bytes)
+    );
+    if p.in_use.files > 0 {
+        out.push_str(&format!(
+            "; {} partial downloads ({}) in use by a running create were left alone",
+            p.in_use.files,
+            HumanBytes(p.in_use.bytes)
+        ));
+    }
+    out
+}
+
 pub fn inspected(i: &Inspection, json: bool) -> serde_json::Result<String> {
     match json {
         true => {

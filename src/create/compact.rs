@@ -284,11 +284,15 @@ fn reuse(frame: &Path, record: &Path, digest: &Digest, size: u64) -> Option<Pack
     let recipe = rebuild.recipe()?;
     let frame_len = std::fs::metadata(frame).ok()?.len();
     match proven(frame, rebuild.member(digest).1, &recipe, digest, size) {
-        Ok(true) => Some(Packed {
-            rebuild,
-            frame: frame.to_path_buf(),
-            frame_len,
-        }),
+        Ok(true) => {
+            BlobCache::touch(frame);
+            BlobCache::touch(record);
+            Some(Packed {
+                rebuild,
+                frame: frame.to_path_buf(),
+                frame_len,
+            })
+        }
         _ => None,
     }
 }

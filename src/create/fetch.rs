@@ -96,6 +96,7 @@ impl<'a> Downloads<'a> {
         let mut cached = 0;
         for n in plan.download_order() {
             if cache.has(&n.digest, n.size) {
+                BlobCache::touch(&cache.path(&n.digest));
                 arrivals.set(&n.digest, Arrival::Cached);
                 cached += n.size;
             } else {

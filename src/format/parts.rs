@@ -309,6 +309,15 @@ impl Read for PartsStream {
 /// Sizes like `4.7G`, `650M`, `4GiB`, `1048576`: K/M/G/T are powers of 1000, Ki/Mi/Gi/Ti (with or
 /// without a trailing B) powers of 1024.
 pub fn parse_size(s: &str) -> Result<u64, String> {
+    let v = parse_bytes(s)?;
+    if v < 4096 {
+        return Err(format!("{s:?}: a part must be at least 4096 bytes"));
+    }
+    Ok(v)
+}
+
+/// A size as people write it (`4.7G`, `650M`: powers of 1000; `4GiB`, `700Mi`: of 1024).
+pub fn parse_bytes(s: &str) -> Result<u64, String> {
     let t = s.trim();
     let split = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -339,8 +348,8 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         }
     };
     let v = (n * mult).floor();
-    if !(4096.0..=1e18).contains(&v) {
-        return Err(format!("{s:?}: a part must be at least 4096 bytes"));
+    if !(0.0..=1e18).contains(&v) {
+        return Err(format!("{s:?}: not a size in bytes"));
     }
     Ok(v as u64)
 }

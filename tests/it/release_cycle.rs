@@ -819,3 +819,37 @@ fn inspect_gives_each_image_its_size_and_the_part_it_shares() {
         text(&o)
     );
 }
+
+#[test]
+fn cache_shows_what_it_holds_and_prunes_by_use() {
+    let (src, _imgs) = registry_with_images();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let cache = w.join("cache");
+    let list = plain_list(w, &src, &["team/app1:1.0"]);
+    let c = json_of(&bundle!(
+        "create {} -o {} --unsigned --json -q --cache-dir {}",
+        list,
+        w.join("a.bundle"),
+        cache
+    ));
+    let u = json_of(&bundle!("cache --cache-dir {} --json", cache));
+    assert_eq!(u["blobs"]["files"], c["blobs"], "{u} {c}");
+    assert_eq!(u["blobs"]["bytes"], c["blobBytes"], "{u} {c}");
+    // Nothing is a day old: an age prune keeps all; a size prune of 0 removes all.
+    let p = json_of(&bundle!(
+        "cache --cache-dir {} --prune --older-than 1d --json",
+        cache
+    ));
+    assert_eq!(p["removed"]["files"], 0, "{p}");
+    let p = json_of(&bundle!(
+        "cache --cache-dir {} --prune --max-size 0 --json",
+        cache
+    ));
+    assert_eq!(p["kept"]["files"], 0, "{p}");
+    let u = json_of(&bundle!("cache --cache-dir {} --json", cache));
+    assert_eq!(u["blobs"]["files"], 0, "{u}");
+    // --older-than without --prune is a usage error.
+    let o = bundle!("cache --cache-dir {} --older-than 1d", cache);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+}
