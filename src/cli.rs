@@ -179,6 +179,11 @@ pub struct CreateArgs {
     /// Write an unsigned bundle. Loading it will need --allow-unsigned.
     #[arg(long)]
     pub unsigned: bool,
+    /// Resolve every manifest (no layer is downloaded, nothing is written) and say what the
+    /// bundle would carry: images, platforms, referrers, blobs and their bytes, what --since
+    /// leaves out, the estimated size and, with --split, how many parts.
+    #[arg(long)]
+    pub dry_run: bool,
     /// Allow images whose names differ only in their registry (a.io/team/app:1 and
     /// b.io/team/app:1): the site must then load and serve with --keep-registry, which keeps
     /// the registry in the path. Without it such a list is refused.

@@ -45,7 +45,7 @@ fn platforms(given: &[String]) -> Result<Vec<Platform>> {
 }
 
 pub fn create_options(a: CreateArgs) -> Result<CreateOptions> {
-    if a.key.is_none() && !a.unsigned {
+    if a.key.is_none() && !a.unsigned && !a.dry_run {
         return Err(usage(anyhow::anyhow!(
             "create signs the bundle: give --key PRIVATE.key (`bundle keygen --out site` makes one), or pass --unsigned to write it unsigned (loading it will need --allow-unsigned)"
         )));
@@ -79,6 +79,7 @@ pub fn create_options(a: CreateArgs) -> Result<CreateOptions> {
         no_cache: a.no_cache,
         keep_going: a.keep_going,
         keep_registry: a.keep_registry,
+        dry_run: a.dry_run,
         created,
         progress: a.report.progress(),
         since: a.since,

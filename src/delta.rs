@@ -28,7 +28,12 @@ pub struct Base {
 
 pub fn load_base(path: &Path) -> Result<Base> {
     let mut head = [0u8; 4];
-    let is_bundle = std::fs::File::open(path)
+    // A split bundle (`FILE` whose parts exist, or `FILE.part001`) starts in its first part.
+    let first = match crate::format::parts::PartSet::find(path) {
+        Ok(Some(set)) => set.parts[0].clone(),
+        _ => path.to_path_buf(),
+    };
+    let is_bundle = std::fs::File::open(&first)
         .and_then(|mut f| f.read_exact(&mut head))
         .is_ok()
         && head == SKIPPABLE_HEADER_MAGIC.to_le_bytes();

@@ -37,6 +37,9 @@ pub fn keygen(private: &Path, public: &Path, fingerprint: &str) -> String {
 
 pub fn created(output: &Path, summary: &CreateSummary) -> String {
     let o = output.display();
+    if summary.dry_run {
+        return format!("dry run: nothing was downloaded or written; {o} would hold:\n{summary}");
+    }
     match summary.parts {
         0 => format!("wrote {o}\n{summary}"),
         1 => format!("wrote {o}.part001 (one part: the bundle fits in one) and {o}.split.json\n{summary}"),
@@ -54,7 +57,7 @@ pub fn created_json(output: &Path, s: &CreateSummary) -> String {
         .map(|(image, error)| serde_json::json!({"image": image, "error": error}))
         .collect();
     serde_json::json!({
-        "file": output.display().to_string(), "written": true, "split": s.parts > 0, "parts": s.parts, "images": s.images,
+        "file": output.display().to_string(), "written": !s.dry_run, "dryRun": s.dry_run, "split": s.parts > 0, "parts": s.parts, "images": s.images,
         "platforms": s.platforms, "manifests": s.contents.manifests, "blobs": s.contents.blobs,
         "blobBytes": s.contents.blob_bytes, "blobsLeftOut": s.blobs_left_out,
         "bytesLeftOut": s.bytes_left_out, "bytesPulled": s.bytes_pulled, "bytesCached": s.bytes_cached,
@@ -264,6 +267,9 @@ impl fmt::Display for CreateSummary {
                 HumanBytes(self.bytes_left_out)
             )?;
         }
+        if self.dry_run {
+            return self.fmt_estimate(f);
+        }
         writeln!(f, "pulled:          {}", HumanBytes(self.bytes_pulled))?;
         writeln!(f, "from cache:      {}", HumanBytes(self.bytes_cached))?;
         writeln!(
@@ -290,6 +296,29 @@ impl fmt::Display for CreateSummary {
             self.signer.as_deref().unwrap_or("nobody (unsigned)")
         )?;
         write!(f, "time:            {:.2}s", self.seconds)?;
+        for (img, why) in &self.failed {
+            write!(f, "\nFAILED {img}: {why}")?;
+        }
+        Ok(())
+    }
+}
+
+impl CreateSummary {
+    /// The end of a `--dry-run` summary: what the bundle would come to.
+    fn fmt_estimate(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "saved by dedup:  {}",
+            HumanBytes(self.bytes_saved_by_dedup)
+        )?;
+        write!(
+            f,
+            "bundle size:     about {} (the blobs and manifests; --compact would make it smaller)",
+            HumanBytes(self.bundle_size)
+        )?;
+        if self.parts > 0 {
+            write!(f, "\nparts:           {} (--split)", self.parts)?;
+        }
         for (img, why) in &self.failed {
             write!(f, "\nFAILED {img}: {why}")?;
         }

@@ -49,6 +49,8 @@ pub struct CreateOptions {
     /// `--keep-registry`: the site keeps the source registry in its paths, so names that
     /// differ only in their registry are told apart there.
     pub keep_registry: bool,
+    /// `--dry-run`: resolve and plan, download and write nothing.
+    pub dry_run: bool,
     /// Unix seconds.
     pub created: u64,
     pub registry: GlobalOptions,
@@ -137,6 +139,10 @@ pub fn create(opts: &CreateOptions) -> Result<CreateSummary> {
         output: &output,
     };
     let plan = Plan::new(&images, base.as_ref())?;
+    if opts.dry_run {
+        progress.finish();
+        return Ok(CreateSummary::planned(&images, &plan, opts.split, failed));
+    }
     check_room(&cache, &plan, &opts.output, opts.compact.is_some())?;
     let (fetched, streamed) =
         bundle.fetch_and_write(&mut images, &plan, &registries, opts.jobs, &progress);

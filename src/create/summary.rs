@@ -58,8 +58,68 @@ impl CreateSummary {
     }
 }
 
+impl CreateSummary {
+    /// `--dry-run`: what the bundle would hold, from the manifests alone. Its size is
+    /// estimated as the blobs and manifests themselves (zstd gains little on gzip layers;
+    /// `--compact` would make it smaller); with `--split`, the parts that would take.
+    pub fn planned(
+        images: &[ResolvedImage],
+        plan: &Plan,
+        split: Option<u64>,
+        failed: Vec<(String, String)>,
+    ) -> CreateSummary {
+        let mut manifests: HashSet<&crate::digest::Digest> = HashSet::new();
+        let mut manifest_bytes = 0;
+        for m in images.iter().flat_map(super::describe::manifests_of) {
+            if manifests.insert(&m.digest) {
+                manifest_bytes += m.bytes.len() as u64;
+            }
+        }
+        let uses = images
+            .iter()
+            .flat_map(|i| i.blobs.iter().flat_map(|(_, b)| b));
+        let referenced: u64 = uses.clone().map(|b| b.size).sum();
+        let mut left_out: std::collections::HashMap<&crate::digest::Digest, u64> =
+            Default::default();
+        for b in uses.filter(|b| plan.omitted.contains(&b.digest)) {
+            left_out.insert(&b.digest, b.size);
+        }
+        let referrers: Vec<_> = images
+            .iter()
+            .flat_map(|i| i.referrers.iter().map(|r| r.record.clone()))
+            .collect();
+        let estimate = plan.bytes() + manifest_bytes;
+        CreateSummary {
+            dry_run: true,
+            images: images.len(),
+            platforms: images
+                .iter()
+                .flat_map(|i| i.platforms.iter())
+                .collect::<HashSet<_>>()
+                .len(),
+            contents: crate::format::Contents {
+                manifests: manifests.len(),
+                blobs: plan.needs.len(),
+                blob_bytes: plan.bytes(),
+            },
+            blobs_left_out: left_out.len(),
+            bytes_left_out: left_out.values().sum(),
+            bytes_saved_by_dedup: referenced
+                .saturating_sub(plan.bytes() + left_out.values().sum::<u64>()),
+            bundle_size: estimate,
+            parts: split.map_or(0, |p| estimate.div_ceil(p.max(1)) as usize),
+            referrers: crate::format::referrer_summary(&referrers),
+            referrer_counts: crate::format::referrer_counts(&referrers),
+            failed,
+            ..Default::default()
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct CreateSummary {
+    /// `--dry-run`: nothing was downloaded or written; `bundle_size` and `parts` are estimates.
+    pub dry_run: bool,
     pub images: usize,
     pub platforms: usize,
     /// Manifests, and configs and layers (`blobs`), carried.

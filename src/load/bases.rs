@@ -100,6 +100,7 @@ impl Base {
     }
 }
 
+/// A second reader of a base already checked (`Base::open`): one file or its parts.
 fn reopen(path: &std::path::Path) -> Result<BundleReader> {
-    Ok(Opened::open(path, &[], true)?.reader)
+    Ok(BundleReader::open(path)?)
 }

@@ -853,3 +853,65 @@ fn cache_shows_what_it_holds_and_prunes_by_use() {
     let o = bundle!("cache --cache-dir {} --older-than 1d", cache);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
 }
+
+#[test]
+fn a_dry_run_downloads_and_writes_nothing_and_predicts_the_bundle() {
+    let (src, _imgs) = registry_with_images();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let cache = w.join("cache");
+    let list = plain_list(
+        w,
+        &src,
+        &["team/app1:1.0", "team/app2:1.0", "team/multi:2.0"],
+    );
+    let out = w.join("d.bundle");
+    let dry = json_of(&bundle!(
+        "create {} -o {} --dry-run --json -q --split 1M --cache-dir {}",
+        list,
+        out,
+        cache
+    ));
+    assert_eq!(
+        (dry["dryRun"].clone(), dry["written"].clone()),
+        (true.into(), false.into()),
+        "{dry}"
+    );
+    assert!(!out.exists() && !w.join("d.bundle.part001").exists());
+    let u = json_of(&bundle!("cache --cache-dir {} --json", cache));
+    assert_eq!(u["blobs"]["files"], 0, "nothing downloaded: {u}");
+    let real = json_of(&bundle!(
+        "create {} -o {} --unsigned --json -q --split 1M --cache-dir {}",
+        list,
+        out,
+        cache
+    ));
+    for key in [
+        "images",
+        "platforms",
+        "manifests",
+        "blobs",
+        "blobBytes",
+        "bytesSavedByDedup",
+    ] {
+        assert_eq!(dry[key], real[key], "{key}: dry {dry} real {real}");
+    }
+    let (est, size) = (n(&dry, "bundleSize") as f64, n(&real, "bundleSize") as f64);
+    assert!((est / size - 1.0).abs() < 0.1, "estimate {est} for {size}");
+    assert!(
+        (n(&dry, "parts") as i64 - n(&real, "parts") as i64).abs() <= 1,
+        "{dry} {real}"
+    );
+    let o = bundle!(
+        "create {} -o {} --dry-run --since {}",
+        list,
+        w.join("e.bundle"),
+        out
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let said = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        said.contains("dry run") && said.contains("left out:"),
+        "{said}"
+    );
+}
