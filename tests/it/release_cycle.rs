@@ -915,3 +915,51 @@ fn a_dry_run_downloads_and_writes_nothing_and_predicts_the_bundle() {
         "{said}"
     );
 }
+
+/// A user who may not write the target: one line saying so, before anything is tried.
+#[test]
+fn a_target_the_user_may_not_write_is_one_error() {
+    let (src, _imgs) = registry_with_images();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let list = plain_list(w, &src, &["team/app1:1.0", "team/app2:1.0"]);
+    let b = w.join("b.bundle");
+    assert!(create(&list, &b, &["--unsigned"]).status.success());
+    // Readable by anyone, writable by root only.
+    let shut = w.join("shut");
+    std::fs::create_dir(&shut).unwrap();
+    for p in [w, b.as_path()] {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = if p.is_dir() { 0o755 } else { 0o644 };
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    for to in [
+        format!("oci:{}", shut.join("layout").display()),
+        format!("docker-archive:{}", shut.join("a.tar").display()),
+    ] {
+        let o = std::process::Command::new("setpriv")
+            .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
+            .arg(bundle_bin())
+            .args([
+                "load",
+                b.to_str().unwrap(),
+                "--allow-unsigned",
+                "-q",
+                "--to",
+                &to,
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{to}: {}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(
+            err.trim().lines().count(),
+            1,
+            "{to}: one cause, one line: {err}"
+        );
+        assert!(
+            err.contains("ermission denied") || err.contains("cannot write"),
+            "{to}: {err}"
+        );
+    }
+}
