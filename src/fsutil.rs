@@ -180,6 +180,50 @@ pub fn parent_of(p: &Path) -> &Path {
     }
 }
 
+/// Read a small file a user or another tool left (a parts list, a layout's `index.json`, an
+/// inventory) as untrusted: a regular file, not followed through a symlink, of at most `max`
+/// bytes. A device (`/dev/zero`) or a huge file is refused before anything is read.
+pub fn read_bounded(path: &Path, max: u64) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let f = File::options()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{} is a symbolic link; it is not followed", path.display()),
+            ),
+            _ => e,
+        })?;
+    let m = f.metadata()?;
+    if !m.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{} is not a regular file", path.display()),
+        ));
+    }
+    if m.len() > max {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "{} is {} bytes, more than the {max} such a file can be",
+                path.display(),
+                m.len()
+            ),
+        ));
+    }
+    let mut out = Vec::with_capacity(m.len() as usize);
+    f.take(max + 1).read_to_end(&mut out)?;
+    if out.len() as u64 > max {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{} grew past {max} bytes while read", path.display()),
+        ));
+    }
+    Ok(out)
+}
+
 /// Why `bytes` cannot be written under a directory: found before the first byte, so a full
 /// disk or a directory the user may not write is one error, not one per blob.
 #[derive(Debug, thiserror::Error)]
@@ -238,6 +282,19 @@ pub fn check_room(dir: &Path, bytes: u64) -> Result<(), RoomError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bounded_read_refuses_devices_links_and_big_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let small = dir.path().join("s.json");
+        std::fs::write(&small, b"{}").unwrap();
+        assert_eq!(read_bounded(&small, 10).unwrap(), b"{}");
+        assert!(read_bounded(&small, 1).is_err());
+        assert!(read_bounded(Path::new("/dev/zero"), 1 << 20).is_err());
+        let link = dir.path().join("l.json");
+        std::os::unix::fs::symlink(&small, &link).unwrap();
+        assert!(read_bounded(&link, 10).is_err());
+    }
 
     #[test]
     fn room_is_checked_at_the_nearest_existing_directory() {

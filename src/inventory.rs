@@ -99,8 +99,8 @@ pub fn from_oci(dir: &Path) -> Result<Inventory> {
 /// The image manifests an OCI layout names in index.json (children of indexes too), with the
 /// repository of each name. What cannot be read is left out: it only means fewer references.
 fn oci_manifests(dir: &Path) -> Vec<HeldManifest> {
-    let read = |d: &Digest| std::fs::read(dir.join(d.layout_path())).ok();
-    let Some(index) = std::fs::read(dir.join("index.json"))
+    let read = |d: &Digest| crate::fsutil::read_bounded(&dir.join(d.layout_path()), 4 << 20).ok();
+    let Some(index) = crate::fsutil::read_bounded(&dir.join("index.json"), 16 << 20)
         .ok()
         .and_then(|b| manifest::parse_index(&b).ok())
     else {
@@ -238,7 +238,9 @@ pub fn take(from: &str, cfg: crate::imagelist::RegistryConfig) -> Result<Invento
 }
 
 pub fn read(path: &Path) -> Result<(Inventory, Vec<u8>)> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    // Every digest a site holds, 75 bytes each: this is a million and more.
+    let bytes = crate::fsutil::read_bounded(path, 256 << 20)
+        .with_context(|| format!("reading {}", path.display()))?;
     let inv: Inventory = serde_json::from_slice(&bytes)
         .with_context(|| format!("{} is not a bundle inventory", path.display()))?;
     if inv.inventory_version > INVENTORY_VERSION {

@@ -36,6 +36,9 @@ pub struct PartRecord {
 }
 
 /// `FILE.part001` for part 1.
+/// A parts list names each part in about 150 bytes: this is ten thousand parts and more.
+pub const MAX_PARTS_LIST: u64 = 4 << 20;
+
 pub fn part_path(base: &Path, n: usize) -> PathBuf {
     let mut s = base.as_os_str().to_owned();
     s.push(format!(".part{n:03}"));
@@ -154,7 +157,8 @@ impl PartSet {
             _ => path.to_path_buf(),
         };
         let mfile = manifest_path(&base);
-        let manifest = match std::fs::read(&mfile) {
+        // Bounded before it is read: it is not trusted until its signature is checked.
+        let manifest = match crate::fsutil::read_bounded(&mfile, MAX_PARTS_LIST) {
             Ok(bytes) => {
                 let m: PartsManifest = serde_json::from_slice(&bytes).map_err(|e| {
                     io::Error::new(

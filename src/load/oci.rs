@@ -15,6 +15,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+/// `index.json` lists each image in about 300 bytes: this is fifty thousand images.
+const MAX_INDEX_JSON: u64 = 16 << 20;
+
 pub struct OciTarget {
     dir: PathBuf,
     /// The lock on the layout, once it exists: a layout that is not there yet is made only when
@@ -44,19 +47,35 @@ impl OciTarget {
         let dir = &self.dir;
         std::fs::create_dir_all(dir.join("blobs/sha256"))
             .with_context(|| format!("creating OCI layout {}", dir.display()))?;
+        // A planted link would send every blob outside the layout.
+        for sub in ["blobs", "blobs/sha256"] {
+            let p = dir.join(sub);
+            if !std::fs::symlink_metadata(&p).is_ok_and(|m| m.is_dir()) {
+                bail!(
+                    "{} is not a directory of the layout (a symbolic link?); refusing to write blobs through it",
+                    p.display()
+                );
+            }
+        }
         // The layout directory itself is locked (flock on its handle): no lock file is left in
         // the layout, and there is no file a planted symlink could redirect.
         let file = File::open(dir).with_context(|| format!("opening {}", dir.display()))?;
         file.lock()
             .with_context(|| format!("locking {}", dir.display()))?;
         let layout = dir.join("oci-layout");
-        match std::fs::read(&layout) {
+        match crate::fsutil::read_bounded(&layout, 4096) {
             Ok(b) if b.windows(5).any(|w| w == b"1.0.0") => {}
             Ok(_) => bail!(
                 "{} is not an OCI image layout version 1.0.0",
                 layout.display()
             ),
-            Err(_) => write_atomic(&layout, OCI_LAYOUT_CONTENT)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                write_atomic(&layout, OCI_LAYOUT_CONTENT)?
+            }
+            Err(e) => bail!(
+                "{}: {e}; this is not a layout to load into",
+                layout.display()
+            ),
         }
         *lock = Some(file);
         Ok(())
@@ -66,8 +85,11 @@ impl OciTarget {
         self.dir.join(d.layout_path())
     }
 
+    /// A blob file of the right size. A symbolic link is not a blob of the layout (it could
+    /// point at anything): it is written over.
     fn has(&self, b: &BlobRecord) -> bool {
-        std::fs::metadata(self.blob_path(&b.digest)).is_ok_and(|m| m.len() == b.size)
+        std::fs::symlink_metadata(self.blob_path(&b.digest))
+            .is_ok_and(|m| m.is_file() && m.len() == b.size)
     }
 
     /// Write, verify, then rename into place.
@@ -139,12 +161,17 @@ impl Target for OciTarget {
         }
         // Merge into index.json: an entry with the same name is replaced, others are kept.
         let index_path = self.dir.join("index.json");
-        let mut index: serde_json::Value = match std::fs::read(&index_path) {
+        let mut index: serde_json::Value = match crate::fsutil::read_bounded(
+            &index_path,
+            MAX_INDEX_JSON,
+        ) {
             Ok(b) => serde_json::from_slice(&b)
                 .with_context(|| format!("{} is not valid JSON", index_path.display()))?,
-            Err(_) => {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 serde_json::json!({"schemaVersion": 2, "mediaType": crate::manifest::OCI_INDEX, "manifests": []})
             }
+            // Replacing what cannot be read would drop every entry it lists.
+            Err(e) => bail!("{}: {e}; nothing was named", index_path.display()),
         };
         let entries = index["manifests"]
             .as_array_mut()

@@ -59,7 +59,8 @@ impl Opened {
         let positional = set.open_positional().map_err(io)?;
         let reader = BundleReader::from_source(Arc::new(positional), &name)?;
         if let Some((m, bytes)) = &set.manifest {
-            match std::fs::read(crate::format::parts::signature_path(&set.base)) {
+            // An ed25519 signature is 64 bytes.
+            match crate::fsutil::read_bounded(&crate::format::parts::signature_path(&set.base), 64) {
                 Ok(sig) => {
                     let sig: Option<[u8; 64]> = sig.try_into().ok();
                     if !sig.is_some_and(|s| keys.iter().any(|k| crate::keys::verify(&k.key, bytes, &s))) {

@@ -963,3 +963,69 @@ fn a_target_the_user_may_not_write_is_one_error() {
         );
     }
 }
+
+/// Files planted in an `oci:` target (issue 31, item 9) are not followed or trusted.
+#[test]
+fn planted_links_in_an_oci_layout_are_not_followed() {
+    let (src, _imgs) = registry_with_images();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let list = plain_list(w, &src, &["team/app1:1.0"]);
+    let b = w.join("b.bundle");
+    assert!(create(&list, &b, &["--unsigned"]).status.success());
+    let load = |dir: &std::path::Path| bundle!("load {} --allow-unsigned -q --to oci:{}", b, dir);
+    // blobs/sha256 a link to a directory outside the layout: refused, nothing written there.
+    let outside = w.join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    let l1 = w.join("l1");
+    std::fs::create_dir_all(l1.join("blobs")).unwrap();
+    std::os::unix::fs::symlink(&outside, l1.join("blobs/sha256")).unwrap();
+    let o = load(&l1);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("symbolic link"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
+    // index.json a link to /dev/zero: refused at once, not read forever.
+    let l2 = w.join("l2");
+    std::fs::create_dir(&l2).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", l2.join("index.json")).unwrap();
+    let started = std::time::Instant::now();
+    let o = load(&l2);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    // A blob that is a link to junk of the right size is written over, not trusted.
+    let l3 = w.join("l3");
+    assert!(load(&l3).status.success());
+    let blobs = l3.join("blobs/sha256");
+    let victim = std::fs::read_dir(&blobs)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let size = std::fs::metadata(&victim).unwrap().len();
+    let junk = w.join("junk");
+    std::fs::write(&junk, vec![b'x'; size as usize]).unwrap();
+    std::fs::remove_file(&victim).unwrap();
+    std::os::unix::fs::symlink(&junk, &victim).unwrap();
+    assert!(load(&l3).status.success());
+    assert!(!victim.symlink_metadata().unwrap().file_type().is_symlink());
+    let name = victim.file_name().unwrap().to_string_lossy().to_string();
+    assert_eq!(
+        crate::common::layout::sha256_hex(&std::fs::read(&victim).unwrap()),
+        name
+    );
+    // The parts list of a split bundle a link to /dev/zero: refused before it is read.
+    let parts = w.join("p.bundle");
+    assert!(create(&list, &parts, &["--unsigned", "--split", "1M"])
+        .status
+        .success());
+    let pl = w.join("p.bundle.split.json");
+    std::fs::remove_file(&pl).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &pl).unwrap();
+    let o = bundle!("verify {} --allow-unsigned", w.join("p.bundle.part001"));
+    assert_ne!(o.status.code(), Some(0), "{}", text(&o));
+}
