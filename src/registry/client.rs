@@ -20,6 +20,8 @@ use std::time::Duration;
 
 /// Registries reject manifests over 4 MiB; refusing larger answers keeps memory bounded.
 const MAX_MANIFEST_BYTES: u64 = 4 * 1024 * 1024;
+/// What a manifest without `Content-Length` is given time for, to begin with.
+const UNSIZED_MANIFEST: u64 = 64 * 1024;
 
 pub struct Endpoint {
     /// Name as users write it (`docker.io`).
@@ -258,7 +260,9 @@ impl RegistryClient {
             });
         }
         let mut bytes = Vec::new();
-        let expected = resp.content_length().unwrap_or(MAX_MANIFEST_BYTES);
+        // Without a length, a manifest is given the time of a small one: real ones are a few
+        // KiB, and `Deadline` gives more time as more arrives.
+        let expected = resp.content_length().unwrap_or(UNSIZED_MANIFEST);
         self.deadline(resp.take(MAX_MANIFEST_BYTES + 1), expected)
             .read_to_end(&mut bytes)
             .map_err(|e| self.read_error(&what, "reading the manifest", e))?;

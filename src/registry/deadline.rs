@@ -21,12 +21,15 @@ pub fn too_slow(e: &io::Error) -> Option<&TooSlow> {
     e.get_ref().and_then(|i| i.downcast_ref::<TooSlow>())
 }
 
-/// A reader that fails once reading `expected` bytes takes longer than `grace` plus the time
-/// they take at `FLOOR_BYTES_PER_SEC`.
+/// A reader that fails once reading takes longer than `grace` plus the time its bytes take at
+/// `FLOOR_BYTES_PER_SEC`: the `expected` bytes, or as many as came if more did (a body of
+/// unknown length is given time as it arrives, so a small guess cannot cut a large answer
+/// that comes at a fair speed, and a drip cannot buy itself the time of a large one).
 pub struct Deadline<R> {
     inner: R,
     started: Instant,
-    allowed: Duration,
+    grace: Duration,
+    expected: u64,
     sent: u64,
 }
 
@@ -35,14 +38,16 @@ impl<R> Deadline<R> {
         Deadline {
             inner,
             started: Instant::now(),
-            allowed: grace + Duration::from_secs(expected / FLOOR_BYTES_PER_SEC),
+            grace,
+            expected,
             sent: 0,
         }
     }
 
     fn check(&self) -> io::Result<()> {
         let took = self.started.elapsed();
-        if took <= self.allowed {
+        let bytes = self.expected.max(self.sent);
+        if took <= self.grace + Duration::from_secs(bytes / FLOOR_BYTES_PER_SEC) {
             return Ok(());
         }
         Err(io::Error::new(
@@ -94,5 +99,40 @@ mod tests {
         assert!(why.sent >= 4, "{why}");
         let mut fast = Deadline::new(&[7u8; 1 << 20][..], 1 << 20, Duration::from_millis(100));
         assert_eq!(io::copy(&mut fast, &mut io::sink()).unwrap(), 1 << 20);
+    }
+
+    /// A source that gives `chunk` bytes every `pause`.
+    struct Steady(usize, Duration, usize);
+
+    impl Read for Steady {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.2 == 0 {
+                return Ok(0);
+            }
+            std::thread::sleep(self.1);
+            let n = self.0.min(buf.len()).min(self.2);
+            self.2 -= n;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_body_longer_than_expected_gets_time_as_it_arrives() {
+        // 48 KiB at 24 KiB per 0.5 s (48 KiB/s) against a guess of 0 bytes and 0.3 s of grace:
+        // past the grace, but every byte came faster than the floor.
+        let mut r = Deadline::new(
+            Steady(24 << 10, Duration::from_millis(500), 48 << 10),
+            0,
+            Duration::from_millis(300),
+        );
+        let mut buf = [0u8; 24 << 10];
+        let mut total = 0;
+        loop {
+            match r.read(&mut buf).unwrap() {
+                0 => break,
+                n => total += n,
+            }
+        }
+        assert_eq!(total, 48 << 10);
     }
 }
