@@ -43,32 +43,55 @@ pub struct Found {
 const MAX_DEPTH: usize = 3;
 /// The most referrers carried for one image: far beyond real images (a few per platform).
 const MAX_REFERRERS: usize = 500;
+/// A referrer manifest larger than this is not fetched (cosign's are about 1 KiB).
+const MAX_REFERRER_BYTES: u64 = 4 << 20;
 
-/// Everything that refers to `subjects` (and to what is found), breadth first, each once.
+/// Why discovery stopped short: a registry that lists more than any image has.
+#[derive(Debug, thiserror::Error)]
+#[error("its referrers come to more than {budget} bytes of manifests (with the image's own), more than any real image has")]
+pub struct OverBudget {
+    pub budget: u64,
+}
+
+/// Everything that refers to `subjects` (and to what is found), breadth first, each once, at
+/// most `MAX_REFERRERS`, their manifests within `budget` bytes (what the image's own manifests
+/// left of its budget). Listed descriptors are deduplicated and capped before anything is
+/// fetched, and a manifest is fetched once however many subjects list it.
 pub fn discover(
     client: &RegistryClient,
     repo: &str,
     subjects: &[Digest],
     policy: &Policy,
+    budget: u64,
 ) -> Result<Vec<Found>, RegistryError> {
-    let mut out: Vec<Found> = Vec::new();
     if policy.mode == Mode::None {
-        return Ok(out);
+        return Ok(Vec::new());
     }
-    let mut seen: HashSet<Digest> = subjects.iter().cloned().collect();
+    let mut d = Discovery {
+        client,
+        repo,
+        accepted: subjects.iter().cloned().collect(),
+        fetched: std::collections::HashMap::new(),
+        left: budget,
+        budget,
+    };
+    let mut out: Vec<Found> = Vec::new();
     let mut queue: VecDeque<(Digest, usize)> = subjects.iter().map(|d| (d.clone(), 0)).collect();
     while let Some((subject, depth)) = queue.pop_front() {
-        if depth >= MAX_DEPTH || out.len() >= MAX_REFERRERS {
+        if depth >= MAX_DEPTH {
             continue;
         }
-        for (m, found, tag) in candidates(client, repo, &subject)? {
-            if !seen.insert(m.digest.clone()) || manifest::is_index(&m.media_type) {
-                continue;
+        for (m, found, tag) in d.candidates(&subject, MAX_REFERRERS - out.len())? {
+            if out.len() >= MAX_REFERRERS {
+                break;
             }
+            // Accepted only once its subject checks out: a stale entry elsewhere hides nothing.
             let Some(record) = record_of(&m, &subject, found, tag) else {
                 continue;
             };
-            if !policy.wants(&record.artifact_type, &record.kind) {
+            if !policy.wants(&record.artifact_type, &record.kind)
+                || !d.accepted.insert(m.digest.clone())
+            {
                 continue;
             }
             queue.push_back((m.digest.clone(), depth + 1));
@@ -84,38 +107,101 @@ pub fn discover(
 /// A manifest that refers to a subject, how it was found, and the cosign tag it came by.
 type Candidate = (Manifest, &'static str, Option<String>);
 
-/// What refers to `subject`.
-fn candidates(
-    client: &RegistryClient,
-    repo: &str,
-    subject: &Digest,
-) -> Result<Vec<Candidate>, RegistryError> {
-    let (listed, found): (Vec<Descriptor>, &str) = match client.referrers(repo, subject)? {
-        Some(list) => (list, "referrers-api"),
-        None => {
-            let tag = manifest::referrers_tag(subject);
-            let list = match client.find_manifest(repo, &tag)? {
-                Some(m) if manifest::is_index(&m.media_type) => manifest::parse_index(&m.bytes)
-                    .map(|i| i.manifests)
-                    .unwrap_or_default(),
-                _ => Vec::new(),
-            };
-            (list, "referrers-tag")
+/// One image's discovery: what was accepted, what was fetched (each digest once), and what is
+/// left of its manifest budget.
+struct Discovery<'a> {
+    client: &'a RegistryClient,
+    repo: &'a str,
+    accepted: HashSet<Digest>,
+    /// Fetched manifests by digest (None: not there), so a digest listed for many subjects
+    /// costs one request.
+    fetched: std::collections::HashMap<Digest, Option<Manifest>>,
+    left: u64,
+    budget: u64,
+}
+
+impl Discovery<'_> {
+    /// What refers to `subject`: at most `room` of the listed descriptors not yet accepted (no
+    /// indexes, none larger than a referrer can be), then cosign's tags.
+    fn candidates(
+        &mut self,
+        subject: &Digest,
+        room: usize,
+    ) -> Result<Vec<Candidate>, RegistryError> {
+        let (listed, found) = self.listed(subject)?;
+        let mut wanted: Vec<Descriptor> = Vec::new();
+        for d in listed {
+            let fits = d.size <= MAX_REFERRER_BYTES && !manifest::is_index(&d.media_type);
+            if fits
+                && !self.accepted.contains(&d.digest)
+                && !wanted.iter().any(|w| w.digest == d.digest)
+            {
+                wanted.push(d);
+            }
+            if wanted.len() >= room {
+                break;
+            }
         }
-    };
-    let mut out = Vec::new();
-    for d in listed {
-        if let Some(m) = client.manifest_if_there(repo, &d.digest.to_string())? {
-            out.push((m, found, None));
+        let mut out = Vec::new();
+        for d in wanted {
+            if let Some(m) = self.fetch(&d.digest)? {
+                out.push((m, found, None));
+            }
         }
+        for (suffix, _) in manifest::COSIGN_TAGS {
+            let tag = format!("{}.{suffix}", manifest::referrers_tag(subject));
+            if let Some(m) = self.client.find_manifest(self.repo, &tag)? {
+                self.spend(m.bytes.len() as u64)?;
+                out.push((m, "cosign-tag", Some(tag)));
+            }
+        }
+        Ok(out)
     }
-    for (suffix, _) in manifest::COSIGN_TAGS {
-        let tag = format!("{}.{suffix}", manifest::referrers_tag(subject));
-        if let Some(m) = client.find_manifest(repo, &tag)? {
-            out.push((m, "cosign-tag", Some(tag)));
+
+    /// The descriptors the referrers API lists for `subject`, else its fallback tag's index.
+    fn listed(
+        &mut self,
+        subject: &Digest,
+    ) -> Result<(Vec<Descriptor>, &'static str), RegistryError> {
+        if let Some(list) = self.client.referrers(self.repo, subject)? {
+            return Ok((list, "referrers-api"));
         }
+        let tag = manifest::referrers_tag(subject);
+        let list = match self.client.find_manifest(self.repo, &tag)? {
+            Some(m) if manifest::is_index(&m.media_type) => manifest::parse_index(&m.bytes)
+                .map(|i| i.manifests)
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        Ok((list, "referrers-tag"))
     }
-    Ok(out)
+
+    fn fetch(&mut self, d: &Digest) -> Result<Option<Manifest>, RegistryError> {
+        if let Some(m) = self.fetched.get(d) {
+            return Ok(m.clone());
+        }
+        let m = self.client.manifest_if_there(self.repo, &d.to_string())?;
+        if let Some(m) = &m {
+            self.spend(m.bytes.len() as u64)?;
+        }
+        self.fetched.insert(d.clone(), m.clone());
+        Ok(m)
+    }
+
+    /// Every manifest fetched counts against the image's budget, carried or not.
+    fn spend(&mut self, bytes: u64) -> Result<(), RegistryError> {
+        self.left = self
+            .left
+            .checked_sub(bytes)
+            .ok_or_else(|| RegistryError::Protocol {
+                what: self.repo.to_string(),
+                reason: OverBudget {
+                    budget: self.budget,
+                }
+                .to_string(),
+            })?;
+        Ok(())
+    }
 }
 
 /// The record of a referrer. One found through the referrers list must name `subject` as its

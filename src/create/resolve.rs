@@ -136,8 +136,15 @@ fn add_referrers(
         }
     }
     let repo = &img.entry.reference.repository;
+    // Referrers share the image's manifest budget with its own manifests.
+    let own: u64 = std::iter::once(&img.top)
+        .chain(img.children.iter().map(|c| &c.manifest))
+        .chain(img.nested_indexes.iter().map(|c| &c.manifest))
+        .map(|m| m.bytes.len() as u64)
+        .sum();
+    let budget = MAX_MANIFEST_BYTES_PER_IMAGE.saturating_sub(own);
     img.referrers =
-        super::referrers::discover(client, repo, &subjects, policy).map_err(|e| {
+        super::referrers::discover(client, repo, &subjects, policy, budget).map_err(|e| {
             invalid(
                 &img.entry,
                 format!(

@@ -64,6 +64,7 @@ pub struct RegistryClient {
     pub(crate) retry: RetryPolicy,
 }
 
+#[derive(Clone)]
 pub struct Manifest {
     pub bytes: Vec<u8>,
     pub media_type: String,

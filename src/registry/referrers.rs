@@ -10,6 +10,9 @@ use reqwest::Method;
 
 /// A referrers list longer than this is not read further (no real image has that many).
 const MAX_PAGES: usize = 100;
+/// Descriptors read from one list, over all its pages: twenty times the referrers an image may
+/// carry; past it the list is not read further (memory and time stay bounded).
+const MAX_LISTED: usize = 10_000;
 const MAX_PAGE_BYTES: u64 = 4 << 20;
 
 impl RegistryClient {
@@ -54,6 +57,10 @@ impl RegistryClient {
                     reason,
                 })?;
             out.extend(index.manifests);
+            if out.len() >= MAX_LISTED {
+                out.truncate(MAX_LISTED);
+                break;
+            }
         }
         Ok(Some(out))
     }

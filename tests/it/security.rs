@@ -626,3 +626,102 @@ fn an_error_body_echoing_the_credentials_or_escapes_is_not_printed_raw() {
         "a forged line was printed: {all}"
     );
 }
+
+/// A referrer of `subject` (a padded copy of the image's own manifest with `subject` set),
+/// `pad` bytes of annotation, in the registry by digest; its descriptor.
+fn padded_referrer(
+    reg: &Registry,
+    repo: &str,
+    base: &[u8],
+    subject: &layout::Desc,
+    pad: usize,
+    n: usize,
+) -> serde_json::Value {
+    let mut m: serde_json::Value = serde_json::from_slice(base).unwrap();
+    m["annotations"] = serde_json::json!({ "pad": "x".repeat(pad), "n": n.to_string() });
+    m["subject"] = serde_json::json!({
+        "mediaType": subject.media_type, "digest": subject.digest, "size": subject.size,
+    });
+    m["artifactType"] = "application/spdx+json".into();
+    let body = serde_json::to_vec(&m).unwrap();
+    let digest = put_manifest(
+        &reg.addr,
+        repo,
+        &format!("ref{n}"),
+        layout::OCI_MANIFEST,
+        &body,
+    );
+    serde_json::json!({
+        "mediaType": layout::OCI_MANIFEST, "digest": digest, "size": body.len(),
+        "artifactType": "application/spdx+json",
+    })
+}
+
+/// Referrer discovery against a hostile fallback index (issue 31, items 5 and 6): a large
+/// referrer listed 400 times is fetched once; referrers past the image's manifest budget fail
+/// the image at once, naming it, in bounded time and memory.
+#[test]
+fn referrers_are_deduplicated_and_bounded_before_they_are_fetched() {
+    let reg = Registry::start();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let image = padded_manifest(&reg, w, "hostile/app", 10);
+    let base = skopeo_raw(&format!(
+        "docker://{}/hostile/app@{}",
+        reg.addr, image.digest
+    ));
+    let tag = format!("sha256-{}", &image.digest[7..]);
+    let big = padded_referrer(&reg, "hostile/app", &base, &image, 3_500_000, 0);
+    put_manifest(
+        &reg.addr,
+        "hostile/app",
+        &tag,
+        layout::OCI_INDEX,
+        &index_of(&vec![big.clone(); 400]),
+    );
+    let list = plain_list(w, &reg, &[&format!("hostile/app@{}", image.digest)]);
+    let run = |out: &std::path::Path| {
+        run_measured(&[
+            "create".as_ref(),
+            list.as_os_str(),
+            "-o".as_ref(),
+            out.as_os_str(),
+            "--unsigned".as_ref(),
+            "--no-cache".as_ref(),
+            "-q".as_ref(),
+        ])
+    };
+    let (o, rss_kb, took) = run(&w.join("a.bundle"));
+    assert!(o.status.success(), "{}", text(&o));
+    let gets = reg
+        .log_text()
+        .lines()
+        .filter(|l| {
+            l.contains("\"GET /v2/")
+                && l.contains(&format!("/manifests/{} ", big["digest"].as_str().unwrap()))
+        })
+        .count();
+    assert_eq!(gets, 1, "the repeated referrer is fetched once");
+    assert!(rss_kb / 1024 <= 300, "peak RSS {} MB", rss_kb / 1024);
+    assert!(took.as_secs() < 60);
+    // Ten distinct 3.5 MB referrers: past the 32 MiB an image's manifests may come to.
+    let many: Vec<_> = (1..=10)
+        .map(|n| padded_referrer(&reg, "hostile/app", &base, &image, 3_500_000, n))
+        .collect();
+    put_manifest(
+        &reg.addr,
+        "hostile/app",
+        &tag,
+        layout::OCI_INDEX,
+        &index_of(&many),
+    );
+    let (o, rss_kb, took) = run(&w.join("b.bundle"));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("hostile/app") && err.contains("more than any real image"),
+        "{err}"
+    );
+    assert!(rss_kb / 1024 <= 300, "peak RSS {} MB", rss_kb / 1024);
+    assert!(took.as_secs() < 60);
+}
