@@ -272,14 +272,17 @@ fn check_referrers(doc: &BundleManifest) -> Result<(), String> {
                     r.digest, img.reference, r.subject
                 ));
             }
+            // A cosign tag names its subject: `sha256-<subject hex>.sig`. Any other would let a
+            // signed bundle file a signature under another image's tag.
+            let own = format!("{}.", crate::manifest::referrers_tag(&r.subject));
             if let Some(t) = r
                 .tag
                 .as_deref()
-                .filter(|t| !crate::manifest::is_cosign_tag(t))
+                .filter(|t| !crate::manifest::is_cosign_tag(t) || !t.starts_with(&own))
             {
                 return Err(format!(
-                    "referrer {} of {} names tag {:?}, which is not a cosign tag",
-                    r.digest, img.reference, t
+                    "referrer {} of {} names tag {:?}, which is not the cosign tag of its subject {}",
+                    r.digest, img.reference, t, r.subject
                 ));
             }
             subjects.insert(&r.digest);
@@ -888,7 +891,13 @@ mod tests {
             (
                 referrer(d('a'), Some("latest")),
                 crate::manifest::OCI_MANIFEST,
-                "not a cosign tag",
+                "not the cosign tag of its subject",
+            ),
+            // A cosign tag naming another image's digest.
+            (
+                referrer(d('a'), Some(&format!("sha256-{}.sig", "ab".repeat(32)))),
+                crate::manifest::OCI_MANIFEST,
+                "not the cosign tag of its subject",
             ),
         ] {
             let e = BundleManifest::parse(&doc(r, media_type), "b").unwrap_err();
