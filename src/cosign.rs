@@ -56,10 +56,12 @@ impl CosignKey {
     ) -> Result<(), String> {
         let m = crate::manifest::parse_manifest(manifest)?;
         let mut why = Vec::new();
-        for layer in &m.layers {
-            let Some(sig) = layer.annotations.get(SIGNATURE_ANNOTATION) else {
-                continue;
-            };
+        let signed = m
+            .layers
+            .iter()
+            .filter_map(|l| Some((l, l.annotations.get(SIGNATURE_ANNOTATION)?)));
+        // Each payload is fetched: a manifest of thousands of "signatures" is not read whole.
+        for (layer, sig) in signed.take(MAX_SIGNATURES) {
             match self.check_layer(layer, sig, subject, payload) {
                 Ok(()) => return Ok(()),
                 Err(e) => why.push(e),
@@ -111,8 +113,68 @@ impl CosignKey {
     }
 }
 
+/// The most signatures of one manifest looked at: images carry one or a few (one per signer).
+const MAX_SIGNATURES: usize = 16;
+
+/// A JSON document in which no object has a key twice: parsers disagree on which of two keys
+/// wins, so a signed payload with a duplicate could mean one thing here and another elsewhere.
+struct Unique;
+
+impl<'de> serde::Deserialize<'de> for Unique {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Unique, D::Error> {
+        d.deserialize_any(UniqueVisitor)
+    }
+}
+
+struct UniqueVisitor;
+
+impl<'de> serde::de::Visitor<'de> for UniqueVisitor {
+    type Value = Unique;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("JSON")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<Unique, A::Error> {
+        let mut keys = std::collections::HashSet::new();
+        while let Some(k) = m.next_key::<String>()? {
+            if !keys.insert(k.clone()) {
+                return Err(serde::de::Error::custom(format!("the key {k:?} appears twice")));
+            }
+            m.next_value::<Unique>()?;
+        }
+        Ok(Unique)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut s: A) -> Result<Unique, A::Error> {
+        while s.next_element::<Unique>()?.is_some() {}
+        Ok(Unique)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Unique, E> {
+        Ok(Unique)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Unique, E> {
+        Ok(Unique)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Unique, E> {
+        Ok(Unique)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Unique, E> {
+        Ok(Unique)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Unique, E> {
+        Ok(Unique)
+    }
+    fn visit_unit<E>(self) -> Result<Unique, E> {
+        Ok(Unique)
+    }
+}
+
 /// The manifest digest a simple-signing payload names.
 fn signed_digest(payload: &[u8]) -> Result<String, String> {
+    serde_json::from_slice::<Unique>(payload)
+        .map_err(|e| format!("the signed payload is refused: {e}"))?;
     let v: serde_json::Value = serde_json::from_slice(payload)
         .map_err(|e| format!("the signed payload is not JSON: {e}"))?;
     v["critical"]["image"]["docker-manifest-digest"]
@@ -178,6 +240,29 @@ mod tests {
         let tampered = |_: &Descriptor| Ok(b"{}".to_vec());
         let e = key.check(&m, &subject, &tampered).unwrap_err();
         assert!(e.contains("does not match its digest"), "{e}");
+        // A payload naming the digest twice: signed, but refused.
+        let twice = format!(
+            r#"{{"critical":{{"image":{{"docker-manifest-digest":"{other}","docker-manifest-digest":"{subject}"}}}}}}"#
+        )
+        .into_bytes();
+        let sig: Signature = signing.sign(&twice);
+        let b64 = base64::engine::general_purpose::STANDARD.encode(sig.to_der().as_bytes());
+        let get = |_: &Descriptor| Ok(twice.clone());
+        let e = key
+            .check(&manifest(&twice, &b64), &subject, &get)
+            .unwrap_err();
+        assert!(e.contains("appears twice"), "{e}");
+        // Thousands of signature layers: at most MAX_SIGNATURES payloads are fetched.
+        let mut many: serde_json::Value = serde_json::from_slice(&m).unwrap();
+        let junk = many["layers"][0].clone();
+        many["layers"] = serde_json::Value::Array(vec![junk; 5000]);
+        let fetched = std::cell::Cell::new(0);
+        let count = |_: &Descriptor| {
+            fetched.set(fetched.get() + 1);
+            Ok(b"{}".to_vec())
+        };
+        let _ = key.check(&serde_json::to_vec(&many).unwrap(), &subject, &count);
+        assert_eq!(fetched.get(), MAX_SIGNATURES);
         std::fs::write(dir.path().join("bad.pub"), "not a key").unwrap();
         let e = CosignKey::load(&dir.path().join("bad.pub")).unwrap_err();
         assert!(
