@@ -57,13 +57,11 @@ pub enum Kept {
     NotOneMember,
     /// An encoder reproduced the start but not all of it, and preflate could not either.
     Differs,
-    /// It inflates to more than `MAX_RATIO` times its size: no layer does, a bomb does.
+    /// It inflates to more than `regzip::MAX_INFLATION` times its size (real layers: 2 to 20):
+    /// no layer does, a bomb does; readers refuse a record that claims more.
     Inflates,
 }
 
-/// Real layers inflate 2 to 20 times; past this a layer is carried as it came rather than
-/// unpacked into the cache.
-const MAX_RATIO: u64 = 100;
 
 impl Kept {
     fn reason(&self) -> &'static str {
@@ -342,7 +340,7 @@ fn scan(path: &Path, at: usize, size: u64, head: &[u8]) -> Result<std::result::R
     let mut crc = crc32fast::Hasher::new();
     let mut hashing = HashingWriter::new(CrcWriter(&mut crc));
     io::Write::write_all(&mut hashing, &prefix)?;
-    let most = size.saturating_mul(MAX_RATIO).max(regzip::PREFIX as u64);
+    let most = regzip::max_raw_size(size);
     if io::copy(&mut (&mut dec).take(most + 1), &mut hashing).is_err() {
         return Ok(Err(Kept::NotOneMember));
     }

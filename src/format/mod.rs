@@ -630,6 +630,15 @@ impl BlobRecord {
             digest: self.digest.to_string(),
             encoding,
         };
+        if let Some(r) = self.rebuild.as_ref().filter(|r| r.raw_size > crate::regzip::max_raw_size(self.size)) {
+            return Err(FormatError::InvalidManifest {
+                path: path.to_string(),
+                detail: format!(
+                    "blob {} declares {} bytes of tar for {} bytes of gzip, more than any layer inflates",
+                    self.digest, r.raw_size, self.size
+                ),
+            });
+        }
         match (self.encoding.as_str(), &self.rebuild) {
             (ENCODING_ZSTD_FRAME, None) => Ok(()),
             (ENCODING_GZIP_REBUILD, Some(_)) if self.recipe().is_some() => Ok(()),
@@ -852,6 +861,39 @@ mod tests {
             blob("brotli", None),
             Err(FormatError::UnknownEncoding { .. })
         ));
+    }
+
+    /// What a signed bundle.json says is still bounded (issue 31, item 12): a tar far larger
+    /// than its gzip could inflate to, and restart points closer or farther apart than create
+    /// takes them, are refused before anything is read.
+    #[test]
+    fn a_rebuild_record_is_bounded_in_size_and_in_restart_points() {
+        let digest = format!("sha256:{}", "a".repeat(64));
+        let blob = |size: u64, raw: u64, restarts: Vec<[u64; 6]>| {
+            let b = serde_json::json!({
+                "digest": digest, "size": size, "mediaType": "x", "encoding": "gzip-rebuild",
+                "rebuild": {"encoder": "go1.8", "level": 6, "header": "1f8b08000000000000ff",
+                    "rawSize": raw, "rawDigest": digest, "restarts": restarts},
+            });
+            BundleManifest::parse(&with_blob(b), "b.bundle")
+        };
+        let mib = 1u64 << 20;
+        assert!(blob(40 * mib, 100 * mib, vec![]).is_ok());
+        // 8 GB of tar under 457 KB of gzip.
+        let e = blob(457_000, 8_000_000_000, vec![]).unwrap_err();
+        assert!(e.to_string().contains("more than any layer inflates"), "{e}");
+        let point = |raw: u64| [raw, raw - raw % 32768, 8 * raw / 3, 0, 3, 0];
+        let spaced = vec![point(4 * mib), point(8 * mib + 1000), point(16 * mib)];
+        assert!(blob(10 * mib, 20 * mib, spaced).is_ok());
+        for (raw, points) in [
+            // Far more points than create takes: one per 64 KiB.
+            (10 * mib, (1..100).map(|i| point(i * 65536)).collect::<Vec<_>>()),
+            // Pieces of 29 MiB to hold.
+            (100 * mib, vec![point(29 * mib), point(58 * mib), point(87 * mib)]),
+        ] {
+            let e = blob(10 * mib, raw, points).unwrap_err();
+            assert!(e.to_string().contains("restart points"), "{e}");
+        }
     }
 
     #[test]

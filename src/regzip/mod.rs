@@ -128,8 +128,23 @@ pub struct Recipe {
 pub const RESTART_SPACING: u64 = 4 << 20;
 
 /// The most raw bytes between restart points a reader accepts, so that what one piece holds
-/// is bounded whatever a bundle says (a Go block covers at most 16384 × 258 bytes).
-pub const MAX_RESTART_GAP: u64 = 32 << 20;
+/// is bounded whatever a bundle says: create takes a point at the first block boundary past
+/// `RESTART_SPACING`, and a Go block covers at most 16384 × 258 bytes (4.03 MiB).
+pub const MAX_RESTART_GAP: u64 = 3 * RESTART_SPACING;
+
+/// The fewest raw bytes between restart points (and before the first) a reader accepts: a
+/// point costs a piece's setup, and create never takes them closer than `RESTART_SPACING`.
+pub const MIN_RESTART_GAP: u64 = RESTART_SPACING / 4;
+
+/// How far a layer may inflate (tar bytes per gzip byte) for create to carry it rebuilt; a
+/// reader refuses a record claiming more (a bomb declared under a small layer).
+pub const MAX_INFLATION: u64 = 100;
+
+/// The most tar a `size`-byte gzip layer may declare (see `MAX_INFLATION`; small layers may
+/// always claim up to `PREFIX`).
+pub fn max_raw_size(size: u64) -> u64 {
+    size.saturating_mul(MAX_INFLATION).max(PREFIX as u64)
+}
 
 impl Recipe {
     /// A recipe from what a bundle says, checked: a known producer and bytes that are exactly
@@ -148,7 +163,17 @@ impl Recipe {
     /// them and a `raw_size`-byte stream (`Restart::plausible`).
     pub fn with_restarts(mut self, restarts: Vec<Restart>, raw_size: u64) -> Option<Recipe> {
         let restartable = matches!(self.producer, Producer::Go { level } if crate::goflate::Deflater::restartable(level));
-        let trusted = restartable && Restart::plausible(&restarts, raw_size, MAX_RESTART_GAP);
+        let spaced = restarts
+            .iter()
+            .map(|r| r.raw)
+            .scan(0u64, |last, raw| {
+                let gap = raw.checked_sub(*last);
+                *last = raw;
+                Some(gap)
+            })
+            .all(|gap| gap.is_some_and(|g| g >= MIN_RESTART_GAP));
+        let trusted =
+            restartable && spaced && Restart::plausible(&restarts, raw_size, MAX_RESTART_GAP);
         if !(restarts.is_empty() || trusted) {
             return None;
         }
