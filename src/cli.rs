@@ -291,12 +291,24 @@ pub struct ServeArgs {
     /// longest is closed to admit a new one.
     #[arg(long, default_value_t = 4096)]
     pub max_connections: usize,
+    /// Disk (under TMPDIR) for layers of --compact bundles rebuilt for clients, kept for later
+    /// requests once nobody reads them (4GiB, 500M, 0); least recently asked for goes first.
+    #[arg(long, value_name = "SIZE", default_value = "4GiB", value_parser = space)]
+    pub rebuild_space: u64,
     /// Only errors on stderr.
     #[arg(short, long)]
     pub quiet: bool,
     /// A line per request on stderr: client, method, path, status.
     #[arg(short, long)]
     pub verbose: bool,
+}
+
+/// A size as for --split, or 0 for none.
+fn space(s: &str) -> Result<u64, String> {
+    match s.trim() {
+        "0" => Ok(0),
+        _ => crate::format::parts::parse_size(s),
+    }
 }
 
 #[derive(Debug, clap::Args)]

@@ -243,3 +243,149 @@ fn serve_refuses_an_untrusted_or_tampered_bundle_and_speaks_tls() {
         src.digest_of("team/app2:1.0")
     );
 }
+
+const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+
+/// GNU gzip's bytes of `tar` (which `--compact` rebuilds exactly).
+fn gnu_gzip(tar: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut child = Command::new("gzip")
+        .args(["-6", "-n", "-c"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input = tar.to_vec();
+    let feeder = std::thread::spawn(move || stdin.write_all(&input).unwrap());
+    let o = child.wait_with_output().unwrap();
+    feeder.join().unwrap();
+    assert!(o.status.success());
+    o.stdout
+}
+
+/// `load/app:1`, two GNU gzip layers (about 3 MB and 2 MB of tar), in a `--compact` bundle:
+/// (work dir, bundle, public key, layer digests, config digest).
+fn compact_app() -> (
+    tempfile::TempDir,
+    std::path::PathBuf,
+    String,
+    Vec<String>,
+    String,
+) {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let dir = w.join("layout");
+    let mut l = layout::Layout::new(&dir);
+    let mut layers = Vec::new();
+    for (roots, max, salt) in [
+        (&["/usr/lib/x86_64-linux-gnu"][..], 3 << 20, "one"),
+        (&["/usr/share/doc", "/usr/share/perl5"][..], 2 << 20, "two"),
+    ] {
+        let (tar, _) = layout::layer_from_files(&mut l, roots, max, salt);
+        let d = l.blob(&gnu_gzip(&tar), OCI_LAYER_GZIP);
+        layers.push((tar, d));
+    }
+    let img = l.image(&layers, "amd64", "load");
+    l.tag("app", &img);
+    let reg = Registry::start();
+    reg.push(&dir, "app", "load/app:1", &[]);
+    let (key, public) = keypair(w);
+    let list = plain_list(w, &reg, &["load/app:1"]);
+    let b = w.join("compact.bundle");
+    let o = create(&list, &b, &["--key", &key, "--compact"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let doc = crate::delta::bundle_json(&b);
+    let digests: Vec<String> = layers.iter().map(|(_, d)| d.digest.clone()).collect();
+    for d in &digests {
+        let rec = doc["blobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["digest"] == d.as_str())
+            .unwrap();
+        assert_eq!(rec["encoding"], "gzip-rebuild", "{rec}");
+    }
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("blobs/sha256").join(img.hex())).unwrap())
+            .unwrap();
+    let config = manifest["config"]["digest"].as_str().unwrap().to_string();
+    (work, b, public, digests, config)
+}
+
+/// How many times serve's stderr says it started rebuilding `digest`.
+fn rebuilds_of(stderr: &str, digest: &str) -> usize {
+    stderr
+        .lines()
+        .filter(|l| l.contains("serve: rebuilding") && l.contains(digest))
+        .count()
+}
+
+/// `n` clients at once ask for `path` (with `extra` headers); each answer's status and body.
+fn at_once(a: &str, path: &str, extra: &str, n: usize) -> Vec<(u16, Vec<u8>)> {
+    let threads: Vec<_> = (0..n)
+        .map(|_| {
+            let (a, path, extra) = (a.to_string(), path.to_string(), extra.to_string());
+            std::thread::spawn(move || {
+                let (st, _, body) = http(&a, "GET", &path, &extra);
+                (st, body)
+            })
+        })
+        .collect();
+    threads.into_iter().map(|t| t.join().unwrap()).collect()
+}
+
+#[test]
+fn a_compact_layer_is_rebuilt_once_for_every_client_and_range_at_once() {
+    let (_work, b, public, layers, config) = compact_app();
+    let served = Served::start(&[b.to_str().unwrap(), "--key", &public, "--verbose"]);
+    let a = served.addr.clone();
+    let blob = |d: &str| format!("/v2/load/app/blobs/{d}");
+    // A well-behaved client's small blob comes while the crowd is served.
+    let config_path = blob(&config);
+    let small = {
+        let a = a.clone();
+        std::thread::spawn(move || {
+            let mut slowest = std::time::Duration::ZERO;
+            for _ in 0..20 {
+                let t = std::time::Instant::now();
+                let (st, _, body) = http(&a, "GET", &config_path, "");
+                assert_eq!(st, 200);
+                assert!(!body.is_empty());
+                slowest = slowest.max(t.elapsed());
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            slowest
+        })
+    };
+    let tails: Vec<_> = layers
+        .iter()
+        .map(|d| {
+            let (a, p) = (a.clone(), blob(d));
+            std::thread::spawn(move || at_once(&a, &p, "Range: bytes=-1\r\n", 24))
+        })
+        .collect();
+    for d in &layers {
+        for (st, body) in at_once(&a, &blob(d), "", 32) {
+            assert_eq!(st, 200);
+            assert_eq!(
+                format!("sha256:{}", sha256_hex(&body)),
+                *d,
+                "a whole answer"
+            );
+        }
+    }
+    for (d, t) in layers.iter().zip(tails) {
+        let whole = http(&a, "GET", &blob(d), "").2;
+        for (st, body) in t.join().unwrap() {
+            assert_eq!(st, 206);
+            assert_eq!(body, whole[whole.len() - 1..]);
+        }
+    }
+    let slowest = small.join().unwrap();
+    eprintln!("the slowest config GET took {slowest:?}");
+    let log = served.stop();
+    for d in &layers {
+        assert_eq!(rebuilds_of(&log, d), 1, "{d} rebuilt once:\n{log}");
+    }
+}
