@@ -389,3 +389,65 @@ fn a_compact_layer_is_rebuilt_once_for_every_client_and_range_at_once() {
         assert_eq!(rebuilds_of(&log, d), 1, "{d} rebuilt once:\n{log}");
     }
 }
+
+#[test]
+fn a_delta_layer_served_with_its_base_is_rebuilt_once_for_every_client_at_once() {
+    use crate::refdelta::{files, release_two, tar_of};
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let dir = w.join("layout");
+    let mut l = layout::Layout::new(&dir);
+    let pod1 = files(&["/usr/share/zoneinfo"], 3 << 20);
+    let pod2 = release_two(&pod1, &files(&["/usr/share/perl5/Debian"], 200 << 10));
+    let reg = Registry::start();
+    for (tag, pod) in [("1", &pod1), ("2", &pod2)] {
+        let tar = tar_of(pod);
+        let d = l.blob(&tar, "application/vnd.oci.image.layer.v1.tar");
+        let img = l.image(&[(tar, d)], "amd64", &format!("pod{tag}"));
+        l.tag(&format!("pod{tag}"), &img);
+        // skopeo compresses the layer with pgzip on the way, as podman does.
+        reg.push(&dir, &format!("pod{tag}"), &format!("rel/pod:{tag}"), &[]);
+    }
+    let (key, public) = keypair(w);
+    let base = w.join("release-1.bundle");
+    let o = create(
+        &plain_list(w, &reg, &["rel/pod:1"]),
+        &base,
+        &["--key", &key, "--compact"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let delta = w.join("release-2.bundle");
+    let since = [
+        "--key",
+        &key,
+        "--compact",
+        "--since",
+        base.to_str().unwrap(),
+    ];
+    let o = create(&plain_list(w, &reg, &["rel/pod:2"]), &delta, &since);
+    assert!(o.status.success(), "{}", text(&o));
+    let doc = crate::delta::bundle_json(&delta);
+    let layer = doc["blobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| !r["rebuild"]["reference"].is_null())
+        .expect("a layer carried as a delta")["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let served = Served::start(&[
+        base.to_str().unwrap(),
+        delta.to_str().unwrap(),
+        "--key",
+        &public,
+        "--verbose",
+    ]);
+    let path = format!("/v2/rel/pod/blobs/{layer}");
+    for (st, body) in at_once(&served.addr, &path, "", 32) {
+        assert_eq!(st, 200);
+        assert_eq!(format!("sha256:{}", sha256_hex(&body)), layer);
+    }
+    let log = served.stop();
+    assert_eq!(rebuilds_of(&log, &layer), 1, "{log}");
+}
