@@ -390,11 +390,12 @@ fn a_compact_layer_is_rebuilt_once_for_every_client_and_range_at_once() {
     }
 }
 
-#[test]
-fn a_delta_layer_served_with_its_base_is_rebuilt_once_for_every_client_at_once() {
+/// Release 1 and 2 of `rel/pod`, one uncompressed layer that skopeo compresses with pgzip on
+/// push (as podman does), release 2's with a few files changed; release 1 in a `--compact`
+/// bundle, release 2 in a `--compact --since` one that carries its layer as a delta against
+/// release 1's. `sign` is `--key KEY` or `--unsigned`. (base, delta, the delta layer's digest)
+fn pod_releases(w: &Path, sign: &[&str]) -> (std::path::PathBuf, std::path::PathBuf, String) {
     use crate::refdelta::{files, release_two, tar_of};
-    let work = tempfile::tempdir().unwrap();
-    let w = work.path();
     let dir = w.join("layout");
     let mut l = layout::Layout::new(&dir);
     let pod1 = files(&["/usr/share/zoneinfo"], 3 << 20);
@@ -405,26 +406,16 @@ fn a_delta_layer_served_with_its_base_is_rebuilt_once_for_every_client_at_once()
         let d = l.blob(&tar, "application/vnd.oci.image.layer.v1.tar");
         let img = l.image(&[(tar, d)], "amd64", &format!("pod{tag}"));
         l.tag(&format!("pod{tag}"), &img);
-        // skopeo compresses the layer with pgzip on the way, as podman does.
         reg.push(&dir, &format!("pod{tag}"), &format!("rel/pod:{tag}"), &[]);
     }
-    let (key, public) = keypair(w);
     let base = w.join("release-1.bundle");
-    let o = create(
-        &plain_list(w, &reg, &["rel/pod:1"]),
-        &base,
-        &["--key", &key, "--compact"],
-    );
+    let mut args = sign.to_vec();
+    args.push("--compact");
+    let o = create(&plain_list(w, &reg, &["rel/pod:1"]), &base, &args);
     assert!(o.status.success(), "{}", text(&o));
     let delta = w.join("release-2.bundle");
-    let since = [
-        "--key",
-        &key,
-        "--compact",
-        "--since",
-        base.to_str().unwrap(),
-    ];
-    let o = create(&plain_list(w, &reg, &["rel/pod:2"]), &delta, &since);
+    args.extend(["--since", base.to_str().unwrap()]);
+    let o = create(&plain_list(w, &reg, &["rel/pod:2"]), &delta, &args);
     assert!(o.status.success(), "{}", text(&o));
     let doc = crate::delta::bundle_json(&delta);
     let layer = doc["blobs"]
@@ -436,6 +427,15 @@ fn a_delta_layer_served_with_its_base_is_rebuilt_once_for_every_client_at_once()
         .as_str()
         .unwrap()
         .to_string();
+    (base, delta, layer)
+}
+
+#[test]
+fn a_delta_layer_served_with_its_base_is_rebuilt_once_for_every_client_at_once() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let (key, public) = keypair(w);
+    let (base, delta, layer) = pod_releases(w, &["--key", &key]);
     let served = Served::start(&[
         base.to_str().unwrap(),
         delta.to_str().unwrap(),
@@ -450,4 +450,96 @@ fn a_delta_layer_served_with_its_base_is_rebuilt_once_for_every_client_at_once()
     }
     let log = served.stop();
     assert_eq!(rebuilds_of(&log, &layer), 1, "{log}");
+}
+
+/// The bundle again, every frame made anew, with `edit` applied to its bundle.json (so only
+/// for unsigned bundles).
+fn with_bundle_json(bundle: &[u8], edit: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
+    let (index, _) = seek_index(bundle);
+    let mut raw = raw_bundle::Raw::new();
+    let mut edit = Some(edit);
+    for m in index["members"].as_array().unwrap() {
+        let path = m["path"].as_str().unwrap();
+        let span = &m["data"];
+        let (o, l) = (
+            span["offset"].as_u64().unwrap() as usize,
+            span["length"].as_u64().unwrap() as usize,
+        );
+        let mut content = zstd::stream::decode_all(&bundle[o..o + l]).unwrap();
+        content.truncate(m["size"].as_u64().unwrap() as usize);
+        if path == "bundle.json" {
+            let mut doc: serde_json::Value = serde_json::from_slice(&content).unwrap();
+            (edit.take().unwrap())(&mut doc);
+            content = serde_json::to_vec(&doc).unwrap();
+        }
+        raw.file(path, &content);
+    }
+    assert!(edit.is_none(), "no bundle.json");
+    raw.finish_with(|_| {})
+}
+
+#[test]
+fn a_delta_against_itself_is_refused_before_serving() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let (_, delta, layer) = pod_releases(w, &["--unsigned"]);
+    let selfish = w.join("selfish.bundle");
+    let bytes = with_bundle_json(&std::fs::read(&delta).unwrap(), |doc| {
+        for b in doc["blobs"].as_array_mut().unwrap() {
+            if b["digest"] == layer.as_str() {
+                b["rebuild"]["reference"]["layer"] = layer.clone().into();
+            }
+        }
+    });
+    std::fs::write(&selfish, bytes).unwrap();
+    let mut child = Command::new(bundle_bin())
+        .args([
+            "serve",
+            "--allow-unsigned",
+            "--listen",
+            "127.0.0.1:0",
+            "--quiet",
+        ])
+        .arg(&selfish)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    exit_within(&mut child, 20, || {
+        "serve started with a delta against itself".into()
+    });
+    let o = child.wait_with_output().unwrap();
+    assert!(!o.status.success(), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains(&layer) && err.contains("itself"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+}
+
+#[test]
+fn a_compact_layer_that_cannot_be_rebuilt_is_an_error_status_never_a_short_200() {
+    let (_work, b, public, layers, config) = compact_app();
+    let served = Served::start(&[b.to_str().unwrap(), "--key", &public]);
+    let a = &served.addr;
+    // The file changes under the running server: the first layer's tar frame is no zstd frame.
+    let bytes = std::fs::read(&b).unwrap();
+    let (index, _) = seek_index(&bytes);
+    let tar = member(&index, &format!("raw/sha256/{}.tar", &layers[0][7..]));
+    let at = tar["data"]["offset"].as_u64().unwrap();
+    {
+        use std::io::{Seek as _, Write as _};
+        let mut f = std::fs::OpenOptions::new().write(true).open(&b).unwrap();
+        f.seek(std::io::SeekFrom::Start(at)).unwrap();
+        f.write_all(b"\0\0\0\0").unwrap();
+    }
+    let blob = |d: &str| format!("/v2/load/app/blobs/{d}");
+    for range in ["", "Range: bytes=-1\r\n"] {
+        for (st, body) in at_once(a, &blob(&layers[0]), range, 8) {
+            assert_eq!(st, 500, "{range}: {}", String::from_utf8_lossy(&body));
+            assert!(String::from_utf8_lossy(&body).contains("could not be rebuilt"));
+        }
+    }
+    let (st, _, whole) = http(a, "GET", &blob(&layers[1]), "");
+    assert_eq!(st, 200);
+    assert_eq!(format!("sha256:{}", sha256_hex(&whole)), layers[1]);
+    assert_eq!(http(a, "GET", &blob(&config), "").0, 200);
 }
