@@ -444,6 +444,7 @@ struct Cursor {
     pos: u64,
     end: u64,
     conn: Arc<Conn>,
+    /// Held while a blob of more than one chunk is sent, as any stream's turn.
     turn: Option<StreamPermit>,
 }
 
@@ -558,9 +559,9 @@ impl Body {
             let turn = client.stream();
             Box::pin(async move {
                 let mut cursor = cursor;
-                let _waiting = cursor.conn.waiting();
+                let waiting = cursor.conn.waiting();
                 cursor.turn = Some(turn.await);
-                drop(_waiting);
+                drop(waiting);
                 cursor.next().await
             })
         };
@@ -695,7 +696,7 @@ async fn open_rebuilt(
 }
 
 /// Where a blob reply's body comes from.
-enum From {
+enum BodyFrom {
     /// None: HEAD.
     Nothing,
     /// The blob's shared rebuild.
@@ -711,7 +712,7 @@ fn blob_reply(
     digest: Digest,
     size: u64,
     range: Option<(u64, u64)>,
-    from: From,
+    from: BodyFrom,
     client: &Client,
 ) -> (hyper::http::response::Builder, u16, Body) {
     let mut r = r
@@ -724,9 +725,9 @@ fn blob_reply(
     }
     let status = if range.is_some() { 206 } else { 200 };
     match from {
-        From::Nothing => return (r.header("Content-Length", len), status, Body::empty(len)),
-        From::Spool(lease) => return (r, status, Body::spooled(lease, range, client)),
-        From::Bundle => {}
+        BodyFrom::Nothing => return (r.header("Content-Length", len), status, Body::empty(len)),
+        BodyFrom::Spool(lease) => return (r, status, Body::spooled(lease, range, client)),
+        BodyFrom::Bundle => {}
     }
     let (c, peer) = (c.clone(), client.conn.peer.clone());
     let open = Box::new(move || blob_body(&c, &digest, range, &peer));
@@ -758,7 +759,11 @@ pub async fn respond(
         .map(str::to_string);
     drop(req);
     let mut reply = route(&c, &method, &url, range.as_deref());
-    let mut from = if head { From::Nothing } else { From::Bundle };
+    let mut from = if head {
+        BodyFrom::Nothing
+    } else {
+        BodyFrom::Bundle
+    };
     if let Reply::Blob {
         digest,
         size,
@@ -767,14 +772,9 @@ pub async fn respond(
     {
         if !head && is_rebuilt(&c, digest) {
             match open_rebuilt(&c, &rebuilds, digest, *size, *range, &client).await {
-                Ok(lease) => from = From::Spool(lease),
-                Err(e) => {
-                    crate::console::line(format!(
-                        "serve: {e}; {} was answered 500",
-                        client.conn.peer
-                    ));
-                    reply = error(500, "UNKNOWN", e.to_string());
-                }
+                Ok(lease) => from = BodyFrom::Spool(lease),
+                // The rebuild said why on stderr, once for all its clients.
+                Err(e) => reply = error(500, "UNKNOWN", e.to_string()),
             }
         }
     }
