@@ -11,6 +11,7 @@
 use crate::digest::{Digest, HashingWriter};
 use crate::fsutil::{PartialFile, ScratchDir};
 use std::collections::HashMap;
+use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -54,11 +55,12 @@ pub struct Rebuilds {
     verbose: bool,
 }
 
-/// One layer's rebuilt bytes in a scratch file (removed when the spool goes).
+/// One layer's rebuilt bytes in a scratch file whose name is already gone: the open file is all
+/// its writer and readers use, so the disk is freed when the spool goes, even on SIGKILL.
 pub struct Spool {
     digest: Digest,
     size: u64,
-    file: PartialFile,
+    file: File,
     progress: watch::Sender<Progress>,
     leases: AtomicUsize,
     used: AtomicU64,
@@ -145,13 +147,15 @@ impl Rebuilds {
         self.clock.fetch_add(1, Ordering::Relaxed)
     }
 
-    fn scratch_file(&self, digest: &Digest) -> io::Result<PartialFile> {
+    fn scratch_file(&self, digest: &Digest) -> io::Result<File> {
         let mut scratch = lock(&self.scratch);
         if scratch.is_none() {
             *scratch = Some(ScratchDir::new(".bundle-serve-")?);
         }
         let dir = scratch.as_ref().expect("made above").path();
-        PartialFile::scratch(dir, &format!("{}-", digest.hex()))
+        let named = PartialFile::scratch(dir, &format!("{}-", digest.hex()))?;
+        // Dropping the PartialFile removes the name; the clone keeps the file.
+        named.file().try_clone()
     }
 
     /// Queue the rebuild for a producer's turn, then run it on the blocking pool.
@@ -198,7 +202,7 @@ impl Rebuilds {
     fn fill(&self, spool: &Arc<Spool>, source: Source) -> Result<(), Stop> {
         let failed = |what: &str, e: io::Error| Stop::Failed(format!("{what}: {e}"));
         let mut reader = source().map_err(|e| failed("cannot be read", e))?;
-        let mut out = HashingWriter::new(spool.file.file());
+        let mut out = HashingWriter::new(&spool.file);
         let mut buf = vec![0u8; STEP];
         loop {
             let n = read_step(&mut reader, &mut buf).map_err(|e| failed("cannot be read", e))?;
@@ -370,7 +374,7 @@ impl Spool {
     /// `n` bytes at `pos`, which a lease's `readable_past` said are there (blocking).
     pub fn read_at(&self, pos: u64, n: usize) -> io::Result<Vec<u8>> {
         let mut buf = vec![0u8; n];
-        self.file.file().read_exact_at(&mut buf, pos)?;
+        self.file.read_exact_at(&mut buf, pos)?;
         Ok(buf)
     }
 }

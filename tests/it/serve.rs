@@ -337,8 +337,10 @@ fn at_once(a: &str, path: &str, extra: &str, n: usize) -> Vec<(u16, Vec<u8>)> {
 
 #[test]
 fn a_compact_layer_is_rebuilt_once_for_every_client_and_range_at_once() {
-    let (_work, b, public, layers, config) = compact_app();
-    let served = Served::start(&[b.to_str().unwrap(), "--key", &public, "--verbose"]);
+    let (work, b, public, layers, config) = compact_app();
+    let tmp = work.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let served = Served::start_in(&[b.to_str().unwrap(), "--key", &public, "--verbose"], &tmp);
     let a = served.addr.clone();
     let blob = |d: &str| format!("/v2/load/app/blobs/{d}");
     // A well-behaved client's small blob comes while the crowd is served.
@@ -388,6 +390,21 @@ fn a_compact_layer_is_rebuilt_once_for_every_client_and_range_at_once() {
     for d in &layers {
         assert_eq!(rebuilds_of(&log, d), 1, "{d} rebuilt once:\n{log}");
     }
+    // Killed (SIGKILL), it leaves no spool behind: their names went as they were made.
+    let left: Vec<_> = walkdir(&tmp).into_iter().filter(|p| p.is_file()).collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+fn walkdir(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walkdir(&p));
+        }
+        out.push(p);
+    }
+    out
 }
 
 /// Release 1 and 2 of `rel/pod`, one uncompressed layer that skopeo compresses with pgzip on

@@ -106,6 +106,15 @@ impl Served {
 
     /// Serve with at most `nofile` open files, as `ulimit -n` would set.
     pub fn start_limited(args: &[&str], nofile: Option<u64>) -> Served {
+        Served::start_with(args, nofile, None)
+    }
+
+    /// Serve with its scratch files in `tmpdir`.
+    pub fn start_in(args: &[&str], tmpdir: &std::path::Path) -> Served {
+        Served::start_with(args, None, Some(tmpdir))
+    }
+
+    fn start_with(args: &[&str], nofile: Option<u64>, tmpdir: Option<&std::path::Path>) -> Served {
         let port = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             l.local_addr().unwrap().port()
@@ -117,6 +126,9 @@ impl Served {
             .args(args)
             .args(["--listen", &addr])
             .stderr(Stdio::piped());
+        if let Some(t) = tmpdir {
+            cmd.env("TMPDIR", t);
+        }
         if let Some(n) = nofile {
             use std::os::unix::process::CommandExt;
             let limit = libc::rlimit {
