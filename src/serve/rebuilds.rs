@@ -165,11 +165,15 @@ impl Rebuilds {
             let Ok(turn) = me.producers.clone().acquire_owned().await else {
                 return;
             };
+            let (me2, spool2) = (me.clone(), spool.clone());
             let run = move || {
                 let _turn = turn;
                 me.produce(&spool, source)
             };
-            let _ = tokio::task::spawn_blocking(run).await;
+            // A panic must not leave clients waiting for bytes that will never come.
+            if tokio::task::spawn_blocking(run).await.is_err() {
+                me2.fail(&spool2, "its rebuild panicked".into());
+            }
         });
     }
 
@@ -187,15 +191,18 @@ impl Rebuilds {
                 self.trim();
             }
             Err(Stop::Abandoned) => {}
-            Err(Stop::Failed(why)) => {
-                crate::console::line(format!(
-                    "serve: blob {} could not be rebuilt ({why}); every response waiting for it was cut off or answered 500",
-                    spool.digest
-                ));
-                self.forget(spool);
-                spool.progress.send_replace(Progress::Failed(why.into()));
-            }
+            Err(Stop::Failed(why)) => self.fail(spool, why),
         }
+    }
+
+    /// Said once for all its clients, who get a 500 or a cut-off response.
+    fn fail(&self, spool: &Arc<Spool>, why: String) {
+        crate::console::line(format!(
+            "serve: blob {} could not be rebuilt ({why}); every response waiting for it was cut off or answered 500",
+            spool.digest
+        ));
+        self.forget(spool);
+        spool.progress.send_replace(Progress::Failed(why.into()));
     }
 
     /// Write the layer into the spool a step at a time, then check all of it.
@@ -520,6 +527,16 @@ mod tests {
         assert!(got < data.len() as u64, "the last byte was held back");
         assert!(err.to_string().contains("rebuilds as"), "{err}");
         assert!(lease.done().await.is_err());
+        assert!(lock(&rebuilds.spools).is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_rebuild_that_panics_fails_its_readers_instead_of_leaving_them_waiting() {
+        let rebuilds = Rebuilds::new(1, 1 << 30, false);
+        let boom: Source = Box::new(|| panic!("a decoder bug"));
+        let lease = rebuilds.lease(&Digest::of(b"x"), 10, boom).unwrap();
+        let waited = tokio::time::timeout(Duration::from_secs(5), lease.begun()).await;
+        assert!(waited.expect("not left waiting").is_err());
         assert!(lock(&rebuilds.spools).is_empty());
     }
 
