@@ -597,3 +597,68 @@ fn a_rebuild_every_client_has_left_stops_and_the_next_ask_starts_it_again() {
     let log = served.stop();
     assert_eq!(rebuilds_of(&log, layer), 2, "{log}");
 }
+
+/// A GET that keeps what came before the connection ended, however it ended: (status, body).
+fn get_until_cut(addr: &str, path: &str) -> (u16, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, raw[split + 4..].to_vec())
+}
+
+#[test]
+fn a_compact_layer_whose_rebuild_fails_midway_is_cut_off_never_ended() {
+    let (_work, b, public, layers, _) = compact_app();
+    let served = Served::start(&[b.to_str().unwrap(), "--key", &public]);
+    // A byte in the middle of the first layer's tar changes under the running server.
+    let bytes = std::fs::read(&b).unwrap();
+    let at = data_middle(&bytes, &format!("raw/sha256/{}.tar", &layers[0][7..]));
+    {
+        use std::io::{Seek as _, Write as _};
+        let mut f = std::fs::OpenOptions::new().write(true).open(&b).unwrap();
+        f.seek(std::io::SeekFrom::Start(at as u64)).unwrap();
+        f.write_all(&[bytes[at] ^ 0x40]).unwrap();
+    }
+    let path = format!("/v2/load/app/blobs/{}", layers[0]);
+    let size = http(&served.addr, "HEAD", &path, "").1;
+    let size: usize = size
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let answers: Vec<_> = (0..8)
+        .map(|_| {
+            let (a, p) = (served.addr.clone(), path.clone());
+            std::thread::spawn(move || get_until_cut(&a, &p))
+        })
+        .collect();
+    let mut cut = 0;
+    for t in answers {
+        match t.join().unwrap() {
+            (200, body) => {
+                assert!(body.len() < size, "a wrong layer was sent whole");
+                cut += 1;
+            }
+            (500, _) => {}
+            (st, body) => panic!("{st}: {}", String::from_utf8_lossy(&body)),
+        }
+    }
+    eprintln!("{cut} of 8 responses were cut off under way, the rest answered 500");
+    let log = served.stop();
+    let said = log
+        .lines()
+        .filter(|l| l.contains(&layers[0]) && l.contains("could not be rebuilt"))
+        .count();
+    assert_eq!(said, 1, "said once for all its clients:\n{log}");
+}
