@@ -293,7 +293,7 @@ pub struct ServeArgs {
     pub max_connections: usize,
     /// Disk (under TMPDIR) for layers of --compact bundles rebuilt for clients, kept for later
     /// requests once nobody reads them (4GiB, 500M, 0); least recently asked for goes first.
-    #[arg(long, value_name = "SIZE", default_value = "4GiB", value_parser = space)]
+    #[arg(long, value_name = "SIZE", default_value = "4GiB", value_parser = crate::format::parts::parse_bytes)]
     pub rebuild_space: u64,
     /// Only errors on stderr.
     #[arg(short, long)]
@@ -301,14 +301,6 @@ pub struct ServeArgs {
     /// A line per request on stderr: client, method, path, status.
     #[arg(short, long)]
     pub verbose: bool,
-}
-
-/// A size as for --split, or 0 for none.
-fn space(s: &str) -> Result<u64, String> {
-    match s.trim() {
-        "0" => Ok(0),
-        _ => crate::format::parts::parse_size(s),
-    }
 }
 
 #[derive(Debug, clap::Args)]
