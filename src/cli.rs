@@ -304,6 +304,10 @@ pub struct ServeArgs {
     /// longest is closed to admit a new one.
     #[arg(long, default_value_t = 4096)]
     pub max_connections: usize,
+    /// Disk (under TMPDIR) for layers of --compact bundles rebuilt for clients, kept for later
+    /// requests once nobody reads them (4GiB, 500M, 0); least recently asked for goes first.
+    #[arg(long, value_name = "SIZE", default_value = "4GiB", value_parser = crate::format::parts::parse_bytes)]
+    pub rebuild_space: u64,
     /// Only errors on stderr.
     #[arg(short, long)]
     pub quiet: bool,

@@ -230,6 +230,7 @@ impl crate::cli::ServeArgs {
             quiet: self.quiet,
             verbose: self.verbose,
             max_connections: self.max_connections,
+            rebuild_space: self.rebuild_space,
         }
     }
 }

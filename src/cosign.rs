@@ -139,7 +139,9 @@ impl<'de> serde::de::Visitor<'de> for UniqueVisitor {
         let mut keys = std::collections::HashSet::new();
         while let Some(k) = m.next_key::<String>()? {
             if !keys.insert(k.clone()) {
-                return Err(serde::de::Error::custom(format!("the key {k:?} appears twice")));
+                return Err(serde::de::Error::custom(format!(
+                    "the key {k:?} appears twice"
+                )));
             }
             m.next_value::<Unique>()?;
         }

@@ -15,10 +15,18 @@ pub type TarSource =
 /// The reference tars that layers carried as deltas (`format::refdelta`) need: read from the
 /// first source that holds each (a base bundle, a load target), checked against the digest the
 /// delta names, and kept in scratch files for the run (read at random, never all in memory).
+/// Each layer is spooled once: who asks while it is being spooled waits for that spool.
 pub struct ReferenceTars {
     sources: Vec<(String, TarSource)>,
     scratch: std::sync::Mutex<Option<crate::fsutil::ScratchDir>>,
-    spooled: std::sync::Mutex<std::collections::HashMap<Digest, Spooled>>,
+    spooled: std::sync::Mutex<std::collections::HashMap<Digest, Slot>>,
+}
+
+/// A layer's spool, once made; its lock is held while it is being made.
+type Slot = std::sync::Arc<std::sync::Mutex<Option<Spooled>>>;
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Default for ReferenceTars {
@@ -70,11 +78,20 @@ impl ReferenceTars {
     }
 
     /// The tar of `layer` from the first source that has it: where it is spooled, its size
-    /// and its sha256. Kept for the run once spooled; different layers spool in parallel.
+    /// and its sha256. Kept for the run once spooled; different layers spool in parallel, and
+    /// one layer once however many ask at the same time.
     pub fn fetch(&self, layer: &Digest) -> Result<Spooled, String> {
-        if let Some(s) = self.spooled(layer) {
-            return Ok(s);
+        let slot = self.slot(layer);
+        let mut slot = lock(&slot);
+        if let Some(s) = slot.as_ref() {
+            return Ok(s.clone());
         }
+        let s = self.fetch_new(layer)?;
+        *slot = Some(s.clone());
+        Ok(s)
+    }
+
+    fn fetch_new(&self, layer: &Digest) -> Result<Spooled, String> {
         let mut tried = Vec::new();
         for (name, source) in &self.sources {
             let Some(opened) = source(layer) else {
@@ -84,7 +101,7 @@ impl ReferenceTars {
                 .map_err(anyhow::Error::from)
                 .and_then(|tar| self.spool_from(tar, layer))
             {
-                Ok(s) => return Ok(self.keep(layer, s)),
+                Ok(s) => return Ok(s),
                 Err(e) => tried.push(format!("{name}: {}", crate::causes::flatten(e.chain()))),
             }
         }
@@ -103,15 +120,18 @@ impl ReferenceTars {
         Ok(self.keep(layer, s))
     }
 
-    fn spooled(&self, layer: &Digest) -> Option<Spooled> {
-        let spooled = self.spooled.lock().unwrap_or_else(|p| p.into_inner());
-        spooled.get(layer).cloned()
+    fn slot(&self, layer: &Digest) -> Slot {
+        lock(&self.spooled)
+            .entry(layer.clone())
+            .or_default()
+            .clone()
     }
 
-    /// The first tar spooled for `layer` wins (two readers may have spooled it at once).
+    /// The first tar spooled for `layer` wins.
     fn keep(&self, layer: &Digest, s: Spooled) -> Spooled {
-        let mut spooled = self.spooled.lock().unwrap_or_else(|p| p.into_inner());
-        spooled.entry(layer.clone()).or_insert(s).clone()
+        let slot = self.slot(layer);
+        let mut slot = lock(&slot);
+        slot.get_or_insert(s).clone()
     }
 
     fn names(&self) -> String {
@@ -128,7 +148,7 @@ impl ReferenceTars {
     /// is what is kept), so nothing is left behind on any exit.
     fn spool_from(&self, mut tar: Box<dyn Read + Send>, layer: &Digest) -> Result<Spooled> {
         let dir = {
-            let mut scratch = self.scratch.lock().unwrap_or_else(|p| p.into_inner());
+            let mut scratch = lock(&self.scratch);
             if scratch.is_none() {
                 *scratch = Some(crate::fsutil::ScratchDir::new(".bundle-refs-")?);
             }
@@ -176,4 +196,44 @@ pub fn gunzip(gz: impl Read + Send + 'static) -> Box<dyn Read + Send> {
     Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::new(
         gz,
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    #[test]
+    fn a_reference_asked_for_at_once_is_spooled_once() {
+        let tar: Arc<Vec<u8>> = Arc::new((0..3 << 20).map(|i| (i % 253) as u8).collect());
+        let layer = Digest::of(b"the reference layer");
+        let opens = Arc::new(AtomicUsize::new(0));
+        let mut tars = ReferenceTars::new();
+        let (t, o, l) = (tar.clone(), opens.clone(), layer.clone());
+        tars.add(
+            "test".into(),
+            Box::new(move |d: &Digest| {
+                if *d != l {
+                    return None;
+                }
+                o.fetch_add(1, Ordering::SeqCst);
+                // Slow enough that the others ask while the first spools.
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                let r: Box<dyn Read + Send> = Box::new(std::io::Cursor::new(t.to_vec()));
+                Some(Ok(r))
+            }),
+        );
+        let tars = Arc::new(tars);
+        let askers: Vec<_> = (0..8)
+            .map(|_| {
+                let (tars, layer) = (tars.clone(), layer.clone());
+                std::thread::spawn(move || tars.fetch(&layer).map(|s| s.size))
+            })
+            .collect();
+        for a in askers {
+            assert_eq!(a.join().unwrap(), Ok(tar.len() as u64));
+        }
+        assert_eq!(opens.load(Ordering::SeqCst), 1, "one spool for all");
+    }
 }

@@ -62,7 +62,6 @@ pub enum Kept {
     Inflates,
 }
 
-
 impl Kept {
     fn reason(&self) -> &'static str {
         match self {

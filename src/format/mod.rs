@@ -630,7 +630,11 @@ impl BlobRecord {
             digest: self.digest.to_string(),
             encoding,
         };
-        if let Some(r) = self.rebuild.as_ref().filter(|r| r.raw_size > crate::regzip::max_raw_size(self.size)) {
+        if let Some(r) = self
+            .rebuild
+            .as_ref()
+            .filter(|r| r.raw_size > crate::regzip::max_raw_size(self.size))
+        {
             return Err(FormatError::InvalidManifest {
                 path: path.to_string(),
                 detail: format!(
@@ -881,15 +885,24 @@ mod tests {
         assert!(blob(40 * mib, 100 * mib, vec![]).is_ok());
         // 8 GB of tar under 457 KB of gzip.
         let e = blob(457_000, 8_000_000_000, vec![]).unwrap_err();
-        assert!(e.to_string().contains("more than any layer inflates"), "{e}");
+        assert!(
+            e.to_string().contains("more than any layer inflates"),
+            "{e}"
+        );
         let point = |raw: u64| [raw, raw - raw % 32768, 8 * raw / 3, 0, 3, 0];
         let spaced = vec![point(4 * mib), point(8 * mib + 1000), point(16 * mib)];
         assert!(blob(10 * mib, 20 * mib, spaced).is_ok());
         for (raw, points) in [
             // Far more points than create takes: one per 64 KiB.
-            (10 * mib, (1..100).map(|i| point(i * 65536)).collect::<Vec<_>>()),
+            (
+                10 * mib,
+                (1..100).map(|i| point(i * 65536)).collect::<Vec<_>>(),
+            ),
             // Pieces of 29 MiB to hold.
-            (100 * mib, vec![point(29 * mib), point(58 * mib), point(87 * mib)]),
+            (
+                100 * mib,
+                vec![point(29 * mib), point(58 * mib), point(87 * mib)],
+            ),
         ] {
             let e = blob(10 * mib, raw, points).unwrap_err();
             assert!(e.to_string().contains("restart points"), "{e}");

@@ -310,8 +310,7 @@ impl Read for PartsStream {
     }
 }
 
-/// Sizes like `4.7G`, `650M`, `4GiB`, `1048576`: K/M/G/T are powers of 1000, Ki/Mi/Gi/Ti (with or
-/// without a trailing B) powers of 1024.
+/// A part's size (`parse_bytes`), at least 4096 bytes.
 pub fn parse_size(s: &str) -> Result<u64, String> {
     let v = parse_bytes(s)?;
     if v < 4096 {
@@ -320,7 +319,8 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     Ok(v)
 }
 
-/// A size as people write it (`4.7G`, `650M`: powers of 1000; `4GiB`, `700Mi`: of 1024).
+/// Sizes like `4.7G`, `650M`, `4GiB`, `1048576`: K/M/G/T are powers of 1000, Ki/Mi/Gi/Ti (with or
+/// without a trailing B) powers of 1024.
 pub fn parse_bytes(s: &str) -> Result<u64, String> {
     let t = s.trim();
     let split = t
@@ -352,8 +352,8 @@ pub fn parse_bytes(s: &str) -> Result<u64, String> {
         }
     };
     let v = (n * mult).floor();
-    if !(0.0..=1e18).contains(&v) {
-        return Err(format!("{s:?}: not a size in bytes"));
+    if v > 1e18 {
+        return Err(format!("{s:?} is too large"));
     }
     Ok(v as u64)
 }
@@ -371,6 +371,10 @@ mod tests {
         assert_eq!(parse_size("25G"), Ok(25_000_000_000));
         assert_eq!(parse_size("1048576"), Ok(1 << 20));
         assert!(parse_size("1K").is_err());
+        // Other sizes (serve's --rebuild-space) may be small, or none.
+        assert_eq!(parse_bytes("0"), Ok(0));
+        assert_eq!(parse_bytes("1K"), Ok(1000));
+        assert!(parse_bytes("-1").is_err());
         assert!(parse_size("4.7X").is_err());
         assert!(parse_size("").is_err());
     }

@@ -44,6 +44,9 @@ pub struct Catalog {
     pub overridden: Vec<String>,
     /// The reference tars of layers carried as deltas, from the bundles served.
     pub references: Option<std::sync::Arc<dyn crate::format::References>>,
+    /// Layers some bundle carries other than as a delta: what a delta's reference tar can be
+    /// read from.
+    whole: BTreeSet<Digest>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +89,7 @@ impl Catalog {
             served: Default::default(),
             overridden: Vec::new(),
             references: None,
+            whole: BTreeSet::new(),
         };
         for path in files {
             c.add(path, keys, allow_unsigned, keep_registry)?;
@@ -146,12 +150,17 @@ impl Catalog {
         if needed.clone().next().is_none() {
             return Ok(None);
         }
-        if let Some((layer, reference)) = needed.find(|(_, r)| !self.blobs.contains_key(*r)) {
+        if let Some((layer, reference)) = needed.find(|(_, r)| !self.whole.contains(*r)) {
+            let why = if layer == reference {
+                "itself: no bundle can give its reference, and it cannot be served".to_string()
+            } else if self.blobs.contains_key(reference) {
+                format!("layer {reference}, which these bundles carry only as a delta itself: serve it together with a bundle that carries {reference} whole (bundle serve BASE DELTA)")
+            } else {
+                format!("layer {reference}, which none of these bundles carries: serve it together with the bundle it was made against (bundle serve BASE DELTA)")
+            };
             return Err(CatalogError::Inconsistent {
                 path: files[self.blobs[layer].bundle].display().to_string(),
-                detail: format!(
-                    "layer {layer} is carried as a delta against layer {reference}, which none of these bundles carries: serve it together with the bundle it was made against (bundle serve BASE DELTA)"
-                ),
+                detail: format!("layer {layer} is carried as a delta against {why}"),
             });
         }
         let mut tars = crate::reftars::ReferenceTars::new();
@@ -194,6 +203,9 @@ impl Catalog {
         for rec in &checked.doc.blobs {
             if checked.metadata.contains_key(&rec.digest) {
                 continue;
+            }
+            if rec.rebuild.as_ref().is_none_or(|r| r.reference.is_none()) {
+                self.whole.insert(rec.digest.clone());
             }
             let member = reader
                 .member(&rec.member_path())

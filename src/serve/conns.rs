@@ -48,16 +48,39 @@ pub struct Conn {
     /// Milliseconds from `epoch` to the last byte read or written.
     last: AtomicU64,
     streams: AtomicUsize,
+    /// Waits on the server (a stream turn, a rebuild's bytes) under way: while any is, the
+    /// client is not the slow side, so it is neither idle nor stalled.
+    waiting: AtomicUsize,
     close: Notify,
 }
 
+/// The connection waits on the server while this is held.
+pub struct Waiting(Arc<Conn>);
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        // The quiet time starts again from here, not from the request.
+        self.0.touch();
+        self.0.waiting.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 impl Conn {
+    /// Mark the connection as waiting on the server until the guard is dropped.
+    pub fn waiting(self: &Arc<Self>) -> Waiting {
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        Waiting(self.clone())
+    }
+
     fn touch(&self) {
         self.last
             .store(self.epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
     }
 
     fn quiet_for(&self) -> Duration {
+        if self.waiting.load(Ordering::Relaxed) > 0 {
+            return Duration::ZERO;
+        }
         let now = self.epoch.elapsed().as_millis() as u64;
         Duration::from_millis(now.saturating_sub(self.last.load(Ordering::Relaxed)))
     }
@@ -150,6 +173,7 @@ impl Conns {
             epoch: self.epoch,
             last: AtomicU64::new(0),
             streams: AtomicUsize::new(0),
+            waiting: AtomicUsize::new(0),
             close: Notify::new(),
         });
         conn.touch();
@@ -346,6 +370,36 @@ mod tests {
         .await;
         assert!(b_ended.is_err());
         assert_eq!(lock(&conns.open).len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_client_waiting_on_the_server_is_neither_idle_nor_stalled() {
+        let mut limits = Limits::new(10);
+        limits.streams = 1;
+        limits.stalled = Duration::from_millis(10);
+        let conns = Conns::new(limits);
+        let patient = conns.admit("patient".into());
+        let _held = conns.clone().stream(patient.conn.clone()).await;
+        let waiting = patient.conn.waiting();
+        let other = conns.admit("other".into());
+        let turn = tokio::spawn(conns.clone().stream(other.conn.clone()));
+        let ended = tokio::time::timeout(
+            Duration::from_millis(1500),
+            patient.conn.ended(Duration::from_millis(20)),
+        )
+        .await;
+        assert!(
+            ended.is_err(),
+            "neither the idle watch nor the stalled-stream watch closed it"
+        );
+        drop(waiting);
+        tokio::time::timeout(
+            Duration::from_secs(3),
+            patient.conn.ended(Duration::from_millis(20)),
+        )
+        .await
+        .expect("quiet again once it no longer waits on the server");
+        turn.abort();
     }
 
     #[tokio::test]

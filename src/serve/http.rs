@@ -3,7 +3,8 @@
 //! spec's `UNSUPPORTED` error.
 
 use super::catalog::Catalog;
-use super::conns::{Client, StreamPermit};
+use super::conns::{Client, Conn, StreamPermit};
+use super::rebuilds::{Lease, RebuildError, Rebuilds, Source};
 use crate::digest::{Digest, HashingReader};
 use bytes::Bytes;
 use std::future::Future;
@@ -385,8 +386,7 @@ pub fn blob_body(
     client: &str,
 ) -> io::Result<Box<dyn Read + Send>> {
     let (reader, size): (Box<dyn Read + Send>, u64) = match c.blobs.get(digest) {
-        // A blob carried uncompressed is rebuilt as it is read; a range of it costs the
-        // rebuild of everything before the range.
+        // GETs of a blob carried as a tar go to its shared rebuild (`rebuilds`), not here.
         Some(loc) => (
             loc.record.decoder(
                 c.bundles[loc.bundle]
@@ -431,7 +431,49 @@ enum Step {
     Opening(Opening),
     Ready(Open),
     Reading(tokio::task::JoinHandle<(Option<Open>, io::Result<Vec<u8>>)>),
+    /// The next chunk of a rebuilt blob's spool (waiting for the rebuild if it must).
+    Spooled(Fetch),
     Done,
+}
+
+type Fetch = Pin<Box<dyn Future<Output = (Cursor, io::Result<Vec<u8>>)> + Send>>;
+
+/// A client's place in a rebuilt blob's spool: `pos` up to `end` (exclusive).
+struct Cursor {
+    lease: Lease,
+    pos: u64,
+    end: u64,
+    conn: Arc<Conn>,
+    /// Held while a blob of more than one chunk is sent, as any stream's turn.
+    turn: Option<StreamPermit>,
+}
+
+impl Cursor {
+    /// The next chunk (empty at the end), once the rebuild has made it; the client waits on
+    /// the server meanwhile, so it is not taken for idle or stalled.
+    async fn next(mut self) -> (Cursor, io::Result<Vec<u8>>) {
+        if self.pos >= self.end {
+            return (self, Ok(Vec::new()));
+        }
+        let ready = {
+            let _waiting = self.conn.waiting();
+            self.lease.readable_past(self.pos).await
+        };
+        let ready = match ready {
+            Ok(r) => r.min(self.end),
+            Err(e) => return (self, Err(io::Error::other(e))),
+        };
+        let n = (ready - self.pos).min(CHUNK as u64) as usize;
+        let (spool, pos) = (self.lease.spool(), self.pos);
+        let read = tokio::task::spawn_blocking(move || spool.read_at(pos, n))
+            .await
+            .map_err(io::Error::other)
+            .and_then(|r| r);
+        if let Ok(b) = &read {
+            self.pos += b.len() as u64;
+        }
+        (self, read)
+    }
 }
 
 /// Bytes per read of a streamed blob, and the largest blob sent in one piece.
@@ -476,9 +518,11 @@ impl Body {
                 (None, read)
             }))
         } else {
-            let turn = client.stream();
+            let (turn, conn) = (client.stream(), client.conn.clone());
             Step::Opening(Box::pin(async move {
+                let waiting = conn.waiting();
                 let turn = turn.await;
+                drop(waiting);
                 let reader = tokio::task::spawn_blocking(open)
                     .await
                     .map_err(io::Error::other)??;
@@ -492,6 +536,39 @@ impl Body {
             len,
             now: None,
             step,
+        }
+    }
+}
+
+impl Body {
+    /// A rebuilt blob, or a range of it, from its spool. A blob of one chunk or less never
+    /// waits for a stream turn; a larger one does, as any other stream.
+    fn spooled(lease: Lease, range: Option<(u64, u64)>, client: &Client) -> Body {
+        let (start, end) = range.map_or((0, lease.size()), |(a, b)| (a, b + 1));
+        let cursor = Cursor {
+            lease,
+            pos: start,
+            end,
+            conn: client.conn.clone(),
+            turn: None,
+        };
+        let len = end - start;
+        let first: Fetch = if len <= CHUNK as u64 {
+            Box::pin(cursor.next())
+        } else {
+            let turn = client.stream();
+            Box::pin(async move {
+                let mut cursor = cursor;
+                let waiting = cursor.conn.waiting();
+                cursor.turn = Some(turn.await);
+                drop(waiting);
+                cursor.next().await
+            })
+        };
+        Body {
+            len,
+            now: None,
+            step: Step::Spooled(first),
         }
     }
 }
@@ -534,6 +611,19 @@ impl http_body::Body for Body {
                 Step::Ready(open) => {
                     self.step = Step::Reading(tokio::task::spawn_blocking(|| read_chunk(open)))
                 }
+                Step::Spooled(mut f) => match f.as_mut().poll(cx) {
+                    Poll::Pending => {
+                        self.step = Step::Spooled(f);
+                        return Poll::Pending;
+                    }
+                    // The connection is aborted: the client sees a cut response, never an end.
+                    Poll::Ready((_, Err(e))) => return Poll::Ready(Some(Err(e))),
+                    Poll::Ready((_, Ok(bytes))) if bytes.is_empty() => return Poll::Ready(None),
+                    Poll::Ready((cursor, Ok(bytes))) => {
+                        self.step = Step::Spooled(Box::pin(cursor.next()));
+                        return Poll::Ready(Some(Ok(http_body::Frame::data(Bytes::from(bytes)))));
+                    }
+                },
                 Step::Reading(mut h) => match Pin::new(&mut h).poll(cx) {
                     Poll::Pending => {
                         self.step = Step::Reading(h);
@@ -564,14 +654,65 @@ impl http_body::Body for Body {
     }
 }
 
-/// The headers, status and body of a blob (or of a range of it); HEAD gets no body.
+/// Whether GETs of `digest` are served from a shared rebuild.
+fn is_rebuilt(c: &Catalog, digest: &Digest) -> bool {
+    c.blobs
+        .get(digest)
+        .is_some_and(|l| l.record.rebuild.is_some())
+}
+
+/// What a rebuild of `digest` reads: its member, decoded (against its reference, for a delta).
+fn source_of(c: &Arc<Catalog>, digest: &Digest) -> Source {
+    let (c, digest) = (c.clone(), digest.clone());
+    Box::new(move || {
+        let loc = c
+            .blobs
+            .get(&digest)
+            .ok_or_else(|| io::Error::other("not in the catalog"))?;
+        let member = c.bundles[loc.bundle]
+            .open_member(&loc.member)
+            .map_err(io::Error::other)?;
+        loc.record.decoder(member, c.references.as_deref())
+    })
+}
+
+/// A claim on the shared rebuild of `digest`, once a whole blob's first bytes (or all of a
+/// range's blob, checked) are there.
+async fn open_rebuilt(
+    c: &Arc<Catalog>,
+    rebuilds: &Arc<Rebuilds>,
+    digest: &Digest,
+    size: u64,
+    range: Option<(u64, u64)>,
+    client: &Client,
+) -> Result<Lease, RebuildError> {
+    let lease = rebuilds.lease(digest, size, source_of(c, digest))?;
+    let _waiting = client.conn.waiting();
+    match range {
+        None => lease.begun().await?,
+        Some(_) => lease.done().await?,
+    }
+    Ok(lease)
+}
+
+/// Where a blob reply's body comes from.
+enum BodyFrom {
+    /// None: HEAD.
+    Nothing,
+    /// The blob's shared rebuild.
+    Spool(Lease),
+    /// The blob's frame in the bundle.
+    Bundle,
+}
+
+/// The headers, status and body of a blob (or of a range of it).
 fn blob_reply(
     r: hyper::http::response::Builder,
     c: &Arc<Catalog>,
     digest: Digest,
     size: u64,
     range: Option<(u64, u64)>,
-    head: bool,
+    from: BodyFrom,
     client: &Client,
 ) -> (hyper::http::response::Builder, u16, Body) {
     let mut r = r
@@ -583,8 +724,10 @@ fn blob_reply(
         r = r.header("Content-Range", format!("bytes {a}-{b}/{size}"));
     }
     let status = if range.is_some() { 206 } else { 200 };
-    if head {
-        return (r.header("Content-Length", len), status, Body::empty(len));
+    match from {
+        BodyFrom::Nothing => return (r.header("Content-Length", len), status, Body::empty(len)),
+        BodyFrom::Spool(lease) => return (r, status, Body::spooled(lease, range, client)),
+        BodyFrom::Bundle => {}
     }
     let (c, peer) = (c.clone(), client.conn.peer.clone());
     let open = Box::new(move || blob_body(&c, &digest, range, &peer));
@@ -592,11 +735,14 @@ fn blob_reply(
     (r, status, body)
 }
 
-/// Answer one request.
-pub fn respond(
-    c: &Arc<Catalog>,
-    req: &hyper::Request<hyper::body::Incoming>,
-    client: &Client,
+/// Answer one request. A GET of a rebuilt blob waits for its shared rebuild to begin (or, for a
+/// range, to be done and checked) before the headers go out, so a blob that cannot be made is
+/// a 500, never a 200 cut short.
+pub async fn respond(
+    c: Arc<Catalog>,
+    rebuilds: Arc<Rebuilds>,
+    req: hyper::Request<hyper::body::Incoming>,
+    client: Arc<Client>,
     verbose: bool,
 ) -> hyper::Response<Body> {
     let method = req.method().as_str().to_ascii_uppercase();
@@ -609,8 +755,30 @@ pub fn respond(
     let range = req
         .headers()
         .get(hyper::header::RANGE)
-        .and_then(|v| v.to_str().ok());
-    let reply = route(c, &method, &url, range);
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    drop(req);
+    let mut reply = route(&c, &method, &url, range.as_deref());
+    let mut from = if head {
+        BodyFrom::Nothing
+    } else {
+        BodyFrom::Bundle
+    };
+    if let Reply::Blob {
+        digest,
+        size,
+        range,
+    } = &reply
+    {
+        if !head && is_rebuilt(&c, digest) {
+            match open_rebuilt(&c, &rebuilds, digest, *size, *range, &client).await {
+                Ok(lease) => from = BodyFrom::Spool(lease),
+                // The rebuild said why on stderr, once for all its clients.
+                Err(e) => reply = error(500, "UNKNOWN", e.to_string()),
+            }
+        }
+    }
+    let (c, client) = (&c, &*client);
     let mut r =
         hyper::Response::builder().header("Docker-Distribution-API-Version", "registry/2.0");
     let (status, body) = match reply {
@@ -643,7 +811,7 @@ pub fn respond(
             size,
             range,
         } => {
-            let (builder, status, body) = blob_reply(r, c, digest, size, range, head, client);
+            let (builder, status, body) = blob_reply(r, c, digest, size, range, from, client);
             r = builder;
             (status, body)
         }

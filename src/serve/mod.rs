@@ -4,6 +4,7 @@
 pub mod catalog;
 pub mod conns;
 pub mod http;
+pub mod rebuilds;
 
 use anyhow::{Context, Result};
 use catalog::Catalog;
@@ -26,6 +27,8 @@ pub struct ServeOptions {
     pub verbose: bool,
     /// Connections open at once (held within the open-file limit).
     pub max_connections: usize,
+    /// Bytes of rebuilt layers kept in scratch files once no client reads them.
+    pub rebuild_space: u64,
 }
 
 /// Verify, index, then serve until interrupted.
@@ -74,17 +77,31 @@ pub fn serve(opts: &ServeOptions) -> Result<()> {
                 crate::console::line(format!("  {addr}/{name}"));
             }
         }
-        accept_loop(listener, catalog, tls, conns::Conns::new(limits), opts.verbose).await
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let rebuilds = rebuilds::Rebuilds::new(cores, opts.rebuild_space, opts.verbose);
+        let shared = Shared {
+            catalog,
+            rebuilds,
+            verbose: opts.verbose,
+        };
+        accept_loop(listener, shared, tls, conns::Conns::new(limits)).await
     })
+}
+
+/// What every connection answers from.
+#[derive(Clone)]
+struct Shared {
+    catalog: Arc<Catalog>,
+    rebuilds: Arc<rebuilds::Rebuilds>,
+    verbose: bool,
 }
 
 /// Accept connections until interrupted, each in its own task, watched and bounded by `conns`.
 async fn accept_loop(
     listener: tokio::net::TcpListener,
-    catalog: Arc<Catalog>,
+    shared: Shared,
     tls: Option<tokio_rustls::TlsAcceptor>,
     conns: Arc<conns::Conns>,
-    verbose: bool,
 ) -> Result<()> {
     let mut refused = conns::Throttle::default();
     loop {
@@ -98,7 +115,7 @@ async fn accept_loop(
             }
         };
         let client = conns.admit(peer.to_string());
-        let (catalog, tls, limits) = (catalog.clone(), tls.clone(), conns.limits());
+        let (shared, tls, limits) = (shared.clone(), tls.clone(), conns.limits());
         tokio::spawn(async move {
             let watched = conns::Watched {
                 inner: stream,
@@ -106,7 +123,7 @@ async fn accept_loop(
             };
             let conn = client.conn.clone();
             tokio::select! {
-                _ = serve_connection(watched, tls, catalog, client, limits, verbose) => {}
+                _ = serve_connection(watched, tls, shared, client, limits) => {}
                 _ = conn.ended(limits.idle) => {}
             }
         });
@@ -118,14 +135,16 @@ async fn accept_loop(
 async fn serve_connection(
     stream: conns::Watched<tokio::net::TcpStream>,
     tls: Option<tokio_rustls::TlsAcceptor>,
-    catalog: Arc<Catalog>,
+    shared: Shared,
     client: Arc<conns::Client>,
     limits: conns::Limits,
-    verbose: bool,
 ) {
     let svc = hyper::service::service_fn(move |req| {
-        let reply = http::respond(&catalog, &req, &client, verbose);
-        async move { Ok::<_, std::convert::Infallible>(reply) }
+        let (s, client) = (shared.clone(), client.clone());
+        async move {
+            let reply = http::respond(s.catalog, s.rebuilds, req, client, s.verbose).await;
+            Ok::<_, std::convert::Infallible>(reply)
+        }
     });
     let mut conn = hyper::server::conn::http1::Builder::new();
     conn.timer(hyper_util::rt::TokioTimer::new())

@@ -13,7 +13,7 @@ const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
 const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 
 /// Real files from the machine, in a stable order.
-fn files(roots: &[&str], budget: u64) -> Vec<(String, Vec<u8>)> {
+pub(crate) fn files(roots: &[&str], budget: u64) -> Vec<(String, Vec<u8>)> {
     let mut paths = Vec::new();
     for r in roots {
         collect(Path::new(r), &mut paths);
@@ -49,7 +49,7 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-fn tar_of(files: &[(String, Vec<u8>)]) -> Vec<u8> {
+pub(crate) fn tar_of(files: &[(String, Vec<u8>)]) -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());
     for (name, data) in files {
         let mut h = tar::Header::new_gnu();
@@ -63,7 +63,10 @@ fn tar_of(files: &[(String, Vec<u8>)]) -> Vec<u8> {
 }
 
 /// Release 2 of a file set: one file in ten changed, one in twenty removed, two added.
-fn release_two(r1: &[(String, Vec<u8>)], extra: &[(String, Vec<u8>)]) -> Vec<(String, Vec<u8>)> {
+pub(crate) fn release_two(
+    r1: &[(String, Vec<u8>)],
+    extra: &[(String, Vec<u8>)],
+) -> Vec<(String, Vec<u8>)> {
     let mut r2: Vec<_> = r1
         .iter()
         .enumerate()

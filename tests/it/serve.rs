@@ -243,3 +243,422 @@ fn serve_refuses_an_untrusted_or_tampered_bundle_and_speaks_tls() {
         src.digest_of("team/app2:1.0")
     );
 }
+
+const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+
+/// GNU gzip's bytes of `tar` (which `--compact` rebuilds exactly).
+fn gnu_gzip(tar: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut child = Command::new("gzip")
+        .args(["-6", "-n", "-c"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input = tar.to_vec();
+    let feeder = std::thread::spawn(move || stdin.write_all(&input).unwrap());
+    let o = child.wait_with_output().unwrap();
+    feeder.join().unwrap();
+    assert!(o.status.success());
+    o.stdout
+}
+
+/// `load/app:1`, two GNU gzip layers (about 3 MB and 2 MB of tar), in a `--compact` bundle:
+/// (work dir, bundle, public key, layer digests, config digest).
+fn compact_app() -> (
+    tempfile::TempDir,
+    std::path::PathBuf,
+    String,
+    Vec<String>,
+    String,
+) {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let dir = w.join("layout");
+    let mut l = layout::Layout::new(&dir);
+    let mut layers = Vec::new();
+    for (roots, max, salt) in [
+        (&["/usr/lib/x86_64-linux-gnu"][..], 3 << 20, "one"),
+        (&["/usr/share/doc", "/usr/share/perl5"][..], 2 << 20, "two"),
+    ] {
+        let (tar, _) = layout::layer_from_files(&mut l, roots, max, salt);
+        let d = l.blob(&gnu_gzip(&tar), OCI_LAYER_GZIP);
+        layers.push((tar, d));
+    }
+    let img = l.image(&layers, "amd64", "load");
+    l.tag("app", &img);
+    let reg = Registry::start();
+    reg.push(&dir, "app", "load/app:1", &[]);
+    let (key, public) = keypair(w);
+    let list = plain_list(w, &reg, &["load/app:1"]);
+    let b = w.join("compact.bundle");
+    let o = create(&list, &b, &["--key", &key, "--compact"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let doc = crate::delta::bundle_json(&b);
+    let digests: Vec<String> = layers.iter().map(|(_, d)| d.digest.clone()).collect();
+    for d in &digests {
+        let rec = doc["blobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["digest"] == d.as_str())
+            .unwrap();
+        assert_eq!(rec["encoding"], "gzip-rebuild", "{rec}");
+    }
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("blobs/sha256").join(img.hex())).unwrap())
+            .unwrap();
+    let config = manifest["config"]["digest"].as_str().unwrap().to_string();
+    (work, b, public, digests, config)
+}
+
+/// How many times serve's stderr says it started rebuilding `digest`.
+fn rebuilds_of(stderr: &str, digest: &str) -> usize {
+    stderr
+        .lines()
+        .filter(|l| l.contains("serve: rebuilding") && l.contains(digest))
+        .count()
+}
+
+/// `n` clients at once ask for `path` (with `extra` headers); each answer's status and body.
+fn at_once(a: &str, path: &str, extra: &str, n: usize) -> Vec<(u16, Vec<u8>)> {
+    let threads: Vec<_> = (0..n)
+        .map(|_| {
+            let (a, path, extra) = (a.to_string(), path.to_string(), extra.to_string());
+            std::thread::spawn(move || {
+                let (st, _, body) = http(&a, "GET", &path, &extra);
+                (st, body)
+            })
+        })
+        .collect();
+    threads.into_iter().map(|t| t.join().unwrap()).collect()
+}
+
+#[test]
+fn a_compact_layer_is_rebuilt_once_for_every_client_and_range_at_once() {
+    let (work, b, public, layers, config) = compact_app();
+    let tmp = work.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let served = Served::start_in(&[b.to_str().unwrap(), "--key", &public, "--verbose"], &tmp);
+    let a = served.addr.clone();
+    let blob = |d: &str| format!("/v2/load/app/blobs/{d}");
+    // A well-behaved client's small blob comes while the crowd is served.
+    let config_path = blob(&config);
+    let small = {
+        let a = a.clone();
+        std::thread::spawn(move || {
+            let mut slowest = std::time::Duration::ZERO;
+            for _ in 0..20 {
+                let t = std::time::Instant::now();
+                let (st, _, body) = http(&a, "GET", &config_path, "");
+                assert_eq!(st, 200);
+                assert!(!body.is_empty());
+                slowest = slowest.max(t.elapsed());
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            slowest
+        })
+    };
+    let tails: Vec<_> = layers
+        .iter()
+        .map(|d| {
+            let (a, p) = (a.clone(), blob(d));
+            std::thread::spawn(move || at_once(&a, &p, "Range: bytes=-1\r\n", 24))
+        })
+        .collect();
+    for d in &layers {
+        for (st, body) in at_once(&a, &blob(d), "", 32) {
+            assert_eq!(st, 200);
+            assert_eq!(
+                format!("sha256:{}", sha256_hex(&body)),
+                *d,
+                "a whole answer"
+            );
+        }
+    }
+    for (d, t) in layers.iter().zip(tails) {
+        let whole = http(&a, "GET", &blob(d), "").2;
+        for (st, body) in t.join().unwrap() {
+            assert_eq!(st, 206);
+            assert_eq!(body, whole[whole.len() - 1..]);
+        }
+    }
+    let slowest = small.join().unwrap();
+    eprintln!("the slowest config GET took {slowest:?}");
+    let log = served.stop();
+    for d in &layers {
+        assert_eq!(rebuilds_of(&log, d), 1, "{d} rebuilt once:\n{log}");
+    }
+    // Killed (SIGKILL), it leaves no spool behind: their names went as they were made.
+    let left: Vec<_> = walkdir(&tmp).into_iter().filter(|p| p.is_file()).collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+fn walkdir(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walkdir(&p));
+        }
+        out.push(p);
+    }
+    out
+}
+
+/// Release 1 and 2 of `rel/pod`, one uncompressed layer that skopeo compresses with pgzip on
+/// push (as podman does), release 2's with a few files changed; release 1 in a `--compact`
+/// bundle, release 2 in a `--compact --since` one that carries its layer as a delta against
+/// release 1's. `sign` is `--key KEY` or `--unsigned`. (base, delta, the delta layer's digest)
+fn pod_releases(w: &Path, sign: &[&str]) -> (std::path::PathBuf, std::path::PathBuf, String) {
+    use crate::refdelta::{files, release_two, tar_of};
+    let dir = w.join("layout");
+    let mut l = layout::Layout::new(&dir);
+    let pod1 = files(&["/usr/share/zoneinfo"], 3 << 20);
+    let pod2 = release_two(&pod1, &files(&["/usr/share/perl5/Debian"], 200 << 10));
+    let reg = Registry::start();
+    for (tag, pod) in [("1", &pod1), ("2", &pod2)] {
+        let tar = tar_of(pod);
+        let d = l.blob(&tar, "application/vnd.oci.image.layer.v1.tar");
+        let img = l.image(&[(tar, d)], "amd64", &format!("pod{tag}"));
+        l.tag(&format!("pod{tag}"), &img);
+        reg.push(&dir, &format!("pod{tag}"), &format!("rel/pod:{tag}"), &[]);
+    }
+    let base = w.join("release-1.bundle");
+    let mut args = sign.to_vec();
+    args.push("--compact");
+    let o = create(&plain_list(w, &reg, &["rel/pod:1"]), &base, &args);
+    assert!(o.status.success(), "{}", text(&o));
+    let delta = w.join("release-2.bundle");
+    args.extend(["--since", base.to_str().unwrap()]);
+    let o = create(&plain_list(w, &reg, &["rel/pod:2"]), &delta, &args);
+    assert!(o.status.success(), "{}", text(&o));
+    let doc = crate::delta::bundle_json(&delta);
+    let layer = doc["blobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| !r["rebuild"]["reference"].is_null())
+        .expect("a layer carried as a delta")["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    (base, delta, layer)
+}
+
+#[test]
+fn a_delta_layer_served_with_its_base_is_rebuilt_once_for_every_client_at_once() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let (key, public) = keypair(w);
+    let (base, delta, layer) = pod_releases(w, &["--key", &key]);
+    let served = Served::start(&[
+        base.to_str().unwrap(),
+        delta.to_str().unwrap(),
+        "--key",
+        &public,
+        "--verbose",
+    ]);
+    let path = format!("/v2/rel/pod/blobs/{layer}");
+    for (st, body) in at_once(&served.addr, &path, "", 32) {
+        assert_eq!(st, 200);
+        assert_eq!(format!("sha256:{}", sha256_hex(&body)), layer);
+    }
+    let log = served.stop();
+    assert_eq!(rebuilds_of(&log, &layer), 1, "{log}");
+}
+
+/// The bundle again, every frame made anew, with `edit` applied to its bundle.json (so only
+/// for unsigned bundles).
+fn with_bundle_json(bundle: &[u8], edit: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
+    let (index, _) = seek_index(bundle);
+    let mut raw = raw_bundle::Raw::new();
+    let mut edit = Some(edit);
+    for m in index["members"].as_array().unwrap() {
+        let path = m["path"].as_str().unwrap();
+        let span = &m["data"];
+        let (o, l) = (
+            span["offset"].as_u64().unwrap() as usize,
+            span["length"].as_u64().unwrap() as usize,
+        );
+        let mut content = zstd::stream::decode_all(&bundle[o..o + l]).unwrap();
+        content.truncate(m["size"].as_u64().unwrap() as usize);
+        if path == "bundle.json" {
+            let mut doc: serde_json::Value = serde_json::from_slice(&content).unwrap();
+            (edit.take().unwrap())(&mut doc);
+            content = serde_json::to_vec(&doc).unwrap();
+        }
+        raw.file(path, &content);
+    }
+    assert!(edit.is_none(), "no bundle.json");
+    raw.finish_with(|_| {})
+}
+
+#[test]
+fn a_delta_against_itself_is_refused_before_serving() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let (_, delta, layer) = pod_releases(w, &["--unsigned"]);
+    let selfish = w.join("selfish.bundle");
+    let bytes = with_bundle_json(&std::fs::read(&delta).unwrap(), |doc| {
+        for b in doc["blobs"].as_array_mut().unwrap() {
+            if b["digest"] == layer.as_str() {
+                b["rebuild"]["reference"]["layer"] = layer.clone().into();
+            }
+        }
+    });
+    std::fs::write(&selfish, bytes).unwrap();
+    let mut child = Command::new(bundle_bin())
+        .args([
+            "serve",
+            "--allow-unsigned",
+            "--listen",
+            "127.0.0.1:0",
+            "--quiet",
+        ])
+        .arg(&selfish)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    exit_within(&mut child, 20, || {
+        "serve started with a delta against itself".into()
+    });
+    let o = child.wait_with_output().unwrap();
+    assert!(!o.status.success(), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains(&layer) && err.contains("itself"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+}
+
+#[test]
+fn a_compact_layer_that_cannot_be_rebuilt_is_an_error_status_never_a_short_200() {
+    let (_work, b, public, layers, config) = compact_app();
+    let served = Served::start(&[b.to_str().unwrap(), "--key", &public]);
+    let a = &served.addr;
+    // The file changes under the running server: the first layer's tar frame is no zstd frame.
+    let bytes = std::fs::read(&b).unwrap();
+    let (index, _) = seek_index(&bytes);
+    let tar = member(&index, &format!("raw/sha256/{}.tar", &layers[0][7..]));
+    let at = tar["data"]["offset"].as_u64().unwrap();
+    {
+        use std::io::{Seek as _, Write as _};
+        let mut f = std::fs::OpenOptions::new().write(true).open(&b).unwrap();
+        f.seek(std::io::SeekFrom::Start(at)).unwrap();
+        f.write_all(b"\0\0\0\0").unwrap();
+    }
+    let blob = |d: &str| format!("/v2/load/app/blobs/{d}");
+    for range in ["", "Range: bytes=-1\r\n"] {
+        for (st, body) in at_once(a, &blob(&layers[0]), range, 8) {
+            assert_eq!(st, 500, "{range}: {}", String::from_utf8_lossy(&body));
+            assert!(String::from_utf8_lossy(&body).contains("could not be rebuilt"));
+        }
+    }
+    let (st, _, whole) = http(a, "GET", &blob(&layers[1]), "");
+    assert_eq!(st, 200);
+    assert_eq!(format!("sha256:{}", sha256_hex(&whole)), layers[1]);
+    assert_eq!(http(a, "GET", &blob(&config), "").0, 200);
+}
+
+#[test]
+fn a_rebuild_every_client_has_left_stops_and_the_next_ask_starts_it_again() {
+    let (_work, b, public, layers, config) = compact_app();
+    let served = Served::start(&[b.to_str().unwrap(), "--key", &public, "--verbose"]);
+    let a = served.addr.clone();
+    let (layer, path) = (&layers[0], format!("/v2/load/app/blobs/{}", layers[0]));
+    // A tail range waits for the whole layer before its headers: these clients leave first,
+    // while the rebuild (about a second for 3 MB of tar in a debug build) is under way.
+    let leaving: Vec<std::net::TcpStream> = (0..8)
+        .map(|_| {
+            use std::io::Write;
+            let mut s = std::net::TcpStream::connect(&a).unwrap();
+            write!(
+                s,
+                "GET {path} HTTP/1.1\r\nHost: {a}\r\nRange: bytes=-1\r\n\r\n"
+            )
+            .unwrap();
+            s
+        })
+        .collect();
+    served.wait_for_line(&["serve: rebuilding", layer], 20);
+    drop(leaving);
+    served.wait_for_line(&["stopped rebuilding", layer, "has gone"], 20);
+    // Nothing is left half done: the next ask rebuilds it afresh and gets every byte.
+    let (st, _, whole) = http(&a, "GET", &path, "");
+    assert_eq!(st, 200);
+    assert_eq!(format!("sha256:{}", sha256_hex(&whole)), *layer);
+    let (st, _, tail) = http(&a, "GET", &path, "Range: bytes=-1\r\n");
+    assert_eq!((st, &tail[..]), (206, &whole[whole.len() - 1..]));
+    assert_eq!(
+        http(&a, "GET", &format!("/v2/load/app/blobs/{config}"), "").0,
+        200
+    );
+    let log = served.stop();
+    assert_eq!(rebuilds_of(&log, layer), 2, "{log}");
+}
+
+/// A GET that keeps what came before the connection ended, however it ended: (status, body).
+fn get_until_cut(addr: &str, path: &str) -> (u16, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, raw[split + 4..].to_vec())
+}
+
+#[test]
+fn a_compact_layer_whose_rebuild_fails_midway_is_cut_off_never_ended() {
+    let (_work, b, public, layers, _) = compact_app();
+    let served = Served::start(&[b.to_str().unwrap(), "--key", &public]);
+    // A byte in the middle of the first layer's tar changes under the running server.
+    let bytes = std::fs::read(&b).unwrap();
+    let at = data_middle(&bytes, &format!("raw/sha256/{}.tar", &layers[0][7..]));
+    {
+        use std::io::{Seek as _, Write as _};
+        let mut f = std::fs::OpenOptions::new().write(true).open(&b).unwrap();
+        f.seek(std::io::SeekFrom::Start(at as u64)).unwrap();
+        f.write_all(&[bytes[at] ^ 0x40]).unwrap();
+    }
+    let path = format!("/v2/load/app/blobs/{}", layers[0]);
+    let size = http(&served.addr, "HEAD", &path, "").1;
+    let size: usize = size
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let answers: Vec<_> = (0..8)
+        .map(|_| {
+            let (a, p) = (served.addr.clone(), path.clone());
+            std::thread::spawn(move || get_until_cut(&a, &p))
+        })
+        .collect();
+    let mut cut = 0;
+    for t in answers {
+        match t.join().unwrap() {
+            (200, body) => {
+                assert!(body.len() < size, "a wrong layer was sent whole");
+                cut += 1;
+            }
+            (500, _) => {}
+            (st, body) => panic!("{st}: {}", String::from_utf8_lossy(&body)),
+        }
+    }
+    eprintln!("{cut} of 8 responses were cut off under way, the rest answered 500");
+    let log = served.stop();
+    let said = log
+        .lines()
+        .filter(|l| l.contains(&layers[0]) && l.contains("could not be rebuilt"))
+        .count();
+    assert_eq!(said, 1, "said once for all its clients:\n{log}");
+}

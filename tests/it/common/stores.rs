@@ -92,11 +92,13 @@ impl Podman {
     }
 }
 
-/// `bundle serve` on a free port; killed when dropped.
+/// `bundle serve` on a free port; killed when dropped. Its stderr is collected as it comes.
 pub struct Served {
     child: Child,
     pub addr: String,
     pub startup: Duration,
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Served {
@@ -106,6 +108,15 @@ impl Served {
 
     /// Serve with at most `nofile` open files, as `ulimit -n` would set.
     pub fn start_limited(args: &[&str], nofile: Option<u64>) -> Served {
+        Served::start_with(args, nofile, None)
+    }
+
+    /// Serve with its scratch files in `tmpdir`.
+    pub fn start_in(args: &[&str], tmpdir: &std::path::Path) -> Served {
+        Served::start_with(args, None, Some(tmpdir))
+    }
+
+    fn start_with(args: &[&str], nofile: Option<u64>, tmpdir: Option<&std::path::Path>) -> Served {
         let port = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             l.local_addr().unwrap().port()
@@ -117,6 +128,9 @@ impl Served {
             .args(args)
             .args(["--listen", &addr])
             .stderr(Stdio::piped());
+        if let Some(t) = tmpdir {
+            cmd.env("TMPDIR", t);
+        }
         if let Some(n) = nofile {
             use std::os::unix::process::CommandExt;
             let limit = libc::rlimit {
@@ -155,10 +169,23 @@ impl Served {
             );
             std::thread::sleep(Duration::from_millis(10));
         }
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+        let sink = log.clone();
+        let reader = std::thread::spawn(move || {
+            use std::io::BufRead;
+            let mut line = String::new();
+            while stderr.read_line(&mut line).is_ok_and(|n| n > 0) {
+                sink.lock().unwrap().push_str(&line);
+                line.clear();
+            }
+        });
         Served {
             child,
             addr,
             startup: started.elapsed(),
+            log,
+            reader: Some(reader),
         }
     }
 }
@@ -168,15 +195,35 @@ impl Served {
         self.child.id()
     }
 
+    /// What it has written to stderr so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Wait up to `secs` seconds for a line of stderr that holds every one of `words`.
+    pub fn wait_for_line(&self, words: &[&str], secs: u64) -> String {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let log = self.log();
+            if let Some(l) = log.lines().find(|l| words.iter().all(|w| l.contains(w))) {
+                return l.to_string();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no line with {words:?} within {secs} s:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     /// Stop it (SIGKILL) and return what it wrote to stderr.
     pub fn stop(mut self) -> String {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let mut err = String::new();
-        if let Some(mut e) = self.child.stderr.take() {
-            let _ = e.read_to_string(&mut err);
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
         }
-        err
+        self.log()
     }
 }
 
