@@ -80,18 +80,19 @@ impl ReferenceTars {
     /// The tar of `layer` from the first source that has it: where it is spooled, its size
     /// and its sha256. Kept for the run once spooled; different layers spool in parallel, and
     /// one layer once however many ask at the same time.
-    pub fn fetch(&self, layer: &Digest) -> Result<Spooled, String> {
+    /// A tar past `limit` bytes (what the delta's record promises) is refused as it spools.
+    pub fn fetch(&self, layer: &Digest, limit: u64) -> Result<Spooled, String> {
         let slot = self.slot(layer);
         let mut slot = lock(&slot);
         if let Some(s) = slot.as_ref() {
             return Ok(s.clone());
         }
-        let s = self.fetch_new(layer)?;
+        let s = self.fetch_new(layer, limit)?;
         *slot = Some(s.clone());
         Ok(s)
     }
 
-    fn fetch_new(&self, layer: &Digest) -> Result<Spooled, String> {
+    fn fetch_new(&self, layer: &Digest, limit: u64) -> Result<Spooled, String> {
         let mut tried = Vec::new();
         for (name, source) in &self.sources {
             let Some(opened) = source(layer) else {
@@ -99,7 +100,7 @@ impl ReferenceTars {
             };
             match opened
                 .map_err(anyhow::Error::from)
-                .and_then(|tar| self.spool_from(tar, layer))
+                .and_then(|tar| self.spool_from(tar, layer, limit))
             {
                 Ok(s) => return Ok(s),
                 Err(e) => tried.push(format!("{name}: {}", crate::causes::flatten(e.chain()))),
@@ -114,9 +115,9 @@ impl ReferenceTars {
         })
     }
 
-    /// Keep `tar` as the tar of `layer`, for `fetch` and `get`.
-    pub fn spool(&self, layer: &Digest, tar: Box<dyn Read + Send>) -> Result<Spooled> {
-        let s = self.spool_from(tar, layer)?;
+    /// Keep `tar` as the tar of `layer`, for `fetch` and `get`; at most `limit` bytes of it.
+    pub fn spool(&self, layer: &Digest, tar: Box<dyn Read + Send>, limit: u64) -> Result<Spooled> {
+        let s = self.spool_from(tar, layer, limit)?;
         Ok(self.keep(layer, s))
     }
 
@@ -146,7 +147,7 @@ impl ReferenceTars {
 
     /// Write `tar` to a scratch file of its own: its name is gone once written (the open file
     /// is what is kept), so nothing is left behind on any exit.
-    fn spool_from(&self, mut tar: Box<dyn Read + Send>, layer: &Digest) -> Result<Spooled> {
+    fn spool_from(&self, tar: Box<dyn Read + Send>, layer: &Digest, limit: u64) -> Result<Spooled> {
         let dir = {
             let mut scratch = lock(&self.scratch);
             if scratch.is_none() {
@@ -156,8 +157,13 @@ impl ReferenceTars {
         };
         let file = crate::fsutil::PartialFile::scratch(&dir, &format!("{}-", layer.hex()))?;
         let mut out = crate::digest::HashingWriter::new(std::io::BufWriter::new(file.file()));
-        std::io::copy(&mut tar, &mut out)?;
+        // A gzip (or zstd) bomb stops at the size the signed record promises, not at a full disk.
+        std::io::copy(&mut tar.take(limit.saturating_add(1)), &mut out)?;
         let (w, digest, size) = out.finish();
+        anyhow::ensure!(
+            size <= limit,
+            "reference layer {layer} unpacks to more than the {limit} bytes of tar its delta was made against; refused"
+        );
         w.into_inner().map_err(|e| e.into_error())?;
         Ok(Spooled {
             tar: std::sync::Arc::new(file.file().try_clone()?),
@@ -180,7 +186,7 @@ impl crate::format::References for ReferenceTars {
         &self,
         r: &crate::format::ReferenceRecord,
     ) -> Result<std::sync::Arc<dyn crate::format::refdelta::Reference>, String> {
-        let s = self.fetch(&r.layer)?;
+        let s = self.fetch(&r.layer, r.raw_size)?;
         if s.digest != r.raw_digest || s.size != r.raw_size {
             return Err(format!(
                 "reference layer {}: its tar is {} ({} bytes), not {} as the delta was made against",
@@ -228,12 +234,23 @@ mod tests {
         let askers: Vec<_> = (0..8)
             .map(|_| {
                 let (tars, layer) = (tars.clone(), layer.clone());
-                std::thread::spawn(move || tars.fetch(&layer).map(|s| s.size))
+                std::thread::spawn(move || tars.fetch(&layer, 4 << 20).map(|s| s.size))
             })
             .collect();
         for a in askers {
             assert_eq!(a.join().unwrap(), Ok(tar.len() as u64));
         }
         assert_eq!(opens.load(Ordering::SeqCst), 1, "one spool for all");
+    }
+
+    #[test]
+    fn a_spool_stops_at_the_size_its_record_promises() {
+        let tars = ReferenceTars::new();
+        let layer = Digest::of(b"bomb");
+        let endless: Box<dyn Read + Send> = Box::new(std::io::repeat(0));
+        let e = tars.spool(&layer, endless, 1 << 20).err().expect("refused");
+        assert!(e.to_string().contains("more than the 1048576 bytes"), "{e}");
+        let fits: Box<dyn Read + Send> = Box::new(std::io::Cursor::new(vec![1u8; 1000]));
+        assert_eq!(tars.spool(&layer, fits, 1000).unwrap().size, 1000);
     }
 }

@@ -185,7 +185,8 @@ pub fn spool_own(
             &mut (&mut m).take(r.rebuild.side_size.unwrap_or(0)),
             &mut io::sink(),
         )?;
-        refs.spool(&p.reference, Box::new(m))?;
+        // Our own packed frame: its record says the tar's size.
+        refs.spool(&p.reference, Box::new(m), r.rebuild.raw_size)?;
     }
     Ok(())
 }
@@ -215,7 +216,9 @@ pub fn fetch_references(
                 &|_| {},
             )?;
             io::Seek::rewind(&mut file)?;
-            refs.spool(&p.reference, crate::reftars::gunzip(file))?;
+            // A registry's layer: no more tar than any layer inflates to.
+            let most = crate::regzip::max_raw_size(p.reference_size);
+            refs.spool(&p.reference, crate::reftars::gunzip(file), most)?;
             Ok(())
         })();
         if let Err(e) = fetched {
@@ -246,16 +249,17 @@ pub fn encode_all(
         let Some(plain) = packed.get(&p.layer) else {
             continue;
         };
-        let reference = match refs.fetch(&p.reference) {
-            Ok(r) => r,
-            Err(why) => {
-                crate::console::line(format!(
-                    "warning: {why}; layer {} is carried whole",
-                    p.layer
-                ));
-                continue;
-            }
-        };
+        let reference =
+            match refs.fetch(&p.reference, crate::regzip::max_raw_size(p.reference_size)) {
+                Ok(r) => r,
+                Err(why) => {
+                    crate::console::line(format!(
+                        "warning: {why}; layer {} is carried whole",
+                        p.layer
+                    ));
+                    continue;
+                }
+            };
         let delta = encode(p, plain, &reference, cache, s)
             .with_context(|| format!("encoding layer {} against {}", p.layer, p.reference))?;
         if let Some(d) = delta {

@@ -28,10 +28,12 @@ pub fn load(
     let needed: HashMap<&crate::digest::Digest, &Vec<&PlannedImage>> =
         prepared.users.iter().map(|(b, u)| (&b.digest, u)).collect();
     // Layers of this bundle that others are encoded against: kept as they stream past.
-    let references: std::collections::HashSet<crate::digest::Digest> = prepared
+    // ... each with the size of tar its deltas were made against: a spool stops there.
+    let references: HashMap<crate::digest::Digest, u64> = prepared
         .users
         .iter()
-        .filter_map(|(b, _)| Some(b.rebuild.as_ref()?.reference.as_ref()?.layer.clone()))
+        .filter_map(|(b, _)| b.rebuild.as_ref()?.reference.as_ref())
+        .map(|r| (r.layer.clone(), r.raw_size))
         .collect();
     let mut outcomes = vec![BlobOutcome::default(); prepared.targets.len()];
     let quiet = Progress::new(Mode::Quiet, "loaded");
@@ -52,7 +54,7 @@ pub fn load(
     let spool_dir = std::env::temp_dir();
     let no_one = Vec::new();
     while let Some(blob) = session.next_blob()? {
-        let reference = references.contains(&blob.digest);
+        let reference = references.contains_key(&blob.digest);
         let Some(imgs) = needed
             .get(&blob.digest)
             .copied()
@@ -73,7 +75,11 @@ pub fn load(
         let path = spool.temp_path().to_path_buf();
         if let (true, Some(refs)) = (reference, &prepared.references) {
             let gz = std::fs::File::open(&path)?;
-            refs.spool(&blob.digest, crate::reftars::gunzip(gz))?;
+            refs.spool(
+                &blob.digest,
+                crate::reftars::gunzip(gz),
+                references[&blob.digest],
+            )?;
         }
         if imgs.is_empty() {
             continue;

@@ -382,7 +382,7 @@ fn reference_at_hand(
     }
     for t in targets {
         if let Some(gz) = t.open_blob(&r.layer, r.layer_size, imgs)? {
-            tars.spool(&r.layer, crate::reftars::gunzip(gz))?;
+            tars.spool(&r.layer, crate::reftars::gunzip(gz), r.raw_size)?;
             return tars
                 .get(r)
                 .map(drop)
