@@ -9,7 +9,7 @@ use crate::digest::Digest;
 use crate::format::reader::BundleReader;
 use crate::format::BlobRecord;
 use crate::verify::{Opened, TrustedKey};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::PathBuf;
@@ -28,10 +28,8 @@ impl Bases {
     pub fn open(paths: &[PathBuf], keys: &[TrustedKey], allow_unsigned: bool) -> Result<Bases> {
         paths
             .iter()
-            .map(|p| {
-                Base::open(p, keys, allow_unsigned)
-                    .with_context(|| format!("--base {}", p.display()))
-            })
+            // Every error of these names the file already.
+            .map(|p| Base::open(p, keys, allow_unsigned))
             .collect::<Result<Vec<_>>>()
             .map(Bases)
     }

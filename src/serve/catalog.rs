@@ -55,6 +55,9 @@ pub enum CatalogError {
     Verify(#[from] VerifyError),
     #[error("{path}: {detail}")]
     Inconsistent { path: String, detail: String },
+    /// Its message names the bundle already.
+    #[error(transparent)]
+    Reopen(#[from] anyhow::Error),
 }
 
 /// `repository` of an image reference as served: the source path (`library/nginx`), with the
@@ -165,13 +168,9 @@ impl Catalog {
         }
         let mut tars = crate::reftars::ReferenceTars::new();
         for f in files {
-            let inconsistent = |e: anyhow::Error| CatalogError::Inconsistent {
-                path: f.display().to_string(),
-                detail: crate::causes::flatten(e.chain()),
-            };
-            let reader = BundleReader::open(f).map_err(|e| inconsistent(e.into()))?;
-            let source =
-                crate::reftars::ReferenceTars::bundle_source(reader).map_err(inconsistent)?;
+            // Both errors name the bundle: said once, not "X: X: ...".
+            let reader = BundleReader::open(f).map_err(anyhow::Error::from)?;
+            let source = crate::reftars::ReferenceTars::bundle_source(reader)?;
             tars.add(f.display().to_string(), source);
         }
         Ok(Some(std::sync::Arc::new(tars)))
