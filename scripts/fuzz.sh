@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-600}
 sanitizer=${SANITIZER:-address}
-targets=${FUZZ_TARGETS:-"image_list reference www_authenticate registry_responses bundle_file bundle_members rebuild refdelta"}
+targets=${FUZZ_TARGETS:-"image_list reference www_authenticate registry_responses bundle_file bundle_members rebuild refdelta oci_layout"}
 command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
 export RUSTC_BOOTSTRAP=1
 cargo fuzz build -O -s "$sanitizer"

@@ -298,6 +298,35 @@ pub fn merge_into_index(
     serde_json::to_vec(&index).ok()
 }
 
+/// An OCI layout's `index.json` (`existing`, None for a new layout) with `new` entries merged
+/// in order: a named entry (`org.opencontainers.image.ref.name`) replaces the entry of that
+/// name, an unnamed one the entry of its digest; every other entry and field is kept. The
+/// existing file is untrusted input: anything but an object with a `manifests` list is an
+/// error, never replaced (that would drop what it lists).
+pub fn merge_layout_index(
+    existing: Option<&[u8]>,
+    new: &[serde_json::Value],
+) -> Result<Vec<u8>, String> {
+    const NAME: &str = "org.opencontainers.image.ref.name";
+    let mut index: serde_json::Value = match existing {
+        Some(b) => serde_json::from_slice(b).map_err(|e| format!("not valid JSON: {e}"))?,
+        None => serde_json::json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []}),
+    };
+    let entries = index
+        .get_mut("manifests")
+        .and_then(|m| m.as_array_mut())
+        .ok_or("it has no manifests list")?;
+    for e in new {
+        let name = &e["annotations"][NAME];
+        entries.retain(|old| match name.is_string() {
+            true => old["annotations"][NAME] != *name,
+            false => old["digest"] != e["digest"],
+        });
+        entries.push(e.clone());
+    }
+    serde_json::to_vec_pretty(&index).map_err(|e| e.to_string())
+}
+
 /// The suffixes of cosign's tags (`sha256-<hex>.sig`) and what each holds.
 pub const COSIGN_TAGS: [(&str, &str); 3] = [
     ("sig", "signature"),
@@ -357,6 +386,36 @@ pub fn is_precompressed(media_type: &str, head: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_layout_index_merges_by_name_else_by_digest_and_refuses_what_it_cannot_read() {
+        let e = |name: Option<&str>, d: &str| match name {
+            Some(n) => {
+                serde_json::json!({"digest": d, "annotations": {"org.opencontainers.image.ref.name": n}})
+            }
+            None => serde_json::json!({"digest": d}),
+        };
+        let first = merge_layout_index(None, &[e(Some("a:1"), "x"), e(None, "s")]).unwrap();
+        let again = merge_layout_index(
+            Some(&first),
+            &[e(Some("a:1"), "y"), e(None, "s"), e(Some("b:1"), "x")],
+        )
+        .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&again).unwrap();
+        let digests: Vec<&str> = v["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["digest"].as_str().unwrap())
+            .collect();
+        assert_eq!(digests, vec!["y", "s", "x"]);
+        for bad in [&b"[]"[..], b"{}", b"{\"manifests\": 3}", b"not json"] {
+            assert!(
+                merge_layout_index(Some(bad), &[e(None, "s")]).is_err(),
+                "{bad:?}"
+            );
+        }
+    }
+
     use super::*;
 
     #[test]

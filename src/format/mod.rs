@@ -645,7 +645,12 @@ impl BlobRecord {
         }
         match (self.encoding.as_str(), &self.rebuild) {
             (ENCODING_ZSTD_FRAME, None) => Ok(()),
-            (ENCODING_GZIP_REBUILD, Some(_)) if self.recipe().is_some() => Ok(()),
+            (ENCODING_GZIP_REBUILD, Some(r))
+                if self.recipe().is_some()
+                    && crate::regzip::spaced(r.restarts.iter().map(|e| e[0])) =>
+            {
+                Ok(())
+            }
             (ENCODING_GZIP_REBUILD, Some(r))
                 if !r.restarts.is_empty()
                     && RebuildRecord { restarts: Vec::new(), ..r.clone() }.recipe().is_some() =>

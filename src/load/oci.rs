@@ -159,55 +159,30 @@ impl Target for OciTarget {
                 }
             }
         }
-        // Merge into index.json: an entry with the same name is replaced, others are kept.
         let index_path = self.dir.join("index.json");
-        let mut index: serde_json::Value = match crate::fsutil::read_bounded(
-            &index_path,
-            MAX_INDEX_JSON,
-        ) {
-            Ok(b) => serde_json::from_slice(&b)
-                .with_context(|| format!("{} is not valid JSON", index_path.display()))?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                serde_json::json!({"schemaVersion": 2, "mediaType": crate::manifest::OCI_INDEX, "manifests": []})
-            }
+        let existing = match crate::fsutil::read_bounded(&index_path, MAX_INDEX_JSON) {
+            Ok(b) => Some(b),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             // Replacing what cannot be read would drop every entry it lists.
             Err(e) => bail!("{}: {e}; nothing was named", index_path.display()),
         };
-        let entries = index["manifests"]
-            .as_array_mut()
-            .with_context(|| format!("{} has no manifests list", index_path.display()))?;
         let mut names = Vec::new();
+        let mut entries = Vec::new();
         for img in plan {
             let top = img.top();
-            let name = img.reference.tagged_name();
             let (entry, full) = crate::format::layout_index_entry(
                 &img.reference,
                 &top.media_type,
                 &top.digest,
                 top.size,
             );
-            entries.retain(|e| {
-                let same_name = name.is_some()
-                    && e["annotations"]["org.opencontainers.image.ref.name"].as_str()
-                        == name.as_deref();
-                let same_unnamed =
-                    name.is_none() && e["digest"].as_str() == Some(&top.digest.to_string());
-                !(same_name || same_unnamed)
-            });
             entries.push(entry);
             names.push(full);
-            for e in referrer_entries(img, checked) {
-                // A named entry replaces the one of that name (a newer signature); an unnamed
-                // one, an entry of the same digest.
-                let name = &e["annotations"]["org.opencontainers.image.ref.name"];
-                entries.retain(|old| match name.is_string() {
-                    true => old["annotations"]["org.opencontainers.image.ref.name"] != *name,
-                    false => old["digest"] != e["digest"],
-                });
-                entries.push(e);
-            }
+            entries.extend(referrer_entries(img, checked));
         }
-        write_atomic(&index_path, &serde_json::to_vec_pretty(&index)?)?;
+        let index = crate::manifest::merge_layout_index(existing.as_deref(), &entries)
+            .map_err(|why| anyhow::anyhow!("{}: {why}; nothing was named", index_path.display()))?;
+        write_atomic(&index_path, &index)?;
         Ok(names)
     }
 }

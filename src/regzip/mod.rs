@@ -132,9 +132,21 @@ pub const RESTART_SPACING: u64 = 4 << 20;
 /// `RESTART_SPACING`, and a Go block covers at most 16384 × 258 bytes (4.03 MiB).
 pub const MAX_RESTART_GAP: u64 = 3 * RESTART_SPACING;
 
-/// The fewest raw bytes between restart points (and before the first) a reader accepts: a
+/// The fewest raw bytes between restart points (and before the first) a bundle may list: a
 /// point costs a piece's setup, and create never takes them closer than `RESTART_SPACING`.
+/// (Checked where bundle.json is accepted; the encoders themselves rebuild any spacing.)
 pub const MIN_RESTART_GAP: u64 = RESTART_SPACING / 4;
+
+/// Whether every restart point is at least `MIN_RESTART_GAP` after the one before (or the
+/// start).
+pub fn spaced(raws: impl Iterator<Item = u64>) -> bool {
+    let mut last = 0u64;
+    raws.into_iter().all(|raw| {
+        let ok = raw.checked_sub(last).is_some_and(|g| g >= MIN_RESTART_GAP);
+        last = raw;
+        ok
+    })
+}
 
 /// How far a layer may inflate (tar bytes per gzip byte) for create to carry it rebuilt; a
 /// reader refuses a record claiming more (a bomb declared under a small layer).
@@ -163,17 +175,7 @@ impl Recipe {
     /// them and a `raw_size`-byte stream (`Restart::plausible`).
     pub fn with_restarts(mut self, restarts: Vec<Restart>, raw_size: u64) -> Option<Recipe> {
         let restartable = matches!(self.producer, Producer::Go { level } if crate::goflate::Deflater::restartable(level));
-        let spaced = restarts
-            .iter()
-            .map(|r| r.raw)
-            .scan(0u64, |last, raw| {
-                let gap = raw.checked_sub(*last);
-                *last = raw;
-                Some(gap)
-            })
-            .all(|gap| gap.is_some_and(|g| g >= MIN_RESTART_GAP));
-        let trusted =
-            restartable && spaced && Restart::plausible(&restarts, raw_size, MAX_RESTART_GAP);
+        let trusted = restartable && Restart::plausible(&restarts, raw_size, MAX_RESTART_GAP);
         if !(restarts.is_empty() || trusted) {
             return None;
         }
