@@ -662,3 +662,26 @@ fn a_compact_layer_whose_rebuild_fails_midway_is_cut_off_never_ended() {
         .count();
     assert_eq!(said, 1, "said once for all its clients:\n{log}");
 }
+
+#[test]
+fn a_small_blob_that_cannot_be_read_is_an_error_status_never_a_short_200() {
+    let (_work, b, public, _, config) = compact_app();
+    let served = Served::start(&[b.to_str().unwrap(), "--key", &public]);
+    let path = format!("/v2/load/app/blobs/{config}");
+    let (st, _, good) = http(&served.addr, "GET", &path, "");
+    assert_eq!(st, 200);
+    // The config's frame changes under the running server.
+    let bytes = std::fs::read(&b).unwrap();
+    let at = data_middle(&bytes, &format!("blobs/sha256/{}", &config[7..]));
+    {
+        use std::io::{Seek as _, Write as _};
+        let mut f = std::fs::OpenOptions::new().write(true).open(&b).unwrap();
+        f.seek(std::io::SeekFrom::Start(at as u64)).unwrap();
+        f.write_all(&[bytes[at] ^ 0x40]).unwrap();
+    }
+    let (st, body) = get_until_cut(&served.addr, &path);
+    assert_eq!(st, 500, "{}", String::from_utf8_lossy(&body));
+    assert_ne!(body, good);
+    let (st, _, _) = http(&served.addr, "GET", "/v2/load/app/tags/list", "");
+    assert_eq!(st, 200, "still serving");
+}
