@@ -602,13 +602,21 @@ fn a_rebuild_every_client_has_left_stops_and_the_next_ask_starts_it_again() {
 fn get_until_cut(addr: &str, path: &str) -> (u16, Vec<u8>) {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(120)))
+        .unwrap();
     write!(
         s,
         "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
     let mut raw = Vec::new();
-    let _ = s.read_to_end(&mut raw);
+    if let Err(e) = s.read_to_end(&mut raw) {
+        use std::io::ErrorKind::{TimedOut, WouldBlock};
+        assert!(
+            !matches!(e.kind(), TimedOut | WouldBlock),
+            "no end in 120 s"
+        );
+    }
     let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
     let head = String::from_utf8_lossy(&raw[..split]).to_string();
     let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
