@@ -329,7 +329,7 @@ impl<R: Read> VerifyingReader<R> {
 
     fn cut_off(&self, why: String) -> io::Error {
         crate::console::line(format!(
-            "serve: blob {} {why}; the response to {} was cut off",
+            "serve: blob {} {why}; the response to {} was cut off (or answered 500, for a blob of one chunk)",
             self.expected, self.client
         ));
         io::Error::other(format!("blob {} {why}", self.expected))
@@ -506,32 +506,22 @@ impl Body {
         }
     }
 
-    /// `len` bytes that `open` produces. A blob of one chunk is read whole and its reader closed
-    /// in one go; a larger one waits for a stream turn first.
+    /// `len` bytes (more than one chunk: smaller blobs are read before the headers, by
+    /// `read_small`) that `open` produces, once a stream turn is free.
     fn stream(len: u64, client: &Client, open: Opener) -> Body {
-        let step = if len <= CHUNK as u64 {
-            Step::Reading(tokio::task::spawn_blocking(move || {
-                let read = open().and_then(|r| {
-                    let mut all = Vec::with_capacity(len as usize);
-                    r.take(len + 1).read_to_end(&mut all).map(|_| all)
-                });
-                (None, read)
-            }))
-        } else {
-            let (turn, conn) = (client.stream(), client.conn.clone());
-            Step::Opening(Box::pin(async move {
-                let waiting = conn.waiting();
-                let turn = turn.await;
-                drop(waiting);
-                let reader = tokio::task::spawn_blocking(open)
-                    .await
-                    .map_err(io::Error::other)??;
-                Ok(Open {
-                    reader,
-                    _turn: turn,
-                })
-            }))
-        };
+        let (turn, conn) = (client.stream(), client.conn.clone());
+        let step = Step::Opening(Box::pin(async move {
+            let waiting = conn.waiting();
+            let turn = turn.await;
+            drop(waiting);
+            let reader = tokio::task::spawn_blocking(open)
+                .await
+                .map_err(io::Error::other)??;
+            Ok(Open {
+                reader,
+                _turn: turn,
+            })
+        }));
         Body {
             len,
             now: None,
@@ -695,10 +685,40 @@ async fn open_rebuilt(
     Ok(lease)
 }
 
+/// A blob (or range) of one chunk or less, read whole before the headers go out, so a blob
+/// that cannot be read is a 500 rather than a 200 cut short; it never waits for a stream turn.
+async fn read_small(
+    c: &Arc<Catalog>,
+    digest: &Digest,
+    range: Option<(u64, u64)>,
+    len: u64,
+    peer: &str,
+) -> io::Result<Vec<u8>> {
+    let (c, digest, peer) = (c.clone(), digest.clone(), peer.to_string());
+    tokio::task::spawn_blocking(move || {
+        let mut all = Vec::with_capacity(len as usize);
+        // One byte more than asked: a whole blob's reader checks its digest at its end.
+        blob_body(&c, &digest, range, &peer)?
+            .take(len + 1)
+            .read_to_end(&mut all)?;
+        match all.len() as u64 == len {
+            true => Ok(all),
+            false => Err(io::Error::other(format!(
+                "blob {digest} gave {} bytes, not {len}",
+                all.len()
+            ))),
+        }
+    })
+    .await
+    .map_err(io::Error::other)?
+}
+
 /// Where a blob reply's body comes from.
 enum BodyFrom {
     /// None: HEAD.
     Nothing,
+    /// All of it, read and checked before the headers.
+    Bytes(Vec<u8>),
     /// The blob's shared rebuild.
     Spool(Lease),
     /// The blob's frame in the bundle.
@@ -727,6 +747,7 @@ fn blob_reply(
     match from {
         BodyFrom::Nothing => return (r.header("Content-Length", len), status, Body::empty(len)),
         BodyFrom::Spool(lease) => return (r, status, Body::spooled(lease, range, client)),
+        BodyFrom::Bytes(bytes) => return (r, status, Body::full(bytes)),
         BodyFrom::Bundle => {}
     }
     let (c, peer) = (c.clone(), client.conn.peer.clone());
@@ -770,10 +791,16 @@ pub async fn respond(
         range,
     } = &reply
     {
+        let len = range.map_or(*size, |(a, b)| b - a + 1);
         if !head && is_rebuilt(&c, digest) {
             match open_rebuilt(&c, &rebuilds, digest, *size, *range, &client).await {
                 Ok(lease) => from = BodyFrom::Spool(lease),
                 // The rebuild said why on stderr, once for all its clients.
+                Err(e) => reply = error(500, "UNKNOWN", e.to_string()),
+            }
+        } else if !head && len <= CHUNK as u64 {
+            match read_small(&c, digest, *range, len, &client.conn.peer).await {
+                Ok(bytes) => from = BodyFrom::Bytes(bytes),
                 Err(e) => reply = error(500, "UNKNOWN", e.to_string()),
             }
         }

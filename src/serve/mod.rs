@@ -47,11 +47,14 @@ pub fn serve(opts: &ServeOptions) -> Result<()> {
         Some((cert, key)) => Some(tls_acceptor(cert, key)?),
     };
     let limits = conns::Limits::new(conns::connection_cap(opts.max_connections));
+    // One rebuild at a time per core, each holding a blocking thread for as long as it runs.
+    let producers = std::thread::available_parallelism().map_or(1, |n| n.get());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(opts.threads.max(1))
         // Each read is one chunk and each stream waits its turn, so a few threads keep up; more
-        // would only be more memory when clients crowd in.
-        .max_blocking_threads(limits.streams / 2 + 8)
+        // would only be more memory when clients crowd in. The rebuilds get threads of their
+        // own on top, so reads never queue behind them however many cores there are.
+        .max_blocking_threads(limits.streams / 2 + 8 + producers)
         .enable_all()
         .build()
         .context("starting the server runtime")?;
@@ -77,8 +80,7 @@ pub fn serve(opts: &ServeOptions) -> Result<()> {
                 crate::console::line(format!("  {addr}/{name}"));
             }
         }
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let rebuilds = rebuilds::Rebuilds::new(cores, opts.rebuild_space, opts.verbose);
+        let rebuilds = rebuilds::Rebuilds::new(producers, opts.rebuild_space, opts.verbose);
         let shared = Shared {
             catalog,
             rebuilds,

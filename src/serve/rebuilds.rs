@@ -9,7 +9,7 @@
 //! fails every reader (an error, never a clean end).
 
 use crate::digest::{Digest, HashingWriter};
-use crate::fsutil::{PartialFile, ScratchDir};
+use crate::fsutil::PartialFile;
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -49,7 +49,6 @@ pub struct Rebuilds {
     producers: Arc<Semaphore>,
     /// Bytes of finished spools kept once no client reads them.
     budget: u64,
-    scratch: Mutex<Option<ScratchDir>>,
     clock: AtomicU64,
     started: AtomicU64,
     verbose: bool,
@@ -89,7 +88,6 @@ impl Rebuilds {
             spools: Mutex::new(HashMap::new()),
             producers: Arc::new(Semaphore::new(producers.max(1))),
             budget,
-            scratch: Mutex::new(None),
             clock: AtomicU64::new(0),
             started: AtomicU64::new(0),
             verbose,
@@ -147,13 +145,10 @@ impl Rebuilds {
         self.clock.fetch_add(1, Ordering::Relaxed)
     }
 
+    /// A file in TMPDIR with no name: no directory of its own, as nothing is ever looked up.
     fn scratch_file(&self, digest: &Digest) -> io::Result<File> {
-        let mut scratch = lock(&self.scratch);
-        if scratch.is_none() {
-            *scratch = Some(ScratchDir::new(".bundle-serve-")?);
-        }
-        let dir = scratch.as_ref().expect("made above").path();
-        let named = PartialFile::scratch(dir, &format!("{}-", digest.hex()))?;
+        let dir = std::env::temp_dir();
+        let named = PartialFile::scratch(&dir, &format!(".bundle-serve-{}-", digest.hex()))?;
         // Dropping the PartialFile removes the name; the clone keeps the file.
         named.file().try_clone()
     }

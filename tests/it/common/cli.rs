@@ -249,6 +249,8 @@ pub fn http_send(
 ) -> (u16, String, Vec<u8>) {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).unwrap();
+    // A server that hangs fails the test instead of hanging it.
+    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
     write!(
         s,
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{extra}Content-Length: {}\r\n\r\n",
