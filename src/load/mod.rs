@@ -162,13 +162,7 @@ impl<'a> Prepared<'a> {
             bases.set_references(r.clone());
         }
         if !bases.is_empty() && from_base.is_empty() && references.is_none() {
-            crate::console::line(format!(
-                "note: --base was not used: {}",
-                match doc.base {
-                    None => "this bundle is not a delta, it carries every layer itself",
-                    Some(_) => "every layer this delta leaves out is already at each target",
-                }
-            ));
+            say_bases_unused(doc);
         }
         Ok(Prepared {
             plan,
@@ -220,6 +214,17 @@ impl<'a> Prepared<'a> {
         }
         Ok(v)
     }
+}
+
+/// `--base` given and nothing taken from it: said, so a mistaken file is noticed.
+fn say_bases_unused(doc: &crate::format::BundleManifest) {
+    crate::console::line(format!(
+        "note: --base was not used: {}",
+        match doc.base {
+            None => "this bundle is not a delta, it carries every layer itself",
+            Some(_) => "every layer this delta leaves out is already at each target",
+        }
+    ));
 }
 
 /// Two different images that this target would give one name: refused before anything is
