@@ -386,8 +386,38 @@ impl RegistryClient {
                 self.tokens.forget(req.scopes);
                 Err(Attempt::Again)
             }
-            None => Err(Attempt::Failed(self.status_error(resp, req.what))),
+            None => Err(Attempt::Failed(
+                self.refused_elsewhere(url, 401, req.what)
+                    .unwrap_or_else(|| self.status_error(resp, req.what)),
+            )),
         }
+    }
+
+    /// A 401/403 from a host other than this registry (a `Link` page, a redirect): named as
+    /// that host's refusal, since our credentials are never sent there.
+    pub(crate) fn refused_elsewhere(
+        &self,
+        url: &str,
+        status: u16,
+        what: &str,
+    ) -> Option<RegistryError> {
+        if self.is_own(url) || !matches!(status, 401 | 403) {
+            return None;
+        }
+        let u = url::Url::parse(url).ok()?;
+        let host = match u.port() {
+            Some(p) => format!("{}:{p}", u.host_str()?),
+            None => u.host_str()?.to_string(),
+        };
+        Some(RegistryError::Unauthorized {
+            registry: host,
+            what: what.to_string(),
+            status,
+            hint: format!(
+                "{} sent us there, and its credentials are never sent to another host",
+                self.endpoint.registry
+            ),
+        })
     }
 
     fn request(

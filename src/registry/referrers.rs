@@ -42,6 +42,10 @@ impl RegistryClient {
             if page == 0 && matches!(resp.status().as_u16(), 400 | 404 | 405 | 406 | 501) {
                 return Ok(None);
             }
+            // A `Link` to another host: its refusal is its own, not the source registry's.
+            if let Some(e) = self.refused_elsewhere(url.as_str(), resp.status().as_u16(), &what) {
+                return Err(e);
+            }
             let resp = self.check_status(resp, &what)?;
             let raw;
             (raw, next) = self.read_page(

@@ -725,3 +725,43 @@ fn referrers_are_deduplicated_and_bounded_before_they_are_fetched() {
     assert!(rss_kb / 1024 <= 300, "peak RSS {} MB", rss_kb / 1024);
     assert!(took.as_secs() < 60);
 }
+
+/// A referrers list whose next page is on another host that refuses: the refusal is that
+/// host's, not the source registry's (issue 31, item 7).
+#[test]
+fn a_refusal_on_a_referrers_page_elsewhere_names_that_host() {
+    let (reg, _imgs) = registry_with_images();
+    let work = tempfile::tempdir().unwrap();
+    let refuser = FaultProxy::start(
+        &reg.addr,
+        Fault::Status {
+            path_contains: "/".into(),
+            status: 401,
+            times: usize::MAX,
+            retry_after: None,
+        },
+    );
+    let source = FaultProxy::start(
+        &reg.addr,
+        Fault::ReferrersLinkTo(format!(
+            "http://{}/v2/team/app1/referrers/x?page=2",
+            refuser.addr
+        )),
+    );
+    let list = plain_list_at(work.path(), &source.addr, &["team/app1:1.0"]);
+    let o = create(
+        &list,
+        &work.path().join("x.bundle"),
+        &["--unsigned", "--retries", "0"],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(&format!("{} refused access", refuser.addr)),
+        "{err}"
+    );
+    assert!(
+        !err.contains(&format!("{} refused access", source.addr)),
+        "{err}"
+    );
+}

@@ -59,6 +59,8 @@ pub enum Fault {
     /// Add `Link: <to>; rel="next"` to every `_catalog` answer: a registry pointing its
     /// listing at another host.
     CatalogLinkTo(String),
+    /// Answer the referrers API itself: an empty first page whose `Link` goes to another host.
+    ReferrersLinkTo(String),
     /// Answer the POST that opens an upload session with a `Location` on another host
     /// (`to` + the path): a registry sending uploads elsewhere.
     UploadsTo(String),
@@ -352,6 +354,14 @@ fn serve_one(
         }
     }
     match fault {
+        Fault::ReferrersLinkTo(to) if path.contains("/referrers/") => {
+            let body = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#;
+            let h = vec![
+                "Content-Type: application/vnd.oci.image.index.v1+json".to_string(),
+                format!("Link: <{to}>; rel=\"next\""),
+            ];
+            return respond(&client, "200 OK", &h, body);
+        }
         Fault::EchoCredentials if path.contains("/manifests/") => {
             let auth = head
                 .iter()
