@@ -2,7 +2,7 @@
 // A layer carried as a reference delta: its member comes from the bundle (untrusted until the
 // rebuilt gzip's digest says otherwise) and its reference from the loading side. Decoding
 // must never panic, hang or allocate past its bounds, and what an encoding made must decode
-// back exactly.
+// back exactly. A reference spooled from a target or a base stops at its promised size.
 use bundle::format::refdelta::{self, Decoder, Reference};
 use libfuzzer_sys::fuzz_target;
 use std::io::Read;
@@ -21,6 +21,20 @@ fuzz_target!(|data: &[u8]| {
     let _ = Decoder::new(member, reference.clone(), member_len)
         .take(1 << 20)
         .read_to_end(&mut out);
+
+    // The member as a reference layer spooled by a loader: never past the size its record
+    // promises (member_len here), whether it comes as a tar or as a gzip (maybe a bomb).
+    let tars = bundle::reftars::ReferenceTars::new();
+    let layer = bundle::digest::Digest::of(member);
+    let as_tar: Box<dyn Read + Send> = Box::new(std::io::Cursor::new(member.to_vec()));
+    match tars.spool(&layer, as_tar, member_len) {
+        Ok(s) => assert!(s.size <= member_len),
+        Err(_) => assert!(member.len() as u64 > member_len),
+    }
+    let gz = bundle::reftars::gunzip(std::io::Cursor::new(member.to_vec()));
+    if let Ok(s) = bundle::reftars::ReferenceTars::new().spool(&layer, gz, member_len) {
+        assert!(s.size <= member_len);
+    }
 
     // The same bytes as a tar pair: the member encoded against the reference decodes back.
     let old = bundle::tarindex::index(&reference_bytes(&reference)[..]).unwrap_or_default();
