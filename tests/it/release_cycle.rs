@@ -343,7 +343,7 @@ fn every_command_counts_blobs_and_bytes_one_way_and_they_add_up() {
     let cache_arg = format!("--cache-dir={}", cache.display());
     let args = |out: &std::path::Path, extra: &[&str]| {
         let mut a = vec![
-            "`create`",
+            "create",
             l1.to_str().unwrap(),
             "-o",
             out.to_str().unwrap(),
