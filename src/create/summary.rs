@@ -3,7 +3,7 @@
 use super::plan::Plan;
 use super::resolve::ResolvedImage;
 use super::write::Written;
-use crate::format::BundleManifest;
+use crate::format::{BundleManifest, ReferrerRecord};
 use anyhow::anyhow;
 use std::collections::HashSet;
 use std::path::Path;
@@ -16,10 +16,31 @@ pub struct WrittenBundle {
 
 impl CreateSummary {
     /// What the bundle holds; the caller adds what the run did (bytes pulled, time, failures).
-    /// Of the config and layer bytes the images list (a shared blob once per use): what dedup
-    /// saved + what `--since` left out + `blob_bytes` add up to them.
     pub fn of(images: &[ResolvedImage], plan: &Plan, bundle: &WrittenBundle) -> CreateSummary {
         let doc = &bundle.doc;
+        let referrers: Vec<_> = doc
+            .images
+            .iter()
+            .flat_map(|i| i.referrers.iter().cloned())
+            .collect();
+        CreateSummary {
+            contents: doc.contents(),
+            bundle_size: bundle.written.size,
+            parts: bundle.written.parts,
+            sha256: bundle.written.sha256.clone(),
+            carriage: doc.carriage(),
+            ..CreateSummary::common(images, plan, &referrers)
+        }
+    }
+
+    /// What a real run and a dry run say alike: images, platforms, referrers, and the config
+    /// and layer bytes the images list (a shared blob once per use), which what dedup saved,
+    /// what `--since` left out and the blobs carried add up to.
+    fn common(
+        images: &[ResolvedImage],
+        plan: &Plan,
+        referrers: &[ReferrerRecord],
+    ) -> CreateSummary {
         let uses = images
             .iter()
             .flat_map(|i| i.blobs.iter().flat_map(|(_, b)| b));
@@ -30,12 +51,6 @@ impl CreateSummary {
             left_out.insert(&b.digest, b.size);
         }
         let left_out_bytes: u64 = left_out.values().sum();
-        let contents = doc.contents();
-        let referrers: Vec<_> = doc
-            .images
-            .iter()
-            .flat_map(|i| i.referrers.iter().cloned())
-            .collect();
         CreateSummary {
             images: images.len(),
             platforms: images
@@ -43,16 +58,11 @@ impl CreateSummary {
                 .flat_map(|i| i.platforms.iter())
                 .collect::<HashSet<_>>()
                 .len(),
-            contents,
             blobs_left_out: left_out.len(),
             bytes_left_out: left_out_bytes,
             bytes_saved_by_dedup: referenced.saturating_sub(plan.bytes() + left_out_bytes),
-            bundle_size: bundle.written.size,
-            parts: bundle.written.parts,
-            sha256: bundle.written.sha256.clone(),
-            carriage: doc.carriage(),
-            referrers: crate::format::referrer_summary(&referrers),
-            referrer_counts: crate::format::referrer_counts(&referrers),
+            referrers: crate::format::referrer_summary(referrers),
+            referrer_counts: crate::format::referrer_counts(referrers),
             ..Default::default()
         }
     }
@@ -75,15 +85,6 @@ impl CreateSummary {
                 manifest_bytes += m.bytes.len() as u64;
             }
         }
-        let uses = images
-            .iter()
-            .flat_map(|i| i.blobs.iter().flat_map(|(_, b)| b));
-        let referenced: u64 = uses.clone().map(|b| b.size).sum();
-        let mut left_out: std::collections::HashMap<&crate::digest::Digest, u64> =
-            Default::default();
-        for b in uses.filter(|b| plan.omitted.contains(&b.digest)) {
-            left_out.insert(&b.digest, b.size);
-        }
         let referrers: Vec<_> = images
             .iter()
             .flat_map(|i| i.referrers.iter().map(|r| r.record.clone()))
@@ -91,27 +92,15 @@ impl CreateSummary {
         let estimate = plan.bytes() + manifest_bytes;
         CreateSummary {
             dry_run: true,
-            images: images.len(),
-            platforms: images
-                .iter()
-                .flat_map(|i| i.platforms.iter())
-                .collect::<HashSet<_>>()
-                .len(),
             contents: crate::format::Contents {
                 manifests: manifests.len(),
                 blobs: plan.needs.len(),
                 blob_bytes: plan.bytes(),
             },
-            blobs_left_out: left_out.len(),
-            bytes_left_out: left_out.values().sum(),
-            bytes_saved_by_dedup: referenced
-                .saturating_sub(plan.bytes() + left_out.values().sum::<u64>()),
             bundle_size: estimate,
             parts: split.map_or(0, |p| estimate.div_ceil(p.max(1)) as usize),
-            referrers: crate::format::referrer_summary(&referrers),
-            referrer_counts: crate::format::referrer_counts(&referrers),
             failed,
-            ..Default::default()
+            ..CreateSummary::common(images, plan, &referrers)
         }
     }
 }
