@@ -13,6 +13,13 @@ struct Clash {
     list: std::path::PathBuf,
 }
 
+/// The command failed with exit 1 and said `needle` on stderr.
+fn refused(o: &std::process::Output, needle: &str) {
+    assert_eq!(o.status.code(), Some(1), "{}", text(o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains(needle), "missing {needle:?}: {}", text(o));
+}
+
 fn clash() -> Clash {
     let imgs = build_test_images();
     let (a, b) = (Registry::start(), Registry::start());
@@ -158,12 +165,7 @@ fn a_plain_delta_loads_into_an_empty_target_from_the_chain_of_bases() {
     let to_archive = format!("docker-archive:{}", archive.display());
     // No base: the target cannot hold what the delta leaves out.
     let o = bundle!("load {} --key {} --to {} -q", r3, public, to_archive);
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("--base"),
-        "{}",
-        text(&o)
-    );
+    refused(&o, "--base");
     assert!(!archive.exists());
     // Release 2 alone does not carry the base layer: release 1 does.
     let o = bundle!(
@@ -173,12 +175,7 @@ fn a_plain_delta_loads_into_an_empty_target_from_the_chain_of_bases() {
         to_archive,
         r2
     );
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("nor in any --base bundle"),
-        "{}",
-        text(&o)
-    );
+    refused(&o, "nor in any --base bundle");
     assert!(!archive.exists());
     // The chain: every layer found, into a new archive and a new layout (also from stdin).
     let o = bundle!(
@@ -981,12 +978,7 @@ fn planted_links_in_an_oci_layout_are_not_followed() {
     std::fs::create_dir_all(l1.join("blobs")).unwrap();
     std::os::unix::fs::symlink(&outside, l1.join("blobs/sha256")).unwrap();
     let o = load(&l1);
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("symbolic link"),
-        "{}",
-        text(&o)
-    );
+    refused(&o, "symbolic link");
     assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
     // index.json a link to /dev/zero: refused at once, not read forever.
     let l2 = w.join("l2");
