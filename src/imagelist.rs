@@ -420,16 +420,15 @@ fn image_entry(
 fn line_of(text: &str, needle: &str, search_from: &mut usize) -> usize {
     // A scalar YAML folded over lines is found by its first word.
     let first = needle.split_whitespace().next().unwrap_or(needle);
+    let from = (*search_from).min(text.len());
     let find = |n: &str| {
-        text[*search_from..]
-            .find(n)
-            .map(|p| p + *search_from)
-            .or_else(|| text.find(n))
+        let after = text.get(from..).and_then(|t| t.find(n)).map(|p| p + from);
+        after.or_else(|| text.find(n)).map(|p| (p, n.len()))
     };
-    let pos = find(needle).or_else(|| find(first));
-    match pos {
-        Some(p) => {
-            *search_from = p + needle.len();
+    match find(needle).or_else(|| find(first)) {
+        // Past what was found, which ends on a character boundary.
+        Some((p, len)) => {
+            *search_from = p + len;
             text[..p].matches('\n').count() + 1
         }
         None => 1,
@@ -565,6 +564,14 @@ mod tests {
         assert!(e.starts_with("i.yaml:3:") && e.contains("images"), "{e}");
         let e = error_of("images:\n  - a/b:1\nregistries:\n  x.io:\n    plain-htp: true\n");
         assert!(e.starts_with("i.yaml:5:") && !e.contains("line 5"), "{e}");
+    }
+
+    /// Found by fuzzing: a folded entry found by its first word moved the search past the end
+    /// of what was found, into the middle of a character.
+    #[test]
+    fn a_folded_entry_with_wide_characters_does_not_panic() {
+        let bytes = include_bytes!("../fuzz/corpus/image_list/regression-folded-wide-char");
+        let _ = parse(&String::from_utf8_lossy(bytes), Path::new("i.yaml"));
     }
 
     #[test]
