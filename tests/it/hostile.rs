@@ -273,3 +273,55 @@ fn text_from_a_bundle_cannot_forge_lines_or_send_escapes_to_the_terminal() {
         }
     }
 }
+
+/// A signed bundle.json is still untrusted (issue 31, item 12): a rebuild record claiming 8 GB
+/// of tar under a small layer, or 400,000 restart points, is refused before any work, in
+/// bounded time and memory, and nothing is written.
+#[test]
+fn a_rebuild_record_that_claims_too_much_is_refused_at_once() {
+    let layer = b"just some layer bytes".repeat(100);
+    let hex = sha(&layer);
+    let record = |raw_size: u64, restarts: Vec<[u64; 6]>| {
+        let hex = hex.clone();
+        bundle_with_doc(&layer, move |doc| {
+            doc["blobs"][2]["encoding"] = "gzip-rebuild".into();
+            doc["blobs"][2]["rebuild"] = serde_json::json!({
+                "encoder": "go1.8", "level": 6, "header": "1f8b08000000000000ff",
+                "rawSize": raw_size, "rawDigest": format!("sha256:{hex}"), "restarts": restarts,
+            });
+        })
+    };
+    let points: Vec<[u64; 6]> = (1..=400_000u64)
+        .map(|i| {
+            let raw = i * 4096;
+            [raw, raw - raw % 32768, 8 * raw / 3, 0, 3, 0]
+        })
+        .collect();
+    for (what, bytes) in [
+        (
+            "8 GB of tar under a small layer",
+            record(8_000_000_000, vec![]),
+        ),
+        ("400,000 restart points", record(400_000 * 4096 + 1, points)),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let started = std::time::Instant::now();
+        let (code, err, rss_kb) = try_load(dir.path(), &bytes);
+        eprintln!(
+            "{what}: exit {code:?} in {:?}, peak RSS {} MB",
+            started.elapsed(),
+            rss_kb / 1024
+        );
+        assert_eq!(code, Some(3), "{what}: {err}");
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "{what}: {:?}",
+            started.elapsed()
+        );
+        assert!(rss_kb / 1024 <= 300, "{what}: {} MB", rss_kb / 1024);
+        assert!(
+            !dir.path().join("sub").exists(),
+            "{what}: something was written"
+        );
+    }
+}
