@@ -229,12 +229,23 @@ pub fn referrer_descriptor(bytes: &[u8], media_type: &str) -> serde_json::Value 
     });
     if let Ok(r) = parse_referring(bytes) {
         d["artifactType"] = r.artifact_type().into();
-        if !r.annotations.is_empty() {
-            d["annotations"] = serde_json::json!(r.annotations);
+        let annotations = serde_json::json!(r.annotations);
+        // Copied into every index that lists the referrer: a few KiB in any real one, and
+        // never megabytes per entry (an index of sixty such was 251 MB).
+        let small = annotations.to_string().len() <= MAX_DESCRIPTOR_ANNOTATIONS;
+        if !r.annotations.is_empty() && small {
+            d["annotations"] = annotations;
         }
     }
     d
 }
+
+/// The most bytes of annotations a referrer's descriptor carries; larger ones are left out.
+pub const MAX_DESCRIPTOR_ANNOTATIONS: usize = 64 << 10;
+
+/// The most bytes of manifests one image may come to, its referrers' included: far beyond
+/// any real image, and what `create` holds an image to and a reader accepts.
+pub const MAX_MANIFEST_BYTES_PER_IMAGE: u64 = 32 << 20;
 
 /// An index listing `descriptors`, as the referrers API answers and the fallback tag holds.
 pub fn referrers_index(descriptors: Vec<serde_json::Value>) -> Vec<u8> {
@@ -386,6 +397,20 @@ pub fn is_precompressed(media_type: &str, head: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_referrers_huge_annotations_stay_out_of_its_descriptor() {
+        let m = |pad: usize| {
+            serde_json::to_vec(&serde_json::json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                "artifactType": "application/spdx+json",
+                "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": format!("sha256:{}", "4".repeat(64)), "size": 2},
+                "layers": [], "annotations": {"pad": "x".repeat(pad)}}))
+            .unwrap()
+        };
+        assert!(referrer_descriptor(&m(10), OCI_MANIFEST)["annotations"].is_object());
+        let big = referrer_descriptor(&m(4 << 20), OCI_MANIFEST);
+        assert!(big["annotations"].is_null() && big["artifactType"] == "application/spdx+json");
+    }
+
     #[test]
     fn a_layout_index_merges_by_name_else_by_digest_and_refuses_what_it_cannot_read() {
         let e = |name: Option<&str>, d: &str| match name {

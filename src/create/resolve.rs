@@ -5,6 +5,7 @@ use super::referrers::Policy;
 use crate::cache::BlobCache;
 use crate::digest::Digest;
 use crate::imagelist::ImageEntry;
+use crate::manifest::MAX_MANIFEST_BYTES_PER_IMAGE;
 use crate::manifest::{self, Descriptor};
 use crate::platform::Platform;
 use crate::registry::{Manifest, Registries, RegistryError};
@@ -163,7 +164,6 @@ fn add_referrers(
 /// any real image (tens of platforms and attestations, kilobytes each), and a bound on what a
 /// hostile index can make us fetch and hold.
 const MAX_MANIFESTS_PER_IMAGE: usize = 1000;
-const MAX_MANIFEST_BYTES_PER_IMAGE: u64 = 32 << 20;
 
 /// What a walk through an image's indexes has met so far. A digest is fetched and carried once,
 /// however many times (and at whatever depth) indexes list it.

@@ -252,14 +252,29 @@ pub fn referrer_summary(referrers: &[ReferrerRecord]) -> Option<String> {
 /// Each referrer refers to its image's manifests or to a referrer listed before it, and a tag
 /// it is pushed under is a cosign tag, never one that could replace an image's.
 fn check_referrers(doc: &BundleManifest) -> Result<(), String> {
+    let records: std::collections::HashMap<&Digest, &BlobRecord> =
+        doc.blobs.iter().map(|b| (&b.digest, b)).collect();
     for img in &doc.images {
+        // A reader holds an image's referrers' manifests (and indexes them): bounded as create
+        // bounds them, by the sizes the blob records give (what a reader reads).
+        let bytes: u64 = img
+            .referrers
+            .iter()
+            .filter_map(|r| records.get(&r.digest))
+            .map(|b| b.size)
+            .sum();
+        if bytes > crate::manifest::MAX_MANIFEST_BYTES_PER_IMAGE {
+            return Err(format!(
+                "the referrers of {} come to {bytes} bytes of manifests, more than any image has",
+                img.reference
+            ));
+        }
         let mut subjects: std::collections::HashSet<&Digest> =
             img.manifests.iter().chain([&img.digest]).collect();
         for r in &img.referrers {
-            let carried = doc
-                .blobs
-                .iter()
-                .any(|b| b.digest == r.digest && crate::manifest::is_manifest(&b.media_type));
+            let carried = records
+                .get(&r.digest)
+                .is_some_and(|b| crate::manifest::is_manifest(&b.media_type));
             if !carried || !crate::manifest::is_manifest(&r.media_type) {
                 return Err(format!(
                     "referrer {} of {} is not a manifest the bundle carries",
@@ -963,6 +978,32 @@ mod tests {
             let e = BundleManifest::parse(&doc(r, media_type), "b").unwrap_err();
             assert!(e.to_string().contains(why), "{e}");
         }
+    }
+
+    /// Referrer manifests a reader would hold count in the image's manifest budget (issue 31,
+    /// item 6): sixty of 4 MiB are refused.
+    #[test]
+    fn an_images_referrers_are_bounded_by_its_manifest_budget() {
+        let d = |n: usize| format!("sha256:{n:064x}");
+        let mut blobs = vec![serde_json::json!({"digest": d(0), "size": 1,
+            "mediaType": crate::manifest::OCI_MANIFEST, "encoding": "zstd-frame"})];
+        let mut referrers = Vec::new();
+        for n in 1..=60 {
+            blobs.push(serde_json::json!({"digest": d(n), "size": 4 << 20,
+                "mediaType": crate::manifest::OCI_MANIFEST, "encoding": "zstd-frame"}));
+            referrers.push(serde_json::json!({"digest": d(n), "mediaType": crate::manifest::OCI_MANIFEST,
+                "size": 1, "subject": d(0), "artifactType": "x", "kind": "sbom", "found": "referrers-api"}));
+        }
+        let doc = serde_json::to_vec(&serde_json::json!({
+            "formatVersion": 1, "created": "", "tool": "", "files": [],
+            "images": [{"source": "a", "reference": "r/a:1", "digest": d(0),
+                "mediaType": crate::manifest::OCI_MANIFEST, "platforms": [],
+                "manifests": [d(0)], "complete": true, "referrers": referrers}],
+            "blobs": blobs,
+        }))
+        .unwrap();
+        let e = BundleManifest::parse(&doc, "b").unwrap_err();
+        assert!(e.to_string().contains("more than any image has"), "{e}");
     }
 
     #[test]
