@@ -56,29 +56,43 @@ pub struct ImageSize {
     pub shared_bytes: u64,
 }
 
-/// The configs and layers of each image's manifests (sizes from `bundle.json`, left-out ones
+/// Each image's manifests, read and parsed once for everything `inspect` says of them (what
+/// cannot be read or parsed is left out: it only means less said).
+fn manifests_of(
+    reader: &BundleReader,
+    doc: &crate::format::BundleManifest,
+) -> Vec<Vec<crate::manifest::ImageManifest>> {
+    doc.images
+        .iter()
+        .map(|img| {
+            img.manifests
+                .iter()
+                .filter_map(|m| reader.read_member(&m.layout_path()).ok())
+                .filter_map(|b| crate::manifest::parse_manifest(&b).ok())
+                .collect()
+        })
+        .collect()
+}
+
+/// The configs and layers of each image's manifests (sizes from the manifests, left-out ones
 /// included), then each image's total and its share used by others.
-fn sizes_of(reader: &BundleReader, doc: &crate::format::BundleManifest) -> Vec<ImageSize> {
+fn sizes_of(
+    doc: &crate::format::BundleManifest,
+    manifests: &[Vec<crate::manifest::ImageManifest>],
+) -> Vec<ImageSize> {
     use std::collections::{HashMap, HashSet};
-    let mut uses: Vec<HashMap<crate::digest::Digest, u64>> = Vec::new();
-    for img in &doc.images {
-        let mut blobs = HashMap::new();
-        for m in &img.manifests {
-            let Ok(bytes) = reader.read_member(&m.layout_path()) else {
-                continue;
-            };
-            let Ok(parsed) = crate::manifest::parse_manifest(&bytes) else {
-                continue;
-            };
-            for d in std::iter::once(parsed.config).chain(parsed.layers) {
-                blobs.insert(d.digest, d.size);
-            }
-        }
-        uses.push(blobs);
-    }
+    let uses: Vec<HashMap<&crate::digest::Digest, u64>> = manifests
+        .iter()
+        .map(|ms| {
+            ms.iter()
+                .flat_map(|m| std::iter::once(&m.config).chain(&m.layers))
+                .map(|d| (&d.digest, d.size))
+                .collect()
+        })
+        .collect();
     let mut users: HashMap<&crate::digest::Digest, usize> = HashMap::new();
     for u in &uses {
-        for d in u.keys().collect::<HashSet<_>>() {
+        for d in u.keys().copied().collect::<HashSet<_>>() {
             *users.entry(d).or_default() += 1;
         }
     }
@@ -88,37 +102,36 @@ fn sizes_of(reader: &BundleReader, doc: &crate::format::BundleManifest) -> Vec<I
         .map(|(img, u)| ImageSize {
             image: img.reference.clone(),
             bytes: u.values().sum(),
-            shared_bytes: u.iter().filter(|(d, _)| users[d] > 1).map(|(_, s)| s).sum(),
+            shared_bytes: u
+                .iter()
+                .filter(|(d, _)| users[*d] > 1)
+                .map(|(_, s)| s)
+                .sum(),
         })
         .collect()
 }
 
 /// Each image's layers that are carried as deltas, from its manifests.
-fn deltas_of(reader: &BundleReader, doc: &crate::format::BundleManifest) -> Vec<DeltaLayer> {
+fn deltas_of(
+    doc: &crate::format::BundleManifest,
+    manifests: &[Vec<crate::manifest::ImageManifest>],
+) -> Vec<DeltaLayer> {
     let records: std::collections::HashMap<_, _> =
         doc.blobs.iter().map(|b| (&b.digest, b)).collect();
     let mut out = Vec::new();
-    for img in &doc.images {
-        for m in &img.manifests {
-            let Ok(bytes) = reader.read_member(&m.layout_path()) else {
+    for (img, ms) in doc.images.iter().zip(manifests) {
+        for l in ms.iter().flat_map(|m| &m.layers) {
+            let Some(b) = records.get(&l.digest) else {
                 continue;
             };
-            let Ok(parsed) = crate::manifest::parse_manifest(&bytes) else {
-                continue;
-            };
-            for l in parsed.layers {
-                let Some(b) = records.get(&l.digest) else {
-                    continue;
-                };
-                if let Some(r) = b.rebuild.as_ref().and_then(|r| r.reference.as_ref()) {
-                    out.push(DeltaLayer {
-                        image: img.reference.clone(),
-                        layer: b.digest.clone(),
-                        size: b.size,
-                        delta_size: r.delta_size,
-                        reference: r.layer.clone(),
-                    });
-                }
+            if let Some(r) = b.rebuild.as_ref().and_then(|r| r.reference.as_ref()) {
+                out.push(DeltaLayer {
+                    image: img.reference.clone(),
+                    layer: b.digest.clone(),
+                    size: b.size,
+                    delta_size: r.delta_size,
+                    reference: r.layer.clone(),
+                });
             }
         }
     }
@@ -131,8 +144,9 @@ pub fn inspect(path: &Path) -> Result<Inspection, FormatError> {
     let signed = reader.member(SIGNATURE_PATH).is_some();
     let layers = doc.carriage();
     let contents = doc.contents();
-    let deltas = deltas_of(&reader, &doc);
-    let image_sizes = sizes_of(&reader, &doc);
+    let manifests = manifests_of(&reader, &doc);
+    let deltas = deltas_of(&doc, &manifests);
+    let image_sizes = sizes_of(&doc, &manifests);
     Ok(Inspection {
         deltas,
         image_sizes,
