@@ -36,9 +36,8 @@ pub struct Catalog {
     /// Manifests and indexes, verified, with their media types.
     pub manifests: HashMap<Digest, (Vec<u8>, String)>,
     pub blobs: HashMap<Digest, BlobLocation>,
-    /// Distinct images served: a repository and a tag (or, pinned, a digest), once however many
+    /// The images served: a repository and a tag (or, pinned, a digest), once however many
     /// bundles carry it.
-    pub images: usize,
     served: std::collections::HashSet<(String, String)>,
     /// Where two bundles (or images) claim the same repository and tag: (name, kept digest).
     pub overridden: Vec<String>,
@@ -75,6 +74,11 @@ pub fn served_name(reference: &crate::reference::Reference, keep_registry: bool)
 }
 
 impl Catalog {
+    /// How many distinct images are served.
+    pub fn images(&self) -> usize {
+        self.served.len()
+    }
+
     /// Verify the signature and metadata of each bundle and index what they hold. Later bundles
     /// win where two carry the same tag.
     pub fn open(
@@ -88,7 +92,6 @@ impl Catalog {
             repositories: BTreeMap::new(),
             manifests: HashMap::new(),
             blobs: HashMap::new(),
-            images: 0,
             served: Default::default(),
             overridden: Vec::new(),
             references: None,
@@ -244,7 +247,6 @@ impl Catalog {
                 _ => img.top().digest.to_string(),
             };
             self.served.insert((repo_name.clone(), name));
-            self.images = self.served.len();
             let repo = self.repositories.entry(repo_name.clone()).or_default();
             repo.digests
                 .extend(img.manifests.iter().map(|m| m.digest.clone()));

@@ -70,7 +70,7 @@ pub fn serve(opts: &ServeOptions) -> Result<()> {
         if !opts.quiet {
             crate::console::line(format!(
                 "serving {} images in {} repositories ({} blobs) from {} bundle(s) on {scheme}://{addr} (ready in {:.0} ms; read-only; Ctrl-C stops)",
-                catalog.images,
+                catalog.images(),
                 catalog.repositories.len(),
                 catalog.blobs.len(),
                 catalog.bundles.len(),
