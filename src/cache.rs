@@ -236,12 +236,10 @@ pub fn prune(
     let mut left: u64 = all.iter().map(|e| e.size).sum();
     let mut p = Pruned::default();
     for e in all {
-        let old = older_than.is_none_or(|age| now.duration_since(e.used).is_ok_and(|d| d >= age));
+        let old = older_than.is_some_and(|age| now.duration_since(e.used).is_ok_and(|d| d >= age));
         let over = max_size.is_some_and(|max| left > max);
-        let wanted = match (older_than, max_size) {
-            (None, None) => true,
-            _ => (older_than.is_some() && old) || over,
-        };
+        let everything = older_than.is_none() && max_size.is_none();
+        let wanted = everything || old || over;
         if wanted && e.partial && in_use(&e.path) {
             p.in_use.add(e.size);
         } else if wanted && std::fs::remove_file(&e.path).is_ok() {
