@@ -17,11 +17,12 @@ test-deps:
 
 lint:
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) fmt --manifest-path fuzz/Cargo.toml -- --check
+	$(CARGO) fmt --manifest-path crates/gzip-exact/fuzz/Cargo.toml -- --check
 
 test: test-deps lint
-	$(CARGO) test --all-targets
+	$(CARGO) test --workspace --all-targets
 	$(MAKE) fuzz-smoke
 
 # Fuzzing (cargo fuzz, libFuzzer): every target for FUZZ_SECONDS each; the smoke is CI's share.

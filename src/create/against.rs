@@ -217,7 +217,7 @@ pub fn fetch_references(
             )?;
             io::Seek::rewind(&mut file)?;
             // A registry's layer: no more tar than any layer inflates to.
-            let most = crate::regzip::max_raw_size(p.reference_size);
+            let most = gzip_exact::max_raw_size(p.reference_size);
             refs.spool(&p.reference, crate::reftars::gunzip(file), most)?;
             Ok(())
         })();
@@ -249,17 +249,16 @@ pub fn encode_all(
         let Some(plain) = packed.get(&p.layer) else {
             continue;
         };
-        let reference =
-            match refs.fetch(&p.reference, crate::regzip::max_raw_size(p.reference_size)) {
-                Ok(r) => r,
-                Err(why) => {
-                    crate::console::line(format!(
-                        "warning: {why}; layer {} is carried whole",
-                        p.layer
-                    ));
-                    continue;
-                }
-            };
+        let reference = match refs.fetch(&p.reference, gzip_exact::max_raw_size(p.reference_size)) {
+            Ok(r) => r,
+            Err(why) => {
+                crate::console::line(format!(
+                    "warning: {why}; layer {} is carried whole",
+                    p.layer
+                ));
+                continue;
+            }
+        };
         let delta = encode(p, plain, &reference, cache, s)
             .with_context(|| format!("encoding layer {} against {}", p.layer, p.reference))?;
         if let Some(d) = delta {
@@ -352,14 +351,12 @@ fn proven(p: &Pick, plain: &Packed, delta: &std::path::Path, reference: &Spooled
     let Some(rebuilder) = plain
         .rebuild
         .recipe()
-        .and_then(|r| crate::regzip::Rebuilder::new(&r))
+        .and_then(|r| gzip_exact::Rebuilder::new(&r))
     else {
         return Ok(false);
     };
     let src = BufReader::with_capacity(1 << 20, File::open(delta)?);
     let tars = refdelta::Decoder::new(src, reference.tar.clone(), plain.rebuild.tar_member_size());
-    Ok(
-        hash_reader(crate::regzip::RebuildReader::new(tars, rebuilder))
-            .is_ok_and(|(found, count)| found == p.layer && count == p.size),
-    )
+    Ok(hash_reader(gzip_exact::RebuildReader::new(tars, rebuilder))
+        .is_ok_and(|(found, count)| found == p.layer && count == p.size))
 }

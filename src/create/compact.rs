@@ -11,10 +11,10 @@ use crate::digest::{hash_reader, Digest, HashingWriter};
 use crate::format::frames::{frame_reader, write_compressed_long};
 use crate::format::{padded, RebuildRecord};
 use crate::fsutil::PartialFile;
-use crate::regzip::preflate::{self, Refusal};
-use crate::regzip::{self, Producer, Rebuilder, Recipe, Restart};
 use anyhow::{Context, Result};
 use flate2::bufread::DeflateDecoder;
+use gzip_exact::preflate::{self, Refusal};
+use gzip_exact::{self, Producer, Rebuilder, Recipe, Restart};
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -57,7 +57,7 @@ pub enum Kept {
     NotOneMember,
     /// An encoder reproduced the start but not all of it, and preflate could not either.
     Differs,
-    /// It inflates to more than `regzip::MAX_INFLATION` times its size (real layers: 2 to 20):
+    /// It inflates to more than `gzip_exact::MAX_INFLATION` times its size (real layers: 2 to 20):
     /// no layer does, a bomb does; readers refuse a record that claims more.
     Inflates,
 }
@@ -94,7 +94,7 @@ pub fn pack(cache: &BlobCache, digest: &Digest, size: u64, s: Settings) -> Resul
     }
     let gz_path = cache.path(digest);
     let head = read_head(&gz_path).with_context(|| format!("reading {}", gz_path.display()))?;
-    let Some(at) = regzip::header_len(&head) else {
+    let Some(at) = gzip_exact::header_len(&head) else {
         return Ok(Err(Kept::NotGzip));
     };
     let scan = match scan(&gz_path, at, size, &head)? {
@@ -220,7 +220,8 @@ impl Job<'_> {
         let rebuilder = Rebuilder::recording(recipe).context("an encoder without a rebuilder")?;
         std::thread::scope(|threads| {
             let prover = threads.spawn(move || {
-                let mut w = regzip::RebuildWriter::new(HashingWriter::new(io::sink()), rebuilder);
+                let mut w =
+                    gzip_exact::RebuildWriter::new(HashingWriter::new(io::sink()), rebuilder);
                 for piece in rx {
                     io::Write::write_all(&mut w, &piece).ok()?;
                 }
@@ -294,11 +295,11 @@ fn reuse(frame: &Path, record: &Path, digest: &Digest, size: u64) -> Option<Pack
     }
 }
 
-/// The first bytes of the blob: enough for `regzip::guess`.
+/// The first bytes of the blob: enough for `gzip_exact::guess`.
 fn read_head(path: &Path) -> io::Result<Vec<u8>> {
     let mut head = Vec::new();
     File::open(path)?
-        .take(regzip::HEAD as u64)
+        .take(gzip_exact::HEAD as u64)
         .read_to_end(&mut head)?;
     Ok(head)
 }
@@ -327,19 +328,19 @@ struct Scan {
 /// from the first MiB, and the check that it is one gzip member whose trailer holds.
 fn scan(path: &Path, at: usize, size: u64, head: &[u8]) -> Result<std::result::Result<Scan, Kept>> {
     let mut dec = inflater(path, at)?;
-    let mut prefix = Vec::with_capacity(regzip::PREFIX);
+    let mut prefix = Vec::with_capacity(gzip_exact::PREFIX);
     if (&mut dec)
-        .take(regzip::PREFIX as u64)
+        .take(gzip_exact::PREFIX as u64)
         .read_to_end(&mut prefix)
         .is_err()
     {
         return Ok(Err(Kept::NotOneMember));
     }
-    let recipe = regzip::guess(head, &prefix);
+    let recipe = gzip_exact::guess(head, &prefix);
     let mut crc = crc32fast::Hasher::new();
     let mut hashing = HashingWriter::new(CrcWriter(&mut crc));
     io::Write::write_all(&mut hashing, &prefix)?;
-    let most = regzip::max_raw_size(size);
+    let most = gzip_exact::max_raw_size(size);
     if io::copy(&mut (&mut dec).take(most + 1), &mut hashing).is_err() {
         return Ok(Err(Kept::NotOneMember));
     }
@@ -394,7 +395,7 @@ fn proven(
     let f = BufReader::with_capacity(1 << 20, File::open(path)?);
     let raw = frame_reader(f, padded(member_size))?.take(member_size);
     // A frame that does not decode proves nothing: it is packed again.
-    Ok(hash_reader(regzip::RebuildReader::new(raw, rebuilder))
+    Ok(hash_reader(gzip_exact::RebuildReader::new(raw, rebuilder))
         .is_ok_and(|(found, count)| &found == digest && count == size))
 }
 
@@ -404,7 +405,7 @@ pub fn pack_all(
     plan: &super::plan::Plan,
     cache: &BlobCache,
     s: Settings,
-    ready: super::write::Ready,
+    ready: super::fetch::Ready,
     progress: &crate::progress::Progress,
 ) -> Result<Compacted> {
     use rayon::prelude::*;
@@ -495,7 +496,7 @@ mod tests {
         let text: Vec<u8> = (0..120_000u32)
             .flat_map(|i| format!("line {} of {}\n", i % 977, i / 13).into_bytes())
             .collect();
-        let gz = crate::goflate::gzip(&text, 6).unwrap();
+        let gz = gzip_exact::go::gzip(&text, 6).unwrap();
         let d = cached(&cache, &gz);
         let p = pack(&cache, &d, gz.len() as u64, s)
             .unwrap()
@@ -508,7 +509,7 @@ mod tests {
             .expect("reused");
         assert_eq!(again.frame_len, p.frame_len);
 
-        let bomb = crate::goflate::gzip(&vec![0u8; 6 << 20], 1).unwrap();
+        let bomb = gzip_exact::go::gzip(&vec![0u8; 6 << 20], 1).unwrap();
         let d = cached(&cache, &bomb);
         let o = pack(&cache, &d, bomb.len() as u64, s).unwrap();
         assert_eq!(

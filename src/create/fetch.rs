@@ -11,6 +11,15 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 
+/// Tells the writer a blob is in the cache (waiting for it if need be) and whether this run
+/// verified it already (true) or it must be hashed as it is bundled (false).
+pub type Ready<'a> = &'a (dyn Fn(&Digest) -> Result<bool> + Sync);
+
+/// The writer met a blob whose download failed: this bundle is given up.
+#[derive(Debug, thiserror::Error)]
+#[error("a download failed; the bundle was not written")]
+pub struct Abandoned;
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Arrival {
     /// Downloaded and verified by this run.
@@ -181,5 +190,14 @@ impl<'a> Downloads<'a> {
         bar.inc(resumed);
         self.cache.commit(partial)?;
         Ok(true)
+    }
+}
+
+/// `ready` for a writer that follows the downloads.
+pub fn abandon_on_failure(a: Arrival) -> Result<bool> {
+    match a {
+        Arrival::Fresh => Ok(true),
+        Arrival::Cached => Ok(false),
+        Arrival::Failed => Err(anyhow::anyhow!(Abandoned)),
     }
 }

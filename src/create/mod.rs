@@ -25,6 +25,7 @@ use crate::platform::Platform;
 use crate::progress::{Mode, Progress};
 use crate::registry::{GlobalOptions, Registries};
 use anyhow::{bail, Result};
+use fetch::Abandoned;
 use fetch::{Downloads, Fetched};
 use plan::Plan;
 use resolve::ResolvedImage;
@@ -33,7 +34,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 use summary::failure_report;
 use summary::WrittenBundle;
-use write::{Abandoned, Output};
+use write::Output;
 
 pub struct CreateOptions {
     pub list: PathBuf,
@@ -315,7 +316,7 @@ impl Bundle<'_> {
             }
             resolve::fill_platforms(images, cache);
             progress.line(&format!("writing {}", self.output.path.display()));
-            let ready = |d: &Digest| write::abandon_on_failure(downloads.arrivals.wait(d));
+            let ready = |d: &Digest| fetch::abandon_on_failure(downloads.arrivals.wait(d));
             let quiet = Progress::new(Mode::Quiet, "written");
             let r = self.write(images, plan, &ready, &quiet, progress);
             if r.is_err() {
@@ -368,34 +369,57 @@ impl Bundle<'_> {
         Ok(())
     }
 
+    /// With `--compact`: each layer packed if it can be, then the changed ones encoded against
+    /// the base's layers (with `--since`) and against this bundle's other layers.
+    fn pack(
+        &self,
+        images: &[ResolvedImage],
+        plan: &Plan,
+        ready: fetch::Ready,
+        notes: &Progress,
+    ) -> Result<compact::Compacted> {
+        let Some(s) = self.compact else {
+            return Ok(Default::default());
+        };
+        let mut compacted = compact::pack_all(plan, self.output.cache, s, ready, notes)?;
+        if let Some(base) = self.base {
+            self.against_base(images, base, &mut compacted.packed, s, notes)?;
+        }
+        self.against_own(images, plan, &mut compacted.packed, s, notes)?;
+        Ok(compacted)
+    }
+
+    /// The layers encoded against other layers of this bundle.
+    fn against_own(
+        &self,
+        images: &[ResolvedImage],
+        plan: &Plan,
+        packed: &mut HashMap<Digest, compact::Packed>,
+        s: compact::Settings,
+        notes: &Progress,
+    ) -> Result<()> {
+        let picks = against::pick_within(images, &plan.needs, packed);
+        if picks.is_empty() {
+            return Ok(());
+        }
+        let refs = crate::reftars::ReferenceTars::new();
+        against::spool_own(&picks, packed, &refs)?;
+        let other = "other layers of this bundle";
+        let line = against::encode_all(&picks, &refs, packed, self.output.cache, s, other)?;
+        notes.line(&line);
+        Ok(())
+    }
+
     fn write(
         &self,
         images: &[ResolvedImage],
         plan: &Plan,
-        ready: write::Ready,
+        ready: fetch::Ready,
         writing: &Progress,
         notes: &Progress,
     ) -> Result<WrittenBundle> {
         // bundle.json, written first, says how each layer is carried: packing comes before it.
-        let compact::Compacted { mut packed, kept } = match self.compact {
-            Some(s) => compact::pack_all(plan, self.output.cache, s, ready, notes)?,
-            None => Default::default(),
-        };
-        if let (Some(s), Some(base)) = (self.compact, self.base) {
-            self.against_base(images, base, &mut packed, s, notes)?;
-        }
-        if let Some(s) = self.compact {
-            let picks = against::pick_within(images, &plan.needs, &packed);
-            if !picks.is_empty() {
-                let refs = crate::reftars::ReferenceTars::new();
-                against::spool_own(&picks, &packed, &refs)?;
-                let cache = self.output.cache;
-                let other = "other layers of this bundle";
-                let line = against::encode_all(&picks, &refs, &mut packed, cache, s, other)?;
-                notes.line(&line);
-            }
-        }
-        let compacted = compact::Compacted { packed, kept };
+        let compacted = self.pack(images, plan, ready, notes)?;
         let described = describe::describe(
             images,
             plan,

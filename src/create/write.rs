@@ -5,6 +5,7 @@
 
 use super::compact::Packed;
 use super::describe::{manifests_of, Described, Member};
+use super::fetch::{Abandoned, Ready};
 use super::resolve::ResolvedImage;
 use crate::cache::BlobCache;
 use crate::digest::{Digest, HashingReader};
@@ -17,21 +18,12 @@ use crate::format::{
 };
 use crate::fsutil::PartialFile;
 use crate::progress::Progress;
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
 use ed25519_dalek::SigningKey;
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufWriter, Read, Seek, Write};
 use std::path::Path;
-
-/// Tells the writer a blob is in the cache (waiting for it if need be) and whether this run
-/// verified it already (true) or it must be hashed as it is bundled (false).
-pub type Ready<'a> = &'a (dyn Fn(&Digest) -> Result<bool> + Sync);
-
-/// The writer met a blob whose download failed: this bundle is given up.
-#[derive(Debug, thiserror::Error)]
-#[error("a download failed; the bundle was not written")]
-pub struct Abandoned;
 
 /// Where and how the bundle is written.
 pub struct Output<'a> {
@@ -277,14 +269,4 @@ fn packing_for(f: &mut File, media_type: &str) -> Result<Packing> {
             Packing::Compressed(LEVEL_DATA)
         },
     )
-}
-
-/// `ready` for a writer that follows the downloads.
-pub fn abandon_on_failure(a: super::fetch::Arrival) -> Result<bool> {
-    use super::fetch::Arrival;
-    match a {
-        Arrival::Fresh => Ok(true),
-        Arrival::Cached => Ok(false),
-        Arrival::Failed => Err(anyhow!(Abandoned)),
-    }
 }

@@ -466,10 +466,10 @@ pub trait References: Send + Sync {
 
 impl RebuildRecord {
     /// The record of a recipe, for a tar of `raw_size` bytes with sha256 `raw_digest`.
-    pub fn new(recipe: &crate::regzip::Recipe, raw_size: u64, raw_digest: Digest) -> Self {
+    pub fn new(recipe: &gzip_exact::Recipe, raw_size: u64, raw_digest: Digest) -> Self {
         let (encoder, level) = recipe.producer.id();
         let (side_size, side_digest) = match recipe.producer {
-            crate::regzip::Producer::Preflate { side, sha256 } => {
+            gzip_exact::Producer::Preflate { side, sha256 } => {
                 (Some(side), Some(Digest::from_sha256(sha256)))
             }
             _ => (None, None),
@@ -503,24 +503,24 @@ impl RebuildRecord {
     }
 
     /// The recipe it names, if this version can run it.
-    pub fn recipe(&self) -> Option<crate::regzip::Recipe> {
+    pub fn recipe(&self) -> Option<gzip_exact::Recipe> {
         let side = match (self.side_size, &self.side_digest) {
             (None, None) => None,
             (Some(size), Some(d)) => Some((size, d.sha256())),
             _ => return None,
         };
-        let producer = crate::regzip::Producer::from_id_with_side(&self.encoder, self.level, side)?;
+        let producer = gzip_exact::Producer::from_id_with_side(&self.encoder, self.level, side)?;
         let restarts = self
             .restarts
             .iter()
             .map(restart_from_entry)
             .collect::<Option<_>>()?;
-        crate::regzip::Recipe::new(producer, hex::decode(&self.header).ok()?)?
+        gzip_exact::Recipe::new(producer, hex::decode(&self.header).ok()?)?
             .with_restarts(restarts, self.raw_size)
     }
 }
 
-fn restart_entry(r: &crate::regzip::Restart) -> [u64; 6] {
+fn restart_entry(r: &gzip_exact::Restart) -> [u64; 6] {
     let pending = u64::from(r.pending);
     [
         r.raw,
@@ -532,8 +532,8 @@ fn restart_entry(r: &crate::regzip::Restart) -> [u64; 6] {
     ]
 }
 
-fn restart_from_entry(e: &[u64; 6]) -> Option<crate::regzip::Restart> {
-    Some(crate::regzip::Restart {
+fn restart_from_entry(e: &[u64; 6]) -> Option<gzip_exact::Restart> {
+    Some(gzip_exact::Restart {
         raw: e[0],
         base: e[1],
         bit: e[2],
@@ -594,7 +594,7 @@ impl BlobRecord {
     }
 
     /// The rebuild recipe, if the blob is carried uncompressed; None for one stored as it is.
-    pub fn recipe(&self) -> Option<crate::regzip::Recipe> {
+    pub fn recipe(&self) -> Option<gzip_exact::Recipe> {
         self.rebuild.as_ref()?.recipe()
     }
 
@@ -605,19 +605,16 @@ impl BlobRecord {
         member: R,
         refs: Option<&dyn References>,
     ) -> std::io::Result<Box<dyn std::io::Read + Send + 'a>> {
-        let Some(r) = self
-            .recipe()
-            .and_then(|r| crate::regzip::Rebuilder::new(&r))
-        else {
+        let Some(r) = self.recipe().and_then(|r| gzip_exact::Rebuilder::new(&r)) else {
             return Ok(Box::new(member));
         };
         let rebuild = self.rebuild.as_ref().expect("a recipe has a record");
         match &rebuild.reference {
-            None => Ok(Box::new(crate::regzip::RebuildReader::new(member, r))),
+            None => Ok(Box::new(gzip_exact::RebuildReader::new(member, r))),
             Some(reference) => {
                 let tar = self.reference_tar(reference, refs)?;
                 let tars = refdelta::Decoder::new(member, tar, rebuild.tar_member_size());
-                Ok(Box::new(crate::regzip::RebuildReader::new(tars, r)))
+                Ok(Box::new(gzip_exact::RebuildReader::new(tars, r)))
             }
         }
     }
@@ -648,7 +645,7 @@ impl BlobRecord {
         if let Some(r) = self
             .rebuild
             .as_ref()
-            .filter(|r| r.raw_size > crate::regzip::max_raw_size(self.size))
+            .filter(|r| r.raw_size > gzip_exact::max_raw_size(self.size))
         {
             return Err(FormatError::InvalidManifest {
                 path: path.to_string(),
@@ -662,7 +659,7 @@ impl BlobRecord {
             (ENCODING_ZSTD_FRAME, None) => Ok(()),
             (ENCODING_GZIP_REBUILD, Some(r))
                 if self.recipe().is_some()
-                    && crate::regzip::spaced(r.restarts.iter().map(|e| e[0])) =>
+                    && gzip_exact::spaced(r.restarts.iter().map(|e| e[0])) =>
             {
                 Ok(())
             }

@@ -35,7 +35,8 @@ struct Source {
 /// whose uncompressed layer skopeo compresses on push, with pgzip, as podman and buildah do.
 fn source() -> Source {
     let work = tempfile::tempdir().unwrap();
-    let (_, judge) = crate::goflate::build_judge(Path::new("go"), &work.path().join("judge"));
+    let (_, judge) =
+        crate::common::producers::build_judge(Path::new("go"), &work.path().join("judge"));
     require("gzip");
     require("pigz");
     let dir = work.path().join("layout");
@@ -64,7 +65,7 @@ fn source() -> Source {
     for (tar, level) in tars[..3].iter().zip([6, 1, 9]) {
         let path = work.path().join(format!("go{level}.tar"));
         std::fs::write(&path, tar).unwrap();
-        let gz = crate::goflate::go_gzip(&judge, &path, level);
+        let gz = crate::common::producers::go_gzip(&judge, &path, level);
         let d = l.blob(&gz, OCI_LAYER_GZIP);
         go_layers.push((level, d.digest.clone()));
         layers.push((tar.clone(), d));
@@ -87,10 +88,11 @@ fn source() -> Source {
         .stdout;
     let py_desc = l.blob(&py, OCI_LAYER_GZIP);
     layers.push((tars[4].clone(), py_desc.clone()));
-    let (_, judge127) = crate::kpflate::judges(&work.path().join("judge127")).remove(0);
+    let (_, judge127) =
+        crate::common::producers::go127_judges(&work.path().join("judge127")).remove(0);
     let path = write_tmp(work.path(), "go127.tar", &tars[5]);
     let go127 = l.blob(
-        &crate::goflate::go_gzip(&judge127, &path, 6),
+        &crate::common::producers::go_gzip(&judge127, &path, 6),
         OCI_LAYER_GZIP,
     );
     layers.push((tars[5].clone(), go127.clone()));
@@ -104,12 +106,12 @@ fn source() -> Source {
     layers.push((tars[6].clone(), pigz_desc.clone()));
     // Two members, as `cat a.gz b.gz` makes: valid gzip, and no single encoder's output.
     let half = tars[7].len() / 2;
-    let mut members = crate::goflate::go_gzip(
+    let mut members = crate::common::producers::go_gzip(
         &judge,
         &write_tmp(work.path(), "m1.tar", &tars[7][..half]),
         6,
     );
-    members.extend(crate::goflate::go_gzip(
+    members.extend(crate::common::producers::go_gzip(
         &judge,
         &write_tmp(work.path(), "m2.tar", &tars[7][half..]),
         6,

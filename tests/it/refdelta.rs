@@ -93,13 +93,17 @@ struct Releases {
 /// `rel/pod:2` (one uncompressed layer that skopeo compresses with pgzip on push).
 fn releases() -> Releases {
     let work = tempfile::tempdir().unwrap();
-    let (_, judge) = crate::goflate::build_judge(Path::new("go"), &work.path().join("judge"));
+    let (_, judge) =
+        crate::common::producers::build_judge(Path::new("go"), &work.path().join("judge"));
     let dir = work.path().join("layout");
     let mut l = layout::Layout::new(&dir);
     let gz = |l: &mut layout::Layout, tar: &[u8], name: &str| {
         let p = work.path().join(name);
         std::fs::write(&p, tar).unwrap();
-        let d = l.blob(&crate::goflate::go_gzip(&judge, &p, 6), OCI_LAYER_GZIP);
+        let d = l.blob(
+            &crate::common::producers::go_gzip(&judge, &p, 6),
+            OCI_LAYER_GZIP,
+        );
         (tar.to_vec(), d)
     };
     let base = tar_of(&files(&["/usr/share/common-licenses"], 1 << 20));

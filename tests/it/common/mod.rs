@@ -6,6 +6,10 @@ pub mod bundle_file;
 pub mod cli;
 pub mod images;
 pub mod layout;
+/// The gzip producers (Go toolchains and their judge program), shared with gzip-exact's own
+/// judges: layers made as Go makes them.
+#[path = "../../../crates/gzip-exact/tests/judges/producers.rs"]
+pub mod producers;
 pub mod proxy;
 pub mod raw_bundle;
 pub mod recorder;

@@ -1,0 +1,511 @@
+//! A gzip stream rebuilt as its uncompressed bytes arrive, in bounded memory: the encoder's
+//! window and whatever output the last piece produced, never the whole layer.
+
+use crate::encoder::Encoder;
+use crate::go::{Deflater, Restart};
+use crate::klauspost::{self, Pgzip, PGZIP_BLOCK, PGZIP_TAIL};
+use crate::pieces::Pieces;
+use crate::preflate::Recreate;
+use crate::recipe::{Producer, Recipe, MAX_RESTART_GAP, RESTART_SPACING};
+use crate::zlib::Zlib;
+use std::io::{self, Read, Write};
+
+/// The encoder of one recipe: header first, then the deflate stream, then CRC-32 and size.
+pub struct Rebuilder {
+    engine: Engine,
+    crc: crc32fast::Hasher,
+    len: u64,
+    header: Option<Vec<u8>>,
+}
+
+/// The encoder of a recipe. Go's and preflate-rs's are kept by name: Go's records restart
+/// points, and preflate-rs takes its side data ahead of the uncompressed bytes.
+enum Engine {
+    Go(Box<Deflater>),
+    Preflate(Box<Recreate>),
+    Other(Box<dyn Encoder>),
+}
+
+impl Engine {
+    fn encoder(&mut self) -> &mut dyn Encoder {
+        match self {
+            Engine::Go(d) => d.as_mut(),
+            Engine::Preflate(p) => p.as_mut(),
+            Engine::Other(e) => e.as_mut(),
+        }
+    }
+
+    /// Compress `raw` (or, with `finish`, end the stream), appending the output to `out`.
+    fn run(&mut self, raw: &[u8], finish: bool, out: &mut Vec<u8>) {
+        let e = self.encoder();
+        e.write(raw, out);
+        if finish {
+            e.finish(out);
+        }
+    }
+}
+
+/// pgzip's blocks depend only on the 16 KiB before them, so a layer's blocks are compressed a
+/// few at a time on every core and their outputs joined in order: the same bytes as one
+/// encoder running through them.
+struct ParallelPgzip {
+    level: i32,
+    pending: Vec<u8>,
+    tail: Option<Vec<u8>>,
+    pieces: Pieces,
+}
+
+/// Blocks per piece: small pieces keep every core busy and little in memory.
+const PGZIP_PIECE: usize = 2 * PGZIP_BLOCK;
+
+impl ParallelPgzip {
+    fn run(&mut self, mut raw: &[u8], finish: bool, out: &mut Vec<u8>) {
+        while !raw.is_empty() {
+            if self.pending.capacity() == 0 {
+                self.pending = self.pieces.buffer(PGZIP_PIECE);
+            }
+            let n = raw.len().min(PGZIP_PIECE - self.pending.len());
+            self.pending.extend_from_slice(&raw[..n]);
+            raw = &raw[n..];
+            if self.pending.len() == PGZIP_PIECE {
+                self.submit(false, out);
+            }
+        }
+        let done = if finish {
+            self.submit(true, out);
+            self.pieces.drain()
+        } else {
+            self.pieces.ready()
+        };
+        done.iter().for_each(|b| out.extend_from_slice(b));
+    }
+
+    fn submit(&mut self, last: bool, out: &mut Vec<u8>) {
+        let blocks = std::mem::take(&mut self.pending);
+        // Only the last piece can end in a short block, and nothing follows it.
+        let next_tail =
+            (blocks.len() > PGZIP_TAIL).then(|| blocks[blocks.len() - PGZIP_TAIL..].to_vec());
+        let tail = std::mem::replace(&mut self.tail, next_tail);
+        let level = self.level;
+        let job = move |blocks: &[u8]| {
+            let mut bytes = Vec::new();
+            if let Some(mut p) = Pgzip::resume(level, tail) {
+                p.write(blocks, &mut bytes);
+                if last {
+                    p.finish(&mut bytes);
+                }
+            }
+            bytes
+        };
+        for bytes in self.pieces.submit(blocks, job) {
+            out.extend_from_slice(&bytes);
+        }
+    }
+}
+
+/// A Go stream with restart points, rebuilt a piece at a time on every core: piece k runs
+/// from restart k-1 (or the start) to restart k (or the end), from the raw bytes of its
+/// window on; a piece that ends inside a byte leaves that byte to be joined with the next
+/// piece's first.
+struct ParallelGo {
+    level: i32,
+    restarts: Vec<Restart>,
+    /// Pieces handed out so far.
+    next: usize,
+    /// The raw bytes from `buf_start` on that pieces yet to come need, and all bytes seen.
+    buf: Vec<u8>,
+    buf_start: u64,
+    total: u64,
+    /// Per piece in flight, whether it ends inside a byte; and that byte, held back.
+    partial: std::collections::VecDeque<bool>,
+    held: Option<u8>,
+    pieces: Pieces,
+}
+
+/// Raw bytes a piece gets past its end: the lookahead Go's encoder waits for (262) and more.
+const LOOKAHEAD: u64 = 4096;
+
+impl ParallelGo {
+    fn new(level: i32, restarts: Vec<Restart>) -> ParallelGo {
+        ParallelGo {
+            level,
+            restarts,
+            next: 0,
+            buf: Vec::new(),
+            buf_start: 0,
+            total: 0,
+            partial: Default::default(),
+            held: None,
+            pieces: Pieces::default(),
+        }
+    }
+
+    fn run(&mut self, raw: &[u8], finish: bool, out: &mut Vec<u8>) {
+        // Restart points are at most MAX_RESTART_GAP apart (checked with the recipe), so this
+        // bound is only passed by a member longer than its record says: its digest will not
+        // match, and holding its bytes would only cost memory.
+        if (self.buf.len() + raw.len()) as u64 <= MAX_RESTART_GAP + 3 * LOOKAHEAD + (1 << 17) {
+            self.buf.extend_from_slice(raw);
+        }
+        self.total += raw.len() as u64;
+        while self
+            .restarts
+            .get(self.next)
+            .is_some_and(|r| self.total >= r.raw.saturating_add(LOOKAHEAD))
+        {
+            self.submit(out);
+        }
+        if finish {
+            while self.next <= self.restarts.len() {
+                self.submit(out);
+            }
+            let done = self.pieces.drain();
+            self.join(done, out);
+            out.extend(self.held.take());
+        } else {
+            let done = self.pieces.ready();
+            self.join(done, out);
+        }
+    }
+
+    /// Hands out the next piece: up to the next restart point, or the rest when there is none.
+    fn submit(&mut self, out: &mut Vec<u8>) {
+        let from = self.next.checked_sub(1).map(|k| self.restarts[k]);
+        let to = self.restarts.get(self.next).copied();
+        self.next += 1;
+        let start = from.map_or(0, |r| r.base);
+        let end = to.map_or(self.total, |t| {
+            t.raw.saturating_add(LOOKAHEAD).min(self.total)
+        });
+        let range = (start.saturating_sub(self.buf_start) as usize)
+            ..(end.saturating_sub(self.buf_start) as usize);
+        let input = self.buf.get(range).unwrap_or_default();
+        let mut raw = self.pieces.buffer(input.len());
+        raw.extend_from_slice(input);
+        if let Some(t) = to {
+            // What no later piece needs: everything before the next piece's window.
+            let drop = (t.base.saturating_sub(self.buf_start) as usize).min(self.buf.len());
+            self.buf.drain(..drop);
+            self.buf_start += drop as u64;
+        }
+        self.partial.push_back(to.is_some_and(|t| t.bit % 8 != 0));
+        let level = self.level;
+        let job = move |raw: &[u8]| {
+            crate::go::piece(level, from.as_ref(), to.map(|t| t.raw), raw).unwrap_or_default()
+        };
+        let done = self.pieces.submit(raw, job);
+        self.join(done, out);
+    }
+
+    /// Appends finished pieces in order, joining the byte one ends in with the next one's first.
+    fn join(&mut self, done: Vec<Vec<u8>>, out: &mut Vec<u8>) {
+        for mut bytes in done {
+            if let Some(h) = self.held.take() {
+                match bytes.first_mut() {
+                    Some(first) => *first |= h,
+                    None => bytes.push(h),
+                }
+            }
+            if self.partial.pop_front().unwrap_or(false) {
+                self.held = bytes.pop();
+            }
+            out.extend_from_slice(&bytes);
+        }
+    }
+}
+
+impl Encoder for ParallelPgzip {
+    fn write(&mut self, raw: &[u8], out: &mut Vec<u8>) {
+        self.run(raw, false, out);
+    }
+
+    fn finish(&mut self, out: &mut Vec<u8>) {
+        self.run(&[], true, out);
+    }
+}
+
+impl Encoder for ParallelGo {
+    fn write(&mut self, raw: &[u8], out: &mut Vec<u8>) {
+        self.run(raw, false, out);
+    }
+
+    fn finish(&mut self, out: &mut Vec<u8>) {
+        self.run(&[], true, out);
+    }
+}
+
+impl Rebuilder {
+    /// A rebuilder that also records restart points (`restarts`) where its encoder has them.
+    pub fn recording(recipe: &Recipe) -> Option<Rebuilder> {
+        let mut r = Rebuilder::new(&Recipe {
+            restarts: Vec::new(),
+            ..recipe.clone()
+        })?;
+        if let Engine::Go(d) = &mut r.engine {
+            d.record_restarts(RESTART_SPACING);
+        }
+        Some(r)
+    }
+
+    /// The restart points recorded so far.
+    pub fn restarts(&self) -> Vec<Restart> {
+        match &self.engine {
+            Engine::Go(d) => d.restarts().to_vec(),
+            _ => Vec::new(),
+        }
+    }
+
+    pub fn new(recipe: &Recipe) -> Option<Rebuilder> {
+        let engine = match recipe.producer {
+            Producer::Go { level } if !recipe.restarts.is_empty() => {
+                Deflater::new(level)?;
+                let restarts = recipe.restarts.clone();
+                Engine::Other(Box::new(ParallelGo::new(level, restarts)))
+            }
+            Producer::Go { level } => Engine::Go(Box::new(Deflater::new(level)?)),
+            Producer::Go127 { level } => Engine::Other(Box::new(klauspost::Deflater::new(level)?)),
+            Producer::Pgzip { level } => {
+                Pgzip::new(level)?;
+                Engine::Other(Box::new(ParallelPgzip {
+                    level,
+                    pending: Vec::new(),
+                    tail: None,
+                    pieces: Pieces::default(),
+                }))
+            }
+            Producer::Gnu { level } => Engine::Other(Box::new(crate::gnu::Deflater::new(level)?)),
+            Producer::Zlib { level } => Engine::Other(Box::new(Zlib::new(level)?)),
+            Producer::Preflate { side, sha256 } => {
+                Engine::Preflate(Box::new(Recreate::new(side, sha256)?))
+            }
+        };
+        Some(Rebuilder {
+            engine,
+            crc: crc32fast::Hasher::new(),
+            len: 0,
+            header: Some(recipe.header.clone()),
+        })
+    }
+
+    /// The gzip bytes that `member`, the next bytes of the member, let out: uncompressed
+    /// bytes, after the side data for `Producer::Preflate`.
+    pub fn feed(&mut self, member: &[u8]) -> Vec<u8> {
+        let raw = match &mut self.engine {
+            Engine::Preflate(p) => p.take_side(member),
+            _ => member,
+        };
+        self.crc.update(raw);
+        self.len += raw.len() as u64;
+        let mut out = self.header.take().unwrap_or_default();
+        self.engine.run(raw, false, &mut out);
+        out
+    }
+
+    /// The rest of the stream and its trailer.
+    pub fn finish(mut self) -> Vec<u8> {
+        let mut out = self.header.take().unwrap_or_default();
+        self.engine.run(&[], true, &mut out);
+        out.extend_from_slice(&self.crc.finalize().to_le_bytes());
+        out.extend_from_slice(&(self.len as u32).to_le_bytes());
+        out
+    }
+}
+
+/// Reads the gzip stream rebuilt from a reader of the uncompressed bytes.
+pub struct RebuildReader<R> {
+    raw: R,
+    rebuilder: Option<Rebuilder>,
+    buf: Vec<u8>,
+    at: usize,
+    input: Vec<u8>,
+}
+
+impl<R: Read> RebuildReader<R> {
+    pub fn new(raw: R, rebuilder: Rebuilder) -> Self {
+        RebuildReader {
+            raw,
+            rebuilder: Some(rebuilder),
+            buf: Vec::new(),
+            at: 0,
+            input: vec![0; 128 * 1024],
+        }
+    }
+}
+
+impl<R: Read> Read for RebuildReader<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.at == self.buf.len() {
+            let Some(r) = self.rebuilder.as_mut() else {
+                return Ok(0);
+            };
+            let n = self.raw.read(&mut self.input)?;
+            self.buf = match n {
+                0 => self
+                    .rebuilder
+                    .take()
+                    .map(Rebuilder::finish)
+                    .unwrap_or_default(),
+                n => r.feed(&self.input[..n]),
+            };
+            self.at = 0;
+        }
+        let n = out.len().min(self.buf.len() - self.at);
+        out[..n].copy_from_slice(&self.buf[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+/// Takes uncompressed bytes and writes the rebuilt gzip stream into `W`; `finish` writes its
+/// end.
+pub struct RebuildWriter<W: Write> {
+    out: W,
+    rebuilder: Rebuilder,
+}
+
+impl<W: Write> RebuildWriter<W> {
+    pub fn new(out: W, rebuilder: Rebuilder) -> Self {
+        RebuildWriter { out, rebuilder }
+    }
+
+    /// The restart points its rebuilder recorded (`Rebuilder::recording`).
+    pub fn restarts(&self) -> Vec<Restart> {
+        self.rebuilder.restarts()
+    }
+
+    pub fn finish(self) -> io::Result<W> {
+        let mut out = self.out;
+        out.write_all(&self.rebuilder.finish())?;
+        Ok(out)
+    }
+}
+
+impl<W: Write> Write for RebuildWriter<W> {
+    fn write(&mut self, raw: &[u8]) -> io::Result<usize> {
+        let bytes = self.rebuilder.feed(raw);
+        self.out.write_all(&bytes)?;
+        Ok(raw.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pgzip_blocks_compressed_in_parallel_join_into_what_one_encoder_writes() {
+        let block = crate::klauspost::PGZIP_BLOCK;
+        // 11 blocks and a bit: more pieces than are in flight, so later pieces fill the input
+        // buffers earlier ones gave back.
+        let many = 11 * block + 3;
+        for size in [
+            0,
+            1,
+            block,
+            2 * block,
+            2 * block + 1,
+            5 * block + block / 2,
+            many,
+        ] {
+            // Words from a small vocabulary, so blocks find matches in the block before.
+            let words = [
+                "layer ",
+                "tar ",
+                "usr/lib/",
+                "x86_64 ",
+                "\n",
+                "libc.so.6 ",
+                "00644 ",
+            ];
+            let mut seed = 12345u32;
+            let mut raw = Vec::with_capacity(size);
+            while raw.len() < size {
+                seed = seed.wrapping_mul(1103515245).wrapping_add(12345);
+                raw.extend_from_slice(words[(seed >> 16) as usize % words.len()].as_bytes());
+            }
+            raw.truncate(size);
+            let want = crate::klauspost::pgzip(&raw, 5).unwrap();
+            let recipe = Recipe::new(Producer::Pgzip { level: 5 }, want[..10].to_vec()).unwrap();
+            let mut w = RebuildWriter::new(Vec::new(), Rebuilder::new(&recipe).unwrap());
+            // Odd feeds, so pieces are cut across them.
+            for piece in raw.chunks(300_007) {
+                w.write_all(piece).unwrap();
+            }
+            assert!(w.finish().unwrap() == want, "{size} bytes");
+        }
+    }
+
+    #[test]
+    fn a_go_stream_with_restart_points_is_rebuilt_in_pieces_as_go_writes_it() {
+        let words = [
+            "layer ",
+            "tar ",
+            "usr/lib/",
+            "x86_64 ",
+            "\n",
+            "libc.so.6 ",
+            "00644 ",
+        ];
+        let mut seed = 99u32;
+        let mut raw = Vec::new();
+        while raw.len() < 11 << 20 {
+            seed = seed.wrapping_mul(1103515245).wrapping_add(12345);
+            match (seed >> 16) % 16 {
+                0 => raw.extend((0..64).map(|i| (seed >> (i % 24)) as u8)),
+                k => raw.extend_from_slice(words[k as usize % words.len()].as_bytes()),
+            }
+        }
+        let want = crate::go::gzip(&raw, 6).unwrap();
+        let recipe = Recipe::new(Producer::Go { level: 6 }, want[..10].to_vec()).unwrap();
+        let mut w = RebuildWriter::new(Vec::new(), Rebuilder::recording(&recipe).unwrap());
+        w.write_all(&raw).unwrap();
+        let restarts = w.restarts();
+        assert!(w.finish().unwrap() == want);
+        assert!(restarts.len() >= 2, "{} restarts", restarts.len());
+        let recipe = recipe.with_restarts(restarts, raw.len() as u64).unwrap();
+        let mut got = Vec::new();
+        RebuildReader::new(&raw[..], Rebuilder::new(&recipe).unwrap())
+            .read_to_end(&mut got)
+            .unwrap();
+        assert!(got == want, "pieces joined differ");
+        // A restart point moved by a byte is refused, not followed.
+        let refused = |change: &dyn Fn(&mut Restart)| {
+            let mut bad = recipe.restarts.clone();
+            change(&mut bad[0]);
+            recipe
+                .clone()
+                .with_restarts(bad, raw.len() as u64)
+                .is_none()
+        };
+        assert!(refused(&|r| r.base += 1));
+        assert!(refused(&|r| r.raw = raw.len() as u64));
+        // A match with no literal pending, or with no distance, is no state Go is ever in.
+        assert!(refused(&|r| (r.pending, r.length) = (false, 5)));
+        assert!(refused(&|r| (r.pending, r.length, r.offset) = (true, 5, 0)));
+        assert!(!refused(&|r| (r.pending, r.length, r.offset) = (true, 5, 1)));
+    }
+
+    #[test]
+    fn reader_and_writer_rebuild_what_go_writes_in_one_piece() {
+        let raw: Vec<u8> = (0..700_000u32)
+            .map(|i| (i % 97) as u8 ^ (i >> 11) as u8)
+            .collect();
+        for level in [1, 6] {
+            let want = crate::go::gzip(&raw, level).unwrap();
+            let recipe = Recipe::new(Producer::Go { level }, want[..10].to_vec()).unwrap();
+            let mut got = Vec::new();
+            RebuildReader::new(&raw[..], Rebuilder::new(&recipe).unwrap())
+                .read_to_end(&mut got)
+                .unwrap();
+            assert!(got == want, "reader, level {level}");
+            let mut w = RebuildWriter::new(Vec::new(), Rebuilder::new(&recipe).unwrap());
+            for piece in raw.chunks(5000) {
+                w.write_all(piece).unwrap();
+            }
+            assert!(w.finish().unwrap() == want, "writer, level {level}");
+        }
+    }
+}

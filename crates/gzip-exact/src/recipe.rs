@@ -1,0 +1,152 @@
+//! What a rebuild needs besides the uncompressed bytes: the producer (an encoder and its
+//! level, or preflate-rs's side data), the gzip header as it was, and where the stream can be
+//! taken up again. Bundles record it (`Producer::id`), so everything read back is checked.
+
+use crate::go::Restart;
+use crate::gzip::header_len;
+use crate::preflate;
+
+/// An encoder this module can run again.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Producer {
+    /// Go's compress/gzip, Go 1.8–1.26, at a Go level (-2 HuffmanOnly … 9).
+    Go { level: i32 },
+    /// zlib's deflate (1.2.x–1.3.x) at a level 1–9, with the parameters gzip writers pass it:
+    /// a 32 KiB window, memLevel 8, the default strategy (Python's gzip, Java's
+    /// GZIPOutputStream).
+    Zlib { level: i32 },
+    /// Go's compress/gzip from Go 1.27 on (a new encoder), at a Go level (-2 … 9).
+    Go127 { level: i32 },
+    /// klauspost's pgzip (klauspost/compress 1.15) as containers/image runs it: podman,
+    /// buildah and skopeo's layers, levels 1–6.
+    Pgzip { level: i32 },
+    /// GNU gzip's own deflate, `gzip -1` … `-9`: tarballs made with `tar z` or `gzip`.
+    Gnu { level: i32 },
+    /// Any other deflate stream preflate-rs can describe: rebuilt from `side` bytes of side
+    /// data, which come before the uncompressed bytes (`preflate`), and are used only if their
+    /// sha256 is `sha256`. Never guessed.
+    Preflate { side: u64, sha256: [u8; 32] },
+}
+
+/// The encoder ids `bundle.json` records (docs/FORMAT.md, `gzip-rebuild`).
+pub const ENCODER_GO: &str = "go1.8";
+pub const ENCODER_ZLIB: &str = "zlib";
+pub const ENCODER_GO127: &str = "go1.27";
+pub const ENCODER_PGZIP: &str = "pgzip";
+pub const ENCODER_GNU: &str = "gnu";
+/// Side data is what preflate-rs 0.7.6 writes; another version may read it otherwise.
+pub const ENCODER_PREFLATE: &str = "preflate-rs0.7.6";
+
+impl Producer {
+    /// The id recorded in `bundle.json`, and the level.
+    pub fn id(&self) -> (&'static str, i32) {
+        match *self {
+            Producer::Go { level } => (ENCODER_GO, level),
+            Producer::Zlib { level } => (ENCODER_ZLIB, level),
+            Producer::Go127 { level } => (ENCODER_GO127, level),
+            Producer::Pgzip { level } => (ENCODER_PGZIP, level),
+            Producer::Gnu { level } => (ENCODER_GNU, level),
+            Producer::Preflate { .. } => (ENCODER_PREFLATE, 0),
+        }
+    }
+
+    /// The producer an id, level and side data (size and sha256) name, if this version can
+    /// run it.
+    pub fn from_id_with_side(
+        encoder: &str,
+        level: i32,
+        side: Option<(u64, [u8; 32])>,
+    ) -> Option<Producer> {
+        match (encoder, side) {
+            (ENCODER_PREFLATE, Some((side, sha256)))
+                if level == 0 && side <= preflate::MAX_SIDE =>
+            {
+                Some(Producer::Preflate { side, sha256 })
+            }
+            (_, None) => Producer::from_id(encoder, level),
+            _ => None,
+        }
+    }
+
+    /// The producer an id and level name, if this version can run it without side data.
+    pub fn from_id(encoder: &str, level: i32) -> Option<Producer> {
+        match encoder {
+            ENCODER_GO if crate::go::Deflater::new(level).is_some() && level != -1 => {
+                Some(Producer::Go { level })
+            }
+            ENCODER_ZLIB if (1..=9).contains(&level) => Some(Producer::Zlib { level }),
+            ENCODER_GO127 if crate::klauspost::Deflater::new(level).is_some() => {
+                Some(Producer::Go127 { level })
+            }
+            ENCODER_PGZIP if crate::klauspost::Pgzip::new(level).is_some() => {
+                Some(Producer::Pgzip { level })
+            }
+            ENCODER_GNU if (1..=9).contains(&level) => Some(Producer::Gnu { level }),
+            _ => None,
+        }
+    }
+}
+
+/// What rebuilds a stream: its producer and its header bytes as they were (mtime, OS, name).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recipe {
+    pub producer: Producer,
+    pub header: Vec<u8>,
+    /// Where the stream can be taken up again (Go's lazy levels): with these, its pieces are
+    /// rebuilt on every core at once.
+    pub restarts: Vec<Restart>,
+}
+
+/// How far apart create records restart points: pieces of a few MiB keep every core busy
+/// and little in memory.
+pub const RESTART_SPACING: u64 = 4 << 20;
+
+/// The most raw bytes between restart points a reader accepts, so that what one piece holds
+/// is bounded whatever a bundle says: create takes a point at the first block boundary past
+/// `RESTART_SPACING`, and a Go block covers at most 16384 × 258 bytes (4.03 MiB).
+pub const MAX_RESTART_GAP: u64 = 3 * RESTART_SPACING;
+
+/// The fewest raw bytes between restart points (and before the first) a bundle may list: a
+/// point costs a piece's setup, and create never takes them closer than `RESTART_SPACING`.
+/// (Checked where bundle.json is accepted; the encoders themselves rebuild any spacing.)
+pub const MIN_RESTART_GAP: u64 = RESTART_SPACING / 4;
+
+/// Whether every restart point is at least `MIN_RESTART_GAP` after the one before (or the
+/// start).
+pub fn spaced(raws: impl Iterator<Item = u64>) -> bool {
+    let mut last = 0u64;
+    raws.into_iter().all(|raw| {
+        let ok = raw.checked_sub(last).is_some_and(|g| g >= MIN_RESTART_GAP);
+        last = raw;
+        ok
+    })
+}
+
+impl Recipe {
+    /// A recipe from what a bundle says, checked: a known producer and bytes that are exactly
+    /// one gzip member header (at most `MAX_HEADER` bytes).
+    pub fn new(producer: Producer, header: Vec<u8>) -> Option<Recipe> {
+        let mut probe = header.clone();
+        probe.extend_from_slice(&[0; 8]);
+        (header.len() <= MAX_HEADER && header_len(&probe) == Some(header.len())).then_some(Recipe {
+            producer,
+            header,
+            restarts: Vec::new(),
+        })
+    }
+
+    /// The same recipe going by `restarts`, if they are plausible for a producer that has
+    /// them and a `raw_size`-byte stream (`Restart::plausible`).
+    pub fn with_restarts(mut self, restarts: Vec<Restart>, raw_size: u64) -> Option<Recipe> {
+        let restartable = matches!(self.producer, Producer::Go { level } if crate::go::Deflater::restartable(level));
+        let trusted = restartable && Restart::plausible(&restarts, raw_size, MAX_RESTART_GAP);
+        if !(restarts.is_empty() || trusted) {
+            return None;
+        }
+        self.restarts = restarts;
+        Some(self)
+    }
+}
+
+/// A header carrying a long name or comment is possible, but no layer producer writes one.
+pub const MAX_HEADER: usize = 4096;
