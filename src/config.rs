@@ -3,13 +3,13 @@
 
 use crate::cli::{CreateArgs, LoadArgs, NetworkArgs};
 use crate::create::CreateOptions;
-use crate::imagelist::RegistryConfig;
 use crate::load::registry::Naming;
 use crate::load::spec::TargetSpec;
 use crate::load::LoadOptions;
 use crate::platform::Platform;
 use crate::registry::credentials::Credential;
 use crate::registry::retry::RetryPolicy;
+use crate::registry::RegistryConfig;
 use crate::registry::{GlobalOptions, Registries};
 use anyhow::{Context, Result};
 

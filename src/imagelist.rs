@@ -3,6 +3,7 @@
 
 use crate::platform::Platform;
 use crate::reference::Reference;
+use crate::registry::RegistryConfig;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -30,18 +31,6 @@ pub struct ImageEntry {
     /// The entry names its own platforms (which then beat `--platform`).
     pub own_platforms: bool,
     pub line: usize,
-}
-
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct RegistryConfig {
-    #[serde(default)]
-    pub plain_http: bool,
-    pub ca_file: Option<PathBuf>,
-    #[serde(default)]
-    pub insecure_skip_tls_verify: bool,
-    pub username_env: Option<String>,
-    pub password_env: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]

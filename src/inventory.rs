@@ -219,7 +219,7 @@ fn held_by(
 }
 
 /// `--from registry://HOST[:PORT]` (with `cfg` for how to reach it) or `--from oci:DIR`.
-pub fn take(from: &str, cfg: crate::imagelist::RegistryConfig) -> Result<Inventory> {
+pub fn take(from: &str, cfg: crate::registry::RegistryConfig) -> Result<Inventory> {
     if let Some(dir) = from.strip_prefix("oci:") {
         return from_oci(Path::new(dir));
     }

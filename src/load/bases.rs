@@ -14,6 +14,10 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::path::PathBuf;
 
+/// Left-out layers sent from a base, by digest: which base (its index) and its record there.
+pub(super) type FromBase =
+    std::collections::HashMap<crate::digest::Digest, (usize, crate::format::BlobRecord)>;
+
 pub struct Base {
     pub path: PathBuf,
     reader: BundleReader,

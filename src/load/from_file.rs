@@ -2,8 +2,10 @@
 //! blobs are sent in parallel, each read from its own frame, while a second thread verifies the
 //! whole file (every blob, every byte); manifests and tags follow only once that passed.
 
+use super::commit::commit;
+use super::options::{LoadOptions, LoadReport};
+use super::prepare::Prepared;
 use super::target::BlobOutcome;
-use super::{commit, LoadOptions, LoadReport, Prepared};
 use crate::digest::{Digest, HashingReader};
 use crate::format::reader::BundleReader;
 use crate::format::BlobRecord;

@@ -2,8 +2,10 @@
 //! verified (one blob at a time, never the whole bundle), manifests and tags only after the end
 //! of the stream checked out.
 
+use super::commit::commit;
+use super::options::{LoadOptions, LoadReport};
+use super::prepare::Prepared;
 use super::target::BlobOutcome;
-use super::{commit, LoadOptions, LoadReport, Prepared};
 use crate::fsutil::PartialFile;
 use crate::progress::{Mode, Progress};
 use crate::select::PlannedImage;

@@ -27,7 +27,7 @@ pub struct Endpoint {
     /// Name as users write it (`docker.io`).
     pub registry: String,
     /// How this command sets plain HTTP, a CA and credentials, for hints (`pass --plain-http`).
-    pub hints: super::Hints,
+    pub hints: super::hints::Hints,
     /// `https://registry-1.docker.io`
     pub base_url: String,
     /// Log every request on stderr (`-v`).

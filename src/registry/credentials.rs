@@ -5,7 +5,7 @@
 //!
 //! Credentials live only in memory; they are never written to a bundle or a log.
 
-use crate::imagelist::RegistryConfig;
+use super::settings::RegistryConfig;
 use docker_credential::{CredentialRetrievalError, DockerCredential};
 use std::fmt;
 

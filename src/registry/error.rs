@@ -77,7 +77,7 @@ impl RegistryError {
     pub fn of_status(
         registry: &str,
         has_credential: bool,
-        hints: &super::Hints,
+        hints: &super::hints::Hints,
         status: u16,
         body: &str,
         what: &str,

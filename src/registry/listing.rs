@@ -1,8 +1,9 @@
 //! Listing what a registry holds: `/v2/_catalog` and `/v2/NAME/tags/list`, following the
 //! `Link: <...>; rel="next"` pages.
 
+use super::client::RegistryClient;
 use super::client::{pull_scope, Req};
-use super::{RegistryClient, RegistryError};
+use super::error::RegistryError;
 use reqwest::header::LINK;
 use reqwest::Method;
 use std::io::Read;

@@ -2,10 +2,10 @@
 //! redirects followed without credentials to other hosts, and the digest checked at the end.
 //! The whole download is one transaction under the retry policy.
 
+use super::client::RegistryClient;
 use super::client::{pull_scope, retry_after, Auth, Req};
 use super::error::{is_transient_status, RegistryError};
 use super::retry::Step;
-use super::RegistryClient;
 use crate::digest::{hasher_for_prefix, Digest, HashingWriter};
 use reqwest::blocking::Response;
 use reqwest::{Method, StatusCode};

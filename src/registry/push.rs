@@ -1,10 +1,11 @@
 //! Pushing to a registry: blob existence, cross-repository mounts, monolithic uploads, and
 //! manifests sent byte for byte with their own media type.
 
+use super::client::RegistryClient;
 use super::client::{Auth, Req};
+use super::error::RegistryError;
 use super::retry::Step;
 use super::stream::StreamError;
-use super::{RegistryClient, RegistryError};
 use crate::digest::Digest;
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};

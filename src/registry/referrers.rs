@@ -3,7 +3,8 @@
 //! cosign's tags), for `create` to carry signatures, attestations and SBOMs with their images.
 
 use super::client::{pull_scope, Req};
-use super::{Manifest, RegistryClient, RegistryError};
+use super::client::{Manifest, RegistryClient};
+use super::error::RegistryError;
 use crate::digest::Digest;
 use crate::manifest::Descriptor;
 use reqwest::Method;

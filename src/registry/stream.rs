@@ -8,7 +8,7 @@
 //! connection lives on the runtime that opened it and only makes progress while that thread
 //! drives it, so connections must not be shared between threads.
 
-use super::HttpSettings;
+use super::settings::HttpSettings;
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 use reqwest::header::HeaderMap;
@@ -63,7 +63,7 @@ pub enum StreamError {
     Transfer(String),
     /// Reading the body from its source failed.
     Source(std::io::Error),
-    Setup(super::RegistryError),
+    Setup(super::error::RegistryError),
 }
 
 impl Streamer {

@@ -3,16 +3,18 @@
 //! (`references`), then the seek index and the hash of every byte. `bundle verify` runs it over
 //! the whole file; `bundle load` and `bundle serve` drive the same session (opened by `open`).
 
+mod checked;
 mod error;
 mod open;
 mod references;
 mod session;
 mod trust;
 
+pub use checked::Checked;
 pub use error::VerifyError;
 pub use open::{Opened, PartsInfo};
 pub use references::images_using;
-pub use session::{Checked, Session};
+pub use session::Session;
 pub use trust::{check_signature, load_keys, TrustedKey};
 
 use crate::digest::{hash_reader, Digest};

@@ -1,8 +1,8 @@
 //! Opening a bundle for checking, shared by verify, load and serve: one file or the parts of a
 //! split bundle, by position (the seek index) and as one stream.
 
+use super::error::VerifyError;
 use super::trust::TrustedKey;
-use super::VerifyError;
 use crate::digest::Digest;
 use crate::format::parts::PartSet;
 use crate::format::reader::BundleReader;

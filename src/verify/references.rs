@@ -1,7 +1,8 @@
 //! What the manifests of a bundle may reference: pure checks over bundle.json and the verified
 //! manifest bytes, run before any config or layer is trusted.
 
-use super::{Checked, VerifyError};
+use super::checked::Checked;
+use super::error::VerifyError;
 use crate::digest::Digest;
 use crate::format::{BlobRecord, BundleManifest};
 use crate::manifest;

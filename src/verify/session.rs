@@ -2,9 +2,10 @@
 //! files and every manifest first (`open`), then each config and layer as the caller reads it,
 //! then the seek index and the hash of every byte (`finish`).
 
+use super::checked::Checked;
+use super::error::VerifyError;
 use super::references::{check_references, images_using};
 use super::trust::{check_signature, TrustedKey};
-use super::VerifyError;
 use crate::digest::{Digest, HashingWriter};
 use crate::format::reader::MAX_METADATA_BYTES;
 use crate::format::stream::{Member, StreamReader};
@@ -18,19 +19,6 @@ use std::io::{Read, Write};
 
 /// Manifests and indexes are held in memory; registries refuse larger ones anyway.
 const MAX_MANIFEST: u64 = 4 * 1024 * 1024;
-
-/// What the signed part of a bundle says, once checked.
-pub struct Checked {
-    pub doc: BundleManifest,
-    /// Fingerprint of the trusted key that verified the signature; None if unsigned and allowed.
-    pub signer: Option<String>,
-    pub index_json: Vec<u8>,
-    /// Every manifest and index, by digest, bytes verified.
-    pub metadata: HashMap<Digest, Vec<u8>>,
-    /// Layers carried as tars whose rebuild this session left to its caller
-    /// (`Session::defer_rebuilds`): their frames were read and checked, their digests not yet.
-    pub unproven: Vec<BlobRecord>,
-}
 
 /// A bundle being read front to back with every check applied.
 pub struct Session<R> {
@@ -211,9 +199,9 @@ impl<R: Read> Session<R> {
         let mut w = HashingWriter::new(sink);
         // A layer carried uncompressed is rebuilt on the way: what is hashed (and what the sink
         // gets) is the gzip stream the digest names.
-        let read = match rec.recipe().and_then(|r| crate::regzip::Rebuilder::new(&r)) {
+        let read = match rec.recipe().and_then(|r| gzip_exact::Rebuilder::new(&r)) {
             Some(r) => {
-                let mut rebuilt = crate::regzip::RebuildWriter::new(&mut w, r);
+                let mut rebuilt = gzip_exact::RebuildWriter::new(&mut w, r);
                 self.stream.read_data(m, &mut rebuilt).and_then(|()| {
                     rebuilt.finish().map(drop).map_err(|e| FormatError::Io {
                         path: self.name.clone(),

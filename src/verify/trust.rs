@@ -1,7 +1,7 @@
 //! Trusted keys (`--key FILE`, `--key DIR`) and the signature check over `bundle.json`: pure
 //! functions of the bytes and the keys.
 
-use super::VerifyError;
+use super::error::VerifyError;
 use ed25519_dalek::VerifyingKey;
 use std::path::PathBuf;
 

@@ -1,0 +1,19 @@
+//! What a verified bundle's signed part says: the product of a `Session`, read by the
+//! reference checks and by every command that loads or serves a bundle.
+
+use crate::digest::Digest;
+use crate::format::{BlobRecord, BundleManifest};
+use std::collections::HashMap;
+
+/// What the signed part of a bundle says, once checked.
+pub struct Checked {
+    pub doc: BundleManifest,
+    /// Fingerprint of the trusted key that verified the signature; None if unsigned and allowed.
+    pub signer: Option<String>,
+    pub index_json: Vec<u8>,
+    /// Every manifest and index, by digest, bytes verified.
+    pub metadata: HashMap<Digest, Vec<u8>>,
+    /// Layers carried as tars whose rebuild this session left to its caller
+    /// (`Session::defer_rebuilds`): their frames were read and checked, their digests not yet.
+    pub unproven: Vec<BlobRecord>,
+}
