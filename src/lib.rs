@@ -1,14 +1,12 @@
 //! bundle: carry container images into air-gapped networks as one signed, seekable file.
 //! The binary is a thin shell over this library; tests use it directly too.
 
-pub mod cache;
 pub mod causes;
 pub mod cli;
 pub mod config;
 pub mod console;
 pub mod cosign;
 pub mod create;
-pub mod delta;
 pub mod digest;
 pub mod exit_codes;
 pub mod format;
@@ -23,7 +21,7 @@ pub mod manifest;
 pub mod platform;
 pub mod progress;
 pub mod reference;
-pub mod reftars;
+pub mod reference_tars;
 pub mod registry;
 pub mod report;
 pub mod select;

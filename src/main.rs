@@ -127,11 +127,14 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Cache(a) => {
             let root = a
                 .cache_dir
-                .unwrap_or_else(bundle::cache::BlobCache::default_root);
+                .unwrap_or_else(bundle::create::cache::BlobCache::default_root);
             match a.prune {
-                false => say!("{}", report::cache(&bundle::cache::usage(&root), a.json)),
+                false => say!(
+                    "{}",
+                    report::cache(&bundle::create::cache::usage(&root), a.json)
+                ),
                 true => {
-                    let p = bundle::cache::prune(&root, a.older_than, a.max_size);
+                    let p = bundle::create::cache::prune(&root, a.older_than, a.max_size);
                     say!("{}", report::pruned(&root, &p, a.json));
                 }
             }

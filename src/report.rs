@@ -171,7 +171,7 @@ pub fn inventory(output: &Path, inv: &Inventory) -> String {
 }
 
 /// `bundle cache`: where the cache is and what it holds.
-pub fn cache(u: &crate::cache::Usage, json: bool) -> String {
+pub fn cache(u: &crate::create::cache::Usage, json: bool) -> String {
     if json {
         return serde_json::to_string(u).unwrap_or_default();
     }
@@ -188,7 +188,7 @@ pub fn cache(u: &crate::cache::Usage, json: bool) -> String {
 }
 
 /// `bundle cache --prune`: what went and what stayed.
-pub fn pruned(root: &Path, p: &crate::cache::Pruned, json: bool) -> String {
+pub fn pruned(root: &Path, p: &crate::create::cache::Pruned, json: bool) -> String {
     if json {
         let mut v = serde_json::to_value(p).unwrap_or_default();
         v["root"] = root.display().to_string().into();

@@ -43,7 +43,7 @@ impl PlannedImage {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum PlanError {
+pub enum SelectError {
     #[error("--image {0}: no such image in the bundle; it holds: {1}")]
     NoSuchImage(String, String),
     #[error("--image {0} could be any of {1}; give more of the name")]
@@ -59,7 +59,7 @@ pub fn plan(
     checked: &Checked,
     images: &[String],
     platforms: &[Platform],
-) -> Result<Vec<PlannedImage>, PlanError> {
+) -> Result<Vec<PlannedImage>, SelectError> {
     let doc = &checked.doc;
     let mut chosen: HashSet<&str> = HashSet::new();
     for w in images {
@@ -75,7 +75,7 @@ pub fn plan(
 
 /// The images `--image w` names: those it names in full (`wanted_one`), else the one whose
 /// name ends with it at a `/` (`team/app:1.0` or `app:1.0` for `quay.io/team/app:1.0`).
-fn chosen_by<'a>(w: &str, all: &'a [ImageRecord]) -> Result<Vec<&'a str>, PlanError> {
+fn chosen_by<'a>(w: &str, all: &'a [ImageRecord]) -> Result<Vec<&'a str>, SelectError> {
     let names = |v: Vec<&'a ImageRecord>| v.into_iter().map(|i| i.reference.as_str()).collect();
     let full: Vec<_> = all.iter().filter(|i| wanted_one(w, i)).collect();
     if !full.is_empty() {
@@ -88,14 +88,17 @@ fn chosen_by<'a>(w: &str, all: &'a [ImageRecord]) -> Result<Vec<&'a str>, PlanEr
         .collect();
     match short.len() {
         1 => Ok(names(short)),
-        0 => Err(PlanError::NoSuchImage(
+        0 => Err(SelectError::NoSuchImage(
             w.to_string(),
             all.iter()
                 .map(|i| i.reference.as_str())
                 .collect::<Vec<_>>()
                 .join(", "),
         )),
-        _ => Err(PlanError::Ambiguous(w.to_string(), names(short).join(", "))),
+        _ => Err(SelectError::Ambiguous(
+            w.to_string(),
+            names(short).join(", "),
+        )),
     }
 }
 
@@ -133,9 +136,9 @@ impl<'a> Bundle<'a> {
         &self,
         img: &ImageRecord,
         platforms: &[Platform],
-    ) -> Result<PlannedImage, PlanError> {
+    ) -> Result<PlannedImage, SelectError> {
         let reference = Reference::parse(&img.reference)
-            .map_err(|e| PlanError::BadReference(img.reference.clone(), e.to_string()))?;
+            .map_err(|e| SelectError::BadReference(img.reference.clone(), e.to_string()))?;
         let (children, partial) = self.chosen_children(img, platforms)?;
         let mut manifests: Vec<BlobRecord> = children
             .iter()
@@ -194,7 +197,7 @@ impl<'a> Bundle<'a> {
         &self,
         img: &'a ImageRecord,
         platforms: &[Platform],
-    ) -> Result<(Vec<&'a Digest>, bool), PlanError> {
+    ) -> Result<(Vec<&'a Digest>, bool), SelectError> {
         let mut children: Vec<&Digest> = img.manifests.iter().collect();
         if platforms.is_empty() || !self.indexes.contains_key(&img.digest) {
             return Ok((children, !img.complete));
@@ -208,7 +211,7 @@ impl<'a> Bundle<'a> {
                 .is_some_and(|p| platforms.iter().any(|w| w.matches(&p)))
         });
         if !runnable {
-            return Err(PlanError::NoSuchPlatform(
+            return Err(SelectError::NoSuchPlatform(
                 platforms
                     .iter()
                     .map(|p| p.to_string())

@@ -1,6 +1,6 @@
 //! Where each file of a tar sits: its path and the byte range of its entry (extension headers,
 //! header, data and padding). A release-2 layer is encoded against the entries of release 1
-//! with the same path (`format::refdelta`); this is the cheap index that finds them. Pure: it
+//! with the same path (`format::patch`); this is the cheap index that finds them. Pure: it
 //! reads the headers and skips the data.
 
 use std::io::{self, Read};

@@ -6,7 +6,7 @@
 //! Packed frames are kept in the cache (`packed/`) for the next run, and proven again before
 //! they are used: the cache is not trusted.
 
-use crate::cache::BlobCache;
+use crate::create::cache::BlobCache;
 use crate::digest::{hash_reader, Digest, HashingWriter};
 use crate::format::frames::{frame_reader, write_compressed_long};
 use crate::format::{padded, RebuildRecord};

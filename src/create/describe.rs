@@ -3,7 +3,7 @@
 
 use super::plan::Plan;
 use super::resolve::ResolvedImage;
-use crate::delta::Base;
+use crate::create::base::Base;
 use crate::digest::Digest;
 use crate::format::{
     BlobRecord, BundleManifest, DeltaBase, FileRecord, ImageRecord, Signer, FORMAT_VERSION,

@@ -2,7 +2,7 @@
 //! the writer follows them through `Arrivals`.
 
 use super::plan::{Need, Plan};
-use crate::cache::BlobCache;
+use crate::create::cache::BlobCache;
 use crate::digest::Digest;
 use crate::progress::Progress;
 use crate::registry::Registries;

@@ -4,10 +4,12 @@
 //! downloads, `describe` (bundle.json; pure) and `write` (the signed file or its parts) →
 //! `summary`.
 
-pub mod against;
+pub mod base;
+pub mod cache;
 pub mod compact;
 mod describe;
 mod fetch;
+pub mod patch;
 mod plan;
 pub mod referrers;
 mod resolve;
@@ -17,8 +19,8 @@ mod write;
 
 pub use summary::CreateSummary;
 
-use crate::cache::BlobCache;
-use crate::delta::Base;
+use crate::create::base::Base;
+use crate::create::cache::BlobCache;
 use crate::digest::Digest;
 use crate::imagelist::ImageList;
 use crate::platform::Platform;
@@ -87,7 +89,7 @@ pub fn create(opts: &CreateOptions) -> Result<CreateSummary> {
     let base = opts
         .since
         .as_deref()
-        .map(crate::delta::load_base)
+        .map(crate::create::base::load_base)
         .transpose()?;
     let cache = open_cache(opts, &output_dir(&opts.output)?)?;
     let tool = opts
@@ -351,20 +353,20 @@ impl Bundle<'_> {
         s: compact::Settings,
         notes: &Progress,
     ) -> Result<()> {
-        let picks = against::pick(images, base, packed);
+        let picks = patch::pick(images, base, packed);
         if picks.is_empty() {
             return Ok(());
         }
-        let mut refs = crate::reftars::ReferenceTars::new();
+        let mut refs = crate::reference_tars::ReferenceTars::new();
         match &base.file {
             Some(file) => {
                 let reader = crate::format::reader::BundleReader::open(file)?;
-                let source = crate::reftars::ReferenceTars::bundle_source(reader)?;
+                let source = crate::reference_tars::ReferenceTars::bundle_source(reader)?;
                 refs.add(base.name.clone(), source);
             }
-            None => against::fetch_references(&picks, self.registries, &refs, self.output.cache),
+            None => patch::fetch_references(&picks, self.registries, &refs, self.output.cache),
         }
-        let line = against::encode_all(&picks, &refs, packed, self.output.cache, s, "the base's")?;
+        let line = patch::encode_all(&picks, &refs, packed, self.output.cache, s, "the base's")?;
         notes.line(&line);
         Ok(())
     }
@@ -398,14 +400,14 @@ impl Bundle<'_> {
         s: compact::Settings,
         notes: &Progress,
     ) -> Result<()> {
-        let picks = against::pick_within(images, &plan.needs, packed);
+        let picks = patch::pick_within(images, &plan.needs, packed);
         if picks.is_empty() {
             return Ok(());
         }
-        let refs = crate::reftars::ReferenceTars::new();
-        against::spool_own(&picks, packed, &refs)?;
+        let refs = crate::reference_tars::ReferenceTars::new();
+        patch::spool_own(&picks, packed, &refs)?;
         let other = "other layers of this bundle";
-        let line = against::encode_all(&picks, &refs, packed, self.output.cache, s, other)?;
+        let line = patch::encode_all(&picks, &refs, packed, self.output.cache, s, other)?;
         notes.line(&line);
         Ok(())
     }

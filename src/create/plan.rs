@@ -3,7 +3,7 @@
 //! delta leaves out because the other side holds them. Pure: no I/O.
 
 use super::resolve::ResolvedImage;
-use crate::delta::Base;
+use crate::create::base::Base;
 use crate::digest::Digest;
 use std::collections::{HashMap, HashSet};
 

@@ -2,7 +2,7 @@
 //! of indexes) and collect the blobs they reference.
 
 use super::referrers::Policy;
-use crate::cache::BlobCache;
+use crate::create::cache::BlobCache;
 use crate::digest::Digest;
 use crate::imagelist::ImageEntry;
 use crate::manifest::MAX_MANIFEST_BYTES_PER_IMAGE;

@@ -7,7 +7,7 @@ use super::compact::Packed;
 use super::describe::{manifests_of, Described, Member};
 use super::fetch::{Abandoned, Ready};
 use super::resolve::ResolvedImage;
-use crate::cache::BlobCache;
+use crate::create::cache::BlobCache;
 use crate::digest::{Digest, HashingReader};
 use crate::format::parts::{
     manifest_path, signature_path, PartsManifest, PartsWriter, PARTS_VERSION,

@@ -3,8 +3,8 @@
 pub mod envelope;
 pub mod frames;
 pub mod parts;
+pub mod patch;
 pub mod reader;
-pub mod refdelta;
 pub mod source;
 pub mod stream;
 pub mod writer;
@@ -442,7 +442,7 @@ pub struct RebuildRecord {
     pub restarts: Vec<[u64; 6]>,
 }
 
-/// The layer a member is encoded against (`refdelta`), and the member itself.
+/// The layer a member is encoded against (`patch`), and the member itself.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ReferenceRecord {
@@ -461,7 +461,7 @@ pub struct ReferenceRecord {
 pub trait References: Send + Sync {
     /// The tar of `r.layer`, checked to hash to `r.raw_digest`; or why it cannot be had, in
     /// a sentence that names the layer.
-    fn get(&self, r: &ReferenceRecord) -> Result<std::sync::Arc<dyn refdelta::Reference>, String>;
+    fn get(&self, r: &ReferenceRecord) -> Result<std::sync::Arc<dyn patch::Reference>, String>;
 }
 
 impl RebuildRecord {
@@ -613,7 +613,7 @@ impl BlobRecord {
             None => Ok(Box::new(gzip_exact::RebuildReader::new(member, r))),
             Some(reference) => {
                 let tar = self.reference_tar(reference, refs)?;
-                let tars = refdelta::Decoder::new(member, tar, rebuild.tar_member_size());
+                let tars = patch::Decoder::new(member, tar, rebuild.tar_member_size());
                 Ok(Box::new(gzip_exact::RebuildReader::new(tars, r)))
             }
         }
@@ -624,7 +624,7 @@ impl BlobRecord {
         &self,
         reference: &ReferenceRecord,
         refs: Option<&dyn References>,
-    ) -> std::io::Result<std::sync::Arc<dyn refdelta::Reference>> {
+    ) -> std::io::Result<std::sync::Arc<dyn patch::Reference>> {
         let missing = |why: String| std::io::Error::new(std::io::ErrorKind::NotFound, why);
         match refs {
             Some(refs) => refs.get(reference).map_err(missing),

@@ -66,7 +66,7 @@ impl Bases {
             .collect()
     }
 
-    pub fn set_references(&mut self, refs: std::sync::Arc<crate::reftars::ReferenceTars>) {
+    pub fn set_references(&mut self, refs: std::sync::Arc<crate::reference_tars::ReferenceTars>) {
         for b in &mut self.0 {
             b.reader.set_references(refs.clone());
         }

@@ -79,7 +79,7 @@ pub fn load(
             let gz = std::fs::File::open(&path)?;
             refs.spool(
                 &blob.digest,
-                crate::reftars::gunzip(gz),
+                crate::reference_tars::gunzip(gz),
                 references[&blob.digest],
             )?;
         }

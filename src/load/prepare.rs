@@ -23,7 +23,7 @@ pub(super) struct Prepared<'a> {
     pub targets: Vec<Box<dyn Target>>,
     pub users: Vec<(BlobRecord, Vec<&'a PlannedImage>)>,
     /// The reference tars of the layers carried as deltas, all at hand (`references`).
-    pub references: Option<std::sync::Arc<crate::reftars::ReferenceTars>>,
+    pub references: Option<std::sync::Arc<crate::reference_tars::ReferenceTars>>,
     pub bases: Bases,
     /// Left-out layers sent from a base (by digest: the base's record), for the targets that
     /// lack them.

@@ -21,7 +21,7 @@ pub(super) fn references<'a>(
     from_base: &'a FromBase,
     doc: &crate::format::BundleManifest,
     bases: &Bases,
-) -> Result<Option<std::sync::Arc<crate::reftars::ReferenceTars>>> {
+) -> Result<Option<std::sync::Arc<crate::reference_tars::ReferenceTars>>> {
     let stdin = file.as_os_str() == "-";
     let carried: std::collections::HashSet<_> = doc.blobs.iter().map(|b| &b.digest).collect();
     // A left-out layer sent from a base is read as that base carries it: maybe a delta too.
@@ -40,14 +40,17 @@ pub(super) fn references<'a>(
     if needed.is_empty() && !own {
         return Ok(None);
     }
-    let mut tars = crate::reftars::ReferenceTars::new();
+    let mut tars = crate::reference_tars::ReferenceTars::new();
     if !stdin && own {
         let reader = crate::format::reader::BundleReader::open(file)?;
-        let source = crate::reftars::ReferenceTars::bundle_source(reader)?;
+        let source = crate::reference_tars::ReferenceTars::bundle_source(reader)?;
         tars.add(file.display().to_string(), source);
     }
     for (name, reader) in bases.readers()? {
-        tars.add(name, crate::reftars::ReferenceTars::bundle_source(reader)?);
+        tars.add(
+            name,
+            crate::reference_tars::ReferenceTars::bundle_source(reader)?,
+        );
     }
     // Each reference is unpacked on its own core: they are whole layers.
     let mut firsts = std::collections::HashSet::new();
@@ -71,7 +74,7 @@ pub(super) fn references<'a>(
 fn reference_at_hand(
     bases: &Bases,
     targets: &[Box<dyn Target>],
-    tars: &crate::reftars::ReferenceTars,
+    tars: &crate::reference_tars::ReferenceTars,
     blob: &BlobRecord,
     r: &crate::format::ReferenceRecord,
     imgs: &[&PlannedImage],
@@ -82,7 +85,7 @@ fn reference_at_hand(
     }
     for t in targets {
         if let Some(gz) = t.open_blob(&r.layer, r.layer_size, imgs)? {
-            tars.spool(&r.layer, crate::reftars::gunzip(gz), r.raw_size)?;
+            tars.spool(&r.layer, crate::reference_tars::gunzip(gz), r.raw_size)?;
             return tars
                 .get(r)
                 .map(drop)

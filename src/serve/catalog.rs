@@ -169,11 +169,11 @@ impl Catalog {
                 detail: format!("layer {layer} is carried as a delta against {why}"),
             });
         }
-        let mut tars = crate::reftars::ReferenceTars::new();
+        let mut tars = crate::reference_tars::ReferenceTars::new();
         for f in files {
             // Both errors name the bundle: said once, not "X: X: ...".
             let reader = BundleReader::open(f).map_err(anyhow::Error::from)?;
-            let source = crate::reftars::ReferenceTars::bundle_source(reader)?;
+            let source = crate::reference_tars::ReferenceTars::bundle_source(reader)?;
             tars.add(f.display().to_string(), source);
         }
         Ok(Some(std::sync::Arc::new(tars)))

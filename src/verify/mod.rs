@@ -100,11 +100,11 @@ fn references(
     path: &Path,
     base: Option<&Path>,
 ) -> Result<std::sync::Arc<dyn crate::format::References>, VerifyError> {
-    let mut tars = crate::reftars::ReferenceTars::new();
+    let mut tars = crate::reference_tars::ReferenceTars::new();
     let given = base.map(|b| (format!("--base {}", b.display()), b));
     for (name, p) in std::iter::once((path.display().to_string(), path)).chain(given) {
         let reader = BundleReader::open(p)?;
-        let source = crate::reftars::ReferenceTars::bundle_source(reader)
+        let source = crate::reference_tars::ReferenceTars::bundle_source(reader)
             .map_err(|e| VerifyError::inconsistent(&name, crate::causes::flatten(e.chain())))?;
         tars.add(name, source);
     }

@@ -8,7 +8,7 @@ mod create;
 mod delta;
 mod hostile;
 mod load;
-mod refdelta;
+mod patch;
 mod referrers;
 mod release_cycle;
 mod rough_edges;

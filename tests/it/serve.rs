@@ -412,7 +412,7 @@ fn walkdir(dir: &Path) -> Vec<std::path::PathBuf> {
 /// bundle, release 2 in a `--compact --since` one that carries its layer as a delta against
 /// release 1's. `sign` is `--key KEY` or `--unsigned`. (base, delta, the delta layer's digest)
 fn pod_releases(w: &Path, sign: &[&str]) -> (std::path::PathBuf, std::path::PathBuf, String) {
-    use crate::refdelta::{files, release_two, tar_of};
+    use crate::patch::{files, release_two, tar_of};
     let dir = w.join("layout");
     let mut l = layout::Layout::new(&dir);
     let pod1 = files(&["/usr/share/zoneinfo"], 3 << 20);

@@ -3,7 +3,7 @@
 // rebuilt gzip's digest says otherwise) and its reference from the loading side. Decoding
 // must never panic, hang or allocate past its bounds, and what an encoding made must decode
 // back exactly. A reference spooled from a target or a base stops at its promised size.
-use bundle::format::refdelta::{self, Decoder, Reference};
+use bundle::format::patch::{self, Decoder, Reference};
 use libfuzzer_sys::fuzz_target;
 use std::io::Read;
 use std::sync::Arc;
@@ -24,24 +24,24 @@ fuzz_target!(|data: &[u8]| {
 
     // The member as a reference layer spooled by a loader: never past the size its record
     // promises (member_len here), whether it comes as a tar or as a gzip (maybe a bomb).
-    let tars = bundle::reftars::ReferenceTars::new();
+    let tars = bundle::reference_tars::ReferenceTars::new();
     let layer = bundle::digest::Digest::of(member);
     let as_tar: Box<dyn Read + Send> = Box::new(std::io::Cursor::new(member.to_vec()));
     match tars.spool(&layer, as_tar, member_len) {
         Ok(s) => assert!(s.size <= member_len),
         Err(_) => assert!(member.len() as u64 > member_len),
     }
-    let gz = bundle::reftars::gunzip(std::io::Cursor::new(member.to_vec()));
-    if let Ok(s) = bundle::reftars::ReferenceTars::new().spool(&layer, gz, member_len) {
+    let gz = bundle::reference_tars::gunzip(std::io::Cursor::new(member.to_vec()));
+    if let Ok(s) = bundle::reference_tars::ReferenceTars::new().spool(&layer, gz, member_len) {
         assert!(s.size <= member_len);
     }
 
     // The same bytes as a tar pair: the member encoded against the reference decodes back.
     let old = bundle::tarindex::index(&reference_bytes(&reference)[..]).unwrap_or_default();
     let new = bundle::tarindex::index(member).unwrap_or_default();
-    let chunks = refdelta::plan(member.len() as u64, 0, &new, &old);
+    let chunks = patch::plan(member.len() as u64, 0, &new, &old);
     let mut enc = Vec::new();
-    refdelta::encode(&mut &member[..], &chunks, reference.as_ref(), 1, &mut enc).expect("encodes");
+    patch::encode(&mut &member[..], &chunks, reference.as_ref(), 1, &mut enc).expect("encodes");
     let mut back = Vec::new();
     Decoder::new(&enc[..], reference, member.len() as u64)
         .read_to_end(&mut back)

@@ -1,5 +1,5 @@
 //! `create --compact --since BASE.bundle`: a changed layer is encoded against the layer it
-//! replaces in the base (`format::refdelta`), which the other side holds, so an update carries
+//! replaces in the base (`format::patch`), which the other side holds, so an update carries
 //! little more than the files that changed. The reference is the same repository's layer at
 //! the same position in the base's manifest that shares most layers with the new one (the
 //! previous tag). A delta is kept only once it is proven: decoded against the reference and
@@ -7,13 +7,13 @@
 
 use super::compact::{Packed, Settings};
 use super::resolve::ResolvedImage;
-use crate::cache::BlobCache;
-use crate::delta::Base;
+use crate::create::base::Base;
+use crate::create::cache::BlobCache;
 use crate::digest::{hash_reader, Digest, HashingWriter};
 use crate::format::frames::{frame_reader, write_stored};
-use crate::format::{padded, refdelta, ReferenceRecord};
+use crate::format::{padded, patch, ReferenceRecord};
 use crate::fsutil::PartialFile;
-use crate::reftars::{ReferenceTars, Spooled};
+use crate::reference_tars::{ReferenceTars, Spooled};
 use anyhow::{Context, Result};
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
@@ -218,7 +218,7 @@ pub fn fetch_references(
             io::Seek::rewind(&mut file)?;
             // A registry's layer: no more tar than any layer inflates to.
             let most = gzip_exact::max_raw_size(p.reference_size);
-            refs.spool(&p.reference, crate::reftars::gunzip(file), most)?;
+            refs.spool(&p.reference, crate::reference_tars::gunzip(file), most)?;
             Ok(())
         })();
         if let Err(e) = fetched {
@@ -292,16 +292,16 @@ fn encode(
     let rebuild = &plain.rebuild;
     let size = rebuild.tar_member_size();
     let side = rebuild.side_size.unwrap_or(0);
-    let old = crate::tarindex::index(refdelta::reader(reference.tar.as_ref()))?;
+    let old = crate::tarindex::index(patch::reader(reference.tar.as_ref()))?;
     let mut m = member(plain, size)?;
     io::copy(&mut (&mut m).take(side), &mut io::sink())?;
     let new = crate::tarindex::index(m)?;
-    let chunks = refdelta::plan(size, side, &new, &old);
+    let chunks = patch::plan(size, side, &new, &old);
 
     let dir = cache.packed_dir(&s.kind())?;
     let delta = PartialFile::scratch(&dir, ".delta-")?;
     let mut out = HashingWriter::new(io::BufWriter::new(delta.file()));
-    refdelta::encode(
+    patch::encode(
         &mut member(plain, size)?,
         &chunks,
         reference.tar.as_ref(),
@@ -356,7 +356,7 @@ fn proven(p: &Pick, plain: &Packed, delta: &std::path::Path, reference: &Spooled
         return Ok(false);
     };
     let src = BufReader::with_capacity(1 << 20, File::open(delta)?);
-    let tars = refdelta::Decoder::new(src, reference.tar.clone(), plain.rebuild.tar_member_size());
+    let tars = patch::Decoder::new(src, reference.tar.clone(), plain.rebuild.tar_member_size());
     Ok(hash_reader(gzip_exact::RebuildReader::new(tars, rebuilder))
         .is_ok_and(|(found, count)| found == p.layer && count == p.size))
 }

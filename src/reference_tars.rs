@@ -1,4 +1,4 @@
-//! The reference tars that layers carried as deltas (`format::refdelta`, made by
+//! The reference tars that layers carried as deltas (`format::patch`, made by
 //! `create --compact`) are decoded against: found in the bundle itself or a base bundle, or read
 //! back from a load target or a registry, unpacked into scratch files, and checked against the
 //! digest the delta names.
@@ -12,7 +12,7 @@ use std::io::Read;
 pub type TarSource =
     Box<dyn Fn(&Digest) -> Option<std::io::Result<Box<dyn Read + Send>>> + Send + Sync>;
 
-/// The reference tars that layers carried as deltas (`format::refdelta`) need: read from the
+/// The reference tars that layers carried as deltas (`format::patch`) need: read from the
 /// first source that holds each (a base bundle, a load target), checked against the digest the
 /// delta names, and kept in scratch files for the run (read at random, never all in memory).
 /// Each layer is spooled once: who asks while it is being spooled waits for that spool.
@@ -176,7 +176,7 @@ impl ReferenceTars {
 /// A reference tar in a scratch file, with its size and sha256.
 #[derive(Clone)]
 pub struct Spooled {
-    pub tar: std::sync::Arc<dyn crate::format::refdelta::Reference>,
+    pub tar: std::sync::Arc<dyn crate::format::patch::Reference>,
     pub size: u64,
     pub digest: Digest,
 }
@@ -185,7 +185,7 @@ impl crate::format::References for ReferenceTars {
     fn get(
         &self,
         r: &crate::format::ReferenceRecord,
-    ) -> Result<std::sync::Arc<dyn crate::format::refdelta::Reference>, String> {
+    ) -> Result<std::sync::Arc<dyn crate::format::patch::Reference>, String> {
         let s = self.fetch(&r.layer, r.raw_size)?;
         if s.digest != r.raw_digest || s.size != r.raw_size {
             return Err(format!(
