@@ -28,3 +28,4 @@ pub mod select;
 pub mod serve;
 pub mod tarindex;
 pub mod verify;
+pub mod workers;

@@ -418,10 +418,7 @@ pub fn pack_all(
         s.level,
         1u64 << s.window_log.saturating_sub(20)
     ));
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()?;
+    let pool = crate::workers::pool(crate::workers::cores(), "compact")?;
     let outcomes: Vec<(Digest, Outcome)> = pool.install(|| {
         layers
             .par_iter()

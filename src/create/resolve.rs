@@ -314,13 +314,10 @@ pub fn resolve_all(
     progress: &crate::progress::Progress,
 ) -> Result<Resolved, ResolveError> {
     use rayon::prelude::*;
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(jobs.max(1))
-        .build()
-        .map_err(|e| ResolveError::Invalid {
-            what: "worker threads".into(),
-            reason: e.to_string(),
-        })?;
+    let pool = crate::workers::pool(jobs, "resolve").map_err(|e| ResolveError::Invalid {
+        what: "worker threads".into(),
+        reason: e.to_string(),
+    })?;
     let results: Vec<Result<ResolvedImage, ResolveError>> = pool.install(|| {
         entries
             .par_iter()

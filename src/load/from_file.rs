@@ -97,12 +97,10 @@ fn send_all(
     progress: &Progress,
     proofs: &Arc<Proofs>,
 ) -> Result<Vec<Result<Vec<BlobOutcome>>>> {
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(jobs.max(1))
-        .build()?;
+    let pool = crate::workers::pool(jobs, "load")?;
     // Rebuilding a layer is CPU work with a zstd window of 64 MiB (128 at most): no more of them at a
     // time than there are cores, however many uploads run.
-    let rebuilds = Turns::new(std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let rebuilds = Turns::new(crate::workers::cores());
     Ok(pool.install(|| {
         prepared
             .users

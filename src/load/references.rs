@@ -58,9 +58,7 @@ pub(super) fn references<'a>(
         .into_iter()
         .filter(|(_, r, _)| firsts.insert(&r.layer))
         .collect();
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(std::thread::available_parallelism().map_or(2, |n| n.get()))
-        .build()?;
+    let pool = crate::workers::pool(crate::workers::cores(), "references")?;
     pool.install(|| {
         use rayon::prelude::*;
         needed

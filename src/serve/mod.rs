@@ -48,7 +48,7 @@ pub fn serve(opts: &ServeOptions) -> Result<()> {
     };
     let limits = conns::Limits::new(conns::connection_cap(opts.max_connections));
     // One rebuild at a time per core, each holding a blocking thread for as long as it runs.
-    let producers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let producers = crate::workers::cores();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(opts.threads.max(1))
         // Each read is one chunk and each stream waits its turn, so a few threads keep up; more

@@ -127,10 +127,7 @@ pub fn prove_rebuilt(
     if left.is_empty() {
         return Ok(());
     }
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(cores)
-        .build()
+    let pool = crate::workers::pool(crate::workers::cores(), "verify")
         .map_err(|e| VerifyError::inconsistent(reader.path(), e.to_string()))?;
     pool.install(|| {
         left.par_iter().try_for_each(|b| {

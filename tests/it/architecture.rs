@@ -15,6 +15,7 @@ const LAYERS: &[&[&str]] = &[
         "console",
         "exit_codes",
         "tarindex",
+        "workers",
     ],
     &["interrupt", "reference", "manifest", "progress"],
     &["fsutil", "cosign"],

@@ -35,7 +35,7 @@ pub(crate) struct Pieces {
 
 impl Default for Pieces {
     fn default() -> Self {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Pieces {
             in_flight: VecDeque::new(),
             max: (cores + 1).min(MAX_IN_FLIGHT),
