@@ -59,7 +59,7 @@ macro_rules! say {
 
 /// `--json` of a command that failed: one JSON object on stdout, as for success (the error is
 /// on stderr too); returns the exit code.
-fn failed_json(e: &anyhow::Error, file: &std::path::Path, done: &str) -> Result<i32> {
+fn failed_json(e: &anyhow::Error, file: &std::path::Path, done: report::Done) -> Result<i32> {
     say!("{}", report::failed_json(e, file, done));
     bundle::console::line(report::error(e));
     Ok(report::exit_code(e))
@@ -77,7 +77,7 @@ fn run(cli: Cli) -> Result<i32> {
             let opts = config::create_options(args)?;
             let summary = match bundle::create::create(&opts) {
                 Ok(s) => s,
-                Err(e) if json => return failed_json(&e, &opts.output, "written"),
+                Err(e) if json => return failed_json(&e, &opts.output, report::Done::Written),
                 Err(e) => return Err(e),
             };
             match json {
@@ -114,7 +114,7 @@ fn run(cli: Cli) -> Result<i32> {
             let opts = config::load_options(args)?;
             let r = match bundle::load::load(&opts) {
                 Ok(r) => r,
-                Err(e) if json => return failed_json(&e, &opts.file, "loaded"),
+                Err(e) if json => return failed_json(&e, &opts.file, report::Done::Loaded),
                 Err(e) => return Err(e),
             };
             say!("{}", report::loaded(&r, json));

@@ -2,6 +2,8 @@
 //! and errors as one line with the exit code they mean. The commands return values; only this
 //! module (and `main`, which prints what it returns) turns them into words.
 
+mod json;
+
 use crate::create::CreateSummary;
 use crate::inspect::Inspection;
 use crate::inventory::Inventory;
@@ -51,52 +53,49 @@ pub fn created(output: &Path, summary: &CreateSummary) -> String {
 
 /// `create --json`: the summary, and where it was written.
 pub fn created_json(output: &Path, s: &CreateSummary) -> String {
-    let failed: Vec<_> = s
-        .failed
-        .iter()
-        .map(|(image, error)| serde_json::json!({"image": image, "error": error}))
-        .collect();
-    serde_json::json!({
-        "file": output.display().to_string(), "written": !s.dry_run, "dryRun": s.dry_run, "split": s.parts > 0, "parts": s.parts, "images": s.images,
-        "platforms": s.platforms, "manifests": s.contents.manifests, "blobs": s.contents.blobs,
-        "blobBytes": s.contents.blob_bytes, "blobsLeftOut": s.blobs_left_out,
-        "bytesLeftOut": s.bytes_left_out, "bytesPulled": s.bytes_pulled, "bytesCached": s.bytes_cached,
-        "bytesSavedByDedup": s.bytes_saved_by_dedup, "bundleSize": s.bundle_size,
-        "sha256": s.sha256, "signer": s.signer, "seconds": s.seconds, "failed": failed,
-        "layers": s.carriage, "referrers": s.referrer_counts,
-    })
-    .to_string()
+    to_json(&json::Created::new(output, s))
 }
 
-/// `create --json` / `load --json` when the command failed: `{"file", "<done>": false, "error",
-/// "exitCode"}`, as `verify --json` says `"verified": false`.
-pub fn failed_json(e: &anyhow::Error, file: &Path, done: &str) -> String {
-    let mut v = serde_json::json!({
-        "file": file.display().to_string(),
-        "error": crate::causes::flatten(e.chain()), "exitCode": exit_code(e),
-    });
-    v[done] = false.into();
-    v.to_string()
+/// What finished, for a failure's `--json`: `{"written": false}` or `{"loaded": false}`.
+pub enum Done {
+    Written,
+    Loaded,
+}
+
+/// `create --json` / `load --json` when the command failed: the file, the error and the exit
+/// code it means, as `verify --json` says `"verified": false`.
+pub fn failed_json(e: &anyhow::Error, file: &Path, done: Done) -> String {
+    to_json(&json::Failed {
+        file: file.display().to_string(),
+        written: matches!(done, Done::Written).then_some(false),
+        loaded: matches!(done, Done::Loaded).then_some(false),
+        verified: None,
+        error: crate::causes::flatten(e.chain()),
+        exit_code: exit_code(e),
+    })
 }
 
 /// `verify --json` when the bundle did not verify: the reason and the exit code it means.
 pub fn verify_failed_json(file: &Path, e: &VerifyError) -> String {
-    serde_json::json!({
-        "file": file.display().to_string(), "verified": false,
-        "error": crate::causes::of(e), "exitCode": e.exit_code(),
+    to_json(&json::Failed {
+        file: file.display().to_string(),
+        written: None,
+        loaded: None,
+        verified: Some(false),
+        error: crate::causes::of(e),
+        exit_code: e.exit_code(),
     })
-    .to_string()
+}
+
+/// A `--json` document on one line. Its types hold only strings, numbers and lists, which
+/// always serialise.
+fn to_json(v: &impl serde::Serialize) -> String {
+    serde_json::to_string(v).unwrap_or_default()
 }
 
 pub fn verified(file: &Path, r: &VerifyReport, json: bool) -> String {
     if json {
-        return serde_json::json!({
-            "file": file.display().to_string(), "verified": true, "signer": r.signer,
-            "images": r.images, "manifests": r.contents.manifests, "blobs": r.contents.blobs,
-            "blobBytes": r.contents.blob_bytes, "fileBytes": r.file_bytes,
-            "deltasNotRebuilt": r.deltas_unrebuilt,
-        })
-        .to_string();
+        return to_json(&json::Verified::new(file, r));
     }
     let deltas = match r.deltas_unrebuilt {
         0 => String::new(),
@@ -122,16 +121,7 @@ pub fn verified(file: &Path, r: &VerifyReport, json: bool) -> String {
 
 pub fn loaded(r: &LoadReport, json: bool) -> String {
     if json {
-        let targets: Vec<_> = r
-            .targets
-            .iter()
-            .map(|t| {
-                serde_json::json!({"target": t.target, "images": t.names, "blobsSent": t.blobs.sent,
-                    "blobsPresent": t.blobs.present, "blobsMounted": t.blobs.mounted, "bytesSent": t.blobs.bytes})
-            })
-            .collect();
-        return serde_json::json!({"loaded": true, "signer": r.signer, "targets": targets, "partial": r.partial, "seconds": r.seconds})
-            .to_string();
+        return to_json(&json::Loaded::new(r));
     }
     let mut out = String::new();
     for t in &r.targets {
@@ -173,7 +163,7 @@ pub fn inventory(output: &Path, inv: &Inventory) -> String {
 /// `bundle cache`: where the cache is and what it holds.
 pub fn cache(u: &crate::create::cache::Usage, json: bool) -> String {
     if json {
-        return serde_json::to_string(u).unwrap_or_default();
+        return to_json(u);
     }
     format!(
         "blob cache {}:\n  {} blobs ({})\n  {} packed files of --compact ({})\n  {} partial downloads ({}), resumed by the next create",
@@ -190,9 +180,7 @@ pub fn cache(u: &crate::create::cache::Usage, json: bool) -> String {
 /// `bundle cache --prune`: what went and what stayed.
 pub fn pruned(root: &Path, p: &crate::create::cache::Pruned, json: bool) -> String {
     if json {
-        let mut v = serde_json::to_value(p).unwrap_or_default();
-        v["root"] = root.display().to_string().into();
-        return v.to_string();
+        return to_json(&json::PrunedAt::new(root, p));
     }
     let mut out = format!(
         "blob cache {}: removed {} files ({}), kept {} ({})",
