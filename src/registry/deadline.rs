@@ -21,8 +21,8 @@ pub fn too_slow(e: &io::Error) -> Option<&TooSlow> {
     e.get_ref().and_then(|i| i.downcast_ref::<TooSlow>())
 }
 
-/// A reader that fails once reading takes longer than `grace` plus the time its bytes take at
-/// `FLOOR_BYTES_PER_SEC`: the `expected` bytes, or as many as came if more did (a body of
+/// A reader that fails once reading takes longer than `grace` or, if longer, the time its bytes
+/// take at `FLOOR_BYTES_PER_SEC`: the `expected` bytes, or as many as came if more did (a body of
 /// unknown length is given time as it arrives, so a small guess cannot cut a large answer
 /// that comes at a fair speed, and a drip cannot buy itself the time of a large one).
 pub struct Deadline<R> {
@@ -47,7 +47,7 @@ impl<R> Deadline<R> {
     fn check(&self) -> io::Result<()> {
         let took = self.started.elapsed();
         let bytes = self.expected.max(self.sent);
-        if took <= self.grace + Duration::from_secs(bytes / FLOOR_BYTES_PER_SEC) {
+        if took <= self.grace.max(Duration::from_secs(bytes / FLOOR_BYTES_PER_SEC)) {
             return Ok(());
         }
         Err(io::Error::new(
@@ -114,6 +114,22 @@ mod tests {
             self.2 -= n;
             Ok(n)
         }
+    }
+
+    /// A small body's deadline is the grace itself, not the grace and its bytes' time on top:
+    /// a dripped manifest (counted as 64 KiB) is cut at the read timeout, 60 s, not 64.
+    #[test]
+    fn a_small_body_is_given_the_grace_not_the_grace_and_its_time() {
+        let started = Instant::now();
+        let mut drip = Deadline::new(
+            Drip(Duration::from_millis(50)),
+            FLOOR_BYTES_PER_SEC,
+            Duration::from_millis(1500),
+        );
+        let e = io::copy(&mut drip, &mut io::sink()).unwrap_err();
+        assert!(too_slow(&e).is_some(), "{e}");
+        let took = started.elapsed();
+        assert!(took < Duration::from_millis(2200), "cut after {took:?}, not at the grace");
     }
 
     #[test]
