@@ -6,7 +6,7 @@
 # attack's bundle was): load into oci: and a registry, verify, serve.
 . "$(dirname "$0")/common.sh"
 D=$W/i6; rm -rf "$D"; mkdir -p "$D"
-reg_start "$D/src"; trap 'kill $REGPID' EXIT
+reg_start "$D/src"; SRCPID=$REGPID; trap 'kill $SRCPID' EXIT
 S7=$(python3 "$HERE/push_referrers.py" "$REG" attacks/app7 7)
 S60=$(python3 "$HERE/push_referrers.py" "$REG" attacks/app60 60)
 plain_list "$D/seven.yaml" "$REG/attacks/app7:1"
@@ -16,7 +16,7 @@ $M i6-create-7 --target "$D/r7.bundle" -- "$BIN" create "$D/seven.yaml" -o "$D/r
 $M i6-create-60 --target "$D/r60c.bundle" -- "$BIN" create "$D/sixty.yaml" -o "$D/r60c.bundle" $K --no-cache -q
 python3 "$HERE/grow_referrers.py" "$D/r7.bundle" "$D/r60.bundle" 60 "$W/site.key"
 ls -l "$D"/*.bundle
-reg_start "$D/dst"; trap 'kill $REGPID $DSTPID' EXIT; DSTPID=$REGPID; DST=$REG
+reg_start "$D/dst"; DSTPID=$REGPID; DST=$REG; trap 'kill $SRCPID $DSTPID' EXIT
 for n in 7 60; do
   $M i6-verify-$n -- "$BIN" verify "$D/r$n.bundle" $P
   $M i6-load-oci-$n --target "$D/oci$n" -- "$BIN" load "$D/r$n.bundle" $P --to "oci:$D/oci$n" -q

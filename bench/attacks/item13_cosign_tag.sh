@@ -5,7 +5,7 @@
 # tag is changed and signed again with the site key.
 . "$(dirname "$0")/common.sh"
 D=$W/i13; rm -rf "$D"; mkdir -p "$D"
-reg_start "$D/src"; trap 'kill $REGPID' EXIT
+reg_start "$D/src"; SRCPID=$REGPID; trap 'kill $SRCPID' EXIT
 python3 -c "import attacklib; attacklib.ec_keypair('$D/cosign')"
 python3 - "$REG" "$D/cosign.key" > "$D/digests" <<'PY'
 import json, sys
@@ -32,7 +32,7 @@ def edit(d):
     r["tag"] = "sha256-%s.sig" % sys.argv[4][7:]
 repack(sys.argv[1], sys.argv[2], edit_doc=edit, key=sys.argv[3])
 PY
-reg_start "$D/dst"; DST=$REG; trap 'kill $REGPID' EXIT
+reg_start "$D/dst"; DST=$REG; DSTPID=$REGPID; trap 'kill $SRCPID $DSTPID' EXIT
 P="--key $W/site.pub"
 $M i13-verify -- "$BIN" verify "$D/moved.bundle" $P
 $M i13-load-registry --target "$D/dst" -- "$BIN" load "$D/moved.bundle" $P --to "registry://$DST" --plain-http -q
