@@ -47,7 +47,11 @@ impl<R> Deadline<R> {
     fn check(&self) -> io::Result<()> {
         let took = self.started.elapsed();
         let bytes = self.expected.max(self.sent);
-        if took <= self.grace.max(Duration::from_secs(bytes / FLOOR_BYTES_PER_SEC)) {
+        if took
+            <= self
+                .grace
+                .max(Duration::from_secs(bytes / FLOOR_BYTES_PER_SEC))
+        {
             return Ok(());
         }
         Err(io::Error::new(
@@ -129,7 +133,10 @@ mod tests {
         let e = io::copy(&mut drip, &mut io::sink()).unwrap_err();
         assert!(too_slow(&e).is_some(), "{e}");
         let took = started.elapsed();
-        assert!(took < Duration::from_millis(2200), "cut after {took:?}, not at the grace");
+        assert!(
+            took < Duration::from_millis(2200),
+            "cut after {took:?}, not at the grace"
+        );
     }
 
     #[test]

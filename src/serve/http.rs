@@ -417,8 +417,6 @@ pub fn blob_body(
 }
 
 type Reader = Box<dyn Read + Send>;
-type Opener = Box<dyn FnOnce() -> io::Result<Reader> + Send>;
-type Opening = Pin<Box<dyn std::future::Future<Output = io::Result<Open>> + Send>>;
 
 /// A blob's reader and the stream turn it holds.
 struct Open {
@@ -426,9 +424,8 @@ struct Open {
     _turn: StreamPermit,
 }
 
-/// Where a streamed body is: waiting for its turn, between reads, in a read, or finished.
+/// Where a streamed body is: between reads, in a read, or finished.
 enum Step {
-    Opening(Opening),
     Ready(Open),
     Reading(tokio::task::JoinHandle<(Option<Open>, io::Result<Vec<u8>>)>),
     /// The next chunk of a rebuilt blob's spool (waiting for the rebuild if it must).
@@ -506,26 +503,14 @@ impl Body {
         }
     }
 
-    /// `len` bytes (more than one chunk: smaller blobs are read before the headers, by
-    /// `read_small`) that `open` produces, once a stream turn is free.
-    fn stream(len: u64, client: &Client, open: Opener) -> Body {
-        let (turn, conn) = (client.stream(), client.conn.clone());
-        let step = Step::Opening(Box::pin(async move {
-            let waiting = conn.waiting();
-            let turn = turn.await;
-            drop(waiting);
-            let reader = tokio::task::spawn_blocking(open)
-                .await
-                .map_err(io::Error::other)??;
-            Ok(Open {
-                reader,
-                _turn: turn,
-            })
-        }));
+    /// A blob of more than one chunk (smaller ones are read whole before the headers, by
+    /// `read_small`): its first chunk, read before the headers went out, then the rest from
+    /// `open`, one chunk at a time as the client takes it.
+    fn opened(len: u64, first: Vec<u8>, open: Open) -> Body {
         Body {
             len,
-            now: None,
-            step,
+            now: Some(Bytes::from(first)),
+            step: Step::Ready(open),
         }
     }
 }
@@ -590,14 +575,6 @@ impl http_body::Body for Body {
         loop {
             match std::mem::replace(&mut self.step, Step::Done) {
                 Step::Done => return Poll::Ready(None),
-                Step::Opening(mut f) => match f.as_mut().poll(cx) {
-                    Poll::Pending => {
-                        self.step = Step::Opening(f);
-                        return Poll::Pending;
-                    }
-                    Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(e))),
-                    Poll::Ready(Ok(open)) => self.step = Step::Ready(open),
-                },
                 Step::Ready(open) => {
                     self.step = Step::Reading(tokio::task::spawn_blocking(|| read_chunk(open)))
                 }
@@ -713,6 +690,40 @@ async fn read_small(
     .map_err(io::Error::other)?
 }
 
+/// A blob (or range) of more than one chunk, opened and its first chunk read before the
+/// headers go out, so a blob that cannot be read from the bundle is a 500 rather than a 200 cut
+/// short (a byte changed further on still cuts the response off: it is only seen there). Its
+/// stream turn is taken first; the client waits on the server meanwhile.
+async fn open_large(
+    c: &Arc<Catalog>,
+    digest: &Digest,
+    range: Option<(u64, u64)>,
+    client: &Client,
+) -> io::Result<(Open, Vec<u8>)> {
+    let turn = {
+        let _waiting = client.conn.waiting();
+        client.stream().await
+    };
+    let (c, digest, peer) = (c.clone(), digest.clone(), client.conn.peer.clone());
+    tokio::task::spawn_blocking(move || {
+        let reader = blob_body(&c, &digest, range, &peer)?;
+        let (open, first) = read_chunk(Open {
+            reader,
+            _turn: turn,
+        });
+        let first = first?;
+        match (open, first.len()) {
+            (Some(open), CHUNK) => Ok((open, first)),
+            _ => Err(io::Error::other(format!(
+                "blob {digest} gave {} bytes, fewer than one chunk",
+                first.len()
+            ))),
+        }
+    })
+    .await
+    .map_err(io::Error::other)?
+}
+
 /// Where a blob reply's body comes from.
 enum BodyFrom {
     /// None: HEAD.
@@ -721,14 +732,13 @@ enum BodyFrom {
     Bytes(Vec<u8>),
     /// The blob's shared rebuild.
     Spool(Lease),
-    /// The blob's frame in the bundle.
-    Bundle,
+    /// The blob's frame in the bundle, opened, and the first chunk read from it.
+    Opened(Open, Vec<u8>),
 }
 
 /// The headers, status and body of a blob (or of a range of it).
 fn blob_reply(
     r: hyper::http::response::Builder,
-    c: &Arc<Catalog>,
     digest: Digest,
     size: u64,
     range: Option<(u64, u64)>,
@@ -744,15 +754,15 @@ fn blob_reply(
         r = r.header("Content-Range", format!("bytes {a}-{b}/{size}"));
     }
     let status = if range.is_some() { 206 } else { 200 };
-    match from {
-        BodyFrom::Nothing => return (r.header("Content-Length", len), status, Body::empty(len)),
-        BodyFrom::Spool(lease) => return (r, status, Body::spooled(lease, range, client)),
-        BodyFrom::Bytes(bytes) => return (r, status, Body::full(bytes)),
-        BodyFrom::Bundle => {}
-    }
-    let (c, peer) = (c.clone(), client.conn.peer.clone());
-    let open = Box::new(move || blob_body(&c, &digest, range, &peer));
-    let body = Body::stream(len, client, open);
+    let body = match from {
+        BodyFrom::Nothing => {
+            r = r.header("Content-Length", len);
+            Body::empty(len)
+        }
+        BodyFrom::Spool(lease) => Body::spooled(lease, range, client),
+        BodyFrom::Bytes(bytes) => Body::full(bytes),
+        BodyFrom::Opened(open, first) => Body::opened(len, first, open),
+    };
     (r, status, body)
 }
 
@@ -780,11 +790,7 @@ pub async fn respond(
         .map(str::to_string);
     drop(req);
     let mut reply = route(&c, &method, &url, range.as_deref());
-    let mut from = if head {
-        BodyFrom::Nothing
-    } else {
-        BodyFrom::Bundle
-    };
+    let mut from = BodyFrom::Nothing;
     if let Reply::Blob {
         digest,
         size,
@@ -803,9 +809,14 @@ pub async fn respond(
                 Ok(bytes) => from = BodyFrom::Bytes(bytes),
                 Err(e) => reply = error(500, "UNKNOWN", e.to_string()),
             }
+        } else if !head {
+            match open_large(&c, digest, *range, &client).await {
+                Ok((open, first)) => from = BodyFrom::Opened(open, first),
+                Err(e) => reply = error(500, "UNKNOWN", e.to_string()),
+            }
         }
     }
-    let (c, client) = (&c, &*client);
+    let client = &*client;
     let mut r =
         hyper::Response::builder().header("Docker-Distribution-API-Version", "registry/2.0");
     let (status, body) = match reply {
@@ -838,7 +849,7 @@ pub async fn respond(
             size,
             range,
         } => {
-            let (builder, status, body) = blob_reply(r, c, digest, size, range, from, client);
+            let (builder, status, body) = blob_reply(r, digest, size, range, from, client);
             r = builder;
             (status, body)
         }

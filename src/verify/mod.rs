@@ -104,8 +104,13 @@ fn references(
     let given = base.map(|b| (format!("--base {}", b.display()), b));
     for (name, p) in std::iter::once((path.display().to_string(), path)).chain(given) {
         let reader = BundleReader::open(p)?;
-        let source = crate::reference_tars::ReferenceTars::bundle_source(reader)
-            .map_err(|e| VerifyError::inconsistent(&name, crate::causes::flatten(e.chain())))?;
+        // A bundle.json that cannot be read says which file itself: said once, not "X: X: ...".
+        let source = crate::reference_tars::ReferenceTars::bundle_source(reader).map_err(|e| {
+            match e.downcast::<crate::format::FormatError>() {
+                Ok(e) => VerifyError::Format(e),
+                Err(e) => VerifyError::inconsistent(&name, crate::causes::flatten(e.chain())),
+            }
+        })?;
         tars.add(name, source);
     }
     Ok(std::sync::Arc::new(tars))

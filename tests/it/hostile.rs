@@ -325,3 +325,35 @@ fn a_rebuild_record_that_claims_too_much_is_refused_at_once() {
         );
     }
 }
+
+#[test]
+fn an_invalid_bundle_json_is_named_once_by_every_reader() {
+    // Issue 31, item 14: "X: X: bundle.json is invalid" named the file twice.
+    let dir = tempfile::tempdir().unwrap();
+    let layer = b"just some layer bytes".repeat(100);
+    let bad = bundle_with_doc(&layer, |d| {
+        let first = d["blobs"][0].clone();
+        d["blobs"].as_array_mut().unwrap().push(first);
+    });
+    let file = dir.path().join("x.bundle");
+    std::fs::write(&file, bad).unwrap();
+    let f = file.to_str().unwrap();
+    let to = format!("--to=oci:{}", dir.path().join("layout").display());
+    for args in [
+        vec!["verify", f, "--allow-unsigned"],
+        vec!["load", f, "--allow-unsigned", "-q", &to],
+        vec!["inspect", f],
+    ] {
+        let o = bundle_args(&args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        if args[0] != "inspect" {
+            assert_eq!(o.status.code(), Some(3), "{args:?}: {err}");
+        }
+        assert!(err.contains("bundle.json is invalid"), "{args:?}: {err}");
+        assert_eq!(
+            err.matches(f).count(),
+            1,
+            "{args:?} names the file once: {err}"
+        );
+    }
+}

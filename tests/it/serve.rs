@@ -693,3 +693,112 @@ fn a_small_blob_that_cannot_be_read_is_an_error_status_never_a_short_200() {
     let (st, _, _) = http(&served.addr, "GET", "/v2/load/app/tags/list", "");
     assert_eq!(st, 200, "still serving");
 }
+
+/// `plain/app:1`, one layer made of files under `roots` (at most `max` bytes of tar; gzip'd
+/// by GNU gzip when `gzip`), in a bundle made without `--compact`, so the layer is served from
+/// its own frame: (work dir, bundle, public key, layer digest, layer size).
+fn plain_app(
+    roots: &[&str],
+    max: u64,
+    gzip: bool,
+) -> (tempfile::TempDir, std::path::PathBuf, String, String, u64) {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let dir = w.join("layout");
+    let mut l = layout::Layout::new(&dir);
+    let (tar, raw) = layout::layer_from_files(&mut l, roots, max, "plain");
+    let layer = match gzip {
+        true => l.blob(&gnu_gzip(&tar), OCI_LAYER_GZIP),
+        false => raw,
+    };
+    let img = l.image(&[(tar, layer.clone())], "amd64", "plain");
+    l.tag("app", &img);
+    let reg = Registry::start();
+    reg.push(&dir, "app", "plain/app:1", &[]);
+    let (key, public) = keypair(w);
+    let b = w.join("plain.bundle");
+    let o = create(&plain_list(w, &reg, &["plain/app:1"]), &b, &["--key", &key]);
+    assert!(o.status.success(), "{}", text(&o));
+    (work, b, public, layer.digest.clone(), layer.size)
+}
+
+#[test]
+fn a_large_blob_that_cannot_be_read_is_an_error_status_never_a_short_200() {
+    // A gzip layer of about 1 MB, more than one 256 KiB chunk, carried as it came.
+    let (_work, b, public, layer, size) = plain_app(&["/usr/lib/x86_64-linux-gnu"], 3 << 20, true);
+    assert!(size > 256 * 1024, "{size}");
+    let served = Served::start(&[b.to_str().unwrap(), "--key", &public]);
+    let path = format!("/v2/plain/app/blobs/{layer}");
+    let (st, _, good) = http(&served.addr, "GET", &path, "");
+    assert_eq!((st, good.len() as u64), (200, size));
+    // The start of the layer's frame changes under the running server: not a byte of it can
+    // be read any more.
+    let bytes = std::fs::read(&b).unwrap();
+    let (index, _) = seek_index(&bytes);
+    let at = member(&index, &format!("blobs/sha256/{}", &layer[7..]))["data"]["offset"]
+        .as_u64()
+        .unwrap();
+    {
+        use std::io::{Seek as _, Write as _};
+        let mut f = std::fs::OpenOptions::new().write(true).open(&b).unwrap();
+        f.seek(std::io::SeekFrom::Start(at)).unwrap();
+        f.write_all(&[bytes[at as usize] ^ 0xff]).unwrap();
+    }
+    let (st, body) = get_until_cut(&served.addr, &path);
+    assert_eq!(st, 500, "{} bytes", body.len());
+    // A range of it too.
+    let (st, _, _) = http(&served.addr, "GET", &path, "Range: bytes=0-400000\r\n");
+    assert_eq!(st, 500);
+    let (st, _, _) = http(&served.addr, "GET", "/v2/plain/app/tags/list", "");
+    assert_eq!(st, 200, "still serving");
+}
+
+#[test]
+fn a_client_that_stops_reading_is_dropped_after_the_idle_time() {
+    // A layer of 48 MB, far more than the sockets' buffers hold on loopback.
+    let (_work, b, public, layer, size) = plain_app(&["/usr/lib", "/usr/bin"], 48 << 20, false);
+    let served = Served::start(&[b.to_str().unwrap(), "--key", &public]);
+    let a = served.addr.clone();
+    use std::io::{Read as _, Write as _};
+    let mut s = std::net::TcpStream::connect(&a).unwrap();
+    write!(
+        s,
+        "GET /v2/plain/app/blobs/{layer} HTTP/1.1\r\nHost: {a}\r\n\r\n"
+    )
+    .unwrap();
+    let asked = std::time::Instant::now();
+    // The client reads nothing for longer than the 30 s idle time...
+    std::thread::sleep(std::time::Duration::from_secs(34));
+    // ...while another client is served as usual.
+    let (st, _, _) = http(&a, "GET", "/v2/plain/app/tags/list", "");
+    assert_eq!(st, 200);
+    // Then it finds what the buffers held and the end of the connection, not the blob.
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut got = 0u64;
+    let mut buf = vec![0u8; 1 << 20];
+    let ended = loop {
+        match s.read(&mut buf) {
+            Ok(0) => break true,
+            Ok(n) => got += n as u64,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break true,
+            Err(e) => {
+                eprintln!("{e}");
+                break false;
+            }
+        }
+    };
+    eprintln!(
+        "a client that stopped reading got {got} of {size} bytes, connection ended: {ended}, after {:?}",
+        asked.elapsed()
+    );
+    assert!(
+        ended,
+        "the connection was still open after {:?}",
+        asked.elapsed()
+    );
+    assert!(
+        got < size,
+        "the whole blob came: the client was never dropped"
+    );
+}
