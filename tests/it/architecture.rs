@@ -6,34 +6,32 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-/// The table of docs/ARCHITECTURE.md, layer by layer.
-const LAYERS: &[&[&str]] = &[
-    &[
-        "digest",
-        "platform",
-        "causes",
-        "console",
-        "exit_codes",
-        "tarindex",
-        "workers",
-    ],
-    &["interrupt", "reference", "manifest", "progress"],
-    &["fsutil", "cosign"],
-    &["format", "keys"],
-    &["registry", "reference_tars"],
-    &["verify", "inventory", "imagelist"],
-    &["select"],
-    &["create", "load", "serve", "inspect"],
-    &["cli"],
-    &["config", "report"],
-    &["main"],
-];
+/// The layers of docs/ARCHITECTURE.md's picture: each line of its first code block that starts
+/// with a number, then its modules (one space apart), then two spaces and what they own.
+fn layers() -> Vec<(usize, Vec<String>)> {
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/ARCHITECTURE.md"))
+            .unwrap();
+    let picture = doc.split("```").nth(1).unwrap_or("");
+    picture
+        .lines()
+        .filter_map(|line| {
+            let line = line.trim_start();
+            let (number, rest) = line.split_once(' ')?;
+            let layer = number.parse().ok()?;
+            let modules = rest.trim_start().split("  ").next()?;
+            let names = modules
+                .split(' ')
+                .map(|m| m.trim_end_matches('/').to_string());
+            Some((layer, names.collect()))
+        })
+        .collect()
+}
 
-fn layer_of() -> BTreeMap<&'static str, usize> {
-    LAYERS
-        .iter()
-        .enumerate()
-        .flat_map(|(i, names)| names.iter().map(move |n| (*n, i)))
+fn layer_of() -> BTreeMap<String, usize> {
+    layers()
+        .into_iter()
+        .flat_map(|(i, names)| names.into_iter().map(move |n| (n, i)))
         .collect()
 }
 
