@@ -65,89 +65,33 @@ fn failed_json(e: &anyhow::Error, file: &std::path::Path, done: report::Done) ->
     Ok(report::exit_code(e))
 }
 
-/// Run one command; what it prints comes from `report`.
+/// Run one command; what it prints comes from `report`. Returns the exit code.
 fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Keygen { out } => {
             let (private, public, fingerprint) = bundle::keys::keygen(&out)?;
             say!("{}", report::keygen(&private, &public, &fingerprint));
         }
-        Command::Create(args) => {
-            let json = args.report.json;
-            let opts = config::create_options(args)?;
-            let summary = match bundle::create::create(&opts) {
-                Ok(s) => s,
-                Err(e) if json => return failed_json(&e, &opts.output, report::Done::Written),
-                Err(e) => return Err(e),
-            };
-            match json {
-                true => say!("{}", report::created_json(&opts.output, &summary)),
-                false => say!("{}", report::created(&opts.output, &summary)),
-            }
-            if !summary.failed.is_empty() {
-                return Ok(exit_codes::ERROR);
-            }
-        }
+        Command::Create(args) => return create(args),
         Command::Verify {
             file,
             keys,
             allow_unsigned,
             base,
             json,
-        } => {
-            let checked = bundle::verify::load_keys(&keys).and_then(|keys| {
-                bundle::verify::verify_file(&file, &keys, allow_unsigned, base.as_deref())
-            });
-            match checked {
-                Ok(r) => say!("{}", report::verified(&file, &r, json)),
-                Err(e) if json => {
-                    say!("{}", report::verify_failed_json(&file, &e));
-                    let code = e.exit_code();
-                    bundle::console::line(report::error(&anyhow::Error::new(e)));
-                    return Ok(code);
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Command::Load(args) => {
-            let json = args.report.json;
-            let opts = config::load_options(args)?;
-            let r = match bundle::load::load(&opts) {
-                Ok(r) => r,
-                Err(e) if json => return failed_json(&e, &opts.file, report::Done::Loaded),
-                Err(e) => return Err(e),
-            };
-            say!("{}", report::loaded(&r, json));
-        }
+        } => return verify(&file, &keys, allow_unsigned, base.as_deref(), json),
+        Command::Load(args) => return load(args),
         Command::Inventory(a) => {
             let inv = bundle::inventory::take(&a.from, a.tls.registry_config())?;
             bundle::inventory::write(&inv, &a.output)?;
             say!("{}", report::inventory(&a.output, &inv));
         }
-        Command::Cache(a) => {
-            let root = a
-                .cache_dir
-                .unwrap_or_else(bundle::create::cache::BlobCache::default_root);
-            match a.prune {
-                false => say!(
-                    "{}",
-                    report::cache(&bundle::create::cache::usage(&root), a.json)
-                ),
-                true => {
-                    let p = bundle::create::cache::prune(&root, a.older_than, a.max_size);
-                    say!("{}", report::pruned(&root, &p, a.json));
-                }
-            }
-        }
+        Command::Cache(a) => return cache(a),
         Command::Serve(a) => bundle::serve::serve(&a.into_options())?,
         Command::Completions { shell } => {
             let mut out = Vec::new();
-            clap_complete::generate(
-                shell,
-                &mut <Cli as clap::CommandFactory>::command(),
-                "bundle",
-                &mut out,
-            );
+            let mut cli = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cli, "bundle", &mut out);
             say!("{}", String::from_utf8_lossy(&out).trim_end());
         }
         Command::Man => {
@@ -158,6 +102,75 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Inspect { file, json } => {
             let i = bundle::inspect::inspect(&file)?;
             say!("{}", report::inspected(&i, json)?);
+        }
+    }
+    Ok(exit_codes::OK)
+}
+
+/// `bundle create`: exit 1 when an image failed under --keep-going (the bundle was written).
+fn create(args: bundle::cli::CreateArgs) -> Result<i32> {
+    let json = args.report.json;
+    let opts = config::create_options(args)?;
+    let summary = match bundle::create::create(&opts) {
+        Ok(s) => s,
+        Err(e) if json => return failed_json(&e, &opts.output, report::Done::Written),
+        Err(e) => return Err(e),
+    };
+    match json {
+        true => say!("{}", report::created_json(&opts.output, &summary)),
+        false => say!("{}", report::created(&opts.output, &summary)),
+    }
+    match summary.failed.is_empty() {
+        true => Ok(exit_codes::OK),
+        false => Ok(exit_codes::ERROR),
+    }
+}
+
+/// `bundle verify`: with --json, a failure is a JSON object too, with its exit code.
+fn verify(
+    file: &std::path::Path,
+    keys: &[std::path::PathBuf],
+    allow_unsigned: bool,
+    base: Option<&std::path::Path>,
+    json: bool,
+) -> Result<i32> {
+    let checked = bundle::verify::load_keys(keys)
+        .and_then(|keys| bundle::verify::verify_file(file, &keys, allow_unsigned, base));
+    match checked {
+        Ok(r) => say!("{}", report::verified(file, &r, json)),
+        Err(e) if json => {
+            say!("{}", report::verify_failed_json(file, &e));
+            let code = e.exit_code();
+            bundle::console::line(report::error(&anyhow::Error::new(e)));
+            return Ok(code);
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(exit_codes::OK)
+}
+
+/// `bundle load`.
+fn load(args: bundle::cli::LoadArgs) -> Result<i32> {
+    let json = args.report.json;
+    let opts = config::load_options(args)?;
+    let r = match bundle::load::load(&opts) {
+        Ok(r) => r,
+        Err(e) if json => return failed_json(&e, &opts.file, report::Done::Loaded),
+        Err(e) => return Err(e),
+    };
+    say!("{}", report::loaded(&r, json));
+    Ok(exit_codes::OK)
+}
+
+/// `bundle cache`: what it holds, or `--prune`.
+fn cache(a: bundle::cli::CacheArgs) -> Result<i32> {
+    use bundle::create::cache;
+    let root = a.cache_dir.unwrap_or_else(cache::BlobCache::default_root);
+    match a.prune {
+        false => say!("{}", report::cache(&cache::usage(&root), a.json)),
+        true => {
+            let p = cache::prune(&root, a.older_than, a.max_size);
+            say!("{}", report::pruned(&root, &p, a.json));
         }
     }
     Ok(exit_codes::OK)

@@ -76,77 +76,38 @@ pub struct CreateOptions {
 
 pub fn create(opts: &CreateOptions) -> Result<CreateSummary> {
     let started = Instant::now();
-    let list = load_list(&opts.list, &opts.platforms)?;
-    for w in &list.warnings {
-        crate::console::line(format!("warning: {w}"));
-    }
-    let signing = signing_key(opts)?;
-    let image_key = opts
-        .verify_images
-        .as_deref()
-        .map(crate::cosign::CosignKey::load)
-        .transpose()?;
-    let base = opts
-        .since
-        .as_deref()
-        .map(crate::create::base::load_base)
-        .transpose()?;
-    let cache = open_cache(opts, &output_dir(&opts.output)?)?;
-    let tool = opts
-        .include_tool
-        .as_ref()
-        .map(|p| tool::prepare(p.as_deref()))
-        .transpose()?;
+    let inputs = Inputs::gather(opts)?;
     let progress = Progress::new(opts.progress, "downloaded");
-    let mut global = opts.registry.clone();
-    if list.plain_text {
-        global.hints = crate::registry::Hints::PLAIN_LIST;
-    }
-    let registries = Registries::new(list.registries.clone(), global);
-    let resolved = resolve::resolve_all(
-        &list.images,
-        &registries,
-        opts.jobs,
-        &opts.referrers,
-        image_key.as_ref(),
-        &progress,
-    )?;
-    let mut failed = resolved.failed;
-    if !failed.is_empty() && !opts.keep_going {
-        progress.finish();
-        return Err(failure_report(&opts.list, &failed));
-    }
-    let mut images = resolved.images;
-    if !opts.keep_registry {
-        plan::refuse_name_clashes(&opts.list, &images)?;
-    }
-    for w in images.iter().filter_map(resolve::partial_index_warning) {
-        crate::console::line(w);
-    }
+    let registries = inputs.registries(opts);
+    let resolve::Resolved {
+        mut images,
+        mut failed,
+    } = resolve_images(opts, &inputs, &registries, &progress)?;
     let output = Output {
         path: &opts.output,
         created: opts.created,
         split: opts.split,
         sync: opts.sync,
-        signing: signing.as_ref(),
-        cache: &cache,
-        tool: tool.as_ref(),
+        signing: inputs.signing.as_ref(),
+        cache: &inputs.cache,
+        tool: inputs.tool.as_ref(),
     };
     let bundle = Bundle {
-        base: base.as_ref(),
+        base: inputs.base.as_ref(),
         registries: &registries,
         compact: opts.compact,
-        signer: signing
+        signer: inputs
+            .signing
             .as_ref()
             .map(|k| crate::keys::fingerprint(&k.verifying_key())),
         output: &output,
     };
-    let plan = Plan::new(&images, base.as_ref())?;
+    let plan = Plan::new(&images, inputs.base.as_ref())?;
     if opts.dry_run {
         progress.finish();
         return Ok(CreateSummary::planned(&images, &plan, opts.split, failed));
     }
-    check_room(&cache, &plan, &opts.output, opts.compact.is_some())?;
+    check_room(&inputs.cache, &plan, &opts.output, opts.compact.is_some())?;
     let (fetched, streamed) =
         bundle.fetch_and_write(&mut images, &plan, &registries, opts.jobs, &progress);
     progress.finish();
@@ -161,18 +122,7 @@ pub fn create(opts: &CreateOptions) -> Result<CreateSummary> {
         Some(Ok(w)) => (images, plan, w),
         Some(Err(e)) if !e.is::<Abandoned>() => return Err(e),
         // --keep-going and a download failed: bundle the complete images from the cache.
-        _ => {
-            let images = without(images, &fetched);
-            if images.is_empty() {
-                return Err(
-                    failure_report(&opts.list, &failed).context("no image could be bundled")
-                );
-            }
-            let writing = Progress::new(opts.progress, "written");
-            let r = bundle.rewrite(images, &fetched.fresh, &writing);
-            writing.finish();
-            r?
-        }
+        _ => bundle.rewrite_complete(images, &fetched, opts, &failed)?,
     };
     Ok(CreateSummary {
         bytes_pulled: fetched.pulled,
@@ -182,6 +132,89 @@ pub fn create(opts: &CreateOptions) -> Result<CreateSummary> {
         signer: bundle.signer,
         ..CreateSummary::of(&images, &plan, &written)
     })
+}
+
+/// What create reads and checks before it contacts a registry: the list, the keys, the
+/// `--since` base, the cache and the tool to carry.
+struct Inputs {
+    list: ImageList,
+    signing: Option<ed25519_dalek::SigningKey>,
+    image_key: Option<crate::cosign::CosignKey>,
+    base: Option<Base>,
+    cache: BlobCache,
+    tool: Option<tool::Tool>,
+}
+
+impl Inputs {
+    fn gather(opts: &CreateOptions) -> Result<Inputs> {
+        let list = load_list(&opts.list, &opts.platforms)?;
+        for w in &list.warnings {
+            crate::console::line(format!("warning: {w}"));
+        }
+        let signing = signing_key(opts)?;
+        let image_key = opts
+            .verify_images
+            .as_deref()
+            .map(crate::cosign::CosignKey::load)
+            .transpose()?;
+        let base = opts.since.as_deref().map(base::load_base).transpose()?;
+        let cache = open_cache(opts, &output_dir(&opts.output)?)?;
+        let tool = opts
+            .include_tool
+            .as_ref()
+            .map(|p| tool::prepare(p.as_deref()))
+            .transpose()?;
+        Ok(Inputs {
+            list,
+            signing,
+            image_key,
+            base,
+            cache,
+            tool,
+        })
+    }
+
+    /// The registries, their errors phrased for a YAML list or a plain-text one.
+    fn registries(&self, opts: &CreateOptions) -> Registries {
+        let mut global = opts.registry.clone();
+        if self.list.plain_text {
+            global.hints = crate::registry::Hints::PLAIN_LIST;
+        }
+        Registries::new(self.list.registries.clone(), global)
+    }
+}
+
+/// Every image of the list resolved, and those that failed (an error unless --keep-going);
+/// two images that would drop to one name are refused unless --keep-registry.
+fn resolve_images(
+    opts: &CreateOptions,
+    inputs: &Inputs,
+    registries: &Registries,
+    progress: &Progress,
+) -> Result<resolve::Resolved> {
+    let resolved = resolve::resolve_all(
+        &inputs.list.images,
+        registries,
+        opts.jobs,
+        &opts.referrers,
+        inputs.image_key.as_ref(),
+        progress,
+    )?;
+    if !resolved.failed.is_empty() && !opts.keep_going {
+        progress.finish();
+        return Err(failure_report(&opts.list, &resolved.failed));
+    }
+    if !opts.keep_registry {
+        plan::refuse_name_clashes(&opts.list, &resolved.images)?;
+    }
+    for w in resolved
+        .images
+        .iter()
+        .filter_map(resolve::partial_index_warning)
+    {
+        crate::console::line(w);
+    }
+    Ok(resolved)
 }
 
 /// The list, with `--platform` replacing its default (an image's own `platforms:` still wins).
@@ -327,6 +360,24 @@ impl Bundle<'_> {
             Some(r)
         });
         (downloads.finish(), streamed)
+    }
+
+    /// --keep-going after a failed download: the complete images bundled from the cache.
+    fn rewrite_complete(
+        &self,
+        images: Vec<ResolvedImage>,
+        fetched: &Fetched,
+        opts: &CreateOptions,
+        failed: &[(String, String)],
+    ) -> Result<(Vec<ResolvedImage>, Plan, WrittenBundle)> {
+        let images = without(images, fetched);
+        if images.is_empty() {
+            return Err(failure_report(&opts.list, failed).context("no image could be bundled"));
+        }
+        let writing = Progress::new(opts.progress, "written");
+        let r = self.rewrite(images, &fetched.fresh, &writing);
+        writing.finish();
+        r
     }
 
     /// After failed downloads (--keep-going): the images that are complete, from the cache.

@@ -8,8 +8,8 @@
 use crate::digest::Digest;
 use crate::format::reader::BundleReader;
 use crate::format::{BlobRecord, MemberEntry};
-use crate::select::plan;
-use crate::verify::{Session, TrustedKey, VerifyError};
+use crate::select::{plan, PlannedImage};
+use crate::verify::{Checked, Session, TrustedKey, VerifyError};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -201,34 +201,7 @@ impl Catalog {
             path: name.clone(),
             detail,
         };
-        let bundle = self.bundles.len();
-        for rec in &checked.doc.blobs {
-            if checked.metadata.contains_key(&rec.digest) {
-                continue;
-            }
-            if rec.rebuild.as_ref().is_none_or(|r| r.reference.is_none()) {
-                self.whole.insert(rec.digest.clone());
-            }
-            let member = reader
-                .member(&rec.member_path())
-                .filter(|m| m.size == rec.member_size())
-                .ok_or_else(|| {
-                    inconsistent(format!(
-                        "the seek index has no member of {} bytes for blob {}",
-                        rec.member_size(),
-                        rec.digest
-                    ))
-                })?
-                .clone();
-            self.blobs.insert(
-                rec.digest.clone(),
-                BlobLocation {
-                    bundle,
-                    member,
-                    record: rec.clone(),
-                },
-            );
-        }
+        self.locate_blobs(&checked, &reader).map_err(inconsistent)?;
         let types: HashMap<&Digest, &str> = checked
             .doc
             .blobs
@@ -241,46 +214,81 @@ impl Catalog {
         }
         let planned = plan(&checked, &[], &[]).map_err(|e| inconsistent(e.to_string()))?;
         for img in planned {
-            let repo_name = served_name(&img.reference, keep_registry);
-            let name = match (&img.reference.tag, &img.reference.digest) {
-                (Some(tag), None) => tag.clone(),
-                _ => img.top().digest.to_string(),
-            };
-            self.served.insert((repo_name.clone(), name));
-            let repo = self.repositories.entry(repo_name.clone()).or_default();
-            repo.digests
-                .extend(img.manifests.iter().map(|m| m.digest.clone()));
-            repo.digests
-                .extend(img.blobs.iter().map(|b| b.digest.clone()));
-            repo.digests
-                .extend(img.referrer_blobs.iter().map(|b| b.digest.clone()));
-            for (r, m) in &img.referrers {
-                repo.digests.insert(r.digest.clone());
-                match &r.tag {
-                    Some(tag) => {
-                        repo.tags.insert(tag.clone(), r.digest.clone());
-                    }
-                    None => {
-                        let bytes = &checked.metadata[&m.digest];
-                        let d = crate::manifest::referrer_descriptor(bytes, &m.media_type);
-                        let list = repo.referrers.entry(r.subject.clone()).or_default();
-                        if !list.contains(&d) {
-                            list.push(d);
-                        }
-                    }
-                }
+            self.add_image(&img, &checked, keep_registry);
+        }
+        self.bundles.push(reader);
+        Ok(())
+    }
+
+    /// Where each config and layer of the bundle about to be added (`self.bundles.len()`) is;
+    /// or why the seek index does not hold one.
+    fn locate_blobs(&mut self, checked: &Checked, reader: &BundleReader) -> Result<(), String> {
+        let bundle = self.bundles.len();
+        for rec in &checked.doc.blobs {
+            if checked.metadata.contains_key(&rec.digest) {
+                continue;
             }
-            // A digest-pinned image is served by digest only, never under a tag it did not have.
-            if let (Some(tag), None) = (&img.reference.tag, &img.reference.digest) {
-                let top = img.top().digest.clone();
-                if let Some(old) = repo.tags.insert(tag.clone(), top.clone()) {
-                    if old != top {
-                        self.overridden.push(format!("{repo_name}:{tag}"));
+            if rec.rebuild.as_ref().is_none_or(|r| r.reference.is_none()) {
+                self.whole.insert(rec.digest.clone());
+            }
+            let member = reader
+                .member(&rec.member_path())
+                .filter(|m| m.size == rec.member_size())
+                .ok_or_else(|| {
+                    format!(
+                        "the seek index has no member of {} bytes for blob {}",
+                        rec.member_size(),
+                        rec.digest
+                    )
+                })?
+                .clone();
+            let record = rec.clone();
+            let at = BlobLocation {
+                bundle,
+                member,
+                record,
+            };
+            self.blobs.insert(rec.digest.clone(), at);
+        }
+        Ok(())
+    }
+
+    /// One image served: its repository's digests, tags and referrers.
+    fn add_image(&mut self, img: &PlannedImage, checked: &Checked, keep_registry: bool) {
+        let repo_name = served_name(&img.reference, keep_registry);
+        let name = match (&img.reference.tag, &img.reference.digest) {
+            (Some(tag), None) => tag.clone(),
+            _ => img.top().digest.to_string(),
+        };
+        self.served.insert((repo_name.clone(), name));
+        let repo = self.repositories.entry(repo_name.clone()).or_default();
+        let blobs = img.blobs.iter().chain(&img.referrer_blobs);
+        repo.digests
+            .extend(img.manifests.iter().chain(blobs).map(|b| b.digest.clone()));
+        for (r, m) in &img.referrers {
+            repo.digests.insert(r.digest.clone());
+            match &r.tag {
+                Some(tag) => {
+                    repo.tags.insert(tag.clone(), r.digest.clone());
+                }
+                None => {
+                    let bytes = &checked.metadata[&m.digest];
+                    let d = crate::manifest::referrer_descriptor(bytes, &m.media_type);
+                    let list = repo.referrers.entry(r.subject.clone()).or_default();
+                    if !list.contains(&d) {
+                        list.push(d);
                     }
                 }
             }
         }
-        self.bundles.push(reader);
-        Ok(())
+        // A digest-pinned image is served by digest only, never under a tag it did not have.
+        if let (Some(tag), None) = (&img.reference.tag, &img.reference.digest) {
+            let top = img.top().digest.clone();
+            if let Some(old) = repo.tags.insert(tag.clone(), top.clone()) {
+                if old != top {
+                    self.overridden.push(format!("{repo_name}:{tag}"));
+                }
+            }
+        }
     }
 }

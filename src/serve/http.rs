@@ -789,34 +789,67 @@ pub async fn respond(
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     drop(req);
-    let mut reply = route(&c, &method, &url, range.as_deref());
-    let mut from = BodyFrom::Nothing;
-    if let Reply::Blob {
+    let reply = route(&c, &method, &url, range.as_deref());
+    let (reply, from) = match (&reply, head) {
+        (Reply::Blob { .. }, false) => blob_source(&c, &rebuilds, reply, &client).await,
+        _ => (reply, BodyFrom::Nothing),
+    };
+    let (r, status, body) = response(reply, from, &client);
+    if verbose {
+        crate::console::line(format!("{} {method} {url} {status}", client.conn.peer));
+    }
+    r.status(status)
+        .body(body)
+        .unwrap_or_else(|_| hyper::Response::new(Body::empty(0)))
+}
+
+/// Where a blob GET's bytes come from, got before the headers go out: a shared rebuild's
+/// spool, the bytes of a small blob, or a large one opened and its first chunk read. A blob
+/// that cannot be had turns the reply into a 500.
+async fn blob_source(
+    c: &Arc<Catalog>,
+    rebuilds: &Arc<Rebuilds>,
+    reply: Reply,
+    client: &Arc<Client>,
+) -> (Reply, BodyFrom) {
+    let Reply::Blob {
         digest,
         size,
         range,
     } = &reply
-    {
-        let len = range.map_or(*size, |(a, b)| b - a + 1);
-        if !head && is_rebuilt(&c, digest) {
-            match open_rebuilt(&c, &rebuilds, digest, *size, *range, &client).await {
-                Ok(lease) => from = BodyFrom::Spool(lease),
-                // The rebuild said why on stderr, once for all its clients.
-                Err(e) => reply = error(500, "UNKNOWN", e.to_string()),
-            }
-        } else if !head && len <= CHUNK as u64 {
-            match read_small(&c, digest, *range, len, &client.conn.peer).await {
-                Ok(bytes) => from = BodyFrom::Bytes(bytes),
-                Err(e) => reply = error(500, "UNKNOWN", e.to_string()),
-            }
-        } else if !head {
-            match open_large(&c, digest, *range, &client).await {
-                Ok((open, first)) => from = BodyFrom::Opened(open, first),
-                Err(e) => reply = error(500, "UNKNOWN", e.to_string()),
-            }
-        }
+    else {
+        return (reply, BodyFrom::Nothing);
+    };
+    let len = range.map_or(*size, |(a, b)| b - a + 1);
+    let from = if is_rebuilt(c, digest) {
+        // The rebuild said why on stderr, once for all its clients.
+        open_rebuilt(c, rebuilds, digest, *size, *range, client)
+            .await
+            .map(BodyFrom::Spool)
+            .map_err(|e| e.to_string())
+    } else if len <= CHUNK as u64 {
+        read_small(c, digest, *range, len, &client.conn.peer)
+            .await
+            .map(BodyFrom::Bytes)
+            .map_err(|e| e.to_string())
+    } else {
+        open_large(c, digest, *range, client)
+            .await
+            .map(|(open, first)| BodyFrom::Opened(open, first))
+            .map_err(|e| e.to_string())
+    };
+    match from {
+        Ok(from) => (reply, from),
+        Err(e) => (error(500, "UNKNOWN", e), BodyFrom::Nothing),
     }
-    let client = &*client;
+}
+
+/// The response to a routed request: headers, status and body.
+fn response(
+    reply: Reply,
+    from: BodyFrom,
+    client: &Client,
+) -> (hyper::http::response::Builder, u16, Body) {
     let mut r =
         hyper::Response::builder().header("Docker-Distribution-API-Version", "registry/2.0");
     let (status, body) = match reply {
@@ -867,12 +900,7 @@ pub async fn respond(
             (status, Body::full(body.to_string().into_bytes()))
         }
     };
-    if verbose {
-        crate::console::line(format!("{} {method} {url} {status}", client.conn.peer));
-    }
-    r.status(status)
-        .body(body)
-        .unwrap_or_else(|_| hyper::Response::new(Body::empty(0)))
+    (r, status, body)
 }
 
 #[cfg(test)]
