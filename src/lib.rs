@@ -11,6 +11,7 @@ pub mod digest;
 pub mod exit_codes;
 pub mod format;
 pub mod fsutil;
+pub mod held;
 pub mod imagelist;
 pub mod inspect;
 pub mod interrupt;

@@ -3,12 +3,12 @@
 
 use super::plan::Plan;
 use super::resolve::ResolvedImage;
-use crate::create::base::Base;
 use crate::digest::Digest;
 use crate::format::{
     BlobRecord, BundleManifest, DeltaBase, FileRecord, ImageRecord, Signer, FORMAT_VERSION,
     INDEX_JSON_PATH, LAYOUT_PATH, OCI_LAYOUT_CONTENT,
 };
+use crate::held::Held;
 use crate::registry::Manifest;
 use std::collections::HashSet;
 
@@ -35,7 +35,7 @@ pub fn describe(
     images: &[ResolvedImage],
     plan: &Plan,
     compacted: &super::compact::Compacted,
-    base: Option<&Base>,
+    base: Option<&Held>,
     created: u64,
     signer: Option<String>,
     tools: Vec<crate::format::FileRecord>,
@@ -164,7 +164,7 @@ fn layout_files(index_json: &[u8]) -> Vec<FileRecord> {
 }
 
 /// What a delta was made against, and the layers it leaves out, each once in first-use order.
-fn delta_base(images: &[ResolvedImage], plan: &Plan, base: &Base) -> DeltaBase {
+fn delta_base(images: &[ResolvedImage], plan: &Plan, base: &Held) -> DeltaBase {
     let mut omitted: Vec<BlobRecord> = Vec::new();
     let mut seen = HashSet::new();
     for r in images

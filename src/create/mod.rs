@@ -4,7 +4,6 @@
 //! downloads, `describe` (bundle.json; pure) and `write` (the signed file or its parts) →
 //! `summary`.
 
-pub mod base;
 pub mod cache;
 pub mod compact;
 mod describe;
@@ -19,14 +18,14 @@ mod write;
 
 pub use summary::CreateSummary;
 
-use crate::create::base::Base;
 use crate::create::cache::BlobCache;
 use crate::digest::Digest;
+use crate::held::Held;
 use crate::imagelist::ImageList;
 use crate::platform::Platform;
 use crate::progress::{Mode, Progress};
 use crate::registry::{GlobalOptions, Registries};
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use fetch::Abandoned;
 use fetch::{Downloads, Fetched};
 use plan::Plan;
@@ -140,7 +139,7 @@ struct Inputs {
     list: ImageList,
     signing: Option<ed25519_dalek::SigningKey>,
     image_key: Option<crate::cosign::CosignKey>,
-    base: Option<Base>,
+    base: Option<Held>,
     cache: BlobCache,
     tool: Option<tool::Tool>,
 }
@@ -157,7 +156,11 @@ impl Inputs {
             .as_deref()
             .map(crate::cosign::CosignKey::load)
             .transpose()?;
-        let base = opts.since.as_deref().map(base::load_base).transpose()?;
+        let base = opts
+            .since
+            .as_deref()
+            .map(|p| crate::held::read(p).context("--since"))
+            .transpose()?;
         let cache = open_cache(opts, &output_dir(&opts.output)?)?;
         let tool = opts
             .include_tool
@@ -305,7 +308,7 @@ fn without(images: Vec<ResolvedImage>, fetched: &Fetched) -> Vec<ResolvedImage> 
 
 /// What every way of writing this bundle shares.
 struct Bundle<'a> {
-    base: Option<&'a Base>,
+    base: Option<&'a Held>,
     /// Where an inventory base's reference layers are fetched from (`--compact --since`).
     registries: &'a Registries,
     compact: Option<compact::Settings>,
@@ -399,7 +402,7 @@ impl Bundle<'_> {
     fn against_base(
         &self,
         images: &[ResolvedImage],
-        base: &Base,
+        base: &Held,
         packed: &mut HashMap<Digest, compact::Packed>,
         s: compact::Settings,
         notes: &Progress,

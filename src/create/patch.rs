@@ -7,12 +7,12 @@
 
 use super::compact::{Packed, Settings};
 use super::resolve::ResolvedImage;
-use crate::create::base::Base;
 use crate::create::cache::BlobCache;
 use crate::digest::{hash_reader, Digest, HashingWriter};
 use crate::format::frames::{frame_reader, write_stored};
 use crate::format::{padded, patch, ReferenceRecord};
 use crate::fsutil::PartialFile;
+use crate::held::Held;
 use crate::reference_tars::{ReferenceTars, Spooled};
 use anyhow::{Context, Result};
 use std::collections::{HashMap, HashSet};
@@ -35,7 +35,7 @@ pub struct Pick {
 const WORTH: f64 = 0.9;
 
 /// Which packed layers the base does not hold, and the base layer each replaces. Pure.
-pub fn pick(images: &[ResolvedImage], base: &Base, packed: &HashMap<Digest, Packed>) -> Vec<Pick> {
+pub fn pick(images: &[ResolvedImage], base: &Held, packed: &HashMap<Digest, Packed>) -> Vec<Pick> {
     let mut picks = Vec::new();
     let mut seen = HashSet::new();
     for img in images {

@@ -3,8 +3,8 @@
 //! delta leaves out because the other side holds them. Pure: no I/O.
 
 use super::resolve::ResolvedImage;
-use crate::create::base::Base;
 use crate::digest::Digest;
+use crate::held::Held;
 use std::collections::{HashMap, HashSet};
 
 /// A distinct blob and the image that first needed it (for downloading and for messages).
@@ -86,7 +86,7 @@ pub struct Plan {
 }
 
 impl Plan {
-    pub fn new(images: &[ResolvedImage], base: Option<&Base>) -> Result<Plan, PlanError> {
+    pub fn new(images: &[ResolvedImage], base: Option<&Held>) -> Result<Plan, PlanError> {
         let omitted = omitted_by(images, base);
         let needs = distinct_blobs(images)?
             .into_iter()
@@ -150,7 +150,7 @@ fn distinct_blobs(images: &[ResolvedImage]) -> Result<Vec<Need>, PlanError> {
 
 /// The layers (never configs, manifests or indexes: small, and what a loader plans and verifies
 /// with) that the base already holds.
-fn omitted_by(images: &[ResolvedImage], base: Option<&Base>) -> HashSet<Digest> {
+fn omitted_by(images: &[ResolvedImage], base: Option<&Held>) -> HashSet<Digest> {
     let Some(base) = base else {
         return HashSet::new();
     };
@@ -250,7 +250,7 @@ mod tests {
         let first: Vec<&Digest> = plan.download_order().map(|n| &n.digest).collect();
         assert_eq!(first, vec![&d(1), &d(4), &d(2), &d(3), &d(5)]);
         // The base holds layer 3 and config 4: the layer is left out, the config never is.
-        let base = Base {
+        let base = Held {
             kind: "inventory",
             digest: d(9),
             name: "site.json".into(),

@@ -1,5 +1,6 @@
-//! `create --since`: what the other side already holds, from an earlier bundle (its own blobs
-//! and those it left out itself) or from a `bundle inventory` file.
+//! What a site holds, as a file says it: an earlier bundle (its own blobs and those it left
+//! out itself) or a `bundle inventory` file. `create --since` leaves it out; `prune --keep`
+//! keeps it.
 
 use crate::digest::Digest;
 use crate::format::frames::SKIPPABLE_HEADER_MAGIC;
@@ -9,7 +10,7 @@ use std::collections::HashSet;
 use std::io::Read;
 use std::path::Path;
 
-pub struct Base {
+pub struct Held {
     pub kind: &'static str,
     /// sha256 of the base's bundle.json, or of the inventory file.
     pub digest: Digest,
@@ -26,7 +27,7 @@ pub struct Base {
     pub carried: HashSet<Digest>,
 }
 
-pub fn load_base(path: &Path) -> Result<Base> {
+pub fn read(path: &Path) -> Result<Held> {
     let mut head = [0u8; 4];
     // A split bundle (`FILE` whose parts exist, or `FILE.part001`) starts in its first part.
     let first = match crate::format::parts::PartSet::find(path) {
@@ -49,7 +50,7 @@ pub fn load_base(path: &Path) -> Result<Base> {
             .chain(doc.omitted())
             .map(|b| b.digest.clone())
             .collect();
-        return Ok(Base {
+        return Ok(Held {
             kind: "bundle",
             digest: Digest::of(&bytes),
             name,
@@ -59,13 +60,9 @@ pub fn load_base(path: &Path) -> Result<Base> {
             carried: doc.blobs.iter().map(|b| b.digest.clone()).collect(),
         });
     }
-    let (inv, bytes) = crate::inventory::read(path).with_context(|| {
-        format!(
-            "--since {}: neither a bundle nor an inventory",
-            path.display()
-        )
-    })?;
-    Ok(Base {
+    let (inv, bytes) = crate::inventory::read(path)
+        .with_context(|| format!("{}: neither a bundle nor an inventory", path.display()))?;
+    Ok(Held {
         kind: "inventory",
         digest: Digest::of(&bytes),
         name,
