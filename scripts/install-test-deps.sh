@@ -2,7 +2,7 @@
 # Installs what the tests and the demo use, from Debian packages, when it is missing:
 # the distribution registry, skopeo (independent client), zstd and tar (standard readers of the
 # bundle), openssl (independent signature check), podman and containerd (independent loaders of
-# docker-archive output), GNU time (the peak RSS of a bundle process in the attack tests), pigz, Go
+# docker-archive output), umoci (OCI layouts), GNU time (the peak RSS of a bundle process in the attack tests), pigz, Go
 # 1.19 (golang-go: the judge of gzip-exact's `go` encoder, whose gzip must match Go's byte for byte).
 set -euo pipefail
 
@@ -14,6 +14,8 @@ command -v openssl >/dev/null || need+=(openssl)
 command -v tar >/dev/null || need+=(tar)
 command -v podman >/dev/null || need+=(podman)
 command -v containerd >/dev/null || need+=(containerd)
+# umoci: an independent reader of OCI layouts (prune must leave one valid).
+command -v umoci >/dev/null || need+=(umoci)
 [ -x /usr/bin/time ] || need+=(time)
 command -v go >/dev/null || need+=(golang-go)
 # klauspost's pgzip (Go sources): the bench's podman/buildah/skopeo layer producer.

@@ -56,6 +56,10 @@ pub enum Command {
     Inventory(InventoryArgs),
     /// Show the blob cache create downloads into (where, how much), or prune it.
     Cache(CacheArgs),
+    /// List what a site registry or OCI layout holds that none of the kept bundles carries;
+    /// remove it with --yes.
+    #[command(after_help = EXIT_CODES)]
+    Prune(PruneArgs),
     /// Serve bundles as a read-only registry (pull only), straight from the files.
     #[command(after_help = EXIT_CODES)]
     Serve(ServeArgs),
@@ -324,6 +328,22 @@ pub struct InventoryArgs {
     /// Where to write the inventory (JSON). Written as FILE.partial and renamed.
     #[arg(short, long)]
     pub output: PathBuf,
+    #[command(flatten)]
+    pub tls: TlsArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PruneArgs {
+    /// `registry://HOST[:PORT]` (every tag in its catalog) or `oci:DIR`.
+    #[arg(long)]
+    pub from: String,
+    /// A bundle or inventory whose content stays (repeatable): typically the releases the
+    /// site runs now. Everything else goes.
+    #[arg(long, value_name = "FILE", required = true)]
+    pub keep: Vec<PathBuf>,
+    /// Remove what is listed. Without it, nothing is changed.
+    #[arg(long)]
+    pub yes: bool,
     #[command(flatten)]
     pub tls: TlsArgs,
 }

@@ -217,6 +217,17 @@ impl crate::cli::TlsArgs {
     }
 }
 
+impl crate::cli::PruneArgs {
+    pub fn into_options(self) -> crate::prune::PruneOptions {
+        crate::prune::PruneOptions {
+            registry: self.tls.registry_config(),
+            from: self.from,
+            keep: self.keep,
+            yes: self.yes,
+        }
+    }
+}
+
 impl crate::cli::ServeArgs {
     pub fn into_options(self) -> crate::serve::ServeOptions {
         crate::serve::ServeOptions {

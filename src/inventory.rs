@@ -227,14 +227,7 @@ pub fn take(from: &str, cfg: crate::registry::RegistryConfig) -> Result<Inventor
         bail!("--from {from}: expected registry://HOST[:PORT] or oci:DIR");
     };
     let host = host.trim_end_matches('/');
-    let global = crate::registry::GlobalOptions {
-        plain_http: cfg.plain_http,
-        hints: crate::registry::Hints::FLAGS,
-        ..Default::default()
-    }
-    .with_system_certs_dirs();
-    let regs = Registries::new([(host.to_string(), cfg)].into_iter().collect(), global);
-    from_registry(host, &regs)
+    from_registry(host, &Registries::single(host, cfg))
 }
 
 pub fn read(path: &Path) -> Result<(Inventory, Vec<u8>)> {

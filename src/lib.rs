@@ -21,6 +21,7 @@ pub mod load;
 pub mod manifest;
 pub mod platform;
 pub mod progress;
+pub mod prune;
 pub mod reference;
 pub mod reference_tars;
 pub mod registry;

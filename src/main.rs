@@ -87,6 +87,10 @@ fn run(cli: Cli) -> Result<i32> {
             say!("{}", report::inventory(&a.output, &inv));
         }
         Command::Cache(a) => return cache(a),
+        Command::Prune(a) => {
+            let p = bundle::prune::prune(&a.into_options())?;
+            say!("{}", report::pruned_site(&p));
+        }
         Command::Serve(a) => bundle::serve::serve(&a.into_options())?,
         Command::Completions { shell } => {
             let mut out = Vec::new();

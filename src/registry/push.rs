@@ -309,4 +309,18 @@ impl RegistryClient {
             .and_then(|v| v.to_str().ok())
             .map(str::to_string))
     }
+
+    /// DELETE a manifest by digest (which removes every tag of it in `repo`). Ok(false) when
+    /// it was not there. A registry that does not allow deleting answers 405.
+    pub fn delete_manifest(&self, repo: &str, digest: &Digest) -> Result<bool, RegistryError> {
+        let what = format!("manifest {}/{repo}@{digest}", self.endpoint.registry);
+        let scopes = format!("repository:{repo}:pull,push,delete");
+        let url = self.v2(&format!("{repo}/manifests/{digest}"));
+        let resp = self.send_registry(Method::DELETE, &url, Req::new(&scopes, &what))?;
+        match resp.status() {
+            StatusCode::ACCEPTED | StatusCode::OK => Ok(true),
+            StatusCode::NOT_FOUND => Ok(false),
+            _ => Err(self.status_error(resp, &what)),
+        }
+    }
 }

@@ -27,6 +27,18 @@ impl Registries {
         }
     }
 
+    /// Just `host`, reached as `cfg` says, its errors naming command-line flags (`inventory`,
+    /// `prune`), with the system's certs.d directories.
+    pub fn single(host: &str, cfg: RegistryConfig) -> Self {
+        let global = GlobalOptions {
+            plain_http: cfg.plain_http,
+            hints: super::hints::Hints::FLAGS,
+            ..Default::default()
+        }
+        .with_system_certs_dirs();
+        Registries::new([(host.to_string(), cfg)].into_iter().collect(), global)
+    }
+
     pub fn with_credential(mut self, registry: &str, credential: credentials::Credential) -> Self {
         self.explicit.insert(registry.to_string(), credential);
         self

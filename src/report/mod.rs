@@ -200,6 +200,47 @@ pub fn pruned(root: &Path, p: &crate::create::cache::Pruned, json: bool) -> Stri
     out
 }
 
+/// `bundle prune`: what goes (or went), and what the operator does next.
+pub fn pruned_site(p: &crate::prune::Pruned) -> String {
+    let mut out = String::new();
+    for t in &p.tags {
+        out.push_str(&format!("tag {t}\n"));
+    }
+    for m in &p.manifests {
+        out.push_str(&format!("manifest {m}\n"));
+    }
+    for r in &p.rewritten {
+        out.push_str(&format!("index {r} keeps only what stays\n"));
+    }
+    let blobs = match p.site.starts_with("oci:") {
+        true => format!(", {} blobs ({})", p.blobs, HumanBytes(p.blob_bytes)),
+        false => String::new(),
+    };
+    let counts = format!(
+        "{} tags, {} manifests{blobs}",
+        p.tags.len(),
+        p.manifests.len()
+    );
+    let nothing =
+        p.tags.is_empty() && p.manifests.is_empty() && p.blobs == 0 && p.rewritten.is_empty();
+    let what = match (nothing, p.removed) {
+        (true, _) => format!(
+            "{}: nothing to prune: the kept bundles carry all it holds",
+            p.site
+        ),
+        (false, true) => format!("{}: removed {counts}", p.site),
+        (false, false) => format!(
+            "{}: would remove {counts}; nothing was changed: run again with --yes to remove them",
+            p.site
+        ),
+    };
+    out.push_str(&what);
+    if p.removed && !nothing && p.site.starts_with("registry://") {
+        out.push_str("\nthe registry frees the blobs nothing names any more when it collects garbage: for distribution, run `registry garbage-collect --delete-untagged CONFIG.yml` on its host");
+    }
+    out
+}
+
 pub fn inspected(i: &Inspection, json: bool) -> serde_json::Result<String> {
     match json {
         true => {

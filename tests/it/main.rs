@@ -9,6 +9,7 @@ mod delta;
 mod hostile;
 mod load;
 mod patch;
+mod prune;
 mod referrers;
 mod release_cycle;
 mod rough_edges;

@@ -864,3 +864,54 @@ fn a_registry_refusing_the_referrers_lookup_fails_the_image_and_says_how_to_go_w
     let o = create(&list, &out, &["--unsigned", "--referrers", "none"]);
     assert!(o.status.success(), "{}", text(&o));
 }
+
+/// Pruning a site down to a kept bundle keeps its images' signatures, attestations and SBOMs:
+/// their cosign tags and the referrers fallback tag (an index the site made, which no bundle
+/// names) stay, and the referrers still resolve; an image of another release goes.
+#[test]
+fn prune_keeps_the_referrers_of_the_images_it_keeps() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let s = signed_image(w);
+    let (kept, _) = bundle_of(w, &s, &[]);
+    let (other_src, _imgs) = registry_with_images();
+    let other = w.join("other.bundle");
+    let o = create(
+        &plain_list(w, &other_src, &["team/app1:1.0"]),
+        &other,
+        &["--unsigned"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let site = Registry::start();
+    for b in [&kept, &other] {
+        let o = bundle!(
+            "load {} --allow-unsigned --to registry://{} --plain-http -q",
+            b,
+            site.addr
+        );
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    let tags_before = site.tags(REPO);
+    assert!(tags_before.contains(&tag_of(&s.subject)), "{tags_before:?}");
+    let o = bundle!(
+        "prune --from registry://{} --keep {} --plain-http --yes",
+        site.addr,
+        kept
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("tag team/app1:1.0"), "{out}");
+    assert!(!out.contains(REPO), "nothing of the kept image goes: {out}");
+    assert_eq!(site.tags(REPO), tags_before);
+    assert!(site.tags("team/app1").is_empty());
+    let fallback = site.raw_manifest(&format!("{REPO}:{}", tag_of(&s.subject)));
+    assert!(
+        String::from_utf8_lossy(&fallback).contains(&s.sbom),
+        "the SBOM is still listed"
+    );
+    let sig = site.raw_manifest(&format!("{REPO}:{}.sig", tag_of(&s.subject)));
+    assert_eq!(
+        format!("sha256:{}", crate::common::layout::sha256_hex(&sig)),
+        s.sig
+    );
+}

@@ -78,20 +78,25 @@ pub struct Registry {
 
 impl Registry {
     pub fn start() -> Registry {
-        Self::start_with(None, None)
+        Self::start_with(None, None, true)
     }
 
     pub fn start_tls_auth(tls: &Tls, user: &str, password: &str) -> Registry {
-        Self::start_with(Some(tls), Some((user, password)))
+        Self::start_with(Some(tls), Some((user, password)), true)
     }
 
-    fn start_with(tls: Option<&Tls>, auth: Option<(&str, &str)>) -> Registry {
+    /// A registry as distribution comes by default: deleting manifests is not allowed.
+    pub fn start_without_delete() -> Registry {
+        Self::start_with(None, None, false)
+    }
+
+    fn start_with(tls: Option<&Tls>, auth: Option<(&str, &str)>, delete: bool) -> Registry {
         require("docker-registry");
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let addr = format!("127.0.0.1:{port}");
         let mut cfg = format!(
-            "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
+            "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: {delete}\nhttp:\n  addr: {addr}\n",
             dir.path().join("data").display()
         );
         if let Some(t) = tls {
