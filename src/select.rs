@@ -276,3 +276,429 @@ fn wanted_one(w: &str, img: &ImageRecord) -> bool {
         || Reference::parse(w)
             .is_ok_and(|r| r.tagged_name().as_deref() == Some(img.reference.as_str()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::{BundleManifest, DeltaBase, FORMAT_VERSION};
+    use crate::manifest::{OCI_INDEX, OCI_MANIFEST};
+    use serde_json::{json, Value};
+
+    const CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+    const LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+    const SIG_CONFIG: &str = "application/vnd.dev.cosign.artifact.sig.v1+json";
+
+    /// A bundle being put together: its blob records, manifests' bytes and images.
+    #[derive(Default)]
+    struct Fixture {
+        blobs: Vec<BlobRecord>,
+        metadata: HashMap<Digest, Vec<u8>>,
+        images: Vec<ImageRecord>,
+        omitted: Vec<BlobRecord>,
+    }
+
+    /// A config or layer stands for the bytes of its name.
+    fn named(name: &str) -> (Digest, u64) {
+        (Digest::of(name.as_bytes()), name.len() as u64)
+    }
+
+    fn descriptor(name: &str, media_type: &str) -> Value {
+        let (d, size) = named(name);
+        json!({"mediaType": media_type, "digest": d.to_string(), "size": size})
+    }
+
+    impl Fixture {
+        fn carry(&mut self, d: &Digest, size: u64, media_type: &str) {
+            if !self.blobs.iter().any(|b| &b.digest == d) {
+                self.blobs
+                    .push(BlobRecord::stored(d.clone(), size, media_type));
+            }
+        }
+
+        fn document(&mut self, media_type: &str, doc: Value) -> Digest {
+            let bytes = serde_json::to_vec(&doc).unwrap();
+            let d = Digest::of(&bytes);
+            self.carry(&d, bytes.len() as u64, media_type);
+            self.metadata.insert(d.clone(), bytes);
+            d
+        }
+
+        /// A manifest whose config and layers the bundle carries.
+        fn manifest(&mut self, config_type: &str, config: &str, layers: &[&str]) -> Digest {
+            let (c, size) = named(config);
+            self.carry(&c, size, config_type);
+            for l in layers {
+                let (d, size) = named(l);
+                self.carry(&d, size, LAYER);
+            }
+            let layers: Vec<Value> = layers.iter().map(|l| descriptor(l, LAYER)).collect();
+            self.document(
+                OCI_MANIFEST,
+                json!({
+                    "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                    "config": descriptor(config, config_type), "layers": layers,
+                }),
+            )
+        }
+
+        /// An index entry for a manifest of the bundle.
+        fn child(&self, d: &Digest, platform: &str) -> Value {
+            let (os, arch) = platform.split_once('/').unwrap();
+            json!({
+                "mediaType": OCI_MANIFEST, "digest": d.to_string(),
+                "size": self.metadata[d].len(),
+                "platform": {"os": os, "architecture": arch},
+            })
+        }
+
+        fn nested(&self, d: &Digest) -> Value {
+            json!({"mediaType": OCI_INDEX, "digest": d.to_string(), "size": self.metadata[d].len()})
+        }
+
+        fn index(&mut self, children: Vec<Value>) -> Digest {
+            self.document(
+                OCI_INDEX,
+                json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": children}),
+            )
+        }
+
+        fn image(&mut self, reference: &str, top: &Digest, manifests: Vec<Digest>) {
+            self.images.push(ImageRecord {
+                source: reference.to_string(),
+                reference: reference.to_string(),
+                digest: top.clone(),
+                media_type: self
+                    .blobs
+                    .iter()
+                    .find(|b| &b.digest == top)
+                    .unwrap()
+                    .media_type
+                    .clone(),
+                platforms: Vec::new(),
+                manifests,
+                complete: true,
+                referrers: Vec::new(),
+            });
+        }
+
+        fn checked(self) -> Checked {
+            let base = (!self.omitted.is_empty()).then(|| DeltaBase {
+                kind: "bundle".into(),
+                digest: Digest::of(b"base"),
+                name: "base.bundle".into(),
+                omitted: self.omitted,
+            });
+            Checked {
+                doc: BundleManifest {
+                    format_version: FORMAT_VERSION,
+                    created: "2025-01-01T00:00:00Z".into(),
+                    tool: "bundle test".into(),
+                    signer: None,
+                    images: self.images,
+                    blobs: self.blobs,
+                    files: Vec::new(),
+                    base,
+                    tools: Vec::new(),
+                },
+                signer: None,
+                index_json: Vec::new(),
+                metadata: self.metadata,
+                unproven: Vec::new(),
+            }
+        }
+    }
+
+    /// Three plain images: two `app:1.0` in different repositories, and nginx as written in a
+    /// list (`nginx:1.27`).
+    fn three_images() -> Checked {
+        let mut f = Fixture::default();
+        for (i, name) in [
+            "quay.io/team/app:1.0",
+            "quay.io/other/app:1.0",
+            "docker.io/library/nginx:1.27",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let m = f.manifest(CONFIG, &format!("config {i}"), &[&format!("layer {i}")]);
+            f.image(name, &m, vec![m.clone()]);
+        }
+        f.images[2].source = "nginx:1.27".into();
+        f.checked()
+    }
+
+    fn names(planned: &[PlannedImage]) -> Vec<&str> {
+        planned
+            .iter()
+            .map(|p| p.record.reference.as_str())
+            .collect()
+    }
+
+    fn wanted(images: &[&str]) -> Vec<String> {
+        images.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn no_image_named_plans_every_image_in_bundle_order() {
+        let checked = three_images();
+        let all = plan(&checked, &[], &[]).unwrap();
+        assert_eq!(
+            names(&all),
+            [
+                "quay.io/team/app:1.0",
+                "quay.io/other/app:1.0",
+                "docker.io/library/nginx:1.27"
+            ]
+        );
+        // Named in another order, they are still planned in the bundle's.
+        let two = plan(&checked, &wanted(&["nginx:1.27", "team/app:1.0"]), &[]).unwrap();
+        assert_eq!(
+            names(&two),
+            ["quay.io/team/app:1.0", "docker.io/library/nginx:1.27"]
+        );
+    }
+
+    #[test]
+    fn an_image_is_named_in_full_as_listed_or_as_anything_that_normalises_to_it() {
+        let checked = three_images();
+        for w in [
+            "docker.io/library/nginx:1.27",
+            "nginx:1.27",
+            "library/nginx:1.27",
+        ] {
+            let p = plan(&checked, &wanted(&[w]), &[]).unwrap();
+            assert_eq!(names(&p), ["docker.io/library/nginx:1.27"], "--image {w}");
+        }
+    }
+
+    #[test]
+    fn an_unambiguous_end_of_a_name_chooses_one_image() {
+        let checked = three_images();
+        let p = plan(&checked, &wanted(&["team/app:1.0"]), &[]).unwrap();
+        assert_eq!(names(&p), ["quay.io/team/app:1.0"]);
+        assert_eq!(p[0].top().digest, checked.doc.images[0].digest);
+        // The end must start at a `/`: `m/app:1.0` is not the end of `team/app:1.0`.
+        let e = plan(&checked, &wanted(&["m/app:1.0"]), &[]).unwrap_err();
+        assert!(matches!(e, SelectError::NoSuchImage(..)), "{e}");
+    }
+
+    #[test]
+    fn an_end_two_images_share_is_ambiguous_and_names_both() {
+        let e = plan(&three_images(), &wanted(&["app:1.0"]), &[]).unwrap_err();
+        assert!(matches!(e, SelectError::Ambiguous(..)), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            "--image app:1.0 could be any of quay.io/team/app:1.0, quay.io/other/app:1.0; give more of the name"
+        );
+    }
+
+    #[test]
+    fn a_name_no_image_has_is_refused_with_what_the_bundle_holds() {
+        let e = plan(&three_images(), &wanted(&["redis:7"]), &[]).unwrap_err();
+        assert!(matches!(e, SelectError::NoSuchImage(..)), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            "--image redis:7: no such image in the bundle; it holds: quay.io/team/app:1.0, quay.io/other/app:1.0, docker.io/library/nginx:1.27"
+        );
+    }
+
+    /// `r.test/multi:1`: an index of linux/amd64 and linux/arm64, a buildx attestation of the
+    /// amd64 image, a signature of the arm64 manifest and a signature of the index, which a
+    /// second signature signs in turn. Returns the bundle and the digests
+    /// (amd64, arm64, attestation, index, arm64 signature, index signature, its signature).
+    fn multi_platform() -> (Checked, [Digest; 7]) {
+        let mut f = Fixture::default();
+        let amd = f.manifest(CONFIG, "amd64 config", &["base layer", "amd64 layer"]);
+        let arm = f.manifest(CONFIG, "arm64 config", &["base layer", "arm64 layer"]);
+        let att = f.manifest(CONFIG, "attestation config", &["provenance"]);
+        let mut att_entry = f.child(&att, "unknown/unknown");
+        att_entry["annotations"] = json!({"vnd.docker.reference.digest": amd.to_string()});
+        let children = vec![
+            f.child(&amd, "linux/amd64"),
+            f.child(&arm, "linux/arm64"),
+            att_entry,
+        ];
+        let top = f.index(children);
+        // A signature's layer may be a blob an image also has: sent once, with the image.
+        let arm_sig = f.manifest(SIG_CONFIG, "arm64 sig config", &["arm64 sig"]);
+        let top_sig = f.manifest(SIG_CONFIG, "index sig config", &["index sig", "base layer"]);
+        let sig_sig = f.manifest(SIG_CONFIG, "sig sig config", &["sig sig"]);
+        f.image(
+            "r.test/multi:1",
+            &top,
+            vec![amd.clone(), arm.clone(), att.clone()],
+        );
+        f.images[0].platforms = vec!["linux/amd64".into(), "linux/arm64".into()];
+        let referrer = |d: &Digest, subject: &Digest, f: &Fixture| ReferrerRecord {
+            digest: d.clone(),
+            media_type: OCI_MANIFEST.into(),
+            size: f.metadata[d].len() as u64,
+            subject: subject.clone(),
+            artifact_type: SIG_CONFIG.into(),
+            kind: "signature".into(),
+            found: "referrers-api".into(),
+            tag: None,
+        };
+        let referrers = vec![
+            referrer(&arm_sig, &arm, &f),
+            referrer(&top_sig, &top, &f),
+            referrer(&sig_sig, &top_sig, &f),
+        ];
+        f.images[0].referrers = referrers;
+        (f.checked(), [amd, arm, att, top, arm_sig, top_sig, sig_sig])
+    }
+
+    fn digests(records: &[BlobRecord]) -> Vec<Digest> {
+        records.iter().map(|b| b.digest.clone()).collect()
+    }
+
+    fn blob_names(names: &[&str]) -> Vec<Digest> {
+        names.iter().map(|n| named(n).0).collect()
+    }
+
+    #[test]
+    fn every_platform_planned_children_first_and_the_index_last_with_each_blob_once() {
+        let (checked, [amd, arm, att, top, ..]) = multi_platform();
+        let p = plan(&checked, &[], &[]).unwrap().remove(0);
+        assert_eq!(digests(&p.manifests), [amd, arm, att, top.clone()]);
+        assert_eq!(p.top().digest, top);
+        assert!(!p.partial);
+        assert!(p.is_container_image());
+        assert_eq!(
+            digests(&p.blobs),
+            blob_names(&[
+                "amd64 config",
+                "base layer",
+                "amd64 layer",
+                "arm64 config",
+                "arm64 layer",
+                "attestation config",
+                "provenance",
+            ])
+        );
+    }
+
+    #[test]
+    fn a_platform_filter_keeps_the_chosen_children_with_their_attestations_and_marks_partial() {
+        let (checked, [amd, _arm, att, top, ..]) = multi_platform();
+        let amd64: Platform = "linux/amd64".parse().unwrap();
+        let p = plan(&checked, &[], &[amd64]).unwrap().remove(0);
+        assert_eq!(digests(&p.manifests), [amd, att, top]);
+        assert!(p.partial, "arm64 is left out");
+        assert_eq!(
+            digests(&p.blobs),
+            blob_names(&[
+                "amd64 config",
+                "base layer",
+                "amd64 layer",
+                "attestation config",
+                "provenance",
+            ])
+        );
+        // A selector without a variant takes any variant; every platform chosen: not partial.
+        let both = ["linux/amd64", "linux/arm64"].map(|p| p.parse().unwrap());
+        assert!(!plan(&checked, &[], &both).unwrap()[0].partial);
+    }
+
+    #[test]
+    fn a_platform_the_image_lacks_is_refused_naming_what_it_carries() {
+        let (checked, _) = multi_platform();
+        let s390x: Platform = "linux/s390x".parse().unwrap();
+        let e = plan(&checked, &[], &[s390x]).unwrap_err();
+        assert!(matches!(e, SelectError::NoSuchPlatform(..)), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            "--platform linux/s390x: r.test/multi:1 has no such platform in the bundle (it carries linux/amd64, linux/arm64)"
+        );
+    }
+
+    #[test]
+    fn referrers_follow_their_subjects_and_bring_only_blobs_the_image_does_not() {
+        let (checked, [.., arm_sig, top_sig, sig_sig]) = multi_platform();
+        let all = plan(&checked, &[], &[]).unwrap().remove(0);
+        let referrers: Vec<Digest> = all
+            .referrers
+            .iter()
+            .map(|(r, _)| r.digest.clone())
+            .collect();
+        assert_eq!(
+            referrers,
+            [arm_sig.clone(), top_sig.clone(), sig_sig.clone()]
+        );
+        assert!(all.referrers.iter().all(|(r, rec)| r.digest == rec.digest));
+        // "base layer" is the image's: it is not sent again as a referrer's.
+        assert_eq!(
+            digests(&all.referrer_blobs),
+            blob_names(&[
+                "arm64 sig config",
+                "arm64 sig",
+                "index sig config",
+                "index sig",
+                "sig sig config",
+                "sig sig",
+            ])
+        );
+        // A platform left out takes its signature with it; the index's stay, with theirs.
+        let amd64: Platform = "linux/amd64".parse().unwrap();
+        let some = plan(&checked, &[], &[amd64]).unwrap().remove(0);
+        let referrers: Vec<Digest> = some
+            .referrers
+            .iter()
+            .map(|(r, _)| r.digest.clone())
+            .collect();
+        assert_eq!(referrers, [top_sig, sig_sig]);
+        assert!(!digests(&some.referrer_blobs).contains(&named("arm64 sig").0));
+    }
+
+    #[test]
+    fn a_layer_a_delta_leaves_out_is_still_planned_for_the_loader_to_find_at_the_target() {
+        let mut f = Fixture::default();
+        let m = f.manifest(CONFIG, "config", &["held layer", "new layer"]);
+        f.image("r.test/app:2", &m, vec![m.clone()]);
+        let held = f
+            .blobs
+            .iter()
+            .position(|b| b.digest == named("held layer").0);
+        let held = f.blobs.remove(held.unwrap());
+        f.omitted.push(held.clone());
+        let checked = f.checked();
+        let p = plan(&checked, &[], &[]).unwrap().remove(0);
+        assert_eq!(
+            digests(&p.blobs),
+            blob_names(&["config", "held layer", "new layer"])
+        );
+        assert_eq!(p.blobs[1], held);
+    }
+
+    #[test]
+    fn an_index_nested_in_the_top_one_is_pushed_after_its_children_and_before_the_top() {
+        let mut f = Fixture::default();
+        let amd = f.manifest(CONFIG, "amd64 config", &["amd64 layer"]);
+        let arm = f.manifest(CONFIG, "arm64 config", &["arm64 layer"]);
+        let inner = vec![f.child(&arm, "linux/arm64")];
+        let inner = f.index(inner);
+        let children = vec![f.child(&amd, "linux/amd64"), f.nested(&inner)];
+        let top = f.index(children);
+        f.image("r.test/nested:1", &top, vec![amd.clone(), arm.clone()]);
+        let checked = f.checked();
+        let p = plan(&checked, &[], &[]).unwrap().remove(0);
+        assert_eq!(digests(&p.manifests), [amd, arm, inner, top]);
+    }
+
+    #[test]
+    #[ignore = "bug: only indexes the top index names directly are planned; one nested two deep is never pushed, so pushing the index above it fails"]
+    fn an_index_nested_two_deep_is_pushed_before_the_index_that_holds_it() {
+        let mut f = Fixture::default();
+        let arm = f.manifest(CONFIG, "arm64 config", &["arm64 layer"]);
+        let deepest = vec![f.child(&arm, "linux/arm64")];
+        let deepest = f.index(deepest);
+        let middle = vec![f.nested(&deepest)];
+        let middle = f.index(middle);
+        let top = vec![f.nested(&middle)];
+        let top = f.index(top);
+        f.image("r.test/deep:1", &top, vec![arm.clone()]);
+        let checked = f.checked();
+        let p = plan(&checked, &[], &[]).unwrap().remove(0);
+        assert_eq!(digests(&p.manifests), [arm, deepest, middle, top]);
+    }
+}

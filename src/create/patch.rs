@@ -360,3 +360,294 @@ fn proven(p: &Pick, plain: &Packed, delta: &std::path::Path, reference: &Spooled
     Ok(hash_reader(gzip_exact::RebuildReader::new(tars, rebuilder))
         .is_ok_and(|(found, count)| found == p.layer && count == p.size))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::plan::Plan;
+    use super::super::resolve::{BlobRef, Carried};
+    use super::*;
+    use crate::format::RebuildRecord;
+    use crate::imagelist::ImageEntry;
+    use crate::reference::Reference;
+    use crate::registry::Manifest;
+
+    const CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+    const LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+
+    /// A layer stands for the bytes of its name.
+    fn d(name: &str) -> Digest {
+        Digest::of(name.as_bytes())
+    }
+
+    /// An image of one manifest: its config, then these layers.
+    fn image(source: &str, layers: &[&str]) -> ResolvedImage {
+        let config = format!("{source} config");
+        let blobs = std::iter::once(BlobRef {
+            digest: d(&config),
+            size: config.len() as u64,
+            media_type: CONFIG.into(),
+        })
+        .chain(layers.iter().map(|l| BlobRef {
+            digest: d(l),
+            size: l.len() as u64,
+            media_type: LAYER.into(),
+        }))
+        .collect();
+        let top = Manifest {
+            bytes: Vec::new(),
+            media_type: crate::manifest::OCI_MANIFEST.into(),
+            digest: d(source),
+        };
+        ResolvedImage {
+            entry: ImageEntry {
+                source: source.into(),
+                reference: Reference::parse(source).unwrap(),
+                platforms: None,
+                own_platforms: false,
+                line: 1,
+            },
+            top: top.clone(),
+            children: vec![Carried { manifest: top }],
+            nested_indexes: Vec::new(),
+            platforms: Vec::new(),
+            complete: true,
+            blobs: vec![(d(source), blobs)],
+            referrers: Vec::new(),
+        }
+    }
+
+    fn rebuild(layer: &str) -> RebuildRecord {
+        RebuildRecord {
+            encoder: "go1.8".into(),
+            level: 6,
+            header: "1f8b08000000000000ff".into(),
+            raw_size: 10 * layer.len() as u64,
+            raw_digest: d(&format!("{layer} tar")),
+            side_size: None,
+            side_digest: None,
+            reference: None,
+            restarts: Vec::new(),
+        }
+    }
+
+    fn plain(layer: &str) -> Packed {
+        Packed {
+            rebuild: rebuild(layer),
+            frame: format!("{layer}.zst").into(),
+            frame_len: 100,
+        }
+    }
+
+    /// Every layer of the images packed as a plain tar.
+    fn packed_all(images: &[ResolvedImage]) -> HashMap<Digest, Packed> {
+        images
+            .iter()
+            .flat_map(|i| i.blobs.iter().flat_map(|(_, b)| b.iter().skip(1)))
+            .map(|b| (b.digest.clone(), plain(b.digest.hex())))
+            .collect()
+    }
+
+    fn within(images: &[ResolvedImage], packed: &HashMap<Digest, Packed>) -> Vec<(Digest, Digest)> {
+        let plan = Plan::new(images, None).unwrap();
+        pick_within(images, &plan.needs, packed)
+            .into_iter()
+            .map(|p| (p.layer, p.reference))
+            .collect()
+    }
+
+    fn pair(layer: &str, reference: &str) -> (Digest, Digest) {
+        (d(layer), d(reference))
+    }
+
+    #[test]
+    fn a_layer_is_encoded_against_the_same_position_in_an_earlier_tag_of_its_repository() {
+        let images = [
+            image("r.test/app:1", &["base", "lib 1", "app 1"]),
+            image("r.test/app:2", &["base", "lib 2", "app 2", "extra 2"]),
+        ];
+        let packed = packed_all(&images);
+        let plan = Plan::new(&images, None).unwrap();
+        let picks = pick_within(&images, &plan.needs, &packed);
+        // The shared base is no delta; a layer past the other's end takes its last layer.
+        let pairs: Vec<(Digest, Digest)> = picks
+            .iter()
+            .map(|p| (p.layer.clone(), p.reference.clone()))
+            .collect();
+        assert_eq!(
+            pairs,
+            [
+                pair("lib 2", "lib 1"),
+                pair("app 2", "app 1"),
+                pair("extra 2", "app 1")
+            ]
+        );
+        assert_eq!(
+            picks[0],
+            Pick {
+                layer: d("lib 2"),
+                size: 5,
+                reference: d("lib 1"),
+                reference_size: 5,
+                registry: String::new(),
+                repository: "app".into(),
+            }
+        );
+    }
+
+    #[test]
+    fn the_reference_is_the_earlier_manifest_of_the_same_repository_sharing_most_layers() {
+        let images = [
+            image("r.test/app:1", &["x", "app 1"]),
+            image("r.test/app:2", &["base", "app 2"]),
+            image("r.test/app:3", &["y", "app 3"]),
+            image("r.test/other:1", &["base", "other 1"]),
+            image("r.test/app:4", &["base", "app 4"]),
+        ];
+        let picks = within(&images, &packed_all(&images));
+        // app:4 shares its base with app:2 (and with other:1, another repository): neither the
+        // first tag nor the last before it, but the closest.
+        let app4: Vec<&Digest> = picks
+            .iter()
+            .filter(|(l, _)| *l == d("app 4"))
+            .map(|(_, r)| r)
+            .collect();
+        assert_eq!(app4, [&d("app 2")], "{picks:?}");
+        // other:1 has no other tag to be encoded against, nor is it anyone's reference.
+        let other = [d("other 1")];
+        assert!(
+            !picks
+                .iter()
+                .any(|(l, r)| other.contains(l) || other.contains(r)),
+            "{picks:?}"
+        );
+    }
+
+    #[test]
+    fn only_plain_packed_layers_are_encoded_or_taken_as_references() {
+        let images = [
+            image("r.test/app:1", &["base", "kept 1", "lib 1", "app 1"]),
+            image("r.test/app:2", &["base", "kept 2", "lib 2", "app 2"]),
+        ];
+        let mut packed = packed_all(&images);
+        // A layer carried as it came is neither a delta nor a reference.
+        packed.remove(&d("kept 1"));
+        // Nor is one already encoded against another (against a --since base).
+        let mut delta = plain("lib 1");
+        delta.rebuild.reference = Some(crate::format::ReferenceRecord {
+            layer: d("elsewhere"),
+            layer_size: 9,
+            raw_size: 90,
+            raw_digest: d("elsewhere tar"),
+            delta_size: 3,
+            delta_digest: d("delta"),
+        });
+        packed.insert(d("lib 1"), delta);
+        // And a layer not packed has no tar to encode.
+        packed.remove(&d("app 2"));
+        assert_eq!(within(&images, &packed), []);
+        // Each of the three was what stood in the way.
+        assert_eq!(within(&images, &packed_all(&images)).len(), 3);
+    }
+
+    #[test]
+    fn a_layer_made_a_delta_is_never_a_reference_after() {
+        // app:2 is closest to app:1 (two layers shared), app:3 to app:2 (one shared).
+        let images = [
+            image("r.test/app:1", &["a", "b", "lib 1", "e"]),
+            image("r.test/app:2", &["a", "b", "lib 2", "f"]),
+            image("r.test/app:3", &["c", "d", "lib 3", "f"]),
+        ];
+        let picks = within(&images, &packed_all(&images));
+        // lib 3 would be encoded against lib 2, itself a delta: chains stay one deep.
+        assert_eq!(
+            picks,
+            [
+                pair("lib 2", "lib 1"),
+                pair("f", "e"),
+                pair("c", "a"),
+                pair("d", "b")
+            ]
+        );
+    }
+
+    fn base(manifests: &[(&str, &[&str])], held: &[&str]) -> Base {
+        Base {
+            kind: "inventory",
+            digest: d("site.json"),
+            name: "site.json".into(),
+            held: held.iter().map(|h| d(h)).collect(),
+            manifests: manifests
+                .iter()
+                .map(|(repo, layers)| {
+                    let layers = layers.iter().map(|l| (d(l), l.len() as u64)).collect();
+                    (repo.to_string(), layers)
+                })
+                .collect(),
+            file: None,
+            carried: HashSet::new(),
+        }
+    }
+
+    fn picked(picks: &[Pick]) -> Vec<(Digest, Digest)> {
+        picks
+            .iter()
+            .map(|p| (p.layer.clone(), p.reference.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn against_a_base_a_new_layer_takes_the_layer_at_its_place_in_the_closest_manifest() {
+        let images = [image(
+            "r.test/app:2",
+            &["base", "lib 2", "app 2", "extra 2"],
+        )];
+        let base = base(
+            &[
+                ("app", &["old base", "lib 0", "app 0"]),
+                ("app", &["base", "lib 1", "app 1"]),
+                ("other", &["base", "other lib", "other app"]),
+            ],
+            &["base", "lib 1", "app 1", "old base", "lib 0", "app 0"],
+        );
+        let picks = pick(&images, &base, &packed_all(&images));
+        assert_eq!(
+            picked(&picks),
+            [
+                pair("lib 2", "lib 1"),
+                pair("app 2", "app 1"),
+                pair("extra 2", "app 1")
+            ]
+        );
+        // An inventory's references are fetched from where the new layer comes from.
+        assert_eq!(
+            (picks[0].registry.as_str(), picks[0].repository.as_str()),
+            ("r.test", "app")
+        );
+        assert_eq!(picks[0].reference_size, 5);
+    }
+
+    #[test]
+    fn against_a_base_only_what_it_lacks_is_encoded_and_only_against_what_a_base_bundle_carries() {
+        let images = [image("r.test/app:2", &["base", "lib 2", "app 2"])];
+        // The site loaded the image under a prefix: `site/app` is the same repository.
+        let mut b = base(&[("site/app", &["base", "lib 1", "app 1"])], &["base"]);
+        let mut packed = packed_all(&images);
+        packed.remove(&d("app 2"));
+        assert_eq!(
+            picked(&pick(&images, &b, &packed)),
+            [pair("lib 2", "lib 1")],
+            "held or unpacked layers are not encoded"
+        );
+        // A base bundle gives only the layers it carries itself, not those it left out.
+        b.file = Some("last.bundle".into());
+        assert_eq!(picked(&pick(&images, &b, &packed)), []);
+        b.carried.insert(d("lib 1"));
+        assert_eq!(
+            picked(&pick(&images, &b, &packed)),
+            [pair("lib 2", "lib 1")]
+        );
+        // `otherapp` is not `app`.
+        let b = base(&[("otherapp", &["base", "lib 1", "app 1"])], &[]);
+        assert_eq!(picked(&pick(&images, &b, &packed)), []);
+    }
+}
