@@ -334,7 +334,7 @@ mod tests {
     fn described(
         images: &[ResolvedImage],
         compacted: &Compacted,
-        base: Option<&Base>,
+        base: Option<&Held>,
     ) -> Described {
         let plan = Plan::new(images, base).unwrap();
         describe(images, &plan, compacted, base, 0, None, Vec::new()).unwrap()
@@ -476,7 +476,7 @@ mod tests {
             plain("r.test/a:2", "a config", &["held", "a layer"]),
             plain("r.test/b:2", "b config", &["held", "b layer"]),
         ];
-        let base = Base {
+        let base = Held {
             kind: "bundle",
             digest: d("base bundle.json"),
             name: "last-week.bundle".into(),

@@ -570,8 +570,8 @@ mod tests {
         );
     }
 
-    fn base(manifests: &[(&str, &[&str])], held: &[&str]) -> Base {
-        Base {
+    fn base(manifests: &[(&str, &[&str])], held: &[&str]) -> Held {
+        Held {
             kind: "inventory",
             digest: d("site.json"),
             name: "site.json".into(),
