@@ -17,7 +17,9 @@
 //! on every core when the recipe has restart points. Each encoder is judged against its
 //! producer itself (this crate's `tests/`).
 
-pub mod deflate;
+#![warn(missing_docs)]
+
+mod deflate;
 mod encoder;
 pub mod gnu;
 pub mod go;

@@ -51,7 +51,9 @@ pub enum Refusal {
 
 /// The bounds of one analysis.
 pub struct Bounds {
+    /// The most side data worth keeping.
     pub max_side: u64,
+    /// When the analysis gives up.
     pub deadline: Instant,
 }
 

@@ -255,6 +255,7 @@ impl Rebuilder {
         }
     }
 
+    /// A rebuilder for `recipe`; None for a producer or level this version cannot run.
     pub fn new(recipe: &Recipe) -> Option<Rebuilder> {
         let engine = match recipe.producer {
             Producer::Go { level } if !recipe.restarts.is_empty() => {
@@ -321,6 +322,7 @@ pub struct RebuildReader<R> {
 }
 
 impl<R: Read> RebuildReader<R> {
+    /// Reads the gzip stream `rebuilder` makes of what `raw` yields.
     pub fn new(raw: R, rebuilder: Rebuilder) -> Self {
         RebuildReader {
             raw,
@@ -364,6 +366,7 @@ pub struct RebuildWriter<W: Write> {
 }
 
 impl<W: Write> RebuildWriter<W> {
+    /// Writes into `out` the gzip stream `rebuilder` makes of what is written.
     pub fn new(out: W, rebuilder: Rebuilder) -> Self {
         RebuildWriter { out, rebuilder }
     }
@@ -373,6 +376,7 @@ impl<W: Write> RebuildWriter<W> {
         self.rebuilder.restarts()
     }
 
+    /// Writes the stream's end (the rest, CRC-32 and size) and hands back `out`.
     pub fn finish(self) -> io::Result<W> {
         let mut out = self.out;
         out.write_all(&self.rebuilder.finish())?;

@@ -10,29 +10,53 @@ use crate::preflate;
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Producer {
     /// Go's compress/gzip, Go 1.8–1.26, at a Go level (-2 HuffmanOnly … 9).
-    Go { level: i32 },
+    Go {
+        /// The level.
+        level: i32,
+    },
     /// zlib's deflate (1.2.x–1.3.x) at a level 1–9, with the parameters gzip writers pass it:
     /// a 32 KiB window, memLevel 8, the default strategy (Python's gzip, Java's
     /// GZIPOutputStream).
-    Zlib { level: i32 },
+    Zlib {
+        /// The level.
+        level: i32,
+    },
     /// Go's compress/gzip from Go 1.27 on (a new encoder), at a Go level (-2 … 9).
-    Go127 { level: i32 },
+    Go127 {
+        /// The level.
+        level: i32,
+    },
     /// klauspost's pgzip (klauspost/compress 1.15) as containers/image runs it: podman,
     /// buildah and skopeo's layers, levels 1–6.
-    Pgzip { level: i32 },
+    Pgzip {
+        /// The level.
+        level: i32,
+    },
     /// GNU gzip's own deflate, `gzip -1` … `-9`: tarballs made with `tar z` or `gzip`.
-    Gnu { level: i32 },
+    Gnu {
+        /// The level.
+        level: i32,
+    },
     /// Any other deflate stream preflate-rs can describe: rebuilt from `side` bytes of side
     /// data, which come before the uncompressed bytes (`preflate`), and are used only if their
     /// sha256 is `sha256`. Never guessed.
-    Preflate { side: u64, sha256: [u8; 32] },
+    Preflate {
+        /// How many bytes of side data lead the uncompressed bytes.
+        side: u64,
+        /// Their sha256.
+        sha256: [u8; 32],
+    },
 }
 
-/// The encoder ids `bundle.json` records (docs/FORMAT.md, `gzip-rebuild`).
+/// The ids `Producer::id` gives, stable across versions (a store may record them): Go 1.8–1.26.
 pub const ENCODER_GO: &str = "go1.8";
+/// zlib.
 pub const ENCODER_ZLIB: &str = "zlib";
+/// Go 1.27 and later.
 pub const ENCODER_GO127: &str = "go1.27";
+/// klauspost's pgzip.
 pub const ENCODER_PGZIP: &str = "pgzip";
+/// GNU gzip.
 pub const ENCODER_GNU: &str = "gnu";
 /// Side data is what preflate-rs 0.7.6 writes; another version may read it otherwise.
 pub const ENCODER_PREFLATE: &str = "preflate-rs0.7.6";
@@ -90,7 +114,9 @@ impl Producer {
 /// What rebuilds a stream: its producer and its header bytes as they were (mtime, OS, name).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Recipe {
+    /// The encoder and its level (or side data).
     pub producer: Producer,
+    /// The gzip member header, byte for byte.
     pub header: Vec<u8>,
     /// Where the stream can be taken up again (Go's lazy levels): with these, its pieces are
     /// rebuilt on every core at once.

@@ -4,6 +4,7 @@
 
 use crate::encoder::Encoder;
 
+/// zlib's deflate at one level, raw (no zlib or gzip framing).
 pub struct Zlib(flate2::Compress);
 
 impl Zlib {

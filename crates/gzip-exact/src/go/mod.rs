@@ -31,6 +31,7 @@ const SKIP_NEVER: i64 = i32::MAX as i64;
 /// Levels as Go numbers them: 0 stores, 1 is BestSpeed, 2–9 search harder, -1 is the default
 /// (6), -2 is HuffmanOnly.
 pub const HUFFMAN_ONLY: i32 = -2;
+/// Go's default level, which is level 6.
 pub const DEFAULT_COMPRESSION: i32 = -1;
 
 #[derive(Clone, Copy)]
@@ -114,12 +115,15 @@ pub struct Restart {
     /// The block's start in the raw bytes, and where the window began (a multiple of 32 KiB,
     /// at most 64 KiB before it: slides happen where they happened).
     pub raw: u64,
+    /// Where the window began.
     pub base: u64,
     /// The deflate stream's bit position at the block's start.
     pub bit: u64,
     /// A literal at `raw` is pending with the match found there (lazy matching), or not.
     pub pending: bool,
+    /// That pending match's length and offset (when `pending`).
     pub length: u16,
+    /// See `length`.
     pub offset: u16,
 }
 
@@ -221,6 +225,7 @@ impl Deflater {
         }
     }
 
+    /// The restart points recorded so far (`record_restarts`).
     pub fn restarts(&self) -> &[Restart] {
         self.recording.as_ref().map_or(&[], |(_, r)| r)
     }

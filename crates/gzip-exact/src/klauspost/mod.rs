@@ -17,6 +17,7 @@ use tokens::Tokens;
 use writer::BitWriter;
 
 const MAX_STORE_BLOCK_SIZE: usize = 65535;
+/// Go's HuffmanOnly level, as in `go`.
 pub const HUFFMAN_ONLY: i32 = -2;
 
 #[derive(Clone, Copy, PartialEq)]
@@ -228,7 +229,9 @@ pub struct Pgzip {
     tail: Option<Vec<u8>>,
 }
 
+/// pgzip's block: each is compressed by a fresh encoder.
 pub const PGZIP_BLOCK: usize = 1 << 20;
+/// The bytes of the block before that prime each block's encoder.
 pub const PGZIP_TAIL: usize = 16384;
 
 impl Pgzip {
