@@ -6,7 +6,6 @@
 use crate::common::raw_bundle::*;
 use crate::common::*;
 use std::path::Path;
-use std::process::Command;
 
 const LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 
@@ -78,8 +77,7 @@ fn try_load(dir: &Path, bytes: &[u8]) -> (Option<i32>, String, u64) {
     let file = dir.join("x.bundle");
     std::fs::write(&file, bytes).unwrap();
     let to = format!("--to=oci:{}", dir.join("sub/layout").display());
-    let args = ["load", "--allow-unsigned", "-q"].map(std::ffi::OsStr::new);
-    let (o, rss, _) = run_measured(&[&args[..], &[file.as_os_str(), to.as_ref()]].concat());
+    let (o, rss, _) = bundle!("load --allow-unsigned -q {} {}", file, to).measured();
     (
         o.status.code(),
         String::from_utf8_lossy(&o.stderr).to_string(),
@@ -248,11 +246,7 @@ fn text_from_a_bundle_cannot_forge_lines_or_send_escapes_to_the_terminal() {
         &["verify", "--allow-unsigned"][..],
         &load[..],
     ] {
-        let o = Command::new(bundle_bin())
-            .args(args)
-            .arg(&file)
-            .output()
-            .unwrap();
+        let o = BundleCommand::new(args).arg(&file).run();
         let all = format!(
             "{}{}",
             String::from_utf8_lossy(&o.stdout),
@@ -267,7 +261,7 @@ fn text_from_a_bundle_cannot_forge_lines_or_send_escapes_to_the_terminal() {
                 .any(|l| l.starts_with("images:   999") || l.trim_start().starts_with("FORGED")),
             "{args:?} printed a forged line: {all}"
         );
-        assert!(o.status.success(), "{args:?}: {all}");
+        assert_ok!(o, "{args:?}");
         if args[0] == "inspect" {
             assert!(all.contains("hand-made"), "{all}");
         }
