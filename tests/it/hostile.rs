@@ -1,7 +1,7 @@
 //! Hand-made hostile bundles: the loader's input is untrusted until verified. Each one is
 //! refused without a panic, with bounded memory, and nothing is written at or outside the target.
 //! The bundles are written by a small writer that follows docs/FORMAT.md on its own
-//! (tests/common/raw_bundle.rs, shared with the fuzz targets).
+//! (tests/it/common/raw_bundle.rs, shared with the fuzz targets).
 
 use crate::common::raw_bundle::*;
 use crate::common::*;
