@@ -333,13 +333,9 @@ fn go_layers_travel_as_tars_and_load_everywhere_with_their_digests_and_others_as
     assert!(every_blob_hashes_to_its_name(&oci) >= 10);
     // From stdin (`load -`): the verifier itself rebuilds each layer as it streams by.
     let piped = Registry::start();
-    let o = load(
-        Path::new("-"),
-        &public,
-        &format!("registry://{}", piped.addr),
-    )
-    .stdin(std::fs::File::open(&compact).unwrap())
-    .run();
+    let o = load(Path::new("-"), &public, &piped.target())
+        .stdin(std::fs::File::open(&compact).unwrap())
+        .run();
     assert_ok!(o);
     for r in ["go/app:1", "podman/app:1"] {
         assert_eq!(piped.digest_of(r), src.reg.digest_of(r), "{r} from stdin");
@@ -451,7 +447,7 @@ fn a_flipped_byte_in_a_carried_tar_is_refused_before_any_tag() {
     let v = bundle!("verify {} --key {}", bad, public).run();
     assert_eq!(v.status.code(), Some(3), "{}", text(&v));
     let dst = Registry::start();
-    let o = load(&bad, &public, &format!("registry://{}", dst.addr)).run();
+    let o = load(&bad, &public, &dst.target()).run();
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert!(dst.tags("go/app").is_empty(), "a tag was written");
 }
@@ -508,7 +504,7 @@ fn a_tar_changed_with_consistent_frames_is_refused_by_the_rebuilt_digest_even_wh
     let load_bad = |target: &str| load(&bad, &public, target).run();
     // Sent: the target refuses the upload, and the verdict is the bundle's (exit 3).
     let dst = Registry::start();
-    let o = load_bad(&format!("registry://{}", dst.addr));
+    let o = load_bad(&dst.target());
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert!(dst.tags("go/app").is_empty(), "a tag was written");
     let oci = w.join("oci");
@@ -540,7 +536,7 @@ fn a_changed_byte_of_side_data_or_of_its_tar_is_refused_before_any_tag() {
         assert_eq!(v.status.code(), Some(3), "{what}: {}", text(&v));
         assert!(text(&v).contains(&src.pigz_layer), "{what}: {}", text(&v));
         let dst = Registry::start();
-        let o = load(&bad, &public, &format!("registry://{}", dst.addr)).run();
+        let o = load(&bad, &public, &dst.target()).run();
         assert_eq!(o.status.code(), Some(3), "{what}: {}", text(&o));
         assert!(dst.tags("go/app").is_empty(), "{what}: a tag was written");
     }

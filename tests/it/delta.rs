@@ -107,9 +107,7 @@ fn a_delta_over_release_1_gives_the_same_target_as_full_release_2() {
 
     // Into an empty registry the delta is refused before anything is written, naming its base.
     let empty = Registry::start();
-    let o = load(&delta2, &public, &format!("registry://{}", empty.addr))
-        .arg("--json")
-        .run();
+    let o = load(&delta2, &public, &empty.target()).arg("--json").run();
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
@@ -131,12 +129,8 @@ fn a_delta_over_release_1_gives_the_same_target_as_full_release_2() {
 
     // full-1 then delta-2 == full-2, digest for digest, and the delta sent only the new blobs.
     let a = Registry::start();
-    assert_ok!(load(&full1, &public, &format!("registry://{}", a.addr))
-        .arg("--json")
-        .run());
-    let o = load(&delta2, &public, &format!("registry://{}", a.addr))
-        .arg("--json")
-        .run();
+    assert_ok!(load(&full1, &public, &a.target()).arg("--json").run());
+    let o = load(&delta2, &public, &a.target()).arg("--json").run();
     assert_ok!(o);
     let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(
@@ -144,9 +138,7 @@ fn a_delta_over_release_1_gives_the_same_target_as_full_release_2() {
         "the new layer and config: {r}"
     );
     let b = Registry::start();
-    assert_ok!(load(&full2, &public, &format!("registry://{}", b.addr))
-        .arg("--json")
-        .run());
+    assert_ok!(load(&full2, &public, &b.target()).arg("--json").run());
     for repo in RELEASE2 {
         assert_eq!(a.digest_of(repo), b.digest_of(repo), "{repo}");
         assert_eq!(a.digest_of(repo), src.digest_of(repo), "{repo}");
@@ -199,9 +191,7 @@ fn inventory_of_the_disconnected_side_drives_the_next_delta() {
 
     // The disconnected side: release 1 in a registry and in an OCI layout.
     let site = Registry::start();
-    assert_ok!(load(&full1, &public, &format!("registry://{}", site.addr))
-        .arg("--json")
-        .run());
+    assert_ok!(load(&full1, &public, &site.target()).arg("--json").run());
     let layout_dir = w.join("site-layout");
     let o = bundle!(
         "load {} --key {} --to {} -q",
@@ -214,7 +204,7 @@ fn inventory_of_the_disconnected_side_drives_the_next_delta() {
     let inv_reg = w.join("site-registry.json");
     let o = bundle!(
         "inventory --from {} --plain-http -o {}",
-        format!("registry://{}", site.addr),
+        site.target(),
         inv_reg
     )
     .run();
@@ -256,9 +246,7 @@ fn inventory_of_the_disconnected_side_drives_the_next_delta() {
     .run();
     assert_ok!(o);
     assert_eq!(bundle_json(&delta)["base"]["kind"], "inventory");
-    let o = load(&delta, &public, &format!("registry://{}", site.addr))
-        .arg("--json")
-        .run();
+    let o = load(&delta, &public, &site.target()).arg("--json").run();
     assert_ok!(o);
     for repo in RELEASE2 {
         assert_eq!(site.digest_of(repo), src.digest_of(repo), "{repo}");

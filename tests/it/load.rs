@@ -192,7 +192,7 @@ fn oci_layout_target_is_read_by_skopeo_and_merges_concurrent_loads() {
 fn tampered_or_foreign_bundles_write_nothing() {
     let m = made();
     let dst = Registry::start();
-    let target = format!("registry://{}", dst.addr);
+    let target = dst.target();
     let bytes = std::fs::read(&m.bundle).unwrap();
     let layout_dir = m.work.path().join("never");
     let targets = [
@@ -272,7 +272,7 @@ fn interrupted_load_resumes_after_a_registry_restart() {
             retry_after: None,
         },
     );
-    let o = load(&m.bundle, &m.public, &format!("registry://{}", proxy.addr))
+    let o = load(&m.bundle, &m.public, &proxy.target())
         .args(["--retries", "1"])
         .run();
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
@@ -291,7 +291,7 @@ fn interrupted_load_resumes_after_a_registry_restart() {
         "load {} --key {} --to {} --plain-http --json",
         m.bundle,
         m.public,
-        format!("registry://{}", dst.addr)
+        dst.target()
     )
     .run();
     assert_ok!(o);
@@ -311,20 +311,16 @@ fn stdin_and_filters() {
     let dst = Registry::start();
     let a = &m.src.addr;
     let f = std::fs::File::open(&m.bundle).unwrap();
-    let o = load(
-        Path::new("-"),
-        &m.public,
-        &format!("registry://{}", dst.addr),
-    )
-    .args(["--platform", "linux/arm64"])
-    .args([
-        "--image",
-        &format!("{a}/team/multi:2.0"),
-        "--image",
-        &format!("{a}/team/app2:1.0"),
-    ])
-    .stdin(f)
-    .run();
+    let o = load(Path::new("-"), &m.public, &dst.target())
+        .args(["--platform", "linux/arm64"])
+        .args([
+            "--image",
+            &format!("{a}/team/multi:2.0"),
+            "--image",
+            &format!("{a}/team/app2:1.0"),
+        ])
+        .stdin(f)
+        .run();
     assert_ok!(o);
     assert_eq!(
         dst.digest_of("team/app2:1.0"),
@@ -518,7 +514,7 @@ fn registry_refusing_monolithic_uploads_gets_chunks() {
     let dst = Registry::start();
     let proxy = FaultProxy::start(&dst.addr, Fault::NoMonolithicUpload);
     let a = &m.src.addr;
-    let o = load(&m.bundle, &m.public, &format!("registry://{}", proxy.addr))
+    let o = load(&m.bundle, &m.public, &proxy.target())
         .args(["--image", &format!("{a}/team/app1:1.0")])
         .run();
     assert_ok!(o);
@@ -544,7 +540,7 @@ fn a_registry_that_stops_taking_an_upload_is_given_it_again() {
     );
     let a = &m.src.addr;
     let started = std::time::Instant::now();
-    let o = load(&m.bundle, &m.public, &format!("registry://{}", proxy.addr))
+    let o = load(&m.bundle, &m.public, &proxy.target())
         .args([
             "--image",
             &format!("{a}/team/app1:1.0"),
@@ -833,7 +829,7 @@ fn load_fault_schedules(n: u64) -> Schedules {
     for seed in 0..n {
         let dst = Registry::start();
         let proxy = FaultProxy::start(&dst.addr, Fault::random(seed, 20));
-        let o = load(&m.bundle, &m.public, &format!("registry://{}", proxy.addr))
+        let o = load(&m.bundle, &m.public, &proxy.target())
             .args(["--retries", "3", "--read-timeout", "1s"])
             .run();
         drop(proxy);
@@ -872,7 +868,7 @@ fn load_fault_schedules(n: u64) -> Schedules {
                 "load {} --key {} --to {} --plain-http --json",
                 m.bundle,
                 m.public,
-                format!("registry://{}", dst.addr)
+                dst.target()
             )
             .run();
             if o.status.success() && all_there() {

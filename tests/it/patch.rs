@@ -222,9 +222,9 @@ fn a_release_carried_as_deltas_against_the_last_loads_everywhere_with_the_source
     // A registry holding release 1 takes release 2 from the deltas alone.
     let dst = Registry::start();
     let at = |r: &str| format!("docker://{}/{r}", dst.addr);
-    let o = load(&full1, &public, &format!("registry://{}", dst.addr)).run();
+    let o = load(&full1, &public, &dst.target()).run();
     assert_ok!(o);
-    let o = load(&delta, &public, &format!("registry://{}", dst.addr)).run();
+    let o = load(&delta, &public, &dst.target()).run();
     assert_ok!(o);
     for r in ["rel/go:2", "rel/pod:2"] {
         assert_eq!(skopeo_raw(&at(r)), want(r), "{r}");
@@ -235,12 +235,7 @@ fn a_release_carried_as_deltas_against_the_last_loads_everywhere_with_the_source
     let to_site = format!("registry://{}/site", site.addr);
     assert_ok!(load(&full1, &public, &to_site).run());
     let inv = w.join("site.json");
-    let o = bundle!(
-        "inventory --from {} --plain-http -o {}",
-        format!("registry://{}", site.addr),
-        inv
-    )
-    .run();
+    let o = bundle!("inventory --from {} --plain-http -o {}", site.target(), inv).run();
     assert_ok!(o);
     let from_inv = w.join("r2-inv.bundle");
     let o = bundle!(
@@ -353,8 +348,8 @@ fn a_release_carried_as_deltas_against_the_last_loads_everywhere_with_the_source
     let v = bundle!("verify {} --key {}", bad, public).run();
     assert_eq!(v.status.code(), Some(3), "{}", text(&v));
     let again = Registry::start();
-    assert_ok!(load(&full1, &public, &format!("registry://{}", again.addr)).run());
-    let o = load(&bad, &public, &format!("registry://{}", again.addr)).run();
+    assert_ok!(load(&full1, &public, &again.target()).run());
+    let o = load(&bad, &public, &again.target()).run();
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert_eq!(again.tags("rel/go"), vec!["1".to_string()]);
     assert_eq!(again.tags("rel/pod"), vec!["1".to_string()]);
@@ -405,11 +400,11 @@ fn both_releases_in_one_compact_bundle_carry_the_second_as_deltas_against_the_fi
     let want = |r: &str| skopeo_raw(&format!("docker://{}/{r}", src.reg.addr));
     // From the file, into an empty registry; release 2 alone too.
     let dst = Registry::start();
-    let o = load(&both, &public, &format!("registry://{}", dst.addr)).run();
+    let o = load(&both, &public, &dst.target()).run();
     assert_ok!(o);
     let pod2 = format!("{}/rel/pod:2", src.reg.addr);
     let alone = Registry::start();
-    let o = load(&both, &public, &format!("registry://{}", alone.addr))
+    let o = load(&both, &public, &alone.target())
         .args(["--image", &pod2])
         .run();
     assert_ok!(o);

@@ -749,7 +749,7 @@ fn a_new_signature_on_an_old_image_travels_as_a_small_delta_and_inventories_list
         serde_json::json!([])
     );
     let target = Registry::start();
-    let to = format!("registry://{}", target.addr);
+    let to = target.target();
     let o = bundle!("load {} --allow-unsigned --to {} --plain-http", full, to).run();
     assert_ok!(o);
 

@@ -290,10 +290,7 @@ fn inventory_of_a_registry_sees_the_images_loaded_by_digest() {
     assert_ok!(o);
     let site = Registry::start();
     let layout = w.join("layout");
-    for to in [
-        format!("registry://{}", site.addr),
-        format!("oci:{}", layout.display()),
-    ] {
+    for to in [site.target(), format!("oci:{}", layout.display())] {
         let o = bundle!("load {} --allow-unsigned --to {} --plain-http -q", b, to).run();
         assert_ok!(o);
     }
@@ -317,7 +314,7 @@ fn inventory_of_a_registry_sees_the_images_loaded_by_digest() {
             .map(|d| d.as_str().unwrap().to_string())
             .collect()
     };
-    let from_registry = blobs(format!("registry://{}", site.addr), "reg.json");
+    let from_registry = blobs(site.target(), "reg.json");
     let from_oci = blobs(format!("oci:{}", layout.display()), "oci.json");
     assert!(
         from_registry.contains(&src.digest_of("team/app2:1.0")),

@@ -95,7 +95,7 @@ fn split_bundle_verifies_loads_and_names_a_bad_part() {
         "load {} --key {} --to {} --plain-http -q",
         part(&base, 1),
         public,
-        format!("registry://{}", dst.addr)
+        dst.target()
     )
     .run();
     assert_ok!(o);

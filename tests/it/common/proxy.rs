@@ -170,6 +170,11 @@ impl FaultProxy {
         }
     }
 
+    /// `registry://ADDR`: the registry behind the proxy, as a `--to` or `--from` of the CLI.
+    pub fn target(&self) -> String {
+        format!("registry://{}", self.addr)
+    }
+
     pub fn requests(&self) -> Vec<String> {
         self.requests.lock().unwrap().clone()
     }

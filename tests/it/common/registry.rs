@@ -146,6 +146,11 @@ impl Registry {
     }
 
     /// Tags in a repository, via skopeo (empty if the repository does not exist).
+    /// `registry://ADDR`: this registry as a `--to` or `--from` of the CLI.
+    pub fn target(&self) -> String {
+        format!("registry://{}", self.addr)
+    }
+
     pub fn tags(&self, repo: &str) -> Vec<String> {
         let o = Command::new("skopeo")
             .args(["list-tags", "--tls-verify=false"])
