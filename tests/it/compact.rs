@@ -199,15 +199,27 @@ fn go_layers_travel_as_tars_and_load_everywhere_with_their_digests_and_others_as
     let (key, public) = keypair(w);
     let list = plain_list(w, &src.reg, &["go/app:1", "podman/app:1"]);
     let compact = w.join("compact.bundle");
-    let o = create(&list, &compact, &["--key", &key, "--compact"]);
-    assert!(o.status.success(), "{}", text(&o));
+    let o = bundle!(
+        "create {} -o {} --no-cache --quiet --key {} --compact",
+        list,
+        compact,
+        key
+    )
+    .run();
+    assert_ok!(o);
     let plain = w.join("plain.bundle");
-    let o = create(&list, &plain, &["--key", &key]);
-    assert!(o.status.success(), "{}", text(&o));
+    let o = bundle!(
+        "create {} -o {} --no-cache --quiet --key {}",
+        list,
+        plain,
+        key
+    )
+    .run();
+    assert_ok!(o);
 
     // bundle.json: each Go layer rebuilt by its level, the others as they came.
     let i = inspect_json(&compact);
-    let out = text(&bundle_args(&["inspect", compact.to_str().unwrap()]));
+    let out = text(&bundle!("inspect {}", compact).run());
     for (level, _) in &src.go_layers {
         assert!(
             out.contains(&format!("rebuilt by go1.8 level {level}")),
@@ -285,25 +297,23 @@ fn go_layers_travel_as_tars_and_load_everywhere_with_their_digests_and_others_as
     );
     assert!(c * 10 < p * 9, "compact {c} is not smaller than plain {p}");
 
-    let v = bundle_args(&["verify", compact.to_str().unwrap(), "--key", &public]);
-    assert!(v.status.success(), "{}", text(&v));
+    let v = bundle!("verify {} --key {}", compact, public).run();
+    assert_ok!(v);
 
     // A registry, an OCI layout and a docker-archive, in one load.
     let dst = Registry::start();
     let oci = w.join("oci");
     let archive = w.join("images.tar");
-    let o = bundle_args(&[
-        "load",
-        compact.to_str().unwrap(),
-        "--key",
-        &public,
-        "-q",
-        "--plain-http",
-        &format!("--to=registry://{}", dst.addr),
-        &format!("--to=oci:{}", oci.display()),
-        &format!("--to=docker-archive:{}", archive.display()),
-    ]);
-    assert!(o.status.success(), "{}", text(&o));
+    let o = bundle!(
+        "load {} --key {} -q --plain-http {} {} {}",
+        compact,
+        public,
+        format!("--to=registry://{}", dst.addr),
+        format!("--to=oci:{}", oci.display()),
+        format!("--to=docker-archive:{}", archive.display())
+    )
+    .run();
+    assert_ok!(o);
     for r in ["go/app:1", "podman/app:1"] {
         let want = src.reg.digest_of(r);
         assert_eq!(dst.digest_of(r), want, "{r} in the registry");
@@ -313,7 +323,7 @@ fn go_layers_travel_as_tars_and_load_everywhere_with_their_digests_and_others_as
             .arg(format!("oci:{}:{}/{r}", oci.display(), src.reg.addr))
             .output()
             .unwrap();
-        assert!(o.status.success(), "{}", text(&o));
+        assert_ok!(o);
         assert_eq!(
             format!("sha256:{}", layout::sha256_hex(&o.stdout)),
             want,
@@ -323,13 +333,10 @@ fn go_layers_travel_as_tars_and_load_everywhere_with_their_digests_and_others_as
     assert!(every_blob_hashes_to_its_name(&oci) >= 10);
     // From stdin (`load -`): the verifier itself rebuilds each layer as it streams by.
     let piped = Registry::start();
-    let o = Command::new(bundle_bin())
-        .args(["load", "-", "--key", &public, "-q", "--plain-http"])
-        .arg(format!("--to=registry://{}", piped.addr))
+    let o = load(Path::new("-"), &public, &piped.target())
         .stdin(std::fs::File::open(&compact).unwrap())
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
+        .run();
+    assert_ok!(o);
     for r in ["go/app:1", "podman/app:1"] {
         assert_eq!(piped.digest_of(r), src.reg.digest_of(r), "{r} from stdin");
         assert_eq!(layer_digests(&piped, r), layer_digests(&src.reg, r), "{r}");
@@ -343,7 +350,7 @@ fn go_layers_travel_as_tars_and_load_everywhere_with_their_digests_and_others_as
         .arg(&unpacked)
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
+    assert_ok!(o);
     assert!(every_blob_hashes_to_its_name(&unpacked) >= 8);
 
     // serve rebuilds as it answers; skopeo copies with every digest checked.
@@ -355,7 +362,7 @@ fn go_layers_travel_as_tars_and_load_everywhere_with_their_digests_and_others_as
         .arg(format!("dir:{}", copied.display()))
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
+    assert_ok!(o);
     for d in src
         .go_layers
         .iter()
@@ -372,21 +379,16 @@ fn go_layers_travel_as_tars_and_load_everywhere_with_their_digests_and_others_as
     let cache = w.join("cache");
     let created = i["created"].as_str().unwrap().to_string();
     let with_cache = |out: &Path| {
-        let o = bundle_args(&[
-            "create",
-            list.to_str().unwrap(),
-            "-o",
-            out.to_str().unwrap(),
-            "--key",
-            &key,
-            "--compact",
-            "--quiet",
-            "--created",
-            &created,
-            "--cache-dir",
-            cache.to_str().unwrap(),
-        ]);
-        assert!(o.status.success(), "{}", text(&o));
+        let o = bundle!(
+            "create {} -o {} --key {} --compact --quiet --created {} --cache-dir {}",
+            list,
+            out,
+            key,
+            created,
+            cache
+        )
+        .run();
+        assert_ok!(o);
         std::fs::read(out).unwrap()
     };
     let first = with_cache(&w.join("first.bundle"));
@@ -410,8 +412,8 @@ fn go_layers_travel_as_tars_and_load_everywhere_with_their_digests_and_others_as
         with_cache(&again) == first,
         "a damaged cached frame was used"
     );
-    let v = bundle_args(&["verify", again.to_str().unwrap(), "--key", &public]);
-    assert!(v.status.success(), "{}", text(&v));
+    let v = bundle!("verify {} --key {}", again, public).run();
+    assert_ok!(v);
 }
 
 /// `go/app:1` in a compact bundle, and the public key that verifies it.
@@ -420,22 +422,15 @@ fn compact_go_app(src: &Source) -> (PathBuf, String) {
     let (key, public) = keypair(w);
     let list = plain_list(w, &src.reg, &["go/app:1"]);
     let compact = w.join("compact.bundle");
-    let o = create(&list, &compact, &["--key", &key, "--compact"]);
-    assert!(o.status.success(), "{}", text(&o));
+    let o = bundle!(
+        "create {} -o {} --no-cache --quiet --key {} --compact",
+        list,
+        compact,
+        key
+    )
+    .run();
+    assert_ok!(o);
     (compact, public)
-}
-
-/// `bundle load BUNDLE --to TARGET`, quietly, plain HTTP.
-fn load_to(bundle: &Path, public: &str, target: &str) -> std::process::Output {
-    bundle_args(&[
-        "load",
-        bundle.to_str().unwrap(),
-        "--key",
-        public,
-        "-q",
-        "--plain-http",
-        &format!("--to={target}"),
-    ])
 }
 
 #[test]
@@ -449,10 +444,10 @@ fn a_flipped_byte_in_a_carried_tar_is_refused_before_any_tag() {
     bytes[at] ^= 0x20;
     let bad = w.join("bad.bundle");
     std::fs::write(&bad, &bytes).unwrap();
-    let v = bundle_args(&["verify", bad.to_str().unwrap(), "--key", &public]);
+    let v = bundle!("verify {} --key {}", bad, public).run();
     assert_eq!(v.status.code(), Some(3), "{}", text(&v));
     let dst = Registry::start();
-    let o = load_to(&bad, &public, &format!("registry://{}", dst.addr));
+    let o = load(&bad, &public, &dst.target()).run();
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert!(dst.tags("go/app").is_empty(), "a tag was written");
 }
@@ -503,22 +498,22 @@ fn a_tar_changed_with_consistent_frames_is_refused_by_the_rebuilt_digest_even_wh
         reframed_with_a_changed_byte(&bytes, &format!("raw/sha256/{}.tar", &d[7..]), |n| n / 2),
     )
     .unwrap();
-    let v = bundle_args(&["verify", bad.to_str().unwrap(), "--key", &public]);
+    let v = bundle!("verify {} --key {}", bad, public).run();
     assert_eq!(v.status.code(), Some(3), "{}", text(&v));
     assert!(text(&v).contains(d.as_str()), "{}", text(&v));
-    let load = |target: &str| load_to(&bad, &public, target);
+    let load_bad = |target: &str| load(&bad, &public, target).run();
     // Sent: the target refuses the upload, and the verdict is the bundle's (exit 3).
     let dst = Registry::start();
-    let o = load(&format!("registry://{}", dst.addr));
+    let o = load_bad(&dst.target());
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert!(dst.tags("go/app").is_empty(), "a tag was written");
     let oci = w.join("oci");
-    let o = load(&format!("oci:{}", oci.display()));
+    let o = load_bad(&format!("oci:{}", oci.display()));
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     // Not sent (the target holds the layer from a good load): rebuilt and refused all the same.
-    let o = load_to(&compact, &public, &format!("registry://{}/again", dst.addr));
-    assert!(o.status.success(), "{}", text(&o));
-    let o = load(&format!("registry://{}/again", dst.addr));
+    let o = load(&compact, &public, &format!("registry://{}/again", dst.addr)).run();
+    assert_ok!(o);
+    let o = load_bad(&format!("registry://{}/again", dst.addr));
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert!(text(&o).contains("altered"), "{}", text(&o));
 }
@@ -537,11 +532,11 @@ fn a_changed_byte_of_side_data_or_of_its_tar_is_refused_before_any_tag() {
     for (what, at) in [("side data", in_side), ("tar", in_tar)] {
         let bad = w.join("bad.bundle");
         std::fs::write(&bad, reframed_with_a_changed_byte(&bytes, &member, at)).unwrap();
-        let v = bundle_args(&["verify", bad.to_str().unwrap(), "--key", &public]);
+        let v = bundle!("verify {} --key {}", bad, public).run();
         assert_eq!(v.status.code(), Some(3), "{what}: {}", text(&v));
         assert!(text(&v).contains(&src.pigz_layer), "{what}: {}", text(&v));
         let dst = Registry::start();
-        let o = load_to(&bad, &public, &format!("registry://{}", dst.addr));
+        let o = load(&bad, &public, &dst.target()).run();
         assert_eq!(o.status.code(), Some(3), "{what}: {}", text(&o));
         assert!(dst.tags("go/app").is_empty(), "{what}: a tag was written");
     }

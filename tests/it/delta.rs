@@ -39,15 +39,6 @@ fn size(p: &Path) -> u64 {
     std::fs::metadata(p).unwrap().len()
 }
 
-fn load_to(bundle_file: &Path, public: &str, dst: &Registry) -> std::process::Output {
-    bundle!(
-        "load {} --key {} --to {} --plain-http -q --json",
-        bundle_file,
-        public,
-        format!("registry://{}", dst.addr)
-    )
-}
-
 #[test]
 fn a_delta_over_release_1_gives_the_same_target_as_full_release_2() {
     let (src, imgs) = registry_with_two_releases();
@@ -58,15 +49,30 @@ fn a_delta_over_release_1_gives_the_same_target_as_full_release_2() {
     let full2 = w.join("full-2.bundle");
     let delta2 = w.join("delta-2.bundle");
     let l1 = plain_list(w, &src, &RELEASE1);
-    assert!(create(&l1, &full1, &["--key", &key]).status.success());
+    assert_ok!(bundle!(
+        "create {} -o {} --no-cache --quiet --key {}",
+        l1,
+        full1,
+        key
+    )
+    .run());
     let l2 = plain_list(w, &src, &RELEASE2);
-    assert!(create(&l2, &full2, &["--key", &key]).status.success());
-    let o = create(
-        &l2,
-        &delta2,
-        &["--key", &key, "--since", full1.to_str().unwrap()],
-    );
-    assert!(o.status.success(), "{}", text(&o));
+    assert_ok!(bundle!(
+        "create {} -o {} --no-cache --quiet --key {}",
+        l2,
+        full2,
+        key
+    )
+    .run());
+    let o = bundle!(
+        "create {} -o {} --no-cache --quiet --key {} --since {}",
+        l2,
+        delta2,
+        key,
+        full1
+    )
+    .run();
+    assert_ok!(o);
     eprintln!(
         "full-1 {} bytes, full-2 {} bytes, delta-2 {} bytes ({:.1} % of full-2)",
         size(&full1),
@@ -80,8 +86,8 @@ fn a_delta_over_release_1_gives_the_same_target_as_full_release_2() {
     );
 
     // The delta verifies on its own, and says what it needs.
-    let o = bundle!("verify {} --key {}", delta2, public);
-    assert!(o.status.success(), "{}", text(&o));
+    let o = bundle!("verify {} --key {}", delta2, public).run();
+    assert_ok!(o);
     let info = inspect_json(&delta2);
     let omitted: Vec<String> = bundle_json(&delta2)["base"]["omitted"]
         .as_array()
@@ -92,7 +98,7 @@ fn a_delta_over_release_1_gives_the_same_target_as_full_release_2() {
     assert!(omitted.contains(&imgs.base_layer.digest.to_string()));
     assert_eq!(info["images"].as_array().unwrap().len(), 3);
     assert_eq!(info["base"]["name"], "full-1.bundle");
-    let o = bundle!("inspect {}", delta2);
+    let o = bundle!("inspect {}", delta2).run();
     assert!(
         String::from_utf8_lossy(&o.stdout).contains("delta:    over bundle full-1.bundle"),
         "{}",
@@ -101,7 +107,7 @@ fn a_delta_over_release_1_gives_the_same_target_as_full_release_2() {
 
     // Into an empty registry the delta is refused before anything is written, naming its base.
     let empty = Registry::start();
-    let o = load_to(&delta2, &public, &empty);
+    let o = load(&delta2, &public, &empty.target()).arg("--json").run();
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
@@ -117,29 +123,29 @@ fn a_delta_over_release_1_gives_the_same_target_as_full_release_2() {
     // Into an oci: layout that does not exist yet, the refusal leaves nothing behind either: no
     // directory, no oci-layout, no lock file.
     let nowhere = w.join("new-layout");
-    let o = bundle!("load {} --key {} --to oci:{} -q", delta2, public, nowhere);
+    let o = bundle!("load {} --key {} --to oci:{} -q", delta2, public, nowhere).run();
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(!nowhere.exists(), "{} was created", nowhere.display());
 
     // full-1 then delta-2 == full-2, digest for digest, and the delta sent only the new blobs.
     let a = Registry::start();
-    assert!(load_to(&full1, &public, &a).status.success());
-    let o = load_to(&delta2, &public, &a);
-    assert!(o.status.success(), "{}", text(&o));
+    assert_ok!(load(&full1, &public, &a.target()).arg("--json").run());
+    let o = load(&delta2, &public, &a.target()).arg("--json").run();
+    assert_ok!(o);
     let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(
         r["targets"][0]["blobsSent"], 2,
         "the new layer and config: {r}"
     );
     let b = Registry::start();
-    assert!(load_to(&full2, &public, &b).status.success());
+    assert_ok!(load(&full2, &public, &b.target()).arg("--json").run());
     for repo in RELEASE2 {
         assert_eq!(a.digest_of(repo), b.digest_of(repo), "{repo}");
         assert_eq!(a.digest_of(repo), src.digest_of(repo), "{repo}");
     }
 
     // serve: the delta alone is refused; with its base it serves release 2.
-    let o = bundle!("serve {} --key {} --listen 127.0.0.1:0", delta2, public);
+    let o = bundle!("serve {} --key {} --listen 127.0.0.1:0", delta2, public).run();
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(String::from_utf8_lossy(&o.stderr).contains("served together with its base"));
     let served = Served::start(&[
@@ -162,7 +168,7 @@ fn a_delta_over_release_1_gives_the_same_target_as_full_release_2() {
             .arg(format!("docker://{}/{repo}", c.addr))
             .output()
             .unwrap();
-        assert!(o.status.success(), "{}", text(&o));
+        assert_ok!(o);
         assert_eq!(c.digest_of(repo), src.digest_of(repo), "{repo}");
     }
 }
@@ -175,33 +181,42 @@ fn inventory_of_the_disconnected_side_drives_the_next_delta() {
     let (key, public) = keypair(w);
     let full1 = w.join("full-1.bundle");
     let l1 = plain_list(w, &src, &RELEASE1);
-    assert!(create(&l1, &full1, &["--key", &key]).status.success());
+    assert_ok!(bundle!(
+        "create {} -o {} --no-cache --quiet --key {}",
+        l1,
+        full1,
+        key
+    )
+    .run());
 
     // The disconnected side: release 1 in a registry and in an OCI layout.
     let site = Registry::start();
-    assert!(load_to(&full1, &public, &site).status.success());
+    assert_ok!(load(&full1, &public, &site.target()).arg("--json").run());
     let layout_dir = w.join("site-layout");
     let o = bundle!(
         "load {} --key {} --to {} -q",
         full1,
         public,
         format!("oci:{}", layout_dir.display())
-    );
-    assert!(o.status.success(), "{}", text(&o));
+    )
+    .run();
+    assert_ok!(o);
     let inv_reg = w.join("site-registry.json");
     let o = bundle!(
         "inventory --from {} --plain-http -o {}",
-        format!("registry://{}", site.addr),
+        site.target(),
         inv_reg
-    );
-    assert!(o.status.success(), "{}", text(&o));
+    )
+    .run();
+    assert_ok!(o);
     let inv_oci = w.join("site-oci.json");
     let o = bundle!(
         "inventory --from {} -o {}",
         format!("oci:{}", layout_dir.display()),
         inv_oci
-    );
-    assert!(o.status.success(), "{}", text(&o));
+    )
+    .run();
+    assert_ok!(o);
     let digests = |p: &Path| -> Vec<String> {
         let v: serde_json::Value = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
         v["blobs"]
@@ -221,15 +236,18 @@ fn inventory_of_the_disconnected_side_drives_the_next_delta() {
     // The next delta, from the inventory, leaves out what the site holds and loads there.
     let l2 = plain_list(w, &src, &RELEASE2);
     let delta = w.join("delta.bundle");
-    let o = create(
-        &l2,
-        &delta,
-        &["--key", &key, "--since", inv_reg.to_str().unwrap()],
-    );
-    assert!(o.status.success(), "{}", text(&o));
+    let o = bundle!(
+        "create {} -o {} --no-cache --quiet --key {} --since {}",
+        l2,
+        delta,
+        key,
+        inv_reg
+    )
+    .run();
+    assert_ok!(o);
     assert_eq!(bundle_json(&delta)["base"]["kind"], "inventory");
-    let o = load_to(&delta, &public, &site);
-    assert!(o.status.success(), "{}", text(&o));
+    let o = load(&delta, &public, &site.target()).arg("--json").run();
+    assert_ok!(o);
     for repo in RELEASE2 {
         assert_eq!(site.digest_of(repo), src.digest_of(repo), "{repo}");
     }
@@ -239,8 +257,9 @@ fn inventory_of_the_disconnected_side_drives_the_next_delta() {
         delta,
         public,
         format!("oci:{}", layout_dir.display())
-    );
-    assert!(o.status.success(), "{}", text(&o));
+    )
+    .run();
+    assert_ok!(o);
     let o = Command::new("skopeo")
         .args(["inspect", "--raw"])
         .arg(format!(
@@ -250,7 +269,7 @@ fn inventory_of_the_disconnected_side_drives_the_next_delta() {
         ))
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
+    assert_ok!(o);
     assert_eq!(
         format!("sha256:{}", crate::common::layout::sha256_hex(&o.stdout)),
         src.digest_of("team/app1:2.0")
@@ -265,6 +284,6 @@ pub fn bundle_json(p: &Path) -> serde_json::Value {
         .arg("bundle.json")
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
+    assert_ok!(o);
     serde_json::from_slice(&o.stdout).unwrap()
 }

@@ -1,12 +1,11 @@
 //! Hand-made hostile bundles: the loader's input is untrusted until verified. Each one is
 //! refused without a panic, with bounded memory, and nothing is written at or outside the target.
 //! The bundles are written by a small writer that follows docs/FORMAT.md on its own
-//! (tests/common/raw_bundle.rs, shared with the fuzz targets).
+//! (tests/it/common/raw_bundle.rs, shared with the fuzz targets).
 
 use crate::common::raw_bundle::*;
 use crate::common::*;
 use std::path::Path;
-use std::process::Command;
 
 const LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 
@@ -78,8 +77,7 @@ fn try_load(dir: &Path, bytes: &[u8]) -> (Option<i32>, String, u64) {
     let file = dir.join("x.bundle");
     std::fs::write(&file, bytes).unwrap();
     let to = format!("--to=oci:{}", dir.join("sub/layout").display());
-    let args = ["load", "--allow-unsigned", "-q"].map(std::ffi::OsStr::new);
-    let (o, rss, _) = run_measured(&[&args[..], &[file.as_os_str(), to.as_ref()]].concat());
+    let (o, rss, _) = bundle!("load --allow-unsigned -q {} {}", file, to).measured();
     (
         o.status.code(),
         String::from_utf8_lossy(&o.stderr).to_string(),
@@ -101,8 +99,42 @@ fn a_well_formed_hand_made_bundle_loads() {
     assert!(dir.path().join("sub/layout/index.json").exists());
 }
 
+/// A load of each hostile bundle is refused as a bad bundle (exit 3) without a panic, in
+/// bounded memory, writing no index.json, nothing outside the target and no wrong blob.
+fn assert_refused(layer: &[u8], cases: Vec<(&str, Vec<u8>)>) {
+    for (what, bytes) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let (code, err, rss_kb) = try_load(dir.path(), &bytes);
+        eprintln!(
+            "{what}: exit {code:?}, {rss_kb} KB: {}",
+            err.lines().next().unwrap_or("")
+        );
+        assert_eq!(code, Some(3), "{what}: {err}");
+        assert!(!err.contains("panicked"), "{what}: {err}");
+        assert!(rss_kb < 200 * 1024, "{what}: peak RSS {rss_kb} KB");
+        assert!(
+            !dir.path().join("sub/layout/index.json").exists(),
+            "{what}: an index.json was written"
+        );
+        assert!(
+            !dir.path().join("escape").exists()
+                && !Path::new("/tmp/bundle-hostile-escape").exists(),
+            "{what}: wrote outside"
+        );
+        let layer_file = dir.path().join("sub/layout/blobs/sha256").join(sha(layer));
+        if layer_file.exists() {
+            assert_eq!(
+                std::fs::read(&layer_file).unwrap(),
+                layer,
+                "{what}: a wrong blob was published"
+            );
+        }
+    }
+}
+
+/// Entries that climb out, link, or carry other bytes than the blob they name.
 #[test]
-fn hostile_bundles_are_refused_and_write_nothing() {
+fn tar_entries_that_escape_link_or_lie_are_refused_and_write_nothing() {
     let layer = b"just some layer bytes".repeat(100);
     let cases: Vec<(&str, Vec<u8>)> = vec![
         (
@@ -148,6 +180,15 @@ fn hostile_bundles_are_refused_and_write_nothing() {
                 r.file(&format!("blobs/sha256/{hex}"), &other);
             }),
         ),
+    ];
+    assert_refused(&layer, cases);
+}
+
+/// Sizes that would have the loader allocate or inflate without bound.
+#[test]
+fn sizes_that_would_exhaust_memory_are_refused_in_bounded_memory() {
+    let layer = b"just some layer bytes".repeat(100);
+    let cases: Vec<(&str, Vec<u8>)> = vec![
         (
             "a size of 2^63",
             bundle_with(&layer, |r, hex| {
@@ -166,6 +207,15 @@ fn hostile_bundles_are_refused_and_write_nothing() {
                 )
             }),
         ),
+    ];
+    assert_refused(&layer, cases);
+}
+
+/// A seek index whose frames overlap, point outside or leave a member out.
+#[test]
+fn a_seek_index_that_lies_is_refused_and_writes_nothing() {
+    let layer = b"just some layer bytes".repeat(100);
+    let cases: Vec<(&str, Vec<u8>)> = vec![
         (
             "seek index frames that overlap",
             bundle_with_index(
@@ -201,34 +251,7 @@ fn hostile_bundles_are_refused_and_write_nothing() {
             b
         }),
     ];
-    for (what, bytes) in cases {
-        let dir = tempfile::tempdir().unwrap();
-        let (code, err, rss_kb) = try_load(dir.path(), &bytes);
-        eprintln!(
-            "{what}: exit {code:?}, {rss_kb} KB: {}",
-            err.lines().next().unwrap_or("")
-        );
-        assert_eq!(code, Some(3), "{what}: {err}");
-        assert!(!err.contains("panicked"), "{what}: {err}");
-        assert!(rss_kb < 200 * 1024, "{what}: peak RSS {rss_kb} KB");
-        assert!(
-            !dir.path().join("sub/layout/index.json").exists(),
-            "{what}: an index.json was written"
-        );
-        assert!(
-            !dir.path().join("escape").exists()
-                && !Path::new("/tmp/bundle-hostile-escape").exists(),
-            "{what}: wrote outside"
-        );
-        let layer_file = dir.path().join("sub/layout/blobs/sha256").join(sha(&layer));
-        if layer_file.exists() {
-            assert_eq!(
-                std::fs::read(&layer_file).unwrap(),
-                layer,
-                "{what}: a wrong blob was published"
-            );
-        }
-    }
+    assert_refused(&layer, cases);
 }
 
 #[test]
@@ -248,11 +271,7 @@ fn text_from_a_bundle_cannot_forge_lines_or_send_escapes_to_the_terminal() {
         &["verify", "--allow-unsigned"][..],
         &load[..],
     ] {
-        let o = Command::new(bundle_bin())
-            .args(args)
-            .arg(&file)
-            .output()
-            .unwrap();
+        let o = BundleCommand::new(args).arg(&file).run();
         let all = format!(
             "{}{}",
             String::from_utf8_lossy(&o.stdout),
@@ -267,7 +286,7 @@ fn text_from_a_bundle_cannot_forge_lines_or_send_escapes_to_the_terminal() {
                 .any(|l| l.starts_with("images:   999") || l.trim_start().starts_with("FORGED")),
             "{args:?} printed a forged line: {all}"
         );
-        assert!(o.status.success(), "{args:?}: {all}");
+        assert_ok!(o, "{args:?}");
         if args[0] == "inspect" {
             assert!(all.contains("hand-made"), "{all}");
         }

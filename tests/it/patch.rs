@@ -132,21 +132,6 @@ fn releases() -> Releases {
     Releases { reg, work }
 }
 
-fn load(bundle: &Path, public: &str, target: &str, extra: &[&str]) -> std::process::Output {
-    let mut args = vec![
-        "load",
-        bundle.to_str().unwrap(),
-        "--key",
-        public,
-        "-q",
-        "--plain-http",
-    ];
-    let to = format!("--to={target}");
-    args.push(&to);
-    args.extend_from_slice(extra);
-    bundle_args(&args)
-}
-
 /// skopeo copies release 2 of the Go app out of `served` (checking every layer's digest as
 /// it goes) into `dir`; then serve is stopped.
 fn skopeo_copies_release_two(served: Served, dir: &Path) {
@@ -156,7 +141,7 @@ fn skopeo_copies_release_two(served: Served, dir: &Path) {
         .arg(format!("dir:{}", dir.display()))
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
+    assert_ok!(o);
     served.stop();
 }
 
@@ -167,28 +152,44 @@ fn a_release_carried_as_deltas_against_the_last_loads_everywhere_with_the_source
     let (key, public) = keypair(w);
     let list1 = plain_list(w, &src.reg, &["rel/go:1", "rel/pod:1"]);
     let full1 = w.join("r1.bundle");
-    let o = create(&list1, &full1, &["--key", &key, "--compact"]);
-    assert!(o.status.success(), "{}", text(&o));
+    let o = bundle!(
+        "create {} -o {} --no-cache --quiet --key {} --compact",
+        list1,
+        full1,
+        key
+    )
+    .run();
+    assert_ok!(o);
     std::fs::create_dir_all(w.join("2")).unwrap();
     let list2 = plain_list(&w.join("2"), &src.reg, &["rel/go:2", "rel/pod:2"]);
     let since = full1.to_str().unwrap();
     let layer_delta = w.join("r2-layers.bundle");
-    let o = create(&list2, &layer_delta, &["--key", &key, "--since", since]);
-    assert!(o.status.success(), "{}", text(&o));
+    let o = bundle!(
+        "create {} -o {} --no-cache --quiet --key {} --since {}",
+        list2,
+        layer_delta,
+        key,
+        since
+    )
+    .run();
+    assert_ok!(o);
     let delta = w.join("r2.bundle");
-    let o = create(
-        &list2,
-        &delta,
-        &["--key", &key, "--compact", "--since", since],
-    );
-    assert!(o.status.success(), "{}", text(&o));
+    let o = bundle!(
+        "create {} -o {} --no-cache --quiet --key {} --compact --since {}",
+        list2,
+        delta,
+        key,
+        since
+    )
+    .run();
+    assert_ok!(o);
     assert!(
         text(&o).contains("as deltas against reference layers"),
         "{}",
         text(&o)
     );
     // inspect names each image's layers carried as deltas, and what they are against.
-    let out = text(&bundle_args(&["inspect", delta.to_str().unwrap()]));
+    let out = text(&bundle!("inspect {}", delta).run());
     assert_eq!(out.matches(" delta against sha256:").count(), 2, "{out}");
     let i = inspect_json(&delta);
     assert_eq!(i["deltas"].as_array().unwrap().len(), 2, "{i}");
@@ -205,22 +206,15 @@ fn a_release_carried_as_deltas_against_the_last_loads_everywhere_with_the_source
     assert_eq!(listing.matches(".delta\n").count(), 2, "{listing}");
 
     // verify: the deltas' bytes without the base, rebuilt with it.
-    let v = bundle_args(&["verify", delta.to_str().unwrap(), "--key", &public]);
-    assert!(v.status.success(), "{}", text(&v));
+    let v = bundle!("verify {} --key {}", delta, public).run();
+    assert_ok!(v);
     assert!(
         text(&v).contains("2 layer(s) carried as deltas"),
         "{}",
         text(&v)
     );
-    let v = bundle_args(&[
-        "verify",
-        delta.to_str().unwrap(),
-        "--key",
-        &public,
-        "--base",
-        since,
-    ]);
-    assert!(v.status.success(), "{}", text(&v));
+    let v = bundle!("verify {} --key {} --base {}", delta, public, since).run();
+    assert_ok!(v);
     assert!(!text(&v).contains("carried as deltas"), "{}", text(&v));
 
     let pod2 = format!("{}/rel/pod:2", src.reg.addr);
@@ -228,10 +222,10 @@ fn a_release_carried_as_deltas_against_the_last_loads_everywhere_with_the_source
     // A registry holding release 1 takes release 2 from the deltas alone.
     let dst = Registry::start();
     let at = |r: &str| format!("docker://{}/{r}", dst.addr);
-    let o = load(&full1, &public, &format!("registry://{}", dst.addr), &[]);
-    assert!(o.status.success(), "{}", text(&o));
-    let o = load(&delta, &public, &format!("registry://{}", dst.addr), &[]);
-    assert!(o.status.success(), "{}", text(&o));
+    let o = load(&full1, &public, &dst.target()).run();
+    assert_ok!(o);
+    let o = load(&delta, &public, &dst.target()).run();
+    assert_ok!(o);
     for r in ["rel/go:2", "rel/pod:2"] {
         assert_eq!(skopeo_raw(&at(r)), want(r), "{r}");
     }
@@ -239,31 +233,27 @@ fn a_release_carried_as_deltas_against_the_last_loads_everywhere_with_the_source
     // are chosen from the manifests it lists and fetched from the source registry.
     let site = Registry::start();
     let to_site = format!("registry://{}/site", site.addr);
-    assert!(load(&full1, &public, &to_site, &[]).status.success());
+    assert_ok!(load(&full1, &public, &to_site).run());
     let inv = w.join("site.json");
-    let o = bundle_args(&[
-        "inventory",
-        "--from",
-        &format!("registry://{}", site.addr),
-        "--plain-http",
-        "-o",
-        inv.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", text(&o));
+    let o = bundle!("inventory --from {} --plain-http -o {}", site.target(), inv).run();
+    assert_ok!(o);
     let from_inv = w.join("r2-inv.bundle");
-    let o = create(
-        &list2,
-        &from_inv,
-        &["--key", &key, "--compact", "--since", inv.to_str().unwrap()],
-    );
-    assert!(o.status.success(), "{}", text(&o));
+    let o = bundle!(
+        "create {} -o {} --no-cache --quiet --key {} --compact --since {}",
+        list2,
+        from_inv,
+        key,
+        inv
+    )
+    .run();
+    assert_ok!(o);
     assert!(
         size(&from_inv) * 4 < whole,
         "{} vs {whole}",
         size(&from_inv)
     );
-    let o = load(&from_inv, &public, &to_site, &[]);
-    assert!(o.status.success(), "{}", text(&o));
+    let o = load(&from_inv, &public, &to_site).run();
+    assert_ok!(o);
     for r in ["rel/go:2", "rel/pod:2"] {
         let got = skopeo_raw(&format!("docker://{}/site/{r}", site.addr));
         assert_eq!(got, want(r), "{r}");
@@ -276,23 +266,20 @@ fn a_release_carried_as_deltas_against_the_last_loads_everywhere_with_the_source
         .arg(format!("dir:{}", w.join("copied").display()))
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
+    assert_ok!(o);
 
     // An OCI layout holding release 1; a fresh one with the base bundle given.
     let oci = w.join("oci");
     let to = format!("oci:{}", oci.display());
-    assert!(load(&full1, &public, &to, &[]).status.success());
-    let o = load(&delta, &public, &to, &[]);
-    assert!(o.status.success(), "{}", text(&o));
+    assert_ok!(load(&full1, &public, &to).run());
+    let o = load(&delta, &public, &to).run();
+    assert_ok!(o);
     let fresh = w.join("fresh");
     let to_fresh = format!("oci:{}", fresh.display());
-    let o = load(
-        &delta,
-        &public,
-        &to_fresh,
-        &["--image", &pod2, "--base", since],
-    );
-    assert!(o.status.success(), "{}", text(&o));
+    let o = load(&delta, &public, &to_fresh)
+        .args(["--image", &pod2, "--base", since])
+        .run();
+    assert_ok!(o);
     for (dir, r) in [
         (&oci, "rel/go:2"),
         (&oci, "rel/pod:2"),
@@ -311,17 +298,14 @@ fn a_release_carried_as_deltas_against_the_last_loads_everywhere_with_the_source
             ))
             .output()
             .unwrap();
-        assert!(o.status.success(), "{}", text(&o));
+        assert_ok!(o);
     }
 
     // The reference missing at the target: named, and nothing written.
     let empty = w.join("empty");
-    let o = load(
-        &delta,
-        &public,
-        &format!("oci:{}", empty.display()),
-        &["--image", &pod2],
-    );
+    let o = load(&delta, &public, &format!("oci:{}", empty.display()))
+        .args(["--image", &pod2])
+        .run();
     assert!(!o.status.success(), "{}", text(&o));
     assert!(
         text(&o).contains("carried as a delta against layer"),
@@ -341,14 +325,7 @@ fn a_release_carried_as_deltas_against_the_last_loads_everywhere_with_the_source
     }
     skopeo_copies_release_two(served, &w.join("served"));
     // Served alone, the delta is refused with a sentence that says what to add.
-    let o = bundle_args(&[
-        "serve",
-        delta.to_str().unwrap(),
-        "--key",
-        &public,
-        "--listen",
-        "127.0.0.1:0",
-    ]);
+    let o = bundle!("serve {} --key {} --listen 127.0.0.1:0", delta, public).run();
     assert!(!o.status.success(), "{}", text(&o));
 
     // A changed byte in a delta: refused by verify and by load (exit 3), no tag written.
@@ -368,15 +345,11 @@ fn a_release_carried_as_deltas_against_the_last_loads_everywhere_with_the_source
         crate::compact::reframed_with_a_changed_byte(&bytes, &member, |n| n - 40),
     )
     .unwrap();
-    let v = bundle_args(&["verify", bad.to_str().unwrap(), "--key", &public]);
+    let v = bundle!("verify {} --key {}", bad, public).run();
     assert_eq!(v.status.code(), Some(3), "{}", text(&v));
     let again = Registry::start();
-    assert!(
-        load(&full1, &public, &format!("registry://{}", again.addr), &[])
-            .status
-            .success()
-    );
-    let o = load(&bad, &public, &format!("registry://{}", again.addr), &[]);
+    assert_ok!(load(&full1, &public, &again.target()).run());
+    let o = load(&bad, &public, &again.target()).run();
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert_eq!(again.tags("rel/go"), vec!["1".to_string()]);
     assert_eq!(again.tags("rel/pod"), vec!["1".to_string()]);
@@ -389,16 +362,26 @@ fn both_releases_in_one_compact_bundle_carry_the_second_as_deltas_against_the_fi
     let (key, public) = keypair(w);
     let one = plain_list(w, &src.reg, &["rel/go:1", "rel/pod:1"]);
     let r1 = w.join("r1.bundle");
-    assert!(create(&one, &r1, &["--key", &key, "--compact"])
-        .status
-        .success());
+    assert_ok!(bundle!(
+        "create {} -o {} --no-cache --quiet --key {} --compact",
+        one,
+        r1,
+        key
+    )
+    .run());
     std::fs::create_dir_all(w.join("both")).unwrap();
     let all = ["rel/go:1", "rel/pod:1", "rel/go:2", "rel/pod:2"];
     let list = plain_list(&w.join("both"), &src.reg, &all);
     let both = w.join("both.bundle");
-    let o = create(&list, &both, &["--key", &key, "--compact"]);
-    assert!(o.status.success(), "{}", text(&o));
-    let out = text(&bundle_args(&["inspect", both.to_str().unwrap()]));
+    let o = bundle!(
+        "create {} -o {} --no-cache --quiet --key {} --compact",
+        list,
+        both,
+        key
+    )
+    .run();
+    assert_ok!(o);
+    let out = text(&bundle!("inspect {}", both).run());
     assert_eq!(out.matches(" delta against sha256:").count(), 2, "{out}");
     let size = |p: &Path| std::fs::metadata(p).unwrap().len();
     // Release 2 adds about what changed, not two more layers.
@@ -410,24 +393,21 @@ fn both_releases_in_one_compact_bundle_carry_the_second_as_deltas_against_the_fi
     );
 
     // verify rebuilds the deltas from the bundle's own layers.
-    let v = bundle_args(&["verify", both.to_str().unwrap(), "--key", &public]);
-    assert!(v.status.success(), "{}", text(&v));
+    let v = bundle!("verify {} --key {}", both, public).run();
+    assert_ok!(v);
     assert!(!text(&v).contains("carried as deltas"), "{}", text(&v));
 
     let want = |r: &str| skopeo_raw(&format!("docker://{}/{r}", src.reg.addr));
     // From the file, into an empty registry; release 2 alone too.
     let dst = Registry::start();
-    let o = load(&both, &public, &format!("registry://{}", dst.addr), &[]);
-    assert!(o.status.success(), "{}", text(&o));
+    let o = load(&both, &public, &dst.target()).run();
+    assert_ok!(o);
     let pod2 = format!("{}/rel/pod:2", src.reg.addr);
     let alone = Registry::start();
-    let o = load(
-        &both,
-        &public,
-        &format!("registry://{}", alone.addr),
-        &["--image", &pod2],
-    );
-    assert!(o.status.success(), "{}", text(&o));
+    let o = load(&both, &public, &alone.target())
+        .args(["--image", &pod2])
+        .run();
+    assert_ok!(o);
     assert_eq!(
         skopeo_raw(&format!("docker://{}/rel/pod:2", alone.addr)),
         want("rel/pod:2")
@@ -444,7 +424,7 @@ fn both_releases_in_one_compact_bundle_carry_the_second_as_deltas_against_the_fi
         ))
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
+    assert_ok!(o);
     for r in all {
         assert_eq!(
             skopeo_raw(&format!("docker://{}/{r}", dst.addr)),

@@ -32,7 +32,7 @@ struct Signed {
 fn openssl(args: &[&str]) -> std::process::Output {
     require("openssl");
     let o = Command::new("openssl").args(args).output().unwrap();
-    assert!(o.status.success(), "openssl {args:?}: {}", text(&o));
+    assert_ok!(o, "openssl {args:?}");
     o
 }
 
@@ -284,8 +284,10 @@ fn bundle_of(work: &Path, s: &Signed, extra: &[&str]) -> (PathBuf, serde_json::V
     let b = work.join(format!("b{}.bundle", extra.len()));
     let mut args = vec!["--unsigned"];
     args.extend_from_slice(extra);
-    let o = create(&list, &b, &args);
-    assert!(o.status.success(), "{}", text(&o));
+    let o = bundle!("create {} -o {} --no-cache --quiet", list, b)
+        .args(&args)
+        .run();
+    assert_ok!(o);
     if extra.is_empty() {
         let summary = String::from_utf8_lossy(&o.stdout);
         assert!(
@@ -347,7 +349,7 @@ fn signature_checks_out(addr: &str, manifest: &[u8], digest: &str, public_key: &
         .arg(dir.path().join("payload"))
         .output()
         .unwrap();
-    assert!(o.status.success(), "openssl: {}", text(&o));
+    assert_ok!(o, "openssl");
     let p: serde_json::Value = serde_json::from_slice(&payload).unwrap();
     assert_eq!(p["critical"]["image"]["docker-manifest-digest"], digest);
 }
@@ -365,7 +367,7 @@ fn signatures_attestations_and_sboms_reach_a_registry_and_an_oci_layout() {
     ];
     want.sort();
     assert_eq!(referrers_found(&found), want);
-    let o = bundle!("inspect {}", b);
+    let o = bundle!("inspect {}", b).run();
     assert!(
         text(&o).contains("2 signatures, 1 SBOM, 1 attestation"),
         "{}",
@@ -377,8 +379,9 @@ fn signatures_attestations_and_sboms_reach_a_registry_and_an_oci_layout() {
         "load {} --allow-unsigned --to registry://{} --plain-http",
         b,
         target.addr
-    );
-    assert!(o.status.success(), "{}", text(&o));
+    )
+    .run();
+    assert_ok!(o);
     assert_eq!(target.digest_of(&format!("{REPO}:1")), s.subject);
     for (tag, digest) in [
         (format!("{}.sig", tag_of(&s.subject)), &s.sig),
@@ -402,8 +405,9 @@ fn signatures_attestations_and_sboms_reach_a_registry_and_an_oci_layout() {
         "load {} --allow-unsigned --to registry://{} --plain-http",
         b,
         target.addr
-    );
-    assert!(o.status.success(), "{}", text(&o));
+    )
+    .run();
+    assert_ok!(o);
     assert_eq!(
         target.raw_manifest(&format!("{REPO}:{}", tag_of(&s.subject))),
         fallback
@@ -414,8 +418,9 @@ fn signatures_attestations_and_sboms_reach_a_registry_and_an_oci_layout() {
         "load {} --allow-unsigned --to registry://{}/site --rewrite signed=mirrored --plain-http",
         b,
         target.addr
-    );
-    assert!(o.status.success(), "{}", text(&o));
+    )
+    .run();
+    assert_ok!(o);
     let moved = format!("site/mirrored/app:{}.sig", tag_of(&s.subject));
     assert_eq!(target.digest_of(&moved), s.sig);
     let moved = format!("site/mirrored/app:{}", tag_of(&s.subject));
@@ -427,8 +432,9 @@ fn signatures_attestations_and_sboms_reach_a_registry_and_an_oci_layout() {
         "load {} --allow-unsigned --to docker-archive:{}",
         b,
         archive
-    );
-    assert!(o.status.success(), "{}", text(&o));
+    )
+    .run();
+    assert_ok!(o);
     assert!(
         text(&o).contains("2 signatures, 1 SBOM, 1 attestation of "),
         "{}",
@@ -458,8 +464,8 @@ fn signatures_attestations_and_sboms_reach_a_registry_and_an_oci_layout() {
     );
 
     let layout = work.path().join("layout");
-    let o = bundle!("load {} --allow-unsigned --to oci:{}", b, layout);
-    assert!(o.status.success(), "{}", text(&o));
+    let o = bundle!("load {} --allow-unsigned --to oci:{}", b, layout).run();
+    assert_ok!(o);
     let index: serde_json::Value =
         serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
     let entries = index["manifests"].as_array().unwrap();
@@ -479,7 +485,7 @@ fn signatures_attestations_and_sboms_reach_a_registry_and_an_oci_layout() {
         .arg(format!("oci:{}:{sig_name}", layout.display()))
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
+    assert_ok!(o);
     assert_eq!(format!("sha256:{}", layout::sha256_hex(&o.stdout)), s.sig);
 }
 
@@ -592,7 +598,7 @@ fn serve_answers_the_referrers_api_and_the_tags_and_skopeo_copies_the_signatures
         .arg(format!("docker://{}/{REPO}:1", target.addr))
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
+    assert_ok!(o);
     assert_eq!(target.digest_of(&format!("{REPO}:1")), s.subject);
     let copied = target.raw_manifest(&format!("{REPO}:{}.sig", tag_of(&s.subject)));
     signature_checks_out(&target.addr, &copied, &s.subject, &s.public_key);
@@ -600,8 +606,8 @@ fn serve_answers_the_referrers_api_and_the_tags_and_skopeo_copies_the_signatures
     // A registry with the referrers API (serve has one): create finds the SBOM through it.
     let list = plain_list_at(work.path(), a, &[&format!("{REPO}:1")]);
     let again = work.path().join("again.bundle");
-    let o = create(&list, &again, &["--unsigned"]);
-    assert!(o.status.success(), "{}", text(&o));
+    let o = bundle!("create {} -o {} --no-cache --quiet --unsigned", list, again).run();
+    assert_ok!(o);
     let found = referrers_found(&inspect_json(&again)["images"][0]["referrers"]);
     let mut want = vec![
         (s.sig.clone(), "signature".into(), "cosign-tag".into()),
@@ -665,7 +671,13 @@ fn verify_images_passes_a_good_signature_and_names_each_image_that_fails() {
     for (image, key, why) in cases {
         let list = plain_list(work.path(), &s.reg, &[image]);
         let out = work.path().join("refused.bundle");
-        let o = create(&list, &out, &["--unsigned", "--verify-images", key]);
+        let o = bundle!(
+            "create {} -o {} --no-cache --quiet --unsigned --verify-images {}",
+            list,
+            out,
+            key
+        )
+        .run();
         let t = text(&o);
         assert_eq!(o.status.code(), Some(1), "{t}");
         assert!(t.contains(image) && t.contains(why), "{image}: {t}");
@@ -675,11 +687,13 @@ fn verify_images_passes_a_good_signature_and_names_each_image_that_fails() {
     // --keep-going leaves the failures out and bundles the rest.
     let list = plain_list(work.path(), &s.reg, &[&good, &other, &unsigned]);
     let out = work.path().join("kept.bundle");
-    let o = create(
-        &list,
-        &out,
-        &["--unsigned", "--verify-images", key, "--keep-going"],
-    );
+    let o = bundle!(
+        "create {} -o {} --no-cache --quiet --unsigned --verify-images {} --keep-going",
+        list,
+        out,
+        key
+    )
+    .run();
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let images = inspect_json(&out)["images"].clone();
     assert_eq!(images.as_array().unwrap().len(), 1, "{images}");
@@ -694,6 +708,7 @@ fn verify_images_passes_a_good_signature_and_names_each_image_that_fails() {
             key,
             target.addr
         )
+        .run()
     };
     let o = load(wrong_pub.to_str().unwrap());
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
@@ -704,13 +719,14 @@ fn verify_images_passes_a_good_signature_and_names_each_image_that_fails() {
     );
     assert!(target.tags(REPO).is_empty());
     let o = load(key);
-    assert!(o.status.success(), "{}", text(&o));
+    assert_ok!(o);
     assert_eq!(target.digest_of(&good), s.subject);
     let o = bundle!(
         "load - --allow-unsigned --verify-images {} --to oci:{}",
         key,
         work.path().join("x")
-    );
+    )
+    .run();
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
 }
 
@@ -726,16 +742,16 @@ fn a_new_signature_on_an_old_image_travels_as_a_small_delta_and_inventories_list
     push_to(&reg, &mut l, &img, REPO, "1");
     let list = plain_list(w, &reg, &[&format!("{REPO}:1")]);
     let full = w.join("full.bundle");
-    let o = create(&list, &full, &["--unsigned"]);
-    assert!(o.status.success(), "{}", text(&o));
+    let o = bundle!("create {} -o {} --no-cache --quiet --unsigned", list, full).run();
+    assert_ok!(o);
     assert_eq!(
         inspect_json(&full)["images"][0]["referrers"],
         serde_json::json!([])
     );
     let target = Registry::start();
-    let to = format!("registry://{}", target.addr);
-    let o = bundle!("load {} --allow-unsigned --to {} --plain-http", full, to);
-    assert!(o.status.success(), "{}", text(&o));
+    let to = target.target();
+    let o = bundle!("load {} --allow-unsigned --to {} --plain-http", full, to).run();
+    assert_ok!(o);
 
     // Signed after the release went across: the update carries the signature, not the layer.
     let (key, _) = ec_keypair(w, "cosign");
@@ -749,12 +765,14 @@ fn a_new_signature_on_an_old_image_travels_as_a_small_delta_and_inventories_list
         &format!("{}.sig", tag_of(&img.digest)),
     );
     let delta = w.join("delta.bundle");
-    let o = create(
-        &list,
-        &delta,
-        &["--unsigned", "--since", full.to_str().unwrap()],
-    );
-    assert!(o.status.success(), "{}", text(&o));
+    let o = bundle!(
+        "create {} -o {} --no-cache --quiet --unsigned --since {}",
+        list,
+        delta,
+        full
+    )
+    .run();
+    assert_ok!(o);
     let doc = inspect_json(&delta);
     assert_eq!(
         doc["images"][0]["referrers"][0]["digest"],
@@ -767,8 +785,8 @@ fn a_new_signature_on_an_old_image_travels_as_a_small_delta_and_inventories_list
     );
     eprintln!("full bundle {full_size} bytes, signature delta {delta_size} bytes");
     assert!(delta_size * 10 < full_size, "{delta_size} vs {full_size}");
-    let o = bundle!("load {} --allow-unsigned --to {} --plain-http", delta, to);
-    assert!(o.status.success(), "{}", text(&o));
+    let o = bundle!("load {} --allow-unsigned --to {} --plain-http", delta, to).run();
+    assert_ok!(o);
     let tag = format!("{REPO}:{}.sig", tag_of(&img.digest));
     assert_eq!(target.digest_of(&tag), sig.digest);
 
@@ -776,8 +794,8 @@ fn a_new_signature_on_an_old_image_travels_as_a_small_delta_and_inventories_list
     // the tag's name, the newer one.
     let layout = w.join("layout");
     for b in [&full, &delta] {
-        let o = bundle!("load {} --allow-unsigned --to oci:{}", b, layout);
-        assert!(o.status.success(), "{}", text(&o));
+        let o = bundle!("load {} --allow-unsigned --to oci:{}", b, layout).run();
+        assert_ok!(o);
     }
     let (payload2, s2) = sign(w, &key, &format!("{}/{REPO}", reg.addr), &img.digest);
     let sig2 = cosign_manifest(&mut l, &payload2, SIMPLE_SIGNING, &s2);
@@ -790,10 +808,15 @@ fn a_new_signature_on_an_old_image_travels_as_a_small_delta_and_inventories_list
         &format!("{}.sig", tag_of(&img.digest)),
     );
     let resigned = w.join("resigned.bundle");
-    let o = create(&list, &resigned, &["--unsigned"]);
-    assert!(o.status.success(), "{}", text(&o));
-    let o = bundle!("load {} --allow-unsigned --to oci:{}", resigned, layout);
-    assert!(o.status.success(), "{}", text(&o));
+    let o = bundle!(
+        "create {} -o {} --no-cache --quiet --unsigned",
+        list,
+        resigned
+    )
+    .run();
+    assert_ok!(o);
+    let o = bundle!("load {} --allow-unsigned --to oci:{}", resigned, layout).run();
+    assert_ok!(o);
     let index: serde_json::Value =
         serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
     let name = format!("{}/{REPO}:{}.sig", reg.addr, tag_of(&img.digest));
@@ -808,8 +831,8 @@ fn a_new_signature_on_an_old_image_travels_as_a_small_delta_and_inventories_list
 
     // The site's inventory lists the signature's payload: the next delta leaves it out.
     let inv = w.join("site.json");
-    let o = bundle!("inventory --from {} --plain-http -o {}", to, inv);
-    assert!(o.status.success(), "{}", text(&o));
+    let o = bundle!("inventory --from {} --plain-http -o {}", to, inv).run();
+    assert_ok!(o);
     let payload_digest = format!("sha256:{}", layout::sha256_hex(&payload));
     let listed: serde_json::Value = serde_json::from_slice(&std::fs::read(&inv).unwrap()).unwrap();
     assert!(
@@ -821,12 +844,14 @@ fn a_new_signature_on_an_old_image_travels_as_a_small_delta_and_inventories_list
         "{listed}"
     );
     let again = w.join("again.bundle");
-    let o = create(
-        &list,
-        &again,
-        &["--unsigned", "--since", inv.to_str().unwrap()],
-    );
-    assert!(o.status.success(), "{}", text(&o));
+    let o = bundle!(
+        "create {} -o {} --no-cache --quiet --unsigned --since {}",
+        list,
+        again,
+        inv
+    )
+    .run();
+    assert_ok!(o);
     let omitted: Vec<String> = inspect_json(&again)["base"]["omitted"]
         .as_array()
         .unwrap()
@@ -851,7 +876,7 @@ fn a_registry_refusing_the_referrers_lookup_fails_the_image_and_says_how_to_go_w
     );
     let list = plain_list_at(work.path(), &proxy.addr, &["team/app1:1.0"]);
     let out = work.path().join("x.bundle");
-    let o = create(&list, &out, &["--unsigned"]);
+    let o = bundle!("create {} -o {} --no-cache --quiet --unsigned", list, out).run();
     let t = text(&o);
     assert_eq!(o.status.code(), Some(1), "{t}");
     assert!(
@@ -861,8 +886,13 @@ fn a_registry_refusing_the_referrers_lookup_fails_the_image_and_says_how_to_go_w
         "{t}"
     );
     assert!(!out.exists());
-    let o = create(&list, &out, &["--unsigned", "--referrers", "none"]);
-    assert!(o.status.success(), "{}", text(&o));
+    let o = bundle!(
+        "create {} -o {} --no-cache --quiet --unsigned --referrers none",
+        list,
+        out
+    )
+    .run();
+    assert_ok!(o);
 }
 
 /// Pruning a site down to a kept bundle keeps its images' signatures, attestations and SBOMs:

@@ -47,7 +47,7 @@ fn clash() -> Clash {
 fn create_refuses_two_images_that_drop_to_one_name() {
     let c = clash();
     let out = c.work.path().join("clash.bundle");
-    let o = create(&c.list, &out, &["--unsigned"]);
+    let o = bundle!("create {} -o {} --no-cache --quiet --unsigned", c.list, out).run();
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
     for needle in [
@@ -61,22 +61,33 @@ fn create_refuses_two_images_that_drop_to_one_name() {
     }
     assert!(!out.exists(), "a bundle was written");
     // Told apart by their registry at the site, the two may travel together.
-    let o = create(&c.list, &out, &["--unsigned", "--keep-registry"]);
-    assert!(o.status.success(), "{}", text(&o));
+    let o = bundle!(
+        "create {} -o {} --no-cache --quiet --unsigned --keep-registry",
+        c.list,
+        out
+    )
+    .run();
+    assert_ok!(o);
 }
 
 #[test]
 fn load_refuses_two_images_under_one_target_name_before_writing() {
     let c = clash();
     let out = c.work.path().join("clash.bundle");
-    let o = create(&c.list, &out, &["--unsigned", "--keep-registry"]);
-    assert!(o.status.success(), "{}", text(&o));
+    let o = bundle!(
+        "create {} -o {} --no-cache --quiet --unsigned --keep-registry",
+        c.list,
+        out
+    )
+    .run();
+    assert_ok!(o);
     let site = Registry::start();
     let o = bundle!(
         "load {} --allow-unsigned --to registry://{}/clash --plain-http -q",
         out,
         site.addr
-    );
+    )
+    .run();
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
     for needle in [
@@ -94,8 +105,9 @@ fn load_refuses_two_images_under_one_target_name_before_writing() {
         "load {} --allow-unsigned --to registry://{}/clash --plain-http -q --keep-registry",
         out,
         site.addr
-    );
-    assert!(o.status.success(), "{}", text(&o));
+    )
+    .run();
+    assert_ok!(o);
     for src in [&c.a, &c.b] {
         let repo = format!("clash/{}/team/app:1.0", src.addr.replace(':', "_"));
         assert_eq!(
@@ -112,8 +124,8 @@ fn load_refuses_two_images_under_one_target_name_before_writing() {
         site.addr,
         rule,
         c.b.addr.replace(':', "_")
-    );
-    assert!(o.status.success(), "{}", text(&o));
+    ).run();
+    assert_ok!(o);
     assert_eq!(
         site.digest_of("r/a/team/app:1.0"),
         c.a.digest_of("team/app:1.0")
@@ -151,8 +163,10 @@ fn chain_of_releases() -> (Registry, tempfile::TempDir, String, [std::path::Path
             since = r[i - 1].display().to_string();
             extra.extend(["--since", since.as_str()]);
         }
-        let o = create(&list, &r[i], &extra);
-        assert!(o.status.success(), "{}", text(&o));
+        let o = bundle!("create {} -o {} --no-cache --quiet", list, r[i])
+            .args(&extra)
+            .run();
+        assert_ok!(o);
     }
     (src, work, public, r)
 }
@@ -164,7 +178,7 @@ fn a_plain_delta_loads_into_an_empty_target_from_the_chain_of_bases() {
     let archive = w.join("b.tar");
     let to_archive = format!("docker-archive:{}", archive.display());
     // No base: the target cannot hold what the delta leaves out.
-    let o = bundle!("load {} --key {} --to {} -q", r3, public, to_archive);
+    let o = bundle!("load {} --key {} --to {} -q", r3, public, to_archive).run();
     refused(&o, "--base");
     assert!(!archive.exists());
     // Release 2 alone does not carry the base layer: release 1 does.
@@ -174,7 +188,8 @@ fn a_plain_delta_loads_into_an_empty_target_from_the_chain_of_bases() {
         public,
         to_archive,
         r2
-    );
+    )
+    .run();
     refused(&o, "nor in any --base bundle");
     assert!(!archive.exists());
     // The chain: every layer found, into a new archive and a new layout (also from stdin).
@@ -185,8 +200,9 @@ fn a_plain_delta_loads_into_an_empty_target_from_the_chain_of_bases() {
         to_archive,
         r1,
         r2
-    );
-    assert!(o.status.success(), "{}", text(&o));
+    )
+    .run();
+    assert_ok!(o);
     let layout = w.join("layout");
     let o = bundle!(
         "load {} --key {} --to {} -q --base {} --base {}",
@@ -195,8 +211,9 @@ fn a_plain_delta_loads_into_an_empty_target_from_the_chain_of_bases() {
         format!("oci:{}", layout.display()),
         r1,
         r2
-    );
-    assert!(o.status.success(), "{}", text(&o));
+    )
+    .run();
+    assert_ok!(o);
     let piped = w.join("piped");
     let o = std::process::Command::new("sh")
         .arg("-c")
@@ -210,7 +227,7 @@ fn a_plain_delta_loads_into_an_empty_target_from_the_chain_of_bases() {
         ))
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
+    assert_ok!(o);
     // (skopeo's oci: transport does not read app2's Docker schema2 manifest from a layout.)
     let copies = [
         format!("oci:{}:{}/team/app1:2.0", layout.display(), src.addr),
@@ -231,7 +248,7 @@ fn a_plain_delta_loads_into_an_empty_target_from_the_chain_of_bases() {
             .args(["copy", "-q", &at, &format!("oci:{}/check:x", w.display())])
             .output()
             .unwrap();
-        assert!(o.status.success(), "{at}: {}", text(&o));
+        assert_ok!(o, "{at}");
     }
     for dir in [&layout, &piped] {
         let o = std::process::Command::new("skopeo")
@@ -251,8 +268,9 @@ fn a_plain_delta_loads_into_an_empty_target_from_the_chain_of_bases() {
         public,
         w.join("other"),
         r2
-    );
-    assert!(o.status.success(), "{}", text(&o));
+    )
+    .run();
+    assert_ok!(o);
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("--base was not used"),
         "{}",
@@ -268,28 +286,26 @@ fn inventory_of_a_registry_sees_the_images_loaded_by_digest() {
     let pinned = format!("team/app2@{}", src.digest_of("team/app2:1.0"));
     let list = plain_list(w, &src, &["team/app1:1.0", &pinned, "team/multi:2.0"]);
     let b = w.join("pinned.bundle");
-    let o = create(&list, &b, &["--unsigned"]);
-    assert!(o.status.success(), "{}", text(&o));
+    let o = bundle!("create {} -o {} --no-cache --quiet --unsigned", list, b).run();
+    assert_ok!(o);
     let site = Registry::start();
     let layout = w.join("layout");
-    for to in [
-        format!("registry://{}", site.addr),
-        format!("oci:{}", layout.display()),
-    ] {
-        let o = bundle!("load {} --allow-unsigned --to {} --plain-http -q", b, to);
-        assert!(o.status.success(), "{}", text(&o));
+    for to in [site.target(), format!("oci:{}", layout.display())] {
+        let o = bundle!("load {} --allow-unsigned --to {} --plain-http -q", b, to).run();
+        assert_ok!(o);
     }
     // Loaded twice: the record of what was pinned is not written again.
     let o = bundle!(
         "load {} --allow-unsigned --to registry://{} --plain-http -q",
         b,
         site.addr
-    );
-    assert!(o.status.success(), "{}", text(&o));
+    )
+    .run();
+    assert_ok!(o);
     let blobs = |from: String, name: &str| -> Vec<String> {
         let out = w.join(name);
-        let o = bundle!("inventory --from {} --plain-http -o {}", from, out);
-        assert!(o.status.success(), "{}", text(&o));
+        let o = bundle!("inventory --from {} --plain-http -o {}", from, out).run();
+        assert_ok!(o);
         let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
         v["blobs"]
             .as_array()
@@ -298,7 +314,7 @@ fn inventory_of_a_registry_sees_the_images_loaded_by_digest() {
             .map(|d| d.as_str().unwrap().to_string())
             .collect()
     };
-    let from_registry = blobs(format!("registry://{}", site.addr), "reg.json");
+    let from_registry = blobs(site.target(), "reg.json");
     let from_oci = blobs(format!("oci:{}", layout.display()), "oci.json");
     assert!(
         from_registry.contains(&src.digest_of("team/app2:1.0")),
@@ -321,7 +337,7 @@ fn inventory_of_a_registry_sees_the_images_loaded_by_digest() {
 }
 
 fn json_of(o: &std::process::Output) -> serde_json::Value {
-    assert!(o.status.success(), "{}", text(o));
+    assert_ok!(o);
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(o)))
 }
 
@@ -338,22 +354,16 @@ fn every_command_counts_blobs_and_bytes_one_way_and_they_add_up() {
     let r1 = w.join("r1.bundle");
     let l1 = plain_list(w, &src, &["team/app1:1.0", "team/multi:2.0"]);
     let cache_arg = format!("--cache-dir={}", cache.display());
-    let args = |out: &std::path::Path, extra: &[&str]| {
-        let mut a = vec![
-            "create",
-            l1.to_str().unwrap(),
-            "-o",
-            out.to_str().unwrap(),
-            "--unsigned",
-            "--json",
-            "-q",
-            cache_arg.as_str(),
-        ];
-        a.extend_from_slice(extra);
-        a.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+    let run = |out: &std::path::Path| {
+        bundle!(
+            "create {} -o {} --unsigned --json -q {}",
+            l1,
+            out,
+            cache_arg
+        )
+        .run()
     };
-    let run = |a: Vec<String>| bundle_args(&a.iter().map(String::as_str).collect::<Vec<_>>());
-    let c1 = json_of(&run(args(&r1, &[])));
+    let c1 = json_of(&run(&r1));
     let info = inspect_json(&r1);
     for key in ["manifests", "blobs", "blobBytes"] {
         assert_eq!(c1[key], info[key], "{key}: create {c1} inspect {info}");
@@ -373,7 +383,7 @@ fn every_command_counts_blobs_and_bytes_one_way_and_they_add_up() {
     std::fs::remove_file(&biggest).unwrap();
     std::fs::write(biggest.with_extension("partial"), &half).unwrap();
     let again = w.join("again.bundle");
-    let c2 = json_of(&run(args(&again, &[])));
+    let c2 = json_of(&run(&again));
     assert_eq!(n(&c2, "bytesPulled"), size - size / 2, "{c2}");
     assert_eq!(
         n(&c2, "bytesPulled") + n(&c2, "bytesCached"),
@@ -395,7 +405,8 @@ fn every_command_counts_blobs_and_bytes_one_way_and_they_add_up() {
         r2,
         r1,
         cache_arg
-    );
+    )
+    .run();
     let c = json_of(&o);
     let uses: u64 = ["team/app1:1.0", "team/app2:1.0"]
         .iter()
@@ -423,7 +434,8 @@ fn every_command_counts_blobs_and_bytes_one_way_and_they_add_up() {
         w.join("t.bundle"),
         r1,
         cache_arg
-    );
+    )
+    .run();
     assert!(
         String::from_utf8_lossy(&text_summary.stdout).contains("left out:"),
         "{}",
@@ -437,7 +449,8 @@ fn every_command_counts_blobs_and_bytes_one_way_and_they_add_up() {
             "load {} --allow-unsigned --to registry://{} --plain-http --json -q",
             r1,
             site.addr
-        );
+        )
+        .run();
         let l = json_of(&o);
         let t = &l["targets"][0];
         assert_eq!(
@@ -449,7 +462,7 @@ fn every_command_counts_blobs_and_bytes_one_way_and_they_add_up() {
             assert_eq!(n(t, "blobsPresent"), n(&c1, "blobs"), "{l}");
         }
     }
-    let v = json_of(&bundle!("verify {} --allow-unsigned --json", r1));
+    let v = json_of(&bundle!("verify {} --allow-unsigned --json", r1).run());
     for key in ["manifests", "blobs", "blobBytes"] {
         assert_eq!(v[key], info[key], "{key}: verify {v} inspect {info}");
     }
@@ -497,7 +510,7 @@ fn a_protocol_or_certificate_mismatch_is_not_retried_and_names_the_setting() {
     let secure = Registry::start_tls_auth(&tls, "tester", "s3cret-pass");
     let b = w.join("small.bundle");
     let list = plain_list(w, &reg, &["team/app1:1.0"]);
-    assert!(create(&list, &b, &["--unsigned"]).status.success());
+    assert_ok!(bundle!("create {} -o {} --no-cache --quiet --unsigned", list, b).run());
     let quick = |o: &std::process::Output, started: std::time::Instant, needles: &[&str]| {
         let err = String::from_utf8_lossy(&o.stderr).to_string();
         assert_eq!(o.status.code(), Some(1), "{err}");
@@ -514,21 +527,36 @@ fn a_protocol_or_certificate_mismatch_is_not_retried_and_names_the_setting() {
     // create, untrusted CA: the image list's ca-file.
     let l = write_list(w, &format!("images:\n  - {}/team/app1:1.0\n", secure.addr));
     let t = std::time::Instant::now();
-    let o = create(&l, &w.join("x.bundle"), &["--unsigned", "--retries", "5"]);
+    let o = bundle!(
+        "create {} -o {} --no-cache --quiet --unsigned --retries 5",
+        l,
+        w.join("x.bundle")
+    )
+    .run();
     quick(&o, t, &["not trusted", "ca-file: PEM", "certs.d"]);
     // create from a plain-text list: no registries: section to point at.
     let txt = w.join("list.txt");
     std::fs::write(&txt, format!("{}/team/app1:1.0\n", reg.addr)).unwrap();
     let t = std::time::Instant::now();
-    let o = create(&txt, &w.join("x.bundle"), &["--unsigned", "--retries", "5"]);
+    let o = bundle!(
+        "create {} -o {} --no-cache --quiet --unsigned --retries 5",
+        txt,
+        w.join("x.bundle")
+    )
+    .run();
     quick(&o, t, &["plain HTTP", "--plain-http", "plain-text list"]);
     // A registries: key that matches no image is named, with its line.
     let l = write_list(
         w,
         &format!("images:\n  - {0}/team/app1:1.0\nregistries:\n  http://{0}:\n    {{}}\n  quay.io:\n    plain-http: true\n", reg.addr),
     );
-    let o = create(&l, &w.join("z.bundle"), &["--unsigned"]);
-    assert!(o.status.success(), "{}", text(&o));
+    let o = bundle!(
+        "create {} -o {} --no-cache --quiet --unsigned",
+        l,
+        w.join("z.bundle")
+    )
+    .run();
+    assert_ok!(o);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         err.contains("images.yaml:6: registries: quay.io matches no image"),
@@ -541,7 +569,8 @@ fn a_protocol_or_certificate_mismatch_is_not_retried_and_names_the_setting() {
         "load {} --allow-unsigned -q --retries 5 --to registry://{}",
         b,
         secure.addr
-    );
+    )
+    .run();
     quick(&o, t, &["not trusted", "--ca-file"]);
     // load, plain HTTP registry without --plain-http.
     let t = std::time::Instant::now();
@@ -549,7 +578,8 @@ fn a_protocol_or_certificate_mismatch_is_not_retried_and_names_the_setting() {
         "load {} --allow-unsigned -q --retries 5 --to registry://{}",
         b,
         reg.addr
-    );
+    )
+    .run();
     quick(&o, t, &["plain HTTP", "--plain-http"]);
     // load without credentials: load's flags, not the image list's keys.
     let o = bundle!(
@@ -557,14 +587,15 @@ fn a_protocol_or_certificate_mismatch_is_not_retried_and_names_the_setting() {
         b,
         tls.ca_pem,
         secure.addr
-    );
+    )
+    .run();
     let err = String::from_utf8_lossy(&o.stderr).to_string();
     assert!(
         err.contains("--password-stdin") && !err.contains("username-env"),
         "{err}"
     );
     // create without a key: the way out is named.
-    let o = bundle!("create {} -o {}", list, w.join("y.bundle"));
+    let o = bundle!("create {} -o {}", list, w.join("y.bundle")).run();
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("--unsigned"),
@@ -584,7 +615,8 @@ fn json_says_failure_in_json_and_split_names_the_parts_it_wrote() {
         "create {} -o {} --unsigned --json -q --retries 0",
         list,
         out
-    );
+    )
+    .run();
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let v: serde_json::Value =
         serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)));
@@ -595,7 +627,8 @@ fn json_says_failure_in_json_and_split_names_the_parts_it_wrote() {
         "load {} --allow-unsigned --json -q --to oci:{}",
         w.join("missing.bundle"),
         w.join("l")
-    );
+    )
+    .run();
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let v: serde_json::Value =
         serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)));
@@ -606,8 +639,9 @@ fn json_says_failure_in_json_and_split_names_the_parts_it_wrote() {
         "create {} -o {} --unsigned --split 50M --no-cache",
         list,
         out
-    );
-    assert!(o.status.success(), "{}", text(&o));
+    )
+    .run();
+    assert_ok!(o);
     let said = String::from_utf8_lossy(&o.stdout);
     assert!(
         said.contains("x.bundle.part001 (one part") && !said.contains("part002"),
@@ -666,11 +700,7 @@ fn json_keys_are_the_documented_ones() {
     };
     assert_keys(
         "`create`",
-        &run(bundle!(
-            "create {} -o {} --unsigned --json -q --no-cache",
-            list,
-            b
-        )),
+        &run(bundle!("create {} -o {} --unsigned --json -q --no-cache", list, b).run()),
     );
     let bad = plain_list(w, &src, &["team/nope:1.0"]);
     assert_keys(
@@ -679,13 +709,15 @@ fn json_keys_are_the_documented_ones() {
             "create {} -o {} --unsigned --json -q --no-cache",
             bad,
             w.join("n.bundle")
-        )),
+        )
+        .run()),
     );
     let l = run(bundle!(
         "load {} --allow-unsigned --json -q --to oci:{}",
         b,
         w.join("l")
-    ));
+    )
+    .run());
     assert_keys("`load`", &l);
     assert_keys("`load` target", &l["targets"][0]);
     assert_keys(
@@ -694,17 +726,18 @@ fn json_keys_are_the_documented_ones() {
             "load {} --allow-unsigned --json -q --to oci:{}",
             w.join("none"),
             w.join("l")
-        )),
+        )
+        .run()),
     );
     assert_keys(
         "`verify`",
-        &run(bundle!("verify {} --allow-unsigned --json", b)),
+        &run(bundle!("verify {} --allow-unsigned --json", b).run()),
     );
     let (_key, public) = keypair(w);
     // Unsigned, and a key required: a verification failure.
     assert_keys(
         "`verify`, failed",
-        &run(bundle!("verify {} --key {} --json", b, public)),
+        &run(bundle!("verify {} --key {} --json", b, public).run()),
     );
     assert_keys("`inspect`", &inspect_json(&b));
 }
@@ -717,8 +750,13 @@ fn compact_says_why_a_layer_is_carried_as_it_came_in_the_summary_json_and_inspec
     // The chart's one layer starts like gzip and is not: nothing to rebuild.
     let list = plain_list(w, &src, &["charts/demo:0.1.0"]);
     let b = w.join("c.bundle");
-    let o = create(&list, &b, &["--unsigned", "--compact"]);
-    assert!(o.status.success(), "{}", text(&o));
+    let o = bundle!(
+        "create {} -o {} --no-cache --quiet --unsigned --compact",
+        list,
+        b
+    )
+    .run();
+    assert_ok!(o);
     let said = String::from_utf8_lossy(&o.stdout);
     assert!(
         said.contains("1 layer") && said.contains("stored as they came: "),
@@ -733,7 +771,7 @@ fn compact_says_why_a_layer_is_carried_as_it_came_in_the_summary_json_and_inspec
         how.starts_with("stored as they came: ") && how.len() > 21,
         "{info}"
     );
-    let o = bundle!("inspect {}", b);
+    let o = bundle!("inspect {}", b).run();
     assert!(
         String::from_utf8_lossy(&o.stdout).contains(&how),
         "{}",
@@ -745,8 +783,13 @@ fn compact_says_why_a_layer_is_carried_as_it_came_in_the_summary_json_and_inspec
 fn load_image_takes_any_unambiguous_short_form() {
     let c = clash();
     let out = c.work.path().join("clash.bundle");
-    let o = create(&c.list, &out, &["--unsigned", "--keep-registry"]);
-    assert!(o.status.success(), "{}", text(&o));
+    let o = bundle!(
+        "create {} -o {} --no-cache --quiet --unsigned --keep-registry",
+        c.list,
+        out
+    )
+    .run();
+    assert_ok!(o);
     let layout = c.work.path().join("l");
     let to = format!("oci:{}", layout.display());
     // The path without its registry names two images here: refused, naming both.
@@ -754,7 +797,8 @@ fn load_image_takes_any_unambiguous_short_form() {
         "load {} --allow-unsigned -q --to {} --image team/app:1.0",
         out,
         to
-    );
+    )
+    .run();
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
@@ -768,19 +812,21 @@ fn load_image_takes_any_unambiguous_short_form() {
         out,
         to,
         full
-    );
-    assert!(o.status.success(), "{}", text(&o));
+    )
+    .run();
+    assert_ok!(o);
     let (src, _imgs) = registry_with_images();
     let list = plain_list(c.work.path(), &src, &["team/app1:1.0", "team/app2:1.0"]);
     let b = c.work.path().join("two.bundle");
-    assert!(create(&list, &b, &["--unsigned"]).status.success());
+    assert_ok!(bundle!("create {} -o {} --no-cache --quiet --unsigned", list, b).run());
     let l2 = c.work.path().join("l2");
     let o = bundle!(
         "load {} --allow-unsigned -q --to oci:{} --image app2:1.0",
         b,
         l2
-    );
-    assert!(o.status.success(), "{}", text(&o));
+    )
+    .run();
+    assert_ok!(o);
     let index = std::fs::read_to_string(l2.join("index.json")).unwrap();
     assert!(
         index.contains("team/app2:1.0") && !index.contains("team/app1"),
@@ -794,7 +840,7 @@ fn inspect_gives_each_image_its_size_and_the_part_it_shares() {
     let work = tempfile::tempdir().unwrap();
     let list = plain_list(work.path(), &src, &["team/app1:1.0", "team/app2:1.0"]);
     let b = work.path().join("b.bundle");
-    assert!(create(&list, &b, &["--unsigned"]).status.success());
+    assert_ok!(bundle!("create {} -o {} --no-cache --quiet --unsigned", list, b).run());
     let info = inspect_json(&b);
     let sizes = info["imageSizes"].as_array().unwrap();
     assert_eq!(sizes.len(), 2, "{info}");
@@ -809,7 +855,7 @@ fn inspect_gives_each_image_its_size_and_the_part_it_shares() {
         n(&info, "blobBytes"),
         "{info}"
     );
-    let o = bundle!("inspect {}", b);
+    let o = bundle!("inspect {}", b).run();
     assert!(
         String::from_utf8_lossy(&o.stdout).contains("shared with other images"),
         "{}",
@@ -824,30 +870,27 @@ fn cache_shows_what_it_holds_and_prunes_by_use() {
     let w = work.path();
     let cache = w.join("cache");
     let list = plain_list(w, &src, &["team/app1:1.0"]);
-    let c = json_of(&bundle!(
-        "create {} -o {} --unsigned --json -q --cache-dir {}",
-        list,
-        w.join("a.bundle"),
-        cache
-    ));
-    let u = json_of(&bundle!("cache --cache-dir {} --json", cache));
+    let c = json_of(
+        &bundle!(
+            "create {} -o {} --unsigned --json -q --cache-dir {}",
+            list,
+            w.join("a.bundle"),
+            cache
+        )
+        .run(),
+    );
+    let u = json_of(&bundle!("cache --cache-dir {} --json", cache).run());
     assert_eq!(u["blobs"]["files"], c["blobs"], "{u} {c}");
     assert_eq!(u["blobs"]["bytes"], c["blobBytes"], "{u} {c}");
     // Nothing is a day old: an age prune keeps all; a size prune of 0 removes all.
-    let p = json_of(&bundle!(
-        "cache --cache-dir {} --prune --older-than 1d --json",
-        cache
-    ));
+    let p = json_of(&bundle!("cache --cache-dir {} --prune --older-than 1d --json", cache).run());
     assert_eq!(p["removed"]["files"], 0, "{p}");
-    let p = json_of(&bundle!(
-        "cache --cache-dir {} --prune --max-size 0 --json",
-        cache
-    ));
+    let p = json_of(&bundle!("cache --cache-dir {} --prune --max-size 0 --json", cache).run());
     assert_eq!(p["kept"]["files"], 0, "{p}");
-    let u = json_of(&bundle!("cache --cache-dir {} --json", cache));
+    let u = json_of(&bundle!("cache --cache-dir {} --json", cache).run());
     assert_eq!(u["blobs"]["files"], 0, "{u}");
     // --older-than without --prune is a usage error.
-    let o = bundle!("cache --cache-dir {} --older-than 1d", cache);
+    let o = bundle!("cache --cache-dir {} --older-than 1d", cache).run();
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
 }
 
@@ -863,26 +906,32 @@ fn a_dry_run_downloads_and_writes_nothing_and_predicts_the_bundle() {
         &["team/app1:1.0", "team/app2:1.0", "team/multi:2.0"],
     );
     let out = w.join("d.bundle");
-    let dry = json_of(&bundle!(
-        "create {} -o {} --dry-run --json -q --split 1M --cache-dir {}",
-        list,
-        out,
-        cache
-    ));
+    let dry = json_of(
+        &bundle!(
+            "create {} -o {} --dry-run --json -q --split 1M --cache-dir {}",
+            list,
+            out,
+            cache
+        )
+        .run(),
+    );
     assert_eq!(
         (dry["dryRun"].clone(), dry["written"].clone()),
         (true.into(), false.into()),
         "{dry}"
     );
     assert!(!out.exists() && !w.join("d.bundle.part001").exists());
-    let u = json_of(&bundle!("cache --cache-dir {} --json", cache));
+    let u = json_of(&bundle!("cache --cache-dir {} --json", cache).run());
     assert_eq!(u["blobs"]["files"], 0, "nothing downloaded: {u}");
-    let real = json_of(&bundle!(
-        "create {} -o {} --unsigned --json -q --split 1M --cache-dir {}",
-        list,
-        out,
-        cache
-    ));
+    let real = json_of(
+        &bundle!(
+            "create {} -o {} --unsigned --json -q --split 1M --cache-dir {}",
+            list,
+            out,
+            cache
+        )
+        .run(),
+    );
     for key in [
         "images",
         "platforms",
@@ -904,8 +953,9 @@ fn a_dry_run_downloads_and_writes_nothing_and_predicts_the_bundle() {
         list,
         w.join("e.bundle"),
         out
-    );
-    assert!(o.status.success(), "{}", text(&o));
+    )
+    .run();
+    assert_ok!(o);
     let said = String::from_utf8_lossy(&o.stdout);
     assert!(
         said.contains("dry run") && said.contains("left out:"),
@@ -921,7 +971,7 @@ fn a_target_the_user_may_not_write_is_one_error() {
     let w = work.path();
     let list = plain_list(w, &src, &["team/app1:1.0", "team/app2:1.0"]);
     let b = w.join("b.bundle");
-    assert!(create(&list, &b, &["--unsigned"]).status.success());
+    assert_ok!(bundle!("create {} -o {} --no-cache --quiet --unsigned", list, b).run());
     // Readable by anyone, writable by root only.
     let shut = w.join("shut");
     std::fs::create_dir(&shut).unwrap();
@@ -934,19 +984,16 @@ fn a_target_the_user_may_not_write_is_one_error() {
         format!("oci:{}", shut.join("layout").display()),
         format!("docker-archive:{}", shut.join("a.tar").display()),
     ] {
-        let o = std::process::Command::new("setpriv")
-            .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
-            .arg(bundle_bin())
-            .args([
-                "load",
-                b.to_str().unwrap(),
-                "--allow-unsigned",
-                "-q",
-                "--to",
-                &to,
+        let o = bundle!("load {} --allow-unsigned -q --to {}", b, to)
+            .under([
+                "setpriv",
+                "--reuid",
+                "65534",
+                "--regid",
+                "65534",
+                "--clear-groups",
             ])
-            .output()
-            .unwrap();
+            .run();
         assert_eq!(o.status.code(), Some(1), "{to}: {}", text(&o));
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(
@@ -969,8 +1016,9 @@ fn planted_links_in_an_oci_layout_are_not_followed() {
     let w = work.path();
     let list = plain_list(w, &src, &["team/app1:1.0"]);
     let b = w.join("b.bundle");
-    assert!(create(&list, &b, &["--unsigned"]).status.success());
-    let load = |dir: &std::path::Path| bundle!("load {} --allow-unsigned -q --to oci:{}", b, dir);
+    assert_ok!(bundle!("create {} -o {} --no-cache --quiet --unsigned", list, b).run());
+    let load =
+        |dir: &std::path::Path| bundle!("load {} --allow-unsigned -q --to oci:{}", b, dir).run();
     // blobs/sha256 a link to a directory outside the layout: refused, nothing written there.
     let outside = w.join("outside");
     std::fs::create_dir(&outside).unwrap();
@@ -990,7 +1038,7 @@ fn planted_links_in_an_oci_layout_are_not_followed() {
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
     // A blob that is a link to junk of the right size is written over, not trusted.
     let l3 = w.join("l3");
-    assert!(load(&l3).status.success());
+    assert_ok!(load(&l3));
     let blobs = l3.join("blobs/sha256");
     let victim = std::fs::read_dir(&blobs)
         .unwrap()
@@ -1003,7 +1051,7 @@ fn planted_links_in_an_oci_layout_are_not_followed() {
     std::fs::write(&junk, vec![b'x'; size as usize]).unwrap();
     std::fs::remove_file(&victim).unwrap();
     std::os::unix::fs::symlink(&junk, &victim).unwrap();
-    assert!(load(&l3).status.success());
+    assert_ok!(load(&l3));
     assert!(!victim.symlink_metadata().unwrap().file_type().is_symlink());
     let name = victim.file_name().unwrap().to_string_lossy().to_string();
     assert_eq!(
@@ -1012,12 +1060,15 @@ fn planted_links_in_an_oci_layout_are_not_followed() {
     );
     // The parts list of a split bundle a link to /dev/zero: refused before it is read.
     let parts = w.join("p.bundle");
-    assert!(create(&list, &parts, &["--unsigned", "--split", "1M"])
-        .status
-        .success());
+    assert_ok!(bundle!(
+        "create {} -o {} --no-cache --quiet --unsigned --split 1M",
+        list,
+        parts
+    )
+    .run());
     let pl = w.join("p.bundle.split.json");
     std::fs::remove_file(&pl).unwrap();
     std::os::unix::fs::symlink("/dev/zero", &pl).unwrap();
-    let o = bundle!("verify {} --allow-unsigned", w.join("p.bundle.part001"));
+    let o = bundle!("verify {} --allow-unsigned", w.join("p.bundle.part001")).run();
     assert_ne!(o.status.code(), Some(0), "{}", text(&o));
 }

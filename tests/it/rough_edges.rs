@@ -11,8 +11,8 @@ fn small_bundle() -> (Registry, TestImages, tempfile::TempDir, PathBuf) {
     let work = tempfile::tempdir().unwrap();
     let list = plain_list(work.path(), &reg, &["team/app1:1.0", "team/app2:1.0"]);
     let out = work.path().join("small.bundle");
-    let o = create(&list, &out, &["--unsigned"]);
-    assert!(o.status.success(), "{}", text(&o));
+    let o = bundle!("create {} -o {} --no-cache --quiet --unsigned", list, out).run();
+    assert_ok!(o);
     (reg, imgs, work, out)
 }
 
@@ -26,14 +26,10 @@ fn output_into_a_closed_pipe_ends_quietly() {
         // `bundle inspect big.bundle | head -1`, with head gone before we write.
         let (reader, writer) = std::io::pipe().unwrap();
         drop(reader);
-        let o = Command::new(bundle_bin())
-            .args(&args)
-            .stdout(Stdio::from(writer))
-            .output()
-            .unwrap();
+        let o = BundleCommand::new(&args).stdout(Stdio::from(writer)).run();
         let stderr = String::from_utf8_lossy(&o.stderr);
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
-        assert_eq!(o.status.code(), Some(0), "{args:?}: {stderr}");
+        assert_ok!(o, "{args:?}");
         assert!(stderr.is_empty(), "{args:?}: {stderr}");
     }
 }
@@ -44,18 +40,20 @@ fn bad_flag_values_are_usage_errors() {
     let list = write_list(work.path(), "images:\n  - 127.0.0.1:1/x:1\n");
     let out = work.path().join("x.bundle");
     let cases = [
-        bundle!("load {} --allow-unsigned --to bogus:here", out),
+        bundle!("load {} --allow-unsigned --to bogus:here", out).run(),
         bundle!(
             "load {} --allow-unsigned --to oci:{} --platform linux",
             out,
             work.path()
-        ),
+        )
+        .run(),
         bundle!(
             "load {} --allow-unsigned --to registry://h --rewrite noequals",
             out
-        ),
-        bundle!("create {} -o {} --unsigned --created yesterday", list, out),
-        bundle!("create {} -o {} --unsigned --platform linux/", list, out),
+        )
+        .run(),
+        bundle!("create {} -o {} --unsigned --created yesterday", list, out).run(),
+        bundle!("create {} -o {} --unsigned --platform linux/", list, out).run(),
     ];
     for o in cases {
         assert_eq!(o.status.code(), Some(2), "{}", text(&o));
@@ -81,7 +79,7 @@ fn an_oci_layout_follows_the_umask() {
         ))
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
+    assert_ok!(o);
     // Nothing but the layout is left in it: the lock is on the directory, not a file.
     assert!(!dir.join(".bundle-load.lock").exists());
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
@@ -137,7 +135,8 @@ fn inventory_after_a_failed_load_treats_a_repository_without_tags_as_empty() {
         "load {} --allow-unsigned --to registry://{} --plain-http --retries 0 -q",
         b,
         proxy.addr
-    );
+    )
+    .run();
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(site.tags("team/app1").is_empty());
     let inv = work.path().join("site.json");
@@ -145,8 +144,9 @@ fn inventory_after_a_failed_load_treats_a_repository_without_tags_as_empty() {
         "inventory --from registry://{} --plain-http -o {}",
         site.addr,
         inv
-    );
-    assert!(o.status.success(), "{}", text(&o));
+    )
+    .run();
+    assert_ok!(o);
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&inv).unwrap()).unwrap();
     assert_eq!(v["blobs"], serde_json::json!([]), "{v}");
     // ... and says which repositories it could not list, and why.
@@ -174,17 +174,9 @@ fn serve_with_stderr_gone_still_stops_on_sigterm() {
     // `bundle serve ... 2>&1 | head -1`, with head gone.
     let (reader, writer) = std::io::pipe().unwrap();
     drop(reader);
-    let mut child = Command::new(bundle_bin())
-        .args([
-            "serve",
-            b.to_str().unwrap(),
-            "--allow-unsigned",
-            "--listen",
-            &addr,
-        ])
+    let mut child = bundle!("serve {} --allow-unsigned --listen {}", b, addr)
         .stderr(Stdio::from(writer))
-        .spawn()
-        .unwrap();
+        .spawn();
     wait_until(10, "serve listening", || {
         if let Some(st) = child.try_wait().unwrap() {
             panic!("serve exited at start with {st}");
@@ -208,7 +200,9 @@ fn an_output_that_is_a_directory_is_refused_before_any_download() {
     for extra in [&[][..], &["--split", "1M"][..]] {
         let mut args = vec!["--unsigned"];
         args.extend_from_slice(extra);
-        let o = create(&list, &dir, &args);
+        let o = bundle!("create {} -o {} --no-cache --quiet", list, dir)
+            .args(&args)
+            .run();
         assert_eq!(o.status.code(), Some(1), "{}", text(&o));
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(
@@ -236,14 +230,14 @@ fn ctrl_c_during_a_load_from_stdin_leaves_no_spool_file() {
     let tmp = work.path().join("tmp");
     std::fs::create_dir(&tmp).unwrap();
     let bytes = std::fs::read(&b).unwrap();
-    let mut child = Command::new(bundle_bin())
-        .args(["load", "-", "--allow-unsigned", "-q", "--to"])
-        .arg(format!("oci:{}", work.path().join("layout").display()))
-        .env("TMPDIR", &tmp)
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = bundle!(
+        "load - --allow-unsigned -q --to oci:{}",
+        work.path().join("layout")
+    )
+    .env("TMPDIR", &tmp)
+    .stdin(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn();
     // Half the bundle, then nothing: the load waits inside a layer, spooling it.
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(&bytes[..bytes.len() / 2]).unwrap();
@@ -321,7 +315,7 @@ fn serve_says_when_it_cuts_off_a_blob_and_logs_requests_with_v() {
 #[test]
 fn verify_json_reports_a_failure_as_json_and_create_json_its_summary() {
     let (_reg, imgs, work, b) = small_bundle();
-    let o = bundle!("verify {} --allow-unsigned --json", b);
+    let o = bundle!("verify {} --allow-unsigned --json", b).run();
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON on success");
     assert_eq!(v["verified"], true, "{v}");
     let bytes = std::fs::read(&b).unwrap();
@@ -333,7 +327,7 @@ fn verify_json_reports_a_failure_as_json_and_create_json_its_summary() {
     bad[at] ^= 0x40;
     let tampered = work.path().join("tampered.bundle");
     std::fs::write(&tampered, &bad).unwrap();
-    let o = bundle!("verify {} --allow-unsigned --json", tampered);
+    let o = bundle!("verify {} --allow-unsigned --json", tampered).run();
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout)
         .unwrap_or_else(|e| panic!("no JSON on failure ({e}): {}", text(&o)));
@@ -349,8 +343,13 @@ fn verify_json_reports_a_failure_as_json_and_create_json_its_summary() {
 
     let list = work.path().join("images.yaml");
     let again = work.path().join("again.bundle");
-    let o = create(&list, &again, &["--unsigned", "--json"]);
-    assert!(o.status.success(), "{}", text(&o));
+    let o = bundle!(
+        "create {} -o {} --no-cache --quiet --unsigned --json",
+        list,
+        again
+    )
+    .run();
+    assert_ok!(o);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout)
         .unwrap_or_else(|e| panic!("create --json printed no JSON ({e}): {}", text(&o)));
     assert_eq!(v["images"], 2, "{v}");
@@ -369,11 +368,12 @@ fn connection_errors_say_what_to_do_in_the_commands_own_terms() {
     let w = work.path();
     // HTTPS to a plain-HTTP registry: say so, and how to turn plain HTTP on for create ...
     let list = write_list(w, &format!("images:\n  - {a}/team/app1:1.0\n"));
-    let o = create(
-        &list,
-        &w.join("x.bundle"),
-        &["--unsigned", "--retries", "0"],
-    );
+    let o = bundle!(
+        "create {} -o {} --no-cache --quiet --unsigned --retries 0",
+        list,
+        w.join("x.bundle")
+    )
+    .run();
     let err = String::from_utf8_lossy(&o.stderr).to_string();
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(
@@ -389,7 +389,8 @@ fn connection_errors_say_what_to_do_in_the_commands_own_terms() {
         "load {} --allow-unsigned -q --retries 0 --to registry://{}",
         b,
         a
-    );
+    )
+    .run();
     let err = String::from_utf8_lossy(&o.stderr).to_string();
     assert!(
         err.contains("--plain-http") && !err.contains("plain-http: true"),
@@ -400,11 +401,12 @@ fn connection_errors_say_what_to_do_in_the_commands_own_terms() {
         w,
         "images:\n  - 127.0.0.1:1/team/app1:1.0\nregistries:\n  127.0.0.1:1:\n    plain-http: true\n",
     );
-    let o = create(
-        &list,
-        &w.join("y.bundle"),
-        &["--unsigned", "--retries", "0"],
-    );
+    let o = bundle!(
+        "create {} -o {} --no-cache --quiet --unsigned --retries 0",
+        list,
+        w.join("y.bundle")
+    )
+    .run();
     let err = String::from_utf8_lossy(&o.stderr).to_string();
     assert!(err.contains("connection refused"), "{err}");
     assert!(
@@ -419,14 +421,15 @@ fn file_errors_are_in_plain_words_without_os_codes() {
     let missing = work.path().join("missing.bundle");
     let key = work.path().join("missing.pub");
     let runs = [
-        bundle!("verify {} --allow-unsigned", missing),
-        bundle!("verify /etc/hostname --key {}", key),
-        bundle!("inspect {}", missing),
+        bundle!("verify {} --allow-unsigned", missing).run(),
+        bundle!("verify /etc/hostname --key {}", key).run(),
+        bundle!("inspect {}", missing).run(),
         bundle!(
             "load {} --allow-unsigned --to oci:{}",
             missing,
             work.path().join("l")
-        ),
+        )
+        .run(),
     ];
     for o in runs {
         let err = String::from_utf8_lossy(&o.stderr);
@@ -447,7 +450,8 @@ fn a_target_registry_that_is_down_or_refuses_credentials_is_one_error() {
         "load {} --allow-unsigned -q --retries 0 --plain-http --to registry://{}",
         b,
         down
-    );
+    )
+    .run();
     let err = String::from_utf8_lossy(&o.stderr).to_string();
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("connection refused"), "{err}");
@@ -458,15 +462,15 @@ fn a_target_registry_that_is_down_or_refuses_credentials_is_one_error() {
     );
     let tls = make_tls(work.path());
     let dst = Registry::start_tls_auth(&tls, "tester", "s3cret-pass");
-    let mut child = std::process::Command::new(bundle_bin())
-        .args(words(
-            "load {} --allow-unsigned -q --retries 0 --ca-file {} --username tester --password-stdin --to registry://{}",
-            &[&b, &tls.ca_pem, &dst.addr],
-        ))
-        .stdin(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = bundle!(
+        "load {} --allow-unsigned -q --retries 0 --ca-file {} --username tester --password-stdin --to registry://{}",
+        b,
+        tls.ca_pem,
+        dst.addr
+    )
+    .stdin(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn();
     use std::io::Write as _;
     let _ = writeln!(child.stdin.take().unwrap(), "wrong-pass");
     let o = child.wait_with_output().unwrap();
@@ -490,17 +494,15 @@ fn a_broken_docker_config_or_a_missing_credential_helper_is_named() {
         let dir = w.join(format!("docker-{}", config.len()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("config.json"), config).unwrap();
-        let o = std::process::Command::new(bundle_bin())
-            .arg("create")
-            .arg(&list)
-            .arg("-o")
-            .arg(w.join("x.bundle"))
-            .args(["--unsigned", "--no-cache", "-q"])
-            .env("DOCKER_CONFIG", &dir)
-            .env_remove("REGISTRY_AUTH_FILE")
-            .env("XDG_RUNTIME_DIR", w.join("no-runtime"))
-            .output()
-            .unwrap();
+        let o = bundle!(
+            "create {} -o {} --unsigned --no-cache -q",
+            list,
+            w.join("x.bundle")
+        )
+        .env("DOCKER_CONFIG", &dir)
+        .env_remove("REGISTRY_AUTH_FILE")
+        .env("XDG_RUNTIME_DIR", w.join("no-runtime"))
+        .run();
         (
             o.status.code(),
             String::from_utf8_lossy(&o.stderr).to_string(),
@@ -528,11 +530,12 @@ fn a_platform_filter_says_what_it_leaves_out_and_what_matches_nothing() {
     // Nothing matches in a plain amd64 image or in the amd64+arm64 index: an error naming each.
     for image in ["team/app1:1.0", "team/multi:2.0"] {
         let list = plain_list(w, &reg, &[image]);
-        let o = create(
-            &list,
-            &w.join("none.bundle"),
-            &["--unsigned", "--platform", "linux/s390x"],
-        );
+        let o = bundle!(
+            "create {} -o {} --no-cache --quiet --unsigned --platform linux/s390x",
+            list,
+            w.join("none.bundle")
+        )
+        .run();
         let err = String::from_utf8_lossy(&o.stderr).to_string();
         assert_eq!(o.status.code(), Some(1), "{image}: {err}");
         assert!(err.contains(image) && err.contains("linux/s390x"), "{err}");
@@ -540,11 +543,12 @@ fn a_platform_filter_says_what_it_leaves_out_and_what_matches_nothing() {
     }
     // With --keep-going the rest is bundled and the image that matched nothing is listed.
     let list = plain_list(w, &reg, &["team/app1:1.0", "team/multi:2.0"]);
-    let o = create(
-        &list,
-        &w.join("arm.bundle"),
-        &["--unsigned", "--platform", "linux/arm64", "--keep-going"],
-    );
+    let o = bundle!(
+        "create {} -o {} --no-cache --quiet --unsigned --platform linux/arm64 --keep-going",
+        list,
+        w.join("arm.bundle")
+    )
+    .run();
     let err = text(&o);
     assert!(w.join("arm.bundle").exists(), "{err}");
     assert!(
@@ -553,12 +557,13 @@ fn a_platform_filter_says_what_it_leaves_out_and_what_matches_nothing() {
     );
     // A filtered index: a warning, once, with the index digest people pin.
     let list = plain_list(w, &reg, &["team/multi:2.0"]);
-    let o = create(
-        &list,
-        &w.join("amd.bundle"),
-        &["--unsigned", "--platform", "linux/amd64"],
-    );
-    assert!(o.status.success(), "{}", text(&o));
+    let o = bundle!(
+        "create {} -o {} --no-cache --quiet --unsigned --platform linux/amd64",
+        list,
+        w.join("amd.bundle")
+    )
+    .run();
+    assert_ok!(o);
     let err = String::from_utf8_lossy(&o.stderr).to_string();
     let index = reg.digest_of("team/multi:2.0");
     assert_eq!(err.matches(&index).count(), 1, "{err}");
@@ -567,8 +572,8 @@ fn a_platform_filter_says_what_it_leaves_out_and_what_matches_nothing() {
 
 #[test]
 fn completions_man_page_and_help_cover_every_command() {
-    let o = bundle!("completions bash");
-    assert!(o.status.success(), "{}", text(&o));
+    let o = bundle!("completions bash").run();
+    assert_ok!(o);
     let script = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(script.path(), &o.stdout).unwrap();
     let check = std::process::Command::new("bash")
@@ -576,10 +581,10 @@ fn completions_man_page_and_help_cover_every_command() {
         .arg(script.path())
         .output()
         .unwrap();
-    assert!(check.status.success(), "bash -n: {}", text(&check));
+    assert_ok!(check, "bash -n");
     let completions = String::from_utf8_lossy(&o.stdout).to_string();
-    let o = bundle!("man");
-    assert!(o.status.success(), "{}", text(&o));
+    let o = bundle!("man").run();
+    assert_ok!(o);
     let page = String::from_utf8_lossy(&o.stdout).to_string();
     for cmd in [
         "keygen",
@@ -600,7 +605,7 @@ fn completions_man_page_and_help_cover_every_command() {
     assert!(!page.contains("bundle-keygen(1)"), "{page}");
     for part in ["[DRIVER@ROOT+RUNROOT]", "brackets are literal"] {
         assert!(
-            String::from_utf8_lossy(&bundle!("load --help").stdout).contains(part),
+            String::from_utf8_lossy(&bundle!("load --help").run().stdout).contains(part),
             "load --help lacks {part}"
         );
     }
@@ -618,7 +623,7 @@ fn completions_man_page_and_help_cover_every_command() {
             .unwrap();
         assert!(g.stderr.is_empty(), "groff: {}", text(&g));
     }
-    let load = String::from_utf8_lossy(&bundle!("load --help").stdout).to_string();
+    let load = String::from_utf8_lossy(&bundle!("load --help").run().stdout).to_string();
     for kind in [
         "registry://",
         "oci:",
@@ -628,7 +633,7 @@ fn completions_man_page_and_help_cover_every_command() {
     ] {
         assert!(load.contains(kind), "load --help lacks {kind}");
     }
-    let create = String::from_utf8_lossy(&bundle!("create --help").stdout).to_string();
+    let create = String::from_utf8_lossy(&bundle!("create --help").run().stdout).to_string();
     for part in ["images:", "config.json", "130 interrupted"] {
         assert!(create.contains(part), "create --help lacks {part}");
     }
@@ -649,17 +654,15 @@ fn verbose_shows_each_registry_request_and_never_the_credentials() {
             "images:\n  - {a}/team/app1:1.0\nregistries:\n  {a}:\n    ca-file: ca.pem\n    username-env: T_USER\n    password-env: T_PASS\n"
         ),
     );
-    let o = std::process::Command::new(bundle_bin())
-        .arg("create")
-        .arg(&list)
-        .arg("-o")
-        .arg(w.join("v.bundle"))
-        .args(["--unsigned", "--no-cache", "-q", "-v"])
-        .env("T_USER", "tester")
-        .env("T_PASS", "s3cret-pass")
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
+    let o = bundle!(
+        "create {} -o {} --unsigned --no-cache -q -v",
+        list,
+        w.join("v.bundle")
+    )
+    .env("T_USER", "tester")
+    .env("T_PASS", "s3cret-pass")
+    .run();
+    assert_ok!(o);
     let err = String::from_utf8_lossy(&o.stderr).to_string();
     let manifest = format!("GET https://{a}/v2/team/app1/manifests/1.0 200 ");
     assert!(
@@ -707,14 +710,13 @@ fn load_progress_moves_while_a_blob_uploads() {
             bytes_per_sec: 50_000,
         },
     );
-    let mut child = std::process::Command::new(bundle_bin())
-        .args(words(
-            "load {} --allow-unsigned -j 1 --plain-http --to registry://{}",
-            &[&b, &slow.addr],
-        ))
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = bundle!(
+        "load {} --allow-unsigned -j 1 --plain-http --to registry://{}",
+        b,
+        slow.addr
+    )
+    .stderr(std::process::Stdio::piped())
+    .spawn();
     std::thread::sleep(std::time::Duration::from_millis(7500));
     let _ = child.kill();
     let o = child.wait_with_output().unwrap();
@@ -748,13 +750,19 @@ fn include_tool_carries_the_loader_signed_and_extractable_with_tar_alone() {
     let (key, public) = keypair(w);
     let list = plain_list(w, &reg, &["team/app1:1.0"]);
     let b = w.join("tool.bundle");
-    let o = create(&list, &b, &["--key", &key, "--include-tool"]);
-    assert!(o.status.success(), "{}", text(&o));
+    let o = bundle!(
+        "create {} -o {} --no-cache --quiet --key {} --include-tool",
+        list,
+        b,
+        key
+    )
+    .run();
+    assert_ok!(o);
     let path = format!("tools/bundle-linux-{}", std::env::consts::ARCH);
-    let shown = String::from_utf8_lossy(&bundle!("inspect {}", b).stdout).to_string();
+    let shown = String::from_utf8_lossy(&bundle!("inspect {}", b).run().stdout).to_string();
     assert!(shown.contains(&path), "{shown}");
-    let o = bundle!("verify {} --key {}", b, public);
-    assert!(o.status.success(), "{}", text(&o));
+    let o = bundle!("verify {} --key {}", b, public).run();
+    assert_ok!(o);
     // The documented command, in a shell, gives a binary that runs.
     let out = w.join("x");
     std::fs::create_dir(&out).unwrap();
@@ -767,13 +775,13 @@ fn include_tool_carries_the_loader_signed_and_extractable_with_tar_alone() {
         ))
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
+    assert_ok!(o);
     let tool = out.join(&path);
     let o = std::process::Command::new(&tool)
         .arg("--version")
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
+    assert_ok!(o);
     assert_eq!(
         std::fs::read(&tool).unwrap(),
         std::fs::read(bundle_bin()).unwrap()
@@ -784,7 +792,7 @@ fn include_tool_carries_the_loader_signed_and_extractable_with_tar_alone() {
     bytes[at] ^= 0x20;
     let bad = w.join("bad.bundle");
     std::fs::write(&bad, &bytes).unwrap();
-    let o = bundle!("verify {} --key {}", bad, public);
+    let o = bundle!("verify {} --key {}", bad, public).run();
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     // And load from stdin, which reads the members in order, passes over it.
     let layout = w.join("layout");
@@ -798,5 +806,5 @@ fn include_tool_carries_the_loader_signed_and_extractable_with_tar_alone() {
         ))
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
+    assert_ok!(o);
 }

@@ -12,7 +12,7 @@ fn the_private_key_keygen_writes_is_read_by_openssl() {
         .args(["pkey", "-in", &key, "-pubout"])
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
+    assert_ok!(o);
     // The public key openssl derives is the one keygen wrote.
     assert_eq!(
         String::from_utf8_lossy(&o.stdout),
@@ -30,15 +30,15 @@ fn a_symlink_planted_at_a_temp_name_is_not_followed() {
     let list = plain_list(w, &reg, &["team/app1:1.0"]);
     let out = w.join("site.bundle");
     std::os::unix::fs::symlink(&victim, w.join("site.bundle.partial")).unwrap();
-    let o = create(&list, &out, &["--unsigned"]);
-    assert!(o.status.success(), "{}", text(&o));
+    let o = bundle!("create {} -o {} --no-cache --quiet --unsigned", list, out).run();
+    assert_ok!(o);
     let inv = w.join("inv.json");
     std::os::unix::fs::symlink(&victim, w.join("inv.json.partial")).unwrap();
     let layout = w.join("layout");
-    let o = bundle!("load {} --allow-unsigned -q --to oci:{}", out, layout);
-    assert!(o.status.success(), "{}", text(&o));
-    let o = bundle!("inventory --from oci:{} -o {}", layout, inv);
-    assert!(o.status.success(), "{}", text(&o));
+    let o = bundle!("load {} --allow-unsigned -q --to oci:{}", out, layout).run();
+    assert_ok!(o);
+    let o = bundle!("inventory --from oci:{} -o {}", layout, inv).run();
+    assert_ok!(o);
     assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
     for f in [&out, &inv] {
         let meta = std::fs::symlink_metadata(f).unwrap();
@@ -57,17 +57,13 @@ fn a_server_that_ignores_range_and_sends_short_bodies_does_not_loop_forever() {
     let work = tempfile::tempdir().unwrap();
     let list = plain_list_at(work.path(), &proxy.addr, &["team/app1:1.0"]);
     let out = work.path().join("x.bundle");
-    let mut child = Command::new(bundle_bin())
-        .args([
-            "create",
-            list.to_str().unwrap(),
-            "-o",
-            out.to_str().unwrap(),
-        ])
-        .args(["--unsigned", "--no-cache", "-q", "--retries", "2"])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = bundle!(
+        "create {} -o {} --unsigned --no-cache -q --retries 2",
+        list,
+        out
+    )
+    .stderr(std::process::Stdio::piped())
+    .spawn();
     let status = exit_within(&mut child, 60, || {
         let gets = proxy
             .requests()
@@ -118,19 +114,14 @@ fn credentials_never_follow_a_link_or_an_upload_location_to_another_host() {
         Some(gate()),
     );
     let cfg = docker_config(w, &lister.addr, "robot", "tok-pass-99");
-    let o = Command::new(bundle_bin())
-        .args([
-            "inventory",
-            "--from",
-            &format!("registry://{}", lister.addr),
-            "--plain-http",
-        ])
-        .arg("-o")
-        .arg(w.join("inv.json"))
-        .env("DOCKER_CONFIG", &cfg)
-        .env_remove("REGISTRY_AUTH_FILE")
-        .output()
-        .unwrap();
+    let o = bundle!(
+        "inventory --from registry://{} --plain-http -o {}",
+        lister.addr,
+        w.join("inv.json")
+    )
+    .env("DOCKER_CONFIG", &cfg)
+    .env_remove("REGISTRY_AUTH_FILE")
+    .run();
     assert!(
         elsewhere.requests() > 0 || !o.status.success(),
         "{}",
@@ -141,29 +132,21 @@ fn credentials_never_follow_a_link_or_an_upload_location_to_another_host() {
     // load: the registry hands out upload sessions on another host.
     let b = w.join("b.bundle");
     let list = plain_list(w, &reg, &["team/app1:1.0"]);
-    assert!(create(&list, &b, &["--unsigned"]).status.success());
+    assert_ok!(bundle!("create {} -o {} --no-cache --quiet --unsigned", list, b).run());
     let site = Registry::start();
     let pusher = FaultProxy::start_with(
         &site.addr,
         Fault::UploadsTo(elsewhere.url.clone()),
         Some(gate()),
     );
-    let mut child = Command::new(bundle_bin())
-        .args([
-            "load",
-            b.to_str().unwrap(),
-            "--allow-unsigned",
-            "-q",
-            "--plain-http",
-            "--retries",
-            "0",
-        ])
-        .args(["--to", &format!("registry://{}", pusher.addr)])
-        .args(["--username", "robot", "--password-stdin"])
-        .stdin(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = bundle!(
+        "load {} --allow-unsigned -q --plain-http --retries 0 --to registry://{} --username robot --password-stdin",
+        b,
+        pusher.addr
+    )
+    .stdin(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn();
     use std::io::Write as _;
     child
         .stdin
@@ -194,23 +177,19 @@ fn a_catalog_that_links_to_itself_ends() {
     );
     let work = tempfile::tempdir().unwrap();
     let inv = work.path().join("inv.json");
-    let mut child = Command::new(bundle_bin())
-        .args([
-            "inventory",
-            "--from",
-            &format!("registry://{}", proxy.addr),
-            "--plain-http",
-        ])
-        .arg("-o")
-        .arg(&inv)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = bundle!(
+        "inventory --from registry://{} --plain-http -o {}",
+        proxy.addr,
+        inv
+    )
+    .stderr(std::process::Stdio::piped())
+    .spawn();
     let status = exit_within(&mut child, 30, || {
         "inventory still listing after 30 s".into()
     });
     let o = child.wait_with_output().unwrap();
-    assert!(status.success(), "{}", text(&o));
+    assert_eq!(o.status, status);
+    assert_ok!(o);
     let pages = proxy
         .requests()
         .iter()
@@ -229,8 +208,14 @@ fn a_private_key_others_can_read_is_warned_about() {
     let (key, _public) = keypair(work.path());
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
     let list = plain_list(work.path(), &reg, &["team/app1:1.0"]);
-    let o = create(&list, &work.path().join("b.bundle"), &["--key", &key]);
-    assert!(o.status.success(), "{}", text(&o));
+    let o = bundle!(
+        "create {} -o {} --no-cache --quiet --key {}",
+        list,
+        work.path().join("b.bundle"),
+        key
+    )
+    .run();
+    assert_ok!(o);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         err.contains("warning") && err.contains(&key) && err.contains("chmod 600"),
@@ -238,7 +223,13 @@ fn a_private_key_others_can_read_is_warned_about() {
         text(&o)
     );
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let o = create(&list, &work.path().join("c.bundle"), &["--key", &key]);
+    let o = bundle!(
+        "create {} -o {} --no-cache --quiet --key {}",
+        list,
+        work.path().join("c.bundle"),
+        key
+    )
+    .run();
     assert!(
         !String::from_utf8_lossy(&o.stderr).contains("warning"),
         "{}",
@@ -253,8 +244,8 @@ fn a_docker_content_digest_that_disagrees_with_the_body_is_warned_about() {
     let work = tempfile::tempdir().unwrap();
     let list = plain_list_at(work.path(), &proxy.addr, &["team/app1:1.0"]);
     let out = work.path().join("x.bundle");
-    let o = create(&list, &out, &["--unsigned"]);
-    assert!(o.status.success(), "{}", text(&o));
+    let o = bundle!("create {} -o {} --no-cache --quiet --unsigned", list, out).run();
+    assert_ok!(o);
     let err = String::from_utf8_lossy(&o.stderr);
     let line = err
         .lines()
@@ -315,8 +306,14 @@ fn serve_stays_available_under_stalled_readers_and_idle_sockets() {
     reg.push(&w.join("src"), "big", "big/app:1", &[]);
     let (key, public) = keypair(w);
     let b = w.join("big.bundle");
-    let o = create(&plain_list(w, &reg, &["big/app:1"]), &b, &["--key", &key]);
-    assert!(o.status.success(), "{}", text(&o));
+    let o = bundle!(
+        "create {} -o {} --no-cache --quiet --key {}",
+        plain_list(w, &reg, &["big/app:1"]),
+        b,
+        key
+    )
+    .run();
+    assert_ok!(o);
     let served = Served::start_limited(&[b.to_str().unwrap(), "--key", &public], Some(1024));
     let a = served.addr.clone();
     let manifest: serde_json::Value =
@@ -434,18 +431,11 @@ fn an_index_repeating_a_large_manifest_is_fetched_once_and_held_once() {
     );
     let list = plain_list(w, &reg, &["hostile/app:many"]);
     let out = w.join("x.bundle");
-    let (o, rss_kb, took) = run_measured(&[
-        "create".as_ref(),
-        list.as_os_str(),
-        "-o".as_ref(),
-        out.as_os_str(),
-        "--unsigned".as_ref(),
-        "--no-cache".as_ref(),
-        "-q".as_ref(),
-    ]);
+    let (o, rss_kb, took) =
+        bundle!("create {} -o {} --unsigned --no-cache -q", list, out).measured();
     let rss = rss_kb / 1024;
     eprintln!("create: peak RSS {rss} MB in {took:?}");
-    assert!(o.status.success(), "{}", text(&o));
+    assert_ok!(o);
     let gets = |d: &str| {
         reg.log_text()
             .lines()
@@ -502,7 +492,7 @@ fn an_index_of_too_many_manifests_is_refused_naming_the_image() {
     );
     let list = plain_list(w, &reg, &["hostile/wide:wide"]);
     let out = w.join("x.bundle");
-    let o = create(&list, &out, &["--unsigned"]);
+    let o = bundle!("create {} -o {} --no-cache --quiet --unsigned", list, out).run();
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("hostile/wide:wide"), "{err}");
@@ -530,23 +520,13 @@ fn a_manifest_dripped_a_byte_a_second_ends_in_an_error() {
     let list = plain_list_at(work.path(), &proxy.addr, &["team/app1:1.0"]);
     let out = work.path().join("x.bundle");
     let started = std::time::Instant::now();
-    let mut child = Command::new(bundle_bin())
-        .arg("create")
-        .arg(&list)
-        .arg("-o")
-        .arg(&out)
-        .args([
-            "--unsigned",
-            "--no-cache",
-            "-q",
-            "--retries",
-            "0",
-            "--read-timeout",
-            "3s",
-        ])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = bundle!(
+        "create {} -o {} --unsigned --no-cache -q --retries 0 --read-timeout 3s",
+        list,
+        out
+    )
+    .stderr(std::process::Stdio::piped())
+    .spawn();
     let status = exit_within(&mut child, 60, || {
         "still reading the manifest after 60 s".into()
     });
@@ -573,7 +553,12 @@ fn a_manifest_of_a_type_load_cannot_read_is_refused_at_create() {
     let work = tempfile::tempdir().unwrap();
     let list = plain_list_at(work.path(), &proxy.addr, &["team/app1:1.0"]);
     let out = work.path().join("x.bundle");
-    let o = create(&list, &out, &["--unsigned", "--plain-http"]);
+    let o = bundle!(
+        "create {} -o {} --no-cache --quiet --unsigned --plain-http",
+        list,
+        out
+    )
+    .run();
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
@@ -592,16 +577,14 @@ fn an_error_body_echoing_the_credentials_or_escapes_is_not_printed_raw() {
     let cfg = docker_config(work.path(), &proxy.addr, "robot", "s3cret-Pa55");
     let list = plain_list_at(work.path(), &proxy.addr, &["team/app1:1.0"]);
     let out = work.path().join("x.bundle");
-    let o = Command::new(bundle_bin())
-        .arg("create")
-        .arg(&list)
-        .arg("-o")
-        .arg(&out)
-        .args(["--unsigned", "--no-cache", "--retries", "0", "--plain-http"])
-        .env("DOCKER_CONFIG", &cfg)
-        .env_remove("REGISTRY_AUTH_FILE")
-        .output()
-        .unwrap();
+    let o = bundle!(
+        "create {} -o {} --unsigned --no-cache --retries 0 --plain-http",
+        list,
+        out
+    )
+    .env("DOCKER_CONFIG", &cfg)
+    .env_remove("REGISTRY_AUTH_FILE")
+    .run();
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let all = format!(
         "{}{}",
@@ -681,18 +664,10 @@ fn referrers_are_deduplicated_and_bounded_before_they_are_fetched() {
     );
     let list = plain_list(w, &reg, &[&format!("hostile/app@{}", image.digest)]);
     let run = |out: &std::path::Path| {
-        run_measured(&[
-            "create".as_ref(),
-            list.as_os_str(),
-            "-o".as_ref(),
-            out.as_os_str(),
-            "--unsigned".as_ref(),
-            "--no-cache".as_ref(),
-            "-q".as_ref(),
-        ])
+        bundle!("create {} -o {} --unsigned --no-cache -q", list, out).measured()
     };
     let (o, rss_kb, took) = run(&w.join("a.bundle"));
-    assert!(o.status.success(), "{}", text(&o));
+    assert_ok!(o);
     let gets = reg
         .log_text()
         .lines()
@@ -749,11 +724,12 @@ fn a_refusal_on_a_referrers_page_elsewhere_names_that_host() {
         )),
     );
     let list = plain_list_at(work.path(), &source.addr, &["team/app1:1.0"]);
-    let o = create(
-        &list,
-        &work.path().join("x.bundle"),
-        &["--unsigned", "--retries", "0"],
-    );
+    let o = bundle!(
+        "create {} -o {} --no-cache --quiet --unsigned --retries 0",
+        list,
+        work.path().join("x.bundle")
+    )
+    .run();
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(

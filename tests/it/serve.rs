@@ -28,8 +28,8 @@ fn make_bundle(work: &Path, src: &Registry) -> (std::path::PathBuf, String) {
     let (key, public) = keypair(work);
     let list = plain_list(work, src, &ALL);
     let b = work.join("site.bundle");
-    let o = create(&list, &b, &["--key", &key]);
-    assert!(o.status.success(), "{}", text(&o));
+    let o = bundle!("create {} -o {} --no-cache --quiet --key {}", list, b, key).run();
+    assert_ok!(o);
     (b, public)
 }
 
@@ -73,7 +73,7 @@ fn skopeo_and_ctr_pull_from_the_bundle_with_unchanged_digests() {
         .collect();
     for c in copies {
         let o = c.wait_with_output().unwrap();
-        assert!(o.status.success(), "{}", text(&o));
+        assert_ok!(o);
     }
     for repo in ALL {
         assert_eq!(dst.digest_of(repo), src.digest_of(repo), "{repo}");
@@ -83,7 +83,7 @@ fn skopeo_and_ctr_pull_from_the_bundle_with_unchanged_digests() {
     let ctd = Containerd::start();
     let name = format!("{a}/team/app1:1.0");
     let o = ctd.ctr(&["-n", "k8s.io", "images", "pull", "--plain-http", &name]);
-    assert!(o.status.success(), "{}", text(&o));
+    assert_ok!(o);
     let o = ctd.ctr(&["-n", "k8s.io", "images", "check"]);
     let out = String::from_utf8_lossy(&o.stdout).to_string();
     let line = out
@@ -205,7 +205,7 @@ fn serve_refuses_an_untrusted_or_tampered_bundle_and_speaks_tls() {
     // Another key: refused before listening, exit 3.
     let other = tempfile::tempdir().unwrap();
     let (_, other_pub) = keypair(other.path());
-    let o = bundle!("serve {} --key {} --listen 127.0.0.1:0", b, other_pub);
+    let o = bundle!("serve {} --key {} --listen 127.0.0.1:0", b, other_pub).run();
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     // bundle.json altered: refused too.
     let mut bytes = std::fs::read(&b).unwrap();
@@ -215,7 +215,7 @@ fn serve_refuses_an_untrusted_or_tampered_bundle_and_speaks_tls() {
     bytes[at] ^= 1;
     let bad = work.path().join("bad.bundle");
     std::fs::write(&bad, &bytes).unwrap();
-    let o = bundle!("serve {} --key {} --listen 127.0.0.1:0", bad, public);
+    let o = bundle!("serve {} --key {} --listen 127.0.0.1:0", bad, public).run();
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
 
     // HTTPS with a certificate from the test CA; skopeo trusts it through --cert-dir.
@@ -237,7 +237,7 @@ fn serve_refuses_an_untrusted_or_tampered_bundle_and_speaks_tls() {
         .arg(format!("docker://{}/team/app2:1.0", served.addr))
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
+    assert_ok!(o);
     assert_eq!(
         format!("sha256:{}", sha256_hex(&o.stdout)),
         src.digest_of("team/app2:1.0")
@@ -260,7 +260,7 @@ fn gnu_gzip(tar: &[u8]) -> Vec<u8> {
     let feeder = std::thread::spawn(move || stdin.write_all(&input).unwrap());
     let o = child.wait_with_output().unwrap();
     feeder.join().unwrap();
-    assert!(o.status.success());
+    assert_ok!(o);
     o.stdout
 }
 
@@ -293,8 +293,14 @@ fn compact_app() -> (
     let (key, public) = keypair(w);
     let list = plain_list(w, &reg, &["load/app:1"]);
     let b = w.join("compact.bundle");
-    let o = create(&list, &b, &["--key", &key, "--compact"]);
-    assert!(o.status.success(), "{}", text(&o));
+    let o = bundle!(
+        "create {} -o {} --no-cache --quiet --key {} --compact",
+        list,
+        b,
+        key
+    )
+    .run();
+    assert_ok!(o);
     let doc = crate::delta::bundle_json(&b);
     let digests: Vec<String> = layers.iter().map(|(_, d)| d.digest.clone()).collect();
     for d in &digests {
@@ -428,12 +434,24 @@ fn pod_releases(w: &Path, sign: &[&str]) -> (std::path::PathBuf, std::path::Path
     let base = w.join("release-1.bundle");
     let mut args = sign.to_vec();
     args.push("--compact");
-    let o = create(&plain_list(w, &reg, &["rel/pod:1"]), &base, &args);
-    assert!(o.status.success(), "{}", text(&o));
+    let o = bundle!(
+        "create {} -o {} --no-cache --quiet",
+        plain_list(w, &reg, &["rel/pod:1"]),
+        base
+    )
+    .args(&args)
+    .run();
+    assert_ok!(o);
     let delta = w.join("release-2.bundle");
     args.extend(["--since", base.to_str().unwrap()]);
-    let o = create(&plain_list(w, &reg, &["rel/pod:2"]), &delta, &args);
-    assert!(o.status.success(), "{}", text(&o));
+    let o = bundle!(
+        "create {} -o {} --no-cache --quiet",
+        plain_list(w, &reg, &["rel/pod:2"]),
+        delta
+    )
+    .args(&args)
+    .run();
+    assert_ok!(o);
     let doc = crate::delta::bundle_json(&delta);
     let layer = doc["blobs"]
         .as_array()
@@ -509,19 +527,13 @@ fn a_delta_against_itself_is_refused_before_serving() {
         }
     });
     std::fs::write(&selfish, bytes).unwrap();
-    let mut child = Command::new(bundle_bin())
-        .args([
-            "serve",
-            "--allow-unsigned",
-            "--listen",
-            "127.0.0.1:0",
-            "--quiet",
-        ])
-        .arg(&selfish)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = bundle!(
+        "serve --allow-unsigned --listen 127.0.0.1:0 --quiet {}",
+        selfish
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn();
     exit_within(&mut child, 20, || {
         "serve started with a delta against itself".into()
     });

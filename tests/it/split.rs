@@ -23,8 +23,14 @@ fn split_bundle_verifies_loads_and_names_a_bad_part() {
     let (key, public) = keypair(w);
     let list = plain_list(w, &src, &ALL);
     let base = w.join("site.bundle");
-    let o = create(&list, &base, &["--key", &key, "--split", "1M"]);
-    assert!(o.status.success(), "{}", text(&o));
+    let o = bundle!(
+        "create {} -o {} --no-cache --quiet --key {} --split 1M",
+        list,
+        base,
+        key
+    )
+    .run();
+    assert_ok!(o);
     assert!(!base.exists(), "no single file is written");
     let parts: Vec<PathBuf> = (1..)
         .map(|n| part(&base, n))
@@ -60,20 +66,20 @@ fn split_bundle_verifies_loads_and_names_a_bad_part() {
         .current_dir(&copy)
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
+    assert_ok!(o);
     let joined = copy.join("site.bundle");
     let all = std::fs::read(&joined).unwrap();
     assert_eq!(
         list_json["sha256"].as_str().unwrap(),
         crate::common::layout::sha256_hex(&all)
     );
-    let o = bundle!("verify {} --key {}", joined, public);
-    assert!(o.status.success(), "{}", text(&o));
+    let o = bundle!("verify {} --key {}", joined, public).run();
+    assert_ok!(o);
 
     // The first part, or the base name, stands for the whole set.
     for name in [part(&base, 1), base.clone()] {
-        let o = bundle!("verify {} --key {}", name, public);
-        assert!(o.status.success(), "{}: {}", name.display(), text(&o));
+        let o = bundle!("verify {} --key {}", name, public).run();
+        assert_ok!(o, "{}", name.display());
     }
     assert_eq!(
         inspect_json(&part(&base, 1))["images"]
@@ -89,16 +95,17 @@ fn split_bundle_verifies_loads_and_names_a_bad_part() {
         "load {} --key {} --to {} --plain-http -q",
         part(&base, 1),
         public,
-        format!("registry://{}", dst.addr)
-    );
-    assert!(o.status.success(), "{}", text(&o));
+        dst.target()
+    )
+    .run();
+    assert_ok!(o);
     for repo in ALL {
         assert_eq!(dst.digest_of(repo), src.digest_of(repo), "{repo}");
     }
 
     let n = parts.len();
     let verify_err = || {
-        let o = bundle!("verify {} --key {}", base, public);
+        let o = bundle!("verify {} --key {}", base, public).run();
         (
             o.status.code(),
             String::from_utf8_lossy(&o.stderr).to_string(),
@@ -127,7 +134,7 @@ fn split_bundle_verifies_loads_and_names_a_bad_part() {
     );
     // inspect names it too, given the first part or the base name.
     for name in [part(&base, 1), base.clone()] {
-        let o = bundle!("inspect {}", name);
+        let o = bundle!("inspect {}", name).run();
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(1), "{}", text(&o));
         assert!(
@@ -152,7 +159,7 @@ fn split_bundle_verifies_loads_and_names_a_bad_part() {
     // A parts list signed by someone else.
     let other = tempfile::tempdir().unwrap();
     let (_, other_pub) = keypair(other.path());
-    let o = bundle!("verify {} --key {}", base, other_pub);
+    let o = bundle!("verify {} --key {}", base, other_pub).run();
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     // All good again.
     let (code, err) = verify_err();

@@ -5,7 +5,7 @@ use crate::common::*;
 use std::path::{Path, PathBuf};
 
 fn verify(file: &Path, key: &str) -> std::process::Output {
-    bundle!("verify {} --key {}", file, key)
+    bundle!("verify {} --key {}", file, key).run()
 }
 
 struct Fixture {
@@ -23,8 +23,14 @@ fn fixture() -> Fixture {
     let (key, public) = keypair(work.path());
     let list = plain_list(work.path(), &reg, &["team/app1:1.0", "team/multi:2.0"]);
     let good = work.path().join("good.bundle");
-    let o = create(&list, &good, &["--key", &key]);
-    assert!(o.status.success(), "{}", text(&o));
+    let o = bundle!(
+        "create {} -o {} --no-cache --quiet --key {}",
+        list,
+        good,
+        key
+    )
+    .run();
+    assert_ok!(o);
     let layer_digest = imgs.base_layer.digest.clone();
     Fixture {
         _reg: reg,
@@ -40,7 +46,7 @@ fn fixture() -> Fixture {
 fn a_good_bundle_verifies_and_every_tampered_region_is_refused() {
     let f = fixture();
     let o = verify(&f.good, &f.public);
-    assert!(o.status.success(), "{}", text(&o));
+    assert_ok!(o);
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
         out.contains("OK") && out.contains("signature: valid"),
@@ -82,8 +88,8 @@ fn wrong_key_unsigned_and_key_rotation() {
     let f = fixture();
     let other = f.work.path().join("other");
     std::fs::create_dir(&other).unwrap();
-    let o = bundle!("keygen --out {}", other.join("old"));
-    assert!(o.status.success());
+    let o = bundle!("keygen --out {}", other.join("old")).run();
+    assert_ok!(o);
     let o = verify(&f.good, other.join("old.pub").to_str().unwrap());
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert!(
@@ -94,14 +100,19 @@ fn wrong_key_unsigned_and_key_rotation() {
 
     // --key DIR holding the old and the current key (rotation): accepted.
     std::fs::copy(&f.public, other.join("current.pub")).unwrap();
-    let o = bundle!("verify {} --key {}", f.good, other);
-    assert!(o.status.success(), "{}", text(&o));
+    let o = bundle!("verify {} --key {}", f.good, other).run();
+    assert_ok!(o);
 
     // A bundle whose bundle.json was re-signed by an untrusted key after changing it.
     let list = f.work.path().join("images.yaml");
     let unsigned = f.work.path().join("unsigned.bundle");
-    let o = create(&list, &unsigned, &["--unsigned"]);
-    assert!(o.status.success(), "{}", text(&o));
+    let o = bundle!(
+        "create {} -o {} --no-cache --quiet --unsigned",
+        list,
+        unsigned
+    )
+    .run();
+    assert_ok!(o);
     let o = verify(&unsigned, &f.public);
     assert_eq!(o.status.code(), Some(3));
     assert!(
@@ -109,14 +120,15 @@ fn wrong_key_unsigned_and_key_rotation() {
         "{}",
         text(&o)
     );
-    let o = bundle!("verify {} --allow-unsigned", unsigned);
-    assert!(o.status.success(), "{}", text(&o));
+    let o = bundle!("verify {} --allow-unsigned", unsigned).run();
+    assert_ok!(o);
 
     let o = bundle!(
         "verify {} --key {}",
         f.work.path().join("images.yaml"),
         f.public
-    );
+    )
+    .run();
     assert_eq!(o.status.code(), Some(1));
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("not a bundle"),
@@ -133,7 +145,7 @@ fn a_missing_file_is_named_once_with_its_cause_once() {
         vec!["verify", "x.bundle", "--key", missing.to_str().unwrap()],
         vec!["inspect", missing.to_str().unwrap()],
     ] {
-        let o = bundle_args(&args);
+        let o = BundleCommand::new(&args).run();
         assert_eq!(o.status.code(), Some(1), "{args:?}");
         let err = String::from_utf8_lossy(&o.stderr).to_string();
         assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");

@@ -1,22 +1,151 @@
-//! Running the real `bundle` binary: a command builder that reads like what a user types, and
-//! the small helpers tests use around it (image lists, keys, inspect).
+//! Running the real `bundle` binary: `bundle!` builds a command line that reads like what a
+//! user types, `assert_ok!` judges its exit, and small helpers sit around them (image lists,
+//! keys, inspect, the common load).
 
 use super::images::{build_test_images, push_test_images, TestImages};
 use super::registry::Registry;
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
+/// The binary's path, for a shell line or a tool that runs it; tests run it with `bundle!`.
 pub fn bundle_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_bundle"))
 }
 
-pub fn bundle_args(args: &[&str]) -> Output {
-    Command::new(bundle_bin())
+/// One run of the real binary, built up before it starts: the words of its command line,
+/// a program it may run under (`setpriv`, GNU `time`), and settings of its environment and
+/// standard streams. `bundle!` makes one; `run`, `spawn` or `measured` starts it.
+pub struct BundleCommand {
+    under: Vec<OsString>,
+    args: Vec<OsString>,
+    setup: Vec<Setting>,
+}
+
+/// One setting of the process, applied when it starts.
+type Setting = Box<dyn FnOnce(&mut Command)>;
+
+impl BundleCommand {
+    pub fn new<S: AsRef<OsStr>>(args: impl IntoIterator<Item = S>) -> Self {
+        BundleCommand {
+            under: Vec::new(),
+            args: Vec::new(),
+            setup: Vec::new(),
+        }
         .args(args)
-        .env_remove("SOURCE_DATE_EPOCH")
-        .output()
-        .expect("run bundle")
+    }
+
+    pub fn arg(mut self, a: impl AsRef<OsStr>) -> Self {
+        self.args.push(a.as_ref().to_owned());
+        self
+    }
+
+    pub fn args<S: AsRef<OsStr>>(mut self, args: impl IntoIterator<Item = S>) -> Self {
+        self.args
+            .extend(args.into_iter().map(|a| a.as_ref().to_owned()));
+        self
+    }
+
+    /// Any other setting of the process (a resource limit before exec, say).
+    pub fn with(mut self, set: impl FnOnce(&mut Command) + 'static) -> Self {
+        self.setup.push(Box::new(set));
+        self
+    }
+
+    pub fn env(self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Self {
+        let (k, v) = (key.as_ref().to_owned(), value.as_ref().to_owned());
+        self.with(move |c| {
+            c.env(k, v);
+        })
+    }
+
+    pub fn env_remove(self, key: impl AsRef<OsStr>) -> Self {
+        let k = key.as_ref().to_owned();
+        self.with(move |c| {
+            c.env_remove(k);
+        })
+    }
+
+    pub fn stdin(self, s: impl Into<Stdio>) -> Self {
+        let s = s.into();
+        self.with(move |c| {
+            c.stdin(s);
+        })
+    }
+
+    pub fn stdout(self, s: impl Into<Stdio>) -> Self {
+        let s = s.into();
+        self.with(move |c| {
+            c.stdout(s);
+        })
+    }
+
+    pub fn stderr(self, s: impl Into<Stdio>) -> Self {
+        let s = s.into();
+        self.with(move |c| {
+            c.stderr(s);
+        })
+    }
+
+    /// Run the binary as an argument of `program` (`setpriv --reuid 65534 …`).
+    pub fn under<S: AsRef<OsStr>>(mut self, program: impl IntoIterator<Item = S>) -> Self {
+        self.under = program.into_iter().map(|a| a.as_ref().to_owned()).collect();
+        self
+    }
+
+    fn command(self) -> Command {
+        let mut c = match self.under.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(bundle_bin());
+                c
+            }
+            None => Command::new(bundle_bin()),
+        };
+        // A reproducible-build setting in the caller's environment would change what is made.
+        c.args(&self.args).env_remove("SOURCE_DATE_EPOCH");
+        for set in self.setup {
+            set(&mut c);
+        }
+        c
+    }
+
+    /// Run to the end; its output, whatever the exit.
+    pub fn run(self) -> Output {
+        self.command().output().expect("run bundle")
+    }
+
+    pub fn spawn(self) -> Child {
+        self.command().spawn().expect("start bundle")
+    }
+
+    /// Run to the end; its output, peak RSS in KB and how long it took. GNU time measures it:
+    /// the peak RSS a child inherits across fork and exec is its parent's, and the test
+    /// process, running other tests beside this one, is far larger than `time`.
+    pub fn measured(self) -> (Output, u64, Duration) {
+        let report = tempfile::NamedTempFile::new().unwrap();
+        let started = Instant::now();
+        let o = self
+            .under([
+                "/usr/bin/time".as_ref(),
+                "-f".as_ref(),
+                "%M".as_ref(),
+                "-o".as_ref(),
+                report.path().as_os_str(),
+                "--".as_ref(),
+            ] as [&OsStr; 6])
+            .run();
+        let took = started.elapsed();
+        let kb: u64 = std::fs::read_to_string(report.path())
+            .unwrap()
+            .trim()
+            .lines()
+            .last()
+            .and_then(|l| l.parse().ok())
+            .expect("GNU time reports the peak RSS");
+        (o, kb, took)
+    }
 }
 
 /// A value that stands for one word of a command line.
@@ -78,19 +207,36 @@ pub fn words(template: &str, values: &[&dyn Word]) -> Vec<String> {
     out
 }
 
-/// `bundle!("load {} --key {} --to registry://{} --plain-http", file, key, addr)`: run the real
-/// binary with that command line, as a user would type it.
+/// `bundle!("load {} --key {} --to registry://{} --plain-http", file, key, addr)`: the real
+/// binary with that command line, as a user would type it; `.run()` runs it.
 macro_rules! bundle {
-    ($template:literal $(, $value:expr)* $(,)?) => {{
-        let words = $crate::common::cli::words(
+    ($template:literal $(, $value:expr)* $(,)?) => {
+        $crate::common::cli::BundleCommand::new($crate::common::cli::words(
             $template,
             &[$(&$value as &dyn $crate::common::cli::Word),*],
-        );
-        let refs: Vec<&str> = words.iter().map(String::as_str).collect();
-        $crate::common::cli::bundle_args(&refs)
-    }};
+        ))
+    };
 }
 pub(crate) use bundle;
+
+/// The one judge of a run that should succeed: `assert_ok!(o)`, or `assert_ok!(o, "{repo}")`
+/// to say which; on failure it prints the exit status, stdout and stderr.
+macro_rules! assert_ok {
+    ($output:expr $(,)?) => {{
+        let o: &std::process::Output = &$output;
+        assert!(o.status.success(), "{}", $crate::common::cli::text(o));
+    }};
+    ($output:expr, $($context:tt)+) => {{
+        let o: &std::process::Output = &$output;
+        assert!(
+            o.status.success(),
+            "{}: {}",
+            format_args!($($context)+),
+            $crate::common::cli::text(o)
+        );
+    }};
+}
+pub(crate) use assert_ok;
 
 pub fn text(o: &Output) -> String {
     format!(
@@ -120,15 +266,14 @@ pub fn write_list(dir: &Path, body: &str) -> PathBuf {
 }
 
 pub fn inspect_json(bundle_path: &Path) -> serde_json::Value {
-    let o = bundle!("inspect --json {}", bundle_path);
-    assert!(o.status.success(), "{}", text(&o));
+    let o = bundle!("inspect --json {}", bundle_path).run();
+    assert_ok!(o);
     serde_json::from_slice(&o.stdout).unwrap()
 }
 
 pub fn keypair(dir: &Path) -> (String, String) {
     let prefix = dir.join("k");
-    let o = bundle!("keygen --out {}", prefix);
-    assert!(o.status.success(), "{}", text(&o));
+    assert_ok!(bundle!("keygen --out {}", prefix).run());
     (
         format!("{}.key", prefix.display()),
         format!("{}.pub", prefix.display()),
@@ -157,17 +302,15 @@ pub fn plain_list_at(work: &Path, a: &str, images: &[&str]) -> PathBuf {
     write_list(work, &body)
 }
 
-pub fn create(list: &Path, out: &Path, extra: &[&str]) -> Output {
-    let mut args = vec![
-        "create",
-        list.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-        "--no-cache",
-        "--quiet",
-    ];
-    args.extend_from_slice(extra);
-    bundle_args(&args)
+/// `bundle load BUNDLE --key PUBLIC -q --plain-http --to=TARGET`, the load most tests run
+/// (plain HTTP only picks a registry's scheme); more flags with `.args([…])`, then `.run()`.
+pub fn load(bundle: &Path, public: &str, target: &str) -> BundleCommand {
+    bundle!(
+        "load {} --key {} -q --plain-http --to={}",
+        bundle,
+        public,
+        target
+    )
 }
 
 /// Send `signal` (`-TERM`, `-INT`) to a running child, as `kill` does.
@@ -202,33 +345,6 @@ pub fn exit_within(child: &mut Child, secs: u64, why: impl Fn() -> String) -> Ex
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-}
-
-/// Run `bundle ARGS` to its end; its output, peak RSS in KB and how long it took. GNU time
-/// measures it: the peak RSS a child inherits across fork and exec is its parent's, and the
-/// test process, running other tests beside this one, is far larger than `time`.
-pub fn run_measured(args: &[&std::ffi::OsStr]) -> (std::process::Output, u64, std::time::Duration) {
-    let report = tempfile::NamedTempFile::new().unwrap();
-    let started = std::time::Instant::now();
-    let o = Command::new("/usr/bin/time")
-        .arg("-f")
-        .arg("%M")
-        .arg("-o")
-        .arg(report.path())
-        .arg("--")
-        .arg(bundle_bin())
-        .args(args)
-        .output()
-        .unwrap();
-    let took = started.elapsed();
-    let kb: u64 = std::fs::read_to_string(report.path())
-        .unwrap()
-        .trim()
-        .lines()
-        .last()
-        .and_then(|l| l.parse().ok())
-        .expect("GNU time reports the peak RSS");
-    (o, kb, took)
 }
 
 /// One raw HTTP/1.1 request; (status, headers lower-cased, body).

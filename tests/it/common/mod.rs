@@ -17,8 +17,8 @@ pub mod registry;
 pub mod stores;
 
 pub use bundle_file::*;
-pub(crate) use cli::bundle;
 pub use cli::*;
+pub(crate) use cli::{assert_ok, bundle};
 pub use images::*;
 pub use proxy::*;
 pub use recorder::*;

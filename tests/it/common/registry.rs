@@ -1,7 +1,7 @@
 //! The real distribution registry (`docker-registry`) on 127.0.0.1 with a random port and a
 //! temp dir; TLS with a test CA and htpasswd Basic auth when asked.
 
-use super::cli::{require, text};
+use super::cli::{assert_ok, require};
 use super::layout;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -151,6 +151,11 @@ impl Registry {
     }
 
     /// Tags in a repository, via skopeo (empty if the repository does not exist).
+    /// `registry://ADDR`: this registry as a `--to` or `--from` of the CLI.
+    pub fn target(&self) -> String {
+        format!("registry://{}", self.addr)
+    }
+
     pub fn tags(&self, repo: &str) -> Vec<String> {
         let o = Command::new("skopeo")
             .args(["list-tags", "--tls-verify=false"])
@@ -195,7 +200,7 @@ impl Registry {
         cmd.arg(format!("oci:{}:{tag_in_layout}", layout.display()));
         cmd.arg(format!("docker://{}/{dest}", self.addr));
         let o = cmd.output().unwrap();
-        assert!(o.status.success(), "skopeo push failed: {}", text(&o));
+        assert_ok!(o, "skopeo push failed");
     }
 
     /// The manifest digest as skopeo sees it (sha256 of `skopeo inspect --raw`).
@@ -219,11 +224,7 @@ pub fn skopeo_raw(reference: &str) -> Vec<u8> {
         .arg(reference)
         .output()
         .unwrap();
-    assert!(
-        o.status.success(),
-        "skopeo inspect {reference}: {}",
-        text(&o)
-    );
+    assert_ok!(o, "skopeo inspect {reference}");
     o.stdout
 }
 

@@ -1,7 +1,7 @@
 //! Local stores that judge what `load` wrote: a containerd started by the test, podman on a
 //! private vfs root, and `bundle serve` itself.
 
-use super::cli::{bundle_bin, require};
+use super::cli::{bundle, require};
 use std::io::Read;
 use std::net::TcpStream;
 use std::process::{Child, Command, Output, Stdio};
@@ -123,13 +123,12 @@ impl Served {
         };
         let addr = format!("127.0.0.1:{port}");
         let started = Instant::now();
-        let mut cmd = Command::new(bundle_bin());
-        cmd.arg("serve")
+        let mut cmd = bundle!("serve")
             .args(args)
             .args(["--listen", &addr])
             .stderr(Stdio::piped());
         if let Some(t) = tmpdir {
-            cmd.env("TMPDIR", t);
+            cmd = cmd.env("TMPDIR", t);
         }
         if let Some(n) = nofile {
             use std::os::unix::process::CommandExt;
@@ -138,17 +137,17 @@ impl Served {
                 rlim_max: n,
             };
             // SAFETY: setrlimit is async-signal-safe and touches nothing of the parent.
-            unsafe {
-                cmd.pre_exec(move || {
+            cmd = cmd.with(move |c| unsafe {
+                c.pre_exec(move || {
                     if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
                         Ok(())
                     } else {
                         Err(std::io::Error::last_os_error())
                     }
                 });
-            }
+            });
         }
-        let mut child = cmd.spawn().unwrap();
+        let mut child = cmd.spawn();
         loop {
             if TcpStream::connect(&addr).is_ok() {
                 break;
