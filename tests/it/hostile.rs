@@ -363,7 +363,7 @@ fn an_invalid_bundle_json_is_named_once_by_every_reader() {
         vec!["load", f, "--allow-unsigned", "-q", &to],
         vec!["inspect", f],
     ] {
-        let o = bundle_args(&args);
+        let o = BundleCommand::new(&args).run();
         let err = String::from_utf8_lossy(&o.stderr);
         if args[0] != "inspect" {
             assert_eq!(o.status.code(), Some(3), "{args:?}: {err}");

@@ -29,11 +29,12 @@ fn two_releases_loaded() -> TwoReleases {
     let site = Registry::start();
     let layout = format!("oci:{}", w.join("layout").display());
     for (b, images) in releases {
-        let o = create(&plain_list(w, &src, images), b, &["--unsigned"]);
-        assert!(o.status.success(), "{}", text(&o));
-        for to in [format!("registry://{}", site.addr), layout.clone()] {
-            let o = bundle!("load {} --allow-unsigned --to {} --plain-http -q", b, to);
-            assert!(o.status.success(), "{}", text(&o));
+        let list = plain_list(w, &src, images);
+        let o = bundle!("create {} -o {} --no-cache --quiet --unsigned", list, b).run();
+        assert_ok!(o);
+        for to in [site.target(), layout.clone()] {
+            let o = bundle!("load {} --allow-unsigned --to {} --plain-http -q", b, to).run();
+            assert_ok!(o);
         }
     }
     TwoReleases {
@@ -58,7 +59,7 @@ fn listed(o: &std::process::Output) -> BTreeSet<String> {
 #[test]
 fn prune_lists_exactly_what_release_1_left_and_yes_removes_it_from_a_registry() {
     let t = two_releases_loaded();
-    let from = format!("registry://{}", t.site.addr);
+    let from = t.site.target();
     let index = t.src.digest_of("team/multi:2.0");
     let idx = manifest_children(&t.src.raw_manifest(&format!("team/multi@{index}")));
     let pinned_index = t.site.digest_of("charts/demo:bundle-pinned");
@@ -71,8 +72,8 @@ fn prune_lists_exactly_what_release_1_left_and_yes_removes_it_from_a_registry() 
     ]
     .into();
     want.extend(idx.iter().map(|c| format!("manifest team/multi@{c}")));
-    let o = bundle!("prune --from {} --keep {} --plain-http", from, t.r2);
-    assert!(o.status.success(), "{}", text(&o));
+    let o = bundle!("prune --from {} --keep {} --plain-http", from, t.r2).run();
+    assert_ok!(o);
     assert_eq!(listed(&o), want, "{}", text(&o));
     let summary = String::from_utf8_lossy(&o.stdout);
     assert!(
@@ -85,8 +86,8 @@ fn prune_lists_exactly_what_release_1_left_and_yes_removes_it_from_a_registry() 
         "a dry run changes nothing"
     );
 
-    let o = bundle!("prune --from {} --keep {} --plain-http --yes", from, t.r2);
-    assert!(o.status.success(), "{}", text(&o));
+    let o = bundle!("prune --from {} --keep {} --plain-http --yes", from, t.r2).run();
+    assert_ok!(o);
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("removed 2 tags, 5 manifests"), "{out}");
     assert!(out.contains("garbage-collect"), "{out}");
@@ -108,8 +109,8 @@ fn prune_lists_exactly_what_release_1_left_and_yes_removes_it_from_a_registry() 
         let raw = skopeo_raw(&format!("docker://{}/{kept}", t.site.addr));
         assert!(!raw.is_empty());
     }
-    let o = bundle!("prune --from {} --keep {} --plain-http", from, t.r2);
-    assert!(o.status.success(), "{}", text(&o));
+    let o = bundle!("prune --from {} --keep {} --plain-http", from, t.r2).run();
+    assert_ok!(o);
     assert!(String::from_utf8_lossy(&o.stdout).contains("nothing to prune"));
 }
 
@@ -125,8 +126,8 @@ fn prune_leaves_an_oci_layout_that_skopeo_and_umoci_read_with_only_what_is_kept(
     };
     let before = blobs();
     let from = format!("oci:{}", layout.display());
-    let o = bundle!("prune --from {} --keep {}", from, t.r2);
-    assert!(o.status.success(), "{}", text(&o));
+    let o = bundle!("prune --from {} --keep {}", from, t.r2).run();
+    assert_ok!(o);
     let out = String::from_utf8_lossy(&o.stdout).to_string();
     let multi = format!("tag {}/team/multi:2.0", t.src.addr);
     assert!(out.contains(&multi), "{out}");
@@ -134,15 +135,15 @@ fn prune_leaves_an_oci_layout_that_skopeo_and_umoci_read_with_only_what_is_kept(
     assert!(out.contains("nothing was changed"), "{out}");
     assert_eq!(blobs(), before, "a dry run changes nothing");
 
-    let o = bundle!("prune --from {} --keep {} --yes", from, t.r2);
-    assert!(o.status.success(), "{}", text(&o));
+    let o = bundle!("prune --from {} --keep {} --yes", from, t.r2).run();
+    assert_ok!(o);
     assert!(blobs() < before, "{}", text(&o));
     let o = std::process::Command::new("umoci")
         .args(["ls", "--layout"])
         .arg(&layout)
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
+    assert_ok!(o);
     let names: BTreeSet<String> = String::from_utf8_lossy(&o.stdout)
         .lines()
         .map(str::to_string)
@@ -163,7 +164,7 @@ fn prune_leaves_an_oci_layout_that_skopeo_and_umoci_read_with_only_what_is_kept(
         .arg(format!("dir:{}", out.display()))
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
+    assert_ok!(o);
     let app2 = t.src.digest_of("team/app2:1.0");
     let blob = |d: &str| layout.join("blobs/sha256").join(&d[7..]);
     let m: serde_json::Value =
@@ -183,20 +184,23 @@ fn a_registry_that_refuses_deletes_is_named_with_the_setting_to_change() {
     let site = Registry::start_without_delete();
     let (r1, r2) = (w.join("r1.bundle"), w.join("r2.bundle"));
     for (b, image) in [(&r1, "team/app1:1.0"), (&r2, "team/app2:1.0")] {
-        let o = create(&plain_list(w, &src, &[image]), b, &["--unsigned"]);
-        assert!(o.status.success(), "{}", text(&o));
+        let list = plain_list(w, &src, &[image]);
+        let o = bundle!("create {} -o {} --no-cache --quiet --unsigned", list, b).run();
+        assert_ok!(o);
         let o = bundle!(
             "load {} --allow-unsigned --to registry://{} --plain-http -q",
             b,
             site.addr
-        );
-        assert!(o.status.success(), "{}", text(&o));
+        )
+        .run();
+        assert_ok!(o);
     }
     let o = bundle!(
         "prune --from registry://{} --keep {} --plain-http --yes",
         site.addr,
         r2
-    );
+    )
+    .run();
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("does not allow deleting manifests"), "{err}");

@@ -906,20 +906,18 @@ fn prune_keeps_the_referrers_of_the_images_it_keeps() {
     let (kept, _) = bundle_of(w, &s, &[]);
     let (other_src, _imgs) = registry_with_images();
     let other = w.join("other.bundle");
-    let o = create(
-        &plain_list(w, &other_src, &["team/app1:1.0"]),
-        &other,
-        &["--unsigned"],
-    );
-    assert!(o.status.success(), "{}", text(&o));
+    let list = plain_list(w, &other_src, &["team/app1:1.0"]);
+    let o = bundle!("create {} -o {} --no-cache --quiet --unsigned", list, other).run();
+    assert_ok!(o);
     let site = Registry::start();
     for b in [&kept, &other] {
         let o = bundle!(
             "load {} --allow-unsigned --to registry://{} --plain-http -q",
             b,
             site.addr
-        );
-        assert!(o.status.success(), "{}", text(&o));
+        )
+        .run();
+        assert_ok!(o);
     }
     let tags_before = site.tags(REPO);
     assert!(tags_before.contains(&tag_of(&s.subject)), "{tags_before:?}");
@@ -927,8 +925,9 @@ fn prune_keeps_the_referrers_of_the_images_it_keeps() {
         "prune --from registry://{} --keep {} --plain-http --yes",
         site.addr,
         kept
-    );
-    assert!(o.status.success(), "{}", text(&o));
+    )
+    .run();
+    assert_ok!(o);
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("tag team/app1:1.0"), "{out}");
     assert!(!out.contains(REPO), "nothing of the kept image goes: {out}");

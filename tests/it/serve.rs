@@ -729,8 +729,9 @@ fn plain_app(
     reg.push(&dir, "app", "plain/app:1", &[]);
     let (key, public) = keypair(w);
     let b = w.join("plain.bundle");
-    let o = create(&plain_list(w, &reg, &["plain/app:1"]), &b, &["--key", &key]);
-    assert!(o.status.success(), "{}", text(&o));
+    let list = plain_list(w, &reg, &["plain/app:1"]);
+    let o = bundle!("create {} -o {} --no-cache --quiet --key {}", list, b, key).run();
+    assert_ok!(o);
     (work, b, public, layer.digest.clone(), layer.size)
 }
 
