@@ -22,7 +22,7 @@
 use preflate_rs::{ExitCode, PreflateConfig, PreflateStreamProcessor, RecreateStreamProcessor};
 use std::collections::VecDeque;
 use std::io::{self, Cursor, Read};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The most uncompressed bytes one chunk may hold, at create and in a bundle: what a rebuild
 /// buffers at once. Real deflate blocks hold well under 1 MiB.
@@ -53,18 +53,19 @@ pub enum Refusal {
 pub struct Bounds {
     /// The most side data worth keeping.
     pub max_side: u64,
-    /// When the analysis gives up.
-    pub deadline: Instant,
+    /// The CPU time (of the analysing thread) after which the analysis gives up: CPU time,
+    /// not wall-clock time, so that a loaded machine refuses no more than an idle one.
+    pub cpu: Duration,
 }
 
 impl Bounds {
-    /// Side data up to 3% of the `gzip_size` bytes (and `MAX_SIDE`), and time enough to
+    /// Side data up to 3% of the `gzip_size` bytes (and `MAX_SIDE`), and CPU time enough to
     /// analyse 2 MB of them a second, after a 5 s start: preflate-rs itself runs several
     /// times faster on real layers.
     pub fn for_gzip(gzip_size: u64) -> Bounds {
         Bounds {
             max_side: (gzip_size * 3 / 100).min(MAX_SIDE),
-            deadline: Instant::now() + Duration::from_secs(5 + gzip_size / 2_000_000),
+            cpu: Duration::from_secs(5 + gzip_size / 2_000_000),
         }
     }
 }
@@ -87,8 +88,9 @@ fn analyse_chunks(mut deflate: impl Read, bounds: &Bounds) -> io::Result<Result<
     let mut input: Vec<u8> = Vec::new();
     let mut at = 0;
     let mut ended = false;
+    let started = thread_cpu_time();
     while !p.is_done() {
-        if Instant::now() > bounds.deadline {
+        if thread_cpu_time().saturating_sub(started) >= bounds.cpu {
             return Ok(Err(Refusal::TooSlow));
         }
         let r = match p.decompress(&input[at..]) {
@@ -278,6 +280,21 @@ impl Recreate {
 
 /// `f`, with a panic in it caught (None) and not printed: preflate-rs is given untrusted
 /// streams and side data, and a panic there means only "cannot".
+/// The CPU time this thread has used.
+fn thread_cpu_time() -> Duration {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec through a valid pointer; CLOCK_THREAD_CPUTIME_ID
+    // exists on every Linux this builds for.
+    let ok = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) } == 0;
+    match ok {
+        true => Duration::new(t.tv_sec as u64, t.tv_nsec as u32),
+        false => Duration::MAX,
+    }
+}
+
 fn quietly<T>(f: impl FnOnce() -> T) -> Option<T> {
     QUIET_HOOK.call_once(|| {
         let previous = std::panic::take_hook();
@@ -396,7 +413,7 @@ mod tests {
         let deflate = zlib_flushed(&raw);
         let tight = Bounds {
             max_side: 4,
-            deadline: Instant::now() + Duration::from_secs(60),
+            cpu: Duration::from_secs(60),
         };
         assert_eq!(
             analyse(&deflate[..], &tight).unwrap(),
@@ -404,7 +421,7 @@ mod tests {
         );
         let late = Bounds {
             max_side: 1 << 20,
-            deadline: Instant::now() - Duration::from_secs(1),
+            cpu: Duration::ZERO,
         };
         assert_eq!(analyse(&deflate[..], &late).unwrap(), Err(Refusal::TooSlow));
         let bounds = Bounds::for_gzip(1 << 20);
