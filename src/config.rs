@@ -3,9 +3,9 @@
 
 use crate::cli::{CreateArgs, LoadArgs, NetworkArgs};
 use crate::create::CreateOptions;
-use crate::load::registry::Naming;
 use crate::load::spec::TargetSpec;
 use crate::load::LoadOptions;
+use crate::naming::Naming;
 use crate::platform::Platform;
 use crate::registry::credentials::Credential;
 use crate::registry::retry::RetryPolicy;

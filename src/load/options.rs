@@ -1,8 +1,8 @@
 //! What `bundle load` is asked to do, and what it reports.
 
-use super::registry::Naming;
 use super::spec::TargetSpec;
 use super::target::BlobOutcome;
+use crate::naming::Naming;
 use crate::platform::Platform;
 use crate::progress::Mode;
 use crate::registry::Registries;
