@@ -36,6 +36,11 @@ pub struct TargetReport {
 
 pub struct LoadReport {
     pub signer: Option<String>,
+    /// The images loaded, by their source names (what `--write-mirrors` maps).
+    pub sources: Vec<crate::reference::Reference>,
+    /// sha256 of the bundle's bundle.json, and when the bundle was made.
+    pub bundle_json: crate::digest::Digest,
+    pub created: String,
     pub targets: Vec<TargetReport>,
     pub partial: Vec<String>,
     pub seconds: f64,
