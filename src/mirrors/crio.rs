@@ -35,6 +35,9 @@ pub fn render(plan: &MirrorPlan, provenance: &Provenance) -> Rendered {
             quoted(&m.site(site)),
         ));
     }
+    // One blank line between entries, none after the last.
+    conf.truncate(conf.trim_end().len());
+    conf.push('\n');
     let mut out = Rendered::default();
     if site.ca_file.is_some() {
         out.notes.push(format!(
