@@ -17,6 +17,8 @@ pub fn render(plan: &MirrorPlan, provenance: &Provenance) -> Rendered {
     let mut readme: Vec<String> = provenance.lines();
     let mut uncovered = Vec::new();
     let mut hub = None;
+    // (registry, why) -> images, for one note each.
+    let mut left_out: std::collections::BTreeMap<(&str, &str), usize> = Default::default();
     for m in &plan.mirrors {
         if m.registry == "docker.io" && m.whole_registry() && m.site_path.is_empty() {
             hub = Some(m);
@@ -37,11 +39,11 @@ pub fn render(plan: &MirrorPlan, provenance: &Provenance) -> Rendered {
                 m.site_repository(r)
             ));
         }
+        *left_out.entry((m.registry.as_str(), why)).or_default() += m.repositories.len();
+    }
+    for ((registry, why), n) in left_out {
         out.notes.push(format!(
-            "docker: {} ({} image(s)) cannot be mirrored: {why}; pull them by their site names ({} lists them)",
-            m.source(),
-            m.repositories.len(),
-            README
+            "docker: {n} image(s) of {registry} cannot be mirrored: {why}; pull them by their site names ({README} lists them)"
         ));
     }
     readme.push(String::new());
