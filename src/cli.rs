@@ -51,6 +51,11 @@ pub enum Command {
     },
     /// Verify a bundle, then load its images into registries or local stores, digests unchanged.
     Load(LoadArgs),
+    /// Write the mirror configuration that lets containerd, CRI-O/podman, k3s/RKE2, Docker or
+    /// OpenShift pull a bundle's images under their source names from the site registry they
+    /// were loaded into (with load's prefix, --keep-registry and --rewrite).
+    #[command(after_help = MIRRORS_HELP)]
+    Mirrors(MirrorsArgs),
     /// List the digests a registry or OCI layout holds, for `create --since` on the other side.
     #[command(after_help = EXIT_CODES)]
     Inventory(InventoryArgs),
@@ -121,6 +126,23 @@ Targets (--to, repeatable):
 
 Registry targets take --username with --password-stdin, or podman's auth file and docker's
 config.json as create does; --plain-http, --ca-file, --insecure-skip-tls-verify for TLS.
+
+",
+    exit_codes!()
+);
+
+const MIRRORS_HELP: &str = concat!(
+    "\
+Formats (--format) and what each writes under DIR:
+  containerd   DIR/<source host>/hosts.toml    containerd's config_path, ctr --hosts-dir
+  cri-o        DIR/50-bundle-mirrors.conf      registries.conf.d drop-in (CRI-O, podman, skopeo)
+  k3s, rke2    DIR/registries.yaml             /etc/rancher/k3s/ or /etc/rancher/rke2/
+  docker       DIR/daemon.json, DIR/README.txt Docker Hub only (registry-mirrors)
+  openshift    DIR/mirror-sets.yaml            ImageDigestMirrorSet and ImageTagMirrorSet
+
+Pulls by digest through a mirror are exact; pulls by tag trust the site registry's tags.
+Exit code 1 when a format cannot map some image it could mirror (named on stderr; the files
+for the rest are written). An inventory file names no sources: give the bundle.
 
 ",
     exit_codes!()
@@ -266,6 +288,11 @@ pub struct LoadArgs {
     pub rewrites: Vec<String>,
     #[command(flatten)]
     pub tls: TlsArgs,
+    /// After a successful load, write the mirror configuration of every runtime for the
+    /// images loaded into the registry:// target, in DIR/containerd, DIR/cri-o, DIR/k3s,
+    /// DIR/docker and DIR/openshift (as `bundle mirrors` writes them).
+    #[arg(long, value_name = "DIR")]
+    pub write_mirrors: Option<PathBuf>,
     /// User name for registry targets; the password is read from stdin (--password-stdin).
     #[arg(long, requires = "password_stdin")]
     pub username: Option<String>,
@@ -318,6 +345,33 @@ pub struct ServeArgs {
     /// A line per request on stderr: client, method, path, status.
     #[arg(short, long)]
     pub verbose: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct MirrorsArgs {
+    /// The bundle(s) whose images were loaded into the site registry.
+    #[arg(required = true, value_name = "BUNDLE")]
+    pub files: Vec<PathBuf>,
+    /// The site registry and prefix the images were loaded into, as given to `load --to`:
+    /// registry://HOST[:PORT][/PREFIX].
+    #[arg(long, value_name = "registry://SITE[/PREFIX]")]
+    pub to: String,
+    /// containerd, cri-o, k3s (or rke2), docker or openshift (below).
+    #[arg(long)]
+    pub format: String,
+    /// The directory to write into (made if missing).
+    #[arg(short, long, value_name = "DIR")]
+    pub output: PathBuf,
+    /// As given to load: the source registry host was kept as the first path component.
+    #[arg(long)]
+    pub keep_registry: bool,
+    /// As given to load: OLD=NEW repository path rewrites, first match wins; repeatable.
+    #[arg(long = "rewrite", value_name = "OLD=NEW")]
+    pub rewrites: Vec<String>,
+    /// How the runtimes reach the site: plain HTTP, a CA file (its path on the nodes, written
+    /// as an absolute path), or no certificate check.
+    #[command(flatten)]
+    pub tls: TlsArgs,
 }
 
 #[derive(Debug, clap::Args)]

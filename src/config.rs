@@ -1,11 +1,11 @@
 //! The command line resolved into each command's options: parsed platforms, targets, times,
 //! credentials and registry settings. `cli.rs` says what may be typed; this says what it means.
 
-use crate::cli::{CreateArgs, LoadArgs, NetworkArgs};
+use crate::cli::{CreateArgs, LoadArgs, MirrorsArgs, NetworkArgs, TlsArgs};
 use crate::create::CreateOptions;
-use crate::load::registry::Naming;
 use crate::load::spec::TargetSpec;
 use crate::load::LoadOptions;
+use crate::naming::Naming;
 use crate::platform::Platform;
 use crate::registry::credentials::Credential;
 use crate::registry::retry::RetryPolicy;
@@ -144,6 +144,91 @@ pub fn load_options(a: LoadArgs) -> Result<LoadOptions> {
         jobs: a.jobs as usize,
         registries,
     })
+}
+
+/// `bundle mirrors`, resolved.
+pub struct MirrorsOptions {
+    pub files: Vec<std::path::PathBuf>,
+    pub format: crate::mirrors::Format,
+    pub output: std::path::PathBuf,
+    pub site: crate::mirrors::Site,
+    pub naming: Naming,
+}
+
+pub fn mirrors_options(a: MirrorsArgs) -> Result<MirrorsOptions> {
+    let format = a
+        .format
+        .parse()
+        .map_err(|e: String| usage(anyhow::anyhow!(e)))?;
+    let site = match a.to.parse::<TargetSpec>() {
+        Ok(TargetSpec::Registry { host, prefix }) => mirror_site(host, prefix, &a.tls)?,
+        _ => {
+            return Err(usage(anyhow::anyhow!(
+                "--to {}: mirrors point runtimes at a registry: expected registry://HOST[:PORT][/PREFIX], as given to load",
+                a.to
+            )))
+        }
+    };
+    Ok(MirrorsOptions {
+        files: a.files,
+        format,
+        output: a.output,
+        site,
+        naming: Naming {
+            keep_registry: a.keep_registry,
+            rewrites: rewrites(&a.rewrites).map_err(usage)?,
+        },
+    })
+}
+
+/// The site as runtimes reach it; a CA file by its absolute path, which they read on the node.
+fn mirror_site(host: String, prefix: String, tls: &TlsArgs) -> Result<crate::mirrors::Site> {
+    let ca_file = match &tls.ca_file {
+        Some(p) => Some(
+            std::path::absolute(p)
+                .with_context(|| format!("--ca-file {}", p.display()))
+                .map_err(usage)?,
+        ),
+        None => None,
+    };
+    Ok(crate::mirrors::Site {
+        host,
+        prefix,
+        plain_http: tls.plain_http,
+        ca_file,
+        skip_verify: tls.insecure_skip_tls_verify,
+    })
+}
+
+/// `load --write-mirrors DIR`: the directory and the site, checked before anything is loaded
+/// (one registry:// target, whose images the mirrors are for).
+pub fn load_mirrors(a: &LoadArgs) -> Result<Option<(std::path::PathBuf, crate::mirrors::Site)>> {
+    let Some(dir) = &a.write_mirrors else {
+        return Ok(None);
+    };
+    let registries: Vec<(String, String)> = a
+        .targets
+        .iter()
+        .filter_map(|t| match t.parse::<TargetSpec>() {
+            Ok(TargetSpec::Registry { host, prefix }) => Some((host, prefix)),
+            _ => None,
+        })
+        .collect();
+    match registries.as_slice() {
+        [(host, prefix)] => Ok(Some((
+            dir.clone(),
+            mirror_site(host.clone(), prefix.clone(), &a.tls)?,
+        ))),
+        [] => Err(usage(anyhow::anyhow!(
+            "--write-mirrors {}: mirrors point runtimes at a registry, and no --to is registry://HOST[/PREFIX]",
+            dir.display()
+        ))),
+        _ => Err(usage(anyhow::anyhow!(
+            "--write-mirrors {}: there are {} registry:// targets; load with --write-mirrors into one at a time",
+            dir.display(),
+            registries.len()
+        ))),
+    }
 }
 
 /// How to reach the registry targets: one set of settings (and the credential from

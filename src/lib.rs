@@ -19,6 +19,8 @@ pub mod inventory;
 pub mod keys;
 pub mod load;
 pub mod manifest;
+pub mod mirrors;
+pub mod naming;
 pub mod platform;
 pub mod progress;
 pub mod prune;

@@ -81,6 +81,7 @@ fn run(cli: Cli) -> Result<i32> {
             json,
         } => return verify(&file, &keys, allow_unsigned, base.as_deref(), json),
         Command::Load(args) => return load(args),
+        Command::Mirrors(args) => return mirrors(args),
         Command::Inventory(a) => {
             let inv = bundle::inventory::take(&a.from, a.tls.registry_config())?;
             bundle::inventory::write(&inv, &a.output)?;
@@ -153,9 +154,12 @@ fn verify(
     Ok(exit_codes::OK)
 }
 
-/// `bundle load`.
+/// `bundle load`, then with --write-mirrors the mirror configuration of every runtime for
+/// what was loaded (its notes on stderr; a format that cannot map everything is only a note
+/// here, since the load itself succeeded).
 fn load(args: bundle::cli::LoadArgs) -> Result<i32> {
     let json = args.report.json;
+    let write_mirrors = config::load_mirrors(&args)?;
     let opts = config::load_options(args)?;
     let r = match bundle::load::load(&opts) {
         Ok(r) => r,
@@ -163,6 +167,45 @@ fn load(args: bundle::cli::LoadArgs) -> Result<i32> {
         Err(e) => return Err(e),
     };
     say!("{}", report::loaded(&r, json));
+    if let Some((dir, site)) = write_mirrors {
+        use bundle::mirrors;
+        let provenance = mirrors::Provenance::of_bundle(
+            &opts.file,
+            &r.bundle_json,
+            &r.created,
+            "bundle load --write-mirrors",
+        );
+        let plan = mirrors::plan(&r.sources, site, &opts.naming);
+        let written = mirrors::write_every(&plan, &provenance, &dir)?;
+        let text = report::mirrors(&plan, &written);
+        match json {
+            true => bundle::console::line(text),
+            false => say!("{text}"),
+        }
+        for n in written.iter().flat_map(|w| &w.notes) {
+            bundle::console::line(format!("note: {n}"));
+        }
+    }
+    Ok(exit_codes::OK)
+}
+
+/// `bundle mirrors`: exit 1 when the format leaves images it could mirror uncovered (the
+/// files for the rest are written, and the notes name them).
+fn mirrors(args: bundle::cli::MirrorsArgs) -> Result<i32> {
+    use bundle::mirrors;
+    let opts = config::mirrors_options(args)?;
+    let usage = |e: mirrors::MirrorsError| match e.is_usage() {
+        true => anyhow::Error::new(exit_codes::UsageError(e.to_string())),
+        false => anyhow::Error::new(e),
+    };
+    let sources = mirrors::sources::read(&opts.files).map_err(usage)?;
+    let plan = mirrors::plan(&sources.images, opts.site, &opts.naming);
+    let written = mirrors::write(opts.format, &plan, &sources.provenance, &opts.output)?;
+    say!("{}", report::mirrors(&plan, std::slice::from_ref(&written)));
+    for n in &written.notes {
+        bundle::console::line(format!("note: {n}"));
+    }
+    written.complete()?;
     Ok(exit_codes::OK)
 }
 

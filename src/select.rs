@@ -402,6 +402,7 @@ mod tests {
                 omitted: self.omitted,
             });
             Checked {
+                bundle_json: Digest::of(b"bundle.json"),
                 doc: BundleManifest {
                     format_version: FORMAT_VERSION,
                     created: "2025-01-01T00:00:00Z".into(),

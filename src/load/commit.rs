@@ -28,6 +28,9 @@ pub(super) fn commit(
     }
     Ok(LoadReport {
         signer: checked.signer.clone(),
+        sources: plan.iter().map(|p| p.reference.clone()).collect(),
+        bundle_json: checked.bundle_json.clone(),
+        created: checked.doc.created.clone(),
         targets: reports,
         partial: plan
             .iter()

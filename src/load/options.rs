@@ -1,8 +1,8 @@
 //! What `bundle load` is asked to do, and what it reports.
 
-use super::registry::Naming;
 use super::spec::TargetSpec;
 use super::target::BlobOutcome;
+use crate::naming::Naming;
 use crate::platform::Platform;
 use crate::progress::Mode;
 use crate::registry::Registries;
@@ -36,6 +36,11 @@ pub struct TargetReport {
 
 pub struct LoadReport {
     pub signer: Option<String>,
+    /// The images loaded, by their source names (what `--write-mirrors` maps).
+    pub sources: Vec<crate::reference::Reference>,
+    /// sha256 of the bundle's bundle.json, and when the bundle was made.
+    pub bundle_json: crate::digest::Digest,
+    pub created: String,
     pub targets: Vec<TargetReport>,
     pub partial: Vec<String>,
     pub seconds: f64,

@@ -6,6 +6,7 @@ use super::target::{BlobOutcome, Opener, Put, Target};
 use crate::digest::Digest;
 use crate::format::BlobRecord;
 use crate::manifest;
+use crate::naming::Naming;
 use crate::registry::{Registries, RegistryError};
 use crate::select::PlannedImage;
 use crate::verify::Checked;
@@ -23,15 +24,6 @@ impl std::io::Read for Spooled {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         self.file.read(buf)
     }
-}
-
-/// How source names map to repositories on the target.
-#[derive(Debug, Clone, Default)]
-pub struct Naming {
-    /// Keep the source registry host as the first path component (`HOST/PREFIX/docker.io/...`).
-    pub keep_registry: bool,
-    /// `OLD=NEW` prefix rewrites of the repository path, first match wins.
-    pub rewrites: Vec<(String, String)>,
 }
 
 pub struct RegistryTarget {
@@ -54,22 +46,9 @@ impl RegistryTarget {
         }
     }
 
-    /// `docker.io/library/nginx` -> `PREFIX/library/nginx`: the path is kept, the source
-    /// registry's host is dropped (kept with --keep-registry); --rewrite then maps prefixes.
+    /// The repository an image goes to: `naming::Naming::repository` under this target's prefix.
     pub fn repo_for(&self, img: &PlannedImage) -> String {
-        let r = &img.reference;
-        let path = if self.naming.keep_registry {
-            // A port's ':' is not allowed in a repository path: 127.0.0.1:5000 -> 127.0.0.1_5000.
-            format!("{}/{}", r.registry.replace(':', "_"), r.repository)
-        } else {
-            r.repository.clone()
-        };
-        let path = rewrite(&path, &self.naming.rewrites);
-        if self.prefix.is_empty() {
-            path
-        } else {
-            format!("{}/{path}", self.prefix)
-        }
+        self.naming.repository(&self.prefix, &img.reference)
     }
 }
 
@@ -324,42 +303,5 @@ impl RegistryTarget {
             }
         }
         Ok(())
-    }
-}
-
-/// Apply the first `OLD=NEW` whose OLD is a whole-component prefix of `path`.
-pub fn rewrite(path: &str, rules: &[(String, String)]) -> String {
-    for (old, new) in rules {
-        if path == old {
-            return new.clone();
-        }
-        if let Some(rest) = path
-            .strip_prefix(old.as_str())
-            .and_then(|r| r.strip_prefix('/'))
-        {
-            return if new.is_empty() {
-                rest.to_string()
-            } else {
-                format!("{new}/{rest}")
-            };
-        }
-    }
-    path.to_string()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::rewrite;
-
-    #[test]
-    fn rewrites_whole_components_only() {
-        let rules = vec![
-            ("library".to_string(), "mirror/lib".to_string()),
-            ("team".to_string(), String::new()),
-        ];
-        assert_eq!(rewrite("library/nginx", &rules), "mirror/lib/nginx");
-        assert_eq!(rewrite("librarything/x", &rules), "librarything/x");
-        assert_eq!(rewrite("team/app1", &rules), "app1");
-        assert_eq!(rewrite("other/x", &rules), "other/x");
     }
 }

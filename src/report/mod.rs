@@ -147,6 +147,36 @@ pub fn loaded(r: &LoadReport, json: bool) -> String {
     out
 }
 
+/// `bundle mirrors` / `load --write-mirrors`: each mapping, then the files written.
+pub fn mirrors(plan: &crate::mirrors::MirrorPlan, written: &[crate::mirrors::Written]) -> String {
+    let site = &plan.site;
+    let mut out = format!(
+        "mirrors to {} for {} repositories:\n",
+        match site.prefix.is_empty() {
+            true => site.host.clone(),
+            false => format!("{}/{}", site.host, site.prefix),
+        },
+        plan.mirrors
+            .iter()
+            .map(|m| m.repositories.len())
+            .sum::<usize>()
+    );
+    for m in &plan.mirrors {
+        out.push_str(&format!(
+            "  {} -> {}: {}\n",
+            m.source(),
+            m.site(site),
+            m.repositories.join(", ")
+        ));
+    }
+    for w in written {
+        for f in &w.files {
+            out.push_str(&format!("{}: wrote {}\n", w.format.name(), f.display()));
+        }
+    }
+    out.trim_end().to_string()
+}
+
 pub fn inventory(output: &Path, inv: &Inventory) -> String {
     let unlisted = match inv.unlisted.len() {
         0 => String::new(),

@@ -8,6 +8,8 @@ use std::collections::HashMap;
 /// What the signed part of a bundle says, once checked.
 pub struct Checked {
     pub doc: BundleManifest,
+    /// sha256 of bundle.json's bytes: what names this bundle (as a delta's base names it).
+    pub bundle_json: Digest,
     /// Fingerprint of the trusted key that verified the signature; None if unsigned and allowed.
     pub signer: Option<String>,
     pub index_json: Vec<u8>,

@@ -269,6 +269,7 @@ mod tests {
             ];
             let index_json = layout_index(&[&index, &plain]);
             let checked = Checked {
+                bundle_json: Digest::of(b"bundle.json"),
                 doc: BundleManifest {
                     format_version: FORMAT_VERSION,
                     created: "2025-01-01T00:00:00Z".into(),

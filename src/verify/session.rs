@@ -68,6 +68,7 @@ impl<R: Read> Session<R> {
             stream,
             name: name.to_string(),
             checked: Checked {
+                bundle_json: crate::digest::Digest::of(&bundle_json),
                 doc,
                 signer,
                 index_json,

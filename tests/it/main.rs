@@ -8,6 +8,7 @@ mod create;
 mod delta;
 mod hostile;
 mod load;
+mod mirrors;
 mod patch;
 mod prune;
 mod referrers;

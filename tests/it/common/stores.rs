@@ -71,6 +71,11 @@ impl Podman {
     }
 
     pub fn run(&self, args: &[&str]) -> Output {
+        self.run_env(&[], args)
+    }
+
+    /// `run` with these variables set too (`CONTAINERS_REGISTRIES_CONF`, ...).
+    pub fn run_env(&self, env: &[(&str, &std::path::Path)], args: &[&str]) -> Output {
         let d = self.dir.path();
         Command::new("podman")
             .arg("--root")
@@ -87,6 +92,7 @@ impl Podman {
             ])
             .args(args)
             .env("TMPDIR", d)
+            .envs(env.iter().copied())
             .output()
             .unwrap()
     }
