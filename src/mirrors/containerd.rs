@@ -3,14 +3,9 @@
 //! containerd mirrors a whole registry host and keeps the repository path (under the host
 //! URL's path with `override_path`), so only whole-registry mappings can be written.
 
-use super::plan::{comment, MirrorPlan, Rendered};
+use super::plan::{comment, quoted, MirrorPlan, Rendered};
 use super::sources::Provenance;
 use std::path::PathBuf;
-
-/// A TOML basic string (JSON's escapes are TOML's).
-fn quoted(s: &str) -> String {
-    serde_json::Value::from(s).to_string()
-}
 
 pub fn render(plan: &MirrorPlan, provenance: &Provenance) -> Rendered {
     let site = &plan.site;

@@ -3,15 +3,11 @@
 //! `[[registry.mirror]]`. The longest matching prefix wins and its part of the name is
 //! replaced by the mirror's location, so every mapping of the plan can be written.
 
-use super::plan::{comment, MirrorPlan, Rendered};
+use super::plan::{comment, quoted, MirrorPlan, Rendered};
 use super::sources::Provenance;
 use std::path::PathBuf;
 
 pub const FILE: &str = "50-bundle-mirrors.conf";
-
-fn quoted(s: &str) -> String {
-    serde_json::Value::from(s).to_string()
-}
 
 pub fn render(plan: &MirrorPlan, provenance: &Provenance) -> Rendered {
     let site = &plan.site;

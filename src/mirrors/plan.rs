@@ -9,6 +9,11 @@ use crate::reference::Reference;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
+/// A TOML basic string (JSON's escapes are TOML's): containerd's and containers' files.
+pub fn quoted(s: &str) -> String {
+    serde_json::Value::from(s).to_string()
+}
+
 /// The site registry and how runtimes reach it.
 #[derive(Debug, Clone, Default)]
 pub struct Site {
