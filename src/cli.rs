@@ -41,7 +41,7 @@ pub enum Command {
         #[arg(long)]
         allow_unsigned: bool,
         /// For a `create --compact --since` update: the bundle it was made against, so the
-        /// layers carried as deltas are rebuilt and proven too (without it, their bytes are
+        /// layers carried as patches are rebuilt and proven too (without it, their bytes are
         /// checked against bundle.json).
         #[arg(long, value_name = "FILE")]
         base: Option<PathBuf>,

@@ -17,7 +17,7 @@ pub struct Held {
     pub name: String,
     pub held: HashSet<Digest>,
     /// The image manifests the base names: (repository, layers in order with their sizes),
-    /// what references for `--compact` deltas are chosen from (empty for an inventory made
+    /// what references for `--compact` patches are chosen from (empty for an inventory made
     /// before inventories recorded them).
     pub manifests: Vec<(String, Vec<(Digest, u64)>)>,
     /// A base bundle's file: where reference layers are read from. An inventory has none: they

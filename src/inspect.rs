@@ -24,7 +24,7 @@ pub struct Inspection {
     /// A delta bundle's base and the layers it leaves out.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub base: Option<crate::format::DeltaBase>,
-    /// Layers carried as deltas against a layer the loading side holds, per image.
+    /// Layers carried as patches against a layer the loading side holds, per image.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub deltas: Vec<DeltaLayer>,
     /// Each image's configs and layers, and the part other images share.
@@ -34,13 +34,13 @@ pub struct Inspection {
     pub tools: Vec<crate::format::FileRecord>,
 }
 
-/// A layer of an image carried as a delta (`create --compact --since`).
+/// A layer of an image carried as a patch (`create --compact --since`).
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeltaLayer {
     pub image: String,
     pub layer: crate::digest::Digest,
-    /// The layer's size as registries hold it, and its delta's.
+    /// The layer's size as registries hold it, and its patch's.
     pub size: u64,
     pub delta_size: u64,
     pub reference: crate::digest::Digest,
@@ -111,7 +111,7 @@ fn sizes_of(
         .collect()
 }
 
-/// Each image's layers that are carried as deltas, from its manifests.
+/// Each image's layers that are carried as patches, from its manifests.
 fn deltas_of(
     doc: &crate::format::BundleManifest,
     manifests: &[Vec<crate::manifest::ImageManifest>],

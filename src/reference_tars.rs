@@ -1,7 +1,7 @@
-//! The reference tars that layers carried as deltas (`format::patch`, made by
+//! The reference tars that layers carried as patches (`format::patch`, made by
 //! `create --compact`) are decoded against: found in the bundle itself or a base bundle, or read
 //! back from a load target or a registry, unpacked into scratch files, and checked against the
-//! digest the delta names.
+//! digest the patch names.
 
 use crate::digest::Digest;
 use crate::format::reader::BundleReader;
@@ -12,9 +12,9 @@ use std::io::Read;
 pub type TarSource =
     Box<dyn Fn(&Digest) -> Option<std::io::Result<Box<dyn Read + Send>>> + Send + Sync>;
 
-/// The reference tars that layers carried as deltas (`format::patch`) need: read from the
+/// The reference tars that layers carried as patches (`format::patch`) need: read from the
 /// first source that holds each (a base bundle, a load target), checked against the digest the
-/// delta names, and kept in scratch files for the run (read at random, never all in memory).
+/// patch names, and kept in scratch files for the run (read at random, never all in memory).
 /// Each layer is spooled once: who asks while it is being spooled waits for that spool.
 pub struct ReferenceTars {
     sources: Vec<(String, TarSource)>,

@@ -234,8 +234,8 @@ pub fn fetch_references(
 }
 
 /// Encode each pick against its reference, one at a time (each holds a chunk, its dictionary
-/// and a zstd window: about 150 MB); the packed record of each layer whose delta proves
-/// and pays is replaced by its delta. Returns a line for the summary.
+/// and a zstd window: about 150 MB); the packed record of each layer whose patch proves
+/// and pays is replaced by its patch. Returns a line for the summary.
 pub fn encode_all(
     picks: &[Pick],
     refs: &ReferenceTars,
@@ -346,7 +346,7 @@ fn encode(
     }))
 }
 
-/// Does the delta, decoded against the reference and rebuilt, give exactly the layer?
+/// Does the patch, decoded against the reference and rebuilt, give exactly the layer?
 fn proven(p: &Pick, plain: &Packed, delta: &std::path::Path, reference: &Spooled) -> Result<bool> {
     let Some(rebuilder) = plain
         .rebuild
@@ -468,7 +468,7 @@ mod tests {
         let packed = packed_all(&images);
         let plan = Plan::new(&images, None).unwrap();
         let picks = pick_within(&images, &plan.needs, &packed);
-        // The shared base is no delta; a layer past the other's end takes its last layer.
+        // The shared base is no patch; a layer past the other's end takes its last layer.
         let pairs: Vec<(Digest, Digest)> = picks
             .iter()
             .map(|p| (p.layer.clone(), p.reference.clone()))

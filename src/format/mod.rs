@@ -315,7 +315,7 @@ pub struct Carriage {
     pub layers: usize,
     pub bytes: u64,
     pub raw_bytes: u64,
-    /// Carried as deltas against layers the loading side holds: `raw_bytes` are the deltas'.
+    /// Carried as patches against layers the loading side holds: `raw_bytes` are the patches'.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub delta: bool,
 }
@@ -394,7 +394,7 @@ pub fn side_path(digest: &Digest) -> String {
     format!("raw/sha256/{}.preflate", digest.hex())
 }
 
-/// Where a `gzip-rebuild` blob encoded against a reference layer keeps its delta.
+/// Where a `gzip-rebuild` blob encoded against a reference layer keeps its patch.
 pub fn delta_path(digest: &Digest) -> String {
     format!("raw/sha256/{}.delta", digest.hex())
 }
@@ -449,10 +449,10 @@ pub struct ReferenceRecord {
     /// The reference layer's digest and size, as registries hold it (gzip).
     pub layer: Digest,
     pub layer_size: u64,
-    /// Its tar's size and sha256 (its diff ID): what the delta was encoded against.
+    /// Its tar's size and sha256 (its diff ID): what the patch was encoded against.
     pub raw_size: u64,
     pub raw_digest: Digest,
-    /// The delta member's size and sha256, so its bytes can be checked without the reference.
+    /// The patch member's size and sha256, so its bytes can be checked without the reference.
     pub delta_size: u64,
     pub delta_digest: Digest,
 }
@@ -487,7 +487,7 @@ impl RebuildRecord {
         }
     }
 
-    /// The member that carries the tar (after its side data, if any), or its delta against a
+    /// The member that carries the tar (after its side data, if any), or its patch against a
     /// reference, and its size.
     pub fn member(&self, digest: &Digest) -> (String, u64) {
         match (&self.reference, self.side_size) {
@@ -619,7 +619,7 @@ impl BlobRecord {
         }
     }
 
-    /// The reference tar a delta member needs, from `refs`.
+    /// The reference tar a patch member needs, from `refs`.
     pub fn reference_tar(
         &self,
         reference: &ReferenceRecord,

@@ -308,7 +308,7 @@ mod tests {
 
     #[test]
     fn a_release_encoded_against_the_last_is_small_and_decodes_exactly() {
-        // Incompressible files, so only the reference can make the delta small; one file
+        // Incompressible files, so only the reference can make the patch small; one file
         // bigger than a chunk, one changed, one added, one removed.
         let big = noise(1, (CHUNK + CHUNK / 2) as usize);
         let mut big2 = big.clone();

@@ -25,7 +25,7 @@ pub struct BundleReader {
     /// Member path → its place in `index.members`: blobs are opened by path, once per target
     /// and retry, so the lookup must not walk the whole index.
     by_path: std::collections::HashMap<String, usize>,
-    /// Where the reference tars of delta members come from (`set_references`).
+    /// Where the reference tars of patch members come from (`set_references`).
     references: Option<Arc<dyn super::References>>,
 }
 
@@ -152,7 +152,7 @@ impl BundleReader {
             })
     }
 
-    /// Where `open_blob` gets the reference tars of layers carried as deltas against one.
+    /// Where `open_blob` gets the reference tars of layers carried as patches against one.
     pub fn set_references(&mut self, refs: Arc<dyn super::References>) {
         self.references = Some(refs);
     }

@@ -1,7 +1,7 @@
 //! `--base FILE` (repeatable): the bundles a site already holds — the full release and the
 //! deltas made over it. A delta's left-out layers are read from them for a target that does
 //! not hold those layers (a new `oci:` layout, `docker-archive:`, containerd), and the reference
-//! layers of reference deltas are unpacked from them. Each base's signature is checked with the
+//! layers of patches are unpacked from them. Each base's signature is checked with the
 //! keys that check the bundle: what a base gives a target is checked against its digest there,
 //! but an unsigned base would still be an untrusted file fed to the decoders.
 
@@ -58,7 +58,7 @@ impl Bases {
         &self.0[i]
     }
 
-    /// Readers of every base, for the reference tars of reference deltas.
+    /// Readers of every base, for the reference tars of patches.
     pub fn readers(&self) -> Result<Vec<(String, BundleReader)>> {
         self.0
             .iter()

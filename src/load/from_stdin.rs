@@ -30,7 +30,7 @@ pub fn load(
     let needed: HashMap<&crate::digest::Digest, &Vec<&PlannedImage>> =
         prepared.users.iter().map(|(b, u)| (&b.digest, u)).collect();
     // Layers of this bundle that others are encoded against: kept as they stream past.
-    // ... each with the size of tar its deltas were made against: a spool stops there.
+    // ... each with the size of tar its patches were made against: a spool stops there.
     let references: HashMap<crate::digest::Digest, u64> = prepared
         .users
         .iter()

@@ -15,7 +15,7 @@ pub struct LoadOptions {
     pub allow_unsigned: bool,
     pub targets: Vec<TargetSpec>,
     /// `--base FILE` (repeatable): the bundles the site holds, which a delta's left-out layers
-    /// and its reference deltas' reference layers are read from where a target lacks them.
+    /// and its patches' reference layers are read from where a target lacks them.
     pub bases: Vec<PathBuf>,
     /// `--verify-images`: every image must carry a cosign signature by this public key.
     pub verify_images: Option<PathBuf>,

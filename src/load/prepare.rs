@@ -22,7 +22,7 @@ pub(super) struct Prepared<'a> {
     pub plan: &'a [PlannedImage],
     pub targets: Vec<Box<dyn Target>>,
     pub users: Vec<(BlobRecord, Vec<&'a PlannedImage>)>,
-    /// The reference tars of the layers carried as deltas, all at hand (`references`).
+    /// The reference tars of the layers carried as patches, all at hand (`references`).
     pub references: Option<std::sync::Arc<crate::reference_tars::ReferenceTars>>,
     pub bases: Bases,
     /// Left-out layers sent from a base (by digest: the base's record), for the targets that

@@ -1,4 +1,4 @@
-//! The reference layers a load's delta-carried layers are rebuilt against, all at hand before
+//! The reference layers a load's patched layers are rebuilt against, all at hand before
 //! anything is written: from the bundle itself, a `--base` bundle, or read back from a target.
 
 use super::bases::{Bases, FromBase};
@@ -9,7 +9,7 @@ use crate::select::PlannedImage;
 use anyhow::{bail, Result};
 use std::path::Path;
 
-/// The layers to send that are carried as deltas need their reference layers: from the bundle
+/// The layers to send that are carried as patches need their reference layers: from the bundle
 /// itself, from `--base`, else read back from a target that holds them. Each is fetched,
 /// unpacked and checked now, before anything is written; one that cannot be had stops the load
 /// here. Read from stdin, a reference the bundle carries is kept as it streams past

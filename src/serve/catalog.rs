@@ -41,9 +41,9 @@ pub struct Catalog {
     served: std::collections::HashSet<(String, String)>,
     /// Where two bundles (or images) claim the same repository and tag: (name, kept digest).
     pub overridden: Vec<String>,
-    /// The reference tars of layers carried as deltas, from the bundles served.
+    /// The reference tars of layers carried as patches, from the bundles served.
     pub references: Option<std::sync::Arc<dyn crate::format::References>>,
-    /// Layers some bundle carries other than as a delta: what a delta's reference tar can be
+    /// Layers some bundle carries other than as a delta: what a patch's reference tar can be
     /// read from.
     whole: BTreeSet<Digest>,
 }
@@ -143,7 +143,7 @@ impl Catalog {
         }
     }
 
-    /// Where layers carried as deltas get their reference tars: the bundles served with them,
+    /// Where layers carried as patches get their reference tars: the bundles served with them,
     /// which must carry every reference (checked here, before anything is served).
     fn reference_tars(
         &self,

@@ -30,7 +30,7 @@ pub struct Report {
     pub contents: crate::format::Contents,
     pub file_bytes: u64,
     pub seconds: f64,
-    /// Layers carried as deltas whose reference was not at hand: their bytes were checked
+    /// Layers carried as patches whose reference was not at hand: their bytes were checked
     /// against bundle.json, their rebuild was not tried.
     pub deltas_unrebuilt: usize,
 }
@@ -95,7 +95,7 @@ fn rebuildable(b: &BlobRecord, checked: &Checked, base: Option<&Path>) -> bool {
     }
 }
 
-/// The reference tars of deltas: from the bundle itself, then from `base`.
+/// The reference tars of patches: from the bundle itself, then from `base`.
 fn references(
     path: &Path,
     base: Option<&Path>,

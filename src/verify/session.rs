@@ -31,7 +31,7 @@ pub struct Session<R> {
     tools_seen: HashSet<String>,
     pending: Option<Member>,
     defer_rebuilds: bool,
-    /// The reference tars of layers carried as deltas (`set_references`).
+    /// The reference tars of layers carried as patches (`set_references`).
     references: Option<std::sync::Arc<dyn crate::format::References>>,
 }
 
@@ -160,7 +160,7 @@ impl<R: Read> Session<R> {
         self.defer_rebuilds = true;
     }
 
-    /// Where layers carried as deltas get their reference tars, to be rebuilt on the way.
+    /// Where layers carried as patches get their reference tars, to be rebuilt on the way.
     pub fn set_references(&mut self, refs: std::sync::Arc<dyn crate::format::References>) {
         self.references = Some(refs);
     }
