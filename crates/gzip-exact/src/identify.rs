@@ -252,6 +252,35 @@ mod tests {
     }
 
     #[test]
+    fn pigz_streams_are_identified_and_rebuilt() {
+        // Several 128 KiB blocks, each primed with the 32 KiB before it.
+        let raw: Vec<u8> = (0..700_000u32)
+            .map(|i| (i * 11 % 239) as u8 ^ (i >> 12) as u8)
+            .collect();
+        for level in [1, 6, 9, 4] {
+            let gz = crate::pigz::pigz(&raw, level).unwrap();
+            let r = identify(&gz, &raw).expect("pigz identified");
+            assert!(matches!(r.producer, Producer::Pigz { .. }), "{level}");
+            assert_eq!(rebuild(&raw, &r).unwrap(), gz);
+        }
+        for level in [1, 3] {
+            let gz = crate::pigz::pigz_serial(&raw, level).unwrap();
+            let r = identify(&gz, &raw).expect("pigz -p 1 identified");
+            // Where the threads' blocks come out the same, `Pigz` is named first.
+            let pigz = matches!(
+                r.producer,
+                Producer::PigzSerial { .. } | Producer::Pigz { .. }
+            );
+            assert!(pigz, "{level}");
+            assert_eq!(rebuild(&raw, &r).unwrap(), gz);
+        }
+        // GNU gzip's stream under the same header is still GNU gzip's.
+        let gz = crate::gnu::gzip(&raw, 6).unwrap();
+        let r = identify(&gz, &raw).expect("GNU gzip identified");
+        assert_eq!(r.producer, Producer::Gnu { level: 6 });
+    }
+
+    #[test]
     fn a_recipe_from_a_bundle_is_checked() {
         let go = Producer::Go { level: 6 };
         let header = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
