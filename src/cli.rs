@@ -178,8 +178,8 @@ pub struct CreateArgs {
     /// Carry gzip layers as their uncompressed tars, compressed with zstd at LEVEL (1-22,
     /// default 12) over a 64 MiB window, when the gzip can be rebuilt byte for byte on load:
     /// Go's compress/gzip before and since Go 1.27 (BuildKit, docker, containerd, crane),
-    /// klauspost's pgzip (podman, buildah, skopeo), zlib (Python's gzip, Java), GNU gzip;
-    /// others (pigz) through preflate side data when it is small. Other layers are carried
+    /// klauspost's pgzip (podman, buildah, skopeo), zlib (Python's gzip, Java), GNU gzip,
+    /// pigz; others through preflate side data when it is small. Other layers are carried
     /// as they came. Smaller bundles; load, serve and verify rebuild the gzip.
     #[arg(long, value_name = "LEVEL", num_args = 0..=1, require_equals = true,
           default_missing_value = "12", value_parser = clap::value_parser!(i32).range(1..=22))]

@@ -860,7 +860,16 @@ mod tests {
             format!("raw/sha256/{}.tar", "a".repeat(64))
         );
         assert_eq!(doc.blobs[0].member_size(), 512);
-        for (encoder, level) in [("pigz", 6), ("go1.8", 12), ("zlib", 0), ("pgzip", 9)] {
+        assert!(blob("gzip-rebuild", Some(("pigz", 6))).is_ok());
+        assert!(blob("gzip-rebuild", Some(("pigz-p1", 1))).is_ok());
+        for (encoder, level) in [
+            ("igzip", 6),
+            ("pigz", 10),
+            ("pigz-p1", 6),
+            ("go1.8", 12),
+            ("zlib", 0),
+            ("pgzip", 9),
+        ] {
             let e = blob("gzip-rebuild", Some((encoder, level))).unwrap_err();
             assert!(
                 matches!(e, FormatError::UnknownEncoding { .. })

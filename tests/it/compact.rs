@@ -1,8 +1,8 @@
 //! `create --compact` end to end: layers made by the producers registries get them from (Go's
 //! compress/gzip at three levels and Go 1.27's, built and run here; Python's gzip, which is
-//! zlib; skopeo's pgzip; GNU gzip; pigz) are pushed to a real registry; the compact bundle
-//! carries them as tars (pigz's, which no encoder here reproduces, with preflate's side data)
-//! and rebuilds them byte for byte into a registry, an OCI layout, a docker-archive and
+//! zlib; skopeo's pgzip; GNU gzip; pigz; pigz with 64 KiB blocks) are pushed to a real
+//! registry; the compact bundle carries them as tars (the last, which no encoder here
+//! reproduces, with preflate's side data) and rebuilds them byte for byte into a registry, an OCI layout, a docker-archive and
 //! `serve`, judged by skopeo and sha256. What cannot be rebuilt (two gzip members in one
 //! layer) travels as it came.
 
@@ -24,8 +24,10 @@ struct Source {
     go127_layer: String,
     pgzip_layer: String,
     gnu_layer: String,
-    /// pigz's: rebuilt by preflate, with side data.
+    /// pigz's, at its default block size.
     pigz_layer: String,
+    /// pigz's with 64 KiB blocks (`-b 64`): rebuilt by preflate, with side data.
+    preflate_layer: String,
     /// Layers that cannot be rebuilt: two gzip members.
     other_layers: Vec<String>,
 }
@@ -59,6 +61,7 @@ fn source() -> Source {
         raw(&mut l, &["/usr/share/locale"], 2 << 20, "go127"),
         raw(&mut l, &["/usr/share/man"], 2 << 20, "pigz"),
         raw(&mut l, &["/usr/share/i18n"], 1 << 20, "members"),
+        raw(&mut l, &["/usr/include"], 1 << 20, "preflate"),
     ];
     let mut layers = Vec::new();
     let mut go_layers = Vec::new();
@@ -96,14 +99,20 @@ fn source() -> Source {
         OCI_LAYER_GZIP,
     );
     layers.push((tars[5].clone(), go127.clone()));
-    let pigz = Command::new("pigz")
-        .args(["-6", "-n", "-c"])
-        .stdin(std::fs::File::open(write_tmp(work.path(), "pigz.tar", &tars[6])).unwrap())
-        .output()
-        .unwrap()
-        .stdout;
-    let pigz_desc = l.blob(&pigz, OCI_LAYER_GZIP);
+    let pigz = |args: &[&str], tar: &[u8]| {
+        Command::new("pigz")
+            .args(args)
+            .stdin(std::fs::File::open(write_tmp(work.path(), "pigz.tar", tar)).unwrap())
+            .output()
+            .unwrap()
+            .stdout
+    };
+    let pigz_desc = l.blob(&pigz(&["-6", "-n", "-c"], &tars[6]), OCI_LAYER_GZIP);
     layers.push((tars[6].clone(), pigz_desc.clone()));
+    // Another block size: no encoder here makes it, preflate-rs describes it.
+    let other_pigz = pigz(&["-6", "-n", "-b", "64", "-c"], &tars[8]);
+    let preflate_desc = l.blob(&other_pigz, OCI_LAYER_GZIP);
+    layers.push((tars[8].clone(), preflate_desc.clone()));
     // Two members, as `cat a.gz b.gz` makes: valid gzip, and no single encoder's output.
     let half = tars[7].len() / 2;
     let mut members = crate::common::producers::go_gzip(
@@ -143,6 +152,7 @@ fn source() -> Source {
         pgzip_layer,
         gnu_layer: gnu_desc.digest,
         pigz_layer: pigz_desc.digest,
+        preflate_layer: preflate_desc.digest,
         other_layers: vec![members_desc.digest],
     }
 }
@@ -230,6 +240,7 @@ fn go_layers_travel_as_tars_and_load_everywhere_with_their_digests_and_others_as
     assert!(out.contains("rebuilt by go1.27 level 6"), "{out}");
     assert!(out.contains("rebuilt by pgzip level"), "{out}");
     assert!(out.contains("rebuilt by gnu level 6"), "{out}");
+    assert!(out.contains("rebuilt by pigz level 6"), "{out}");
     assert!(
         out.contains("rebuilt by preflate-rs0.7.6 with side data"),
         "{out}"
@@ -253,7 +264,7 @@ fn go_layers_travel_as_tars_and_load_everywhere_with_their_digests_and_others_as
     assert!(restarts(go6) >= 2, "{blobs}");
     assert_eq!(restarts(&src.go_layers[1].1), 0, "level 1 has none");
     let carried: Vec<_> = i["layers"].as_array().unwrap().iter().collect();
-    assert_eq!(carried.len(), 9, "{carried:?}");
+    assert_eq!(carried.len(), 10, "{carried:?}");
     // The tars are members under raw/, never under blobs/ (their bytes are not those digests).
     let listing = Command::new("tar")
         .args(["--zstd", "-tf"])
@@ -266,6 +277,7 @@ fn go_layers_travel_as_tars_and_load_everywhere_with_their_digests_and_others_as
         &src.go127_layer,
         &src.pgzip_layer,
         &src.gnu_layer,
+        &src.pigz_layer,
     ]);
     for d in rebuilt {
         assert!(
@@ -278,7 +290,7 @@ fn go_layers_travel_as_tars_and_load_everywhere_with_their_digests_and_others_as
         );
     }
     assert!(
-        listing.contains(&format!("raw/sha256/{}.preflate", &src.pigz_layer[7..])),
+        listing.contains(&format!("raw/sha256/{}.preflate", &src.preflate_layer[7..])),
         "{listing}"
     );
     for d in &src.other_layers {
@@ -367,7 +379,7 @@ fn go_layers_travel_as_tars_and_load_everywhere_with_their_digests_and_others_as
         .go_layers
         .iter()
         .map(|(_, d)| d)
-        .chain([&src.pigz_layer])
+        .chain([&src.pigz_layer, &src.preflate_layer])
     {
         let bytes = std::fs::read(copied.join(&d[7..])).unwrap();
         assert_eq!(format!("sha256:{}", layout::sha256_hex(&bytes)), *d);
@@ -400,7 +412,7 @@ fn go_layers_travel_as_tars_and_load_everywhere_with_their_digests_and_others_as
         .into_iter()
         .filter(|p| p.extension().is_some_and(|e| e == "zst"))
         .collect();
-    assert_eq!(frames.len(), 8, "{frames:?}");
+    assert_eq!(frames.len(), 9, "{frames:?}");
     for f in &frames {
         let mut b = std::fs::read(f).unwrap();
         let n = b.len();
@@ -523,7 +535,7 @@ fn a_changed_byte_of_side_data_or_of_its_tar_is_refused_before_any_tag() {
     let src = source();
     let w = src.work.path();
     let (compact, public) = compact_go_app(&src);
-    let member = format!("raw/sha256/{}.preflate", &src.pigz_layer[7..]);
+    let member = format!("raw/sha256/{}.preflate", &src.preflate_layer[7..]);
     let bytes = std::fs::read(&compact).unwrap();
     // Byte 4 starts the first chunk's length in the side data; the middle is in the tar. Each
     // is refused without preflate-rs ever seeing it (it may loop on bytes that do not fit).
@@ -534,7 +546,11 @@ fn a_changed_byte_of_side_data_or_of_its_tar_is_refused_before_any_tag() {
         std::fs::write(&bad, reframed_with_a_changed_byte(&bytes, &member, at)).unwrap();
         let v = bundle!("verify {} --key {}", bad, public).run();
         assert_eq!(v.status.code(), Some(3), "{what}: {}", text(&v));
-        assert!(text(&v).contains(&src.pigz_layer), "{what}: {}", text(&v));
+        assert!(
+            text(&v).contains(&src.preflate_layer),
+            "{what}: {}",
+            text(&v)
+        );
         let dst = Registry::start();
         let o = load(&bad, &public, &dst.target()).run();
         assert_eq!(o.status.code(), Some(3), "{what}: {}", text(&o));

@@ -63,9 +63,18 @@ fn gnu_candidates(xfl: u8) -> &'static [i32] {
     }
 }
 
+/// pigz levels worth trying for a header's XFL (gzip's): its default (6) first.
+fn pigz_candidates(xfl: u8) -> &'static [i32] {
+    match xfl {
+        4 => &[1],
+        2 => &[9],
+        _ => &[6, 5, 4, 3, 2, 7, 8],
+    }
+}
+
 /// The producers whose header `gz` starts with, the likeliest first (cheap: no compression
 /// is tried). A header with pgzip's mtime is pgzip's; one with OS 3 (Unix) is GNU gzip's,
-/// else zlib's; otherwise Go's default level (as Go 1.8–1.26 and then Go 1.27 write it),
+/// else pigz's, else zlib's; otherwise Go's default level (as Go 1.8–1.26 and then Go 1.27 write it),
 /// then zlib's, then the rest.
 pub fn candidates(gz: &[u8]) -> Vec<Producer> {
     let Some(_) = header_len(gz) else {
@@ -87,7 +96,15 @@ pub fn candidates(gz: &[u8]) -> Vec<Producer> {
         let gnu = gnu_candidates(xfl)
             .iter()
             .map(|&level| Producer::Gnu { level });
-        return gnu.chain(zlib).collect();
+        // pigz's blocks are zlib's deflate: a stream of one block is both pigz's and zlib's.
+        let pigz = pigz_candidates(xfl)
+            .iter()
+            .map(|&level| Producer::Pigz { level });
+        let serial = pigz_candidates(xfl)
+            .iter()
+            .filter(|&&level| level <= 3)
+            .map(|&level| Producer::PigzSerial { level });
+        return gnu.chain(pigz).chain(serial).chain(zlib).collect();
     }
     let go: &[i32] = match go_like {
         true => go_candidates(xfl),
@@ -110,9 +127,16 @@ pub fn guess(head: &[u8], raw_prefix: &[u8]) -> Option<Recipe> {
     let whole = head.len() < HEAD && raw_prefix.len() < PREFIX;
     candidates(head).into_iter().find_map(|producer| {
         let recipe = Recipe::new(producer, head[..at].to_vec())?;
-        let fits = match whole {
-            true => rebuild(raw_prefix, &recipe)? == head,
-            false => head[at..].starts_with(&prefix(producer, raw_prefix, PREFIX)?),
+        let fits = match (whole, producer) {
+            (true, _) => rebuild(raw_prefix, &recipe)? == head,
+            // Block by block, so a stream pigz did not write is refused at its first block.
+            (false, Producer::Pigz { level }) => {
+                crate::pigz::begins(level, raw_prefix, &head[at..])
+            }
+            (false, Producer::PigzSerial { level }) => {
+                crate::pigz::begins_serial(level, raw_prefix, &head[at..])
+            }
+            (false, _) => head[at..].starts_with(&prefix(producer, raw_prefix, PREFIX)?),
         };
         fits.then_some(recipe)
     })
@@ -142,7 +166,11 @@ fn prefix(producer: Producer, raw: &[u8], limit: usize) -> Option<Vec<u8>> {
         Producer::Go { level } => deflate(raw, level, Some(limit)),
         Producer::Go127 { level } => crate::klauspost::deflate(raw, level, Some(limit)),
         Producer::Preflate { .. } => None,
-        Producer::Zlib { .. } | Producer::Pgzip { .. } | Producer::Gnu { .. } => {
+        Producer::Zlib { .. }
+        | Producer::Pgzip { .. }
+        | Producer::Gnu { .. }
+        | Producer::Pigz { .. }
+        | Producer::PigzSerial { .. } => {
             let mut r = Rebuilder::new(&Recipe {
                 producer,
                 header: Vec::new(),
@@ -221,6 +249,35 @@ mod tests {
         let mut gz = crate::klauspost::pgzip(&raw, -1).unwrap();
         gz[4..8].copy_from_slice(&[0; 4]);
         assert_eq!(identify(&gz, &raw), None);
+    }
+
+    #[test]
+    fn pigz_streams_are_identified_and_rebuilt() {
+        // Several 128 KiB blocks, each primed with the 32 KiB before it.
+        let raw: Vec<u8> = (0..700_000u32)
+            .map(|i| (i * 11 % 239) as u8 ^ (i >> 12) as u8)
+            .collect();
+        for level in [1, 6, 9, 4] {
+            let gz = crate::pigz::pigz(&raw, level).unwrap();
+            let r = identify(&gz, &raw).expect("pigz identified");
+            assert!(matches!(r.producer, Producer::Pigz { .. }), "{level}");
+            assert_eq!(rebuild(&raw, &r).unwrap(), gz);
+        }
+        for level in [1, 3] {
+            let gz = crate::pigz::pigz_serial(&raw, level).unwrap();
+            let r = identify(&gz, &raw).expect("pigz -p 1 identified");
+            // Where the threads' blocks come out the same, `Pigz` is named first.
+            let pigz = matches!(
+                r.producer,
+                Producer::PigzSerial { .. } | Producer::Pigz { .. }
+            );
+            assert!(pigz, "{level}");
+            assert_eq!(rebuild(&raw, &r).unwrap(), gz);
+        }
+        // GNU gzip's stream under the same header is still GNU gzip's.
+        let gz = crate::gnu::gzip(&raw, 6).unwrap();
+        let r = identify(&gz, &raw).expect("GNU gzip identified");
+        assert_eq!(r.producer, Producer::Gnu { level: 6 });
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! - [`klauspost`]: Go 1.27's compress/flate and klauspost/compress's pgzip (podman, buildah,
 //!   skopeo).
 //! - [`gnu`]: GNU gzip's deflate (`tar z`, `gzip`).
+//! - [`pigz`]: pigz's blocks of zlib's deflate (`pigz`, `tar -I pigz`).
 //! - zlib itself (Python's gzip, Java's GZIPOutputStream), and preflate-rs's side data for a
 //!   stream none of these makes.
 //!
@@ -27,6 +28,7 @@ pub mod gzip;
 mod identify;
 pub mod klauspost;
 mod pieces;
+pub mod pigz;
 pub mod preflate;
 mod rebuild;
 mod recipe;
@@ -40,8 +42,9 @@ pub use identify::{
 };
 pub use rebuild::{RebuildReader, RebuildWriter, Rebuilder};
 pub use recipe::{
-    spaced, Producer, Recipe, ENCODER_GNU, ENCODER_GO, ENCODER_GO127, ENCODER_PGZIP,
-    ENCODER_PREFLATE, ENCODER_ZLIB, MAX_HEADER, MAX_RESTART_GAP, MIN_RESTART_GAP, RESTART_SPACING,
+    spaced, Producer, Recipe, ENCODER_GNU, ENCODER_GO, ENCODER_GO127, ENCODER_PGZIP, ENCODER_PIGZ,
+    ENCODER_PIGZ_SERIAL, ENCODER_PREFLATE, ENCODER_ZLIB, MAX_HEADER, MAX_RESTART_GAP,
+    MIN_RESTART_GAP, RESTART_SPACING,
 };
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ use crate::encoder::Encoder;
 use crate::go::{Deflater, Restart};
 use crate::klauspost::{self, Pgzip, PGZIP_BLOCK, PGZIP_TAIL};
 use crate::pieces::Pieces;
+use crate::pigz::{PIGZ_BLOCK, PIGZ_DICT};
 use crate::preflate::Recreate;
 use crate::recipe::{Producer, Recipe, MAX_RESTART_GAP, RESTART_SPACING};
 use crate::zlib::Zlib;
@@ -100,6 +101,64 @@ impl ParallelPgzip {
         for bytes in self.pieces.submit(blocks, job) {
             out.extend_from_slice(&bytes);
         }
+    }
+}
+
+/// pigz's blocks depend only on the 32 KiB before them, so a layer's blocks are compressed a
+/// few at a time on every core and their outputs joined in order, as pigz's threads do. A
+/// full piece waits for the byte after it: pigz finishes the stream in its last block.
+struct ParallelPigz {
+    level: i32,
+    pending: Vec<u8>,
+    dict: Vec<u8>,
+    pieces: Pieces,
+}
+
+/// Blocks per piece.
+const PIGZ_PIECE: usize = 8 * PIGZ_BLOCK;
+
+impl ParallelPigz {
+    fn run(&mut self, mut raw: &[u8], finish: bool, out: &mut Vec<u8>) {
+        while !raw.is_empty() {
+            if self.pending.len() == PIGZ_PIECE {
+                self.submit(false, out);
+            }
+            if self.pending.capacity() == 0 {
+                self.pending = self.pieces.buffer(PIGZ_PIECE);
+            }
+            let n = raw.len().min(PIGZ_PIECE - self.pending.len());
+            self.pending.extend_from_slice(&raw[..n]);
+            raw = &raw[n..];
+        }
+        let done = if finish {
+            self.submit(true, out);
+            self.pieces.drain()
+        } else {
+            self.pieces.ready()
+        };
+        done.iter().for_each(|b| out.extend_from_slice(b));
+    }
+
+    fn submit(&mut self, last: bool, out: &mut Vec<u8>) {
+        let blocks = std::mem::take(&mut self.pending);
+        let next_dict = blocks[blocks.len().saturating_sub(PIGZ_DICT)..].to_vec();
+        let dict = std::mem::replace(&mut self.dict, next_dict);
+        let level = self.level;
+        let job =
+            move |blocks: &[u8]| crate::pigz::piece(level, &dict, blocks, last).unwrap_or_default();
+        for bytes in self.pieces.submit(blocks, job) {
+            out.extend_from_slice(&bytes);
+        }
+    }
+}
+
+impl Encoder for ParallelPigz {
+    fn write(&mut self, raw: &[u8], out: &mut Vec<u8>) {
+        self.run(raw, false, out);
+    }
+
+    fn finish(&mut self, out: &mut Vec<u8>) {
+        self.run(&[], true, out);
     }
 }
 
@@ -275,6 +334,18 @@ impl Rebuilder {
                 }))
             }
             Producer::Gnu { level } => Engine::Other(Box::new(crate::gnu::Deflater::new(level)?)),
+            Producer::Pigz { level } => {
+                crate::pigz::Pigz::new(level)?;
+                Engine::Other(Box::new(ParallelPigz {
+                    level,
+                    pending: Vec::new(),
+                    dict: Vec::new(),
+                    pieces: Pieces::default(),
+                }))
+            }
+            Producer::PigzSerial { level } => {
+                Engine::Other(Box::new(crate::pigz::PigzSerial::new(level)?))
+            }
             Producer::Zlib { level } => Engine::Other(Box::new(Zlib::new(level)?)),
             Producer::Preflate { side, sha256 } => {
                 Engine::Preflate(Box::new(Recreate::new(side, sha256)?))

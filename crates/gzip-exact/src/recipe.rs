@@ -37,6 +37,18 @@ pub enum Producer {
         /// The level.
         level: i32,
     },
+    /// pigz 2.x (zlib's deflate in 128 KiB blocks, each primed with the 32 KiB before it),
+    /// `pigz -1` … `-9` with any number of threads (`-p`).
+    Pigz {
+        /// The level.
+        level: i32,
+    },
+    /// pigz without threads (`pigz -p 1`) at levels 1–3, where its one zlib stream through
+    /// all the blocks differs from the threads' blocks (at 4–9 it does not: `Pigz`).
+    PigzSerial {
+        /// The level.
+        level: i32,
+    },
     /// Any other deflate stream preflate-rs can describe: rebuilt from `side` bytes of side
     /// data, which come before the uncompressed bytes (`preflate`), and are used only if their
     /// sha256 is `sha256`. Never guessed.
@@ -58,6 +70,10 @@ pub const ENCODER_GO127: &str = "go1.27";
 pub const ENCODER_PGZIP: &str = "pgzip";
 /// GNU gzip.
 pub const ENCODER_GNU: &str = "gnu";
+/// pigz.
+pub const ENCODER_PIGZ: &str = "pigz";
+/// pigz without threads, levels 1–3.
+pub const ENCODER_PIGZ_SERIAL: &str = "pigz-p1";
 /// Side data is what preflate-rs 0.7.6 writes; another version may read it otherwise.
 pub const ENCODER_PREFLATE: &str = "preflate-rs0.7.6";
 
@@ -70,6 +86,8 @@ impl Producer {
             Producer::Go127 { level } => (ENCODER_GO127, level),
             Producer::Pgzip { level } => (ENCODER_PGZIP, level),
             Producer::Gnu { level } => (ENCODER_GNU, level),
+            Producer::Pigz { level } => (ENCODER_PIGZ, level),
+            Producer::PigzSerial { level } => (ENCODER_PIGZ_SERIAL, level),
             Producer::Preflate { .. } => (ENCODER_PREFLATE, 0),
         }
     }
@@ -106,6 +124,8 @@ impl Producer {
                 Some(Producer::Pgzip { level })
             }
             ENCODER_GNU if (1..=9).contains(&level) => Some(Producer::Gnu { level }),
+            ENCODER_PIGZ if (1..=9).contains(&level) => Some(Producer::Pigz { level }),
+            ENCODER_PIGZ_SERIAL if (1..=3).contains(&level) => Some(Producer::PigzSerial { level }),
             _ => None,
         }
     }

@@ -123,16 +123,18 @@ fn a_layer_go_compressed_is_identified_and_rebuilt_and_another_producers_is_not(
             gz.len()
         );
     }
-    // GNU gzip's -6 is not taken for Go's but for GNU gzip's; pigz's (zlib in 128 KiB blocks,
-    // which nothing here reproduces) is refused, not mistaken.
+    // GNU gzip's -6 is not taken for Go's but for GNU gzip's, pigz's for pigz's; pigz's with
+    // 64 KiB blocks (zlib in blocks nothing here cuts that way) is refused, not mistaken.
     crate::producers::require("gzip");
     crate::producers::require("pigz");
-    for (tool, want) in [
-        ("gzip", Some(gzip_exact::Producer::Gnu { level: 6 })),
-        ("pigz", None),
+    for (tool, blocks, want) in [
+        ("gzip", None, Some(gzip_exact::Producer::Gnu { level: 6 })),
+        ("pigz", None, Some(gzip_exact::Producer::Pigz { level: 6 })),
+        ("pigz", Some("64"), None),
     ] {
         let o = Command::new(tool)
             .args(["-n", "-6", "-c"])
+            .args(blocks.map(|b| ["-b", b]).iter().flatten())
             .arg(&tar)
             .output()
             .unwrap();

@@ -5,5 +5,6 @@
 mod gnu;
 mod go;
 mod klauspost;
+mod pigz;
 mod producers;
 mod zlib;
