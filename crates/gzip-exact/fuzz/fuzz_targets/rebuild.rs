@@ -20,9 +20,11 @@ fuzz_target!(|data: &[u8]| {
         "go1.27",
         "pgzip",
         "gnu",
+        "pigz",
+        "pigz-p1",
         "",
         gz::ENCODER_PREFLATE,
-    ][usize::from(data[0] % 7)];
+    ][usize::from(data[0] % 9)];
     let level = i32::from(data[1] as i8 % 12);
     let header_len = usize::from(data[2]).min(data.len() - 3);
     let (header, raw) = data[3..].split_at(header_len);
