@@ -238,26 +238,8 @@ macro_rules! assert_ok {
 }
 pub(crate) use assert_ok;
 
-pub fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-pub fn require(tool: &str) {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    assert!(
-        found,
-        "{tool} is not installed: run `make test-deps` (installs it from Debian packages)"
-    );
-}
+// The same judges of a run and of a tool's presence as gzip-exact's tests use.
+pub use super::producers::{require, text};
 
 pub fn write_list(dir: &Path, body: &str) -> PathBuf {
     let p = dir.join("images.yaml");
