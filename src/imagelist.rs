@@ -1,6 +1,7 @@
 //! The image list a user hands to `bundle create`: YAML (documented in docs/CLI.md) or a plain
 //! text file with one reference per line. Every error names the file and the line.
 
+use crate::local::Origin;
 use crate::platform::Platform;
 use crate::reference::Reference;
 use crate::registry::RegistryConfig;
@@ -25,7 +26,10 @@ const MAX_ERRORS: usize = 20;
 pub struct ImageEntry {
     /// As the user wrote it.
     pub source: String,
+    /// The name the image has (a registry's), or gets (a local source's; see `origin`).
     pub reference: Reference,
+    /// Where the image is read from.
+    pub origin: Origin,
     /// None = every platform the image has.
     pub platforms: Option<Vec<Platform>>,
     /// The entry names its own platforms (which then beat `--platform`).
@@ -158,10 +162,11 @@ fn parse_plain(text: &str, path: &Path) -> Result<ImageList, ImageListError> {
         if l.is_empty() {
             continue;
         }
-        match Reference::parse(l) {
-            Ok(reference) => images.push(ImageEntry {
+        match named(l, None, path) {
+            Ok((reference, origin)) => images.push(ImageEntry {
                 source: l.to_string(),
                 reference,
+                origin,
                 platforms: None,
                 own_platforms: false,
                 line: i + 1,
@@ -208,18 +213,20 @@ fn parse_yaml(text: &str, path: &Path, err: SyntaxError) -> Result<ImageList, Im
     };
     let mut search_from = 0;
     for item in doc.images {
-        let entry =
-            image_entry(text, item, &mut search_from).and_then(|(name, platforms, line)| {
-                let reference =
-                    Reference::parse(&name).map_err(|e| (line, reference_error(&name, e)))?;
+        let entry = image_entry(text, item, &mut search_from).and_then(
+            |(name, platforms, rename, line)| {
+                let (reference, origin) =
+                    named(&name, rename.as_deref(), path).map_err(|e| (line, e))?;
                 Ok(ImageEntry {
                     source: name,
                     reference,
+                    origin,
                     own_platforms: platforms.is_some(),
                     platforms: platforms.or_else(|| doc.platforms.clone()),
                     line,
                 })
-            });
+            },
+        );
         match entry {
             Ok(e) => images.push(e),
             Err((line, m)) => mistakes.add(line, m),
@@ -282,6 +289,23 @@ fn registries_of(images: &[ImageEntry]) -> String {
     hosts.sort();
     hosts.dedup();
     hosts.join(", ")
+}
+
+/// An entry's name and origin: a registry reference, or a local source (`oci:DIR[:TAG]`, ...)
+/// whose paths are relative to the list and which `rename` (`as:`) may name.
+fn named(entry: &str, rename: Option<&str>, list: &Path) -> Result<(Reference, Origin), String> {
+    if crate::local::is_local(entry) {
+        let base = list.parent().unwrap_or(Path::new(""));
+        let p = crate::local::parse(entry, base, rename)?;
+        return Ok((p.reference, p.origin));
+    }
+    if rename.is_some() {
+        return Err(format!(
+            "{entry}: `as:` names an image from a local source (oci:, docker-archive:, containers-storage:, docker-daemon:); a registry image keeps its name"
+        ));
+    }
+    let reference = Reference::parse(entry).map_err(|e| reference_error(entry, e))?;
+    Ok((reference, Origin::Registry))
 }
 
 /// A reference that does not parse; one that ran into the next line is an indentation slip.
@@ -350,11 +374,12 @@ fn looks_like_yaml(line: &str) -> bool {
         && (rest.is_empty() || rest.starts_with(' '))
 }
 
-/// An image entry as written: its reference, its own platforms, its line.
-type Entry = (String, Option<Vec<Platform>>, usize);
+/// An image entry as written: its reference, its own platforms, its `as:`, its line.
+type Entry = (String, Option<Vec<Platform>>, Option<String>, usize);
 
-/// One entry of `images:`: a reference, or a mapping with `name` (and `platforms`). Returns the
-/// name, the platforms and the line; or the line and what is wrong, in the list's own words.
+/// One entry of `images:`: a reference, or a mapping with `name` (and `platforms`, `as`).
+/// Returns the name, the platforms, the new name and the line; or the line and what is wrong,
+/// in the list's own words.
 fn image_entry(
     text: &str,
     item: serde_yaml::Value,
@@ -364,7 +389,7 @@ fn image_entry(
     let map = match item {
         Value::String(name) => {
             let line = line_of(text, &name, from);
-            return Ok((name, None, line));
+            return Ok((name, None, None, line));
         }
         Value::Mapping(m) => m,
         other => {
@@ -378,11 +403,11 @@ fn image_entry(
     };
     for key in map.keys() {
         let k = key.as_str().unwrap_or("?");
-        if k != "name" && k != "platforms" {
+        if !["name", "platforms", "as"].contains(&k) {
             return Err((
                 line_of(text, &format!("{k}:"), &mut from.clone()),
                 format!(
-                    "unknown key `{k}` in an image entry; an entry takes `name` and `platforms`"
+                    "unknown key `{k}` in an image entry; an entry takes `name`, `platforms` and (for a local source) `as`"
                 ),
             ));
         }
@@ -401,7 +426,14 @@ fn image_entry(
                 .map_err(|e| (line, format!("platforms of {name}: {e}")))?,
         ),
     };
-    Ok((name, platforms, line))
+    let rename = match map.get("as") {
+        None => None,
+        Some(v) => Some(v.as_str().map(str::to_string).ok_or((
+            line,
+            format!("as: of {name} must be an image reference (registry.example.com/team/app:1.0)"),
+        ))?),
+    };
+    Ok((name, platforms, rename, line))
 }
 
 /// serde_yaml gives no positions for values, so find the line where a name is written, scanning

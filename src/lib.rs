@@ -18,6 +18,7 @@ pub mod interrupt;
 pub mod inventory;
 pub mod keys;
 pub mod load;
+pub mod local;
 pub mod manifest;
 pub mod mirrors;
 pub mod naming;

@@ -264,6 +264,7 @@ mod tests {
         ImageEntry {
             source: source.into(),
             reference: Reference::parse(source).unwrap(),
+            origin: Default::default(),
             platforms: None,
             own_platforms: false,
             line: 1,

@@ -8,6 +8,7 @@ pub mod cache;
 pub mod compact;
 mod describe;
 mod fetch;
+mod local;
 pub mod patch;
 mod plan;
 pub mod referrers;
@@ -201,6 +202,7 @@ fn resolve_images(
         opts.jobs,
         &opts.referrers,
         inputs.image_key.as_ref(),
+        &inputs.cache,
         progress,
     )?;
     if !resolved.failed.is_empty() && !opts.keep_going {

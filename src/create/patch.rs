@@ -402,6 +402,7 @@ mod tests {
             entry: ImageEntry {
                 source: source.into(),
                 reference: Reference::parse(source).unwrap(),
+                origin: Default::default(),
                 platforms: None,
                 own_platforms: false,
                 line: 1,

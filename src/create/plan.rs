@@ -192,6 +192,7 @@ mod tests {
         let entry = ImageEntry {
             source: name.into(),
             reference: crate::reference::Reference::parse(name).unwrap(),
+            origin: Default::default(),
             platforms: None,
             own_platforms: false,
             line: 1,

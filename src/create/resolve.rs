@@ -5,6 +5,7 @@ use super::referrers::Policy;
 use crate::create::cache::BlobCache;
 use crate::digest::Digest;
 use crate::imagelist::ImageEntry;
+use crate::local::{self, Origin};
 use crate::manifest::MAX_MANIFEST_BYTES_PER_IMAGE;
 use crate::manifest::{self, Descriptor};
 use crate::platform::Platform;
@@ -63,10 +64,93 @@ pub fn resolve(
     registries: &Registries,
     policy: &Policy,
     verify: Option<&crate::cosign::CosignKey>,
+    cache: &BlobCache,
 ) -> Result<ResolvedImage, ResolveError> {
+    if entry.origin != Origin::Registry {
+        return resolve_local(entry, cache, verify.is_some());
+    }
     let r = &entry.reference;
     let client = registries.client(&r.registry)?;
     let top = client.get_manifest(&r.repository, &r.manifest_ref())?;
+    let mut out = walk(entry, top, &Source::Registry(&client))?;
+    add_referrers(&mut out, &client, policy)?;
+    if let Some(key) = verify {
+        check_signature(&out, &client, key)?;
+    }
+    Ok(out)
+}
+
+/// A local source: read (a docker archive's layers gzipped into the cache meanwhile), walked as
+/// a registry image is, and every blob it needs copied into the cache, checked, so that `fetch`
+/// finds them all there.
+fn resolve_local(
+    entry: &ImageEntry,
+    cache: &BlobCache,
+    verify: bool,
+) -> Result<ResolvedImage, ResolveError> {
+    if verify {
+        return Err(invalid(entry, "--verify-images checks cosign signatures in a registry, and a local image has none there; push and sign it first, or leave --verify-images out".into()));
+    }
+    let local_error = |e: local::LocalError| invalid(entry, e.to_string());
+    let img = local::open(&entry.origin, cache).map_err(local_error)?;
+    let mut named = entry.clone();
+    named.reference = local::name(&entry.origin, &entry.reference, &img).map_err(local_error)?;
+    let out = walk(
+        &named,
+        carried(img.top.clone()),
+        &Source::Local(&img, cache),
+    )?;
+    for b in out.blobs.iter().flat_map(|(_, b)| b) {
+        local::copy_blob(&img, &b.digest, b.size, cache).map_err(local_error)?;
+    }
+    Ok(out)
+}
+
+fn carried(m: local::Found) -> Manifest {
+    Manifest {
+        bytes: m.bytes,
+        media_type: m.media_type,
+        digest: m.digest,
+    }
+}
+
+/// Where an image's manifests, and the configs a platform filter reads, come from.
+enum Source<'a> {
+    Registry(&'a crate::registry::RegistryClient),
+    Local(&'a local::LocalImage, &'a BlobCache),
+}
+
+impl Source<'_> {
+    fn manifest(&self, entry: &ImageEntry, d: &Digest) -> Result<Manifest, ResolveError> {
+        match self {
+            Source::Registry(c) => Ok(c.get_manifest(&entry.reference.repository, &d.to_string())?),
+            Source::Local(img, _) => local::manifest(img, d)
+                .map(carried)
+                .map_err(|e| invalid(entry, e.to_string())),
+        }
+    }
+
+    fn small_blob(
+        &self,
+        entry: &ImageEntry,
+        d: &Digest,
+        size: u64,
+    ) -> Result<Vec<u8>, ResolveError> {
+        match self {
+            Source::Registry(c) => fetch_small(entry, c, d, size),
+            Source::Local(img, cache) => {
+                local::copy_blob(img, d, size, *cache)
+                    .map_err(|e| invalid(entry, e.to_string()))?;
+                std::fs::read(cache.path(d))
+                    .map_err(|e| invalid(entry, format!("reading blob {d} back: {e}")))
+            }
+        }
+    }
+}
+
+/// The image's manifests from its top one down: the children an index's platforms select,
+/// and every blob they list.
+fn walk(entry: &ImageEntry, top: Manifest, src: &Source) -> Result<ResolvedImage, ResolveError> {
     let mut out = ResolvedImage {
         entry: entry.clone(),
         top: Manifest {
@@ -83,7 +167,7 @@ pub fn resolve(
     };
     if manifest::is_index(&top.media_type) {
         let mut walk = Walk::new(top.bytes.len());
-        walk_index(&top, entry, registries, 0, &mut out, &mut walk)?;
+        walk_index(&top, entry, src, 0, &mut out, &mut walk)?;
         if let Some(w) = &entry.platforms {
             if !walk.wanted_seen {
                 let idx =
@@ -103,7 +187,7 @@ pub fn resolve(
     } else {
         let blobs = manifest_blobs(&top.bytes, entry)?;
         if let Some(wanted) = &entry.platforms {
-            check_plain_platform(entry, &client, &blobs, wanted)?;
+            check_plain_platform(entry, src, &blobs, wanted)?;
         }
         out.blobs.push((top.digest.clone(), blobs));
         out.children.push(Carried {
@@ -117,10 +201,6 @@ pub fn resolve(
     out.platforms.retain(|p| !p.is_empty());
     out.platforms.dedup();
     out.top = top;
-    add_referrers(&mut out, &client, policy)?;
-    if let Some(key) = verify {
-        check_signature(&out, &client, key)?;
-    }
     Ok(out)
 }
 
@@ -207,7 +287,7 @@ impl Walk {
 fn walk_index(
     index_manifest: &Manifest,
     entry: &ImageEntry,
-    registries: &Registries,
+    src: &Source,
     depth: u32,
     out: &mut ResolvedImage,
     walk: &mut Walk,
@@ -215,8 +295,6 @@ fn walk_index(
     if depth > 3 {
         return Err(invalid(entry, "indexes nested more than 3 deep".into()));
     }
-    let r = &entry.reference;
-    let client = registries.client(&r.registry)?;
     let index =
         manifest::parse_index(&index_manifest.bytes).map_err(|reason| invalid(entry, reason))?;
     let wanted: Option<&[Platform]> = entry.platforms.as_deref();
@@ -231,10 +309,10 @@ fn walk_index(
         {
             continue;
         }
-        let m = client.get_manifest(&r.repository, &child.digest.to_string())?;
+        let m = src.manifest(entry, &child.digest)?;
         check_descriptor(entry, child, &m)?;
         if manifest::is_index(&m.media_type) {
-            walk_index(&m, entry, registries, depth + 1, out, walk)?;
+            walk_index(&m, entry, src, depth + 1, out, walk)?;
             out.nested_indexes.push(Carried { manifest: m });
             continue;
         }
@@ -311,6 +389,7 @@ pub fn resolve_all(
     jobs: usize,
     policy: &Policy,
     verify: Option<&crate::cosign::CosignKey>,
+    cache: &BlobCache,
     progress: &crate::progress::Progress,
 ) -> Result<Resolved, ResolveError> {
     use rayon::prelude::*;
@@ -322,11 +401,11 @@ pub fn resolve_all(
         entries
             .par_iter()
             .map(|e| {
-                let r = resolve(e, registries, policy, verify);
+                let r = resolve(e, registries, policy, verify, cache);
                 if let Ok(img) = &r {
                     progress.line(&format!(
                         "resolved {} -> {}{}",
-                        e.reference,
+                        img.entry.reference,
                         img.top.digest,
                         platform_note(img)
                     ));
@@ -396,7 +475,7 @@ pub fn fill_platforms(images: &mut [ResolvedImage], cache: &BlobCache) {
 /// is kept.
 fn check_plain_platform(
     entry: &ImageEntry,
-    client: &crate::registry::RegistryClient,
+    src: &Source,
     blobs: &[BlobRef],
     wanted: &[Platform],
 ) -> Result<(), ResolveError> {
@@ -406,7 +485,7 @@ fn check_plain_platform(
     else {
         return Ok(());
     };
-    let bytes = fetch_small(entry, client, &config.digest, config.size)?;
+    let bytes = src.small_blob(entry, &config.digest, config.size)?;
     let Some(p) = platform_of_config(&bytes) else {
         return Ok(());
     };

@@ -1,0 +1,41 @@
+//! The blob cache as the store local sources copy into (`crate::local::BlobStore`): a blob
+//! is written to a scratch file in the cache's directory, hashed as it is written, and renamed
+//! to its digest only when it is whole and, where the source named it, has that digest. Then
+//! `fetch` finds it cached and asks no registry for it.
+
+use super::cache::BlobCache;
+use crate::digest::{Digest, HashingWriter};
+use crate::local::BlobStore;
+use std::io::{self, BufWriter, Write};
+
+impl BlobStore for BlobCache {
+    fn has(&self, d: &Digest, size: u64) -> bool {
+        BlobCache::has(self, d, size)
+    }
+
+    fn keep(
+        &self,
+        expected: Option<(&Digest, u64)>,
+        fill: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>,
+    ) -> io::Result<(Digest, u64)> {
+        let scratch = crate::fsutil::PartialFile::scratch(self.dir(), ".local-")?;
+        let mut w = HashingWriter::new(BufWriter::new(scratch.file().try_clone()?));
+        fill(&mut w)?;
+        w.flush()?;
+        let (_, d, n) = w.finish();
+        if let Some((want, size)) = expected {
+            if (&d, n) != (want, size) {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("its bytes are {d} ({n} bytes), not {want} ({size} bytes) as named: the source is damaged"),
+                ));
+            }
+        }
+        // A cache blob appears under its digest by a rename, as a finished download does (the
+        // scratch file's guard then finds nothing left to remove).
+        if !self.has(&d, n) {
+            std::fs::rename(scratch.temp_path(), self.path(&d))?;
+        }
+        Ok((d, n))
+    }
+}
