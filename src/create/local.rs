@@ -6,7 +6,9 @@
 use super::cache::BlobCache;
 use crate::digest::{Digest, HashingWriter};
 use crate::local::BlobStore;
+use std::fs::Permissions;
 use std::io::{self, BufWriter, Write};
+use std::os::unix::fs::PermissionsExt;
 
 impl BlobStore for BlobCache {
     fn has(&self, d: &Digest, size: u64) -> bool {
@@ -34,6 +36,8 @@ impl BlobStore for BlobCache {
         // A cache blob appears under its digest by a rename, as a finished download does (the
         // scratch file's guard then finds nothing left to remove).
         if !self.has(&d, n) {
+            // Readable as a downloaded blob is (a scratch file is private until then).
+            std::fs::set_permissions(scratch.temp_path(), Permissions::from_mode(0o644))?;
             std::fs::rename(scratch.temp_path(), self.path(&d))?;
         }
         Ok((d, n))

@@ -53,6 +53,18 @@ impl CreateSummary {
         let left_out_bytes: u64 = left_out.values().sum();
         CreateSummary {
             images: images.len(),
+            image_digests: images
+                .iter()
+                .map(|i| ImageDigest {
+                    name: i
+                        .entry
+                        .reference
+                        .tagged_name()
+                        .unwrap_or_else(|| i.entry.reference.name()),
+                    digest: i.top.digest.to_string(),
+                    source: format!("{} (line {})", i.entry.source, i.entry.line),
+                })
+                .collect(),
             platforms: images
                 .iter()
                 .flat_map(|i| i.platforms.iter())
@@ -110,6 +122,8 @@ pub struct CreateSummary {
     /// `--dry-run`: nothing was downloaded or written; `bundle_size` and `parts` are estimates.
     pub dry_run: bool,
     pub images: usize,
+    /// Each image's name and manifest digest (what it will have at the target), and its entry.
+    pub image_digests: Vec<ImageDigest>,
     pub platforms: usize,
     /// Manifests, and configs and layers (`blobs`), carried.
     pub contents: crate::format::Contents,
@@ -135,6 +149,13 @@ pub struct CreateSummary {
     pub referrers: Option<String>,
     /// The same, counted by kind (`--json`).
     pub referrer_counts: crate::format::ReferrerCounts,
+}
+
+#[derive(Debug, Default)]
+pub struct ImageDigest {
+    pub name: String,
+    pub digest: String,
+    pub source: String,
 }
 
 /// Every failed image with its line in the list and why; the one error create returns for them.

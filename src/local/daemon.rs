@@ -33,8 +33,8 @@ pub fn socket() -> Result<PathBuf, String> {
 
 /// The image as a docker archive under `scratch`.
 pub fn export(reference: &str, scratch: &ScratchDir) -> Result<PathBuf, LocalError> {
-    let said = |m: String| LocalError::Said(format!("docker-daemon:{reference}: {m}"));
-    let path = socket().map_err(&said)?;
+    let said = LocalError::Said;
+    let path = socket().map_err(said)?;
     let mut conn = UnixStream::connect(&path).map_err(|e| {
         said(format!(
             "cannot reach the Docker Engine at {} ({e}); is it running, and may you use its socket? (DOCKER_HOST=unix:///PATH names another)",

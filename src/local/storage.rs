@@ -19,7 +19,7 @@ pub fn export(
     let found = Command::new("skopeo").arg("--version").output();
     if !found.is_ok_and(|o| o.status.success()) {
         return Err(LocalError::Said(format!(
-            "{source}: reading podman's store needs skopeo on PATH; install it, or `podman save -o FILE {reference}` and list docker-archive:FILE"
+            "reading podman's store needs skopeo on PATH; install it, or `podman save -o FILE {reference}` and list docker-archive:FILE"
         )));
     }
     let out = scratch.path().join("image.tar");
@@ -27,12 +27,34 @@ pub fn export(
         .args(["copy", "--quiet", &source])
         .arg(format!("docker-archive:{}", out.display()))
         .output()
-        .map_err(|e| LocalError::Said(format!("{source}: running skopeo: {e}")))?;
+        .map_err(|e| LocalError::Said(format!("running skopeo: {e}")))?;
     if !o.status.success() {
         return Err(LocalError::Said(format!(
-            "{source}: skopeo could not read it: {}",
-            crate::console::printable(String::from_utf8_lossy(&o.stderr).trim())
+            "skopeo could not read it from the store: {}",
+            crate::console::printable(&skopeo_message(&String::from_utf8_lossy(&o.stderr)))
         )));
     }
     Ok(out)
+}
+
+/// The message of skopeo's fatal log line (`time=… level=fatal msg="…"`), else its output.
+fn skopeo_message(stderr: &str) -> String {
+    let text = stderr.trim();
+    match text.split_once("msg=\"") {
+        Some((_, m)) => m.strip_suffix('"').unwrap_or(m).replace("\\\"", "\""),
+        None => text.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn skopeos_fatal_line_is_cut_to_its_message() {
+        let line = r#"time="2026-12-06T10:34:16Z" level=fatal msg="initializing source x: reference \"y\" does not resolve""#;
+        assert_eq!(
+            super::skopeo_message(line),
+            r#"initializing source x: reference "y" does not resolve"#
+        );
+        assert_eq!(super::skopeo_message(" no log\n"), "no log");
+    }
 }

@@ -307,6 +307,11 @@ fn carriage_line(c: &crate::format::Carriage) -> String {
 impl fmt::Display for CreateSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "images:          {}", self.images)?;
+        // Reviewed before a long pull: each image's name and the digest it will have there.
+        for i in self.image_digests.iter().filter(|_| self.dry_run) {
+            let p = crate::console::printable;
+            writeln!(f, "  {} {} from {}", p(&i.name), i.digest, p(&i.source))?;
+        }
         writeln!(f, "platforms:       {}", self.platforms)?;
         if let Some(r) = &self.referrers {
             writeln!(f, "referrers:       {r}")?;
