@@ -8,6 +8,7 @@ mod create;
 mod delta;
 mod hostile;
 mod load;
+mod local_sources;
 mod mirrors;
 mod patch;
 mod prune;
