@@ -93,7 +93,7 @@ mod tests {
 
     #[test]
     fn the_stream_is_pgzips_however_it_is_written() {
-        let raw: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251 ^ i / 7) as u8).collect();
+        let raw: Vec<u8> = (0..3_000_000u32).map(|i| ((i % 251) ^ (i / 7)) as u8).collect();
         let mut w = PgzipWriter::new(Vec::new()).unwrap();
         for piece in raw.chunks(70_000) {
             w.write_all(piece).unwrap();
