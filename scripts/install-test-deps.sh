@@ -2,7 +2,7 @@
 # Installs what the tests and the demo use, from Debian packages, when it is missing:
 # the distribution registry, skopeo (independent client), zstd and tar (standard readers of the
 # bundle), openssl (independent signature check), podman and containerd (independent loaders of
-# docker-archive output), umoci (OCI layouts), GNU time (the peak RSS of a bundle process in the attack tests), pigz, Go
+# docker-archive output; podman's Docker-compatible API is the docker-daemon: tests' engine), umoci (OCI layouts), GNU time (the peak RSS of a bundle process in the attack tests), pigz, Go
 # 1.19 (golang-go: the judge of gzip-exact's `go` encoder, whose gzip must match Go's byte for byte).
 set -euo pipefail
 

@@ -308,6 +308,87 @@ mod tests {
         assert!(e.contains("no image tagged localhost/a:2"), "{e}");
     }
 
+    /// Blobs kept in memory, as the cache keeps them on disk.
+    #[derive(Default)]
+    struct Memory(std::sync::Mutex<HashMap<Digest, Vec<u8>>>);
+
+    impl BlobStore for Memory {
+        fn has(&self, d: &Digest, _: u64) -> bool {
+            self.0.lock().unwrap().contains_key(d)
+        }
+        fn keep(
+            &self,
+            _: Option<(&Digest, u64)>,
+            fill: &mut dyn FnMut(&mut dyn std::io::Write) -> io::Result<()>,
+        ) -> io::Result<(Digest, u64)> {
+            let mut bytes = Vec::new();
+            fill(&mut bytes)?;
+            let d = Digest::of(&bytes);
+            let n = bytes.len() as u64;
+            self.0.lock().unwrap().insert(d.clone(), bytes);
+            Ok((d, n))
+        }
+    }
+
+    /// An archive as Docker 25+ writes it: an OCI layout whose manifest.json points into blobs/.
+    fn docker25(layer_member: &[u8], diff_id: &Digest) -> tempfile::NamedTempFile {
+        let config = format!(
+            r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":["{diff_id}"]}}}}"#
+        );
+        let (c, l) = (Digest::of(config.as_bytes()), Digest::of(layer_member));
+        let listing = format!(
+            r#"[{{"Config":"{}","RepoTags":["app:1"],"Layers":["{}"]}}]"#,
+            c.layout_path(),
+            l.layout_path()
+        );
+        let mut b = tar::Builder::new(Vec::new());
+        let mut add = |path: &str, data: &[u8]| {
+            let mut h = tar::Header::new_ustar();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            b.append_data(&mut h, path, data).unwrap();
+        };
+        add("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#);
+        add(&c.layout_path(), config.as_bytes());
+        add(&l.layout_path(), layer_member);
+        add("manifest.json", listing.as_bytes());
+        let f = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(f.path(), b.into_inner().unwrap()).unwrap();
+        f
+    }
+
+    #[test]
+    fn a_docker_25_archive_is_read_and_a_compressed_layer_gzipped_again_as_skopeo_does() {
+        let tar: Vec<u8> = (0..300_000u32)
+            .flat_map(|i| (i % 1000).to_le_bytes())
+            .collect();
+        let diff_id = Digest::of(&tar);
+        let gz = gzip_exact::klauspost::pgzip(&tar, -1).unwrap();
+        let mut other = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        std::io::Write::write_all(&mut other, &tar).unwrap();
+        let other = other.finish().unwrap();
+        for member in [&tar, &other] {
+            let file = docker25(member, &diff_id);
+            let store = Memory::default();
+            let img = convert(file.path(), Some("docker.io/library/app:1"), &store).unwrap();
+            assert_eq!(img.names, ["app:1"]);
+            let m = crate::manifest::parse_manifest(&img.top.bytes).unwrap();
+            assert_eq!(m.layers[0].digest, Digest::of(&gz));
+            assert_eq!(store.0.lock().unwrap()[&m.layers[0].digest], gz);
+            assert_eq!(img.top.digest, Digest::of(&img.top.bytes));
+        }
+        // A layer that is not what the config says is refused, naming it.
+        let file = docker25(&tar[1..], &diff_id);
+        let e = convert(file.path(), None, &Memory::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("the archive is damaged") && e.contains("blobs/sha256/"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn links_are_followed_from_the_archives_root_and_bounded() {
         let mut m = HashMap::new();

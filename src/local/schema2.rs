@@ -5,6 +5,7 @@
 //! the manifest with Go's encoding/json. Pure.
 
 use crate::digest::Digest;
+use gzip_exact::klauspost::{PGZIP_BLOCK, PGZIP_TAIL};
 use gzip_exact::Encoder;
 use std::io::{self, Write};
 
@@ -36,34 +37,76 @@ pub fn manifest(config: (&Digest, u64), layers: &[(Digest, u64)]) -> Vec<u8> {
 }
 
 /// A gzip stream as pgzip writes it at its default level (no name; Go's zero time as mtime).
+/// pgzip's blocks depend only on the 16 KiB of input before them, so a batch of blocks is
+/// compressed on every core, as pgzip itself does, and written in order.
 pub struct PgzipWriter<W: Write> {
     out: W,
-    encoder: gzip_exact::klauspost::Pgzip,
+    /// Input not compressed yet: less than a batch.
+    pending: Vec<u8>,
+    /// The end of the last block compressed, which primes the next.
+    tail: Option<Vec<u8>>,
     crc: crc32fast::Hasher,
     len: u64,
-    buf: Vec<u8>,
+}
+
+/// Whole blocks compressed at once.
+fn batch() -> usize {
+    PGZIP_BLOCK * rayon::current_num_threads().clamp(1, 16)
 }
 
 impl<W: Write> PgzipWriter<W> {
     pub fn new(mut out: W) -> io::Result<PgzipWriter<W>> {
-        let encoder = gzip_exact::klauspost::Pgzip::new(PGZIP_DEFAULT_IS)
-            .ok_or_else(|| io::Error::other("pgzip's default level has no encoder"))?;
         out.write_all(&[0x1f, 0x8b, 8, 0])?;
         out.write_all(&gzip_exact::klauspost::PGZIP_MTIME)?;
         out.write_all(&[gzip_exact::gzip::xfl(PGZIP_DEFAULT), 255])?;
         Ok(PgzipWriter {
             out,
-            encoder,
+            pending: Vec::new(),
+            tail: None,
             crc: crc32fast::Hasher::new(),
             len: 0,
-            buf: Vec::new(),
         })
+    }
+
+    /// Compress the whole blocks of `pending` (never the last block of the stream: a whole
+    /// block is compressed unclosed, and the stream ends with the block after it, perhaps
+    /// empty, as pgzip's Close does).
+    fn compress_whole_blocks(&mut self) -> io::Result<()> {
+        use rayon::prelude::*;
+        let whole = self.pending.len() / PGZIP_BLOCK * PGZIP_BLOCK;
+        if whole == 0 {
+            return Ok(());
+        }
+        let blocks: Vec<&[u8]> = self.pending[..whole].chunks(PGZIP_BLOCK).collect();
+        let first_tail = self.tail.take();
+        let outputs: Vec<Vec<u8>> = (0..blocks.len())
+            .into_par_iter()
+            .map(|i| {
+                let tail = match i {
+                    0 => first_tail.clone(),
+                    _ => Some(blocks[i - 1][PGZIP_BLOCK - PGZIP_TAIL..].to_vec()),
+                };
+                let mut out = Vec::new();
+                encoder(tail)?.write(blocks[i], &mut out);
+                Ok(out)
+            })
+            .collect::<io::Result<_>>()?;
+        for o in outputs {
+            self.out.write_all(&o)?;
+        }
+        self.tail = Some(self.pending[whole - PGZIP_TAIL..whole].to_vec());
+        self.pending.drain(..whole);
+        Ok(())
     }
 
     /// Ends the stream (last block, CRC-32 and size) and hands back the writer.
     pub fn finish(mut self) -> io::Result<W> {
-        self.encoder.finish(&mut self.buf);
-        self.out.write_all(&self.buf)?;
+        self.compress_whole_blocks()?;
+        let mut last = encoder(self.tail.take())?;
+        let mut out = Vec::new();
+        last.write(&self.pending, &mut out);
+        last.finish(&mut out);
+        self.out.write_all(&out)?;
         self.out
             .write_all(&self.crc.clone().finalize().to_le_bytes())?;
         // The gzip trailer holds the size modulo 2^32.
@@ -72,13 +115,20 @@ impl<W: Write> PgzipWriter<W> {
     }
 }
 
+/// pgzip's encoder for one block, primed with the end of the block before.
+fn encoder(tail: Option<Vec<u8>>) -> io::Result<gzip_exact::klauspost::Pgzip> {
+    gzip_exact::klauspost::Pgzip::resume(PGZIP_DEFAULT_IS, tail)
+        .ok_or_else(|| io::Error::other("pgzip's default level has no encoder"))
+}
+
 impl<W: Write> Write for PgzipWriter<W> {
     fn write(&mut self, raw: &[u8]) -> io::Result<usize> {
         self.crc.update(raw);
         self.len += raw.len() as u64;
-        self.encoder.write(raw, &mut self.buf);
-        self.out.write_all(&self.buf)?;
-        self.buf.clear();
+        self.pending.extend_from_slice(raw);
+        if self.pending.len() >= batch() {
+            self.compress_whole_blocks()?;
+        }
         Ok(raw.len())
     }
 
@@ -93,7 +143,9 @@ mod tests {
 
     #[test]
     fn the_stream_is_pgzips_however_it_is_written() {
-        let raw: Vec<u8> = (0..3_000_000u32).map(|i| ((i % 251) ^ (i / 7)) as u8).collect();
+        let raw: Vec<u8> = (0..3_000_000u32)
+            .map(|i| ((i % 251) ^ (i / 7)) as u8)
+            .collect();
         let mut w = PgzipWriter::new(Vec::new()).unwrap();
         for piece in raw.chunks(70_000) {
             w.write_all(piece).unwrap();
