@@ -42,4 +42,22 @@ impl BlobStore for BlobCache {
         }
         Ok((d, n))
     }
+
+    fn made_from(&self, diff_id: &Digest) -> Option<(Digest, u64)> {
+        let note = std::fs::read_to_string(self.packed_dir(MADE).ok()?.join(diff_id.hex())).ok()?;
+        let (d, n) = note.trim().split_once(' ')?;
+        let made = (d.parse().ok()?, n.parse().ok()?);
+        self.has(&made.0, made.1).then_some(made)
+    }
+
+    fn remember(&self, diff_id: &Digest, (d, n): &(Digest, u64)) {
+        if let Ok(dir) = self.packed_dir(MADE) {
+            let note = format!("{d} {n}\n");
+            let _ = crate::fsutil::write_file(&dir.join(diff_id.hex()), note.as_bytes(), false);
+        }
+    }
 }
+
+/// The cache's notes of which gzipped layer a docker archive's tar became (by diff_id), kept
+/// with `--compact`'s files (pruned with them) and never trusted beyond a blob the cache holds.
+const MADE: &str = "pgzip-of-tar";

@@ -165,7 +165,15 @@ fn gzip_layer(
     f.seek(SeekFrom::Start(offset))
         .map_err(|e| at(e.to_string()))?;
     let mut raw = uncompressed(BufReader::new(f.take(size))).map_err(|e| at(e.to_string()))?;
-    store
+    if let Some(made) = store.made_from(diff_id) {
+        // Still read and checked: the archive must hold the layer its config names.
+        let (got, _) = crate::digest::hash_reader(raw).map_err(|e| at(e.to_string()))?;
+        return match got == *diff_id {
+            true => Ok(made),
+            false => Err(at(damaged(&got, diff_id))),
+        };
+    }
+    let made = store
         .keep(None, &mut |w| {
             let mut tar = HashingWriter::new(PgzipWriter::new(w)?);
             io::copy(&mut raw, &mut tar)?;
@@ -173,14 +181,18 @@ fn gzip_layer(
             if got != *diff_id {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,
-                    format!(
-                        "its tar is {got}, but the config says {diff_id}: the archive is damaged"
-                    ),
+                    damaged(&got, diff_id),
                 ));
             }
             gz.finish().map(|_| ())
         })
-        .map_err(|e| at(e.to_string()))
+        .map_err(|e| at(e.to_string()))?;
+    store.remember(diff_id, &made);
+    Ok(made)
+}
+
+fn damaged(got: &Digest, diff_id: &Digest) -> String {
+    format!("its tar is {got}, but the config says {diff_id}: the archive is damaged")
 }
 
 /// A layer as containers/image reads it from an archive: decompressed if it is gzip or zstd.

@@ -18,6 +18,13 @@ pub trait BlobStore: Sync {
         expected: Option<(&Digest, u64)>,
         fill: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>,
     ) -> io::Result<(Digest, u64)>;
+    /// The gzipped layer an earlier run made of the tar `diff_id`, if it is still held: a
+    /// docker archive is then not compressed again (after `--dry-run`, or for the next release).
+    fn made_from(&self, _diff_id: &Digest) -> Option<(Digest, u64)> {
+        None
+    }
+    /// Note what `diff_id` was gzipped to (best effort: a note not written costs time only).
+    fn remember(&self, _diff_id: &Digest, _made: &(Digest, u64)) {}
 }
 
 #[derive(Debug, thiserror::Error)]
