@@ -9,11 +9,16 @@ use std::process::{Child, Command, Stdio};
 
 /// What `create --dry-run` announced: (name, digest, the entry's line) per image.
 fn announced(list: &Path) -> Vec<(String, String, usize)> {
+    announced_with(list, &["--no-cache"])
+}
+
+fn announced_with(list: &Path, extra: &[&str]) -> Vec<(String, String, usize)> {
     let o = bundle!(
-        "create {} --dry-run -o {} --no-cache",
+        "create {} --dry-run -o {}",
         list,
         list.with_extension("bundle")
     )
+    .args(extra)
     .run();
     assert_ok!(o);
     let out = String::from_utf8_lossy(&o.stdout);
@@ -57,6 +62,13 @@ fn create_and_load(work: &Path, list: &Path, extra: &[&str]) -> Registry {
     let out = work.join("local.bundle");
     let o = bundle!("create {} -o {} --key {}", list, out, key)
         .args(extra)
+        .args(match extra.contains(&"--no-cache") {
+            true => vec![],
+            false => vec![
+                "--cache-dir".to_string(),
+                work.join("cache").display().to_string(),
+            ],
+        })
         .run();
     assert_ok!(o);
     let reg = Registry::start();
@@ -192,6 +204,13 @@ fn a_docker_archive_and_podmans_store_load_with_the_digests_dry_run_announced() 
         );
     }
     let reg = create_and_load(w, &list, &[]);
+    // The cache noted what each tar became: the next run compresses nothing and agrees.
+    let notes = std::fs::read_dir(w.join("cache/packed/pgzip-of-tar"))
+        .unwrap()
+        .count();
+    assert_eq!(notes, 3, "the base layer and each app's own");
+    let cache = w.join("cache").display().to_string();
+    assert_eq!(announced_with(&list, &["--cache-dir", &cache]), rows);
     for (name, line) in [
         ("team/app1:1.0", 2),
         ("team/app2:1.0", 3),
@@ -286,9 +305,14 @@ fn an_image_of_the_docker_engine_api_loads_with_its_announced_digest() {
     assert_eq!(announced, digest_of_line(3), "{out}");
     let (key, public) = keypair(w);
     let bundle_file = w.join("engine.bundle");
-    let o = bundle!("create {} -o {} --key {}", list, bundle_file, key)
-        .env("DOCKER_HOST", &host)
-        .run();
+    let o = bundle!(
+        "create {} -o {} --key {} --no-cache",
+        list,
+        bundle_file,
+        key
+    )
+    .env("DOCKER_HOST", &host)
+    .run();
     assert_ok!(o);
     let reg = Registry::start();
     assert_ok!(load(&bundle_file, &public, &reg.target()).run());
@@ -348,7 +372,7 @@ fn a_missing_layout_a_damaged_archive_or_a_wrong_ref_is_named_and_nothing_is_wri
     ];
     for (entry, said) in cases {
         let list = write_list(w, &format!("images:\n  - oci:lay:1.0\n  - {entry}\n"));
-        let o = bundle!("create {} -o {} --key {}", list, out, key).run();
+        let o = bundle!("create {} -o {} --key {} --no-cache", list, out, key).run();
         let e = String::from_utf8_lossy(&o.stderr).to_string();
         assert_eq!(o.status.code(), Some(1), "{entry}: {e}");
         assert!(
