@@ -1,6 +1,7 @@
 //! The image list a user hands to `bundle create`: YAML (documented in docs/CLI.md) or a plain
 //! text file with one reference per line. Every error names the file and the line.
 
+use crate::apps::{ChartEntry, FileEntry};
 use crate::platform::Platform;
 use crate::reference::Reference;
 use crate::registry::RegistryConfig;
@@ -12,6 +13,10 @@ use std::path::{Path, PathBuf};
 pub struct ImageList {
     pub images: Vec<ImageEntry>,
     pub registries: BTreeMap<String, RegistryConfig>,
+    /// Helm charts (`charts:`), whose images are found when they are fetched.
+    pub charts: Vec<ChartEntry>,
+    /// Files (`files:`).
+    pub files: Vec<FileEntry>,
     /// One reference per line: no `registries:` section to point people at.
     pub plain_text: bool,
     /// What is odd but not wrong (`FILE:LINE: ...`): a `registries:` key no image comes from.
@@ -54,7 +59,7 @@ pub enum ImageListError {
         more: usize,
     },
     #[error(
-        "{path}: the image list names no images; add an `images:` list or one reference per line"
+        "{path}: the image list names no images, charts or files; add an `images:` list or one reference per line"
     )]
     NoImages { path: PathBuf },
 }
@@ -105,6 +110,10 @@ struct YamlList {
     images: Vec<serde_yaml::Value>,
     #[serde(default)]
     registries: BTreeMap<String, RegistryConfig>,
+    #[serde(default)]
+    charts: Vec<serde_yaml::Value>,
+    #[serde(default)]
+    files: Vec<serde_yaml::Value>,
 }
 
 pub fn load(path: &Path) -> Result<ImageList, ImageListError> {
@@ -136,7 +145,7 @@ pub fn parse(text: &str, path: &Path) -> Result<ImageList, ImageListError> {
         true => parse_yaml(text, path, &err)?,
         false => parse_plain(text, path)?,
     };
-    if list.images.is_empty() {
+    if list.images.is_empty() && list.charts.is_empty() && list.files.is_empty() {
         return Err(ImageListError::NoImages {
             path: path.to_path_buf(),
         });
@@ -173,6 +182,8 @@ fn parse_plain(text: &str, path: &Path) -> Result<ImageList, ImageListError> {
     Ok(ImageList {
         images,
         registries: BTreeMap::new(),
+        charts: Vec::new(),
+        files: Vec::new(),
         plain_text: true,
         warnings: Vec::new(),
     })
@@ -197,6 +208,8 @@ fn parse_yaml(text: &str, path: &Path, err: SyntaxError) -> Result<ImageList, Im
             platforms: None,
             images: serde_yaml::from_str(text).map_err(yaml_err)?,
             registries: BTreeMap::new(),
+            charts: Vec::new(),
+            files: Vec::new(),
         }
     } else {
         serde_yaml::from_str(text).map_err(yaml_err)?
@@ -225,20 +238,27 @@ fn parse_yaml(text: &str, path: &Path, err: SyntaxError) -> Result<ImageList, Im
             Err((line, m)) => mistakes.add(line, m),
         }
     }
+    let base = path.parent().unwrap_or(Path::new("."));
+    let charts = app_entries(text, doc.charts, "charts:", &mut mistakes, |v, l| {
+        crate::apps::chart_entry(v, base, l)
+    });
+    let files = app_entries(text, doc.files, "files:", &mut mistakes, |v, l| {
+        crate::apps::file_entry(v, base, l)
+    });
+    let mut hosts = hosts_of(&images, &charts, &files);
+    hosts.sort();
+    hosts.dedup();
     let mut registries = BTreeMap::new();
     let mut warnings = Vec::new();
     for (key, cfg) in doc.registries {
         let line = line_of(text, &key, &mut 0);
         match registry_key(&key, cfg) {
             Ok((host, cfg)) => {
-                if !images
-                    .iter()
-                    .any(|i: &ImageEntry| i.reference.registry == host)
-                {
+                if !hosts.contains(&host) {
                     warnings.push(format!(
                         "{}:{line}: registries: {key} matches no image of the list (they come from {}); check its spelling and port",
                         path.display(),
-                        registries_of(&images)
+                        hosts.join(", ")
                     ));
                 }
                 registries.insert(host, cfg);
@@ -250,6 +270,8 @@ fn parse_yaml(text: &str, path: &Path, err: SyntaxError) -> Result<ImageList, Im
     Ok(ImageList {
         images,
         registries,
+        charts,
+        files,
         plain_text: false,
         warnings,
     })
@@ -274,14 +296,61 @@ fn registry_key(key: &str, mut cfg: RegistryConfig) -> Result<(String, RegistryC
     Ok((host, cfg))
 }
 
-fn registries_of(images: &[ImageEntry]) -> String {
-    let mut hosts: Vec<&str> = images
+/// The hosts the list reaches: its images' registries, its charts' repositories and
+/// registries, its files' URLs' hosts.
+fn hosts_of(images: &[ImageEntry], charts: &[ChartEntry], files: &[FileEntry]) -> Vec<String> {
+    let url_host = |u: &str| {
+        url::Url::parse(u).ok().and_then(|u| {
+            let host = u.host_str()?.to_string();
+            Some(u.port().map_or(host.clone(), |p| format!("{host}:{p}")))
+        })
+    };
+    let chart_host = |c: &ChartEntry| match (&c.repo, c.oci_name()) {
+        (Some(r), _) => url_host(r),
+        (None, Some(n)) => n.split('/').next().map(str::to_string),
+        _ => None,
+    };
+    let file_host = |f: &FileEntry| match &f.from {
+        crate::apps::FileSource::Url { url, .. } => url_host(url),
+        crate::apps::FileSource::Path(_) => None,
+    };
+    images
         .iter()
-        .map(|i| i.reference.registry.as_str())
-        .collect();
-    hosts.sort();
-    hosts.dedup();
-    hosts.join(", ")
+        .map(|i| i.reference.registry.clone())
+        .chain(charts.iter().filter_map(chart_host))
+        .chain(files.iter().filter_map(file_host))
+        .collect()
+}
+
+/// The entries of `charts:` or `files:`, each checked by `check` with its line; mistakes are
+/// collected with the others.
+fn app_entries<T>(
+    text: &str,
+    items: Vec<serde_yaml::Value>,
+    section: &str,
+    mistakes: &mut Mistakes,
+    check: impl Fn(serde_yaml::Value, usize) -> Result<T, String>,
+) -> Vec<T> {
+    let mut from = text.find(&format!("\n{section}")).unwrap_or(0);
+    let mut out = Vec::new();
+    for item in items {
+        let line = entry_line(text, &item, &mut from);
+        match check(item, line) {
+            Ok(e) => out.push(e),
+            Err(m) => mistakes.add(line, m),
+        }
+    }
+    out
+}
+
+/// The line of a mapping entry: where its first value is written.
+fn entry_line(text: &str, item: &serde_yaml::Value, from: &mut usize) -> usize {
+    let first = item
+        .as_mapping()
+        .and_then(|m| m.values().next())
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| "- ".into());
+    line_of(text, &first, from)
 }
 
 /// A reference that does not parse; one that ran into the next line is an indentation slip.
