@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 pub struct ImageList {
     pub images: Vec<ImageEntry>,
     pub registries: BTreeMap<String, RegistryConfig>,
+    /// The list's `platforms:`, for images that name none (those its charts use, too).
+    pub platforms: Option<Vec<Platform>>,
     /// Helm charts (`charts:`), whose images are found when they are fetched.
     pub charts: Vec<ChartEntry>,
     /// Files (`files:`).
@@ -36,6 +38,18 @@ pub struct ImageEntry {
     /// The entry names its own platforms (which then beat `--platform`).
     pub own_platforms: bool,
     pub line: usize,
+    /// Where an entry the list does not name was found (a chart's values, a rendered file).
+    pub found: Option<String>,
+}
+
+impl ImageEntry {
+    /// Where the entry comes from, for messages: `line 3`, or where a chart names the image.
+    pub fn whence(&self) -> String {
+        match &self.found {
+            Some(f) => f.clone(),
+            None => format!("line {}", self.line),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -174,6 +188,7 @@ fn parse_plain(text: &str, path: &Path) -> Result<ImageList, ImageListError> {
                 platforms: None,
                 own_platforms: false,
                 line: i + 1,
+                found: None,
             }),
             Err(e) => mistakes.add(i + 1, e.to_string()),
         }
@@ -182,6 +197,7 @@ fn parse_plain(text: &str, path: &Path) -> Result<ImageList, ImageListError> {
     Ok(ImageList {
         images,
         registries: BTreeMap::new(),
+        platforms: None,
         charts: Vec::new(),
         files: Vec::new(),
         plain_text: true,
@@ -231,6 +247,7 @@ fn parse_yaml(text: &str, path: &Path, err: SyntaxError) -> Result<ImageList, Im
                     own_platforms: platforms.is_some(),
                     platforms: platforms.or_else(|| doc.platforms.clone()),
                     line,
+                    found: None,
                 })
             });
         match entry {
@@ -270,6 +287,7 @@ fn parse_yaml(text: &str, path: &Path, err: SyntaxError) -> Result<ImageList, Im
     Ok(ImageList {
         images,
         registries,
+        platforms: doc.platforms,
         charts,
         files,
         plain_text: false,

@@ -3,6 +3,7 @@
 
 pub mod apps;
 pub mod causes;
+pub mod charts;
 pub mod cli;
 pub mod config;
 pub mod console;

@@ -145,6 +145,7 @@ fn image_record(img: &ResolvedImage) -> ImageRecord {
             .collect(),
         complete: img.complete,
         referrers: img.referrers.iter().map(|r| r.record.clone()).collect(),
+        carries: img.carries.clone(),
     }
 }
 
@@ -267,6 +268,7 @@ mod tests {
             platforms: None,
             own_platforms: false,
             line: 1,
+            found: None,
         }
     }
 
@@ -284,6 +286,7 @@ mod tests {
             complete: true,
             blobs: vec![(m.digest, blobs)],
             referrers: Vec::new(),
+            carries: Default::default(),
         }
     }
 
@@ -328,6 +331,7 @@ mod tests {
                 manifest: sig,
                 record,
             }],
+            carries: Default::default(),
         }
     }
 

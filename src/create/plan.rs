@@ -195,6 +195,7 @@ mod tests {
             platforms: None,
             own_platforms: false,
             line: 1,
+            found: None,
         };
         ResolvedImage {
             entry,
@@ -209,6 +210,7 @@ mod tests {
             complete: true,
             blobs: vec![(d(200), blobs)],
             referrers: Vec::new(),
+            carries: Default::default(),
         }
     }
 

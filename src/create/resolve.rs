@@ -36,6 +36,8 @@ pub struct ResolvedImage {
     pub blobs: Vec<(Digest, Vec<BlobRef>)>,
     /// Signatures, attestations, SBOMs: what refers to the manifests carried.
     pub referrers: Vec<super::referrers::Found>,
+    /// A chart, a file, or where an image the list does not name was found.
+    pub carries: crate::format::Carries,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +58,28 @@ pub enum ResolveError {
         wanted: String,
         available: String,
     },
+}
+
+/// A single manifest made here (a chart or file artifact) whose blobs are in the cache.
+pub fn artifact(
+    entry: ImageEntry,
+    manifest: Manifest,
+    blobs: Vec<BlobRef>,
+    carries: crate::format::Carries,
+) -> ResolvedImage {
+    ResolvedImage {
+        entry,
+        top: manifest.clone(),
+        children: vec![Carried {
+            manifest: manifest.clone(),
+        }],
+        nested_indexes: Vec::new(),
+        platforms: Vec::new(),
+        complete: true,
+        blobs: vec![(manifest.digest, blobs)],
+        referrers: Vec::new(),
+        carries,
+    }
 }
 
 pub fn resolve(
@@ -80,6 +104,10 @@ pub fn resolve(
         complete: true,
         blobs: Vec::new(),
         referrers: Vec::new(),
+        carries: crate::format::Carries {
+            found: entry.found.clone(),
+            ..Default::default()
+        },
     };
     if manifest::is_index(&top.media_type) {
         let mut walk = Walk::new(top.bytes.len());
@@ -345,7 +373,7 @@ pub fn resolve_all(
             Ok(img) if seen.insert(img.entry.reference.to_string()) => out.images.push(img),
             Ok(_) => {}
             Err(e) => out.failed.push((
-                format!("{} (line {})", entry.source, entry.line),
+                format!("{} ({})", entry.source, entry.whence()),
                 e.to_string(),
             )),
         }

@@ -108,6 +108,38 @@ impl<'a> Prepared<'a> {
     }
 }
 
+/// The plan without charts and files when a target takes images only (said in one line);
+/// an error when nothing is left.
+pub(super) fn what_targets_take(
+    opts: &LoadOptions,
+    plan: Vec<PlannedImage>,
+) -> Result<Vec<PlannedImage>> {
+    let Some(t) = opts.targets.iter().find(|t| !t.takes_artifacts()) else {
+        return Ok(plan);
+    };
+    let (apps, images): (Vec<_>, Vec<_>) = plan
+        .into_iter()
+        .partition(|p| p.record.carries.chart.is_some() || p.record.carries.file.is_some());
+    if apps.is_empty() {
+        return Ok(images);
+    }
+    let names: Vec<&str> = apps.iter().map(|p| p.record.reference.as_str()).collect();
+    if images.is_empty() {
+        bail!(
+            "--to {}: it takes images only, and the chosen ones are charts and files ({}); load them into a registry or an OCI layout",
+            t.kind(),
+            names.join(", ")
+        );
+    }
+    crate::console::line(format!(
+        "note: {} charts and files left out ({}): --to {} takes images only; load them into a registry or an OCI layout in a run of their own",
+        apps.len(),
+        names.join(", "),
+        t.kind()
+    ));
+    Ok(images)
+}
+
 fn open_targets(opts: &LoadOptions) -> Result<Vec<Box<dyn Target>>> {
     opts.targets
         .iter()

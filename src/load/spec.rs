@@ -51,6 +51,25 @@ pub enum TargetSpec {
     ContainersStorage(Option<StorageSpec>),
 }
 
+impl TargetSpec {
+    /// Whether charts and files (OCI artifacts that are no image) can go here: a registry
+    /// and an OCI layout take any artifact; image stores and archives take images only.
+    pub fn takes_artifacts(&self) -> bool {
+        matches!(self, TargetSpec::Registry { .. } | TargetSpec::Oci { .. })
+    }
+
+    /// The target's kind as `--to` spells it, for messages.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            TargetSpec::Registry { .. } => "registry://",
+            TargetSpec::Oci { .. } => "oci:",
+            TargetSpec::DockerArchive { .. } => "docker-archive:",
+            TargetSpec::Containerd { .. } => "containerd",
+            TargetSpec::ContainersStorage(_) => "containers-storage",
+        }
+    }
+}
+
 impl std::str::FromStr for TargetSpec {
     type Err = anyhow::Error;
     fn from_str(s: &str) -> Result<Self> {

@@ -23,8 +23,15 @@ impl WebClient {
     /// The body of `url`, refused past `max` bytes (an index or a chart is not allowed to fill
     /// memory).
     pub fn get(&self, url: &str, max: u64) -> Result<Vec<u8>, RegistryError> {
-        self.retry.run(|| match self.attempt(url, max) {
-            Ok(body) => Step::Done(Ok(body)),
+        let resp = self.open(url)?;
+        self.body(url, resp, max)
+    }
+
+    /// The answer to a GET of `url`, once its headers say success (asked again while the host
+    /// is unreachable or busy); its body is the caller's to read.
+    pub fn open(&self, url: &str) -> Result<reqwest::blocking::Response, RegistryError> {
+        self.retry.run(|| match self.attempt(url) {
+            Ok(resp) => Step::Done(Ok(resp)),
             Err(e) if transient(&e) => Step::Retry {
                 last: Err(e),
                 after: None,
@@ -33,7 +40,7 @@ impl WebClient {
         })
     }
 
-    fn attempt(&self, url: &str, max: u64) -> Result<Vec<u8>, RegistryError> {
+    fn attempt(&self, url: &str) -> Result<reqwest::blocking::Response, RegistryError> {
         let mut at = url::Url::parse(url).map_err(|e| self.protocol(url, e.to_string()))?;
         let origin = at.origin();
         for _ in 0..=MAX_REDIRECTS {
@@ -57,7 +64,7 @@ impl WebClient {
             if !status.is_success() {
                 return Err(self.status(url, status.as_u16()));
             }
-            return self.body(url, resp, max);
+            return Ok(resp);
         }
         Err(self.protocol(url, format!("more than {MAX_REDIRECTS} redirects")))
     }

@@ -363,8 +363,21 @@ impl fmt::Display for CreateSummary {
 }
 
 impl CreateSummary {
-    /// The end of a `--dry-run` summary: what the bundle would come to.
+    /// The end of a `--dry-run` summary: what the bundle would come to, and each thing it
+    /// would carry with where it came from.
     fn fmt_estimate(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "carried:")?;
+        for c in &self.carried {
+            writeln!(
+                f,
+                "  {:<5} {}  {}  {}  ({})",
+                c.kind,
+                c.reference,
+                c.digest,
+                HumanBytes(c.bytes),
+                crate::console::printable(&c.found)
+            )?;
+        }
         writeln!(
             f,
             "saved by dedup:  {}",
