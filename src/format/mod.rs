@@ -350,6 +350,13 @@ pub struct ImageRecord {
     pub carries: Carries,
 }
 
+impl Carries {
+    /// An image, not a chart or a file: what runtimes pull and image stores take.
+    pub fn is_image(&self) -> bool {
+        self.chart.is_none() && self.file.is_none()
+    }
+}
+
 /// What an image record stands for besides its manifests (docs/FORMAT.md): all absent for an
 /// image the list names.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

@@ -117,9 +117,8 @@ pub(super) fn what_targets_take(
     let Some(t) = opts.targets.iter().find(|t| !t.takes_artifacts()) else {
         return Ok(plan);
     };
-    let (apps, images): (Vec<_>, Vec<_>) = plan
-        .into_iter()
-        .partition(|p| p.record.carries.chart.is_some() || p.record.carries.file.is_some());
+    let (images, apps): (Vec<_>, Vec<_>) =
+        plan.into_iter().partition(|p| p.record.carries.is_image());
     if apps.is_empty() {
         return Ok(images);
     }

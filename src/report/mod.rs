@@ -362,6 +362,39 @@ impl fmt::Display for CreateSummary {
     }
 }
 
+/// What an inspected entry is besides an image: a chart and the images found in it, a file,
+/// or where an image was found. From the bundle: printable only.
+fn write_carries(f: &mut fmt::Formatter<'_>, c: &crate::format::Carries) -> fmt::Result {
+    let p = crate::console::printable;
+    if let Some(ch) = &c.chart {
+        writeln!(
+            f,
+            "    chart {} {} from {} ({}, {} images found)",
+            p(&ch.name),
+            p(&ch.version),
+            p(&ch.from),
+            HumanBytes(ch.size),
+            ch.images.len()
+        )?;
+        for i in &ch.images {
+            writeln!(f, "      uses {}", p(i))?;
+        }
+    }
+    if let Some(file) = &c.file {
+        writeln!(
+            f,
+            "    file {} from {} ({})",
+            p(&file.name),
+            p(&file.from),
+            HumanBytes(file.size)
+        )?;
+    }
+    if let Some(found) = &c.found {
+        writeln!(f, "    found in {}", p(found))?;
+    }
+    Ok(())
+}
+
 impl CreateSummary {
     /// The end of a `--dry-run` summary: what the bundle would come to, and each thing it
     /// would carry with where it came from.
@@ -477,6 +510,7 @@ impl fmt::Display for Inspection {
             if let Some(r) = crate::format::referrer_summary(&i.referrers) {
                 writeln!(f, "    {}", p(&r))?;
             }
+            write_carries(f, &i.carries)?;
             for d in self.deltas.iter().filter(|d| d.image == i.reference) {
                 writeln!(
                     f,
