@@ -8,7 +8,7 @@ use super::options::LoadOptions;
 use super::references::references;
 use super::spec::TargetSpec;
 use super::target::{self, BlobOutcome, Target};
-use super::{containerd, containers_storage, docker_archive, oci, registry};
+use super::{containerd, containers_storage, dir, docker_archive, oci, registry};
 use crate::format::BlobRecord;
 use crate::progress::Progress;
 use crate::select::PlannedImage;
@@ -151,6 +151,7 @@ fn open_targets(opts: &LoadOptions) -> Result<Vec<Box<dyn Target>>> {
                     (opts.registries)(),
                 )),
                 TargetSpec::Oci { dir } => Box::new(oci::OciTarget::open(dir)?),
+                TargetSpec::Dir { dir } => Box::new(dir::DirTarget::open(dir)),
                 TargetSpec::DockerArchive { file } => {
                     Box::new(docker_archive::DockerArchiveTarget::create(
                         file,

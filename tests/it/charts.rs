@@ -308,3 +308,66 @@ fn a_url_whose_bytes_differ_from_its_sha256_is_refused() {
     );
     assert!(!bundle.exists());
 }
+
+#[test]
+fn a_dir_target_holds_a_helm_repository_the_files_and_the_image_list() {
+    let f = Fixture::new(None);
+    std::fs::copy("/usr/bin/tar", f.work.path().join("tar")).unwrap();
+    let list = f.list("files:\n  - path: tar\n");
+    let bundle = f.work.path().join("app.bundle");
+    assert_ok!(bundle!("create {} -o {} --no-cache -q --unsigned", list, bundle).run());
+    let site = f.work.path().join("site");
+    let load_dir = || {
+        let o = bundle!("load {} --allow-unsigned -q --to=dir:{}", bundle, site).run();
+        assert_ok!(o);
+        let read = |p: &str| std::fs::read(site.join(p)).unwrap();
+        (
+            read("index.yaml"),
+            read("images.txt"),
+            read("charts/demo-1.2.0.tgz"),
+        )
+    };
+    let first = load_dir();
+    assert_eq!(first.2, f.tgz, "the chart archive byte for byte");
+    assert_eq!(
+        std::fs::read(site.join("files/tar")).unwrap(),
+        std::fs::read("/usr/bin/tar").unwrap()
+    );
+    let index: serde_yaml::Value = serde_yaml::from_slice(&first.0).unwrap();
+    let demo = &index["entries"]["demo"][0];
+    assert_eq!(
+        demo["digest"].as_str(),
+        Some(sha256_hex(&f.tgz).as_str()),
+        "{index:?}"
+    );
+    assert_eq!(demo["version"].as_str(), Some("1.2.0"));
+    assert_eq!(demo["urls"][0].as_str(), Some("charts/demo-1.2.0.tgz"));
+    let images = String::from_utf8(first.1.clone()).unwrap();
+    for (image, _) in FOUND {
+        let want = format!("{}/{image}", f.src.addr);
+        assert!(
+            images.lines().any(|l| l == want),
+            "{want} not in images.txt:\n{images}"
+        );
+    }
+    // Again: the same bytes, nothing left behind.
+    assert_eq!(load_dir(), first);
+    let stray: Vec<_> = walk(&site)
+        .into_iter()
+        .filter(|p| p.file_name().unwrap().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(stray.is_empty(), "{stray:?}");
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
