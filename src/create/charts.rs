@@ -333,12 +333,7 @@ impl At<'_> {
             .client(&probe.registry)
             .map_err(|e| self.fetch_err(e))?;
         let tags = match &self.entry.version {
-            Some(v)
-                if super::versions::pick(Some(v), &[v.as_str()])
-                    .ok()
-                    .flatten()
-                    .is_some() =>
-            {
+            Some(v) if super::versions::is_exact(v) => {
                 vec![crate::apps::version_tag(v)]
             }
             _ => client

@@ -26,6 +26,11 @@ pub fn pick<'a>(wanted: Option<&str>, available: &[&'a str]) -> Result<Option<&'
     }))
 }
 
+/// A version, not a range: the one tag to ask a registry for.
+pub fn is_exact(s: &str) -> bool {
+    version(s).is_ok()
+}
+
 fn newest<'a>(available: &[&'a str], keep: impl Fn(&Version) -> bool) -> Option<&'a str> {
     available
         .iter()

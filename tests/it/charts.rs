@@ -4,7 +4,7 @@
 //! registry (the distribution API, skopeo), no Helm binary being installable here.
 
 use crate::common::helm_repo::*;
-use crate::common::layout::sha256_hex;
+use crate::common::layout::{sha256_hex, Layout};
 use crate::common::*;
 use std::path::Path;
 
@@ -370,4 +370,59 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
+}
+
+#[test]
+fn an_oci_chart_is_carried_as_its_registry_has_it_with_its_images() {
+    let (src, _imgs) = registry_with_images();
+    let work = tempfile::tempdir().unwrap();
+    let reg = &src.addr;
+    let files = vec![
+        (
+            "Chart.yaml",
+            "apiVersion: v2\nname: ocidemo\nversion: 2.0.0\nappVersion: \"1.0\"\n".to_string(),
+        ),
+        (
+            "values.yaml",
+            format!("image:\n  repository: {reg}/team/app1\n  tag: \"\"\n  pullPolicy: Always\n"),
+        ),
+    ];
+    let out = work.path().join("packed");
+    std::fs::create_dir_all(&out).unwrap();
+    let tgz = pack_chart(work.path(), &out, "ocidemo", "2.0.0", &files);
+    let mut layout = Layout::new(&work.path().join("layout"));
+    let art = layout.artifact(&tgz);
+    layout.tag("2.0.0", &art);
+    src.push(&layout.dir, "2.0.0", "charts/ocidemo:2.0.0", &[]);
+    src.push(&layout.dir, "2.0.0", "charts/ocidemo:1.0.0", &[]);
+    let list = write_list(
+        work.path(),
+        &format!("charts:\n  - name: oci://{reg}/charts/ocidemo\n    version: \">=1.5\"\nregistries:\n  {reg}:\n    plain-http: true\n"),
+    );
+    let bundle = work.path().join("oci.bundle");
+    assert_ok!(bundle!("create {} -o {} --no-cache -q --unsigned", list, bundle).run());
+    let site = Registry::start();
+    assert_ok!(bundle!(
+        "load {} --allow-unsigned -q --plain-http --to=registry://{}",
+        bundle,
+        site.addr
+    )
+    .run());
+    assert_eq!(
+        site.digest_of("charts/ocidemo:2.0.0"),
+        src.digest_of("charts/ocidemo:2.0.0")
+    );
+    assert_eq!(
+        site.digest_of("team/app1:1.0"),
+        src.digest_of("team/app1:1.0")
+    );
+    let doc = inspect_json(&bundle);
+    let chart = doc["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|i| i.get("chart"))
+        .unwrap_or_else(|| panic!("{doc}"));
+    assert_eq!(chart["version"], "2.0.0");
+    assert_eq!(chart["images"][0], format!("{reg}/team/app1:1.0"));
 }
