@@ -918,6 +918,7 @@ mod tests {
         assert_eq!(doc.blobs[0].member_size(), 512);
         assert!(blob("gzip-rebuild", Some(("pigz", 6))).is_ok());
         assert!(blob("gzip-rebuild", Some(("pigz-p1", 1))).is_ok());
+        assert!(blob("gzip-rebuild", Some(("pgzip1.18.1-256k", 5))).is_ok());
         for (encoder, level) in [
             ("igzip", 6),
             ("pigz", 10),
@@ -925,6 +926,7 @@ mod tests {
             ("go1.8", 12),
             ("zlib", 0),
             ("pgzip", 9),
+            ("pgzip-512k", 5),
         ] {
             let e = blob("gzip-rebuild", Some((encoder, level))).unwrap_err();
             assert!(
