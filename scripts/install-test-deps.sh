@@ -68,7 +68,9 @@ for v in 1.18.0+ds1-1 1.20.3+ds1-1; do
   tmp=$(mktemp -d)
   for deb in golang-github-klauspost-compress/golang-github-klauspost-compress-dev_${v}_all.deb \
     golang-github-klauspost-pgzip/golang-github-klauspost-pgzip-dev_1.2.6-1_all.deb; do
-    curl -sSf -o "$tmp/p.deb" "$pool/$deb"
+    # sid's version leaves the pool when sid moves on: the judge then says it lacks that
+    # version (and checks the others) until the pin here is bumped.
+    curl -sSf -o "$tmp/p.deb" "$pool/$deb" || { echo "warning: $pool/$deb is gone; bump the pin in $0" >&2; continue 2; }
     dpkg-deb -x "$tmp/p.deb" "$tmp/x"
   done
   mkdir -p "$gopath/src/github.com"

@@ -108,8 +108,15 @@ fn pgzip_judges(dir: &Path) -> Vec<(&'static str, Flate, PathBuf)> {
         .expect("no Go toolchain from PyPI: run `make test-deps`");
     for (version, flate) in [("1.18.0", Flate::V1_18_0), ("1.20.3", Flate::V1_18_1)] {
         let gopath = judge_dir().join(format!("klauspost-compress-{version}"));
+        let present = gopath.join("src/github.com/klauspost/pgzip").exists();
+        // sid's package leaves Debian's pool when sid moves on (install-test-deps.sh warns);
+        // trixie's is the stable judge of the 1.18 kinds and must be there.
+        if !present && version == "1.20.3" {
+            eprintln!("NOT JUDGED: klauspost/compress {version} (gone from Debian's pool; bump the pin in scripts/install-test-deps.sh)");
+            continue;
+        }
         assert!(
-            gopath.join("src/github.com/klauspost/pgzip").exists(),
+            present,
             "{} is missing: run `make test-deps`",
             gopath.display()
         );
