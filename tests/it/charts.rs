@@ -426,3 +426,34 @@ fn an_oci_chart_is_carried_as_its_registry_has_it_with_its_images() {
     assert_eq!(chart["version"], "2.0.0");
     assert_eq!(chart["images"][0], format!("{reg}/team/app1:1.0"));
 }
+
+#[test]
+fn a_value_that_is_no_image_reference_is_named_or_with_keep_going_left_out() {
+    let f = Fixture::new(None);
+    std::fs::write(
+        f.work.path().join("site-values.yaml"),
+        "broken:\n  image: \"Not A/Reference!\"\n",
+    )
+    .unwrap();
+    let list = f.list("");
+    let bundle = f.work.path().join("app.bundle");
+    let o = bundle!("create {} -o {} --no-cache -q --unsigned", list, bundle).run();
+    let err = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("images.yaml:2: chart demo 1.2.0: site-values.yaml")
+            && err.contains("broken.image")
+            && err.contains("--keep-going"),
+        "{err}"
+    );
+    assert!(!bundle.exists());
+    let o = bundle!(
+        "create {} -o {} --no-cache --unsigned --keep-going",
+        list,
+        bundle
+    )
+    .run();
+    assert_ok!(o);
+    assert!(text(&o).contains("broken.image"), "{}", text(&o));
+    assert!(bundle.exists());
+}
