@@ -164,6 +164,17 @@ fn a_chart_from_a_helm_repository_arrives_as_helm_push_makes_it_with_its_images(
     let doc = inspect_json(&bundle);
     let text = doc.to_string();
     assert!(text.contains("\"chart\""), "{text}");
+    // serve answers for it as the site registry does.
+    let served = Served::start(&[bundle.to_str().unwrap(), "--allow-unsigned"]);
+    let digest = format!("sha256:{}", sha256_hex(&f.tgz));
+    let (status, _, body) = http(
+        &served.addr,
+        "GET",
+        &format!("/v2/charts/demo/blobs/{digest}"),
+        "",
+    );
+    assert_eq!(status, 200);
+    assert!(body == f.tgz, "serve changed the chart");
 }
 
 #[test]
