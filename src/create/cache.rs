@@ -22,6 +22,19 @@ pub struct CacheError {
     pub source: std::io::Error,
 }
 
+/// Why `put` stored nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum PutError {
+    #[error(transparent)]
+    Cache(CacheError),
+    #[error("reading it failed: {0}")]
+    Read(std::io::Error),
+    #[error("it is larger than {max} bytes")]
+    TooLarge { max: u64 },
+    #[error("its sha256 is {found}, not the expected {expected}")]
+    Mismatch { expected: Digest, found: Digest },
+}
+
 /// A partial download held exclusively by this process (other processes sharing the cache wait).
 pub struct PartialBlob {
     pub file: File,
@@ -95,6 +108,14 @@ impl BlobCache {
         }
     }
 
+    /// The size of a blob the cache holds.
+    pub fn size_of(&self, d: &Digest) -> Option<u64> {
+        std::fs::metadata(self.path(d))
+            .ok()
+            .filter(|m| m.is_file())
+            .map(|m| m.len())
+    }
+
     /// Present with the right size. Contents are checked again when the bundle is written.
     pub fn has(&self, d: &Digest, size: u64) -> bool {
         std::fs::metadata(self.path(d)).is_ok_and(|m| m.is_file() && m.len() == size)
@@ -123,6 +144,38 @@ impl BlobCache {
             path: path.clone(),
             final_path: self.path(d),
         }))
+    }
+
+    /// Copy what `from` reads into the cache, hashing as it goes, refusing more than `max`
+    /// bytes; the blob appears under its digest only if it is `expect` (when given).
+    pub fn put(
+        &self,
+        from: impl std::io::Read,
+        max: u64,
+        expect: Option<&Digest>,
+    ) -> Result<(Digest, u64), PutError> {
+        let io = |source| {
+            PutError::Cache(CacheError {
+                path: self.dir.clone(),
+                source,
+            })
+        };
+        let scratch = crate::fsutil::PartialFile::scratch(&self.dir, ".incoming-").map_err(io)?;
+        let mut w = crate::digest::HashingWriter::new(scratch);
+        std::io::copy(&mut from.take(max + 1), &mut w).map_err(PutError::Read)?;
+        let (scratch, digest, size) = w.finish();
+        if size > max {
+            return Err(PutError::TooLarge { max });
+        }
+        if let Some(e) = expect.filter(|e| **e != digest) {
+            return Err(PutError::Mismatch {
+                expected: e.clone(),
+                found: digest,
+            });
+        }
+        scratch.file().sync_data().map_err(io)?;
+        std::fs::rename(scratch.temp_path(), self.path(&digest)).map_err(io)?;
+        Ok((digest, size))
     }
 
     /// A verified partial becomes the blob.

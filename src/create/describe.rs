@@ -145,6 +145,7 @@ fn image_record(img: &ResolvedImage) -> ImageRecord {
             .collect(),
         complete: img.complete,
         referrers: img.referrers.iter().map(|r| r.record.clone()).collect(),
+        carries: img.carries.clone(),
     }
 }
 
@@ -268,6 +269,7 @@ mod tests {
             platforms: None,
             own_platforms: false,
             line: 1,
+            found: None,
         }
     }
 
@@ -285,6 +287,7 @@ mod tests {
             complete: true,
             blobs: vec![(m.digest, blobs)],
             referrers: Vec::new(),
+            carries: Default::default(),
         }
     }
 
@@ -329,6 +332,7 @@ mod tests {
                 manifest: sig,
                 record,
             }],
+            carries: Default::default(),
         }
     }
 

@@ -5,9 +5,11 @@
 //! `summary`.
 
 pub mod cache;
+mod charts;
 pub mod compact;
 mod describe;
 mod fetch;
+mod files;
 mod local;
 pub mod patch;
 mod plan;
@@ -15,9 +17,10 @@ pub mod referrers;
 mod resolve;
 mod summary;
 mod tool;
+mod versions;
 mod write;
 
-pub use summary::CreateSummary;
+pub use summary::{CarriedItem, CreateSummary};
 
 use crate::create::cache::BlobCache;
 use crate::digest::Digest;
@@ -79,10 +82,13 @@ pub fn create(opts: &CreateOptions) -> Result<CreateSummary> {
     let inputs = Inputs::gather(opts)?;
     let progress = Progress::new(opts.progress, "downloaded");
     let registries = inputs.registries(opts);
+    let mut inputs = inputs;
+    let apps = gather_apps(opts, &mut inputs, &registries, &progress)?;
     let resolve::Resolved {
         mut images,
         mut failed,
     } = resolve_images(opts, &inputs, &registries, &progress)?;
+    apps.join(&mut images);
     let output = Output {
         path: &opts.output,
         created: opts.created,
@@ -113,7 +119,7 @@ pub fn create(opts: &CreateOptions) -> Result<CreateSummary> {
     progress.finish();
     for (&i, e) in &fetched.failed {
         let entry = &images[i].entry;
-        failed.push((format!("{} (line {})", entry.source, entry.line), e.clone()));
+        failed.push((format!("{} ({})", entry.source, entry.whence()), e.clone()));
     }
     if !failed.is_empty() && !opts.keep_going {
         return Err(failure_report(&opts.list, &failed));
@@ -185,6 +191,75 @@ impl Inputs {
             global.hints = crate::registry::Hints::PLAIN_LIST;
         }
         Registries::new(self.list.registries.clone(), global)
+    }
+}
+
+/// The list's charts and files, fetched into the cache (small: a chart is read to find its
+/// images, before the images are resolved); the images found join the list's.
+fn gather_apps(
+    opts: &CreateOptions,
+    inputs: &mut Inputs,
+    registries: &Registries,
+    progress: &Progress,
+) -> Result<Apps> {
+    let list = &inputs.list;
+    let default_platforms = match opts.platforms.is_empty() {
+        true => list.platforms.as_deref(),
+        false => Some(opts.platforms.as_slice()),
+    };
+    let charts = charts::gather(
+        &opts.list,
+        &list.charts,
+        default_platforms,
+        registries,
+        &inputs.cache,
+        opts.keep_going,
+    )?;
+    for w in &charts.warnings {
+        progress.line(&format!("warning: {w}"));
+    }
+    let files = files::gather(&opts.list, &list.files, registries, &inputs.cache)?;
+    let mut seen: HashSet<String> = list
+        .images
+        .iter()
+        .map(|i| i.reference.to_string())
+        .collect();
+    let found = charts
+        .images
+        .into_iter()
+        .filter(|i| seen.insert(i.reference.to_string()));
+    let found: Vec<_> = found.collect();
+    inputs.list.images.extend(found);
+    inputs
+        .list
+        .images
+        .extend(charts.oci.iter().map(|(entry, _)| entry.clone()));
+    Ok(Apps {
+        made: charts.artifacts.into_iter().chain(files).collect(),
+        oci_charts: charts.oci,
+    })
+}
+
+/// Charts and files, between gathering and bundling.
+struct Apps {
+    /// Artifacts made here (charts from Helm repositories, files), blobs in the cache.
+    made: Vec<ResolvedImage>,
+    /// `oci://` charts, resolved with the images: what to record of each.
+    oci_charts: Vec<(crate::imagelist::ImageEntry, crate::format::ChartRecord)>,
+}
+
+impl Apps {
+    /// The charts and files among the resolved images, after them.
+    fn join(self, images: &mut Vec<ResolvedImage>) {
+        for (entry, record) in self.oci_charts {
+            let same = images
+                .iter_mut()
+                .find(|i| i.entry.reference == entry.reference);
+            if let Some(img) = same {
+                img.carries.chart = Some(record);
+            }
+        }
+        images.extend(self.made);
     }
 }
 

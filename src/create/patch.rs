@@ -406,6 +406,7 @@ mod tests {
                 platforms: None,
                 own_platforms: false,
                 line: 1,
+                found: None,
             },
             top: top.clone(),
             children: vec![Carried { manifest: top }],
@@ -414,6 +415,7 @@ mod tests {
             complete: true,
             blobs: vec![(d(source), blobs)],
             referrers: Vec::new(),
+            carries: Default::default(),
         }
     }
 

@@ -196,6 +196,7 @@ mod tests {
             platforms: None,
             own_platforms: false,
             line: 1,
+            found: None,
         };
         ResolvedImage {
             entry,
@@ -210,6 +211,7 @@ mod tests {
             complete: true,
             blobs: vec![(d(200), blobs)],
             referrers: Vec::new(),
+            carries: Default::default(),
         }
     }
 

@@ -37,6 +37,8 @@ pub struct ResolvedImage {
     pub blobs: Vec<(Digest, Vec<BlobRef>)>,
     /// Signatures, attestations, SBOMs: what refers to the manifests carried.
     pub referrers: Vec<super::referrers::Found>,
+    /// A chart, a file, or where an image the list does not name was found.
+    pub carries: crate::format::Carries,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +61,28 @@ pub enum ResolveError {
     },
 }
 
+/// A single manifest made here (a chart or file artifact) whose blobs are in the cache.
+pub fn artifact(
+    entry: ImageEntry,
+    manifest: Manifest,
+    blobs: Vec<BlobRef>,
+    carries: crate::format::Carries,
+) -> ResolvedImage {
+    ResolvedImage {
+        entry,
+        top: manifest.clone(),
+        children: vec![Carried {
+            manifest: manifest.clone(),
+        }],
+        nested_indexes: Vec::new(),
+        platforms: Vec::new(),
+        complete: true,
+        blobs: vec![(manifest.digest, blobs)],
+        referrers: Vec::new(),
+        carries,
+    }
+}
+
 pub fn resolve(
     entry: &ImageEntry,
     registries: &Registries,
@@ -66,7 +90,7 @@ pub fn resolve(
     verify: Option<&crate::cosign::CosignKey>,
     cache: &BlobCache,
 ) -> Result<ResolvedImage, ResolveError> {
-    if entry.origin != Origin::Registry {
+    if *entry.origin != Origin::Registry {
         return resolve_local(entry, cache, verify.is_some());
     }
     let r = &entry.reference;
@@ -164,6 +188,10 @@ fn walk(entry: &ImageEntry, top: Manifest, src: &Source) -> Result<ResolvedImage
         complete: true,
         blobs: Vec::new(),
         referrers: Vec::new(),
+        carries: crate::format::Carries {
+            found: entry.found.clone(),
+            ..Default::default()
+        },
     };
     if manifest::is_index(&top.media_type) {
         let mut walk = Walk::new(top.bytes.len());
@@ -424,7 +452,7 @@ pub fn resolve_all(
             Ok(img) if seen.insert(img.entry.reference.to_string()) => out.images.push(img),
             Ok(_) => {}
             Err(e) => out.failed.push((
-                format!("{} (line {})", entry.source, entry.line),
+                format!("{} ({})", entry.source, entry.whence()),
                 e.to_string(),
             )),
         }

@@ -52,19 +52,8 @@ impl CreateSummary {
         }
         let left_out_bytes: u64 = left_out.values().sum();
         CreateSummary {
+            carried: images.iter().map(CarriedItem::of).collect(),
             images: images.len(),
-            image_digests: images
-                .iter()
-                .map(|i| ImageDigest {
-                    name: i
-                        .entry
-                        .reference
-                        .tagged_name()
-                        .unwrap_or_else(|| i.entry.reference.name()),
-                    digest: i.top.digest.to_string(),
-                    source: format!("{} (line {})", i.entry.source, i.entry.line),
-                })
-                .collect(),
             platforms: images
                 .iter()
                 .flat_map(|i| i.platforms.iter())
@@ -117,13 +106,53 @@ impl CreateSummary {
     }
 }
 
+/// One thing the bundle carries, and where it came from (what `--dry-run` lists).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CarriedItem {
+    /// `image`, `chart` or `file`.
+    pub kind: &'static str,
+    pub reference: String,
+    /// The top-level manifest's digest, as it will be at the other side.
+    pub digest: String,
+    /// `line 3` of the list, or where a chart names the image.
+    pub found: String,
+    /// Its configs and layers, each once.
+    pub bytes: u64,
+}
+
+impl CarriedItem {
+    fn of(img: &ResolvedImage) -> CarriedItem {
+        let c = &img.carries;
+        let kind = match (&c.chart, &c.file) {
+            (Some(_), _) => "chart",
+            (_, Some(_)) => "file",
+            _ => "image",
+        };
+        let mut seen = HashSet::new();
+        let bytes = img
+            .blobs
+            .iter()
+            .flat_map(|(_, b)| b)
+            .filter(|b| seen.insert(&b.digest))
+            .map(|b| b.size)
+            .sum();
+        CarriedItem {
+            kind,
+            reference: img.entry.reference.to_string(),
+            digest: img.top.digest.to_string(),
+            found: img.entry.whence(),
+            bytes,
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct CreateSummary {
+    /// Each image, chart and file, in bundle order.
+    pub carried: Vec<CarriedItem>,
     /// `--dry-run`: nothing was downloaded or written; `bundle_size` and `parts` are estimates.
     pub dry_run: bool,
     pub images: usize,
-    /// Each image's name and manifest digest (what it will have at the target), and its entry.
-    pub image_digests: Vec<ImageDigest>,
     pub platforms: usize,
     /// Manifests, and configs and layers (`blobs`), carried.
     pub contents: crate::format::Contents,
@@ -149,13 +178,6 @@ pub struct CreateSummary {
     pub referrers: Option<String>,
     /// The same, counted by kind (`--json`).
     pub referrer_counts: crate::format::ReferrerCounts,
-}
-
-#[derive(Debug, Default)]
-pub struct ImageDigest {
-    pub name: String,
-    pub digest: String,
-    pub source: String,
 }
 
 /// Every failed image with its line in the list and why; the one error create returns for them.

@@ -344,6 +344,62 @@ pub struct ImageRecord {
     /// (or to each other), in the order found: a subject before what refers to it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub referrers: Vec<ReferrerRecord>,
+    /// What the entry is when it is not an image of the list: a chart, a file, an image a
+    /// chart uses.
+    #[serde(flatten)]
+    pub carries: Carries,
+}
+
+impl Carries {
+    /// An image, not a chart or a file: what runtimes pull and image stores take.
+    pub fn is_image(&self) -> bool {
+        self.chart.is_none() && self.file.is_none()
+    }
+}
+
+/// What an image record stands for besides its manifests (docs/FORMAT.md): all absent for an
+/// image the list names.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Carries {
+    /// Where an image the list does not name was found (`chart NAME VERSION: values.yaml
+    /// image`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub found: Option<String>,
+    /// The image is a Helm chart (an OCI artifact as `helm push` makes it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chart: Option<ChartRecord>,
+    /// The image is a file (an OCI artifact as `oras push` makes it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<CarriedFile>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ChartRecord {
+    pub name: String,
+    pub version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_version: Option<String>,
+    /// The Helm repository's URL, or `oci://…`.
+    pub from: String,
+    /// The chart's `.tgz` (the artifact's chart layer).
+    pub digest: Digest,
+    pub size: u64,
+    /// The images found in it (references as carried), in the order found.
+    #[serde(default)]
+    pub images: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CarriedFile {
+    /// Its name on the other side (the layer's `org.opencontainers.image.title`).
+    pub name: String,
+    /// The path or URL it was read from, as the list writes it.
+    pub from: String,
+    pub digest: Digest,
+    pub size: u64,
 }
 
 /// A manifest carried because it refers to one of an image's manifests: found through the
@@ -862,6 +918,7 @@ mod tests {
         assert_eq!(doc.blobs[0].member_size(), 512);
         assert!(blob("gzip-rebuild", Some(("pigz", 6))).is_ok());
         assert!(blob("gzip-rebuild", Some(("pigz-p1", 1))).is_ok());
+        assert!(blob("gzip-rebuild", Some(("pgzip1.18.1-256k", 5))).is_ok());
         for (encoder, level) in [
             ("igzip", 6),
             ("pigz", 10),
@@ -869,6 +926,7 @@ mod tests {
             ("go1.8", 12),
             ("zlib", 0),
             ("pgzip", 9),
+            ("pgzip-512k", 5),
         ] {
             let e = blob("gzip-rebuild", Some((encoder, level))).unwrap_err();
             assert!(

@@ -45,6 +45,7 @@ pub fn load(
     let proofs = Arc::new(Proofs::default());
     let progress = Progress::new(opts.progress, "loaded");
     let plan = crate::select::plan(&session.checked, &opts.images, &opts.platforms)?;
+    let plan = super::prepare::what_targets_take(opts, plan)?;
     if let Some(path) = &opts.verify_images {
         let key = crate::cosign::CosignKey::load(path)?;
         super::signatures::check_images(&plan, &session.checked, &reader, &key, &name)?;

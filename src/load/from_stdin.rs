@@ -23,6 +23,7 @@ pub fn load(
     let stdin = std::io::stdin().lock();
     let mut session = Session::open(stdin, "stdin", keys, opts.allow_unsigned)?;
     let plan = crate::select::plan(&session.checked, &opts.images, &opts.platforms)?;
+    let plan = super::prepare::what_targets_take(opts, plan)?;
     let prepared = Prepared::new(opts, keys, &plan, &session.checked.doc)?;
     if let Some(refs) = &prepared.references {
         session.set_references(refs.clone());

@@ -9,6 +9,7 @@ mod bases;
 mod commit;
 pub mod containerd;
 pub mod containers_storage;
+pub mod dir;
 pub mod docker_archive;
 mod from_file;
 mod from_stdin;

@@ -8,7 +8,7 @@ use super::options::LoadOptions;
 use super::references::references;
 use super::spec::TargetSpec;
 use super::target::{self, BlobOutcome, Target};
-use super::{containerd, containers_storage, docker_archive, oci, registry};
+use super::{containerd, containers_storage, dir, docker_archive, oci, registry};
 use crate::format::BlobRecord;
 use crate::progress::Progress;
 use crate::select::PlannedImage;
@@ -108,6 +108,37 @@ impl<'a> Prepared<'a> {
     }
 }
 
+/// The plan without charts and files when a target takes images only (said in one line);
+/// an error when nothing is left.
+pub(super) fn what_targets_take(
+    opts: &LoadOptions,
+    plan: Vec<PlannedImage>,
+) -> Result<Vec<PlannedImage>> {
+    let Some(t) = opts.targets.iter().find(|t| !t.takes_artifacts()) else {
+        return Ok(plan);
+    };
+    let (images, apps): (Vec<_>, Vec<_>) =
+        plan.into_iter().partition(|p| p.record.carries.is_image());
+    if apps.is_empty() {
+        return Ok(images);
+    }
+    let names: Vec<&str> = apps.iter().map(|p| p.record.reference.as_str()).collect();
+    if images.is_empty() {
+        bail!(
+            "--to {}: it takes images only, and the chosen ones are charts and files ({}); load them into a registry or an OCI layout",
+            t.kind(),
+            names.join(", ")
+        );
+    }
+    crate::console::line(format!(
+        "note: {} charts and files left out ({}): --to {} takes images only; load them into a registry or an OCI layout in a run of their own",
+        apps.len(),
+        names.join(", "),
+        t.kind()
+    ));
+    Ok(images)
+}
+
 fn open_targets(opts: &LoadOptions) -> Result<Vec<Box<dyn Target>>> {
     opts.targets
         .iter()
@@ -120,6 +151,7 @@ fn open_targets(opts: &LoadOptions) -> Result<Vec<Box<dyn Target>>> {
                     (opts.registries)(),
                 )),
                 TargetSpec::Oci { dir } => Box::new(oci::OciTarget::open(dir)?),
+                TargetSpec::Dir { dir } => Box::new(dir::DirTarget::open(dir)),
                 TargetSpec::DockerArchive { file } => {
                     Box::new(docker_archive::DockerArchiveTarget::create(
                         file,

@@ -44,11 +44,48 @@ pub fn parse_storage(s: &str) -> Result<Option<StorageSpec>> {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum TargetSpec {
-    Registry { host: String, prefix: String },
-    Oci { dir: PathBuf },
-    DockerArchive { file: PathBuf },
-    Containerd { socket: PathBuf, namespace: String },
+    Registry {
+        host: String,
+        prefix: String,
+    },
+    Oci {
+        dir: PathBuf,
+    },
+    /// Charts, files and the list of images, as plain files.
+    Dir {
+        dir: PathBuf,
+    },
+    DockerArchive {
+        file: PathBuf,
+    },
+    Containerd {
+        socket: PathBuf,
+        namespace: String,
+    },
     ContainersStorage(Option<StorageSpec>),
+}
+
+impl TargetSpec {
+    /// Whether charts and files (OCI artifacts that are no image) can go here: a registry
+    /// and an OCI layout take any artifact; image stores and archives take images only.
+    pub fn takes_artifacts(&self) -> bool {
+        matches!(
+            self,
+            TargetSpec::Registry { .. } | TargetSpec::Oci { .. } | TargetSpec::Dir { .. }
+        )
+    }
+
+    /// The target's kind as `--to` spells it, for messages.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            TargetSpec::Registry { .. } => "registry://",
+            TargetSpec::Oci { .. } => "oci:",
+            TargetSpec::Dir { .. } => "dir:",
+            TargetSpec::DockerArchive { .. } => "docker-archive:",
+            TargetSpec::Containerd { .. } => "containerd",
+            TargetSpec::ContainersStorage(_) => "containers-storage",
+        }
+    }
 }
 
 impl std::str::FromStr for TargetSpec {
@@ -75,6 +112,12 @@ impl std::str::FromStr for TargetSpec {
                 bail!("--to oci:DIR needs a directory");
             }
             return Ok(TargetSpec::Oci { dir: dir.into() });
+        }
+        if let Some(dir) = s.strip_prefix("dir:") {
+            if dir.is_empty() {
+                bail!("--to dir:PATH needs a directory");
+            }
+            return Ok(TargetSpec::Dir { dir: dir.into() });
         }
         if let Some(file) = s.strip_prefix("docker-archive:") {
             if file.is_empty() {
@@ -109,7 +152,7 @@ impl std::str::FromStr for TargetSpec {
             }
             return Ok(TargetSpec::Containerd { socket, namespace });
         }
-        bail!("--to {s}: expected registry://HOST[:PORT][/PREFIX], oci:DIR, docker-archive:FILE, containerd[://SOCKET][?namespace=NS] or containers-storage or containers-storage:[DRIVER@ROOT+RUNROOT] (brackets literal)")
+        bail!("--to {s}: expected registry://HOST[:PORT][/PREFIX], oci:DIR, dir:PATH, docker-archive:FILE, containerd[://SOCKET][?namespace=NS] or containers-storage or containers-storage:[DRIVER@ROOT+RUNROOT] (brackets literal)")
     }
 }
 

@@ -376,7 +376,8 @@ mod tests {
             .flat_map(|i| (i % 1000).to_le_bytes())
             .collect();
         let diff_id = Digest::of(&tar);
-        let gz = gzip_exact::klauspost::pgzip(&tar, -1).unwrap();
+        let gz = gzip_exact::klauspost::pgzip(&tar, -1, gzip_exact::klauspost::PgzipKind::DEFAULT)
+            .unwrap();
         let mut other = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
         std::io::Write::write_all(&mut other, &tar).unwrap();
         let other = other.finish().unwrap();

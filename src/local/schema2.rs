@@ -1,11 +1,12 @@
 //! The registry form of an image that has none (a docker archive): its layers gzipped and a
 //! Docker schema 2 manifest, both as skopeo makes them when it copies `docker-archive:` to
-//! `docker://`. containers/image compresses with klauspost's pgzip at its default level, an
-//! encoder `gzip-exact` rebuilds (so `--compact` carries these layers as tars), and marshals
-//! the manifest with Go's encoding/json. Pure.
+//! `docker://`. containers/image compresses with klauspost's pgzip at its default level (here
+//! with klauspost/compress 1.15, Debian 12's skopeo's: `PgzipKind::DEFAULT`), an encoder
+//! `gzip-exact` rebuilds (so `--compact` carries these layers as tars), and marshals the
+//! manifest with Go's encoding/json. Pure.
 
 use crate::digest::Digest;
-use gzip_exact::klauspost::{PGZIP_BLOCK, PGZIP_TAIL};
+use gzip_exact::klauspost::{tail_of, PgzipKind, PGZIP_BLOCK};
 use gzip_exact::Encoder;
 use std::io::{self, Write};
 
@@ -84,7 +85,7 @@ impl<W: Write> PgzipWriter<W> {
             .map(|i| {
                 let tail = match i {
                     0 => first_tail.clone(),
-                    _ => Some(blocks[i - 1][PGZIP_BLOCK - PGZIP_TAIL..].to_vec()),
+                    _ => tail_of(blocks[i - 1]),
                 };
                 let mut out = Vec::new();
                 encoder(tail)?.write(blocks[i], &mut out);
@@ -94,7 +95,7 @@ impl<W: Write> PgzipWriter<W> {
         for o in outputs {
             self.out.write_all(&o)?;
         }
-        self.tail = Some(self.pending[whole - PGZIP_TAIL..whole].to_vec());
+        self.tail = tail_of(&self.pending[whole - PGZIP_BLOCK..whole]);
         self.pending.drain(..whole);
         Ok(())
     }
@@ -117,7 +118,7 @@ impl<W: Write> PgzipWriter<W> {
 
 /// pgzip's encoder for one block, primed with the end of the block before.
 fn encoder(tail: Option<Vec<u8>>) -> io::Result<gzip_exact::klauspost::Pgzip> {
-    gzip_exact::klauspost::Pgzip::resume(PGZIP_DEFAULT_IS, tail)
+    gzip_exact::klauspost::Pgzip::resume(PGZIP_DEFAULT_IS, PgzipKind::DEFAULT, tail)
         .ok_or_else(|| io::Error::other("pgzip's default level has no encoder"))
 }
 
@@ -143,16 +144,21 @@ mod tests {
 
     #[test]
     fn the_stream_is_pgzips_however_it_is_written() {
-        let raw: Vec<u8> = (0..3_000_000u32)
+        let all: Vec<u8> = (0..3_500_000u32)
             .map(|i| ((i % 251) ^ (i / 7)) as u8)
             .collect();
-        let mut w = PgzipWriter::new(Vec::new()).unwrap();
-        for piece in raw.chunks(70_000) {
-            w.write_all(piece).unwrap();
+        // Within a block, a whole block (the stream then ends with an empty one), several.
+        for size in [0, 70_000, PGZIP_BLOCK, 2 * PGZIP_BLOCK + 5, all.len()] {
+            let raw = &all[..size];
+            let mut w = PgzipWriter::new(Vec::new()).unwrap();
+            for piece in raw.chunks(70_000) {
+                w.write_all(piece).unwrap();
+            }
+            let gz = w.finish().unwrap();
+            let pgzip = gzip_exact::klauspost::pgzip(raw, -1, PgzipKind::DEFAULT).unwrap();
+            assert_eq!(gz, pgzip, "{size}");
+            assert_eq!(gzip_exact::inflate(&gz, 1 << 30).unwrap(), raw);
         }
-        let gz = w.finish().unwrap();
-        assert_eq!(gz, gzip_exact::klauspost::pgzip(&raw, -1).unwrap());
-        assert_eq!(gzip_exact::inflate(&gz, 1 << 30).unwrap(), raw);
     }
 
     #[test]

@@ -84,7 +84,8 @@ pub fn read(files: &[PathBuf]) -> Result<Sources, MirrorsError> {
         };
         let (doc, bytes) = reader.bundle_manifest()?;
         let digest = Digest::of(&bytes);
-        for img in &doc.images {
+        // Runtimes pull images; charts and files are fetched by name from the site.
+        for img in doc.images.iter().filter(|i| i.carries.is_image()) {
             let r = Reference::parse(&img.reference).map_err(|e| MirrorsError::BadReference {
                 path: name.clone(),
                 reference: img.reference.clone(),

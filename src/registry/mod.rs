@@ -14,6 +14,7 @@ mod registries;
 pub mod retry;
 mod settings;
 pub mod stream;
+pub mod web;
 
 pub use client::{Manifest, RegistryClient};
 pub use error::RegistryError;

@@ -52,13 +52,7 @@ impl Registries {
             return Ok(c.clone());
         }
         let cfg = self.configs.get(registry).cloned().unwrap_or_default();
-        let credential = match self.explicit.get(registry) {
-            Some(c) => Some(c.clone()),
-            None => credentials::lookup(registry, &cfg).map_err(|e| RegistryError::Protocol {
-                what: format!("credentials for {registry}"),
-                reason: e.to_string(),
-            })?,
-        };
+        let credential = self.credential(registry, &cfg)?;
         let settings = HttpSettings::for_registry(registry, &cfg, &self.global)?;
         let http = settings.blocking()?;
         let scheme = if cfg.plain_http || self.global.plain_http {
@@ -80,5 +74,34 @@ impl Registries {
         ));
         clients.insert(registry.to_string(), client.clone());
         Ok(client)
+    }
+
+    /// A client for plain downloads from `host` (a Helm repository, a file's URL), reached with
+    /// the settings and credentials a registry of that host would get.
+    pub fn web(&self, host: &str) -> Result<super::web::WebClient, RegistryError> {
+        let cfg = self.configs.get(host).cloned().unwrap_or_default();
+        let credential = self.credential(host, &cfg)?;
+        let settings = HttpSettings::for_registry(host, &cfg, &self.global)?;
+        Ok(super::web::WebClient {
+            host: host.to_string(),
+            http: settings.blocking()?,
+            credential,
+            retry: self.global.retry,
+        })
+    }
+
+    /// The command line's credential for `host`, else the list's or a store's.
+    fn credential(
+        &self,
+        host: &str,
+        cfg: &RegistryConfig,
+    ) -> Result<Option<credentials::Credential>, RegistryError> {
+        match self.explicit.get(host) {
+            Some(c) => Ok(Some(c.clone())),
+            None => credentials::lookup(host, cfg).map_err(|e| RegistryError::Protocol {
+                what: format!("credentials for {host}"),
+                reason: e.to_string(),
+            }),
+        }
     }
 }

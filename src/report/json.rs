@@ -34,6 +34,7 @@ pub struct Created<'a> {
     failed: Vec<FailedImage<'a>>,
     layers: &'a [Carriage],
     referrers: &'a ReferrerCounts,
+    carried: &'a [crate::create::CarriedItem],
 }
 
 #[derive(Serialize)]
@@ -69,6 +70,7 @@ impl<'a> Created<'a> {
                 .collect(),
             layers: &s.carriage,
             referrers: &s.referrer_counts,
+            carried: &s.carried,
         }
     }
 }

@@ -307,11 +307,6 @@ fn carriage_line(c: &crate::format::Carriage) -> String {
 impl fmt::Display for CreateSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "images:          {}", self.images)?;
-        // Reviewed before a long pull: each image's name and the digest it will have there.
-        for i in self.image_digests.iter().filter(|_| self.dry_run) {
-            let p = crate::console::printable;
-            writeln!(f, "  {} {} from {}", p(&i.name), i.digest, p(&i.source))?;
-        }
         writeln!(f, "platforms:       {}", self.platforms)?;
         if let Some(r) = &self.referrers {
             writeln!(f, "referrers:       {r}")?;
@@ -367,9 +362,55 @@ impl fmt::Display for CreateSummary {
     }
 }
 
+/// What an inspected entry is besides an image: a chart and the images found in it, a file,
+/// or where an image was found. From the bundle: printable only.
+fn write_carries(f: &mut fmt::Formatter<'_>, c: &crate::format::Carries) -> fmt::Result {
+    let p = crate::console::printable;
+    if let Some(ch) = &c.chart {
+        writeln!(
+            f,
+            "    chart {} {} from {} ({}, {} images found)",
+            p(&ch.name),
+            p(&ch.version),
+            p(&ch.from),
+            HumanBytes(ch.size),
+            ch.images.len()
+        )?;
+        for i in &ch.images {
+            writeln!(f, "      uses {}", p(i))?;
+        }
+    }
+    if let Some(file) = &c.file {
+        writeln!(
+            f,
+            "    file {} from {} ({})",
+            p(&file.name),
+            p(&file.from),
+            HumanBytes(file.size)
+        )?;
+    }
+    if let Some(found) = &c.found {
+        writeln!(f, "    found in {}", p(found))?;
+    }
+    Ok(())
+}
+
 impl CreateSummary {
-    /// The end of a `--dry-run` summary: what the bundle would come to.
+    /// The end of a `--dry-run` summary: what the bundle would come to, and each thing it
+    /// would carry with where it came from.
     fn fmt_estimate(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "carried:")?;
+        for c in &self.carried {
+            writeln!(
+                f,
+                "  {:<5} {}  {}  {}  ({})",
+                c.kind,
+                c.reference,
+                c.digest,
+                HumanBytes(c.bytes),
+                crate::console::printable(&c.found)
+            )?;
+        }
         writeln!(
             f,
             "saved by dedup:  {}",
@@ -469,6 +510,7 @@ impl fmt::Display for Inspection {
             if let Some(r) = crate::format::referrer_summary(&i.referrers) {
                 writeln!(f, "    {}", p(&r))?;
             }
+            write_carries(f, &i.carries)?;
             for d in self.deltas.iter().filter(|d| d.image == i.reference) {
                 writeln!(
                     f,

@@ -256,6 +256,7 @@ mod tests {
                         manifests,
                         complete: true,
                         referrers: Vec::new(),
+                        carries: Default::default(),
                     }
                 };
             let images = vec![

@@ -4,7 +4,8 @@
 //! registry; the compact bundle carries them as tars (the last, which no encoder here
 //! reproduces, with preflate's side data) and rebuilds them byte for byte into a registry, an OCI layout, a docker-archive and
 //! `serve`, judged by skopeo and sha256. What cannot be rebuilt (two gzip members in one
-//! layer) travels as it came.
+//! layer) travels as it came. umoci's pgzip (256 KiB blocks) around random bytes is carried as
+//! its tar too.
 
 use crate::common::*;
 use std::path::{Path, PathBuf};
@@ -556,4 +557,52 @@ fn a_changed_byte_of_side_data_or_of_its_tar_is_refused_before_any_tag() {
         assert_eq!(o.status.code(), Some(3), "{what}: {}", text(&o));
         assert!(dst.tags("go/app").is_empty(), "{what}: a tag was written");
     }
+}
+
+/// umoci writes pgzip in 256 KiB blocks: Debian 12's umoci makes a layer of text around 3 MB
+/// of random bytes, and the compact bundle carries it as its tar, rebuilt byte for byte.
+#[test]
+fn a_layer_umoci_wrote_around_random_bytes_is_carried_as_its_tar_and_verifies() {
+    require("umoci");
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let layout = w.join("umoci");
+    let image = format!("{}:t", layout.display());
+    let umoci = |args: &[&str]| assert_ok!(Command::new("umoci").args(args).output().unwrap());
+    umoci(&["init", "--layout", &layout.display().to_string()]);
+    umoci(&["new", "--image", &image]);
+    let bundle_dir = w.join("rootfs-bundle").display().to_string();
+    umoci(&["unpack", "--rootless", "--image", &image, &bundle_dir]);
+    let rootfs = w.join("rootfs-bundle/rootfs");
+    std::fs::copy("/usr/share/common-licenses/GPL-3", rootfs.join("GPL-3")).unwrap();
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let random: Vec<u8> = (0..3_000_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect();
+    std::fs::write(rootfs.join("random.bin"), random).unwrap();
+    std::fs::copy("/usr/bin/bash", rootfs.join("bash")).unwrap();
+    umoci(&["repack", "--image", &image, &bundle_dir]);
+    let reg = Registry::start();
+    reg.push(&layout, "t", "umoci/app:1", &[]);
+    let (key, public) = keypair(w);
+    let list = plain_list(w, &reg, &["umoci/app:1"]);
+    let compact = w.join("compact.bundle");
+    let o = bundle!(
+        "create {} -o {} --no-cache --quiet --key {} --compact",
+        list,
+        compact,
+        key
+    )
+    .run();
+    assert_ok!(o);
+    let out = text(&bundle!("inspect {}", compact).run());
+    assert!(out.contains("rebuilt by pgzip-256k level 5"), "{out}");
+    assert!(!out.contains("stored as they came"), "{out}");
+    let v = bundle!("verify {} --key {}", compact, public).run();
+    assert_ok!(v);
 }

@@ -25,7 +25,7 @@ fn announced_with(list: &Path, extra: &[&str]) -> Vec<(String, String, usize)> {
     let rows: Vec<(String, String, usize)> = out
         .lines()
         .filter_map(|l| {
-            let l = l.strip_prefix("  ")?;
+            let l = l.strip_prefix("  image ")?;
             let mut w = l.split_whitespace();
             let (name, digest) = (w.next()?, w.next()?);
             let line = l
@@ -298,7 +298,7 @@ fn an_image_of_the_docker_engine_api_loads_with_its_announced_digest() {
             .lines()
             .find(|l| l.ends_with(&format!("(line {n})")))
             .unwrap_or_else(|| panic!("{out}"));
-        l.split_whitespace().nth(1).unwrap().to_string()
+        l.split_whitespace().nth(2).unwrap().to_string()
     };
     // The engine's `docker save` of the image and skopeo's read of the store agree.
     let announced = digest_of_line(2);

@@ -3,8 +3,9 @@
 
 use crate::go::deflate;
 use crate::gzip::header_len;
+use crate::klauspost::Flate;
 use crate::rebuild::Rebuilder;
-use crate::recipe::{Producer, Recipe, MAX_HEADER};
+use crate::recipe::{Producer, Recipe, MAX_HEADER, PGZIP_KINDS};
 
 /// How far into the uncompressed bytes a candidate is tried before it is run on all of them.
 pub const PREFIX: usize = 1 << 20;
@@ -45,13 +46,21 @@ fn zlib_candidates(xfl: u8) -> &'static [i32] {
     }
 }
 
-/// pgzip levels worth trying for a header's XFL: its default (5) first.
-fn pgzip_candidates(xfl: u8) -> &'static [i32] {
-    match xfl {
+/// pgzip levels worth trying for a header's XFL: its default (5) first, each as every
+/// klauspost/compress and block size writes it (1.18.0 differs from 1.15 only at level 4).
+fn pgzip_candidates(xfl: u8) -> Vec<Producer> {
+    let levels: &[i32] = match xfl {
         4 => &[1],
         0 => &[5, 6, 4, 3, 2],
         _ => &[],
-    }
+    };
+    let kinds = |level| {
+        PGZIP_KINDS
+            .iter()
+            .filter(move |(_, k)| k.flate != Flate::V1_18_0 || level == 4)
+            .map(move |&(_, kind)| Producer::Pgzip { level, kind })
+    };
+    levels.iter().flat_map(|&level| kinds(level)).collect()
 }
 
 /// GNU gzip levels worth trying for a header's XFL: its default (6) first.
@@ -84,10 +93,7 @@ pub fn candidates(gz: &[u8]) -> Vec<Producer> {
     // Go and pgzip write exactly this header: no flags, their XFL, OS 255.
     let go_like = flags == 0 && os == 255;
     if go_like && gz[4..8] == crate::klauspost::PGZIP_MTIME {
-        return pgzip_candidates(xfl)
-            .iter()
-            .map(|&level| Producer::Pgzip { level })
-            .collect();
+        return pgzip_candidates(xfl);
     }
     let mut zlib = zlib_candidates(xfl)
         .iter()
@@ -135,6 +141,10 @@ pub fn guess(head: &[u8], raw_prefix: &[u8]) -> Option<Recipe> {
             }
             (false, Producer::PigzSerial { level }) => {
                 crate::pigz::begins_serial(level, raw_prefix, &head[at..])
+            }
+            // Window by window: a MiB's output comes only when its block ends.
+            (false, Producer::Pgzip { level, kind }) => {
+                crate::klauspost::begins(level, kind, raw_prefix, &head[at..])
             }
             (false, _) => head[at..].starts_with(&prefix(producer, raw_prefix, PREFIX)?),
         };
@@ -185,6 +195,7 @@ fn prefix(producer: Producer, raw: &[u8], limit: usize) -> Option<Vec<u8>> {
 mod tests {
     use super::*;
     use crate::gzip::inflate;
+    use crate::klauspost::PgzipKind;
 
     #[test]
     fn a_stream_go_wrote_is_identified_and_rebuilt() {
@@ -238,17 +249,40 @@ mod tests {
             let r = identify(&gz, &raw).expect("Go 1.27 identified");
             assert_eq!(r.producer, Producer::Go127 { level });
         }
-        for level in [-1, 1, 4] {
-            let gz = crate::klauspost::pgzip(&raw, level).unwrap();
-            let r = identify(&gz, &raw).expect("pgzip identified");
-            // Levels may agree on an input; the first that rebuilds it is recorded.
-            assert!(matches!(r.producer, Producer::Pgzip { .. }), "{level}");
-            assert_eq!(rebuild(&raw, &r).unwrap(), gz);
+        for (id, kind) in PGZIP_KINDS {
+            for level in [-1, 1, 4] {
+                let gz = crate::klauspost::pgzip(&raw, level, kind).unwrap();
+                let r = identify(&gz, &raw).expect("pgzip identified");
+                // Levels and kinds may agree on an input; the first that rebuilds it is
+                // recorded.
+                assert!(matches!(r.producer, Producer::Pgzip { .. }), "{id} {level}");
+                assert_eq!(rebuild(&raw, &r).unwrap(), gz);
+            }
         }
         // pgzip's deflate under Go's header is neither Go's nor pgzip's.
-        let mut gz = crate::klauspost::pgzip(&raw, -1).unwrap();
+        let mut gz = crate::klauspost::pgzip(&raw, -1, PgzipKind::DEFAULT).unwrap();
         gz[4..8].copy_from_slice(&[0; 4]);
         assert_eq!(identify(&gz, &raw), None);
+    }
+
+    #[test]
+    fn a_pgzip_guess_is_proven_on_the_first_mib_not_taken_on_trust() {
+        // Go's deflate under pgzip's header: every pgzip candidate must refuse it (a guess
+        // that took the first candidate untried sent every non-default level to "differs").
+        let raw: Vec<u8> = (0..(PREFIX as u32))
+            .map(|i| (i * 13 % 241) as u8 ^ (i >> 10) as u8)
+            .collect();
+        let mut gz = crate::go::gzip(&raw, 6).unwrap();
+        gz[4..8].copy_from_slice(&crate::klauspost::PGZIP_MTIME);
+        assert_eq!(guess(&gz[..gz.len().min(HEAD)], &raw), None);
+        // Level 6 in umoci's blocks: guessed as what writes the same bytes.
+        let kind = PgzipKind {
+            flate: Flate::V1_15,
+            block: crate::klauspost::UMOCI_BLOCK,
+        };
+        let gz = crate::klauspost::pgzip(&raw, 6, kind).unwrap();
+        let r = guess(&gz[..gz.len().min(HEAD)], &raw).expect("umoci's level 6");
+        assert_eq!(rebuild(&raw, &r).unwrap(), gz);
     }
 
     #[test]

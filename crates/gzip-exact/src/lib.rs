@@ -44,7 +44,7 @@ pub use rebuild::{RebuildReader, RebuildWriter, Rebuilder};
 pub use recipe::{
     spaced, Producer, Recipe, ENCODER_GNU, ENCODER_GO, ENCODER_GO127, ENCODER_PGZIP, ENCODER_PIGZ,
     ENCODER_PIGZ_SERIAL, ENCODER_PREFLATE, ENCODER_ZLIB, MAX_HEADER, MAX_RESTART_GAP,
-    MIN_RESTART_GAP, RESTART_SPACING,
+    MIN_RESTART_GAP, PGZIP_KINDS, RESTART_SPACING,
 };
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 
 use crate::encoder::Encoder;
 use crate::go::{Deflater, Restart};
-use crate::klauspost::{self, Pgzip, PGZIP_BLOCK, PGZIP_TAIL};
+use crate::klauspost::{self, tail_of, Pgzip, PgzipKind, PGZIP_BLOCK};
 use crate::pieces::Pieces;
 use crate::pigz::{PIGZ_BLOCK, PIGZ_DICT};
 use crate::preflate::Recreate;
@@ -51,12 +51,14 @@ impl Engine {
 /// encoder running through them.
 struct ParallelPgzip {
     level: i32,
+    kind: PgzipKind,
     pending: Vec<u8>,
     tail: Option<Vec<u8>>,
     pieces: Pieces,
 }
 
-/// Blocks per piece: small pieces keep every core busy and little in memory.
+/// Blocks per piece (of either block size): small pieces keep every core busy and little in
+/// memory.
 const PGZIP_PIECE: usize = 2 * PGZIP_BLOCK;
 
 impl ParallelPgzip {
@@ -84,13 +86,11 @@ impl ParallelPgzip {
     fn submit(&mut self, last: bool, out: &mut Vec<u8>) {
         let blocks = std::mem::take(&mut self.pending);
         // Only the last piece can end in a short block, and nothing follows it.
-        let next_tail =
-            (blocks.len() > PGZIP_TAIL).then(|| blocks[blocks.len() - PGZIP_TAIL..].to_vec());
-        let tail = std::mem::replace(&mut self.tail, next_tail);
-        let level = self.level;
+        let tail = std::mem::replace(&mut self.tail, tail_of(&blocks));
+        let (level, kind) = (self.level, self.kind);
         let job = move |blocks: &[u8]| {
             let mut bytes = Vec::new();
-            if let Some(mut p) = Pgzip::resume(level, tail) {
+            if let Some(mut p) = Pgzip::resume(level, kind, tail) {
                 p.write(blocks, &mut bytes);
                 if last {
                     p.finish(&mut bytes);
@@ -324,10 +324,11 @@ impl Rebuilder {
             }
             Producer::Go { level } => Engine::Go(Box::new(Deflater::new(level)?)),
             Producer::Go127 { level } => Engine::Other(Box::new(klauspost::Deflater::new(level)?)),
-            Producer::Pgzip { level } => {
-                Pgzip::new(level)?;
+            Producer::Pgzip { level, kind } => {
+                Pgzip::new(level, kind)?;
                 Engine::Other(Box::new(ParallelPgzip {
                     level,
+                    kind,
                     pending: Vec::new(),
                     tail: None,
                     pieces: Pieces::default(),
@@ -502,14 +503,17 @@ mod tests {
                 raw.extend_from_slice(words[(seed >> 16) as usize % words.len()].as_bytes());
             }
             raw.truncate(size);
-            let want = crate::klauspost::pgzip(&raw, 5).unwrap();
-            let recipe = Recipe::new(Producer::Pgzip { level: 5 }, want[..10].to_vec()).unwrap();
-            let mut w = RebuildWriter::new(Vec::new(), Rebuilder::new(&recipe).unwrap());
-            // Odd feeds, so pieces are cut across them.
-            for piece in raw.chunks(300_007) {
-                w.write_all(piece).unwrap();
+            for (id, kind) in crate::recipe::PGZIP_KINDS {
+                let want = crate::klauspost::pgzip(&raw, 5, kind).unwrap();
+                let producer = Producer::Pgzip { level: 5, kind };
+                let recipe = Recipe::new(producer, want[..10].to_vec()).unwrap();
+                let mut w = RebuildWriter::new(Vec::new(), Rebuilder::new(&recipe).unwrap());
+                // Odd feeds, so pieces are cut across them.
+                for piece in raw.chunks(300_007) {
+                    w.write_all(piece).unwrap();
+                }
+                assert!(w.finish().unwrap() == want, "{id}: {size} bytes");
             }
-            assert!(w.finish().unwrap() == want, "{size} bytes");
         }
     }
 

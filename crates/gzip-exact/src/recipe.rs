@@ -4,6 +4,7 @@
 
 use crate::go::Restart;
 use crate::gzip::header_len;
+use crate::klauspost::{Flate, Pgzip, PgzipKind, PGZIP_BLOCK, UMOCI_BLOCK};
 use crate::preflate;
 
 /// An encoder this module can run again.
@@ -26,11 +27,13 @@ pub enum Producer {
         /// The level.
         level: i32,
     },
-    /// klauspost's pgzip (klauspost/compress 1.15) as containers/image runs it: podman,
-    /// buildah and skopeo's layers, levels 1–6.
+    /// klauspost's pgzip as containers/image (podman, buildah, skopeo) and umoci run it,
+    /// levels 1–6.
     Pgzip {
         /// The level.
         level: i32,
+        /// Which klauspost/compress, and the block size.
+        kind: PgzipKind,
     },
     /// GNU gzip's own deflate, `gzip -1` … `-9`: tarballs made with `tar z` or `gzip`.
     Gnu {
@@ -66,8 +69,22 @@ pub const ENCODER_GO: &str = "go1.8";
 pub const ENCODER_ZLIB: &str = "zlib";
 /// Go 1.27 and later.
 pub const ENCODER_GO127: &str = "go1.27";
-/// klauspost's pgzip.
+/// klauspost's pgzip with klauspost/compress 1.15–1.17, in 1 MiB blocks.
 pub const ENCODER_PGZIP: &str = "pgzip";
+/// Each pgzip kind's id (`ENCODER_PGZIP` the first): the klauspost/compress it names is the
+/// first whose bytes differ from the one before, and `-256k` is umoci's block size.
+pub const PGZIP_KINDS: [(&str, PgzipKind); 6] = [
+    (ENCODER_PGZIP, kind(Flate::V1_15, PGZIP_BLOCK)),
+    ("pgzip-256k", kind(Flate::V1_15, UMOCI_BLOCK)),
+    ("pgzip1.18.0", kind(Flate::V1_18_0, PGZIP_BLOCK)),
+    ("pgzip1.18.0-256k", kind(Flate::V1_18_0, UMOCI_BLOCK)),
+    ("pgzip1.18.1", kind(Flate::V1_18_1, PGZIP_BLOCK)),
+    ("pgzip1.18.1-256k", kind(Flate::V1_18_1, UMOCI_BLOCK)),
+];
+
+const fn kind(flate: Flate, block: usize) -> PgzipKind {
+    PgzipKind { flate, block }
+}
 /// GNU gzip.
 pub const ENCODER_GNU: &str = "gnu";
 /// pigz.
@@ -84,7 +101,7 @@ impl Producer {
             Producer::Go { level } => (ENCODER_GO, level),
             Producer::Zlib { level } => (ENCODER_ZLIB, level),
             Producer::Go127 { level } => (ENCODER_GO127, level),
-            Producer::Pgzip { level } => (ENCODER_PGZIP, level),
+            Producer::Pgzip { level, kind } => (pgzip_id(kind), level),
             Producer::Gnu { level } => (ENCODER_GNU, level),
             Producer::Pigz { level } => (ENCODER_PIGZ, level),
             Producer::PigzSerial { level } => (ENCODER_PIGZ_SERIAL, level),
@@ -120,15 +137,23 @@ impl Producer {
             ENCODER_GO127 if crate::klauspost::Deflater::new(level).is_some() => {
                 Some(Producer::Go127 { level })
             }
-            ENCODER_PGZIP if crate::klauspost::Pgzip::new(level).is_some() => {
-                Some(Producer::Pgzip { level })
-            }
             ENCODER_GNU if (1..=9).contains(&level) => Some(Producer::Gnu { level }),
             ENCODER_PIGZ if (1..=9).contains(&level) => Some(Producer::Pigz { level }),
             ENCODER_PIGZ_SERIAL if (1..=3).contains(&level) => Some(Producer::PigzSerial { level }),
-            _ => None,
+            _ => PGZIP_KINDS
+                .iter()
+                .find(|(id, _)| *id == encoder)
+                .filter(|(_, kind)| Pgzip::new(level, *kind).is_some())
+                .map(|&(_, kind)| Producer::Pgzip { level, kind }),
         }
     }
+}
+
+fn pgzip_id(kind: PgzipKind) -> &'static str {
+    PGZIP_KINDS
+        .iter()
+        .find(|(_, k)| *k == kind)
+        .map_or(ENCODER_PGZIP, |(id, _)| id)
 }
 
 /// What rebuilds a stream: its producer and its header bytes as they were (mtime, OS, name).

@@ -4,6 +4,7 @@
 
 pub mod bundle_file;
 pub mod cli;
+pub mod helm_repo;
 pub mod images;
 pub mod layout;
 /// The gzip producers (Go toolchains and their judge program), shared with gzip-exact's own

@@ -24,7 +24,12 @@ fuzz_target!(|data: &[u8]| {
         "pigz-p1",
         "",
         gz::ENCODER_PREFLATE,
-    ][usize::from(data[0] % 9)];
+        "pgzip-256k",
+        "pgzip1.18.0",
+        "pgzip1.18.0-256k",
+        "pgzip1.18.1",
+        "pgzip1.18.1-256k",
+    ][usize::from(data[0] % 14)];
     let level = i32::from(data[1] as i8 % 12);
     let header_len = usize::from(data[2]).min(data.len() - 3);
     let (header, raw) = data[3..].split_at(header_len);

@@ -71,9 +71,9 @@ struct Entry {
 
 pub struct Fast {
     level: i32,
-    /// klauspost/compress 1.15's level 4 compares a second candidate from its position; Go
-    /// 1.27's from its distance.
-    klauspost: bool,
+    /// klauspost/compress before 1.18.0 has level 4 compare a second candidate from its
+    /// position; 1.18.0 on and Go 1.27 from its distance.
+    from_position: bool,
     hist: Vec<u8>,
     /// Table offsets are positions in `hist` plus `cur`, so the history can move without
     /// rewriting the tables.
@@ -83,7 +83,7 @@ pub struct Fast {
 }
 
 impl Fast {
-    pub fn new(level: i32, klauspost: bool) -> Fast {
+    pub fn new(level: i32, from_position: bool) -> Fast {
         let (table, b_table) = match level {
             1 => (TABLE_SIZE, 0),
             2 => (1 << L2_TABLE_BITS, 0),
@@ -92,7 +92,7 @@ impl Fast {
         };
         Fast {
             level,
-            klauspost,
+            from_position,
             hist: Vec::new(),
             cur: MAX_STORE_BLOCK_SIZE,
             table: vec![Entry::default(); table],

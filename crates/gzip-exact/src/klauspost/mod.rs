@@ -1,9 +1,9 @@
 //! The klauspost lineage of deflate, byte for byte: Go 1.27's compress/flate (Go 1.27
 //! replaced the encoder of Go 1.8–1.26 (`go`), with a port of klauspost/compress's, so
 //! BuildKit, containerd and moby built with Go 1.27 write this), and klauspost/compress 1.15
-//! itself as pgzip runs it for podman, buildah and skopeo (`Pgzip`). Written from the
-//! algorithm as the sources describe it; judged against the Go 1.27 toolchain and Debian's
-//! pgzip (tests/judges/klauspost.rs).
+//! to 1.20 itself as pgzip runs it for podman, buildah, skopeo and umoci (`Pgzip`). Written
+//! from the algorithm as the sources describe it; judged against the Go 1.27 toolchain and
+//! pgzip built with Debian's klauspost/compress 1.15, 1.18 and 1.20 (tests/judges/klauspost.rs).
 
 use crate::encoder::Encoder;
 mod fast;
@@ -45,11 +45,12 @@ pub struct Deflater {
 impl Deflater {
     /// None for a level this encoder does not have (-1 is written as the level it means, 6).
     pub fn new(level: i32) -> Option<Deflater> {
-        Deflater::flavored(level, false)
+        Deflater::flavored(level, Flate::V1_18_1)
     }
 
-    /// Go 1.27's encoder, or (`klauspost`) klauspost/compress 1.15's from which it was ported.
-    fn flavored(level: i32, klauspost: bool) -> Option<Deflater> {
+    /// Go 1.27's encoder (a port of klauspost/compress 1.18's), or klauspost/compress's own
+    /// as `flate` wrote it.
+    fn flavored(level: i32, flate: Flate) -> Option<Deflater> {
         let (mode, window, penalty) = match level {
             0 => (Mode::Store, MAX_STORE_BLOCK_SIZE, 0),
             HUFFMAN_ONLY => (Mode::HuffmanOnly, 32 << 10, 10),
@@ -59,11 +60,11 @@ impl Deflater {
         };
         Some(Deflater {
             mode,
-            w: BitWriter::new(penalty, klauspost),
+            w: BitWriter::new(penalty, flate.fills_open_blocks()),
             window: vec![0; window],
             window_end: 0,
             tokens: Tokens::default(),
-            fast: (mode == Mode::Fast).then(|| Fast::new(level, klauspost)),
+            fast: (mode == Mode::Fast).then(|| Fast::new(level, flate == Flate::V1_15)),
             lazy: (mode == Mode::Lazy).then(|| Box::new(Lazy::new(level))),
             sync: false,
         })
@@ -219,27 +220,69 @@ pub fn gzip(input: &[u8], level: i32) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// klauspost's pgzip as containers/image (podman, buildah, skopeo) runs it: the input cut
-/// into 1 MiB blocks, each compressed by a fresh encoder primed with the last 16 KiB of the
-/// block before and ended with a sync flush, the last block also closed. The blocks'
-/// outputs simply follow each other, so this is one deflate stream.
+/// Which klauspost/compress compressed a pgzip stream: its fast levels changed their bytes
+/// twice from 1.15 to 1.20.3 (docs/FORMAT.md says where).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flate {
+    /// 1.15.x to 1.17.x (Debian 12's skopeo, umoci, buildah and podman).
+    V1_15,
+    /// 1.18.0: level 4 compares its second candidate from the distance, not the position.
+    V1_18_0,
+    /// 1.18.1 to 1.20.3: also, a block left open declares only the codes it uses, as Go
+    /// 1.27's port of it does.
+    V1_18_1,
+}
+
+impl Flate {
+    fn fills_open_blocks(self) -> bool {
+        self != Flate::V1_18_1
+    }
+}
+
+/// How a pgzip stream was made: which klauspost/compress, and the block size its writer was
+/// given (`SetConcurrency`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PgzipKind {
+    /// The encoder.
+    pub flate: Flate,
+    /// Bytes per block: `PGZIP_BLOCK` or `UMOCI_BLOCK`.
+    pub block: usize,
+}
+
+/// pgzip's block as containers/image (podman, buildah, skopeo) leaves it: 1 MiB.
+pub const PGZIP_BLOCK: usize = 1 << 20;
+/// The block umoci sets (`SetConcurrency(256<<10, ...)`).
+pub const UMOCI_BLOCK: usize = 256 << 10;
+/// The bytes of the block before that prime each block's encoder.
+pub const PGZIP_TAIL: usize = 16384;
+
+impl PgzipKind {
+    /// containers/image's pgzip with Debian 12's klauspost/compress.
+    pub const DEFAULT: PgzipKind = PgzipKind {
+        flate: Flate::V1_15,
+        block: PGZIP_BLOCK,
+    };
+}
+
+/// klauspost's pgzip: the input cut into blocks, each compressed by a fresh encoder primed
+/// with the last 16 KiB of the block before and ended with a sync flush, the last block also
+/// closed. The blocks' outputs simply follow each other, so this is one deflate stream.
 pub struct Pgzip {
     level: i32,
+    kind: PgzipKind,
     block: Vec<u8>,
     tail: Option<Vec<u8>>,
 }
 
-/// pgzip's block: each is compressed by a fresh encoder.
-pub const PGZIP_BLOCK: usize = 1 << 20;
-/// The bytes of the block before that prime each block's encoder.
-pub const PGZIP_TAIL: usize = 16384;
-
 impl Pgzip {
-    /// None for a level pgzip's encoders do not prime the same way (only 1–6 here).
-    pub fn new(level: i32) -> Option<Pgzip> {
-        (1..=6).contains(&level).then(|| Pgzip {
+    /// None for a level pgzip's encoders do not prime the same way (only 1–6 here), or a
+    /// block size no producer here uses.
+    pub fn new(level: i32, kind: PgzipKind) -> Option<Pgzip> {
+        let known = [PGZIP_BLOCK, UMOCI_BLOCK].contains(&kind.block);
+        ((1..=6).contains(&level) && known).then(|| Pgzip {
             level,
-            block: Vec::with_capacity(PGZIP_BLOCK),
+            kind,
+            block: Vec::with_capacity(kind.block),
             tail: None,
         })
     }
@@ -247,39 +290,90 @@ impl Pgzip {
     /// An encoder that goes on from a block boundary: `tail` is the last 16 KiB of the block
     /// before, if there was one. Blocks depend on nothing else, so a stream's blocks can be
     /// compressed apart and their outputs put one after the other.
-    pub fn resume(level: i32, tail: Option<Vec<u8>>) -> Option<Pgzip> {
-        let mut p = Pgzip::new(level)?;
+    pub fn resume(level: i32, kind: PgzipKind, tail: Option<Vec<u8>>) -> Option<Pgzip> {
+        let mut p = Pgzip::new(level, kind)?;
         p.tail = tail;
         Some(p)
     }
 
-    fn compress(&mut self, closed: bool, out: &mut Vec<u8>) {
-        let Some(mut d) = Deflater::flavored(self.level, true) else {
-            return;
-        };
+    /// A fresh encoder for the next block, primed with the tail of the one before.
+    fn block_encoder(&self) -> Option<Deflater> {
+        let mut d = Deflater::flavored(self.level, self.kind.flate)?;
         if let Some(tail) = &self.tail {
             d.fill_window(tail);
         }
+        Some(d)
+    }
+
+    fn compress(&mut self, closed: bool, out: &mut Vec<u8>) {
+        let Some(mut d) = self.block_encoder() else {
+            return;
+        };
         d.push(&self.block);
         d.sync_flush();
         if closed {
             d.end();
         }
         out.extend_from_slice(&d.take_output());
-        self.tail = (self.block.len() > PGZIP_TAIL)
-            .then(|| self.block[self.block.len() - PGZIP_TAIL..].to_vec());
+        self.next_block();
+    }
+
+    fn next_block(&mut self) {
+        self.tail = tail_of(&self.block);
         self.block.clear();
     }
+}
+
+/// What of a block primes the next block's encoder: its last `PGZIP_TAIL` bytes, unless it
+/// is no longer than that (pgzip then primes with nothing).
+pub fn tail_of(block: &[u8]) -> Option<Vec<u8>> {
+    (block.len() > PGZIP_TAIL).then(|| block[block.len() - PGZIP_TAIL..].to_vec())
+}
+
+/// Whether `deflate` begins as pgzip (`level`, `kind`) writes `raw`, the first bytes of a
+/// stream. The output is compared as each 64 KiB window is compressed, so a wrong guess is
+/// refused after about a window's work, not a MiB's.
+pub fn begins(level: i32, kind: PgzipKind, raw: &[u8], deflate: &[u8]) -> bool {
+    let Some(mut p) = Pgzip::new(level, kind) else {
+        return false;
+    };
+    let mut at = 0;
+    let mut same = |out: Vec<u8>| {
+        let fits = deflate.get(at..at + out.len()) == Some(&out[..]);
+        at += out.len();
+        fits
+    };
+    for block in raw.chunks(kind.block) {
+        let Some(mut d) = p.block_encoder() else {
+            return false;
+        };
+        for window in block.chunks(MAX_STORE_BLOCK_SIZE) {
+            d.push(window);
+            if !same(d.take_output()) {
+                return false;
+            }
+        }
+        // A short last block may go on past `raw`: how it ends is not known here.
+        if block.len() < kind.block {
+            break;
+        }
+        d.sync_flush();
+        if !same(d.take_output()) {
+            return false;
+        }
+        p.tail = tail_of(block);
+    }
+    true
 }
 
 impl Encoder for Pgzip {
     /// Takes `raw`, appending to `out` the output of every block it completes.
     fn write(&mut self, mut raw: &[u8], out: &mut Vec<u8>) {
         while !raw.is_empty() {
-            let n = raw.len().min(PGZIP_BLOCK - self.block.len());
+            let n = raw.len().min(self.kind.block - self.block.len());
             self.block.extend_from_slice(&raw[..n]);
             raw = &raw[n..];
-            if self.block.len() == PGZIP_BLOCK {
+            if self.block.len() == self.kind.block {
                 self.compress(false, out);
             }
         }
@@ -307,11 +401,12 @@ impl Encoder for Deflater {
 /// cut to 32 bits. No other producer writes it, so it names pgzip.
 pub const PGZIP_MTIME: [u8; 4] = [0x00, 0x09, 0x6e, 0x88];
 
-/// `input` as pgzip writes it at `level` (-1 is its default, 5), with no name or mtime set.
-pub fn pgzip(input: &[u8], level: i32) -> Option<Vec<u8>> {
+/// `input` as pgzip (`kind`) writes it at `level` (-1 is its default, 5), with no name or
+/// mtime set.
+pub fn pgzip(input: &[u8], level: i32, kind: PgzipKind) -> Option<Vec<u8>> {
     let xfl = crate::gzip::xfl(level);
     let level = if level == -1 { 5 } else { level };
-    let mut p = Pgzip::new(level)?;
+    let mut p = Pgzip::new(level, kind)?;
     let mut out = vec![0x1f, 0x8b, 8, 0];
     out.extend_from_slice(&PGZIP_MTIME);
     out.extend_from_slice(&[xfl, 255]);

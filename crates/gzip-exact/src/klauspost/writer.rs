@@ -20,9 +20,9 @@ const GUESS_HEADER_SIZE_BITS: i64 = 70 * 8;
 
 pub struct BitWriter {
     pub(crate) bits: Bits,
-    /// klauspost/compress 1.15 (pgzip's): a block left open counts no end-of-block marker
+    /// klauspost/compress before 1.18.1: a block left open counts no end-of-block marker
     /// and declares every literal/length and distance code.
-    klauspost: bool,
+    fills_open_blocks: bool,
     /// The header size in bits of the dynamic block still open (0: none open).
     prev_header: i64,
     wrote_huffman: bool,
@@ -61,14 +61,14 @@ fn can_encode_len(enc: &Encoder, freq: &[i32]) -> Option<i64> {
 }
 
 impl BitWriter {
-    pub fn new(log_new_table_penalty: u32, klauspost: bool) -> BitWriter {
+    pub fn new(log_new_table_penalty: u32, fills_open_blocks: bool) -> BitWriter {
         let mut huff_offset = Encoder::new(OFFSET_CODE_COUNT);
         let mut one = [0; OFFSET_CODE_COUNT];
         one[0] = 1;
         huff_offset.generate(&one, 15);
         BitWriter {
             bits: Bits::default(),
-            klauspost,
+            fills_open_blocks,
             prev_header: 0,
             wrote_huffman: false,
             log_new_table_penalty,
@@ -254,7 +254,7 @@ impl BitWriter {
         let sync = sync || eof;
         if sync {
             tokens.add_eob();
-        } else if !self.klauspost {
+        } else if !self.fills_open_blocks {
             tokens.extra_hist[0] = 1;
         }
         if (self.wrote_huffman || eof) && self.prev_header > 0 {
@@ -264,7 +264,8 @@ impl BitWriter {
         if self.prev_header > 0 && !self.can_reuse(tokens) {
             self.close_open_block();
         }
-        let (num_literals, num_offsets) = self.index_tokens(tokens, self.klauspost && !sync);
+        let (num_literals, num_offsets) =
+            self.index_tokens(tokens, self.fills_open_blocks && !sync);
         let stored = stored_size(input);
         let input = input.unwrap_or_default();
         let extra_bits = if stored.is_some() || self.prev_header > 0 {

@@ -1,5 +1,6 @@
-// The judge for kpflate's pgzip: klauspost's pgzip (Debian's golang-github-klauspost-pgzip-dev)
-// as containers/image runs it, at the level given (-1: its default), stdin to stdout.
+// The judge for kpflate's pgzip: klauspost's pgzip as containers/image runs it, at the level
+// given (-1: its default), stdin to stdout; with a second argument, in blocks of that many
+// bytes (umoci sets 256 KiB). Built against whichever klauspost/compress its GOPATH holds.
 package main
 
 import (
@@ -18,6 +19,15 @@ func main() {
 	w, err := pgzip.NewWriterLevel(os.Stdout, level)
 	if err != nil {
 		panic(err)
+	}
+	if len(os.Args) > 2 {
+		block, err := strconv.Atoi(os.Args[2])
+		if err != nil {
+			panic(err)
+		}
+		if err := w.SetConcurrency(block, 4); err != nil {
+			panic(err)
+		}
 	}
 	if _, err := io.Copy(w, os.Stdin); err != nil {
 		panic(err)

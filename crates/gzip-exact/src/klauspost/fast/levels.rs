@@ -302,9 +302,9 @@ impl Fast {
                         self.b_table[hash_len(next, TABLE_BITS, HASH_LONG_BYTES)].cur - self.cur;
                     if next_s - l_off < MAX_MATCH_OFFSET && ld32(src, l_off) == next as u32 {
                         let l1 = match_len_long(src, s + 4, t + 4);
-                        // Go 1.27 compares from the distance, not the position: a quirk
-                        // its output depends on.
-                        let from = if self.klauspost {
+                        // klauspost/compress 1.18.0 on (and Go 1.27) compares from the
+                        // distance, not the position: a quirk its output depends on.
+                        let from = if self.from_position {
                             l_off
                         } else {
                             next_s - l_off

@@ -1,0 +1,470 @@
+//! `charts:` and `files:` in the image list: a Helm repository served on 127.0.0.1, its chart
+//! carried as the OCI artifact `helm push` makes, the images the chart uses found and carried
+//! with their digests, files as `oras push` makes them. Judged by the bytes at the site
+//! registry (the distribution API, skopeo), no Helm binary being installable here.
+
+use crate::common::helm_repo::*;
+use crate::common::layout::{sha256_hex, Layout};
+use crate::common::*;
+use std::path::Path;
+
+/// A chart that uses an image by each discovery rule, in a Helm repository, and a source
+/// registry holding those images.
+struct Fixture {
+    src: Registry,
+    repo: HelmRepo,
+    work: tempfile::TempDir,
+    tgz: Vec<u8>,
+}
+
+const HELM_CONFIG: &str = "application/vnd.cncf.helm.config.v1+json";
+const HELM_CHART: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
+
+/// Each rule's image, as the chart names it (`REG` is the source registry).
+const FOUND: [(&str, &str); 5] = [
+    ("team/multi:2.0", "Chart.yaml artifacthub.io/images"),
+    // registry: from global.imageRegistry, tag: from appVersion.
+    ("team/app1:1.0", "values.yaml image"),
+    ("team/app2:1.0", "templates/job.yaml"),
+    ("team/app1:sub", "charts/sub values.yaml"),
+    ("team/app2:site", "site-values.yaml"),
+];
+
+impl Fixture {
+    fn new(auth: Option<(&str, &str)>) -> Fixture {
+        let (src, imgs) = registry_with_images();
+        let d = imgs.layout_dir.path();
+        src.push(d, "app1", "team/app1:sub", &[]);
+        src.push(d, "app2", "team/app2:site", &[]);
+        let work = tempfile::tempdir().unwrap();
+        let served = work.path().join("repo");
+        std::fs::create_dir_all(&served).unwrap();
+        let tgz = pack_chart(
+            work.path(),
+            &served,
+            "demo",
+            "1.2.0",
+            &chart_files(&src.addr),
+        );
+        write_index(
+            &served,
+            &[
+                entry("1.2.0", "demo-1.2.0.tgz", sha256_hex(&tgz)),
+                // Newer, but a pre-release: `^1.0` does not pick it.
+                entry("1.3.0-rc.1", "demo-1.3.0-rc.1.tgz", "0".repeat(64)),
+                entry("0.9.0", "demo-0.9.0.tgz", "0".repeat(64)),
+            ],
+        );
+        std::fs::write(
+            work.path().join("site-values.yaml"),
+            format!("extra:\n  image:\n    registry: {}\n    repository: team/app2\n    tag: site\n    pullPolicy: IfNotPresent\n", src.addr),
+        )
+        .unwrap();
+        let repo = HelmRepo::serve(&served, auth);
+        Fixture {
+            src,
+            repo,
+            work,
+            tgz,
+        }
+    }
+
+    /// The list: the chart, and `registries:` for the source and any `more`.
+    fn list(&self, more: &str) -> std::path::PathBuf {
+        write_list(
+            self.work.path(),
+            &format!(
+                "charts:\n  - name: demo\n    repo: {}\n    version: ^1.0\n    values: [site-values.yaml]\nregistries:\n  {}:\n    plain-http: true\n{more}",
+                self.repo.url, self.src.addr
+            ),
+        )
+    }
+}
+
+fn entry<'a>(version: &'a str, url: &'a str, digest: String) -> IndexEntry<'a> {
+    IndexEntry {
+        name: "demo",
+        version,
+        app_version: "1.0",
+        url,
+        digest,
+    }
+}
+
+/// Chart.yaml with the annotation and two conditional subcharts (one off), bitnami-style
+/// values, a template with a literal image and one with a template action.
+fn chart_files(reg: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("Chart.yaml", format!(
+            "apiVersion: v2\nname: demo\nversion: 1.2.0\nappVersion: \"1.0\"\ndescription: A chart for the test\nannotations:\n  artifacthub.io/images: |\n    - name: multi\n      image: {reg}/team/multi:2.0\ndependencies:\n  - name: sub\n    version: 0.1.0\n    condition: sub.enabled\n  - name: off\n    version: 0.1.0\n    condition: off.enabled\n"
+        )),
+        ("values.yaml", format!(
+            "global:\n  imageRegistry: {reg}\nimage:\n  registry: docker.io\n  repository: team/app1\n  tag: \"\"\n  pullPolicy: IfNotPresent\nsub:\n  enabled: true\noff:\n  enabled: false\n"
+        )),
+        ("templates/job.yaml", format!(
+            "apiVersion: batch/v1\nkind: Job\nspec:\n  template:\n    spec:\n      containers:\n        - name: once\n          image: {reg}/team/app2:1.0\n        - name: templated\n          image: \"{{{{ .Values.image.repository }}}}:never\"\n"
+        )),
+        ("charts/sub/Chart.yaml", "apiVersion: v2\nname: sub\nversion: 0.1.0\n".into()),
+        ("charts/sub/values.yaml", format!("image: {reg}/team/app1:sub\n")),
+        ("charts/off/Chart.yaml", "apiVersion: v2\nname: off\nversion: 0.1.0\n".into()),
+        // Not in the source registry: carried only if the condition were ignored.
+        ("charts/off/values.yaml", format!("image: {reg}/team/app1:off\n")),
+    ]
+}
+
+fn site_blob(site: &Registry, repo: &str, digest: &str) -> Vec<u8> {
+    let (status, _, body) = http(&site.addr, "GET", &format!("/v2/{repo}/blobs/{digest}"), "");
+    assert_eq!(status, 200, "{repo}@{digest}");
+    body
+}
+
+#[test]
+fn a_chart_from_a_helm_repository_arrives_as_helm_push_makes_it_with_its_images() {
+    let f = Fixture::new(None);
+    let list = f.list("");
+    let bundle = f.work.path().join("app.bundle");
+    let o = bundle!("create {} -o {} --no-cache -q --unsigned", list, bundle).run();
+    assert_ok!(o);
+    let site = Registry::start();
+    assert_ok!(bundle!(
+        "load {} --allow-unsigned -q --plain-http --to=registry://{}",
+        bundle,
+        site.addr
+    )
+    .run());
+    // The chart: Helm's media types, the .tgz byte for byte (the index's digest).
+    let m: serde_json::Value =
+        serde_json::from_slice(&site.raw_manifest("charts/demo:1.2.0")).unwrap();
+    assert_eq!(m["config"]["mediaType"], HELM_CONFIG, "{m}");
+    let layer = &m["layers"][0];
+    assert_eq!(layer["mediaType"], HELM_CHART, "{m}");
+    assert_eq!(layer["digest"], format!("sha256:{}", sha256_hex(&f.tgz)));
+    let tgz = site_blob(&site, "charts/demo", layer["digest"].as_str().unwrap());
+    assert_eq!(tgz, f.tgz);
+    let config: serde_json::Value = serde_json::from_slice(&site_blob(
+        &site,
+        "charts/demo",
+        m["config"]["digest"].as_str().unwrap(),
+    ))
+    .unwrap();
+    assert_eq!(config["name"], "demo");
+    assert_eq!(config["version"], "1.2.0");
+    assert_eq!(config["appVersion"], "1.0");
+    assert_eq!(config["apiVersion"], "v2");
+    // Every image found, at the site with the source's digest; the disabled subchart's not.
+    for (image, _) in FOUND {
+        assert_eq!(
+            site.digest_of(image),
+            f.src.digest_of(image),
+            "{image} at the site"
+        );
+    }
+    assert!(site.tags("team/app1").iter().all(|t| t != "off"));
+    // inspect names the chart and what it found.
+    let doc = inspect_json(&bundle);
+    let text = doc.to_string();
+    assert!(text.contains("\"chart\""), "{text}");
+    // serve answers for it as the site registry does.
+    let served = Served::start(&[bundle.to_str().unwrap(), "--allow-unsigned"]);
+    let digest = format!("sha256:{}", sha256_hex(&f.tgz));
+    let (status, _, body) = http(
+        &served.addr,
+        "GET",
+        &format!("/v2/charts/demo/blobs/{digest}"),
+        "",
+    );
+    assert_eq!(status, 200);
+    assert!(body == f.tgz, "serve changed the chart");
+}
+
+#[test]
+fn dry_run_says_where_each_image_was_found() {
+    let f = Fixture::new(None);
+    let list = f.list("");
+    let o = bundle!("create {} --dry-run --json", list).run();
+    assert_ok!(o);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let carried = v["carried"].as_array().unwrap_or_else(|| panic!("{v}"));
+    for (image, place) in FOUND {
+        let want = format!("{}/{image}", f.src.addr);
+        let item = carried
+            .iter()
+            .find(|c| c["reference"] == want.as_str())
+            .unwrap_or_else(|| panic!("{want} not in {v}"));
+        let found = item["found"].as_str().unwrap();
+        assert!(
+            found.starts_with("chart demo 1.2.0: ") && found.contains(place),
+            "{want}: {found}"
+        );
+        assert_eq!(item["digest"], f.src.digest_of(image).as_str());
+    }
+    assert!(carried.iter().any(|c| c["kind"] == "chart"), "{v}");
+    assert!(!o.stdout.is_empty());
+}
+
+#[test]
+fn a_chart_whose_bytes_differ_from_the_index_is_refused_and_nothing_written() {
+    let f = Fixture::new(None);
+    let served = f.repo.dir.clone();
+    let mut tgz = f.tgz.clone();
+    let n = tgz.len();
+    tgz[n - 9] ^= 1;
+    std::fs::write(served.join("demo-1.2.0.tgz"), tgz).unwrap();
+    let list = f.list("");
+    let bundle = f.work.path().join("app.bundle");
+    let o = bundle!("create {} -o {} --no-cache -q --unsigned", list, bundle).run();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = text(&o);
+    assert!(
+        err.contains("images.yaml:2") && err.contains("demo") && err.contains(&sha256_hex(&f.tgz)),
+        "{err}"
+    );
+    assert!(!bundle.exists());
+    assert_eq!(
+        std::fs::read_dir(f.work.path())
+            .unwrap()
+            .filter(|e| e
+                .as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .contains("bundle"))
+            .count(),
+        0
+    );
+}
+
+#[test]
+fn a_repository_behind_basic_auth_gets_the_credentials_of_its_host() {
+    let f = Fixture::new(Some(("chartuser", "s3cret")));
+    let host = f.repo.url.trim_start_matches("http://").to_string();
+    let bundle = f.work.path().join("app.bundle");
+    let without = f.list("");
+    let o = bundle!("create {} -o {} --no-cache -q --unsigned", without, bundle).run();
+    let err = text(&o);
+    assert!(!o.status.success() && err.contains("401"), "{err}");
+    let list = f.list(&format!(
+        "  {host}:\n    plain-http: true\n    username-env: REPO_U\n    password-env: REPO_P\n"
+    ));
+    let o = bundle!("create {} -o {} --no-cache -q --unsigned", list, bundle)
+        .env("REPO_U", "chartuser")
+        .env("REPO_P", "s3cret")
+        .run();
+    assert_ok!(o);
+    assert!(bundle.exists());
+}
+
+#[test]
+fn files_arrive_as_oras_push_makes_them() {
+    let work = tempfile::tempdir().unwrap();
+    let bin = Path::new("/usr/bin/tar");
+    std::fs::create_dir_all(work.path().join("bin")).unwrap();
+    std::fs::copy(bin, work.path().join("bin/tar")).unwrap();
+    let list = write_list(
+        work.path(),
+        "files:\n  - path: bin/tar\n  - path: bin/tar\n    name: gnu-tar\n    tag: v1\n",
+    );
+    let bundle = work.path().join("files.bundle");
+    assert_ok!(bundle!("create {} -o {} --no-cache -q --unsigned", list, bundle).run());
+    let site = Registry::start();
+    assert_ok!(bundle!(
+        "load {} --allow-unsigned -q --plain-http --to=registry://{}/site",
+        bundle,
+        site.addr
+    )
+    .run());
+    let want = std::fs::read(bin).unwrap();
+    for (repo, tag, title) in [
+        ("site/files/tar", "latest", "tar"),
+        ("site/files/gnu-tar", "v1", "gnu-tar"),
+    ] {
+        let m: serde_json::Value =
+            serde_json::from_slice(&site.raw_manifest(&format!("{repo}:{tag}"))).unwrap();
+        let layer = &m["layers"][0];
+        assert_eq!(
+            layer["annotations"]["org.opencontainers.image.title"],
+            title
+        );
+        assert_eq!(
+            m["config"]["mediaType"],
+            "application/vnd.oci.empty.v1+json"
+        );
+        let bytes = site_blob(&site, repo, layer["digest"].as_str().unwrap());
+        assert!(bytes == want, "{repo}: the file came back changed");
+    }
+}
+
+#[test]
+fn a_url_whose_bytes_differ_from_its_sha256_is_refused() {
+    let work = tempfile::tempdir().unwrap();
+    let served = work.path().join("www");
+    std::fs::create_dir_all(&served).unwrap();
+    std::fs::write(served.join("install.sh"), "#!/bin/sh\necho installed\n").unwrap();
+    let www = HelmRepo::serve(&served, None);
+    let wrong = "ab".repeat(32);
+    let list = write_list(
+        work.path(),
+        &format!(
+            "files:\n  - url: {}/install.sh\n    sha256: {wrong}\n",
+            www.url
+        ),
+    );
+    let bundle = work.path().join("f.bundle");
+    let o = bundle!("create {} -o {} --no-cache -q --unsigned", list, bundle).run();
+    let err = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("images.yaml:2") && err.contains(&wrong) && err.contains("install.sh"),
+        "{err}"
+    );
+    assert!(!bundle.exists());
+}
+
+#[test]
+fn a_dir_target_holds_a_helm_repository_the_files_and_the_image_list() {
+    let f = Fixture::new(None);
+    std::fs::copy("/usr/bin/tar", f.work.path().join("tar")).unwrap();
+    let list = f.list("files:\n  - path: tar\n");
+    let bundle = f.work.path().join("app.bundle");
+    assert_ok!(bundle!("create {} -o {} --no-cache -q --unsigned", list, bundle).run());
+    let site = f.work.path().join("site");
+    let load_dir = || {
+        let o = bundle!("load {} --allow-unsigned -q --to=dir:{}", bundle, site).run();
+        assert_ok!(o);
+        let read = |p: &str| std::fs::read(site.join(p)).unwrap();
+        (
+            read("index.yaml"),
+            read("images.txt"),
+            read("charts/demo-1.2.0.tgz"),
+        )
+    };
+    let first = load_dir();
+    assert_eq!(first.2, f.tgz, "the chart archive byte for byte");
+    assert_eq!(
+        std::fs::read(site.join("files/tar")).unwrap(),
+        std::fs::read("/usr/bin/tar").unwrap()
+    );
+    let index: serde_yaml::Value = serde_yaml::from_slice(&first.0).unwrap();
+    let demo = &index["entries"]["demo"][0];
+    assert_eq!(
+        demo["digest"].as_str(),
+        Some(sha256_hex(&f.tgz).as_str()),
+        "{index:?}"
+    );
+    assert_eq!(demo["version"].as_str(), Some("1.2.0"));
+    assert_eq!(demo["urls"][0].as_str(), Some("charts/demo-1.2.0.tgz"));
+    let images = String::from_utf8(first.1.clone()).unwrap();
+    for (image, _) in FOUND {
+        let want = format!("{}/{image}", f.src.addr);
+        assert!(
+            images.lines().any(|l| l == want),
+            "{want} not in images.txt:\n{images}"
+        );
+    }
+    // Again: the same bytes, nothing left behind.
+    assert_eq!(load_dir(), first);
+    let stray: Vec<_> = walk(&site)
+        .into_iter()
+        .filter(|p| p.file_name().unwrap().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(stray.is_empty(), "{stray:?}");
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn an_oci_chart_is_carried_as_its_registry_has_it_with_its_images() {
+    let (src, _imgs) = registry_with_images();
+    let work = tempfile::tempdir().unwrap();
+    let reg = &src.addr;
+    let files = vec![
+        (
+            "Chart.yaml",
+            "apiVersion: v2\nname: ocidemo\nversion: 2.0.0\nappVersion: \"1.0\"\n".to_string(),
+        ),
+        (
+            "values.yaml",
+            format!("image:\n  repository: {reg}/team/app1\n  tag: \"\"\n  pullPolicy: Always\n"),
+        ),
+    ];
+    let out = work.path().join("packed");
+    std::fs::create_dir_all(&out).unwrap();
+    let tgz = pack_chart(work.path(), &out, "ocidemo", "2.0.0", &files);
+    let mut layout = Layout::new(&work.path().join("layout"));
+    let art = layout.artifact(&tgz);
+    layout.tag("2.0.0", &art);
+    src.push(&layout.dir, "2.0.0", "charts/ocidemo:2.0.0", &[]);
+    src.push(&layout.dir, "2.0.0", "charts/ocidemo:1.0.0", &[]);
+    let list = write_list(
+        work.path(),
+        &format!("charts:\n  - name: oci://{reg}/charts/ocidemo\n    version: \">=1.5\"\nregistries:\n  {reg}:\n    plain-http: true\n"),
+    );
+    let bundle = work.path().join("oci.bundle");
+    assert_ok!(bundle!("create {} -o {} --no-cache -q --unsigned", list, bundle).run());
+    let site = Registry::start();
+    assert_ok!(bundle!(
+        "load {} --allow-unsigned -q --plain-http --to=registry://{}",
+        bundle,
+        site.addr
+    )
+    .run());
+    assert_eq!(
+        site.digest_of("charts/ocidemo:2.0.0"),
+        src.digest_of("charts/ocidemo:2.0.0")
+    );
+    assert_eq!(
+        site.digest_of("team/app1:1.0"),
+        src.digest_of("team/app1:1.0")
+    );
+    let doc = inspect_json(&bundle);
+    let chart = doc["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|i| i.get("chart"))
+        .unwrap_or_else(|| panic!("{doc}"));
+    assert_eq!(chart["version"], "2.0.0");
+    assert_eq!(chart["images"][0], format!("{reg}/team/app1:1.0"));
+}
+
+#[test]
+fn a_value_that_is_no_image_reference_is_named_or_with_keep_going_left_out() {
+    let f = Fixture::new(None);
+    std::fs::write(
+        f.work.path().join("site-values.yaml"),
+        "broken:\n  image: \"Not A/Reference!\"\n",
+    )
+    .unwrap();
+    let list = f.list("");
+    let bundle = f.work.path().join("app.bundle");
+    let o = bundle!("create {} -o {} --no-cache -q --unsigned", list, bundle).run();
+    let err = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("images.yaml:2: chart demo 1.2.0: site-values.yaml")
+            && err.contains("broken.image")
+            && err.contains("--keep-going"),
+        "{err}"
+    );
+    assert!(!bundle.exists());
+    let o = bundle!(
+        "create {} -o {} --no-cache --unsigned --keep-going",
+        list,
+        bundle
+    )
+    .run();
+    assert_ok!(o);
+    assert!(text(&o).contains("broken.image"), "{}", text(&o));
+    assert!(bundle.exists());
+}
