@@ -727,6 +727,41 @@ mod tests {
     }
 
     #[test]
+    fn local_sources_are_entries_relative_to_the_list_and_as_names_them() {
+        let l = parse(
+            "oci:build/lay:1.0\ndocker-archive:/abs/a.tar # saved\n",
+            Path::new("/lists/l.txt"),
+        )
+        .unwrap();
+        assert_eq!(
+            *l.images[0].origin,
+            Origin::Layout {
+                dir: "/lists/build/lay".into(),
+                tag: Some("1.0".into()),
+                renamed: false
+            }
+        );
+        assert_eq!(l.images[1].reference.to_string(), "localhost/a:latest");
+        let l = parse(
+            "images:\n  - nginx\n  - name: containers-storage:app:2\n    as: r.io/t/app:2\n",
+            Path::new("i.yaml"),
+        )
+        .unwrap();
+        assert_eq!(*l.images[0].origin, Origin::Registry);
+        assert_eq!(l.images[1].reference.to_string(), "r.io/t/app:2");
+        assert_eq!(l.images[1].line, 3);
+        let e = error_of("images:\n  - name: nginx\n    as: r.io/x:1\n");
+        assert!(
+            e.starts_with("i.yaml:2:") && e.contains("local source"),
+            "{e}"
+        );
+        let e = parse("nginx\ncontainers-storage:[vfs@/r\n", Path::new("l.txt"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("l.txt:2:") && e.contains("`]`"), "{e}");
+    }
+
+    #[test]
     fn a_tab_is_called_a_tab() {
         let e = error_of("images:\n\t- nginx\n");
         assert!(e.starts_with("i.yaml:2:") && e.contains("tab"), "{e}");

@@ -446,10 +446,14 @@ pub fn resolve_all(
         images: Vec::new(),
         failed: Vec::new(),
     };
+    // An image listed twice is carried once; two local images given one name are both kept,
+    // for the name-clash check to name.
     let mut seen = std::collections::HashSet::new();
     for (entry, r) in entries.iter().zip(results) {
         match r {
-            Ok(img) if seen.insert(img.entry.reference.to_string()) => out.images.push(img),
+            Ok(img) if seen.insert((img.entry.reference.to_string(), img.top.digest.clone())) => {
+                out.images.push(img)
+            }
             Ok(_) => {}
             Err(e) => out.failed.push((
                 format!("{} ({})", entry.source, entry.whence()),
