@@ -384,6 +384,18 @@ fn a_missing_layout_a_damaged_archive_or_a_wrong_ref_is_named_and_nothing_is_wri
             "{entry}"
         );
     }
+    // Two local images given one name: the clash is named, with both lines.
+    let list = write_list(
+        w,
+        "images:\n  - docker-archive:good.tar\n  - name: oci:lay:1.0\n    as: localhost/team/app1:1.0\n",
+    );
+    let o = bundle!("create {} -o {} --key {} --no-cache", list, out, key).run();
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        e.contains("(line 2) and oci:lay:1.0 (line 3) are different images"),
+        "{e}"
+    );
+    assert!(!out.exists());
     // In the list itself: an `as:` on a registry image is refused at its line.
     let list = write_list(w, "images:\n  - name: nginx:1.27\n    as: x/y:1\n");
     let o = bundle!("create {} -o {} --key {}", list, out, key).run();
