@@ -2,6 +2,7 @@
 //! The binary is a thin shell over this library; tests use it directly too.
 
 pub mod causes;
+pub mod charts;
 pub mod cli;
 pub mod config;
 pub mod console;
