@@ -10,6 +10,10 @@ use super::values::{self, at, Seg};
 use super::walk::{self, Context};
 use serde_yaml::{Mapping, Value};
 
+/// Aliases copy a subchart, so a small chart could name millions (each alias of an alias):
+/// past this many the rest are not read.
+const MAX_SCOPES: usize = 1000;
+
 /// One of the entry's `values:` files, in order (later ones win).
 #[derive(Clone, Debug)]
 pub struct ValuesFile {
@@ -47,7 +51,15 @@ pub fn discover(chart: &Chart, values: &[ValuesFile]) -> Discovery {
         Value::Mapping(m) => m,
         _ => Mapping::new(),
     };
-    let top = build(chart, &mut tree, Vec::new(), None);
+    let mut left = MAX_SCOPES + 1;
+    let top = build(chart, &mut tree, Vec::new(), None, &mut left);
+    if left == 0 {
+        out.problem(
+            "",
+            "Chart.yaml dependencies".into(),
+            format!("the chart uses more than {MAX_SCOPES} subcharts (aliases count each time); the rest were not read"),
+        );
+    }
     let tree = Value::Mapping(tree);
     let reader = Reader {
         tree: &tree,
@@ -65,10 +77,15 @@ fn build<'c>(
     vals: &mut Mapping,
     keys: Vec<String>,
     dependency: Option<&'c Dependency>,
+    left: &mut usize,
 ) -> Scope<'c> {
     values::coalesce(vals, &chart.values);
     let mut children = Vec::new();
     for (sub, name, dep) in subcharts(chart) {
+        if *left == 0 {
+            break;
+        }
+        *left -= 1;
         let parent_global = vals.get("global").cloned();
         let entry = vals
             .entry(name.clone().into())
@@ -83,7 +100,7 @@ fn build<'c>(
         values::hand_down_globals(sub_vals, parent_global.as_ref());
         let mut sub_keys = keys.clone();
         sub_keys.push(name);
-        children.push(build(sub, sub_vals, sub_keys, dep));
+        children.push(build(sub, sub_vals, sub_keys, dep, left));
     }
     Scope {
         chart,

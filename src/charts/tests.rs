@@ -412,3 +412,47 @@ fn hostile_archives_are_refused_naming_what_is_wrong() {
         "charts/s-1.tgz/Chart.yaml: version is a list where text belongs"
     );
 }
+
+#[test]
+fn aliases_of_aliases_are_read_only_up_to_a_bound() {
+    let deps = |name: &str| -> String {
+        (0..40)
+            .map(|i| format!("  - {{name: {name}, version: 1.0.0, repository: '', alias: a{i}}}\n"))
+            .collect()
+    };
+    let leaf = tgz(
+        "leaf",
+        &[
+            ("Chart.yaml", b"name: leaf\nversion: 1.0.0\n"),
+            ("values.yaml", b"image: {repository: leaf, tag: '1'}\n"),
+        ],
+    );
+    let mid_yaml = format!("name: mid\nversion: 1.0.0\ndependencies:\n{}", deps("leaf"));
+    let mid = tgz(
+        "mid",
+        &[
+            ("Chart.yaml", mid_yaml.as_bytes()),
+            ("charts/leaf-1.0.0.tgz", &leaf),
+        ],
+    );
+    let top_yaml = format!("name: top\nversion: 1.0.0\ndependencies:\n{}", deps("mid"));
+    let top = Chart::from_tgz(&tgz(
+        "top",
+        &[
+            ("Chart.yaml", top_yaml.as_bytes()),
+            ("charts/mid-1.0.0.tgz", &mid),
+        ],
+    ))
+    .unwrap();
+    let d = discover(&top, &[]);
+    assert_eq!(d.found.len(), 1, "one image, however many copies");
+    assert!(
+        d.problems[0]
+            .why
+            .as_deref()
+            .unwrap()
+            .contains("more than 1000 subcharts"),
+        "{:?}",
+        d.problems
+    );
+}
