@@ -215,7 +215,21 @@ fn dry_run_says_where_each_image_was_found() {
         assert_eq!(item["digest"], f.src.digest_of(image).as_str());
     }
     assert!(carried.iter().any(|c| c["kind"] == "chart"), "{v}");
-    assert!(!o.stdout.is_empty());
+    // The words say the same: each image with its digest and where it was found.
+    let o = bundle!("create {} --dry-run", list).run();
+    assert_ok!(o);
+    let words = String::from_utf8(o.stdout).unwrap();
+    println!("{words}");
+    for (image, place) in FOUND {
+        let line = words
+            .lines()
+            .find(|l| l.contains(&format!("/{image} ")))
+            .unwrap_or_else(|| panic!("{image} not listed:\n{words}"));
+        assert!(
+            line.contains(&f.src.digest_of(image)) && line.contains(place),
+            "{line}"
+        );
+    }
 }
 
 #[test]
