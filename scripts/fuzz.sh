@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-600}
 sanitizer=${SANITIZER:-address}
-targets=${FUZZ_TARGETS:-"image_list reference www_authenticate registry_responses bundle_file bundle_members rebuild patch oci_layout"}
+targets=${FUZZ_TARGETS:-"image_list reference www_authenticate registry_responses bundle_file bundle_members rebuild patch oci_layout chart_values"}
 command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
 export RUSTC_BOOTSTRAP=1
 # The fuzz crate a target is in.

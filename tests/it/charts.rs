@@ -19,6 +19,9 @@ struct Fixture {
 
 const HELM_CONFIG: &str = "application/vnd.cncf.helm.config.v1+json";
 const HELM_CHART: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
+const HELM_PROV: &str = "application/vnd.cncf.helm.chart.provenance.v1.prov";
+const PROV: &str =
+    "-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA512\n\nname: demo\nversion: 1.2.0\n";
 
 /// Each rule's image, as the chart names it (`REG` is the source registry).
 const FOUND: [(&str, &str); 5] = [
@@ -60,6 +63,8 @@ impl Fixture {
             format!("extra:\n  image:\n    registry: {}\n    repository: team/app2\n    tag: site\n    pullPolicy: IfNotPresent\n", src.addr),
         )
         .unwrap();
+        // A provenance file beside the chart, as `helm package --sign` writes one.
+        std::fs::write(served.join("demo-1.2.0.tgz.prov"), PROV).unwrap();
         let repo = HelmRepo::serve(&served, auth);
         Fixture {
             src,
@@ -136,8 +141,19 @@ fn a_chart_from_a_helm_repository_arrives_as_helm_push_makes_it_with_its_images(
     let m: serde_json::Value =
         serde_json::from_slice(&site.raw_manifest("charts/demo:1.2.0")).unwrap();
     assert_eq!(m["config"]["mediaType"], HELM_CONFIG, "{m}");
-    let layer = &m["layers"][0];
-    assert_eq!(layer["mediaType"], HELM_CHART, "{m}");
+    let layer_of = |t: &str| {
+        m["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["mediaType"] == t)
+            .unwrap_or_else(|| panic!("no {t} layer in {m}"))
+            .clone()
+    };
+    let layer = &layer_of(HELM_CHART);
+    let prov = layer_of(HELM_PROV);
+    let prov_bytes = site_blob(&site, "charts/demo", prov["digest"].as_str().unwrap());
+    assert_eq!(prov_bytes, PROV.as_bytes());
     assert_eq!(layer["digest"], format!("sha256:{}", sha256_hex(&f.tgz)));
     let tgz = site_blob(&site, "charts/demo", layer["digest"].as_str().unwrap());
     assert_eq!(tgz, f.tgz);
@@ -199,7 +215,21 @@ fn dry_run_says_where_each_image_was_found() {
         assert_eq!(item["digest"], f.src.digest_of(image).as_str());
     }
     assert!(carried.iter().any(|c| c["kind"] == "chart"), "{v}");
-    assert!(!o.stdout.is_empty());
+    // The words say the same: each image with its digest and where it was found.
+    let o = bundle!("create {} --dry-run", list).run();
+    assert_ok!(o);
+    let words = String::from_utf8(o.stdout).unwrap();
+    println!("{words}");
+    for (image, place) in FOUND {
+        let line = words
+            .lines()
+            .find(|l| l.contains(&format!("/{image} ")))
+            .unwrap_or_else(|| panic!("{image} not listed:\n{words}"));
+        assert!(
+            line.contains(&f.src.digest_of(image)) && line.contains(place),
+            "{line}"
+        );
+    }
 }
 
 #[test]
@@ -340,6 +370,10 @@ fn a_dir_target_holds_a_helm_repository_the_files_and_the_image_list() {
     };
     let first = load_dir();
     assert_eq!(first.2, f.tgz, "the chart archive byte for byte");
+    assert_eq!(
+        std::fs::read(site.join("charts/demo-1.2.0.tgz.prov")).unwrap(),
+        PROV.as_bytes()
+    );
     assert_eq!(
         std::fs::read(site.join("files/tar")).unwrap(),
         std::fs::read("/usr/bin/tar").unwrap()

@@ -2,6 +2,7 @@
 //! Each runs the real `bundle` binary against real components on 127.0.0.1.
 
 mod architecture;
+mod chart_bytes;
 mod charts;
 mod common;
 mod compact;
