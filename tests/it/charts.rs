@@ -321,8 +321,31 @@ fn files_arrive_as_oras_push_makes_them() {
         );
         let bytes = site_blob(&site, repo, layer["digest"].as_str().unwrap());
         assert!(bytes == want, "{repo}: the file came back changed");
+        // ORAS's own client pulls it back under its name.
+        let out = work.path().join(format!("pulled-{title}"));
+        let python = crate::common::producers::judge_dir().join("oras/bin/python");
+        let o = std::process::Command::new(&python)
+            .args([
+                "-c",
+                ORAS_PULL,
+                &site.addr,
+                &format!("{}/{repo}:{tag}", site.addr),
+            ])
+            .arg(&out)
+            .output()
+            .unwrap_or_else(|e| panic!("{}: {e}; run `make test-deps`", python.display()));
+        assert_ok!(o);
+        assert!(
+            std::fs::read(out.join(title)).unwrap() == want,
+            "oras pull of {repo}"
+        );
     }
 }
+
+/// `oras pull` with ORAS's Python client: the registry, the reference, the directory.
+const ORAS_PULL: &str = "import sys, oras.client
+c = oras.client.OrasClient(hostname=sys.argv[1], insecure=True)
+c.pull(target=sys.argv[2], outdir=sys.argv[3])";
 
 #[test]
 fn a_url_whose_bytes_differ_from_its_sha256_is_refused() {
