@@ -39,6 +39,7 @@ impl Fixture {
         let d = imgs.layout_dir.path();
         src.push(d, "app1", "team/app1:sub", &[]);
         src.push(d, "app2", "team/app2:site", &[]);
+        src.push(d, "multi", "team/multi:sts", &[]);
         let work = tempfile::tempdir().unwrap();
         let served = work.path().join("repo");
         std::fs::create_dir_all(&served).unwrap();
@@ -524,4 +525,141 @@ fn a_value_that_is_no_image_reference_is_named_or_with_keep_going_left_out() {
     assert_ok!(o);
     assert!(text(&o).contains("broken.image"), "{}", text(&o));
     assert!(bundle.exists());
+}
+
+/// `helm template` output: a Deployment with an init container, a CronJob, a StatefulSet.
+fn rendered(reg: &str) -> String {
+    format!(
+        "---
+# Source: demo/templates/deploy.yaml
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  template:
+    spec:
+      initContainers:
+        - name: init
+          image: {reg}/team/app1:sub
+      containers:
+        - name: web
+          image: {reg}/team/app1:1.0
+---
+apiVersion: batch/v1
+kind: CronJob
+metadata:
+  name: nightly
+spec:
+  schedule: \"0 3 * * *\"
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          containers:
+            - name: job
+              image: {reg}/team/app2:site
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: db
+spec:
+  template:
+    spec:
+      containers:
+        - name: db
+          image: {reg}/team/multi:sts
+"
+    )
+}
+
+#[test]
+fn images_from_a_rendered_chart_are_carried_from_every_pod_template() {
+    let f = Fixture::new(None);
+    std::fs::write(f.work.path().join("rendered.yaml"), rendered(&f.src.addr)).unwrap();
+    // The chart's own values are left as they are; the rendered file adds its pod templates.
+    let list = write_list(
+        f.work.path(),
+        &format!(
+            "charts:\n  - name: demo\n    repo: {}\n    version: 1.2.0\n    images-from: rendered.yaml\nregistries:\n  {}:\n    plain-http: true\n",
+            f.repo.url, f.src.addr
+        ),
+    );
+    let o = bundle!("create {} --dry-run --json", list).run();
+    assert_ok!(o);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let found_in = |image: &str| -> String {
+        let want = format!("{}/{image}", f.src.addr);
+        v["carried"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["reference"] == want.as_str())
+            .unwrap_or_else(|| panic!("{want} not carried: {v}"))["found"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    // Images only the render names (the chart's values have app1:1.0 already).
+    assert!(found_in("team/app1:sub").contains("charts/sub"), "{v}");
+    let bundle = f.work.path().join("r.bundle");
+    assert_ok!(bundle!("create {} -o {} --no-cache -q --unsigned", list, bundle).run());
+    let site = Registry::start();
+    assert_ok!(bundle!(
+        "load {} --allow-unsigned -q --plain-http --to=registry://{}",
+        bundle,
+        site.addr
+    )
+    .run());
+    for image in [
+        "team/app1:sub",
+        "team/app1:1.0",
+        "team/app2:1.0",
+        "team/multi:2.0",
+    ] {
+        assert_eq!(site.digest_of(image), f.src.digest_of(image), "{image}");
+    }
+}
+
+#[test]
+fn a_rendered_file_alone_names_each_workload_kind() {
+    let f = Fixture::new(None);
+    std::fs::write(f.work.path().join("rendered.yaml"), rendered(&f.src.addr)).unwrap();
+    // A values file that turns the chart's own images off leaves the render's to be found.
+    let list = write_list(
+        f.work.path(),
+        &format!(
+            "charts:\n  - name: demo\n    repo: {}\n    images-from: rendered.yaml\n    values: [none.yaml]\nregistries:\n  {}:\n    plain-http: true\n",
+            f.repo.url, f.src.addr
+        ),
+    );
+    std::fs::write(
+        f.work.path().join("none.yaml"),
+        "image: null\nsub:\n  enabled: false\n",
+    )
+    .unwrap();
+    let o = bundle!("create {} --dry-run --json", list).run();
+    assert_ok!(o);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let carried = v["carried"].as_array().unwrap();
+    for (image, kind) in [
+        ("team/app1:1.0", "rendered.yaml Deployment/web"),
+        (
+            "team/app1:sub",
+            "rendered.yaml Deployment/web initContainers",
+        ),
+        ("team/app2:site", "rendered.yaml CronJob/nightly"),
+        ("team/multi:sts", "rendered.yaml StatefulSet/db"),
+        // The chart's own rules still hold beside the render.
+        ("team/app2:1.0", "templates/job.yaml"),
+        ("team/multi:2.0", "Chart.yaml"),
+    ] {
+        let want = format!("{}/{image}", f.src.addr);
+        let item = carried
+            .iter()
+            .find(|c| c["reference"] == want.as_str())
+            .unwrap_or_else(|| panic!("{want} not carried: {v}"));
+        assert!(item["found"].as_str().unwrap().contains(kind), "{item}");
+    }
 }
