@@ -7,6 +7,7 @@
 
 use crate::encoder::Encoder;
 mod fast;
+mod recorder;
 pub(crate) mod token;
 pub(crate) mod writer;
 
@@ -16,6 +17,8 @@ use crate::deflate::{
 use crate::gzip::{trailer, xfl};
 use token::Token;
 use writer::BlockWriter;
+
+pub use recorder::Recorder;
 
 const LOG_WINDOW_SIZE: usize = 15;
 const WINDOW_SIZE: usize = 1 << LOG_WINDOW_SIZE;
@@ -104,6 +107,8 @@ pub struct Deflater {
     /// Where a piece ends: the block boundary at this absolute position; past it, nothing.
     stop_at: Option<i64>,
     stopped: bool,
+    /// Ends the piece at each restart point it records, as `stop_at` would there (`Recorder`).
+    stop_at_restart: bool,
 }
 
 /// A block boundary a lazy level (4–9) can go on from with nothing but the raw bytes before
@@ -208,6 +213,7 @@ impl Deflater {
             recording: None,
             stop_at: None,
             stopped: false,
+            stop_at_restart: false,
         })
     }
 
@@ -262,6 +268,8 @@ impl Deflater {
             d.insert_hash(pos as i64);
         }
         d.w.bits.resume_at((r.bit % 8) as u32);
+        // The restart points it records count bits from the stream's start, as `r.bit` does.
+        d.taken = r.bit / 8;
         Some((d, took))
     }
 
@@ -439,6 +447,7 @@ impl Deflater {
             length: self.length as u16,
             offset: self.offset as u16,
         });
+        self.stopped |= self.stop_at_restart;
     }
 
     #[inline(always)]
@@ -744,7 +753,18 @@ mod tests {
                 joined == whole,
                 "level {level}: pieces differ from the stream"
             );
+            // Made piece by piece as the points are found (fed in odd cuts), it is the same
+            // stream with the same points.
+            let mut rec = Recorder::new(level, 100_000).unwrap();
+            let mut made = Vec::new();
+            for cut in input.chunks(77_777) {
+                rec.write(cut, &mut made);
+            }
+            rec.finish(&mut made);
+            assert_eq!(rec.restarts(), &restarts[..], "level {level}");
+            assert!(made == whole, "level {level}: the recorder's stream differs");
         }
+        assert!(Recorder::new(2, 100_000).is_none());
         // Levels whose chains are not all in the window take none.
         assert!(deflate_in_pieces(&input, 2, 100_000).unwrap().2.is_empty());
     }
