@@ -86,10 +86,22 @@ pub type Outcome = std::result::Result<Packed, Kept>;
 
 /// Pack the cached blob `digest` (`size` bytes), or say why it stays as it is.
 pub fn pack(cache: &BlobCache, digest: &Digest, size: u64, s: Settings) -> Result<Outcome> {
+    pack_counting(cache, digest, size, s, &mut 0)
+}
+
+/// `pack`, counting in `proofs` the passes that rebuilt the layer to check it: a pass costs
+/// what its producer took to compress it, so a layer packed or reused takes one.
+fn pack_counting(
+    cache: &BlobCache,
+    digest: &Digest,
+    size: u64,
+    s: Settings,
+    proofs: &mut u32,
+) -> Result<Outcome> {
     let dir = cache.packed_dir(&s.kind())?;
     let frame_path = dir.join(format!("{}.zst", digest.hex()));
     let record_path = dir.join(format!("{}.json", digest.hex()));
-    if let Some(p) = reuse(&frame_path, &record_path, digest, size) {
+    if let Some(p) = reuse(&frame_path, &record_path, digest, size, proofs) {
         return Ok(Ok(p));
     }
     let gz_path = cache.path(digest);
@@ -108,18 +120,13 @@ pub fn pack(cache: &BlobCache, digest: &Digest, size: u64, s: Settings) -> Resul
         digest,
         size,
         s,
+        proofs: std::cell::Cell::new(0),
     };
-    let found = match &scan.recipe {
-        Some(recipe) => job.try_recipe(&scan, recipe, &[])?,
-        None => None,
-    };
-    let packed = match found {
-        Some(packed) => packed,
-        None => match job.fallback(&scan)? {
-            Ok(packed) => packed,
-            Err(_) if scan.recipe.is_some() => return Ok(Err(Kept::Differs)),
-            Err(refusal) => return Ok(Err(Kept::Unreproduced(refusal))),
-        },
+    let packed = job.pack(&scan);
+    *proofs += job.proofs.get();
+    let packed = match packed? {
+        Ok(packed) => packed,
+        Err(kept) => return Ok(Err(kept)),
     };
     crate::fsutil::write_file(&record_path, &serde_json::to_vec(&packed.rebuild)?, false)?;
     Ok(Ok(packed))
@@ -133,19 +140,43 @@ struct Job<'a> {
     digest: &'a Digest,
     size: u64,
     s: Settings,
+    /// The passes that rebuilt the layer (`pack_counting`).
+    proofs: std::cell::Cell<u32>,
 }
 
 impl Job<'_> {
+    /// With the encoder the first MiB names, else with preflate's side data.
+    fn pack(&self, scan: &Scan) -> Result<Outcome> {
+        let found = match &scan.recipe {
+            Some(recipe) => self.try_recipe(scan, recipe, &[])?,
+            None => None,
+        };
+        if let Some(packed) = found {
+            return Ok(Ok(packed));
+        }
+        Ok(match self.fallback(scan)? {
+            Ok(packed) => Ok(packed),
+            Err(_) if scan.recipe.is_some() => Err(Kept::Differs),
+            Err(refusal) => Err(Kept::Unreproduced(refusal)),
+        })
+    }
+
     /// Pack the layer with `recipe`, `side` (its side data) before the tar, if that proves to
-    /// rebuild it.
+    /// rebuild it: with the restart points the proof went by, so a reader rebuilds what was
+    /// proven, on every core.
     fn try_recipe(&self, scan: &Scan, recipe: &Recipe, side: &[u8]) -> Result<Option<Packed>> {
         let mut frame = PartialFile::unique(&self.frame_path)?;
         let Some(restarts) = self.compress_and_prove(scan, recipe, side, &mut frame)? else {
             return Ok(None);
         };
+        // The points are where the proof's pieces began; ones a reader would refuse (never
+        // met: they are spaced as readers require) leave the proof without a recipe.
+        let Some(recipe) = recipe.clone().with_restarts(restarts, scan.raw_size) else {
+            return Ok(None);
+        };
         let frame_len = frame.file().metadata()?.len();
         frame.commit(false)?;
-        let recipe = &self.with_restarts(recipe, restarts, scan)?;
+        let recipe = &recipe;
         Ok(Some(Packed {
             rebuild: RebuildRecord::new(recipe, scan.raw_size, scan.raw_digest.clone()),
             frame: self.frame_path.clone(),
@@ -177,38 +208,9 @@ impl Job<'_> {
             .ok_or(Refusal::Refused))
     }
 
-    /// `recipe` with the restart points its proof recorded, if the layer rebuilt in pieces
-    /// from them (a second pass, on every core) is the blob too; else `recipe` as it is, which
-    /// loads on one core per layer.
-    fn with_restarts(
-        &self,
-        recipe: &Recipe,
-        restarts: Vec<Restart>,
-        scan: &Scan,
-    ) -> Result<Recipe> {
-        let Some(pieced) = recipe.clone().with_restarts(restarts, scan.raw_size) else {
-            return Ok(recipe.clone());
-        };
-        if pieced.restarts.is_empty() {
-            return Ok(pieced);
-        }
-        Ok(
-            match proven(
-                &self.frame_path,
-                scan.raw_size,
-                &pieced,
-                self.digest,
-                self.size,
-            )? {
-                true => pieced,
-                false => recipe.clone(),
-            },
-        )
-    }
-
     /// Compress the member (`side`, then the tar) into `frame` while a second thread rebuilds
     /// the gzip from the same bytes; if the rebuild is exactly the blob, the restart points it
-    /// recorded. One pass does both.
+    /// went by (`Rebuilder::recording`). One pass does both.
     fn compress_and_prove(
         &self,
         scan: &Scan,
@@ -218,6 +220,7 @@ impl Job<'_> {
     ) -> Result<Option<Vec<Restart>>> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(16);
         let rebuilder = Rebuilder::recording(recipe).context("an encoder without a rebuilder")?;
+        self.proofs.set(self.proofs.get() + 1);
         std::thread::scope(|threads| {
             let prover = threads.spawn(move || {
                 let mut w =
@@ -276,11 +279,18 @@ impl<R: Read> Read for Tee<R> {
 }
 
 /// A frame packed by an earlier run, if it still rebuilds to the digest.
-fn reuse(frame: &Path, record: &Path, digest: &Digest, size: u64) -> Option<Packed> {
+fn reuse(
+    frame: &Path,
+    record: &Path,
+    digest: &Digest,
+    size: u64,
+    proofs: &mut u32,
+) -> Option<Packed> {
     let bytes = std::fs::read(record).ok()?;
     let rebuild: RebuildRecord = serde_json::from_slice(&bytes).ok()?;
     let recipe = rebuild.recipe()?;
     let frame_len = std::fs::metadata(frame).ok()?.len();
+    *proofs += 1;
     match proven(frame, rebuild.member(digest).1, &recipe, digest, size) {
         Ok(true) => {
             BlobCache::touch(frame);
@@ -524,5 +534,41 @@ mod tests {
 
         let d = cached(&cache, b"{\"config\": true}");
         assert_eq!(pack(&cache, &d, 16, s).unwrap().err(), Some(Kept::NotGzip));
+    }
+
+    #[test]
+    fn a_layer_with_restart_points_is_proven_once_by_the_pass_that_finds_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = BlobCache::open(dir.path()).unwrap();
+        let s = Settings {
+            level: 1,
+            window_log: 20,
+        };
+        let mut seed = 5u32;
+        let mut text = Vec::new();
+        while text.len() < 9 << 20 {
+            seed = seed.wrapping_mul(1103515245).wrapping_add(12345);
+            text.extend_from_slice(
+                format!("usr/lib/{}/lib{}.so\n", seed % 4099, seed >> 28).as_bytes(),
+            );
+        }
+        let gz = gzip_exact::go::gzip(&text, 6).unwrap();
+        let d = cached(&cache, &gz);
+        let mut proofs = 0;
+        let p = pack_counting(&cache, &d, gz.len() as u64, s, &mut proofs)
+            .unwrap()
+            .expect("packed");
+        assert!(p.rebuild.restarts.len() >= 2, "{:?}", p.rebuild.restarts);
+        assert_eq!(
+            proofs, 1,
+            "the layer was rebuilt {proofs} times to be packed"
+        );
+        // The next run proves the frame with the recipe as recorded, restart points and all,
+        // as a reader rebuilds it: once.
+        let mut proofs = 0;
+        let again = pack_counting(&cache, &d, gz.len() as u64, s, &mut proofs)
+            .unwrap()
+            .expect("reused");
+        assert_eq!((proofs, again.rebuild.restarts), (1, p.rebuild.restarts));
     }
 }
