@@ -762,7 +762,10 @@ mod tests {
             }
             rec.finish(&mut made);
             assert_eq!(rec.restarts(), &restarts[..], "level {level}");
-            assert!(made == whole, "level {level}: the recorder's stream differs");
+            assert!(
+                made == whole,
+                "level {level}: the recorder's stream differs"
+            );
         }
         assert!(Recorder::new(2, 100_000).is_none());
         // Levels whose chains are not all in the window take none.

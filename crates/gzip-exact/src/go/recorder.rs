@@ -120,12 +120,8 @@ impl Recorder {
                 }
             }
         }
-        let ends_inside = self.d.stopped
-            && self
-                .d
-                .restarts()
-                .last()
-                .is_some_and(|r| r.bit % 8 != 0);
+        let ends_inside =
+            self.d.stopped && self.d.restarts().last().is_some_and(|r| r.bit % 8 != 0);
         if ends_inside {
             self.held = bytes.pop();
         }
