@@ -49,35 +49,37 @@ pub struct Packed {
 /// Why a layer is carried as it came.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Kept {
-    /// Not a gzip stream (a config, a zstd or uncompressed layer).
-    NotGzip,
+    /// Not a gzip stream (a config, an uncompressed layer); `zstd`: a zstd one.
+    NotGzip { zstd: bool },
     /// A gzip stream no encoder here reproduces, and preflate could not within its bounds.
     Unreproduced(Refusal),
     /// More than one gzip member, or bytes after it.
     NotOneMember,
-    /// An encoder reproduced the start but not all of it, and preflate could not either.
-    Differs,
+    /// The encoder and level the first MiB named (`Producer::id`) reproduced the start but
+    /// not all of it, and preflate could not either.
+    Differs(&'static str, i32),
     /// It inflates to more than `gzip_exact::MAX_INFLATION` times its size (real layers: 2 to 20):
     /// no layer does, a bomb does; readers refuse a record that claims more.
     Inflates,
 }
 
 impl Kept {
-    fn reason(&self) -> &'static str {
+    /// In words, naming the producer where it is known: the summary counts layers per reason.
+    fn reason(&self) -> String {
+        let unknown = "made by an unknown producer";
         match self {
-            Kept::NotGzip => "not gzip",
+            Kept::NotGzip { zstd: true } => "zstd, not gzip".into(),
+            Kept::NotGzip { zstd: false } => "not gzip".into(),
             Kept::Unreproduced(Refusal::TooLarge) => {
-                "made by an encoder not reproduced here (preflate: over 3% side data)"
+                format!("{unknown} (preflate: over 3% side data)")
             }
-            Kept::Unreproduced(Refusal::Refused) => {
-                "made by an encoder not reproduced here (preflate refused it)"
+            Kept::Unreproduced(Refusal::Refused) => format!("{unknown} (preflate refused it)"),
+            Kept::Unreproduced(Refusal::TooSlow) => format!("{unknown} (preflate: out of time)"),
+            Kept::NotOneMember => "not a single gzip member".into(),
+            Kept::Differs(encoder, level) => {
+                format!("{encoder} level {level} reproduced at the start but not to the end")
             }
-            Kept::Unreproduced(Refusal::TooSlow) => {
-                "made by an encoder not reproduced here (preflate: out of time)"
-            }
-            Kept::NotOneMember => "not a single gzip member",
-            Kept::Differs => "reproduced at the start but not to the end",
-            Kept::Inflates => "inflates too far",
+            Kept::Inflates => "inflates too far".into(),
         }
     }
 }
@@ -107,7 +109,8 @@ fn pack_counting(
     let gz_path = cache.path(digest);
     let head = read_head(&gz_path).with_context(|| format!("reading {}", gz_path.display()))?;
     let Some(at) = gzip_exact::header_len(&head) else {
-        return Ok(Err(Kept::NotGzip));
+        let zstd = head.starts_with(&crate::format::frames::ZSTD_MAGIC);
+        return Ok(Err(Kept::NotGzip { zstd }));
     };
     let scan = match scan(&gz_path, at, size, &head)? {
         Ok(scan) => scan,
@@ -154,10 +157,13 @@ impl Job<'_> {
         if let Some(packed) = found {
             return Ok(Ok(packed));
         }
-        Ok(match self.fallback(scan)? {
-            Ok(packed) => Ok(packed),
-            Err(_) if scan.recipe.is_some() => Err(Kept::Differs),
-            Err(refusal) => Err(Kept::Unreproduced(refusal)),
+        Ok(match (self.fallback(scan)?, &scan.recipe) {
+            (Ok(packed), _) => Ok(packed),
+            (Err(_), Some(guessed)) => {
+                let (encoder, level) = guessed.producer.id();
+                Err(Kept::Differs(encoder, level))
+            }
+            (Err(refusal), None) => Err(Kept::Unreproduced(refusal)),
         })
     }
 
@@ -461,17 +467,18 @@ pub fn pack_all(
 #[derive(Default)]
 pub struct Compacted {
     pub packed: std::collections::HashMap<Digest, Packed>,
-    pub kept: std::collections::HashMap<Digest, &'static str>,
+    pub kept: std::collections::HashMap<Digest, String>,
 }
 
-/// "compacted 15 of 35 layers; as they came: 12 made by an encoder not reproduced here, ..."
+/// "compacted 15 of 35 layers; carried as they came: 12 made by an unknown producer, ..."
 fn outcome_line(outcomes: &[(Digest, Outcome)]) -> String {
     let packed = outcomes.iter().filter(|(_, o)| o.is_ok()).count();
-    let mut kept: Vec<(&str, usize)> = Vec::new();
+    let mut kept: Vec<(String, usize)> = Vec::new();
     for reason in outcomes.iter().filter_map(|(_, o)| o.as_ref().err()) {
-        match kept.iter_mut().find(|(r, _)| *r == reason.reason()) {
+        let reason = reason.reason();
+        match kept.iter_mut().find(|(r, _)| *r == reason) {
             Some((_, n)) => *n += 1,
-            None => kept.push((reason.reason(), 1)),
+            None => kept.push((reason, 1)),
         }
     }
     let mut line = format!("compacted {packed} of {} layers", outcomes.len());
@@ -533,7 +540,12 @@ mod tests {
         assert_eq!(o.err(), Some(Kept::NotOneMember));
 
         let d = cached(&cache, b"{\"config\": true}");
-        assert_eq!(pack(&cache, &d, 16, s).unwrap().err(), Some(Kept::NotGzip));
+        let not_gzip = Some(Kept::NotGzip { zstd: false });
+        assert_eq!(pack(&cache, &d, 16, s).unwrap().err(), not_gzip);
+        let zst = zstd::stream::encode_all(&text[..1000], 3).unwrap();
+        let d = cached(&cache, &zst);
+        let o = pack(&cache, &d, zst.len() as u64, s).unwrap().err();
+        assert_eq!(o.map(|k| k.reason()).as_deref(), Some("zstd, not gzip"));
     }
 
     #[test]
