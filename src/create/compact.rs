@@ -226,11 +226,11 @@ impl Job<'_> {
     ) -> Result<Option<Vec<Restart>>> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(16);
         let rebuilder = Rebuilder::recording(recipe).context("an encoder without a rebuilder")?;
+        let blob = SameAs(deflate_stream(&self.gz_path, 0)?);
         self.proofs.set(self.proofs.get() + 1);
         std::thread::scope(|threads| {
             let prover = threads.spawn(move || {
-                let mut w =
-                    gzip_exact::RebuildWriter::new(HashingWriter::new(io::sink()), rebuilder);
+                let mut w = gzip_exact::RebuildWriter::new(HashingWriter::new(blob), rebuilder);
                 for piece in rx {
                     io::Write::write_all(&mut w, &piece).ok()?;
                 }
@@ -250,12 +250,17 @@ impl Job<'_> {
             // the compressor stops at `len` without reading to the end.
             let (level, window) = (self.s.level, self.s.window_log);
             let pad = io::repeat(0).take(len - member_size);
-            write_compressed_long(&mut out, &mut member.chain(pad), len, level, window)
-                .with_context(|| format!("compressing the tar of layer {}", self.digest))?;
-            io::Write::flush(&mut out)?;
+            let written =
+                write_compressed_long(&mut out, &mut member.chain(pad), len, level, window)
+                    .and_then(|()| io::Write::flush(&mut out));
             let rebuilt = prover
                 .join()
                 .unwrap_or_else(|p| std::panic::resume_unwind(p));
+            match written {
+                Err(e) if e.get_ref().is_some_and(|e| e.is::<GaveUp>()) => return Ok(None),
+                written => written
+                    .with_context(|| format!("compressing the tar of layer {}", self.digest))?,
+            }
             Ok(rebuilt
                 .filter(|(found, count, _)| found == self.digest && *count == self.size)
                 .map(|(_, _, restarts)| restarts))
@@ -263,7 +268,8 @@ impl Job<'_> {
     }
 }
 
-/// Hands every byte read to a second reader through a channel, as well as to the caller.
+/// Hands every byte read to a second reader through a channel, as well as to the caller; fails
+/// with `GaveUp` once that reader stops listening.
 struct Tee<R> {
     inner: R,
     to: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
@@ -275,12 +281,42 @@ impl<R: Read> Read for Tee<R> {
         if n == 0 {
             self.to = None;
         } else if let Some(to) = &self.to {
-            // A prover that gave up stops listening; what it concludes is "not proven".
             if to.send(buf[..n].to_vec()).is_err() {
-                self.to = None;
+                return Err(io::Error::other(GaveUp));
             }
         }
         Ok(n)
+    }
+}
+
+/// The prover stopped at the first byte its rebuild got wrong: the rest of the layer is not
+/// compressed for nothing (a wrong guess is then tried with side data, from the start).
+#[derive(Debug)]
+struct GaveUp;
+
+impl std::fmt::Display for GaveUp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the rebuild differs from the layer")
+    }
+}
+
+impl std::error::Error for GaveUp {}
+
+/// The blob's bytes, compared with what is written to it: the first write that differs (or
+/// runs past its end) fails.
+struct SameAs<R>(R);
+
+impl<R: Read> io::Write for SameAs<R> {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        let mut blob = vec![0; b.len()];
+        self.0.read_exact(&mut blob)?;
+        match blob == b {
+            true => Ok(b.len()),
+            false => Err(io::Error::other(GaveUp)),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 
@@ -546,6 +582,47 @@ mod tests {
         let d = cached(&cache, &zst);
         let o = pack(&cache, &d, zst.len() as u64, s).unwrap().err();
         assert_eq!(o.map(|k| k.reason()).as_deref(), Some("zstd, not gzip"));
+    }
+
+    #[test]
+    fn a_wrong_recipe_is_given_up_where_its_rebuild_goes_wrong_not_as_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = BlobCache::open(dir.path()).unwrap();
+        let text: Vec<u8> = (0..200_000u32)
+            .flat_map(|i| format!("line {} of {}\n", i % 977, i / 13).into_bytes())
+            .collect();
+        let gz = gzip_exact::go::gzip(&text, 6).unwrap();
+        let d = cached(&cache, &gz);
+        let gz_path = cache.path(&d);
+        let head = read_head(&gz_path).unwrap();
+        let at = gzip_exact::header_len(&head).unwrap();
+        let scan = scan(&gz_path, at, gz.len() as u64, &head).unwrap().unwrap();
+        let frame_path = dir.path().join("frame.zst");
+        let job = Job {
+            gz_path,
+            header: &head[..at],
+            frame_path: frame_path.clone(),
+            digest: &d,
+            size: gz.len() as u64,
+            s: Settings {
+                level: 1,
+                window_log: 20,
+            },
+            proofs: Default::default(),
+        };
+        let wrong = Recipe::new(Producer::Go { level: 5 }, head[..at].to_vec()).unwrap();
+        let mut frame = PartialFile::unique(&frame_path).unwrap();
+        let proven = job.compress_and_prove(&scan, &wrong, &[], &mut frame);
+        assert!(matches!(proven, Ok(None)), "{proven:?}");
+        let right = scan.recipe.clone().unwrap();
+        let mut frame = PartialFile::unique(&frame_path).unwrap();
+        let proven = job.compress_and_prove(&scan, &right, &[], &mut frame);
+        assert!(matches!(proven, Ok(Some(_))), "{proven:?}");
+        // Past its end, or a byte off: not the blob.
+        let mut same = SameAs(&b"abc"[..]);
+        assert!(io::Write::write_all(&mut same, b"ab").is_ok());
+        assert!(io::Write::write_all(&mut same, b"d").is_err());
+        assert!(io::Write::write_all(&mut SameAs(&b"abc"[..]), b"abcd").is_err());
     }
 
     #[test]
