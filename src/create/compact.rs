@@ -49,35 +49,37 @@ pub struct Packed {
 /// Why a layer is carried as it came.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Kept {
-    /// Not a gzip stream (a config, a zstd or uncompressed layer).
-    NotGzip,
+    /// Not a gzip stream (a config, an uncompressed layer); `zstd`: a zstd one.
+    NotGzip { zstd: bool },
     /// A gzip stream no encoder here reproduces, and preflate could not within its bounds.
     Unreproduced(Refusal),
     /// More than one gzip member, or bytes after it.
     NotOneMember,
-    /// An encoder reproduced the start but not all of it, and preflate could not either.
-    Differs,
+    /// The encoder and level the first MiB named (`Producer::id`) reproduced the start but
+    /// not all of it, and preflate could not either.
+    Differs(&'static str, i32),
     /// It inflates to more than `gzip_exact::MAX_INFLATION` times its size (real layers: 2 to 20):
     /// no layer does, a bomb does; readers refuse a record that claims more.
     Inflates,
 }
 
 impl Kept {
-    fn reason(&self) -> &'static str {
+    /// In words, naming the producer where it is known: the summary counts layers per reason.
+    fn reason(&self) -> String {
+        let unknown = "made by an unknown producer";
         match self {
-            Kept::NotGzip => "not gzip",
+            Kept::NotGzip { zstd: true } => "zstd, not gzip".into(),
+            Kept::NotGzip { zstd: false } => "not gzip".into(),
             Kept::Unreproduced(Refusal::TooLarge) => {
-                "made by an encoder not reproduced here (preflate: over 3% side data)"
+                format!("{unknown} (preflate: over 3% side data)")
             }
-            Kept::Unreproduced(Refusal::Refused) => {
-                "made by an encoder not reproduced here (preflate refused it)"
+            Kept::Unreproduced(Refusal::Refused) => format!("{unknown} (preflate refused it)"),
+            Kept::Unreproduced(Refusal::TooSlow) => format!("{unknown} (preflate: out of time)"),
+            Kept::NotOneMember => "not a single gzip member".into(),
+            Kept::Differs(encoder, level) => {
+                format!("{encoder} level {level} reproduced at the start but not to the end")
             }
-            Kept::Unreproduced(Refusal::TooSlow) => {
-                "made by an encoder not reproduced here (preflate: out of time)"
-            }
-            Kept::NotOneMember => "not a single gzip member",
-            Kept::Differs => "reproduced at the start but not to the end",
-            Kept::Inflates => "inflates too far",
+            Kept::Inflates => "inflates too far".into(),
         }
     }
 }
@@ -86,16 +88,29 @@ pub type Outcome = std::result::Result<Packed, Kept>;
 
 /// Pack the cached blob `digest` (`size` bytes), or say why it stays as it is.
 pub fn pack(cache: &BlobCache, digest: &Digest, size: u64, s: Settings) -> Result<Outcome> {
+    pack_counting(cache, digest, size, s, &mut 0)
+}
+
+/// `pack`, counting in `proofs` the passes that rebuilt the layer to check it: a pass costs
+/// what its producer took to compress it, so a layer packed or reused takes one.
+fn pack_counting(
+    cache: &BlobCache,
+    digest: &Digest,
+    size: u64,
+    s: Settings,
+    proofs: &mut u32,
+) -> Result<Outcome> {
     let dir = cache.packed_dir(&s.kind())?;
     let frame_path = dir.join(format!("{}.zst", digest.hex()));
     let record_path = dir.join(format!("{}.json", digest.hex()));
-    if let Some(p) = reuse(&frame_path, &record_path, digest, size) {
+    if let Some(p) = reuse(&frame_path, &record_path, digest, size, proofs) {
         return Ok(Ok(p));
     }
     let gz_path = cache.path(digest);
     let head = read_head(&gz_path).with_context(|| format!("reading {}", gz_path.display()))?;
     let Some(at) = gzip_exact::header_len(&head) else {
-        return Ok(Err(Kept::NotGzip));
+        let zstd = head.starts_with(&crate::format::frames::ZSTD_MAGIC);
+        return Ok(Err(Kept::NotGzip { zstd }));
     };
     let scan = match scan(&gz_path, at, size, &head)? {
         Ok(scan) => scan,
@@ -108,18 +123,13 @@ pub fn pack(cache: &BlobCache, digest: &Digest, size: u64, s: Settings) -> Resul
         digest,
         size,
         s,
+        proofs: std::cell::Cell::new(0),
     };
-    let found = match &scan.recipe {
-        Some(recipe) => job.try_recipe(&scan, recipe, &[])?,
-        None => None,
-    };
-    let packed = match found {
-        Some(packed) => packed,
-        None => match job.fallback(&scan)? {
-            Ok(packed) => packed,
-            Err(_) if scan.recipe.is_some() => return Ok(Err(Kept::Differs)),
-            Err(refusal) => return Ok(Err(Kept::Unreproduced(refusal))),
-        },
+    let packed = job.pack(&scan);
+    *proofs += job.proofs.get();
+    let packed = match packed? {
+        Ok(packed) => packed,
+        Err(kept) => return Ok(Err(kept)),
     };
     crate::fsutil::write_file(&record_path, &serde_json::to_vec(&packed.rebuild)?, false)?;
     Ok(Ok(packed))
@@ -133,19 +143,46 @@ struct Job<'a> {
     digest: &'a Digest,
     size: u64,
     s: Settings,
+    /// The passes that rebuilt the layer (`pack_counting`).
+    proofs: std::cell::Cell<u32>,
 }
 
 impl Job<'_> {
+    /// With the encoder the first MiB names, else with preflate's side data.
+    fn pack(&self, scan: &Scan) -> Result<Outcome> {
+        let found = match &scan.recipe {
+            Some(recipe) => self.try_recipe(scan, recipe, &[])?,
+            None => None,
+        };
+        if let Some(packed) = found {
+            return Ok(Ok(packed));
+        }
+        Ok(match (self.fallback(scan)?, &scan.recipe) {
+            (Ok(packed), _) => Ok(packed),
+            (Err(_), Some(guessed)) => {
+                let (encoder, level) = guessed.producer.id();
+                Err(Kept::Differs(encoder, level))
+            }
+            (Err(refusal), None) => Err(Kept::Unreproduced(refusal)),
+        })
+    }
+
     /// Pack the layer with `recipe`, `side` (its side data) before the tar, if that proves to
-    /// rebuild it.
+    /// rebuild it: with the restart points the proof went by, so a reader rebuilds what was
+    /// proven, on every core.
     fn try_recipe(&self, scan: &Scan, recipe: &Recipe, side: &[u8]) -> Result<Option<Packed>> {
         let mut frame = PartialFile::unique(&self.frame_path)?;
         let Some(restarts) = self.compress_and_prove(scan, recipe, side, &mut frame)? else {
             return Ok(None);
         };
+        // The points are where the proof's pieces began; ones a reader would refuse (never
+        // met: they are spaced as readers require) leave the proof without a recipe.
+        let Some(recipe) = recipe.clone().with_restarts(restarts, scan.raw_size) else {
+            return Ok(None);
+        };
         let frame_len = frame.file().metadata()?.len();
         frame.commit(false)?;
-        let recipe = &self.with_restarts(recipe, restarts, scan)?;
+        let recipe = &recipe;
         Ok(Some(Packed {
             rebuild: RebuildRecord::new(recipe, scan.raw_size, scan.raw_digest.clone()),
             frame: self.frame_path.clone(),
@@ -177,38 +214,9 @@ impl Job<'_> {
             .ok_or(Refusal::Refused))
     }
 
-    /// `recipe` with the restart points its proof recorded, if the layer rebuilt in pieces
-    /// from them (a second pass, on every core) is the blob too; else `recipe` as it is, which
-    /// loads on one core per layer.
-    fn with_restarts(
-        &self,
-        recipe: &Recipe,
-        restarts: Vec<Restart>,
-        scan: &Scan,
-    ) -> Result<Recipe> {
-        let Some(pieced) = recipe.clone().with_restarts(restarts, scan.raw_size) else {
-            return Ok(recipe.clone());
-        };
-        if pieced.restarts.is_empty() {
-            return Ok(pieced);
-        }
-        Ok(
-            match proven(
-                &self.frame_path,
-                scan.raw_size,
-                &pieced,
-                self.digest,
-                self.size,
-            )? {
-                true => pieced,
-                false => recipe.clone(),
-            },
-        )
-    }
-
     /// Compress the member (`side`, then the tar) into `frame` while a second thread rebuilds
     /// the gzip from the same bytes; if the rebuild is exactly the blob, the restart points it
-    /// recorded. One pass does both.
+    /// went by (`Rebuilder::recording`). One pass does both.
     fn compress_and_prove(
         &self,
         scan: &Scan,
@@ -218,10 +226,11 @@ impl Job<'_> {
     ) -> Result<Option<Vec<Restart>>> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(16);
         let rebuilder = Rebuilder::recording(recipe).context("an encoder without a rebuilder")?;
+        let blob = SameAs(deflate_stream(&self.gz_path, 0)?);
+        self.proofs.set(self.proofs.get() + 1);
         std::thread::scope(|threads| {
             let prover = threads.spawn(move || {
-                let mut w =
-                    gzip_exact::RebuildWriter::new(HashingWriter::new(io::sink()), rebuilder);
+                let mut w = gzip_exact::RebuildWriter::new(HashingWriter::new(blob), rebuilder);
                 for piece in rx {
                     io::Write::write_all(&mut w, &piece).ok()?;
                 }
@@ -241,12 +250,17 @@ impl Job<'_> {
             // the compressor stops at `len` without reading to the end.
             let (level, window) = (self.s.level, self.s.window_log);
             let pad = io::repeat(0).take(len - member_size);
-            write_compressed_long(&mut out, &mut member.chain(pad), len, level, window)
-                .with_context(|| format!("compressing the tar of layer {}", self.digest))?;
-            io::Write::flush(&mut out)?;
+            let written =
+                write_compressed_long(&mut out, &mut member.chain(pad), len, level, window)
+                    .and_then(|()| io::Write::flush(&mut out));
             let rebuilt = prover
                 .join()
                 .unwrap_or_else(|p| std::panic::resume_unwind(p));
+            match written {
+                Err(e) if e.get_ref().is_some_and(|e| e.is::<GaveUp>()) => return Ok(None),
+                written => written
+                    .with_context(|| format!("compressing the tar of layer {}", self.digest))?,
+            }
             Ok(rebuilt
                 .filter(|(found, count, _)| found == self.digest && *count == self.size)
                 .map(|(_, _, restarts)| restarts))
@@ -254,7 +268,8 @@ impl Job<'_> {
     }
 }
 
-/// Hands every byte read to a second reader through a channel, as well as to the caller.
+/// Hands every byte read to a second reader through a channel, as well as to the caller; fails
+/// with `GaveUp` once that reader stops listening.
 struct Tee<R> {
     inner: R,
     to: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
@@ -266,21 +281,58 @@ impl<R: Read> Read for Tee<R> {
         if n == 0 {
             self.to = None;
         } else if let Some(to) = &self.to {
-            // A prover that gave up stops listening; what it concludes is "not proven".
             if to.send(buf[..n].to_vec()).is_err() {
-                self.to = None;
+                return Err(io::Error::other(GaveUp));
             }
         }
         Ok(n)
     }
 }
 
+/// The prover stopped at the first byte its rebuild got wrong: the rest of the layer is not
+/// compressed for nothing (a wrong guess is then tried with side data, from the start).
+#[derive(Debug)]
+struct GaveUp;
+
+impl std::fmt::Display for GaveUp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the rebuild differs from the layer")
+    }
+}
+
+impl std::error::Error for GaveUp {}
+
+/// The blob's bytes, compared with what is written to it: the first write that differs (or
+/// runs past its end) fails.
+struct SameAs<R>(R);
+
+impl<R: Read> io::Write for SameAs<R> {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        let mut blob = vec![0; b.len()];
+        self.0.read_exact(&mut blob)?;
+        match blob == b {
+            true => Ok(b.len()),
+            false => Err(io::Error::other(GaveUp)),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// A frame packed by an earlier run, if it still rebuilds to the digest.
-fn reuse(frame: &Path, record: &Path, digest: &Digest, size: u64) -> Option<Packed> {
+fn reuse(
+    frame: &Path,
+    record: &Path,
+    digest: &Digest,
+    size: u64,
+    proofs: &mut u32,
+) -> Option<Packed> {
     let bytes = std::fs::read(record).ok()?;
     let rebuild: RebuildRecord = serde_json::from_slice(&bytes).ok()?;
     let recipe = rebuild.recipe()?;
     let frame_len = std::fs::metadata(frame).ok()?.len();
+    *proofs += 1;
     match proven(frame, rebuild.member(digest).1, &recipe, digest, size) {
         Ok(true) => {
             BlobCache::touch(frame);
@@ -451,17 +503,18 @@ pub fn pack_all(
 #[derive(Default)]
 pub struct Compacted {
     pub packed: std::collections::HashMap<Digest, Packed>,
-    pub kept: std::collections::HashMap<Digest, &'static str>,
+    pub kept: std::collections::HashMap<Digest, String>,
 }
 
-/// "compacted 15 of 35 layers; as they came: 12 made by an encoder not reproduced here, ..."
+/// "compacted 15 of 35 layers; carried as they came: 12 made by an unknown producer, ..."
 fn outcome_line(outcomes: &[(Digest, Outcome)]) -> String {
     let packed = outcomes.iter().filter(|(_, o)| o.is_ok()).count();
-    let mut kept: Vec<(&str, usize)> = Vec::new();
+    let mut kept: Vec<(String, usize)> = Vec::new();
     for reason in outcomes.iter().filter_map(|(_, o)| o.as_ref().err()) {
-        match kept.iter_mut().find(|(r, _)| *r == reason.reason()) {
+        let reason = reason.reason();
+        match kept.iter_mut().find(|(r, _)| *r == reason) {
             Some((_, n)) => *n += 1,
-            None => kept.push((reason.reason(), 1)),
+            None => kept.push((reason, 1)),
         }
     }
     let mut line = format!("compacted {packed} of {} layers", outcomes.len());
@@ -523,6 +576,88 @@ mod tests {
         assert_eq!(o.err(), Some(Kept::NotOneMember));
 
         let d = cached(&cache, b"{\"config\": true}");
-        assert_eq!(pack(&cache, &d, 16, s).unwrap().err(), Some(Kept::NotGzip));
+        let not_gzip = Some(Kept::NotGzip { zstd: false });
+        assert_eq!(pack(&cache, &d, 16, s).unwrap().err(), not_gzip);
+        let zst = zstd::stream::encode_all(&text[..1000], 3).unwrap();
+        let d = cached(&cache, &zst);
+        let o = pack(&cache, &d, zst.len() as u64, s).unwrap().err();
+        assert_eq!(o.map(|k| k.reason()).as_deref(), Some("zstd, not gzip"));
+    }
+
+    #[test]
+    fn a_wrong_recipe_is_given_up_where_its_rebuild_goes_wrong_not_as_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = BlobCache::open(dir.path()).unwrap();
+        let text: Vec<u8> = (0..200_000u32)
+            .flat_map(|i| format!("line {} of {}\n", i % 977, i / 13).into_bytes())
+            .collect();
+        let gz = gzip_exact::go::gzip(&text, 6).unwrap();
+        let d = cached(&cache, &gz);
+        let gz_path = cache.path(&d);
+        let head = read_head(&gz_path).unwrap();
+        let at = gzip_exact::header_len(&head).unwrap();
+        let scan = scan(&gz_path, at, gz.len() as u64, &head).unwrap().unwrap();
+        let frame_path = dir.path().join("frame.zst");
+        let job = Job {
+            gz_path,
+            header: &head[..at],
+            frame_path: frame_path.clone(),
+            digest: &d,
+            size: gz.len() as u64,
+            s: Settings {
+                level: 1,
+                window_log: 20,
+            },
+            proofs: Default::default(),
+        };
+        let wrong = Recipe::new(Producer::Go { level: 5 }, head[..at].to_vec()).unwrap();
+        let mut frame = PartialFile::unique(&frame_path).unwrap();
+        let proven = job.compress_and_prove(&scan, &wrong, &[], &mut frame);
+        assert!(matches!(proven, Ok(None)), "{proven:?}");
+        let right = scan.recipe.clone().unwrap();
+        let mut frame = PartialFile::unique(&frame_path).unwrap();
+        let proven = job.compress_and_prove(&scan, &right, &[], &mut frame);
+        assert!(matches!(proven, Ok(Some(_))), "{proven:?}");
+        // Past its end, or a byte off: not the blob.
+        let mut same = SameAs(&b"abc"[..]);
+        assert!(io::Write::write_all(&mut same, b"ab").is_ok());
+        assert!(io::Write::write_all(&mut same, b"d").is_err());
+        assert!(io::Write::write_all(&mut SameAs(&b"abc"[..]), b"abcd").is_err());
+    }
+
+    #[test]
+    fn a_layer_with_restart_points_is_proven_once_by_the_pass_that_finds_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = BlobCache::open(dir.path()).unwrap();
+        let s = Settings {
+            level: 1,
+            window_log: 20,
+        };
+        let mut seed = 5u32;
+        let mut text = Vec::new();
+        while text.len() < 9 << 20 {
+            seed = seed.wrapping_mul(1103515245).wrapping_add(12345);
+            text.extend_from_slice(
+                format!("usr/lib/{}/lib{}.so\n", seed % 4099, seed >> 28).as_bytes(),
+            );
+        }
+        let gz = gzip_exact::go::gzip(&text, 6).unwrap();
+        let d = cached(&cache, &gz);
+        let mut proofs = 0;
+        let p = pack_counting(&cache, &d, gz.len() as u64, s, &mut proofs)
+            .unwrap()
+            .expect("packed");
+        assert!(p.rebuild.restarts.len() >= 2, "{:?}", p.rebuild.restarts);
+        assert_eq!(
+            proofs, 1,
+            "the layer was rebuilt {proofs} times to be packed"
+        );
+        // The next run proves the frame with the recipe as recorded, restart points and all,
+        // as a reader rebuilds it: once.
+        let mut proofs = 0;
+        let again = pack_counting(&cache, &d, gz.len() as u64, s, &mut proofs)
+            .unwrap()
+            .expect("reused");
+        assert_eq!((proofs, again.rebuild.restarts), (1, p.rebuild.restarts));
     }
 }

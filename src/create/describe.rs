@@ -459,7 +459,7 @@ mod tests {
                 frame_len: 100,
             },
         );
-        compacted.kept.insert(d("kept"), "not gzip");
+        compacted.kept.insert(d("kept"), "not gzip".into());
         let out = described(&images, &compacted, None);
         let rec = |name: &str| out.doc.blobs.iter().find(|b| b.digest == d(name)).unwrap();
         let packed = rec("packed");

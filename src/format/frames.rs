@@ -102,6 +102,54 @@ fn encode(
     Ok(())
 }
 
+/// Passes over one zstd frame in `src` without decoding it, by its header and its blocks'
+/// headers; how many bytes it spans. For a frame whose content is checked where it is decoded
+/// later (`reader::BundleReader::open_member`): decoding it here too would double the work.
+/// An error if the bytes are no frame (`InvalidData`) or end inside it (`UnexpectedEof`).
+pub fn skip_frame(src: &mut impl Read) -> io::Result<u64> {
+    let invalid = |why: &str| io::Error::new(io::ErrorKind::InvalidData, why.to_string());
+    let mut head = [0u8; 5];
+    src.read_exact(&mut head)?;
+    let fhd = head[4];
+    if head[..4] != ZSTD_MAGIC || fhd & 0b1000 != 0 {
+        return Err(invalid("not a zstd frame"));
+    }
+    let single_segment = fhd & 0b10_0000 != 0;
+    let window = u64::from(!single_segment);
+    let dict = [0, 1, 2, 4][usize::from(fhd & 0b11)];
+    let content_size = match fhd >> 6 {
+        0 => u64::from(single_segment),
+        flag => 1 << flag,
+    };
+    let mut spans = 5;
+    spans += skip(src, window + dict + content_size)?;
+    loop {
+        let mut block = [0u8; 4];
+        src.read_exact(&mut block[..3])?;
+        spans += 3;
+        let header = u32::from_le_bytes(block);
+        let size = u64::from(header >> 3);
+        spans += match (header >> 1) & 0b11 {
+            0 | 2 if size <= RAW_BLOCK as u64 => skip(src, size)?,
+            1 => skip(src, 1)?,
+            _ => return Err(invalid("a zstd block of a reserved type or size")),
+        };
+        if header & 1 == 1 {
+            break;
+        }
+    }
+    let checksum = if fhd & 0b100 != 0 { 4 } else { 0 };
+    Ok(spans + skip(src, checksum)?)
+}
+
+/// Reads and drops exactly `n` bytes.
+fn skip(src: &mut impl Read, n: u64) -> io::Result<u64> {
+    match io::copy(&mut src.take(n), &mut io::sink())? {
+        got if got == n => Ok(n),
+        _ => Err(io::ErrorKind::UnexpectedEof.into()),
+    }
+}
+
 /// A reader of one zstd frame's content that refuses to produce more than `expected` bytes
 /// (a frame that inflates beyond what the index declares is a bomb or a corruption).
 pub fn frame_reader<'a, R: io::BufRead + Send + 'a>(
@@ -172,6 +220,41 @@ mod tests {
                 assert!(zstd::stream::decode_all(&bad[..]).is_err());
             }
         }
+    }
+
+    #[test]
+    fn a_frame_is_passed_over_to_its_last_byte_without_decoding() {
+        let data: Vec<u8> = (0..700_000u32)
+            .map(|i| (i % 251) as u8 ^ (i >> 13) as u8)
+            .collect();
+        let mut frames = Vec::new();
+        write_stored(&mut frames, &mut &data[..], data.len() as u64).unwrap();
+        let stored = frames.len();
+        write_compressed_long(&mut frames, &mut &data[..], data.len() as u64, 3, 20).unwrap();
+        write_compressed(&mut frames, &mut &[0u8; 100_000][..], 100_000, 19).unwrap();
+        write_compressed(&mut frames, &mut &b""[..], 0, 3).unwrap();
+        frames.extend_from_slice(b"after");
+        let mut src = &frames[..];
+        let mut spans = Vec::new();
+        for _ in 0..4 {
+            spans.push(skip_frame(&mut src).unwrap());
+        }
+        assert_eq!(spans[0], stored as u64);
+        assert_eq!(src, b"after", "{spans:?}");
+        // Cut short, or not a frame: refused, never taken for one.
+        for cut in [3, 7, stored / 2, stored - 1] {
+            let e = skip_frame(&mut &frames[..cut]).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof, "cut at {cut}");
+        }
+        let mut garbage = frames.clone();
+        garbage[0] ^= 1;
+        let e = skip_frame(&mut &garbage[..]).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+        // A block of the reserved type.
+        let mut reserved = frames[..stored].to_vec();
+        reserved[14] |= 0b110;
+        let e = skip_frame(&mut &reserved[..]).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
     }
 
     #[test]

@@ -185,6 +185,7 @@ impl BundleManifest {
                         bytes: 0,
                         raw_bytes: 0,
                         delta,
+                        kept: b.kept.clone().filter(|_| b.rebuild.is_none()),
                     });
                     out.len() - 1
                 }
@@ -318,6 +319,9 @@ pub struct Carriage {
     /// Carried as patches against layers the loading side holds: `raw_bytes` are the patches'.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub delta: bool,
+    /// Why `create --compact` stored these as they came (`BlobRecord::kept`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kept: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

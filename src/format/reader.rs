@@ -99,7 +99,10 @@ impl BundleReader {
     }
 
     /// A reader of a member's content (padding excluded), decompressing its frame only. It reads
-    /// by position, so any number of them can be used at once from different threads.
+    /// by position, so any number of them can be used at once from different threads. Read to
+    /// its end, it has checked the whole frame (its length, zero padding and checksum) before
+    /// it gives the last bytes: a stream pass that skipped the frame (`StreamReader::skip_data`)
+    /// relies on that.
     pub fn open_member(&self, m: &MemberEntry) -> Result<impl Read + Send + 'static, FormatError> {
         let data = m.data.ok_or_else(|| FormatError::MemberCorrupt {
             path: self.path.clone(),
@@ -117,7 +120,10 @@ impl BundleReader {
                 source,
             },
         )?;
-        Ok(r.take(m.size))
+        Ok(Content {
+            frame: r,
+            left: m.size,
+        })
     }
 
     /// A reader of a blob's bytes: its member's content, rebuilt when the blob is carried
@@ -296,5 +302,71 @@ impl Read for Positioned {
         let n = self.file.read_at(&mut buf[..want], self.pos)?;
         self.pos += n as u64;
         Ok(n)
+    }
+}
+
+/// A member's content from its frame: the first `left` bytes; the rest, its padding, must be
+/// zeros to the frame's end, which is read (and so checked) before the last content is given.
+struct Content<R> {
+    frame: R,
+    left: u64,
+}
+
+impl<R: Read> Read for Content<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.left == 0 {
+            return Ok(0);
+        }
+        let cap = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.frame.read(&mut buf[..cap])?;
+        self.left -= n as u64;
+        if self.left == 0 {
+            let mut padding = Vec::new();
+            self.frame.read_to_end(&mut padding)?;
+            if padding.iter().any(|&b| b != 0) {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "non-zero tar padding",
+                ));
+            }
+        }
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A member of `content`, framed with `padding` after it, as its reader gives it.
+    fn read(content: &[u8], padding: &[u8]) -> std::io::Result<Vec<u8>> {
+        let mut member = content.to_vec();
+        member.extend_from_slice(padding);
+        let mut frame = Vec::new();
+        let len = member.len() as u64;
+        super::super::frames::write_compressed(&mut frame, &mut &member[..], len, 3).unwrap();
+        let mut got = Vec::new();
+        let mut reader = Content {
+            frame: frame_reader(&frame[..], padded(content.len() as u64))?,
+            left: content.len() as u64,
+        };
+        reader.read_to_end(&mut got)?;
+        Ok(got)
+    }
+
+    #[test]
+    fn a_member_read_to_its_end_has_had_its_padding_and_frame_checked() {
+        let content: Vec<u8> = (0..70_000u32).map(|i| (i % 253) as u8).collect();
+        let pad = padded(content.len() as u64) as usize - content.len();
+        assert_eq!(read(&content, &vec![0; pad]).unwrap(), content);
+        let mut bad = vec![0; pad];
+        bad[pad - 1] = 1;
+        let e = read(&content, &bad).unwrap_err();
+        assert!(e.to_string().contains("padding"), "{e}");
+        // More than the padding, or less: the frame is not what the index declares.
+        assert!(read(&content, &vec![0; pad + 512]).is_err());
+        assert!(read(&content, &vec![0; pad - 1]).is_err());
     }
 }

@@ -183,6 +183,26 @@ impl<R: Read> StreamReader<R> {
         Ok(())
     }
 
+    /// Pass over the current member's frame without decoding it, for a member whose content
+    /// the caller has decoded and checked where it is read by position
+    /// (`BundleReader::open_member` checks its length, padding and checksum): its bytes are
+    /// still hashed and its span recorded, as `finish` needs.
+    pub fn skip_data(&mut self, m: &Member) -> Result<(), FormatError> {
+        self.data_pending = None;
+        let offset = self.src.count();
+        let length = super::frames::skip_frame(&mut self.src).map_err(|e| match e.kind() {
+            io::ErrorKind::UnexpectedEof => FormatError::Truncated {
+                path: self.name.clone(),
+                detail: format!("it ends inside {}", m.path),
+            },
+            _ => self.corrupt(&m.path, e.to_string()),
+        })?;
+        if let Some(last) = self.seen.last_mut() {
+            last.data = Some(FrameSpan { offset, length });
+        }
+        Ok(())
+    }
+
     /// After the end of the archive: read the seek index and check that it describes exactly the
     /// frames we read, and that the body hash matches. Then nothing may follow.
     pub fn finish(mut self) -> Result<SeekIndex, FormatError> {

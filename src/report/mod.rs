@@ -304,6 +304,33 @@ fn carriage_line(c: &crate::format::Carriage) -> String {
     line
 }
 
+/// A line per way layers are carried, those `--compact` stored as they came in one, by reason:
+/// "3 layers (41.0 MiB) stored as they came: 2 made by an unknown producer (...), 1 not gzip".
+fn carriage_lines(carriage: &[crate::format::Carriage]) -> Vec<String> {
+    let (kept, others): (Vec<_>, Vec<_>) = carriage.iter().partition(|c| c.kept.is_some());
+    let mut lines: Vec<String> = others.into_iter().map(carriage_line).collect();
+    match kept[..] {
+        [] => {}
+        [one] => lines.push(carriage_line(one)),
+        _ => {
+            let why: Vec<String> = kept
+                .iter()
+                .map(|c| format!("{} {}", c.layers, c.kept.as_deref().unwrap_or_default()))
+                .collect();
+            let all = crate::format::Carriage {
+                how: format!("stored as they came: {}", why.join(", ")),
+                layers: kept.iter().map(|c| c.layers).sum(),
+                bytes: kept.iter().map(|c| c.bytes).sum(),
+                raw_bytes: kept.iter().map(|c| c.raw_bytes).sum(),
+                delta: false,
+                kept: None,
+            };
+            lines.push(carriage_line(&all));
+        }
+    }
+    lines
+}
+
 impl fmt::Display for CreateSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "images:          {}", self.images)?;
@@ -345,8 +372,8 @@ impl fmt::Display for CreateSummary {
         )?;
         // One plain line says nothing the blobs line did not; a reason or a mix does.
         let plain = self.carriage.len() == 1 && self.carriage[0].how == "stored as they came";
-        for c in self.carriage.iter().filter(|_| !plain) {
-            writeln!(f, "  {}", carriage_line(c))?;
+        for line in carriage_lines(&self.carriage).iter().filter(|_| !plain) {
+            writeln!(f, "  {line}")?;
         }
         writeln!(f, "sha256:          {}", self.sha256)?;
         writeln!(
@@ -456,8 +483,8 @@ impl fmt::Display for Inspection {
             self.contents.blobs,
             HumanBytes(self.contents.blob_bytes)
         )?;
-        for c in &self.layers {
-            writeln!(f, "layers:   {}", carriage_line(c))?;
+        for line in carriage_lines(&self.layers) {
+            writeln!(f, "layers:   {line}")?;
         }
         if let Some(b) = &self.base {
             writeln!(
@@ -523,5 +550,45 @@ impl fmt::Display for Inspection {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::Carriage;
+
+    fn way(how: &str, layers: usize, kept: Option<&str>) -> Carriage {
+        Carriage {
+            how: how.into(),
+            layers,
+            bytes: layers as u64 * 1024,
+            raw_bytes: layers as u64 * 1024,
+            delta: false,
+            kept: kept.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn layers_stored_as_they_came_are_one_line_that_counts_each_reason() {
+        let unknown = "made by an unknown producer (preflate refused it)";
+        let differs = "pgzip level 5 reproduced at the start but not to the end";
+        let ways = [
+            way(&format!("stored as they came: {unknown}"), 2, Some(unknown)),
+            way("rebuilt by go1.8 level 6", 4, None),
+            way(&format!("stored as they came: {differs}"), 1, Some(differs)),
+        ];
+        let lines = carriage_lines(&ways);
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(lines[0].starts_with("4 layers"), "{lines:?}");
+        assert_eq!(
+            lines[1],
+            format!("3 layers (3.00 KiB) stored as they came: 2 {unknown}, 1 {differs}")
+        );
+        let one = carriage_lines(&ways[2..]);
+        assert_eq!(
+            one,
+            [format!("1 layer (1.00 KiB) stored as they came: {differs}")]
+        );
     }
 }

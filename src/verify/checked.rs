@@ -16,6 +16,7 @@ pub struct Checked {
     /// Every manifest and index, by digest, bytes verified.
     pub metadata: HashMap<Digest, Vec<u8>>,
     /// Layers carried as tars whose rebuild this session left to its caller
-    /// (`Session::defer_rebuilds`): their frames were read and checked, their digests not yet.
+    /// (`Session::defer_rebuilds`): their frames were hashed with the file, their content (but a
+    /// delta's) not yet decoded, their digests not yet checked.
     pub unproven: Vec<BlobRecord>,
 }

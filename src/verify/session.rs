@@ -154,8 +154,11 @@ impl<R: Read> Session<R> {
     }
 
     /// Leave the rebuild of layers carried as tars to the caller, who rebuilds them anyway (load
-    /// from a file sends each one, rebuilt and checked by its target): their frames are still
-    /// read and checked here, and `Checked::unproven` lists them for the caller to prove.
+    /// from a file sends each one, rebuilt and checked by its target): their frames are hashed
+    /// with the file and their spans checked here, but decoded only by that rebuild
+    /// (`BundleReader::open_blob`, which checks the whole frame), and `Checked::unproven` lists
+    /// them for the caller to prove, every one. A delta's frame is decoded here, against its own
+    /// digest, since its reference may not be at hand.
     pub fn defer_rebuilds(&mut self) {
         self.defer_rebuilds = true;
     }
@@ -187,7 +190,8 @@ impl<R: Read> Session<R> {
                 if d.delta_digest != found {
                     return Err(self.mismatch(rec, &d.delta_digest, &found));
                 }
-            } else if let Err(e) = self.stream.read_data(m, &mut std::io::sink()) {
+            } else if let Err(e) = self.stream.skip_data(m) {
+                // Its frame is decoded once, by the caller's rebuild, which checks all of it.
                 return Err(self.damaged(e, rec));
             }
             self.seen.insert(rec.digest.clone());

@@ -19,10 +19,10 @@ pub struct Rebuilder {
     header: Option<Vec<u8>>,
 }
 
-/// The encoder of a recipe. Go's and preflate-rs's are kept by name: Go's records restart
-/// points, and preflate-rs takes its side data ahead of the uncompressed bytes.
+/// The encoder of a recipe. Go's recording one and preflate-rs's are kept by name: the first
+/// gives restart points, and preflate-rs takes its side data ahead of the uncompressed bytes.
 enum Engine {
-    Go(Box<Deflater>),
+    Recording(Box<crate::go::Recorder>),
     Preflate(Box<Recreate>),
     Other(Box<dyn Encoder>),
 }
@@ -30,7 +30,7 @@ enum Engine {
 impl Engine {
     fn encoder(&mut self) -> &mut dyn Encoder {
         match self {
-            Engine::Go(d) => d.as_mut(),
+            Engine::Recording(r) => r.as_mut(),
             Engine::Preflate(p) => p.as_mut(),
             Engine::Other(e) => e.as_mut(),
         }
@@ -294,14 +294,18 @@ impl Encoder for ParallelGo {
 }
 
 impl Rebuilder {
-    /// A rebuilder that also records restart points (`restarts`) where its encoder has them.
+    /// A rebuilder that also records restart points (`restarts`) where its encoder has them,
+    /// and makes the stream as a reader of those points does (`go::Recorder`): what it makes
+    /// is what the recipe with its restart points rebuilds.
     pub fn recording(recipe: &Recipe) -> Option<Rebuilder> {
         let mut r = Rebuilder::new(&Recipe {
             restarts: Vec::new(),
             ..recipe.clone()
         })?;
-        if let Engine::Go(d) = &mut r.engine {
-            d.record_restarts(RESTART_SPACING);
+        if let Producer::Go { level } = recipe.producer {
+            if let Some(rec) = crate::go::Recorder::new(level, RESTART_SPACING) {
+                r.engine = Engine::Recording(Box::new(rec));
+            }
         }
         Some(r)
     }
@@ -309,7 +313,7 @@ impl Rebuilder {
     /// The restart points recorded so far.
     pub fn restarts(&self) -> Vec<Restart> {
         match &self.engine {
-            Engine::Go(d) => d.restarts().to_vec(),
+            Engine::Recording(r) => r.restarts().to_vec(),
             _ => Vec::new(),
         }
     }
@@ -322,7 +326,7 @@ impl Rebuilder {
                 let restarts = recipe.restarts.clone();
                 Engine::Other(Box::new(ParallelGo::new(level, restarts)))
             }
-            Producer::Go { level } => Engine::Go(Box::new(Deflater::new(level)?)),
+            Producer::Go { level } => Engine::Other(Box::new(Deflater::new(level)?)),
             Producer::Go127 { level } => Engine::Other(Box::new(klauspost::Deflater::new(level)?)),
             Producer::Pgzip { level, kind } => {
                 Pgzip::new(level, kind)?;
