@@ -118,6 +118,24 @@ fn chart_files(reg: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// `create LIST -o BUNDLE`, unsigned, with a cache of its own; `.run()` it.
+fn create(list: &Path, bundle: &Path) -> BundleCommand {
+    bundle!("create {} -o {} --no-cache -q --unsigned", list, bundle)
+}
+
+/// A fresh site registry with `bundle` loaded into `registry://SITE{prefix}`.
+fn loaded_into_site(bundle: &Path, prefix: &str) -> Registry {
+    let site = Registry::start();
+    assert_ok!(bundle!(
+        "load {} --allow-unsigned -q --plain-http --to=registry://{}{}",
+        bundle,
+        site.addr,
+        prefix
+    )
+    .run());
+    site
+}
+
 fn site_blob(site: &Registry, repo: &str, digest: &str) -> Vec<u8> {
     let (status, _, body) = http(&site.addr, "GET", &format!("/v2/{repo}/blobs/{digest}"), "");
     assert_eq!(status, 200, "{repo}@{digest}");
@@ -129,15 +147,9 @@ fn a_chart_from_a_helm_repository_arrives_as_helm_push_makes_it_with_its_images(
     let f = Fixture::new(None);
     let list = f.list("");
     let bundle = f.work.path().join("app.bundle");
-    let o = bundle!("create {} -o {} --no-cache -q --unsigned", list, bundle).run();
+    let o = create(&list, &bundle).run();
     assert_ok!(o);
-    let site = Registry::start();
-    assert_ok!(bundle!(
-        "load {} --allow-unsigned -q --plain-http --to=registry://{}",
-        bundle,
-        site.addr
-    )
-    .run());
+    let site = loaded_into_site(&bundle, "");
     // The chart: Helm's media types, the .tgz byte for byte (the index's digest).
     let m: serde_json::Value =
         serde_json::from_slice(&site.raw_manifest("charts/demo:1.2.0")).unwrap();
@@ -243,7 +255,7 @@ fn a_chart_whose_bytes_differ_from_the_index_is_refused_and_nothing_written() {
     std::fs::write(served.join("demo-1.2.0.tgz"), tgz).unwrap();
     let list = f.list("");
     let bundle = f.work.path().join("app.bundle");
-    let o = bundle!("create {} -o {} --no-cache -q --unsigned", list, bundle).run();
+    let o = create(&list, &bundle).run();
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let err = text(&o);
     assert!(
@@ -271,13 +283,13 @@ fn a_repository_behind_basic_auth_gets_the_credentials_of_its_host() {
     let host = f.repo.url.trim_start_matches("http://").to_string();
     let bundle = f.work.path().join("app.bundle");
     let without = f.list("");
-    let o = bundle!("create {} -o {} --no-cache -q --unsigned", without, bundle).run();
+    let o = create(&without, &bundle).run();
     let err = text(&o);
     assert!(!o.status.success() && err.contains("401"), "{err}");
     let list = f.list(&format!(
         "  {host}:\n    plain-http: true\n    username-env: REPO_U\n    password-env: REPO_P\n"
     ));
-    let o = bundle!("create {} -o {} --no-cache -q --unsigned", list, bundle)
+    let o = create(&list, &bundle)
         .env("REPO_U", "chartuser")
         .env("REPO_P", "s3cret")
         .run();
@@ -296,14 +308,8 @@ fn files_arrive_as_oras_push_makes_them() {
         "files:\n  - path: bin/tar\n  - path: bin/tar\n    name: gnu-tar\n    tag: v1\n",
     );
     let bundle = work.path().join("files.bundle");
-    assert_ok!(bundle!("create {} -o {} --no-cache -q --unsigned", list, bundle).run());
-    let site = Registry::start();
-    assert_ok!(bundle!(
-        "load {} --allow-unsigned -q --plain-http --to=registry://{}/site",
-        bundle,
-        site.addr
-    )
-    .run());
+    assert_ok!(create(&list, &bundle).run());
+    let site = loaded_into_site(&bundle, "/site");
     let want = std::fs::read(bin).unwrap();
     for (repo, tag, title) in [
         ("site/files/tar", "latest", "tar"),
@@ -364,7 +370,7 @@ fn a_url_whose_bytes_differ_from_its_sha256_is_refused() {
         ),
     );
     let bundle = work.path().join("f.bundle");
-    let o = bundle!("create {} -o {} --no-cache -q --unsigned", list, bundle).run();
+    let o = create(&list, &bundle).run();
     let err = text(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(
@@ -380,7 +386,7 @@ fn a_dir_target_holds_a_helm_repository_the_files_and_the_image_list() {
     std::fs::copy("/usr/bin/tar", f.work.path().join("tar")).unwrap();
     let list = f.list("files:\n  - path: tar\n");
     let bundle = f.work.path().join("app.bundle");
-    assert_ok!(bundle!("create {} -o {} --no-cache -q --unsigned", list, bundle).run());
+    assert_ok!(create(&list, &bundle).run());
     let site = f.work.path().join("site");
     let load_dir = || {
         let o = bundle!("load {} --allow-unsigned -q --to=dir:{}", bundle, site).run();
@@ -421,24 +427,11 @@ fn a_dir_target_holds_a_helm_repository_the_files_and_the_image_list() {
     }
     // Again: the same bytes, nothing left behind.
     assert_eq!(load_dir(), first);
-    let stray: Vec<_> = walk(&site)
+    let stray: Vec<_> = crate::common::producers::walk(&site)
         .into_iter()
         .filter(|p| p.file_name().unwrap().to_string_lossy().ends_with(".tmp"))
         .collect();
     assert!(stray.is_empty(), "{stray:?}");
-}
-
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 #[test]
@@ -469,14 +462,8 @@ fn an_oci_chart_is_carried_as_its_registry_has_it_with_its_images() {
         &format!("charts:\n  - name: oci://{reg}/charts/ocidemo\n    version: \">=1.5\"\nregistries:\n  {reg}:\n    plain-http: true\n"),
     );
     let bundle = work.path().join("oci.bundle");
-    assert_ok!(bundle!("create {} -o {} --no-cache -q --unsigned", list, bundle).run());
-    let site = Registry::start();
-    assert_ok!(bundle!(
-        "load {} --allow-unsigned -q --plain-http --to=registry://{}",
-        bundle,
-        site.addr
-    )
-    .run());
+    assert_ok!(create(&list, &bundle).run());
+    let site = loaded_into_site(&bundle, "");
     assert_eq!(
         site.digest_of("charts/ocidemo:2.0.0"),
         src.digest_of("charts/ocidemo:2.0.0")
@@ -506,7 +493,7 @@ fn a_value_that_is_no_image_reference_is_named_or_with_keep_going_left_out() {
     .unwrap();
     let list = f.list("");
     let bundle = f.work.path().join("app.bundle");
-    let o = bundle!("create {} -o {} --no-cache -q --unsigned", list, bundle).run();
+    let o = create(&list, &bundle).run();
     let err = text(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(
@@ -604,19 +591,13 @@ fn images_from_a_rendered_chart_are_carried_from_every_pod_template() {
     // Images only the render names (the chart's values have app1:1.0 already).
     assert!(found_in("team/app1:sub").contains("charts/sub"), "{v}");
     let bundle = f.work.path().join("r.bundle");
-    assert_ok!(bundle!("create {} -o {} --no-cache -q --unsigned", list, bundle).run());
-    let site = Registry::start();
-    assert_ok!(bundle!(
-        "load {} --allow-unsigned -q --plain-http --to=registry://{}",
-        bundle,
-        site.addr
-    )
-    .run());
+    assert_ok!(create(&list, &bundle).run());
+    let site = loaded_into_site(&bundle, "");
     for image in [
         "team/app1:sub",
         "team/app1:1.0",
-        "team/app2:1.0",
-        "team/multi:2.0",
+        "team/app2:site",
+        "team/multi:sts",
     ] {
         assert_eq!(site.digest_of(image), f.src.digest_of(image), "{image}");
     }

@@ -179,7 +179,7 @@ fn layer_digests(reg: &Registry, reference: &str) -> Vec<String> {
 /// a docker-archive unpacked).
 fn every_blob_hashes_to_its_name(dir: &Path) -> usize {
     let mut n = 0;
-    for e in walk(dir) {
+    for e in crate::common::producers::walk(dir) {
         let name = e.file_name().unwrap().to_string_lossy().to_string();
         if name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit()) {
             let bytes = std::fs::read(&e).unwrap();
@@ -188,19 +188,6 @@ fn every_blob_hashes_to_its_name(dir: &Path) -> usize {
         }
     }
     n
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 #[test]
@@ -409,7 +396,7 @@ fn go_layers_travel_as_tars_and_load_everywhere_with_their_digests_and_others_as
         first == std::fs::read(&compact).unwrap(),
         "not deterministic"
     );
-    let frames: Vec<PathBuf> = walk(&cache.join("packed"))
+    let frames: Vec<PathBuf> = crate::common::producers::walk(&cache.join("packed"))
         .into_iter()
         .filter(|p| p.extension().is_some_and(|e| e == "zst"))
         .collect();
@@ -575,15 +562,7 @@ fn a_layer_umoci_wrote_around_random_bytes_is_carried_as_its_tar_and_verifies() 
     umoci(&["unpack", "--rootless", "--image", &image, &bundle_dir]);
     let rootfs = w.join("rootfs-bundle/rootfs");
     std::fs::copy("/usr/share/common-licenses/GPL-3", rootfs.join("GPL-3")).unwrap();
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    let random: Vec<u8> = (0..3_000_000)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect();
+    let random = crate::common::producers::noise(3_000_000);
     std::fs::write(rootfs.join("random.bin"), random).unwrap();
     std::fs::copy("/usr/bin/bash", rootfs.join("bash")).unwrap();
     umoci(&["repack", "--image", &image, &bundle_dir]);

@@ -3,7 +3,7 @@
 //! and our encoder must write the same bytes.
 
 use crate::producers::{
-    big_input, difference, go127_judges, go_gzip, inputs, judge_dir, producer_and_rebuild,
+    big_input, difference, go127_judges, go_gzip, inputs, judge_dir, noise, producer_and_rebuild,
     random_inputs, require, text,
 };
 use gzip_exact::klauspost::{Flate, PgzipKind, PGZIP_BLOCK, UMOCI_BLOCK};
@@ -341,22 +341,14 @@ fn layers_debian_12s_umoci_and_skopeo_write_around_random_bytes_are_identified_a
     for f in ["/usr/share/common-licenses/GPL-3", "/usr/bin/bash"] {
         std::fs::copy(f, rootfs.join(Path::new(f).file_name().unwrap())).unwrap();
     }
-    let noise: Vec<u8> = random_inputs(3, 200)
+    let seeded: Vec<u8> = random_inputs(3, 200)
         .concat()
         .into_iter()
         .chain(std::fs::read("/usr/bin/bash").unwrap())
         .collect();
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    let random: Vec<u8> = (0..3_000_000)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect();
+    let random = noise(3_000_000);
     std::fs::write(rootfs.join("random.bin"), random).unwrap();
-    std::fs::write(rootfs.join("seeded"), noise).unwrap();
+    std::fs::write(rootfs.join("seeded"), seeded).unwrap();
     run("umoci", &["repack", "--image", &image, &w("bundle")]);
     // skopeo compresses an uncompressed layer with pgzip as podman and buildah do.
     let plain = format!("dir:{}", w("plain"));

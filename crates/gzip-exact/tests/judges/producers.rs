@@ -119,16 +119,7 @@ pub fn inputs(dir: &Path) -> Vec<(String, PathBuf)> {
     put("empty", b"");
     put("one-byte", b"x");
     put("zeros-300k", &vec![0u8; 300_000]);
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    let noise: Vec<u8> = (0..200_000)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect();
-    put("noise-200k", &noise);
+    put("noise-200k", &noise(200_000));
     for f in ["/usr/share/common-licenses/GPL-3", "/usr/bin/bash"] {
         let name = Path::new(f)
             .file_name()
@@ -157,6 +148,20 @@ pub fn inputs(dir: &Path) -> Vec<(String, PathBuf)> {
     v
 }
 
+/// `len` bytes that do not compress, the same in every run (xorshift from a fixed seed).
+pub fn noise(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// The regular files under `p`, sorted (symbolic links are not followed).
 pub fn walk(p: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![p.to_path_buf()];
