@@ -237,20 +237,50 @@ impl Pigz {
 impl Encoder for Pigz {
     /// Takes `raw`, appending the output of every block it completes (a full block waits for
     /// the byte after it: the last block is finished instead).
-    fn write(&mut self, mut raw: &[u8], out: &mut Vec<u8>) {
-        while !raw.is_empty() {
-            if self.block.len() == PIGZ_BLOCK {
-                self.compress(false, out);
-            }
-            let n = raw.len().min(PIGZ_BLOCK - self.block.len());
-            self.block.extend_from_slice(&raw[..n]);
-            raw = &raw[n..];
-        }
+    fn write(&mut self, raw: &[u8], out: &mut Vec<u8>) {
+        in_blocks(self, raw, out);
     }
 
     /// The last block (empty for an empty stream), finished.
     fn finish(&mut self, out: &mut Vec<u8>) {
         self.compress(true, out);
+    }
+}
+
+/// pigz's two encoders take their input in `PIGZ_BLOCK` blocks alike.
+trait Blocks {
+    fn block(&mut self) -> &mut Vec<u8>;
+    fn compress(&mut self, last: bool, out: &mut Vec<u8>);
+}
+
+impl Blocks for Pigz {
+    fn block(&mut self) -> &mut Vec<u8> {
+        &mut self.block
+    }
+    fn compress(&mut self, last: bool, out: &mut Vec<u8>) {
+        Pigz::compress(self, last, out)
+    }
+}
+
+impl Blocks for PigzSerial {
+    fn block(&mut self) -> &mut Vec<u8> {
+        &mut self.block
+    }
+    fn compress(&mut self, last: bool, out: &mut Vec<u8>) {
+        PigzSerial::compress(self, last, out)
+    }
+}
+
+/// Fill the encoder's block from `raw`, compressing each one that is full only when a byte
+/// follows it: the last block is `finish`'s to end.
+fn in_blocks(e: &mut impl Blocks, mut raw: &[u8], out: &mut Vec<u8>) {
+    while !raw.is_empty() {
+        if e.block().len() == PIGZ_BLOCK {
+            e.compress(false, out);
+        }
+        let n = raw.len().min(PIGZ_BLOCK - e.block().len());
+        e.block().extend_from_slice(&raw[..n]);
+        raw = &raw[n..];
     }
 }
 
@@ -292,15 +322,8 @@ impl PigzSerial {
 }
 
 impl Encoder for PigzSerial {
-    fn write(&mut self, mut raw: &[u8], out: &mut Vec<u8>) {
-        while !raw.is_empty() {
-            if self.block.len() == PIGZ_BLOCK {
-                self.compress(false, out);
-            }
-            let n = raw.len().min(PIGZ_BLOCK - self.block.len());
-            self.block.extend_from_slice(&raw[..n]);
-            raw = &raw[n..];
-        }
+    fn write(&mut self, raw: &[u8], out: &mut Vec<u8>) {
+        in_blocks(self, raw, out);
     }
 
     fn finish(&mut self, out: &mut Vec<u8>) {
