@@ -79,10 +79,9 @@ pub struct CreateOptions {
 
 pub fn create(opts: &CreateOptions) -> Result<CreateSummary> {
     let started = Instant::now();
-    let inputs = Inputs::gather(opts)?;
+    let mut inputs = Inputs::gather(opts)?;
     let progress = Progress::new(opts.progress, "downloaded");
     let registries = inputs.registries(opts);
-    let mut inputs = inputs;
     let apps = gather_apps(opts, &mut inputs, &registries, &progress)?;
     let resolve::Resolved {
         mut images,
@@ -224,11 +223,11 @@ fn gather_apps(
         .iter()
         .map(|i| i.reference.to_string())
         .collect();
-    let found = charts
+    let found: Vec<_> = charts
         .images
         .into_iter()
-        .filter(|i| seen.insert(i.reference.to_string()));
-    let found: Vec<_> = found.collect();
+        .filter(|i| seen.insert(i.reference.to_string()))
+        .collect();
     inputs.list.images.extend(found);
     inputs
         .list
