@@ -542,11 +542,16 @@ pub fn pack_all(
         s.level,
         1u64 << s.window_log.saturating_sub(20)
     ));
+    // Largest first, each to the next free core: the last to finish is then a small one, not
+    // the largest layer alone on one core while the others idle (a slice's parallel iterator
+    // would start the second core halfway down the list instead).
+    let mut order = layers;
+    order.sort_by_key(|n| std::cmp::Reverse(n.size));
     let pool = crate::workers::pool(crate::workers::cores(), "compact")?;
     let outcomes: Vec<(Digest, Outcome)> = pool.install(|| {
-        layers
-            .par_iter()
-            .with_max_len(1)
+        order
+            .into_iter()
+            .par_bridge()
             .map(|n| {
                 ready(&n.digest)?;
                 let o = pack(cache, &n.digest, n.size, s)
