@@ -7,4 +7,9 @@ pub trait Encoder: Send {
     fn write(&mut self, raw: &[u8], out: &mut Vec<u8>);
     /// Ends the stream, appending the rest of the output to `out`.
     fn finish(&mut self, out: &mut Vec<u8>);
+    /// How many pieces of the stream it has handed out so far to be made on every core (none
+    /// for an encoder that makes all of it on the caller's thread).
+    fn pieces(&self) -> u64 {
+        0
+    }
 }

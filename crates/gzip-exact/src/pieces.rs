@@ -27,6 +27,8 @@ fn pool() -> &'static rayon::ThreadPool {
 pub(crate) struct Pieces {
     in_flight: VecDeque<Receiver<Vec<u8>>>,
     max: usize,
+    /// Pieces started so far.
+    started: u64,
     /// Inputs of finished pieces, for the next pieces: a fresh buffer of a few MiB is mapped
     /// and faulted in page by page each time (a served Go level-6 layer of 870 MB of tar
     /// took 320k page faults).
@@ -39,6 +41,7 @@ impl Default for Pieces {
         Pieces {
             in_flight: VecDeque::new(),
             max: (cores + 1).min(MAX_IN_FLIGHT),
+            started: 0,
             spare: mpsc::channel(),
         }
     }
@@ -65,6 +68,7 @@ impl Pieces {
         while self.in_flight.len() >= self.max {
             self.wait_one(&mut out);
         }
+        self.started += 1;
         let (tx, rx) = mpsc::sync_channel(1);
         let spare = self.spare.0.clone();
         pool().spawn(move || {
@@ -79,6 +83,11 @@ impl Pieces {
         self.in_flight.push_back(rx);
         out.extend(self.ready());
         out
+    }
+
+    /// How many pieces were started so far.
+    pub(crate) fn started(&self) -> u64 {
+        self.started
     }
 
     /// The outputs of the finished pieces at the head of the queue, without waiting.

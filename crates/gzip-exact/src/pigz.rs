@@ -10,116 +10,15 @@
 //! Debian's pigz (tests/judges/pigz.rs).
 
 use crate::encoder::Encoder;
+use crate::zlib::stream::Stream;
 use libz_sys as z;
-use std::os::raw::{c_int, c_uint, c_void};
 
 /// pigz's block (its `-b 128`).
 pub const PIGZ_BLOCK: usize = 128 << 10;
 /// The bytes before a block that prime its stream.
 pub const PIGZ_DICT: usize = 32 << 10;
 
-extern "C" {
-    // In zlib since 1.2.5.1; libz-sys does not declare it.
-    fn deflatePending(strm: z::z_streamp, pending: *mut c_uint, bits: *mut c_int) -> c_int;
-}
-
-unsafe extern "C" fn zalloc(_: z::voidpf, items: z::uInt, size: z::uInt) -> z::voidpf {
-    libc::calloc(items as usize, size as usize) as z::voidpf
-}
-
-unsafe extern "C" fn zfree(_: z::voidpf, p: z::voidpf) {
-    libc::free(p as *mut c_void)
-}
-
-/// A raw zlib deflate stream, set up as pigz sets up each thread's.
-struct Stream(Box<z::z_stream>);
-
-// The stream's state is owned by it alone.
-unsafe impl Send for Stream {}
-
 impl Stream {
-    fn new(level: i32) -> Option<Stream> {
-        let mut s = Box::new(z::z_stream {
-            next_in: std::ptr::null_mut(),
-            avail_in: 0,
-            total_in: 0,
-            next_out: std::ptr::null_mut(),
-            avail_out: 0,
-            total_out: 0,
-            msg: std::ptr::null_mut(),
-            state: std::ptr::null_mut(),
-            zalloc,
-            zfree,
-            opaque: std::ptr::null_mut(),
-            data_type: 0,
-            adler: 0,
-            reserved: 0,
-        });
-        // pigz starts each thread's stream at level 6, then sets its level for each block.
-        let ok = unsafe {
-            z::deflateInit2_(
-                s.as_mut(),
-                6,
-                z::Z_DEFLATED,
-                -15,
-                8,
-                z::Z_DEFAULT_STRATEGY,
-                z::zlibVersion(),
-                std::mem::size_of::<z::z_stream>() as c_int,
-            )
-        } == z::Z_OK;
-        let mut s = ok.then_some(Stream(s))?;
-        s.reset(level).then_some(s)
-    }
-
-    /// Ready for a block: a fresh stream at `level` (pigz's deflateReset, deflateParams).
-    fn reset(&mut self, level: i32) -> bool {
-        unsafe {
-            z::deflateReset(self.0.as_mut()) == z::Z_OK
-                && z::deflateParams(self.0.as_mut(), level, z::Z_DEFAULT_STRATEGY) == z::Z_OK
-        }
-    }
-
-    fn set_dictionary(&mut self, dict: &[u8]) {
-        unsafe {
-            z::deflateSetDictionary(self.0.as_mut(), dict.as_ptr(), dict.len() as z::uInt);
-        }
-    }
-
-    /// Bits pending short of a byte.
-    fn pending_bits(&mut self) -> c_int {
-        let mut bits = 0;
-        unsafe { deflatePending(self.0.as_mut(), std::ptr::null_mut(), &mut bits) };
-        bits
-    }
-
-    /// An empty static block: ten bits, 2 (not last, fixed codes, end of block).
-    fn prime_empty_static_block(&mut self) -> bool {
-        unsafe { z::deflatePrime(self.0.as_mut(), 10, 2) == z::Z_OK }
-    }
-
-    /// Runs deflate over all of `input` with `flush`, as pigz does: until it leaves room in
-    /// the output.
-    fn deflate(&mut self, input: &[u8], flush: c_int, out: &mut Vec<u8>) {
-        let s = self.0.as_mut();
-        s.next_in = input.as_ptr() as *mut u8;
-        s.avail_in = input.len() as c_uint;
-        loop {
-            out.reserve(input.len() / 2 + 64 * 1024);
-            let room = out.capacity() - out.len();
-            s.next_out = unsafe { out.as_mut_ptr().add(out.len()) };
-            s.avail_out = room as c_uint;
-            let ret = unsafe { z::deflate(s, flush) };
-            let wrote = room - s.avail_out as usize;
-            unsafe { out.set_len(out.len() + wrote) };
-            if s.avail_out != 0 || !(ret == z::Z_OK || ret == z::Z_BUF_ERROR) {
-                break;
-            }
-        }
-        s.next_in = std::ptr::null_mut();
-        s.avail_in = 0;
-    }
-
     /// One block's deflate output, `dict` the bytes before it (pigz's compress_thread): ended
     /// on a byte boundary, or (`last`) finished.
     fn block(&mut self, level: i32, dict: &[u8], block: &[u8], last: bool, out: &mut Vec<u8>) {
@@ -153,12 +52,6 @@ impl Stream {
             let flush = if serial { z::Z_NO_FLUSH } else { z::Z_BLOCK };
             self.deflate(&[], flush, out);
         }
-    }
-}
-
-impl Drop for Stream {
-    fn drop(&mut self) {
-        unsafe { z::deflateEnd(self.0.as_mut()) };
     }
 }
 

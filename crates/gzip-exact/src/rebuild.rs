@@ -19,18 +19,36 @@ pub struct Rebuilder {
     header: Option<Vec<u8>>,
 }
 
-/// The encoder of a recipe. Go's recording one and preflate-rs's are kept by name: the first
+/// The encoder of a recipe. A recording one and preflate-rs's are kept by name: the first
 /// gives restart points, and preflate-rs takes its side data ahead of the uncompressed bytes.
 enum Engine {
-    Recording(Box<crate::go::Recorder>),
+    Recording(Box<dyn Recording>),
     Preflate(Box<Recreate>),
     Other(Box<dyn Encoder>),
+}
+
+/// An encoder that makes its stream as a reader of its restart points does, while it finds
+/// them (Go's, zlib's).
+trait Recording: Encoder {
+    fn restarts(&self) -> &[Restart];
+}
+
+impl Recording for crate::go::Recorder {
+    fn restarts(&self) -> &[Restart] {
+        crate::go::Recorder::restarts(self)
+    }
+}
+
+impl Recording for crate::zlib::Recorder {
+    fn restarts(&self) -> &[Restart] {
+        crate::zlib::Recorder::restarts(self)
+    }
 }
 
 impl Engine {
     fn encoder(&mut self) -> &mut dyn Encoder {
         match self {
-            Engine::Recording(r) => r.as_mut(),
+            Engine::Recording(r) => r.as_mut() as &mut dyn Encoder,
             Engine::Preflate(p) => p.as_mut(),
             Engine::Other(e) => e.as_mut(),
         }
@@ -160,14 +178,33 @@ impl Encoder for ParallelPigz {
     fn finish(&mut self, out: &mut Vec<u8>) {
         self.run(&[], true, out);
     }
+
+    fn pieces(&self) -> u64 {
+        self.pieces.started()
+    }
 }
 
-/// A Go stream with restart points, rebuilt a piece at a time on every core: piece k runs
-/// from restart k-1 (or the start) to restart k (or the end), from the raw bytes of its
-/// window on; a piece that ends inside a byte leaves that byte to be joined with the next
-/// piece's first.
-struct ParallelGo {
+/// How one piece of a stream with restart points is made (`go::piece`, `zlib::piece`): from
+/// a point (or the start) to the block ending at the next (or the end, finished), given the
+/// raw bytes from the first one's window base to a few KiB past the next.
+type PieceFn = fn(i32, Option<&Restart>, Option<&Restart>, &[u8]) -> Option<Vec<u8>>;
+
+fn go_piece(
     level: i32,
+    from: Option<&Restart>,
+    to: Option<&Restart>,
+    raw: &[u8],
+) -> Option<Vec<u8>> {
+    crate::go::piece(level, from, to.map(|t| t.raw), raw)
+}
+
+/// A stream with restart points (Go's, zlib's), rebuilt a piece at a time on every core:
+/// piece k runs from restart k-1 (or the start) to restart k (or the end), from the raw bytes
+/// of its window on; a piece that ends inside a byte leaves that byte to be joined with the
+/// next piece's first.
+struct ParallelRestarts {
+    level: i32,
+    piece: PieceFn,
     restarts: Vec<Restart>,
     /// Pieces handed out so far.
     next: usize,
@@ -181,13 +218,15 @@ struct ParallelGo {
     pieces: Pieces,
 }
 
-/// Raw bytes a piece gets past its end: the lookahead Go's encoder waits for (262) and more.
+/// Raw bytes a piece gets past its end: the lookahead Go's and zlib's encoders wait for (262)
+/// and more.
 const LOOKAHEAD: u64 = 4096;
 
-impl ParallelGo {
-    fn new(level: i32, restarts: Vec<Restart>) -> ParallelGo {
-        ParallelGo {
+impl ParallelRestarts {
+    fn new(level: i32, piece: PieceFn, restarts: Vec<Restart>) -> ParallelRestarts {
+        ParallelRestarts {
             level,
+            piece,
             restarts,
             next: 0,
             buf: Vec::new(),
@@ -248,10 +287,9 @@ impl ParallelGo {
             self.buf_start += drop as u64;
         }
         self.partial.push_back(to.is_some_and(|t| t.bit % 8 != 0));
-        let level = self.level;
-        let job = move |raw: &[u8]| {
-            crate::go::piece(level, from.as_ref(), to.map(|t| t.raw), raw).unwrap_or_default()
-        };
+        let (level, piece) = (self.level, self.piece);
+        let job =
+            move |raw: &[u8]| piece(level, from.as_ref(), to.as_ref(), raw).unwrap_or_default();
         let done = self.pieces.submit(raw, job);
         self.join(done, out);
     }
@@ -281,15 +319,23 @@ impl Encoder for ParallelPgzip {
     fn finish(&mut self, out: &mut Vec<u8>) {
         self.run(&[], true, out);
     }
+
+    fn pieces(&self) -> u64 {
+        self.pieces.started()
+    }
 }
 
-impl Encoder for ParallelGo {
+impl Encoder for ParallelRestarts {
     fn write(&mut self, raw: &[u8], out: &mut Vec<u8>) {
         self.run(raw, false, out);
     }
 
     fn finish(&mut self, out: &mut Vec<u8>) {
         self.run(&[], true, out);
+    }
+
+    fn pieces(&self) -> u64 {
+        self.pieces.started()
     }
 }
 
@@ -302,10 +348,15 @@ impl Rebuilder {
             restarts: Vec::new(),
             ..recipe.clone()
         })?;
-        if let Producer::Go { level } = recipe.producer {
-            if let Some(rec) = crate::go::Recorder::new(level, RESTART_SPACING) {
-                r.engine = Engine::Recording(Box::new(rec));
-            }
+        let recorder: Option<Box<dyn Recording>> = match recipe.producer {
+            Producer::Go { level } => crate::go::Recorder::new(level, RESTART_SPACING)
+                .map(|r| Box::new(r) as Box<dyn Recording>),
+            Producer::Zlib { level } => crate::zlib::Recorder::new(level, RESTART_SPACING)
+                .map(|r| Box::new(r) as Box<dyn Recording>),
+            _ => None,
+        };
+        if let Some(rec) = recorder {
+            r.engine = Engine::Recording(rec);
         }
         Some(r)
     }
@@ -324,7 +375,16 @@ impl Rebuilder {
             Producer::Go { level } if !recipe.restarts.is_empty() => {
                 Deflater::new(level)?;
                 let restarts = recipe.restarts.clone();
-                Engine::Other(Box::new(ParallelGo::new(level, restarts)))
+                Engine::Other(Box::new(ParallelRestarts::new(level, go_piece, restarts)))
+            }
+            Producer::Zlib { level } if !recipe.restarts.is_empty() => {
+                Zlib::new(level)?;
+                let restarts = recipe.restarts.clone();
+                Engine::Other(Box::new(ParallelRestarts::new(
+                    level,
+                    crate::zlib::piece,
+                    restarts,
+                )))
             }
             Producer::Go { level } => Engine::Other(Box::new(Deflater::new(level)?)),
             Producer::Go127 { level } => Engine::Other(Box::new(klauspost::Deflater::new(level)?)),
@@ -362,6 +422,16 @@ impl Rebuilder {
             len: 0,
             header: Some(recipe.header.clone()),
         })
+    }
+
+    /// How many pieces of the stream were handed out so far to be made on every core: none
+    /// when it is made on the caller's thread alone.
+    pub fn pieces(&self) -> u64 {
+        match &self.engine {
+            Engine::Recording(r) => r.pieces(),
+            Engine::Preflate(p) => p.pieces(),
+            Engine::Other(e) => e.pieces(),
+        }
     }
 
     /// The gzip bytes that `member`, the next bytes of the member, let out: uncompressed
@@ -569,6 +639,109 @@ mod tests {
         assert!(refused(&|r| (r.pending, r.length) = (false, 5)));
         assert!(refused(&|r| (r.pending, r.length, r.offset) = (true, 5, 0)));
         assert!(!refused(&|r| (r.pending, r.length, r.offset) = (true, 5, 1)));
+    }
+
+    /// Words and noise, so blocks end after matches and after literals, and runs of noise
+    /// long enough to hold blocks of literals only.
+    fn words_and_noise(size: usize, seed: u32) -> Vec<u8> {
+        let words = [
+            "layer ",
+            "tar ",
+            "usr/lib/",
+            "x86_64 ",
+            "\n",
+            "libc.so.6 ",
+            "00644 ",
+        ];
+        let mut seed = seed;
+        let mut raw = Vec::new();
+        while raw.len() < size {
+            seed = seed.wrapping_mul(1103515245).wrapping_add(12345);
+            match (seed >> 16) % 512 {
+                0 => raw.extend((0..300_000u32).map(|i| (i.wrapping_mul(seed) >> 13) as u8)),
+                1..=40 => raw.extend((0..64).map(|i| (seed >> (i % 24)) as u8)),
+                k => raw.extend_from_slice(words[k as usize % words.len()].as_bytes()),
+            }
+        }
+        raw.truncate(size);
+        raw
+    }
+
+    #[test]
+    fn a_zlib_stream_with_restart_points_is_rebuilt_in_pieces_as_zlib_writes_it() {
+        let raw = words_and_noise(13 << 20, 5);
+        for level in [4, 6, 9] {
+            let mut want = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3];
+            let mut z = Zlib::new(level).unwrap();
+            z.write(&raw, &mut want);
+            z.finish(&mut want);
+            want.extend_from_slice(&crate::gzip::trailer(&raw));
+            let recipe = Recipe::new(Producer::Zlib { level }, want[..10].to_vec()).unwrap();
+            let mut w = RebuildWriter::new(Vec::new(), Rebuilder::recording(&recipe).unwrap());
+            for cut in raw.chunks(300_007) {
+                w.write_all(cut).unwrap();
+            }
+            let restarts = w.restarts();
+            assert!(
+                w.finish().unwrap() == want,
+                "level {level}: the recorder's stream"
+            );
+            assert!(restarts.len() >= 2, "level {level}: {restarts:?}");
+            assert!(restarts.iter().any(|r| r.bit % 8 != 0), "{restarts:?}");
+            let recipe = recipe.with_restarts(restarts, raw.len() as u64).unwrap();
+            let mut r = Rebuilder::new(&recipe).unwrap();
+            let mut got = Vec::new();
+            for cut in raw.chunks(1 << 20) {
+                got.extend(r.feed(cut));
+            }
+            assert!(r.pieces() >= 2, "level {level}: {} pieces", r.pieces());
+            got.extend(r.finish());
+            assert!(got == want, "level {level}: pieces joined differ");
+        }
+    }
+
+    #[test]
+    fn zlib_restart_points_no_encoder_records_are_refused() {
+        let raw_size = 30 << 20;
+        let good = vec![
+            crate::zlib::restart(5 << 20, 9_000_001).unwrap(),
+            crate::zlib::restart(10 << 20, 18_000_000).unwrap(),
+        ];
+        let recipe = |level| {
+            Recipe::new(
+                Producer::Zlib { level },
+                vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3],
+            )
+            .unwrap()
+        };
+        let with = |level, list: Vec<Restart>| recipe(level).with_restarts(list, raw_size);
+        assert!(
+            with(6, good.clone()).is_none(),
+            "the end is more than 12 MiB on"
+        );
+        let raw_size = 20 << 20;
+        let with = |level, list: Vec<Restart>| recipe(level).with_restarts(list, raw_size);
+        assert!(with(6, good.clone()).is_some());
+        assert!(
+            with(3, good.clone()).is_none(),
+            "level 3 has no restart points"
+        );
+        let refused = |change: &dyn Fn(&mut Restart)| {
+            let mut bad = good.clone();
+            change(&mut bad[1]);
+            with(6, bad).is_none()
+        };
+        assert!(refused(&|r| r.base += 1));
+        assert!(refused(&|r| r.pending = true));
+        assert!(refused(&|r| (r.length, r.offset) = (3, 1)));
+        assert!(refused(&|r| r.bit = 9_000_000));
+        assert!(refused(&|r| r.raw = raw_size));
+        assert!(refused(&|r| (r.raw, r.base) = (100, 0)));
+        // What a forged list that passes makes is some stream, never a panic.
+        let raw = words_and_noise(2 << 20, 9);
+        let forged = vec![crate::zlib::restart(1 << 20, 3).unwrap()];
+        let recipe = recipe(6).with_restarts(forged, raw.len() as u64).unwrap();
+        assert!(crate::identify::rebuild(&raw, &recipe).is_some());
     }
 
     #[test]

@@ -163,8 +163,8 @@ pub struct Recipe {
     pub producer: Producer,
     /// The gzip member header, byte for byte.
     pub header: Vec<u8>,
-    /// Where the stream can be taken up again (Go's lazy levels): with these, its pieces are
-    /// rebuilt on every core at once.
+    /// Where the stream can be taken up again (Go's and zlib's lazy levels): with these, its
+    /// pieces are rebuilt on every core at once.
     pub restarts: Vec<Restart>,
 }
 
@@ -209,8 +209,17 @@ impl Recipe {
     /// The same recipe going by `restarts`, if they are plausible for a producer that has
     /// them and a `raw_size`-byte stream (`Restart::plausible`).
     pub fn with_restarts(mut self, restarts: Vec<Restart>, raw_size: u64) -> Option<Recipe> {
-        let restartable = matches!(self.producer, Producer::Go { level } if crate::go::Deflater::restartable(level));
-        let trusted = restartable && Restart::plausible(&restarts, raw_size, MAX_RESTART_GAP);
+        let trusted = match self.producer {
+            Producer::Go { level } => {
+                crate::go::Deflater::restartable(level)
+                    && Restart::plausible(&restarts, raw_size, MAX_RESTART_GAP)
+            }
+            Producer::Zlib { level } => {
+                crate::zlib::restartable(level)
+                    && crate::zlib::plausible(&restarts, raw_size, MAX_RESTART_GAP)
+            }
+            _ => false,
+        };
         if !(restarts.is_empty() || trusted) {
             return None;
         }

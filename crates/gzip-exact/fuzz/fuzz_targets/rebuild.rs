@@ -5,7 +5,8 @@
 // stream that inflates back to the tar, the same in one piece or read a few bytes at a time.
 // preflate-rs's side data leads its member: bytes that are not what bundle.json names must end
 // the output short, never reach preflate-rs (which may loop on them). Restart points are
-// untrusted too: whatever list the recipe accepts must rebuild (to any bytes) without a panic.
+// untrusted too (Go's and zlib's): whatever list the recipe accepts must rebuild (to any bytes)
+// without a panic.
 use gzip_exact::{self as gz, Producer, RebuildReader, Rebuilder, Recipe, Restart};
 use libfuzzer_sys::fuzz_target;
 use std::io::Read;
@@ -57,14 +58,19 @@ fuzz_target!(|data: &[u8]| {
     let Some(producer) = Producer::from_id(encoder, level) else {
         return;
     };
-    if let Producer::Go { .. } = producer {
-        let (mut at, mut bit) = (0u64, 0u64);
+    let zlib = matches!(producer, Producer::Zlib { .. });
+    if let Producer::Go { .. } | Producer::Zlib { .. } = producer {
+        // zlib's points are primed with the 32 KiB before them: none comes sooner.
+        let (mut at, mut bit) = (if zlib { 32768 } else { 0 }, 0u64);
         let restarts: Vec<Restart> = header
             .chunks_exact(6)
             .map(|c| {
                 at += 1 + u64::from(c[0]) * u64::from(c[0]);
                 bit += 1 + u64::from(c[1]) * 50;
                 let base = (at / 32768).saturating_sub(u64::from(c[5] & 1)) * 32768;
+                if zlib && c[5] & 2 == 0 {
+                    return gz::zlib::restart(at, bit).expect("past the first 32 KiB");
+                }
                 Restart {
                     raw: at,
                     base,

@@ -146,6 +146,13 @@ impl Restart {
                 && (r.pending || i64::from(r.length) == MIN_MATCH_LENGTH - 1)
                 && (i64::from(r.length) < MIN_MATCH_LENGTH || r.offset >= 1)
         });
+        each && Restart::ordered_within(list, raw_size, max_gap)
+    }
+
+    /// Whether `list` is in order (raw position, window and bit position each rising) and no
+    /// point is more than `max_gap` from the next (or from the start or end): what any
+    /// encoder's restart points must be, so a piece's input stays bounded.
+    pub(crate) fn ordered_within(list: &[Restart], raw_size: u64, max_gap: u64) -> bool {
         let ordered = list
             .windows(2)
             .all(|p| p[0].raw < p[1].raw && p[0].base <= p[1].base && p[0].bit < p[1].bit);
@@ -155,7 +162,7 @@ impl Restart {
         let gaps = edges
             .windows(2)
             .all(|e| e[1].checked_sub(e[0]).is_some_and(|gap| gap <= max_gap));
-        each && ordered && gaps
+        ordered && gaps
     }
 }
 

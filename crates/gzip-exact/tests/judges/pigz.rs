@@ -103,3 +103,23 @@ fn every_level_rebuilds_pigz_byte_for_byte() {
     }
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 }
+
+#[test]
+fn a_large_pigz_layer_is_rebuilt_in_pieces_on_every_core() {
+    crate::producers::require("pigz");
+    let work = tempfile::tempdir().unwrap();
+    let tar = crate::producers::layer_tar(work.path());
+    let raw = std::fs::read(&tar).unwrap();
+    for level in [1, 6, 9] {
+        let want = pigz(&tar, &[&format!("-{level}")]);
+        let recipe =
+            gzip_exact::Recipe::new(Producer::Pigz { level }, want[..10].to_vec()).unwrap();
+        let (same, pieces) = crate::producers::rebuilt_in_pieces(&want, &raw, &recipe);
+        assert!(
+            same,
+            "level {level}: {} bytes of tar rebuilt differently",
+            raw.len()
+        );
+        assert!(pieces > 1, "level {level}: {pieces} pieces");
+    }
+}

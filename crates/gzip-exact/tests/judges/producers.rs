@@ -335,3 +335,47 @@ pub fn go127_judges(dir: &Path) -> Vec<(String, PathBuf)> {
         .map(|(i, go)| build_judge(go, &dir.join(format!("judge{i}"))))
         .collect()
 }
+
+/// A layer-like tar of about 26 MB from this machine's shared libraries, with 6 MiB of noise
+/// (an incompressible file) in the middle: large enough for several restart points, with
+/// stretches where every block ends in literals.
+pub fn layer_tar(dir: &Path) -> PathBuf {
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut total = 0;
+    let append = |tar: &mut tar::Builder<Vec<u8>>, name: &Path, data: &[u8]| {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        tar.append_data(&mut h, name, data).unwrap();
+    };
+    for f in walk(Path::new("/usr/lib/x86_64-linux-gnu")) {
+        if total > 20 << 20 {
+            break;
+        }
+        let Ok(data) = std::fs::read(&f) else {
+            continue;
+        };
+        total += data.len();
+        append(&mut tar, f.strip_prefix("/").unwrap(), &data);
+        if total > 10 << 20 && total - data.len() <= 10 << 20 {
+            append(&mut tar, Path::new("noise"), &noise(6 << 20));
+        }
+    }
+    let path = dir.join("layer.tar");
+    std::fs::write(&path, tar.into_inner().unwrap()).unwrap();
+    path
+}
+
+/// `gz` rebuilt from `raw` by `recipe` as load rebuilds it, fed a MiB at a time; whether it is
+/// `gz`, byte for byte, and how many pieces were made on every core.
+pub fn rebuilt_in_pieces(gz: &[u8], raw: &[u8], recipe: &gzip_exact::Recipe) -> (bool, u64) {
+    let mut r = gzip_exact::Rebuilder::new(recipe).unwrap();
+    let mut got = Vec::with_capacity(gz.len());
+    for cut in raw.chunks(1 << 20) {
+        got.extend(r.feed(cut));
+    }
+    let pieces = r.pieces();
+    got.extend(r.finish());
+    (got == gz, pieces)
+}
