@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod console;
 pub mod cosign;
+pub mod cpu;
 pub mod create;
 pub mod digest;
 pub mod exit_codes;

@@ -6,8 +6,9 @@
 //! Packed frames are kept in the cache (`packed/`) for the next run, and proven again before
 //! they are used: the cache is not trusted.
 
+use crate::cpu::{self, Stage};
 use crate::create::cache::BlobCache;
-use crate::digest::{hash_reader, Digest, HashingWriter};
+use crate::digest::{hash_reader, Digest, HashingReader, HashingWriter};
 use crate::format::frames::{frame_reader, write_compressed_long};
 use crate::format::{padded, RebuildRecord};
 use crate::fsutil::PartialFile;
@@ -88,22 +89,30 @@ pub type Outcome = std::result::Result<Packed, Kept>;
 
 /// Pack the cached blob `digest` (`size` bytes), or say why it stays as it is.
 pub fn pack(cache: &BlobCache, digest: &Digest, size: u64, s: Settings) -> Result<Outcome> {
-    pack_counting(cache, digest, size, s, &mut 0)
+    pack_counting(cache, digest, size, s, &mut Passes::default())
 }
 
-/// `pack`, counting in `proofs` the passes that rebuilt the layer to check it: a pass costs
-/// what its producer took to compress it, so a layer packed or reused takes one.
+/// The passes over a layer that cost most: a proof rebuilds it (what its producer took to
+/// compress it), an inflation reads its whole tar. A layer packed takes one of each, one
+/// reused a proof.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+struct Passes {
+    proofs: u32,
+    inflations: u32,
+}
+
+/// `pack`, counting its passes in `passes`.
 fn pack_counting(
     cache: &BlobCache,
     digest: &Digest,
     size: u64,
     s: Settings,
-    proofs: &mut u32,
+    passes: &mut Passes,
 ) -> Result<Outcome> {
     let dir = cache.packed_dir(&s.kind())?;
     let frame_path = dir.join(format!("{}.zst", digest.hex()));
     let record_path = dir.join(format!("{}.json", digest.hex()));
-    if let Some(p) = reuse(&frame_path, &record_path, digest, size, proofs) {
+    if let Some(p) = reuse(&frame_path, &record_path, digest, size, passes) {
         return Ok(Ok(p));
     }
     let gz_path = cache.path(digest);
@@ -112,9 +121,12 @@ fn pack_counting(
         let zstd = head.starts_with(&crate::format::frames::ZSTD_MAGIC);
         return Ok(Err(Kept::NotGzip { zstd }));
     };
-    let scan = match scan(&gz_path, at, size, &head)? {
-        Ok(scan) => scan,
-        Err(kept) => return Ok(Err(kept)),
+    let Ok(prefix) = read_prefix(&gz_path, at) else {
+        return Ok(Err(Kept::NotOneMember));
+    };
+    let recipe = {
+        let _in = cpu::enter(Stage::Identify);
+        gzip_exact::guess(&head, &prefix)
     };
     let job = Job {
         gz_path,
@@ -123,10 +135,12 @@ fn pack_counting(
         digest,
         size,
         s,
-        proofs: std::cell::Cell::new(0),
+        passes: Default::default(),
     };
-    let packed = job.pack(&scan);
-    *proofs += job.proofs.get();
+    let packed = job.run(recipe);
+    let done = job.passes.get();
+    passes.proofs += done.proofs;
+    passes.inflations += done.inflations;
     let packed = match packed? {
         Ok(packed) => packed,
         Err(kept) => return Ok(Err(kept)),
@@ -143,21 +157,51 @@ struct Job<'a> {
     digest: &'a Digest,
     size: u64,
     s: Settings,
-    /// The passes that rebuilt the layer (`pack_counting`).
-    proofs: std::cell::Cell<u32>,
+    /// The passes over the layer (`pack_counting`).
+    passes: std::cell::Cell<Passes>,
 }
 
 impl Job<'_> {
-    /// With the encoder the first MiB names, else with preflate's side data.
-    fn pack(&self, scan: &Scan) -> Result<Outcome> {
-        let found = match &scan.recipe {
-            Some(recipe) => self.try_recipe(scan, recipe, &[])?,
-            None => None,
-        };
-        if let Some(packed) = found {
-            return Ok(Ok(packed));
+    /// With `recipe`, the encoder the first MiB names, in one pass over the tar when the
+    /// trailer's size is one the layer may have; else, after a pass that checks the stream,
+    /// with the recipe or with preflate's side data.
+    fn run(&self, recipe: Option<Recipe>) -> Result<Outcome> {
+        let declared = declared_size(&self.gz_path, self.size)?;
+        if let (Some(recipe), Some(raw_size)) = (&recipe, declared) {
+            if let Some(packed) = self.try_recipe(raw_size, recipe, &[])? {
+                return Ok(Ok(packed));
+            }
         }
-        Ok(match (self.fallback(scan)?, &scan.recipe) {
+        self.count(|p| p.inflations += 1);
+        let scan = match scan(&self.gz_path, self.header.len(), self.size)? {
+            Ok(scan) => scan,
+            Err(kept) => return Ok(Err(kept)),
+        };
+        // Tried already, unless the tar is longer than the trailer's 32 bits can say.
+        let retry = recipe.as_ref().filter(|_| declared != Some(scan.raw_size));
+        self.pack(&scan, recipe.as_ref(), retry)
+    }
+
+    fn count(&self, pass: impl FnOnce(&mut Passes)) {
+        let mut p = self.passes.get();
+        pass(&mut p);
+        self.passes.set(p);
+    }
+
+    /// With `retry` if given, else with preflate's side data; `guessed` names the encoder the
+    /// first MiB named, for the reason a layer is kept.
+    fn pack(
+        &self,
+        scan: &Scan,
+        guessed: Option<&Recipe>,
+        retry: Option<&Recipe>,
+    ) -> Result<Outcome> {
+        if let Some(recipe) = retry {
+            if let Some(packed) = self.try_recipe(scan.raw_size, recipe, &[])? {
+                return Ok(Ok(packed));
+            }
+        }
+        Ok(match (self.fallback(scan)?, guessed) {
             (Ok(packed), _) => Ok(packed),
             (Err(_), Some(guessed)) => {
                 let (encoder, level) = guessed.producer.id();
@@ -167,24 +211,25 @@ impl Job<'_> {
         })
     }
 
-    /// Pack the layer with `recipe`, `side` (its side data) before the tar, if that proves to
-    /// rebuild it: with the restart points the proof went by, so a reader rebuilds what was
-    /// proven, on every core.
-    fn try_recipe(&self, scan: &Scan, recipe: &Recipe, side: &[u8]) -> Result<Option<Packed>> {
+    /// Pack the layer, a tar of `raw_size` bytes, with `recipe`, `side` (its side data)
+    /// before the tar, if that proves to rebuild it: with the restart points the proof went
+    /// by, so a reader rebuilds what was proven, on every core.
+    fn try_recipe(&self, raw_size: u64, recipe: &Recipe, side: &[u8]) -> Result<Option<Packed>> {
         let mut frame = PartialFile::unique(&self.frame_path)?;
-        let Some(restarts) = self.compress_and_prove(scan, recipe, side, &mut frame)? else {
+        let proven = self.compress_and_prove(raw_size, recipe, side, &mut frame)?;
+        let Some((restarts, raw_digest)) = proven else {
             return Ok(None);
         };
         // The points are where the proof's pieces began; ones a reader would refuse (never
         // met: they are spaced as readers require) leave the proof without a recipe.
-        let Some(recipe) = recipe.clone().with_restarts(restarts, scan.raw_size) else {
+        let Some(recipe) = recipe.clone().with_restarts(restarts, raw_size) else {
             return Ok(None);
         };
         let frame_len = frame.file().metadata()?.len();
         frame.commit(false)?;
         let recipe = &recipe;
         Ok(Some(Packed {
-            rebuild: RebuildRecord::new(recipe, scan.raw_size, scan.raw_digest.clone()),
+            rebuild: RebuildRecord::new(recipe, raw_size, raw_digest),
             frame: self.frame_path.clone(),
             frame_len,
         }))
@@ -198,9 +243,11 @@ impl Job<'_> {
         }
         let at = self.header.len();
         let deflate = deflate_stream(&self.gz_path, at)?.take(self.size - at as u64 - 8);
-        let side = match preflate::analyse(deflate, &preflate::Bounds::for_gzip(self.size))
-            .with_context(|| format!("reading {}", self.gz_path.display()))?
-        {
+        let analysed = {
+            let _in = cpu::enter(Stage::Preflate);
+            preflate::analyse(deflate, &preflate::Bounds::for_gzip(self.size))
+        };
+        let side = match analysed.with_context(|| format!("reading {}", self.gz_path.display()))? {
             Ok(side) => side,
             Err(refusal) => return Ok(Err(refusal)),
         };
@@ -210,26 +257,29 @@ impl Job<'_> {
         };
         let recipe = Recipe::new(producer, self.header.to_vec()).context("a checked header")?;
         Ok(self
-            .try_recipe(scan, &recipe, &side)?
+            .try_recipe(scan.raw_size, &recipe, &side)?
             .ok_or(Refusal::Refused))
     }
 
-    /// Compress the member (`side`, then the tar) into `frame` while a second thread rebuilds
-    /// the gzip from the same bytes; if the rebuild is exactly the blob, the restart points it
-    /// went by (`Rebuilder::recording`). One pass does both.
+    /// Compress the member (`side`, then the `raw_size`-byte tar) into `frame` while a second
+    /// thread rebuilds the gzip from the same bytes; if the rebuild is exactly the blob, the
+    /// restart points it went by (`Rebuilder::recording`) and the tar's digest. One pass does
+    /// all: a rebuild that is the blob proves the stream one member, its trailer right and
+    /// its tar `raw_size` bytes.
     fn compress_and_prove(
         &self,
-        scan: &Scan,
+        raw_size: u64,
         recipe: &Recipe,
         side: &[u8],
         frame: &mut PartialFile,
-    ) -> Result<Option<Vec<Restart>>> {
+    ) -> Result<Option<(Vec<Restart>, Digest)>> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(16);
         let rebuilder = Rebuilder::recording(recipe).context("an encoder without a rebuilder")?;
         let blob = SameAs(deflate_stream(&self.gz_path, 0)?);
-        self.proofs.set(self.proofs.get() + 1);
+        self.count(|p| p.proofs += 1);
         std::thread::scope(|threads| {
             let prover = threads.spawn(move || {
+                let _in = cpu::enter(Stage::Prove);
                 let mut w = gzip_exact::RebuildWriter::new(HashingWriter::new(blob), rebuilder);
                 for piece in rx {
                     io::Write::write_all(&mut w, &piece).ok()?;
@@ -238,21 +288,27 @@ impl Job<'_> {
                 let (_, found, count) = w.finish().ok()?.finish();
                 Some((found, count, restarts))
             });
-            let tar = inflater(&self.gz_path, self.header.len())?.take(scan.raw_size);
+            let inflated = inflater(&self.gz_path, self.header.len())?;
+            self.count(|p| p.inflations += 1);
+            let tar = HashingReader::new(cpu::In::new(Stage::Inflate, inflated)).take(raw_size);
             let member = Tee {
                 inner: side.chain(tar),
                 to: Some(tx),
             };
-            let member_size = side.len() as u64 + scan.raw_size;
+            let member_size = side.len() as u64 + raw_size;
             let len = padded(member_size);
             let mut out = BufWriter::with_capacity(1 << 20, &mut *frame);
-            // The padded member is a temporary: dropping it ends the prover's input even when
-            // the compressor stops at `len` without reading to the end.
             let (level, window) = (self.s.level, self.s.window_log);
-            let pad = io::repeat(0).take(len - member_size);
-            let written =
-                write_compressed_long(&mut out, &mut member.chain(pad), len, level, window)
-                    .and_then(|()| io::Write::flush(&mut out));
+            let mut padded_member = member.chain(io::repeat(0).take(len - member_size));
+            let written = {
+                let _in = cpu::enter(Stage::Zstd);
+                write_compressed_long(&mut out, &mut padded_member, len, level, window)
+                    .and_then(|()| io::Write::flush(&mut out))
+            };
+            // Ends the prover's input even when the compressor stopped at `len` without
+            // reading to the end.
+            let tar = padded_member.into_inner().0.into_inner().into_inner().1;
+            let raw_digest = tar.into_inner().digest();
             let rebuilt = prover
                 .join()
                 .unwrap_or_else(|p| std::panic::resume_unwind(p));
@@ -263,7 +319,7 @@ impl Job<'_> {
             }
             Ok(rebuilt
                 .filter(|(found, count, _)| found == self.digest && *count == self.size)
-                .map(|(_, _, restarts)| restarts))
+                .map(|(_, _, restarts)| (restarts, raw_digest)))
         })
     }
 }
@@ -273,6 +329,13 @@ impl Job<'_> {
 struct Tee<R> {
     inner: R,
     to: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+}
+
+impl<R> Tee<R> {
+    /// The reader, the second one told there is no more.
+    fn into_inner(self) -> R {
+        self.inner
+    }
 }
 
 impl<R: Read> Read for Tee<R> {
@@ -326,13 +389,14 @@ fn reuse(
     record: &Path,
     digest: &Digest,
     size: u64,
-    proofs: &mut u32,
+    passes: &mut Passes,
 ) -> Option<Packed> {
     let bytes = std::fs::read(record).ok()?;
     let rebuild: RebuildRecord = serde_json::from_slice(&bytes).ok()?;
     let recipe = rebuild.recipe()?;
     let frame_len = std::fs::metadata(frame).ok()?.len();
-    *proofs += 1;
+    passes.proofs += 1;
+    let _in = cpu::enter(Stage::Prove);
     match proven(frame, rebuild.member(digest).1, &recipe, digest, size) {
         Ok(true) => {
             BlobCache::touch(frame);
@@ -356,6 +420,29 @@ fn read_head(path: &Path) -> io::Result<Vec<u8>> {
     Ok(head)
 }
 
+/// The first `gzip_exact::PREFIX` bytes of the blob's tar: enough for `gzip_exact::guess`.
+fn read_prefix(path: &Path, at: usize) -> io::Result<Vec<u8>> {
+    let mut prefix = Vec::with_capacity(gzip_exact::PREFIX);
+    cpu::In::new(Stage::Inflate, inflater(path, at)?)
+        .take(gzip_exact::PREFIX as u64)
+        .read_to_end(&mut prefix)?;
+    Ok(prefix)
+}
+
+/// The tar's size as the `size`-byte blob's trailer says it (modulo 2^32), if a layer of that
+/// size may have a tar so large: what one pass compresses and proves the layer with.
+fn declared_size(path: &Path, size: u64) -> io::Result<Option<u64>> {
+    if size < 8 {
+        return Ok(None);
+    }
+    let mut f = File::open(path)?;
+    f.seek(SeekFrom::Start(size - 4))?;
+    let mut isize = [0u8; 4];
+    f.read_exact(&mut isize)?;
+    let raw = u64::from(u32::from_le_bytes(isize));
+    Ok((raw <= gzip_exact::max_raw_size(size)).then_some(raw))
+}
+
 /// The deflate stream of the blob at `path`, whose header is `at` bytes, inflated.
 fn inflater(path: &Path, at: usize) -> io::Result<DeflateDecoder<BufReader<File>>> {
     Ok(DeflateDecoder::new(deflate_stream(path, at)?))
@@ -368,35 +455,24 @@ fn deflate_stream(path: &Path, at: usize) -> io::Result<BufReader<File>> {
     Ok(BufReader::with_capacity(1 << 20, f))
 }
 
-/// What one pass over the uncompressed bytes tells.
+/// What a pass over the uncompressed bytes tells.
 struct Scan {
     raw_size: u64,
-    raw_digest: Digest,
-    /// The encoder the first MiB says made it, if any.
-    recipe: Option<Recipe>,
 }
 
-/// Inflate the whole stream once: its size, its sha256 (the diff ID), a guess of its encoder
-/// from the first MiB, and the check that it is one gzip member whose trailer holds.
-fn scan(path: &Path, at: usize, size: u64, head: &[u8]) -> Result<std::result::Result<Scan, Kept>> {
+/// Inflate the whole stream: its size, and the check that it is one gzip member whose
+/// trailer holds (for a layer the one-pass proof did not take).
+fn scan(path: &Path, at: usize, size: u64) -> Result<std::result::Result<Scan, Kept>> {
     let mut dec = inflater(path, at)?;
-    let mut prefix = Vec::with_capacity(gzip_exact::PREFIX);
-    if (&mut dec)
-        .take(gzip_exact::PREFIX as u64)
-        .read_to_end(&mut prefix)
-        .is_err()
-    {
-        return Ok(Err(Kept::NotOneMember));
-    }
-    let recipe = gzip_exact::guess(head, &prefix);
     let mut crc = crc32fast::Hasher::new();
-    let mut hashing = HashingWriter::new(CrcWriter(&mut crc));
-    io::Write::write_all(&mut hashing, &prefix)?;
     let most = gzip_exact::max_raw_size(size);
-    if io::copy(&mut (&mut dec).take(most + 1), &mut hashing).is_err() {
+    let copied = io::copy(
+        &mut cpu::In::new(Stage::Inflate, &mut dec).take(most + 1),
+        &mut CrcWriter(&mut crc),
+    );
+    let Ok(raw_size) = copied else {
         return Ok(Err(Kept::NotOneMember));
-    }
-    let (_, raw_digest, raw_size) = hashing.finish();
+    };
     if raw_size > most {
         return Ok(Err(Kept::Inflates));
     }
@@ -412,14 +488,10 @@ fn scan(path: &Path, at: usize, size: u64, head: &[u8]) -> Result<std::result::R
     if used + 8 != size || f.read_exact(&mut trailer).is_err() || trailer[..] != want[..] {
         return Ok(Err(Kept::NotOneMember));
     }
-    Ok(Ok(Scan {
-        raw_size,
-        raw_digest,
-        recipe,
-    }))
+    Ok(Ok(Scan { raw_size }))
 }
 
-/// Feeds a CRC-32 (the prefix was counted already; this counts the rest).
+/// Feeds a CRC-32.
 struct CrcWriter<'a>(&'a mut crc32fast::Hasher);
 
 impl io::Write for CrcWriter<'_> {
@@ -596,7 +668,7 @@ mod tests {
         let gz_path = cache.path(&d);
         let head = read_head(&gz_path).unwrap();
         let at = gzip_exact::header_len(&head).unwrap();
-        let scan = scan(&gz_path, at, gz.len() as u64, &head).unwrap().unwrap();
+        let raw_size = text.len() as u64;
         let frame_path = dir.path().join("frame.zst");
         let job = Job {
             gz_path,
@@ -608,16 +680,18 @@ mod tests {
                 level: 1,
                 window_log: 20,
             },
-            proofs: Default::default(),
+            passes: Default::default(),
         };
         let wrong = Recipe::new(Producer::Go { level: 5 }, head[..at].to_vec()).unwrap();
         let mut frame = PartialFile::unique(&frame_path).unwrap();
-        let proven = job.compress_and_prove(&scan, &wrong, &[], &mut frame);
+        let proven = job.compress_and_prove(raw_size, &wrong, &[], &mut frame);
         assert!(matches!(proven, Ok(None)), "{proven:?}");
-        let right = scan.recipe.clone().unwrap();
+        let prefix = read_prefix(&job.gz_path, at).unwrap();
+        let right = gzip_exact::guess(&head, &prefix).unwrap();
         let mut frame = PartialFile::unique(&frame_path).unwrap();
-        let proven = job.compress_and_prove(&scan, &right, &[], &mut frame);
-        assert!(matches!(proven, Ok(Some(_))), "{proven:?}");
+        let proven = job.compress_and_prove(raw_size, &right, &[], &mut frame);
+        let digest = proven.unwrap().map(|(_, raw_digest)| raw_digest);
+        assert_eq!(digest, Some(Digest::of(&text)));
         // Past its end, or a byte off: not the blob.
         let mut same = SameAs(&b"abc"[..]);
         assert!(io::Write::write_all(&mut same, b"ab").is_ok());
@@ -626,7 +700,7 @@ mod tests {
     }
 
     #[test]
-    fn a_layer_with_restart_points_is_proven_once_by_the_pass_that_finds_them() {
+    fn a_layer_with_restart_points_is_inflated_and_proven_once_by_the_pass_that_finds_them() {
         let dir = tempfile::tempdir().unwrap();
         let cache = BlobCache::open(dir.path()).unwrap();
         let s = Settings {
@@ -643,21 +717,23 @@ mod tests {
         }
         let gz = gzip_exact::go::gzip(&text, 6).unwrap();
         let d = cached(&cache, &gz);
-        let mut proofs = 0;
-        let p = pack_counting(&cache, &d, gz.len() as u64, s, &mut proofs)
+        let mut passes = Passes::default();
+        let p = pack_counting(&cache, &d, gz.len() as u64, s, &mut passes)
             .unwrap()
             .expect("packed");
         assert!(p.rebuild.restarts.len() >= 2, "{:?}", p.rebuild.restarts);
-        assert_eq!(
-            proofs, 1,
-            "the layer was rebuilt {proofs} times to be packed"
-        );
+        let once = Passes {
+            proofs: 1,
+            inflations: 1,
+        };
+        assert_eq!(passes, once, "the passes it took to pack the layer");
         // The next run proves the frame with the recipe as recorded, restart points and all,
         // as a reader rebuilds it: once.
-        let mut proofs = 0;
-        let again = pack_counting(&cache, &d, gz.len() as u64, s, &mut proofs)
+        let mut passes = Passes::default();
+        let again = pack_counting(&cache, &d, gz.len() as u64, s, &mut passes)
             .unwrap()
             .expect("reused");
-        assert_eq!((proofs, again.rebuild.restarts), (1, p.rebuild.restarts));
+        assert_eq!((passes.proofs, passes.inflations), (1, 0));
+        assert_eq!(again.rebuild.restarts, p.rebuild.restarts);
     }
 }

@@ -249,6 +249,7 @@ pub fn encode_all(
         let Some(plain) = packed.get(&p.layer) else {
             continue;
         };
+        let _in = crate::cpu::enter(crate::cpu::Stage::Deltas);
         let reference = match refs.fetch(&p.reference, gzip_exact::max_raw_size(p.reference_size)) {
             Ok(r) => r,
             Err(why) => {
@@ -355,6 +356,7 @@ fn proven(p: &Pick, plain: &Packed, delta: &std::path::Path, reference: &Spooled
     else {
         return Ok(false);
     };
+    let _in = crate::cpu::enter(crate::cpu::Stage::Prove);
     let src = BufReader::with_capacity(1 << 20, File::open(delta)?);
     let tars = patch::Decoder::new(src, reference.tar.clone(), plain.rebuild.tar_member_size());
     Ok(hash_reader(gzip_exact::RebuildReader::new(tars, rebuilder))

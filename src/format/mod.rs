@@ -9,6 +9,7 @@ pub mod source;
 pub mod stream;
 pub mod writer;
 
+use crate::cpu::Stage;
 use crate::digest::Digest;
 use serde::{Deserialize, Serialize};
 
@@ -669,12 +670,18 @@ impl BlobRecord {
             return Ok(Box::new(member));
         };
         let rebuild = self.rebuild.as_ref().expect("a recipe has a record");
+        let rebuilt = |tars: Box<dyn std::io::Read + Send + 'a>| {
+            crate::cpu::In::new(Stage::Rebuild, gzip_exact::RebuildReader::new(tars, r))
+        };
         match &rebuild.reference {
-            None => Ok(Box::new(gzip_exact::RebuildReader::new(member, r))),
+            None => Ok(Box::new(rebuilt(Box::new(member)))),
             Some(reference) => {
                 let tar = self.reference_tar(reference, refs)?;
                 let tars = patch::Decoder::new(member, tar, rebuild.tar_member_size());
-                Ok(Box::new(gzip_exact::RebuildReader::new(tars, r)))
+                Ok(Box::new(rebuilt(Box::new(crate::cpu::In::new(
+                    Stage::Decode,
+                    tars,
+                )))))
             }
         }
     }

@@ -120,10 +120,11 @@ impl BundleReader {
                 source,
             },
         )?;
-        Ok(Content {
+        let content = Content {
             frame: r,
             left: m.size,
-        })
+        };
+        Ok(crate::cpu::In::new(crate::cpu::Stage::Decode, content))
     }
 
     /// A reader of a blob's bytes: its member's content, rebuilt when the blob is carried

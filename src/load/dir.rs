@@ -5,6 +5,7 @@
 //! checked, and renamed; a re-run writes the same bytes.
 
 use super::target::{BlobOutcome, Put, Target};
+use crate::cpu::{In, Stage};
 use crate::digest::{Digest, HashingWriter};
 use crate::format::BlobRecord;
 use crate::fsutil::PartialFile;
@@ -109,9 +110,13 @@ fn holds(path: &Path, b: &BlobRecord) -> bool {
 fn write_checked(dest: &Path, b: &BlobRecord, src: &mut dyn std::io::Read) -> Result<()> {
     let tmp = PartialFile::unique(dest)
         .with_context(|| format!("creating a temp file for {}", dest.display()))?;
-    let mut w = HashingWriter::new(std::io::BufWriter::with_capacity(1 << 20, tmp));
+    let file = In::new(
+        Stage::Write,
+        std::io::BufWriter::with_capacity(1 << 20, tmp),
+    );
+    let mut w = In::new(Stage::Hash, HashingWriter::new(file));
     std::io::copy(src, &mut w).with_context(|| format!("writing {}", dest.display()))?;
-    let (buf, found, n): (_, Digest, u64) = w.finish();
+    let (buf, found, n): (_, Digest, u64) = w.into_inner().finish();
     if found != b.digest || n != b.size {
         bail!(
             "blob {} read back from the bundle as {found} ({n} bytes): the bundle changed during the load; {} was not written",
@@ -119,7 +124,7 @@ fn write_checked(dest: &Path, b: &BlobRecord, src: &mut dyn std::io::Read) -> Re
             dest.display()
         );
     }
-    let tmp = buf.into_inner().map_err(|e| e.into_error())?;
+    let tmp = buf.into_inner().into_inner().map_err(|e| e.into_error())?;
     tmp.commit(true)
         .with_context(|| format!("publishing {}", dest.display()))
 }

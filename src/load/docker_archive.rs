@@ -5,6 +5,7 @@
 //! Written as FILE.partial and renamed when complete; removed if the load fails.
 
 use super::target::{BlobOutcome, Put, Target};
+use crate::cpu::{In, Stage};
 use crate::digest::{Digest, HashingReader};
 use crate::format::{BlobRecord, OCI_LAYOUT_CONTENT};
 use crate::fsutil::{partial_path, PartialFile};
@@ -73,9 +74,9 @@ impl DockerArchiveTarget {
         if !self.written.lock().unwrap().insert(blob.digest.clone()) {
             return Ok(false);
         }
-        let mut hashing = HashingReader::new(src);
+        let mut hashing = In::new(Stage::Hash, HashingReader::new(src));
         self.append(&blob.digest.layout_path(), blob.size, &mut hashing)?;
-        let (_, found, n) = hashing.finish();
+        let (_, found, n) = hashing.into_inner().finish();
         if found != blob.digest || n != blob.size {
             bail!(
                 "blob {} read back as {found} ({n} bytes): the bundle changed during the load",

@@ -69,7 +69,10 @@ pub fn load(
     ));
     progress.start_bytes(bytes * prepared.targets.len() as u64, 0);
     let (verified, results) = std::thread::scope(|s| {
-        let verifier = s.spawn(|| session.finish());
+        let verifier = s.spawn(|| {
+            let _in = crate::cpu::enter(crate::cpu::Stage::Hash);
+            session.finish()
+        });
         let results = send_all(&prepared, &reader, opts.jobs, &progress, &proofs);
         let verified = verifier
             .join()
@@ -117,6 +120,7 @@ fn send_all(
                         })
                     })
                 };
+                let _in = crate::cpu::enter(crate::cpu::Stage::Write);
                 prepared.put(blob, imgs, &open, progress)
             })
             .collect()
@@ -149,7 +153,10 @@ impl Proving {
 
 impl Read for Proving {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
+        let n = {
+            let _in = crate::cpu::enter(crate::cpu::Stage::Hash);
+            self.inner.read(buf)?
+        };
         // Targets read exactly the blob's size, and may not ask once more for the end.
         if n > 0 && self.inner.count() == self.size && self.inner.digest() == self.digest {
             self.proofs.0.lock().unwrap().insert(self.digest.clone());

@@ -4,6 +4,7 @@
 //! entries.
 
 use super::target::{BlobOutcome, Put, Target};
+use crate::cpu::{In, Stage};
 use crate::digest::{Digest, HashingWriter};
 use crate::format::{BlobRecord, OCI_LAYOUT_CONTENT};
 use crate::fsutil::PartialFile;
@@ -97,17 +98,21 @@ impl OciTarget {
         let dest = self.blob_path(&b.digest);
         let tmp = PartialFile::unique(&dest)
             .with_context(|| format!("creating a temp file in {}", self.dir.display()))?;
-        let mut w = HashingWriter::new(std::io::BufWriter::with_capacity(1 << 20, tmp));
+        let file = In::new(
+            Stage::Write,
+            std::io::BufWriter::with_capacity(1 << 20, tmp),
+        );
+        let mut w = In::new(Stage::Hash, HashingWriter::new(file));
         std::io::copy(src, &mut w)
             .with_context(|| format!("writing blob {} into {}", b.digest, self.dir.display()))?;
-        let (buf, found, n) = w.finish();
+        let (buf, found, n) = w.into_inner().finish();
         if found != b.digest || n != b.size {
             bail!(
                 "blob {} read back from the bundle as {found} ({n} bytes): the bundle changed during the load; nothing was published",
                 b.digest
             );
         }
-        let tmp = buf.into_inner().map_err(|e| e.into_error())?;
+        let tmp = buf.into_inner().into_inner().map_err(|e| e.into_error())?;
         tmp.commit(true)
             .with_context(|| format!("publishing blob {}", b.digest))
     }

@@ -35,6 +35,7 @@ pub struct Created<'a> {
     layers: &'a [Carriage],
     referrers: &'a ReferrerCounts,
     carried: &'a [crate::create::CarriedItem],
+    cpu_seconds: crate::cpu::Seconds,
 }
 
 #[derive(Serialize)]
@@ -71,6 +72,7 @@ impl<'a> Created<'a> {
             layers: &s.carriage,
             referrers: &s.referrer_counts,
             carried: &s.carried,
+            cpu_seconds: crate::cpu::Seconds::of(crate::cpu::CREATE, crate::cpu::Stage::Prove),
         }
     }
 }
@@ -128,6 +130,7 @@ pub struct Loaded<'a> {
     targets: Vec<LoadedTarget<'a>>,
     partial: &'a [String],
     seconds: f64,
+    cpu_seconds: crate::cpu::Seconds,
 }
 
 #[derive(Serialize)]
@@ -160,6 +163,7 @@ impl<'a> Loaded<'a> {
                 .collect(),
             partial: &r.partial,
             seconds: r.seconds,
+            cpu_seconds: crate::cpu::Seconds::of(crate::cpu::LOAD, crate::cpu::Stage::Rebuild),
         }
     }
 }

@@ -198,13 +198,20 @@ fn go_layers_travel_as_tars_and_load_everywhere_with_their_digests_and_others_as
     let list = plain_list(w, &src.reg, &["go/app:1", "podman/app:1"]);
     let compact = w.join("compact.bundle");
     let o = bundle!(
-        "create {} -o {} --no-cache --quiet --key {} --compact",
+        "create {} -o {} --no-cache --quiet --key {} --compact --json",
         list,
         compact,
         key
     )
     .run();
     assert_ok!(o);
+    // Every stage of this create ran (no deltas: no reference layers).
+    let created: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let cpu = &created["cpuSeconds"];
+    for stage in ["inflate", "identify", "preflate", "zstd", "prove"] {
+        assert!(cpu[stage].as_f64().unwrap() > 0.0, "{stage}: {cpu}");
+    }
+    assert_eq!(cpu["deltas"], 0.0, "{cpu}");
     let plain = w.join("plain.bundle");
     let o = bundle!(
         "create {} -o {} --no-cache --quiet --key {}",
@@ -305,7 +312,7 @@ fn go_layers_travel_as_tars_and_load_everywhere_with_their_digests_and_others_as
     let oci = w.join("oci");
     let archive = w.join("images.tar");
     let o = bundle!(
-        "load {} --key {} -q --plain-http {} {} {}",
+        "load {} --key {} -q --json --plain-http {} {} {}",
         compact,
         public,
         format!("--to=registry://{}", dst.addr),
@@ -314,6 +321,11 @@ fn go_layers_travel_as_tars_and_load_everywhere_with_their_digests_and_others_as
     )
     .run();
     assert_ok!(o);
+    let loaded: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let cpu = &loaded["cpuSeconds"];
+    for stage in ["decode", "rebuild", "hash", "write"] {
+        assert!(cpu[stage].as_f64().unwrap() > 0.0, "{stage}: {cpu}");
+    }
     for r in ["go/app:1", "podman/app:1"] {
         let want = src.reg.digest_of(r);
         assert_eq!(dst.digest_of(r), want, "{r} in the registry");

@@ -20,6 +20,7 @@
 
 #![warn(missing_docs)]
 
+pub mod cpu;
 mod deflate;
 mod encoder;
 pub mod gnu;

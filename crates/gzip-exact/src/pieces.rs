@@ -70,7 +70,9 @@ impl Pieces {
         pool().spawn(move || {
             // A panic in an encoder must not take the process down: its piece comes back empty,
             // the stream is short, and the digest check refuses it like any wrong rebuild.
-            let bytes = catch_unwind(AssertUnwindSafe(|| job(&input))).unwrap_or_default();
+            let bytes =
+                crate::cpu::counted_in_pieces(|| catch_unwind(AssertUnwindSafe(|| job(&input))))
+                    .unwrap_or_default();
             let _ = spare.send(input);
             let _ = tx.send(bytes);
         });

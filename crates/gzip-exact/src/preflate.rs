@@ -19,6 +19,7 @@
 //! `create` made them and proved they rebuild the layer: the side data must hash to the digest
 //! `bundle.json` names, and each chunk's bytes to the sha256 the side data gives them.
 
+use crate::cpu::thread_cpu_time;
 use preflate_rs::{ExitCode, PreflateConfig, PreflateStreamProcessor, RecreateStreamProcessor};
 use std::collections::VecDeque;
 use std::io::{self, Cursor, Read};
@@ -280,21 +281,6 @@ impl Recreate {
 
 /// `f`, with a panic in it caught (None) and not printed: preflate-rs is given untrusted
 /// streams and side data, and a panic there means only "cannot".
-/// The CPU time this thread has used.
-fn thread_cpu_time() -> Duration {
-    let mut t = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes one timespec through a valid pointer; CLOCK_THREAD_CPUTIME_ID
-    // exists on every Linux this builds for.
-    let ok = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) } == 0;
-    match ok {
-        true => Duration::new(t.tv_sec as u64, t.tv_nsec as u32),
-        false => Duration::MAX,
-    }
-}
-
 fn quietly<T>(f: impl FnOnce() -> T) -> Option<T> {
     QUIET_HOOK.call_once(|| {
         let previous = std::panic::take_hook();
