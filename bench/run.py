@@ -767,17 +767,17 @@ def compact_targets(r):
         base = floor + st["inflate"] + st["zstd"]
         rows.append(("create --compact CPU / (the producers' CPU for the rebuilt tars + inflate + zstd)",
                      cc["cpu"] / base, f"{cc['cpu']:.0f} / ({floor:.0f} + {st['inflate']:.0f} + {st['zstd']:.0f}) s",
-                     "<=", 1.15, "{:.2f}"))
+                     "<=", 1.15, "{:.3f}"))
     else:
         rows.append(("create --compact CPU / (the producers' CPU for the rebuilt tars + inflate + zstd)", None,
                      "no cpuSeconds in create --json" if floor is not None else "a producer not measured", "<=", 1.15,
-                     "{:.2f}"))
+                     "{:.3f}"))
     ratios = r["pairs"]["create_compact/create"]
     rows.append(("create --compact wall / create wall", median(ratios),
                  f"median of {len(ratios)} pairs, {min(ratios):.2f}–{max(ratios):.2f}", "<=", 10, "{:.2f}"))
     rows.append((f"load --compact wall / the producers' floor on {cores} cores",
                  None if floor is None else lc["wall"] / (floor / cores),
-                 "" if floor is None else f"{lc['wall']:.1f} / {floor / cores:.1f} s", "<=", 1.15, "{:.2f}"))
+                 "" if floor is None else f"{lc['wall']:.1f} / {floor / cores:.1f} s", "<=", 1.15, "{:.3f}"))
     for name, what in (("create_compact", "create --compact"), ("load_compact", "load --compact")):
         one, all_ = r[name + "_1core"]["wall"], r[name]["wall"]
         rows.append((f"{what}: {cores} cores against 1, speed-up", one / all_, f"{one:.1f} / {all_:.1f} s", ">=", 1.8,
