@@ -766,7 +766,7 @@ def compact_targets(r):
     if floor is not None and "inflate" in st and "zstd" in st:
         base = floor + st["inflate"] + st["zstd"]
         rows.append(("create --compact CPU / (the producers' CPU for the rebuilt tars + inflate + zstd)",
-                     cc["cpu"] / base, f"{cc['cpu']:.0f} / ({floor:.0f} + {st['inflate']:.0f} + {st['zstd']:.0f}) s",
+                     cc["cpu"] / base, f"{cc['cpu']:.1f} / ({floor:.1f} + {st['inflate']:.1f} + {st['zstd']:.1f}) s",
                      "<=", 1.15, "{:.3f}"))
     else:
         rows.append(("create --compact CPU / (the producers' CPU for the rebuilt tars + inflate + zstd)", None,
@@ -774,7 +774,7 @@ def compact_targets(r):
                      "{:.3f}"))
     ratios = r["pairs"]["create_compact/create"]
     rows.append(("create --compact wall / create wall", median(ratios),
-                 f"median of {len(ratios)} pairs, {min(ratios):.2f}–{max(ratios):.2f}", "<=", 10, "{:.2f}"))
+                 f"median of {len(ratios)} pair{'s' * (len(ratios) != 1)}, {min(ratios):.2f}–{max(ratios):.2f}", "<=", 10, "{:.2f}"))
     rows.append((f"load --compact wall / the producers' floor on {cores} cores",
                  None if floor is None else lc["wall"] / (floor / cores),
                  "" if floor is None else f"{lc['wall']:.1f} / {floor / cores:.1f} s", "<=", 1.15, "{:.3f}"))
