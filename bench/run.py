@@ -774,7 +774,8 @@ def compact_targets(r):
                      "{:.3f}"))
     ratios = r["pairs"]["create_compact/create"]
     rows.append(("create --compact wall / create wall", median(ratios),
-                 f"median of {len(ratios)} pair{'s' * (len(ratios) != 1)}, {min(ratios):.2f}–{max(ratios):.2f}", "<=", 10, "{:.2f}"))
+                 f"median of {len(ratios)} pair{'s' * (len(ratios) != 1)}, {min(ratios):.2f}–{max(ratios):.2f}",
+                 "<=", 10, "{:.2f}"))
     rows.append((f"load --compact wall / the producers' floor on {cores} cores",
                  None if floor is None else lc["wall"] / (floor / cores),
                  "" if floor is None else f"{lc['wall']:.1f} / {floor / cores:.1f} s", "<=", 1.15, "{:.3f}"))
