@@ -21,7 +21,9 @@ registry on 127.0.0.1 (cached), then measures, each N times, taking medians:
             distribution registry (which serves the same images from its own storage)
 
 `--only serve` measures just serve, on the bundle the last full run of that size left in
-bench/work/SIZE/out (or a new one). `--only compact` measures create/load --compact;
+bench/work/SIZE/out (or a new one). `--only compact` measures create/load --compact (A/B pairs
+in alternating order after an untimed pull of every blob, 1 core against all, CPU per stage, the
+issue #33 targets);
 `--only releases` an update of the release pairs: release 1 (every tag but the `:2` ones) as
 a compact bundle, then release 2 as `create --compact --since r1` (a delta of deltas) against
 `create --since r1` (changed layers whole) and a full bundle, and the load of each.
@@ -88,13 +90,13 @@ class Registry:
 
 
 def timed(cmd, **kw):
-    """Run under /usr/bin/time -v; returns (wall s, cpu s, peak RSS MB)."""
+    """Run under /usr/bin/time -v; returns (wall s, cpu s, peak RSS MB, stdout)."""
     # Neither side syncs its output; what the previous step left for the kernel to write out
     # must not slow down the next one, whichever tool it is.
     os.sync()
     with tempfile.NamedTemporaryFile("r", suffix=".time") as t:
         full = ["/usr/bin/time", "-v", "-o", t.name] + cmd
-        r = subprocess.run(full, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kw)
+        r = subprocess.run(full, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
         if r.returncode != 0:
             raise RuntimeError(f"{' '.join(cmd)[:200]} failed: {r.stderr.decode()[-2000:]}")
         v = {}
@@ -105,7 +107,7 @@ def timed(cmd, **kw):
     parts = [float(x) for x in wall.split(":")]
     secs = sum(p * 60 ** i for i, p in enumerate(reversed(parts)))
     cpu = float(v["User time (seconds)"]) + float(v["System time (seconds)"])
-    return secs, cpu, int(v["Maximum resident set size (kbytes)"]) / 1024
+    return secs, cpu, int(v["Maximum resident set size (kbytes)"]) / 1024, r.stdout.decode()
 
 
 def sh(script):
@@ -138,8 +140,10 @@ def prepare(size, runs):
     return base, layout, tags, src
 
 
-def blobs_by_repo(layout, tags):
-    """(repo, digest, size) of every distinct blob, from the layout the images were pushed from."""
+def blobs_by_repo(layout, tags, manifests=True):
+    """(repo, digest, size) of every distinct blob, from the layout the images were pushed from;
+    without manifests and indexes if not `manifests` (a registry serves those under /manifests/,
+    not /blobs/)."""
     idx = json.load(open(os.path.join(layout, "index.json")))
     seen, out = set(), []
 
@@ -149,7 +153,8 @@ def blobs_by_repo(layout, tags):
     def walk(desc, repo):
         if desc["digest"] not in seen:
             seen.add(desc["digest"])
-            out.append((repo, desc["digest"], desc["size"]))
+            if manifests:
+                out.append((repo, desc["digest"], desc["size"]))
         mt = desc["mediaType"]
         if mt.endswith("index.v1+json"):
             for c in load(desc["digest"])["manifests"]:
@@ -165,6 +170,13 @@ def blobs_by_repo(layout, tags):
         name = m["annotations"]["org.opencontainers.image.ref.name"]
         walk(m, "bench/" + name.split(":")[0])
     return out
+
+
+def each_blob(src, distinct, sink):
+    """A script fetching every blob of `distinct` from `src` with curl, 8 at a time, into `sink`
+    (shell text after curl's URL; $1 is the digest)."""
+    lines = "\n".join(f"{repo} {d}" for repo, d, _ in distinct)
+    return f"echo '{lines}' | xargs -P 8 -n 2 sh -c 'curl -sf http://{src.addr}/v2/$0/blobs/$1 {sink}'"
 
 
 def image_list_and_key(out, src, tags):
@@ -288,10 +300,8 @@ def bench_size(size, runs):
         lim = os.path.join(out, "limit")
         shutil.rmtree(lim, ignore_errors=True)
         os.makedirs(lim)
-        lines = "\n".join(f"{repo} {d}" for repo, d, _ in distinct)
-        script = (f"echo '{lines}' | xargs -P 8 -n 2 sh -c 'curl -sf http://{src.addr}/v2/$0/blobs/$1 "
-                  f"| tee {lim}/${{1#sha256:}} | sha256sum > {lim}/${{1#sha256:}}.sum'")
-        record("limit", timed(sh(script)))
+        record("limit", timed(sh(each_blob(src, distinct, f"| tee {lim}/${{1#sha256:}} | sha256sum > "
+                                                         f"{lim}/${{1#sha256:}}.sum"))))
         shutil.rmtree(lim, ignore_errors=True)
         print(f"[{size}] run {i + 1}: create {R['create'][-1][0]:.1f}s, skopeo pipeline "
               f"{R['skopeo_pipeline'][-1][0]:.1f}s, limit {R['limit'][-1][0]:.1f}s", flush=True)
@@ -374,40 +384,114 @@ def bundle_json(path):
     return json.loads(raw[:m["size"]])
 
 
+# create --compact and load --compact take minutes on the medium set: they get at most this many
+# pairs, however many rounds the fast pairs get.
+SLOW_PAIRS = 2
+# The stages of `--json`'s cpuSeconds, in the order the tables show them.
+CREATE_STAGES = ("inflate", "identify", "preflate", "zstd", "prove", "deltas")
+LOAD_STAGES = ("decode", "rebuild", "hash", "write")
+# The wall-time ratios of neighbours in one round, reported over the rounds.
+PAIRS = (("create_compact", "create"), ("create", "skopeo_pipeline"), ("create_compact", "skopeo_pipeline"),
+         ("load_compact", "load"))
+ONE_CORE = ["taskset", "-c", "0"]
+
+
+def abba(i, steps, R):
+    """Runs `steps` ((name, measure) pairs) in order in even rounds and reversed in odd ones, so
+    that neither of two neighbours always goes first (and finds what the other left warm);
+    returns what ran, in order, with its wall time."""
+    order = steps if i % 2 == 0 else steps[::-1]
+    for name, measure in order:
+        R.setdefault(name, []).append(measure())
+    return ", ".join(f"{name} {R[name][-1][0]:.1f}s" for name, _ in order)
+
+
+def stage_cpu(runs):
+    """Per stage, the median over the runs of `--json`'s cpuSeconds; None unless every run has it
+    (a binary from before it was added)."""
+    got = []
+    for m in runs:
+        try:
+            got.append(json.loads(m[3]).get("cpuSeconds"))
+        except ValueError:
+            got.append(None)
+    if not got or None in got:
+        return None
+    return {k: median([g.get(k, 0.0) for g in got]) for k in set().union(*got)}
+
+
 def bench_compact(size, runs):
     """create --compact against create and against the skopeo pipeline, in one run: sizes, the
-    share of each producer's layer bytes rebuilt exactly, create and load times, the rebuild
-    speed per core against the producer's own, and the break-even carrier speed."""
+    share of each producer's layer bytes rebuilt exactly, create and load times as A/B pairs in
+    alternating order, 1 core against all, CPU per stage, the rebuild speed per core against the
+    producer's own, the issue #33 targets, and the break-even carrier speed."""
     base, layout, tags, src = prepare(size, runs)
+    try:
+        return compact_rounds(size, runs, base, layout, tags, src)
+    finally:
+        # Also when a command fails: the source registry must not outlive the run.
+        src.stop()
+
+
+def compact_rounds(size, runs, base, layout, tags, src):
+    """bench_compact's measurements, with the source registry `src` up."""
     out = os.path.join(base, "compact")
     shutil.rmtree(out, ignore_errors=True)
     images, key = image_list_and_key(out, src, tags)
     plain, compact = os.path.join(out, "plain.bundle"), os.path.join(out, "compact.bundle")
     R, sizes = {}, {}
-    print(f"[{size}] compact: {runs} runs", flush=True)
-    for i in range(runs):
-        for name, path, extra in (("create", plain, []), ("create_compact", compact, ["--compact"])):
-            cache = os.path.join(out, "cache")
-            shutil.rmtree(cache, ignore_errors=True)
-            R.setdefault(name, []).append(timed([BUNDLE, "create", images, "-o", path, "--key", key + ".key",
-                                                 "--cache-dir", cache, "-q"] + extra))
-            sizes[name] = os.path.getsize(path)
-        shutil.rmtree(os.path.join(out, "cache"), ignore_errors=True)
-        m, sizes["pipeline"] = skopeo_pipeline(out, src, tags)
-        R.setdefault("skopeo_pipeline", []).append(m)
-        for name, path in (("load", plain), ("load_compact", compact)):
-            dst = Registry(os.path.join(out, "dst"))
-            R.setdefault(name, []).append(timed([BUNDLE, "load", path, "--key", key + ".pub", "--to",
-                                                 f"registry://{dst.addr}", "--plain-http", "-q"]))
+    slow = min(runs, SLOW_PAIRS)
+    # Whatever is timed first would otherwise pay alone for the registry's cold storage (a
+    # one-run medium bench once had create at 0.87x the skopeo pipeline for it, 0.34-0.49x warm).
+    subprocess.run(sh(each_blob(src, blobs_by_repo(layout, tags, manifests=False), "-o /dev/null")), check=True)
+
+    def create(path, extra, pin=()):
+        cache = os.path.join(out, "cache")
+        shutil.rmtree(cache, ignore_errors=True)
+        m = timed(list(pin) + [BUNDLE, "create", images, "-o", path, "--key", key + ".key", "--cache-dir", cache,
+                               "--json"] + extra)
+        shutil.rmtree(cache)
+        return m
+
+    def load(path, pin=()):
+        dst = Registry(os.path.join(out, "dst"))
+        try:
+            return timed(list(pin) + [BUNDLE, "load", path, "--key", key + ".pub", "--to", f"registry://{dst.addr}",
+                                      "--plain-http", "--json"])
+        finally:
             dst.stop()
             shutil.rmtree(os.path.join(out, "dst"))
-        print(f"[{size}] compact run {i + 1}: create {R['create'][-1][0]:.1f}s, --compact "
-              f"{R['create_compact'][-1][0]:.1f}s; load {R['load'][-1][0]:.1f}s, --compact "
-              f"{R['load_compact'][-1][0]:.1f}s; sizes {sizes}", flush=True)
-    R.setdefault("verify_compact", []).append(timed([BUNDLE, "verify", compact, "--key", key + ".pub"]))
-    res = {"size": size, "runs": runs, "sizes": sizes, "producers": producer_shares(layout, compact)}
-    res["rebuild_speed"] = rebuild_speed(layout, compact, key, out)
-    src.stop()
+
+    def pipeline():
+        m, sizes["pipeline"] = skopeo_pipeline(out, src, tags)
+        return m
+
+    print(f"[{size}] compact: {runs} rounds of create and the skopeo pipeline, {slow} of them with create "
+          f"--compact; {slow} of load and load --compact; then each once on 1 core", flush=True)
+    for i in range(runs):
+        steps = [("create", lambda: create(plain, [])), ("skopeo_pipeline", pipeline)]
+        if i < slow:
+            steps.insert(0, ("create_compact", lambda: create(compact, ["--compact"])))
+        print(f"[{size}] compact round {i + 1}: {abba(i, steps, R)}", flush=True)
+    sizes["create"], sizes["create_compact"] = os.path.getsize(plain), os.path.getsize(compact)
+    for i in range(slow):
+        steps = [("load_compact", lambda: load(compact)), ("load", lambda: load(plain))]
+        print(f"[{size}] compact load round {i + 1}: {abba(i, steps, R)}", flush=True)
+    # Only bundle is held to one core: the registry it loads into keeps the other.
+    for name, measure in (("create_1core", lambda: create(plain, [], ONE_CORE)),
+                          ("create_compact_1core", lambda: create(compact, ["--compact"], ONE_CORE)),
+                          ("load_1core", lambda: load(plain, ONE_CORE)),
+                          ("load_compact_1core", lambda: load(compact, ONE_CORE))):
+        R[name] = [measure()]
+        print(f"[{size}] {name}: {R[name][0][0]:.1f}s", flush=True)
+    R["verify_compact"] = [timed([BUNDLE, "verify", compact, "--key", key + ".pub"])]
+    res = {"size": size, "runs": runs, "slow_runs": slow, "sizes": sizes,
+           "producers": producer_shares(layout, compact),
+           "pairs": {f"{a}/{b}": [x[0] / y[0] for x, y in zip(R[a], R[b])] for a, b in PAIRS},
+           "stages": {n: stage_cpu(R[n]) for n in ("create_compact", "create_compact_1core", "load_compact",
+                                                   "load_compact_1core")},
+           "counts": {k: len(v) for k, v in R.items()}}
+    res["rebuild_speed"], res["serve_rss_mb"] = rebuild_speed(layout, compact, key, out)
     for k, v in R.items():
         res[k] = timing(v)
     return res
@@ -518,7 +602,7 @@ def rebuild_speed(layout, compact, key, out):
     """The largest rebuilt layer of each Go, pgzip and pigz producer, served by `bundle serve`
     (which rebuilds it as it streams it; pigz's through preflate-rs) and fetched with curl,
     against the producer itself compressing the same tar: MB of tar per second, one core each
-    (pgzip held to one with GOMAXPROCS, pigz with -p 1)."""
+    (pgzip held to one with GOMAXPROCS, pigz with -p 1). Returns them and serve's peak RSS MB."""
     made_by = json.load(open(os.path.join(layout, "producers.json")))
     # Deltas (a release against the other in the same bundle) are left out: their rebuild also
     # decodes against the reference, which is not the encoder's speed.
@@ -563,62 +647,174 @@ def rebuild_speed(layout, compact, key, out):
                              "pieces": (len(b["rebuild"].get("restarts", [])) + 1 if producer != "pgzip"
                                         else -(-b["rebuild"]["rawSize"] // (2 << 20)))}
             os.remove(raw)
+        peak = peak_rss_mb(proc.pid)
     finally:
         proc.terminate()
         proc.wait()
-    return res
+    return res, peak
+
+
+def peak_rss_mb(pid):
+    """The peak RSS of a running process, from /proc (what /usr/bin/time reports when it ends)."""
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def num(x, fmt="{:.1f}"):
+    return "n/a" if x is None else fmt.format(x)
+
+
+def producers_cpu(r):
+    """CPU seconds the producers themselves need to compress every tar the compact bundle
+    rebuilds, at the speeds rebuild_speed measured; None if a producer was not measured."""
+    speeds, made = r["rebuild_speed"], {p: v for p, v in r["producers"].items() if v["raw_bytes"]}
+    if not all(p in speeds for p in made):
+        return None
+    return sum(v["raw_bytes"] / 1e6 / speeds[p]["producer_cpu_mb_s"] for p, v in made.items())
+
+
+def compact_sizes(r):
+    z = r["sizes"]
+    lines = [f"- compact bundle {z['create_compact'] / 1e6:.1f} MB; bundle without --compact "
+             f"{z['create'] / 1e6:.1f} MB; skopeo pipeline output {z['pipeline'] / 1e6:.1f} MB. "
+             f"**compact / skopeo pipeline {z['create_compact'] / z['pipeline']:.3f}**; compact / plain "
+             f"{z['create_compact'] / z['create']:.3f}", "",
+             "| producer | layers | MB | layers rebuilt | share of bytes rebuilt exactly | MB of tar |",
+             "|---|---|---|---|---|---|"]
+    for p, v in sorted(r["producers"].items()):
+        lines.append(f"| {p} | {v['layers']} | {v['bytes'] / 1e6:.1f} | {v['rebuilt_layers']} | "
+                     f"{v['rebuilt_bytes'] / max(v['bytes'], 1):.0%} | {v['raw_bytes'] / 1e6:.1f} |")
+    return lines
+
+
+def compact_times(r):
+    lines = ["| what | runs | wall s | CPU s | peak RSS MB |", "|---|---|---|---|---|"]
+    for name, what in (("create", "create"), ("create_compact", "create --compact"),
+                       ("skopeo_pipeline", "skopeo pipeline"), ("load", "load into registry"),
+                       ("load_compact", "load --compact bundle"), ("verify_compact", "verify --compact bundle")):
+        m = r[name]
+        lines.append(f"| {what} | {r['counts'][name]} | {m['wall']:.1f} | {m['cpu']:.1f} | {m['rss_mb']:.0f} |")
+    lines += ["", "| wall ratio of neighbours in one round (order reversed every other round) | pairs | median | "
+              "min–max |", "|---|---|---|---|"]
+    for pair, ratios in r["pairs"].items():
+        a, b = (n.replace("_", " ").replace(" compact", " --compact") for n in pair.split("/"))
+        lines.append(f"| {a} / {b} | {len(ratios)} | **{median(ratios):.2f}** | "
+                     f"{min(ratios):.2f}–{max(ratios):.2f} |")
+    return lines
+
+
+def compact_cores(r):
+    cores = os.cpu_count()
+    lines = [f"| `taskset -c 0` against all {cores} cores (bundle only; the registry is not held) | wall s, 1 core | "
+             f"CPU s, 1 core | wall s, {cores} cores | CPU s, {cores} cores | wall 1 core / {cores} cores |",
+             "|---|---|---|---|---|---|"]
+    for name, what in (("create", "create"), ("create_compact", "create --compact"), ("load", "load"),
+                       ("load_compact", "load --compact")):
+        one, all_ = r[name + "_1core"], r[name]
+        lines.append(f"| {what} | {one['wall']:.1f} | {one['cpu']:.1f} | {all_['wall']:.1f} | {all_['cpu']:.1f} | "
+                     f"**{one['wall'] / all_['wall']:.2f}** |")
+    return lines
+
+
+def compact_stages(r):
+    """CPU seconds per stage (`--json`'s cpuSeconds) of create and load --compact, and "other":
+    the process's CPU (/usr/bin/time) the stages leave unaccounted."""
+    cores = os.cpu_count()
+    lines = []
+    for what, name, keys in (("create --compact", "create_compact", CREATE_STAGES),
+                             ("load --compact", "load_compact", LOAD_STAGES)):
+        names = (name, name + "_1core")
+        st = [r["stages"][n] for n in names]
+        extra = sorted(set().union(*(s for s in st if s)) - set(keys))
+        lines += [f"| {what}: CPU s per stage | {cores} cores | 1 core |", "|---|---|---|"]
+        for k in list(keys) + extra:
+            lines.append(f"| {k} | " + " | ".join(num(s.get(k) if s else None) for s in st) + " |")
+        lines.append("| other (total minus the stages) | " + " | ".join(
+            num(r[n]["cpu"] - sum(s.values()) if s else None) for n, s in zip(names, st)) + " |")
+        lines.append("| total (/usr/bin/time) | " + " | ".join(f"{r[n]['cpu']:.1f}" for n in names) + " |")
+        lines.append("")
+    return lines[:-1]
+
+
+def compact_rebuild(r):
+    lines = ["| rebuild, served by `bundle serve` | MB of tar | pieces | served MB/s (wall) | producer MB/s "
+             "(one core) | wall ratio | per core: MB per CPU s, ours / producer's |",
+             "|---|---|---|---|---|---|---|"]
+    for p, s in r["rebuild_speed"].items():
+        per_core = s.get("bundle_cpu_mb_s", 0) / s.get("producer_cpu_mb_s", 1)
+        lines.append(f"| {p} | {s['raw_mb']:.0f} | {s.get('pieces', 1)} | {s['bundle_mb_s']:.1f} | "
+                     f"{s['producer_mb_s']:.1f} | **{s['bundle_mb_s'] / s['producer_mb_s']:.2f}** | "
+                     f"{s.get('bundle_cpu_mb_s', 0):.1f} / {s.get('producer_cpu_mb_s', 0):.1f} = {per_core:.2f} |")
+    cpu, cores, l, lc = producers_cpu(r), os.cpu_count(), r["load"], r["load_compact"]
+    if cpu is not None:
+        lines.append("")
+        # A floor for a load that rebuilds at producer speed with every core busy.
+        lines.append(f"- the producers themselves would need {cpu:.0f} CPU s to compress these tars: "
+                     f"{cpu / cores:.0f} s on {cores} cores, **{cpu / cores / l['wall']:.1f}x** the plain load "
+                     f"(load --compact: {lc['wall'] / l['wall']:.1f}x)")
+    return lines
+
+
+def compact_targets(r):
+    """Issue #33's targets, each a ratio measured in this run, with what it is made of and whether
+    it is met."""
+    cc, lc, cores = r["create_compact"], r["load_compact"], os.cpu_count()
+    floor, st = producers_cpu(r), r["stages"]["create_compact"] or {}
+    rows = []
+    if floor is not None and "inflate" in st and "zstd" in st:
+        base = floor + st["inflate"] + st["zstd"]
+        rows.append(("create --compact CPU / (the producers' CPU for the rebuilt tars + inflate + zstd)",
+                     cc["cpu"] / base, f"{cc['cpu']:.1f} / ({floor:.1f} + {st['inflate']:.1f} + {st['zstd']:.1f}) s",
+                     "<=", 1.15, "{:.3f}"))
+    else:
+        rows.append(("create --compact CPU / (the producers' CPU for the rebuilt tars + inflate + zstd)", None,
+                     "no cpuSeconds in create --json" if floor is not None else "a producer not measured", "<=", 1.15,
+                     "{:.3f}"))
+    ratios = r["pairs"]["create_compact/create"]
+    rows.append(("create --compact wall / create wall", median(ratios),
+                 f"median of {len(ratios)} pair{'s' * (len(ratios) != 1)}, {min(ratios):.2f}–{max(ratios):.2f}",
+                 "<=", 10, "{:.2f}"))
+    rows.append((f"load --compact wall / the producers' floor on {cores} cores",
+                 None if floor is None else lc["wall"] / (floor / cores),
+                 "" if floor is None else f"{lc['wall']:.1f} / {floor / cores:.1f} s", "<=", 1.15, "{:.3f}"))
+    for name, what in (("create_compact", "create --compact"), ("load_compact", "load --compact")):
+        one, all_ = r[name + "_1core"]["wall"], r[name]["wall"]
+        rows.append((f"{what}: {cores} cores against 1, speed-up", one / all_, f"{one:.1f} / {all_:.1f} s", ">=", 1.8,
+                     "{:.2f}"))
+    z = r["sizes"]
+    rows.append(("compact bundle / skopeo pipeline output", z["create_compact"] / z["pipeline"],
+                 f"{z['create_compact'] / 1e6:.0f} / {z['pipeline'] / 1e6:.0f} MB", "<=", 0.62, "{:.3f}"))
+    peaks = {what: r[n]["rss_mb"] for n, what in (
+        ("create_compact", "create --compact"), ("create_compact_1core", "create --compact on 1 core"),
+        ("load_compact", "load --compact"), ("load_compact_1core", "load --compact on 1 core"),
+        ("verify_compact", "verify"))}
+    peaks["serve"] = r["serve_rss_mb"]
+    worst = max(peaks, key=peaks.get)
+    rows.append(("peak RSS of every compact command (create, load on 1 and all cores, verify, serve), MB",
+                 peaks[worst], f"largest: {worst}", "<=", 300, "{:.0f}"))
+    lines = ["| issue #33 target | measured | from | target | met |", "|---|---|---|---|---|"]
+    for what, value, how, op, target, fmt in rows:
+        met = "n/a" if value is None else "yes" if (value <= target if op == "<=" else value >= target) else "no"
+        lines.append(f"| {what} | **{num(value, fmt)}** | {how} | {op.replace('<=', '≤').replace('>=', '≥')} "
+                     f"{target} | {met} |")
+    return lines
 
 
 def compact_table(results):
     lines = []
     for r in results:
-        z = r["sizes"]
-        lines.append(f"### --compact, {r['size']}: medians of {r['runs']} runs\n")
-        lines.append(f"- compact bundle {z['create_compact'] / 1e6:.1f} MB; bundle without --compact "
-                     f"{z['create'] / 1e6:.1f} MB; skopeo pipeline output {z['pipeline'] / 1e6:.1f} MB. "
-                     f"**compact / skopeo pipeline {z['create_compact'] / z['pipeline']:.3f}**; compact / plain "
-                     f"{z['create_compact'] / z['create']:.3f}")
-        lines.append("")
-        lines.append("| producer | layers | MB | layers rebuilt | share of bytes rebuilt exactly | MB of tar |")
-        lines.append("|---|---|---|---|---|---|")
-        for p, v in sorted(r["producers"].items()):
-            lines.append(f"| {p} | {v['layers']} | {v['bytes'] / 1e6:.1f} | {v['rebuilt_layers']} | "
-                         f"{v['rebuilt_bytes'] / max(v['bytes'], 1):.0%} | {v['raw_bytes'] / 1e6:.1f} |")
-        lines.append("")
-        lines.append("| what | wall s | CPU s | peak RSS MB | vs |")
-        lines.append("|---|---|---|---|---|")
-        c, cc, sk = r["create"], r["create_compact"], r["skopeo_pipeline"]
-        l, lc = r["load"], r["load_compact"]
-        lines.append(f"| create | {c['wall']:.1f} | {c['cpu']:.1f} | {c['rss_mb']:.0f} | |")
-        lines.append(f"| create --compact | {cc['wall']:.1f} | {cc['cpu']:.1f} | {cc['rss_mb']:.0f} | "
-                     f"{cc['wall'] / c['wall']:.2f}x create, {cc['wall'] / sk['wall']:.2f}x skopeo pipeline |")
-        lines.append(f"| skopeo pipeline | {sk['wall']:.1f} | {sk['cpu']:.1f} | {sk['rss_mb']:.0f} | |")
-        lines.append(f"| load into registry | {l['wall']:.1f} | {l['cpu']:.1f} | {l['rss_mb']:.0f} | |")
-        lines.append(f"| load --compact bundle | {lc['wall']:.1f} | {lc['cpu']:.1f} | {lc['rss_mb']:.0f} | "
-                     f"{lc['wall'] / l['wall']:.2f}x load |")
-        v = r["verify_compact"]
-        lines.append(f"| verify --compact bundle | {v['wall']:.1f} | {v['cpu']:.1f} | {v['rss_mb']:.0f} | |")
-        lines.append("")
-        lines.append("| rebuild, served by `bundle serve` | MB of tar | pieces | served MB/s (wall) | producer MB/s "
-                     "(one core) | wall ratio | per core: MB per CPU s, ours / producer's |")
-        lines.append("|---|---|---|---|---|---|---|")
-        for p, s in r["rebuild_speed"].items():
-            per_core = s.get("bundle_cpu_mb_s", 0) / s.get("producer_cpu_mb_s", 1)
-            lines.append(f"| {p} | {s['raw_mb']:.0f} | {s.get('pieces', 1)} | {s['bundle_mb_s']:.1f} | "
-                         f"{s['producer_mb_s']:.1f} | **{s['bundle_mb_s'] / s['producer_mb_s']:.2f}** | "
-                         f"{s.get('bundle_cpu_mb_s', 0):.1f} / {s.get('producer_cpu_mb_s', 0):.1f} = {per_core:.2f} |")
-        speeds = r["rebuild_speed"]
-        if all(p in speeds for p, v in r["producers"].items() if v["raw_bytes"]):
-            # What the producers themselves would need to make every rebuilt layer of the
-            # bundle, at the speeds just measured, with every core busy: a floor for a load that
-            # rebuilds at producer speed.
-            cpu = sum(v["raw_bytes"] / 1e6 / speeds[p]["producer_cpu_mb_s"]
-                      for p, v in r["producers"].items() if v["raw_bytes"])
-            cores = os.cpu_count()
-            lines.append(f"- the producers themselves would need {cpu:.0f} CPU s to compress these tars: "
-                         f"{cpu / cores:.0f} s on {cores} cores, **{cpu / cores / l['wall']:.1f}x** the plain load "
-                         f"(load --compact: {lc['wall'] / l['wall']:.1f}x)")
-        lines.append("")
+        lines.append(f"### --compact, {r['size']}\n")
+        lines.append(f"The source registry was warmed by an untimed pull of every blob first. {r['runs']} rounds of "
+                     f"create and the skopeo pipeline, {r['slow_runs']} of them with create --compact, then "
+                     f"{r['slow_runs']} rounds of load and load --compact (at most {SLOW_PAIRS}: they take minutes), "
+                     f"each round in the reverse order of the one before (ABBA); then create, load and their "
+                     f"--compact once each on 1 core, and verify once. Wall and CPU are medians of the runs.\n")
+        for part in (compact_sizes, compact_times, compact_cores, compact_stages, compact_rebuild, compact_targets):
+            lines += part(r)
+            lines.append("")
+        c, cc, l, lc, z = r["create"], r["create_compact"], r["load"], r["load_compact"], r["sizes"]
         extra = (cc["wall"] + lc["wall"]) - (c["wall"] + l["wall"])
         saved = z["create"] - z["create_compact"]
         if extra > 0:
