@@ -302,7 +302,8 @@ impl Deflater {
     }
 
     /// Ends the block at `strstart`, mid-stream, or the piece there; the restart point there if
-    /// one is being recorded and due, to be taken up (`take_up`) once the step is done.
+    /// one is being recorded and due, to be recorded and taken up (`take_up`) once the step is
+    /// done.
     #[must_use]
     fn end_block(&mut self) -> Option<Restart> {
         self.flush_block(false);
@@ -311,7 +312,7 @@ impl Deflater {
         if self.stop_at == Some(raw) {
             self.stopped = true;
         }
-        let (spacing, list) = self.recording.as_mut()?;
+        let (spacing, list) = self.recording.as_ref()?;
         let last = list.last().map_or(0, |r| r.raw);
         // A reader fills the window with the 64 KiB from its base: only a full one is theirs.
         let full = !self.eofile && self.strstart + self.lookahead == WINDOW_SIZE;
@@ -319,31 +320,33 @@ impl Deflater {
             return None;
         }
         let found = self.match_available && self.match_length >= MIN_MATCH;
-        let r = Restart {
+        let offset = if found {
+            self.strstart - self.match_start
+        } else {
+            0
+        };
+        Some(Restart {
             raw,
             base: self.base,
             bit: self.taken * 8 + self.trees.out.pending_bits(),
             pending: self.match_available,
             length: self.match_length as u16,
-            offset: if found {
-                self.strstart - self.match_start
-            } else {
-                0
-            } as u16,
-        };
-        list.push(r);
-        Some(r)
+            offset: offset as u16,
+        })
     }
 
-    /// Goes on from restart point `r`, just recorded, as a reader's piece does: an encoder
-    /// resumed from the window (`resume`), given the input not read yet. Only the bits go on
-    /// as they were: a piece's start, joined with the byte the piece before ends in, is the
-    /// same bytes.
+    /// Records restart point `r`, just met, and goes on from it as a reader's piece does: an
+    /// encoder resumed from the window (`resume`), given the input not read yet. Only the bits
+    /// go on as they were: a piece's start, joined with the byte the piece before ends in, is
+    /// the same bytes.
     fn take_up(&mut self, r: &Restart) {
-        // Cannot fail for a point just recorded; the stream would then go on as it was.
+        // Cannot fail for a point just met; if it did, the point would not be listed.
         let Some((mut d, _)) = Deflater::resume(self.level, r, &self.window) else {
             return;
         };
+        if let Some((_, list)) = self.recording.as_mut() {
+            list.push(*r);
+        }
         std::mem::swap(&mut d.trees.out, &mut self.trees.out);
         d.taken = self.taken;
         d.input = std::mem::take(&mut self.input);
