@@ -45,6 +45,12 @@ impl Recording for crate::zlib::Recorder {
     }
 }
 
+impl Recording for crate::gnu::Recorder {
+    fn restarts(&self) -> &[Restart] {
+        crate::gnu::Recorder::restarts(self)
+    }
+}
+
 impl Engine {
     fn encoder(&mut self) -> &mut dyn Encoder {
         match self {
@@ -184,9 +190,10 @@ impl Encoder for ParallelPigz {
     }
 }
 
-/// How one piece of a stream with restart points is made (`go::piece`, `zlib::piece`): from
-/// a point (or the start) to the block ending at the next (or the end, finished), given the
-/// raw bytes from the first one's window base to a few KiB past the next.
+/// How one piece of a stream with restart points is made (`go::piece`, `zlib::piece`,
+/// `gnu::piece`): from a point (or the start) to the block ending at the next (or the end,
+/// finished), given the raw bytes from the first one's window base to a lookahead past the
+/// next.
 type PieceFn = fn(i32, Option<&Restart>, Option<&Restart>, &[u8]) -> Option<Vec<u8>>;
 
 fn go_piece(
@@ -198,7 +205,8 @@ fn go_piece(
     crate::go::piece(level, from, to.map(|t| t.raw), raw)
 }
 
-/// A stream with restart points (Go's, zlib's), rebuilt a piece at a time on every core:
+/// A stream with restart points (Go's, zlib's, GNU gzip's), rebuilt a piece at a time on every
+/// core:
 /// piece k runs from restart k-1 (or the start) to restart k (or the end), from the raw bytes
 /// of its window on; a piece that ends inside a byte leaves that byte to be joined with the
 /// next piece's first.
@@ -206,6 +214,8 @@ struct ParallelRestarts {
     level: i32,
     piece: PieceFn,
     restarts: Vec<Restart>,
+    /// Raw bytes a piece is given past its end.
+    lookahead: u64,
     /// Pieces handed out so far.
     next: usize,
     /// The raw bytes from `buf_start` on that pieces yet to come need, and all bytes seen.
@@ -218,16 +228,17 @@ struct ParallelRestarts {
     pieces: Pieces,
 }
 
-/// Raw bytes a piece gets past its end: the lookahead Go's and zlib's encoders wait for (262)
-/// and more.
+/// Raw bytes a Go or zlib piece gets past its end: the lookahead their encoders wait for (262)
+/// and more. (GNU gzip's reads further: `gnu::PIECE_LOOKAHEAD`.)
 const LOOKAHEAD: u64 = 4096;
 
 impl ParallelRestarts {
-    fn new(level: i32, piece: PieceFn, restarts: Vec<Restart>) -> ParallelRestarts {
+    fn new(level: i32, piece: PieceFn, restarts: Vec<Restart>, lookahead: u64) -> Self {
         ParallelRestarts {
             level,
             piece,
             restarts,
+            lookahead,
             next: 0,
             buf: Vec::new(),
             buf_start: 0,
@@ -242,14 +253,15 @@ impl ParallelRestarts {
         // Restart points are at most MAX_RESTART_GAP apart (checked with the recipe), so this
         // bound is only passed by a member longer than its record says: its digest will not
         // match, and holding its bytes would only cost memory.
-        if (self.buf.len() + raw.len()) as u64 <= MAX_RESTART_GAP + 3 * LOOKAHEAD + (1 << 17) {
+        let most = MAX_RESTART_GAP + 3 * self.lookahead + (1 << 17);
+        if (self.buf.len() + raw.len()) as u64 <= most {
             self.buf.extend_from_slice(raw);
         }
         self.total += raw.len() as u64;
         while self
             .restarts
             .get(self.next)
-            .is_some_and(|r| self.total >= r.raw.saturating_add(LOOKAHEAD))
+            .is_some_and(|r| self.total >= r.raw.saturating_add(self.lookahead))
         {
             self.submit(out);
         }
@@ -273,7 +285,7 @@ impl ParallelRestarts {
         self.next += 1;
         let start = from.map_or(0, |r| r.base);
         let end = to.map_or(self.total, |t| {
-            t.raw.saturating_add(LOOKAHEAD).min(self.total)
+            t.raw.saturating_add(self.lookahead).min(self.total)
         });
         let range = (start.saturating_sub(self.buf_start) as usize)
             ..(end.saturating_sub(self.buf_start) as usize);
@@ -353,6 +365,8 @@ impl Rebuilder {
                 .map(|r| Box::new(r) as Box<dyn Recording>),
             Producer::Zlib { level } => crate::zlib::Recorder::new(level, RESTART_SPACING)
                 .map(|r| Box::new(r) as Box<dyn Recording>),
+            Producer::Gnu { level } => crate::gnu::Recorder::new(level, RESTART_SPACING)
+                .map(|r| Box::new(r) as Box<dyn Recording>),
             _ => None,
         };
         if let Some(rec) = recorder {
@@ -375,16 +389,21 @@ impl Rebuilder {
             Producer::Go { level } if !recipe.restarts.is_empty() => {
                 Deflater::new(level)?;
                 let restarts = recipe.restarts.clone();
-                Engine::Other(Box::new(ParallelRestarts::new(level, go_piece, restarts)))
+                let pieces = ParallelRestarts::new(level, go_piece, restarts, LOOKAHEAD);
+                Engine::Other(Box::new(pieces))
             }
             Producer::Zlib { level } if !recipe.restarts.is_empty() => {
                 Zlib::new(level)?;
                 let restarts = recipe.restarts.clone();
-                Engine::Other(Box::new(ParallelRestarts::new(
-                    level,
-                    crate::zlib::piece,
-                    restarts,
-                )))
+                let pieces = ParallelRestarts::new(level, crate::zlib::piece, restarts, LOOKAHEAD);
+                Engine::Other(Box::new(pieces))
+            }
+            Producer::Gnu { level } if !recipe.restarts.is_empty() => {
+                crate::gnu::Deflater::new(level)?;
+                let restarts = recipe.restarts.clone();
+                let lookahead = crate::gnu::PIECE_LOOKAHEAD;
+                let pieces = ParallelRestarts::new(level, crate::gnu::piece, restarts, lookahead);
+                Engine::Other(Box::new(pieces))
             }
             Producer::Go { level } => Engine::Other(Box::new(Deflater::new(level)?)),
             Producer::Go127 { level } => Engine::Other(Box::new(klauspost::Deflater::new(level)?)),
@@ -742,6 +761,127 @@ mod tests {
         let forged = vec![crate::zlib::restart(1 << 20, 3).unwrap()];
         let recipe = recipe(6).with_restarts(forged, raw.len() as u64).unwrap();
         assert!(crate::identify::rebuild(&raw, &recipe).is_some());
+    }
+
+    #[test]
+    fn a_gnu_stream_with_restart_points_is_rebuilt_in_pieces_as_gzip_writes_it() {
+        let raw = words_and_noise(8 << 20, 11);
+        for level in [4, 6, 9] {
+            let want = crate::gnu::gzip(&raw, level).unwrap();
+            let (header, trailer) = (&want[..10], &want[want.len() - 8..]);
+            // Points far closer than create's, so there are many of each kind.
+            let mut rec = crate::gnu::Recorder::new(level, 150_000).unwrap();
+            let mut made = header.to_vec();
+            for cut in raw.chunks(77_777) {
+                rec.write(cut, &mut made);
+            }
+            rec.finish(&mut made);
+            made.extend_from_slice(trailer);
+            assert!(made == want, "level {level}: the recorder's stream");
+            let restarts = rec.restarts().to_vec();
+            assert!(restarts.len() >= 3, "level {level}: {restarts:?}");
+            let kinds = |f: &dyn Fn(&Restart) -> bool| restarts.iter().any(f);
+            assert!(
+                kinds(&|r| !r.pending) && kinds(&|r| r.pending),
+                "{restarts:?}"
+            );
+            assert!(kinds(&|r| r.bit % 8 != 0) && kinds(&|r| r.base > 0));
+            let recipe = Recipe::new(Producer::Gnu { level }, header.to_vec()).unwrap();
+            let recipe = recipe.with_restarts(restarts, raw.len() as u64).unwrap();
+            let mut r = Rebuilder::new(&recipe).unwrap();
+            let mut got = Vec::new();
+            for cut in raw.chunks(1 << 20) {
+                got.extend(r.feed(cut));
+            }
+            assert!(r.pieces() >= 3, "level {level}: {} pieces", r.pieces());
+            got.extend(r.finish());
+            assert!(got == want, "level {level}: pieces joined differ");
+        }
+        assert!(crate::gnu::Recorder::new(3, 150_000).is_none());
+    }
+
+    #[test]
+    fn gnu_restart_points_no_gzip_records_are_refused() {
+        let w = 32768u64;
+        let point = |raw, base, bit, pending, length, offset| Restart {
+            raw,
+            base,
+            bit,
+            pending,
+            length,
+            offset,
+        };
+        let good = vec![
+            point(5 << 20, (5 << 20) - w, 9_000_001, true, 7, 300),
+            point((9 << 20) + w - 300, (9 << 20) - w, 18_000_000, false, 2, 0),
+        ];
+        let recipe = |level| {
+            Recipe::new(
+                Producer::Gnu { level },
+                vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3],
+            )
+            .unwrap()
+        };
+        let raw_size = 20 << 20;
+        let with = |level, list: Vec<Restart>| recipe(level).with_restarts(list, raw_size);
+        assert!(with(6, good.clone()).is_some());
+        assert!(with(3, good.clone()).is_none(), "level 3 has none");
+        assert!(
+            recipe(6).with_restarts(good.clone(), 30 << 20).is_none(),
+            "the end is far"
+        );
+        let refused = |change: &dyn Fn(&mut Restart)| {
+            let mut bad = good.clone();
+            change(&mut bad[0]);
+            with(6, bad).is_none()
+        };
+        assert!(refused(&|r| r.base += 1), "a window base off 32 KiB");
+        assert!(refused(&|r| r.base = r.raw + w), "a window past the point");
+        assert!(refused(&|r| r.base -= 2 * w), "a window behind a slide");
+        assert!(
+            refused(&|r| r.raw = r.base + 2000),
+            "before MAX_DIST after a slide"
+        );
+        assert!(
+            refused(&|r| r.raw = r.base + 2 * w - 261),
+            "no lookahead left"
+        );
+        assert!(
+            refused(&|r| r.pending = false),
+            "a match with no literal pending"
+        );
+        assert!(refused(&|r| r.offset = 0), "a match with no distance");
+        assert!(refused(&|r| r.offset = 32_507), "past MAX_DIST");
+        assert!(
+            refused(&|r| (r.length, r.offset) = (3, 5000)),
+            "a far 3-byte match"
+        );
+        assert!(refused(&|r| r.length = 259));
+        assert!(refused(&|r| (r.length, r.offset) = (2, 7)));
+        assert!(refused(&|r| r.bit = 18_000_000), "bits out of order");
+        assert!(!refused(&|r| (r.length, r.offset) = (3, 4096)));
+        assert!(!refused(&|r| (r.length, r.offset) = (2, 0)));
+        let mut late = good.clone();
+        late[1].base = raw_size - w;
+        late[1].raw = late[1].base + 100;
+        assert!(with(6, late).is_none(), "a window the input does not fill");
+        // What a forged list that passes makes is some stream, never a panic: points at the
+        // window's edges, with matches that are not there.
+        let raw = words_and_noise(2 << 20, 9);
+        let far = 2 * w - 262;
+        let edges = [
+            point(5 * w + far, 5 * w, 3, true, 258, 32_506),
+            point(19 * w + 32_506, 19 * w, 40, true, 258, 32_505),
+            point(20 * w + far, 20 * w, 41, true, 3, 1),
+            point(30 * w + 2 * w - 5, 30 * w, 900, false, 2, 0),
+            point(40 * w + 32_506, 40 * w, 1, false, 2, 0),
+            point(100, 0, 7, true, 3, 99),
+        ];
+        for p in edges {
+            let recipe = recipe(6).with_restarts(vec![p], raw.len() as u64);
+            let recipe = recipe.unwrap_or_else(|| panic!("{p:?} refused"));
+            assert!(crate::identify::rebuild(&raw, &recipe).is_some());
+        }
     }
 
     #[test]

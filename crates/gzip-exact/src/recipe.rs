@@ -163,8 +163,8 @@ pub struct Recipe {
     pub producer: Producer,
     /// The gzip member header, byte for byte.
     pub header: Vec<u8>,
-    /// Where the stream can be taken up again (Go's and zlib's lazy levels): with these, its
-    /// pieces are rebuilt on every core at once.
+    /// Where the stream can be taken up again (Go's, zlib's and GNU gzip's lazy levels): with
+    /// these, its pieces are rebuilt on every core at once.
     pub restarts: Vec<Restart>,
 }
 
@@ -174,11 +174,13 @@ pub const RESTART_SPACING: u64 = 4 << 20;
 
 /// The most raw bytes between restart points a reader accepts, so that what one piece holds
 /// is bounded whatever a bundle says: create takes a point at the first block boundary past
-/// `RESTART_SPACING`, and a Go block covers at most 16384 × 258 bytes (4.03 MiB).
+/// `RESTART_SPACING`, and a Go block covers at most 16384 × 258 bytes (4.03 MiB); GNU gzip's
+/// cover up to 8.06 MiB, so its points are taken closer (`gnu::MAX_SPACING`).
 pub const MAX_RESTART_GAP: u64 = 3 * RESTART_SPACING;
 
 /// The fewest raw bytes between restart points (and before the first) a bundle may list: a
-/// point costs a piece's setup, and create never takes them closer than `RESTART_SPACING`.
+/// point costs a piece's setup, and create never takes them closer than `RESTART_SPACING`
+/// (GNU gzip's than `gnu::MAX_SPACING`, 3.88 MiB).
 /// (Checked where bundle.json is accepted; the encoders themselves rebuild any spacing.)
 pub const MIN_RESTART_GAP: u64 = RESTART_SPACING / 4;
 
@@ -217,6 +219,10 @@ impl Recipe {
             Producer::Zlib { level } => {
                 crate::zlib::restartable(level)
                     && crate::zlib::plausible(&restarts, raw_size, MAX_RESTART_GAP)
+            }
+            Producer::Gnu { level } => {
+                crate::gnu::restartable(level)
+                    && crate::gnu::plausible(&restarts, raw_size, MAX_RESTART_GAP)
             }
             _ => false,
         };

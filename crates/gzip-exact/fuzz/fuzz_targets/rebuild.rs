@@ -5,8 +5,8 @@
 // stream that inflates back to the tar, the same in one piece or read a few bytes at a time.
 // preflate-rs's side data leads its member: bytes that are not what bundle.json names must end
 // the output short, never reach preflate-rs (which may loop on them). Restart points are
-// untrusted too (Go's and zlib's): whatever list the recipe accepts must rebuild (to any bytes)
-// without a panic.
+// untrusted too (Go's, zlib's and GNU gzip's): whatever list the recipe accepts must rebuild (to
+// any bytes) without a panic.
 use gzip_exact::{self as gz, Producer, RebuildReader, Rebuilder, Recipe, Restart};
 use libfuzzer_sys::fuzz_target;
 use std::io::Read;
@@ -59,7 +59,8 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let zlib = matches!(producer, Producer::Zlib { .. });
-    if let Producer::Go { .. } | Producer::Zlib { .. } = producer {
+    let gnu = matches!(producer, Producer::Gnu { .. });
+    if let Producer::Go { .. } | Producer::Zlib { .. } | Producer::Gnu { .. } = producer {
         // zlib's points are primed with the 32 KiB before them: none comes sooner.
         let (mut at, mut bit) = (if zlib { 32768 } else { 0 }, 0u64);
         let restarts: Vec<Restart> = header
@@ -81,10 +82,16 @@ fuzz_target!(|data: &[u8]| {
                 }
             })
             .collect();
+        // A GNU point's window must be full (64 KiB of tar from its base): the tar repeated to
+        // 192 KiB, so points are met inside it.
+        let long: Vec<u8> = match gnu {
+            true => raw.iter().copied().cycle().take(3 << 16).collect(),
+            false => raw.to_vec(),
+        };
         let recipe = Recipe::new(producer, vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255])
-            .and_then(|r| r.with_restarts(restarts, raw.len() as u64));
+            .and_then(|r| r.with_restarts(restarts, long.len() as u64));
         if let Some(recipe) = recipe {
-            let _ = gz::rebuild(raw, &recipe);
+            let _ = gz::rebuild(&long, &recipe);
         }
     }
     let mut gzip_header = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];

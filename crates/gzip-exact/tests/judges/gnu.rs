@@ -1,6 +1,7 @@
 //! `gnu` against its producer: Debian's GNU gzip (`gzip -n -LEVEL`, reading a file as
 //! `tar czf` and hand-made tarballs are compressed) on real files from this machine and seeded
-//! random inputs, every level.
+//! random inputs, every level; and a large layer rebuilt in pieces from the restart points its
+//! proof found.
 
 use crate::producers::{big_input, difference, inputs, producer_and_rebuild, random_inputs};
 use std::path::Path;
@@ -38,6 +39,20 @@ fn every_level_rebuilds_gnu_gzip_byte_for_byte() {
         }
     }
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
+#[test]
+fn a_large_layer_from_gnu_gzip_is_rebuilt_in_pieces_from_the_points_its_proof_found() {
+    crate::producers::require("gzip");
+    let work = tempfile::tempdir().unwrap();
+    let tar = crate::producers::layer_tar(work.path());
+    let raw = std::fs::read(&tar).unwrap();
+    for level in [4, 6, 9] {
+        let gz = gnu_gzip(&tar, level);
+        let producer = gzip_exact::Producer::Gnu { level };
+        let recipe = gzip_exact::Recipe::new(producer, gz[..10].to_vec()).unwrap();
+        crate::producers::proven_then_rebuilt_in_pieces(&gz, &raw, &recipe);
+    }
 }
 
 #[test]

@@ -379,3 +379,33 @@ pub fn rebuilt_in_pieces(gz: &[u8], raw: &[u8], recipe: &gzip_exact::Recipe) -> 
     got.extend(r.finish());
     (got == gz, pieces)
 }
+
+/// `gz`'s proof as create runs it (the stream made while its restart points are found, fed
+/// in odd cuts), then `gz` rebuilt in pieces from those points as load rebuilds it. Asserts
+/// both are `gz`, byte for byte, the points accepted and more than one piece; the points.
+pub fn proven_then_rebuilt_in_pieces(
+    gz: &[u8],
+    raw: &[u8],
+    recipe: &gzip_exact::Recipe,
+) -> Vec<gzip_exact::Restart> {
+    let id = recipe.producer.id();
+    let recorder = gzip_exact::Rebuilder::recording(recipe).unwrap();
+    let mut w = gzip_exact::RebuildWriter::new(Vec::new(), recorder);
+    for cut in raw.chunks(300_007) {
+        std::io::Write::write_all(&mut w, cut).unwrap();
+    }
+    let restarts = w.restarts();
+    assert!(
+        w.finish().unwrap() == gz,
+        "{id:?}: the proof's stream differs"
+    );
+    let recipe = recipe
+        .clone()
+        .with_restarts(restarts.clone(), raw.len() as u64);
+    let recipe = recipe.unwrap_or_else(|| panic!("{id:?}: {restarts:?} refused"));
+    let (same, pieces) = rebuilt_in_pieces(gz, raw, &recipe);
+    assert!(same, "{id:?}: rebuilt in pieces differently");
+    assert!(pieces > 1, "{id:?}: {pieces} pieces, restarts {restarts:?}");
+    eprintln!("{id:?}: {} restart points, {pieces} pieces", restarts.len());
+    restarts
+}

@@ -98,28 +98,6 @@ fn a_large_layer_from_pythons_gzip_is_rebuilt_in_pieces_from_the_points_its_proo
         let gz = std::fs::read(work.path().join(format!("0-{level}.gz"))).unwrap();
         let producer = gzip_exact::Producer::Zlib { level };
         let recipe = gzip_exact::Recipe::new(producer, gz[..10].to_vec()).unwrap();
-        // The proof, as create runs it: the stream made while its restart points are found.
-        let recorder = gzip_exact::Rebuilder::recording(&recipe).unwrap();
-        let mut w = gzip_exact::RebuildWriter::new(Vec::new(), recorder);
-        for cut in raw.chunks(300_007) {
-            std::io::Write::write_all(&mut w, cut).unwrap();
-        }
-        let restarts = w.restarts();
-        assert!(
-            w.finish().unwrap() == gz,
-            "level {level}: the proof's stream differs"
-        );
-        let recipe = recipe.with_restarts(restarts.clone(), raw.len() as u64);
-        let recipe = recipe.unwrap_or_else(|| panic!("level {level}: {restarts:?} refused"));
-        let (same, pieces) = crate::producers::rebuilt_in_pieces(&gz, &raw, &recipe);
-        assert!(same, "level {level}: rebuilt in pieces differently");
-        assert!(
-            pieces > 1,
-            "level {level}: {pieces} pieces, restarts {restarts:?}"
-        );
-        eprintln!(
-            "level {level}: {} restart points, {pieces} pieces",
-            restarts.len()
-        );
+        crate::producers::proven_then_rebuilt_in_pieces(&gz, &raw, &recipe);
     }
 }
