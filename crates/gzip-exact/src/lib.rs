@@ -33,6 +33,7 @@ pub mod pigz;
 pub mod preflate;
 mod rebuild;
 mod recipe;
+mod spacing;
 pub mod zlib;
 
 pub use encoder::Encoder;
@@ -43,10 +44,10 @@ pub use identify::{
 };
 pub use rebuild::{RebuildReader, RebuildWriter, Rebuilder};
 pub use recipe::{
-    spaced, Producer, Recipe, ENCODER_GNU, ENCODER_GO, ENCODER_GO127, ENCODER_PGZIP, ENCODER_PIGZ,
-    ENCODER_PIGZ_SERIAL, ENCODER_PREFLATE, ENCODER_ZLIB, MAX_HEADER, MAX_RESTART_GAP,
-    MIN_RESTART_GAP, PGZIP_KINDS, RESTART_SPACING,
+    Producer, Recipe, ENCODER_GNU, ENCODER_GO, ENCODER_GO127, ENCODER_PGZIP, ENCODER_PIGZ,
+    ENCODER_PIGZ_SERIAL, ENCODER_PREFLATE, ENCODER_ZLIB, MAX_HEADER, PGZIP_KINDS,
 };
+pub use spacing::{spaced, MAX_RESTART_GAP, MIN_RESTART_GAP, RESTART_SPACING};
 
 #[cfg(test)]
 mod tests {

@@ -7,7 +7,8 @@ use crate::klauspost::{self, tail_of, Pgzip, PgzipKind, PGZIP_BLOCK};
 use crate::pieces::Pieces;
 use crate::pigz::{PIGZ_BLOCK, PIGZ_DICT};
 use crate::preflate::Recreate;
-use crate::recipe::{Producer, Recipe, MAX_RESTART_GAP, RESTART_SPACING};
+use crate::recipe::{Producer, Recipe};
+use crate::spacing::{MAX_RESTART_GAP, RESTART_SPACING};
 use crate::zlib::Zlib;
 use std::io::{self, Read, Write};
 

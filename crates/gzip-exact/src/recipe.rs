@@ -6,6 +6,7 @@ use crate::go::Restart;
 use crate::gzip::header_len;
 use crate::klauspost::{Flate, Pgzip, PgzipKind, PGZIP_BLOCK, UMOCI_BLOCK};
 use crate::preflate;
+use crate::spacing::MAX_RESTART_GAP;
 
 /// An encoder this module can run again.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -166,33 +167,6 @@ pub struct Recipe {
     /// Where the stream can be taken up again (Go's, zlib's and GNU gzip's lazy levels): with
     /// these, its pieces are rebuilt on every core at once.
     pub restarts: Vec<Restart>,
-}
-
-/// How far apart create records restart points: pieces of a few MiB keep every core busy
-/// and little in memory.
-pub const RESTART_SPACING: u64 = 4 << 20;
-
-/// The most raw bytes between restart points a reader accepts, so that what one piece holds
-/// is bounded whatever a bundle says: create takes a point at the first block boundary past
-/// `RESTART_SPACING`, and a Go block covers at most 16384 × 258 bytes (4.03 MiB); GNU gzip's
-/// cover up to 8.06 MiB, so its points are taken closer (`gnu::MAX_SPACING`).
-pub const MAX_RESTART_GAP: u64 = 3 * RESTART_SPACING;
-
-/// The fewest raw bytes between restart points (and before the first) a bundle may list: a
-/// point costs a piece's setup, and create never takes them closer than `RESTART_SPACING`
-/// (GNU gzip's than `gnu::MAX_SPACING`, 3.88 MiB).
-/// (Checked where bundle.json is accepted; the encoders themselves rebuild any spacing.)
-pub const MIN_RESTART_GAP: u64 = RESTART_SPACING / 4;
-
-/// Whether every restart point is at least `MIN_RESTART_GAP` after the one before (or the
-/// start).
-pub fn spaced(raws: impl Iterator<Item = u64>) -> bool {
-    let mut last = 0u64;
-    raws.into_iter().all(|raw| {
-        let ok = raw.checked_sub(last).is_some_and(|g| g >= MIN_RESTART_GAP);
-        last = raw;
-        ok
-    })
 }
 
 impl Recipe {

@@ -41,8 +41,8 @@ pub const PIECE_LOOKAHEAD: u64 = WINDOW_SIZE as u64 + 4096;
 /// How far apart the recorder takes restart points, at most: the first boundary this far past
 /// the last point is at most one block (8.06 MiB) further on, and a boundary within the last
 /// window's bytes of the input is never taken, so no point is more than
-/// `crate::MAX_RESTART_GAP` from the next (or the end).
-pub const MAX_SPACING: u64 = crate::MAX_RESTART_GAP - MAX_BLOCK_RAW - WINDOW_SIZE as u64;
+/// `MAX_RESTART_GAP` from the next (or the end).
+pub const MAX_SPACING: u64 = crate::spacing::MAX_RESTART_GAP - MAX_BLOCK_RAW - WINDOW_SIZE as u64;
 
 /// gzip's configuration table: good, lazy (for levels 1–3, the longest match whose strings
 /// are all hashed), nice, chain.

@@ -8,8 +8,8 @@
 //! positions, so both stood at the same clean point (just after a match, or with no match
 //! found) inside that block, and went on alike from there.
 
+use super::deflate::{cut, piece, primed, restart, restartable, DICT};
 use super::stream::{BlockEnd, Stream, Walker};
-use super::{piece, primed, restart, DICT};
 use crate::encoder::Encoder;
 use crate::go::Restart;
 use std::collections::VecDeque;
@@ -50,7 +50,7 @@ pub struct Recorder {
 impl Recorder {
     /// None for a level without restart points.
     pub fn new(level: i32, spacing: u64) -> Option<Recorder> {
-        if !super::restartable(level) {
+        if !restartable(level) {
             return None;
         }
         let (s, _, _) = primed(level, None, &[])?;
@@ -151,13 +151,13 @@ impl Recorder {
         let keep = |b: &mut u8, from: u64| *b &= !((1u16 << (from % 8)) - 1) as u8;
         keep(&mut mine[0], r.bit);
         keep(&mut made[0], r.bit);
-        super::cut(&mut mine, next.bit - (r.bit - r.bit % 8)).is_some() && mine == made
+        cut(&mut mine, next.bit - (r.bit - r.bit % 8)).is_some() && mine == made
     }
 
     /// Ends the current piece at `r` and goes on from there with a primed stream.
     fn take(&mut self, r: Restart, out: &mut Vec<u8>) {
         let mut bytes = std::mem::take(&mut self.out);
-        let _ = super::cut(&mut bytes, r.bit - self.out_bit);
+        let _ = cut(&mut bytes, r.bit - self.out_bit);
         if !r.bit.is_multiple_of(8) {
             let last = bytes.pop();
             self.join(bytes, out);
