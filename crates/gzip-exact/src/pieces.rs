@@ -23,6 +23,24 @@ fn pool() -> &'static rayon::ThreadPool {
     })
 }
 
+/// ORs the byte the piece before ended in, held back, into the first of `bytes` (what a
+/// recorder made next); false, keeping it held, when `bytes` is empty.
+pub(crate) fn join_held(held: &mut Option<u8>, bytes: &mut [u8]) -> bool {
+    let Some(h) = held.take() else {
+        return true;
+    };
+    match bytes.first_mut() {
+        Some(first) => {
+            *first |= h;
+            true
+        }
+        None => {
+            *held = Some(h);
+            false
+        }
+    }
+}
+
 /// The pieces of one stream, in flight, in order.
 pub(crate) struct Pieces {
     in_flight: VecDeque<Receiver<Vec<u8>>>,

@@ -661,6 +661,18 @@ mod tests {
         assert!(!refused(&|r| (r.pending, r.length, r.offset) = (true, 5, 1)));
     }
 
+    /// `raw` rebuilt with `recipe`, fed in MiB cuts; the output and the pieces it took.
+    fn rebuilt_in_pieces(recipe: &Recipe, raw: &[u8]) -> (Vec<u8>, u64) {
+        let mut r = Rebuilder::new(recipe).unwrap();
+        let mut got = Vec::new();
+        for cut in raw.chunks(1 << 20) {
+            got.extend(r.feed(cut));
+        }
+        let pieces = r.pieces();
+        got.extend(r.finish());
+        (got, pieces)
+    }
+
     /// Words and noise, so blocks end after matches and after literals, and runs of noise
     /// long enough to hold blocks of literals only.
     fn words_and_noise(size: usize, seed: u32) -> Vec<u8> {
@@ -709,13 +721,8 @@ mod tests {
             assert!(restarts.len() >= 2, "level {level}: {restarts:?}");
             assert!(restarts.iter().any(|r| r.bit % 8 != 0), "{restarts:?}");
             let recipe = recipe.with_restarts(restarts, raw.len() as u64).unwrap();
-            let mut r = Rebuilder::new(&recipe).unwrap();
-            let mut got = Vec::new();
-            for cut in raw.chunks(1 << 20) {
-                got.extend(r.feed(cut));
-            }
-            assert!(r.pieces() >= 2, "level {level}: {} pieces", r.pieces());
-            got.extend(r.finish());
+            let (got, pieces) = rebuilt_in_pieces(&recipe, &raw);
+            assert!(pieces >= 2, "level {level}: {pieces} pieces");
             assert!(got == want, "level {level}: pieces joined differ");
         }
     }
@@ -789,13 +796,8 @@ mod tests {
             assert!(kinds(&|r| r.bit % 8 != 0) && kinds(&|r| r.base > 0));
             let recipe = Recipe::new(Producer::Gnu { level }, header.to_vec()).unwrap();
             let recipe = recipe.with_restarts(restarts, raw.len() as u64).unwrap();
-            let mut r = Rebuilder::new(&recipe).unwrap();
-            let mut got = Vec::new();
-            for cut in raw.chunks(1 << 20) {
-                got.extend(r.feed(cut));
-            }
-            assert!(r.pieces() >= 3, "level {level}: {} pieces", r.pieces());
-            got.extend(r.finish());
+            let (got, pieces) = rebuilt_in_pieces(&recipe, &raw);
+            assert!(pieces >= 3, "level {level}: {pieces} pieces");
             assert!(got == want, "level {level}: pieces joined differ");
         }
         assert!(crate::gnu::Recorder::new(3, 150_000).is_none());

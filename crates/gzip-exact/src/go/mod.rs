@@ -832,14 +832,8 @@ impl Recorder {
 
     /// Appends a piece's bytes, joining the byte the piece before ended in with its first.
     fn join(&mut self, mut bytes: Vec<u8>, out: &mut Vec<u8>) {
-        if let Some(h) = self.held.take() {
-            match bytes.first_mut() {
-                Some(first) => *first |= h,
-                None => {
-                    self.held = Some(h);
-                    return;
-                }
-            }
+        if !crate::pieces::join_held(&mut self.held, &mut bytes) {
+            return;
         }
         let ends_inside =
             self.d.stopped && self.d.restarts().last().is_some_and(|r| r.bit % 8 != 0);

@@ -206,14 +206,8 @@ impl Recorder {
 
     /// Appends bytes, the first OR-ed with the byte the piece before ended in.
     fn join(&mut self, mut bytes: Vec<u8>, out: &mut Vec<u8>) {
-        if let Some(h) = self.held.take() {
-            match bytes.first_mut() {
-                Some(first) => *first |= h,
-                None => {
-                    self.held = Some(h);
-                    return;
-                }
-            }
+        if !crate::pieces::join_held(&mut self.held, &mut bytes) {
+            return;
         }
         out.extend_from_slice(&bytes);
     }
