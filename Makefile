@@ -39,6 +39,7 @@ demo: test-deps build
 # Benchmarks against skopeo and the machine's limit (small and medium sets; large by hand:
 # bench/run.py large). Results go to bench/results/.
 bench: test-deps build
+	$(CARGO) build --release -p gzip-exact --example encode_cpu
 	command -v python3 >/dev/null || apt-get install -y -qq python3
 	python3 bench/run.py small medium
 

@@ -24,6 +24,8 @@ registry on 127.0.0.1 (cached), then measures, each N times, taking medians:
 bench/work/SIZE/out (or a new one). `--only compact` measures create/load --compact (A/B pairs
 in alternating order after an untimed pull of every blob, 1 core against all, CPU per stage, the
 issue #33 targets);
+`--only encoders` measures just gzip-exact's encoders against the producers, per core, on the
+largest layer of each producer in the set (also part of `--only compact`);
 `--only releases` an update of the release pairs: release 1 (every tag but the `:2` ones) as
 a compact bundle, then release 2 as `create --compact --since r1` (a delta of deltas) against
 `create --since r1` (changed layers whole) and a full bundle, and the load of each.
@@ -492,6 +494,8 @@ def compact_rounds(size, runs, base, layout, tags, src):
                                                    "load_compact_1core")},
            "counts": {k: len(v) for k, v in R.items()}}
     res["rebuild_speed"], res["serve_rss_mb"] = rebuild_speed(layout, compact, key, out)
+    print(f"[{size}] encoders against producers, {ENCODER_PAIRS} pairs each", flush=True)
+    res["encoders"] = encoder_speed(layout, out)
     for k, v in R.items():
         res[k] = timing(v)
     return res
@@ -598,27 +602,102 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+# Each producer of the bench's layers as bench/gen.py runs it, held to one core's worth of threads
+# (pgzip with GOMAXPROCS, pigz with -p 1), compressing stdin to stdout.
+PRODUCERS = {"go1.26-6": [os.path.join(WORK, "bin", "gogzip-1.26"), "6"],
+             "go1.26-1": [os.path.join(WORK, "bin", "gogzip-1.26"), "1"],
+             "go1.27-6": [os.path.join(WORK, "bin", "gogzip-1.27"), "6"],
+             "pgzip": ["GOMAXPROCS=1", os.path.join(WORK, "bin", "pgzip")],
+             "pigz-6": ["pigz", "-p", "1", "-6", "-n", "-c"],
+             "gnu-gzip-6": ["gzip", "-6", "-n", "-c"],
+             # As bench/gen.py made the layers: Python's gzip module, 1 MiB at a time.
+             "python-zlib-6": ["python3", "-c", shlex.quote(
+                 "import gzip, shutil, sys\n"
+                 "g = gzip.GzipFile(fileobj=sys.stdout.buffer, mode='wb', compresslevel=6, mtime=0)\n"
+                 "shutil.copyfileobj(sys.stdin.buffer, g, 1 << 20)\ng.close()")]}
+ENCODE_CPU = os.path.join(ROOT, "target", "release", "examples", "encode_cpu")
+ENCODER_PAIRS = 3
+
+
+def encoder_speed(layout, out, pairs=ENCODER_PAIRS):
+    """Our encoder against each producer on the largest layer it made in the set, both held to
+    core 0 (`taskset -c 0`), in `pairs` pairs in alternating order: MB of tar per CPU second.
+    Ours is gzip-exact's encode_cpu example, the rebuild `load` makes (in pieces from the proof's
+    restart points) with its process's every thread counted, the tar in memory; the producer's is
+    its process compressing the tar from a file to /dev/null. Needs no bundle: the same figures
+    for `--only encoders`."""
+    made_by = json.load(open(os.path.join(layout, "producers.json")))
+    blobs = os.path.join(layout, "blobs", "sha256")
+    res = {}
+    for producer, cmd in PRODUCERS.items():
+        mine = [d for d, p in made_by.items() if p == producer and os.path.exists(os.path.join(blobs, d[7:]))]
+        if not mine:
+            continue
+        gz = os.path.join(blobs, max(mine, key=lambda d: os.path.getsize(os.path.join(blobs, d[7:])))[7:])
+        raw = os.path.join(out, "layer.tar")
+        with open(gz, "rb") as f, open(raw, "wb") as t:
+            subprocess.run(["gzip", "-dc"], stdin=f, stdout=t, check=True)
+        mb = os.path.getsize(raw) / 1e6
+
+        def theirs():
+            return mb / timed(ONE_CORE + sh(f"{' '.join(cmd)} < {raw} > /dev/null"))[1]
+
+        def ours():
+            line = subprocess.run(ONE_CORE + [ENCODE_CPU, gz], capture_output=True, text=True, check=True).stdout
+            j = json.loads(line)
+            res.setdefault(producer, {})["pieces"] = j["pieces"]
+            return mb / j["process_cpu_s"]
+
+        got = {"ours": [], "theirs": []}
+        for i in range(pairs):
+            for name, f in (("ours", ours), ("theirs", theirs))[::1 if i % 2 == 0 else -1]:
+                got[name].append(f())
+        ratios = [a / b for a, b in zip(got["ours"], got["theirs"])]
+        res[producer].update({"raw_mb": mb, "bundle_cpu_mb_s": median(got["ours"]),
+                              "producer_cpu_mb_s": median(got["theirs"]), "ratios": ratios})
+        print(f"  {producer}: {mb:.0f} MB of tar, ours / producer's MB per CPU s: "
+              + ", ".join(f"{r:.2f}" for r in ratios), flush=True)
+        os.remove(raw)
+    return res
+
+
+def bench_encoders(size, pairs):
+    """`--only encoders`: encoder_speed on the set's layout, no registry and no bundle."""
+    layout = os.path.join(WORK, size, "layout")
+    subprocess.run([sys.executable, os.path.join(HERE, "gen.py"), size, layout], check=True)
+    out = os.path.join(WORK, size, "encoders")
+    os.makedirs(out, exist_ok=True)
+    print(f"[{size}] encoders against producers, {pairs} pairs each", flush=True)
+    return {"size": size, "pairs": pairs, "encoders": encoder_speed(layout, out, pairs)}
+
+
+def encoders_table(results):
+    return "".join(f"### encoders, {r['size']}\n\nEach producer's largest layer in the set; {r['pairs']} pairs, "
+                   f"alternating which runs first.\n\n" + "\n".join(encoder_table(r["encoders"])) + "\n\n"
+                   for r in results)
+
+
+def encoder_table(speeds):
+    lines = ["| encoder against producer, both on core 0 | MB of tar | pieces | MB per CPU s, ours | producer's | "
+             "ours / producer's, median of pairs | min–max |", "|---|---|---|---|---|---|---|"]
+    for p, s in speeds.items():
+        rs = s["ratios"]
+        lines.append(f"| {p} | {s['raw_mb']:.0f} | {s['pieces']} | {s['bundle_cpu_mb_s']:.1f} | "
+                     f"{s['producer_cpu_mb_s']:.1f} | **{median(rs):.2f}** | {min(rs):.2f}–{max(rs):.2f} |")
+    return lines
+
+
 def rebuild_speed(layout, compact, key, out):
-    """The largest rebuilt layer of each Go, pgzip and pigz producer, served by `bundle serve`
-    (which rebuilds it as it streams it; pigz's through preflate-rs) and fetched with curl,
-    against the producer itself compressing the same tar: MB of tar per second, one core each
-    (pgzip held to one with GOMAXPROCS, pigz with -p 1). Returns them and serve's peak RSS MB."""
+    """The largest rebuilt layer of each producer, served by `bundle serve` (which rebuilds it
+    as it streams it, on every core) and fetched with curl, against the producer itself
+    compressing the same tar on one core: MB of tar per second of wall time. What the encoders
+    cost per core is encoder_speed's, measured without the serving around them. Returns them
+    and serve's peak RSS MB."""
     made_by = json.load(open(os.path.join(layout, "producers.json")))
     # Deltas (a release against the other in the same bundle) are left out: their rebuild also
     # decodes against the reference, which is not the encoder's speed.
     blobs = [b for b in bundle_json(compact)["blobs"]
              if b.get("encoding") == "gzip-rebuild" and "reference" not in b["rebuild"]]
-    commands = {"go1.26-6": [os.path.join(WORK, "bin", "gogzip-1.26"), "6"],
-                "go1.26-1": [os.path.join(WORK, "bin", "gogzip-1.26"), "1"],
-                "go1.27-6": [os.path.join(WORK, "bin", "gogzip-1.27"), "6"],
-                "pgzip": ["GOMAXPROCS=1", os.path.join(WORK, "bin", "pgzip")],
-                "pigz-6": ["pigz", "-p", "1", "-6", "-n", "-c"],
-                "gnu-gzip-6": ["gzip", "-6", "-n", "-c"],
-                # As bench/gen.py made the layers: Python's gzip module, 1 MiB at a time.
-                "python-zlib-6": ["python3", "-c", shlex.quote(
-                    "import gzip, shutil, sys\n"
-                    "g = gzip.GzipFile(fileobj=sys.stdout.buffer, mode='wb', compresslevel=6, mtime=0)\n"
-                    "shutil.copyfileobj(sys.stdin.buffer, g, 1 << 20)\ng.close()")]}
     port = free_port()
     proc = subprocess.Popen([BUNDLE, "serve", compact, "--key", key + ".pub", "--listen", f"127.0.0.1:{port}",
                              "-q"])
@@ -627,7 +706,7 @@ def rebuild_speed(layout, compact, key, out):
     repo_of = {d: repo for repo, d, _ in blobs_by_repo(layout, tags)}
     res = {}
     try:
-        for producer, cmd in commands.items():
+        for producer, cmd in PRODUCERS.items():
             mine = [b for b in blobs if made_by.get(b["digest"]) == producer]
             if not mine:
                 continue
@@ -636,13 +715,10 @@ def rebuild_speed(layout, compact, key, out):
             with open(os.path.join(layout, "blobs", "sha256", b["digest"][7:]), "rb") as gz, open(raw, "wb") as f:
                 subprocess.run(["gzip", "-dc"], stdin=gz, stdout=f, check=True)
             url = f"http://127.0.0.1:{port}/v2/{repo_of[b['digest']]}/blobs/{b['digest']}"
-            before = cpu_seconds(proc.pid)
             served = timed(sh(f"curl -sf {url} | sha256sum"))
-            serve_cpu = cpu_seconds(proc.pid) - before
-            own = timed(sh(f"{' '.join(cmd)} < {raw} > /dev/null"))
+            own = timed(ONE_CORE + sh(f"{' '.join(cmd)} < {raw} > /dev/null"))
             mb = b["rebuild"]["rawSize"] / 1e6
             res[producer] = {"raw_mb": mb, "bundle_mb_s": mb / served[0], "producer_mb_s": mb / own[0],
-                             "bundle_cpu_mb_s": mb / serve_cpu, "producer_cpu_mb_s": mb / own[1],
                              # pgzip's 2 MiB pieces need no restart points.
                              "pieces": (len(b["rebuild"].get("restarts", [])) + 1 if producer != "pgzip"
                                         else -(-b["rebuild"]["rawSize"] // (2 << 20)))}
@@ -668,8 +744,8 @@ def num(x, fmt="{:.1f}"):
 
 def producers_cpu(r):
     """CPU seconds the producers themselves need to compress every tar the compact bundle
-    rebuilds, at the speeds rebuild_speed measured; None if a producer was not measured."""
-    speeds, made = r["rebuild_speed"], {p: v for p, v in r["producers"].items() if v["raw_bytes"]}
+    rebuilds, at the speeds encoder_speed measured; None if a producer was not measured."""
+    speeds, made = r["encoders"], {p: v for p, v in r["producers"].items() if v["raw_bytes"]}
     if not all(p in speeds for p in made):
         return None
     return sum(v["raw_bytes"] / 1e6 / speeds[p]["producer_cpu_mb_s"] for p, v in made.items())
@@ -740,13 +816,11 @@ def compact_stages(r):
 
 def compact_rebuild(r):
     lines = ["| rebuild, served by `bundle serve` | MB of tar | pieces | served MB/s (wall) | producer MB/s "
-             "(one core) | wall ratio | per core: MB per CPU s, ours / producer's |",
-             "|---|---|---|---|---|---|---|"]
+             "(wall, one core) | wall ratio |", "|---|---|---|---|---|---|"]
     for p, s in r["rebuild_speed"].items():
-        per_core = s.get("bundle_cpu_mb_s", 0) / s.get("producer_cpu_mb_s", 1)
         lines.append(f"| {p} | {s['raw_mb']:.0f} | {s.get('pieces', 1)} | {s['bundle_mb_s']:.1f} | "
-                     f"{s['producer_mb_s']:.1f} | **{s['bundle_mb_s'] / s['producer_mb_s']:.2f}** | "
-                     f"{s.get('bundle_cpu_mb_s', 0):.1f} / {s.get('producer_cpu_mb_s', 0):.1f} = {per_core:.2f} |")
+                     f"{s['producer_mb_s']:.1f} | **{s['bundle_mb_s'] / s['producer_mb_s']:.2f}** |")
+    lines += [""] + encoder_table(r["encoders"])
     cpu, cores, l, lc = producers_cpu(r), os.cpu_count(), r["load"], r["load_compact"]
     if cpu is not None:
         lines.append("")
@@ -861,22 +935,25 @@ def table(results):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--only", choices=["serve", "compact", "releases"], help="measure only this part")
+    ap.add_argument("--only", choices=["serve", "compact", "encoders", "releases"], help="measure only this part")
     ap.add_argument("sizes", nargs="+", choices=["small", "medium", "large"])
     a = ap.parse_args()
-    if not os.path.exists(BUNDLE):
-        sys.exit(f"{BUNDLE} is missing: run `cargo build --release` (make bench does)")
+    for path in (BUNDLE, ENCODE_CPU):
+        if not os.path.exists(path):
+            sys.exit(f"{path} is missing: `make bench` builds it")
     results = [] if a.only else [bench_size(s, a.runs) for s in a.sizes]
     served = [bench_serve(s, a.runs) for s in a.sizes] if a.only in (None, "serve") else []
     compacted = [bench_compact(s, a.runs) for s in a.sizes] if a.only in (None, "compact") else []
     releases = [bench_releases(s, a.runs) for s in a.sizes] if a.only in (None, "releases") else []
+    encoders = [bench_encoders(s, a.runs) for s in a.sizes] if a.only == "encoders" else []
     host = socket.gethostname()
     head = (f"# bundle benchmark, {datetime.date.today()}\n\nMachine: {host}, {os.cpu_count()} cores, "
             f"{platform.platform()}; bundle {subprocess.run([BUNDLE, '--version'], capture_output=True, text=True).stdout.strip()}, "
             f"{subprocess.run(['skopeo', '--version'], capture_output=True, text=True).stdout.strip()}.\n"
             f"Command: `bench/run.py --runs {a.runs} {'--only ' + a.only + ' ' if a.only else ''}{' '.join(a.sizes)}`. Wall and CPU are medians; RSS is the "
             f"maximum over runs. Ratios are bundle / peer (below 1 is faster).\n\n")
-    text = head + table(results) + serve_table(served) + compact_table(compacted) + releases_table(releases)
+    text = (head + table(results) + serve_table(served) + compact_table(compacted) + releases_table(releases)
+            + encoders_table(encoders))
     print(text)
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
     suffix = "-" + a.only if a.only else ""
@@ -884,7 +961,7 @@ def main():
     with open(path, "w") as f:
         f.write(text)
     with open(path.replace(".md", ".json"), "w") as f:
-        json.dump(results + served + compacted + releases, f, indent=1)
+        json.dump(results + served + compacted + releases + encoders, f, indent=1)
     print(f"written to {path}")
 
 
