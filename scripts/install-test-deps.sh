@@ -65,21 +65,32 @@ if [ ! -x "$judges/oras/bin/python" ]; then
   "$judges/oras/bin/pip" install -q "oras==0.2.43"
 fi
 
-# pgzip built with newer klauspost/compress as judges of gzip-exact's pgzip kinds: Debian's
-# source packages of trixie (1.18.0) and sid (1.20.3, whose pgzip bytes are 1.18.1's on), with
-# trixie's pgzip, unpacked into one GOPATH per version. No Go module proxy: they have no
-# dependencies outside the Go standard library.
+# pgzip built with other klauspost/compress versions as judges of gzip-exact's pgzip kinds:
+# Debian's packages of bookworm-backports (1.17.9), trixie (1.18.0) and sid (1.20.3, whose
+# pgzip bytes are 1.18.1's on), with trixie's pgzip, unpacked into one GOPATH per version. No
+# Go module proxy: they have no dependencies outside the Go standard library. Each .deb must
+# have the SHA-256 Debian's index gave it when its `flate` was checked, file by file, against
+# upstream's tag (git blob ids): a judge built from anything else is no judge.
 pool=http://deb.debian.org/debian/pool/main/g
-for v in 1.18.0+ds1-1 1.20.3+ds1-1; do
+declare -A sha256=(
+  [golang-github-klauspost-compress-dev_1.17.9+ds1-1~bpo12+1_all.deb]=97b248c4b1ce461b04ca445a61e06f83abf5cf1f9a80e0031c4eb279f860f4af
+  [golang-github-klauspost-compress-dev_1.18.0+ds1-1_all.deb]=7add668a5b56de13d2e92b22e2e4e6c693121cedb89d832cd2978c76a814ea19
+  [golang-github-klauspost-compress-dev_1.20.3+ds1-1_all.deb]=da49311c76d0a2245aba436304243bdf65d7f386918d27fd8bb45ea7e9369b9a
+  [golang-github-klauspost-pgzip-dev_1.2.6-1_all.deb]=7893427fabc6100a2ba48e0bbde61cb55fea5984749d0f2ea07698561524b162
+)
+for v in 1.17.9+ds1-1~bpo12+1 1.18.0+ds1-1 1.20.3+ds1-1; do
   gopath="$judges/klauspost-compress-${v%%+*}"
   [ -d "$gopath/src/github.com/klauspost/compress/flate" ] && continue
   echo "unpacking klauspost/compress $v (Debian) into $gopath"
   tmp=$(mktemp -d)
   for deb in golang-github-klauspost-compress/golang-github-klauspost-compress-dev_${v}_all.deb \
     golang-github-klauspost-pgzip/golang-github-klauspost-pgzip-dev_1.2.6-1_all.deb; do
-    # sid's version leaves the pool when sid moves on: the judge then says it lacks that
-    # version (and checks the others) until the pin here is bumped.
-    curl -sSf -o "$tmp/p.deb" "$pool/$deb" || { echo "warning: $pool/$deb is gone; bump the pin in $0" >&2; continue 2; }
+    # sid's and bookworm-backports' versions leave the pool when a newer one replaces them:
+    # the judge then says it lacks that version (and checks the others) until the pin here is
+    # bumped.
+    curl -sSf -o "$tmp/p.deb" "$pool/$deb" || { echo "warning: $pool/$deb is gone; bump the pin in $0" >&2; rm -rf "$tmp"; continue 2; }
+    echo "${sha256[${deb#*/}]}  $tmp/p.deb" | sha256sum --quiet -c - ||
+      { rm -rf "$tmp"; echo "$pool/$deb is not the file whose sources were checked (SHA-256 differs): check it against upstream's tag, then pin its SHA-256 in $0" >&2; exit 1; }
     dpkg-deb -x "$tmp/p.deb" "$tmp/x"
   done
   mkdir -p "$gopath/src/github.com"

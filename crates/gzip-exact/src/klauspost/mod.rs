@@ -3,7 +3,8 @@
 //! BuildKit, containerd and moby built with Go 1.27 write this), and klauspost/compress 1.15
 //! to 1.20 itself as pgzip runs it for podman, buildah, skopeo and umoci (`Pgzip`). Written
 //! from the algorithm as the sources describe it; judged against the Go 1.27 toolchain and
-//! pgzip built with Debian's klauspost/compress 1.15, 1.18 and 1.20 (tests/judges/klauspost.rs).
+//! pgzip built with Debian's klauspost/compress 1.15.12, 1.17.9, 1.18.0 and 1.20.3
+//! (tests/judges/klauspost.rs).
 
 use crate::encoder::Encoder;
 mod fast;
@@ -224,7 +225,8 @@ pub fn gzip(input: &[u8], level: i32) -> Option<Vec<u8>> {
 /// twice from 1.15 to 1.20.3 (docs/FORMAT.md says where).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flate {
-    /// 1.15.x to 1.17.x (Debian 12's skopeo, umoci, buildah and podman).
+    /// 1.15.x to 1.17.x (Debian 12's skopeo, umoci, buildah and podman); judged against
+    /// 1.15.12 and 1.17.9.
     V1_15,
     /// 1.18.0: level 4 compares its second candidate from the distance, not the position.
     V1_18_0,
