@@ -105,11 +105,11 @@ fn send_all(
     // Rebuilding a layer is CPU work with a zstd window of 64 MiB (128 at most): no more of them at a
     // time than there are cores, however many uploads run.
     let rebuilds = Turns::new(crate::workers::cores());
-    Ok(pool.install(|| {
-        prepared
-            .users
-            .par_iter()
-            .map(|(blob, imgs)| {
+    let mut results: Vec<_> = pool.install(|| {
+        in_turn_order(&prepared.users)
+            .into_iter()
+            .par_bridge()
+            .map(|(at, (blob, imgs))| {
                 let _turn = blob.rebuild.is_some().then(|| rebuilds.take());
                 let open = || -> Result<Box<dyn Read + Send>> {
                     prepared.open_blob(blob, || {
@@ -121,10 +121,30 @@ fn send_all(
                     })
                 };
                 let _in = crate::cpu::enter(crate::cpu::Stage::Write);
-                prepared.put(blob, imgs, &open, progress)
+                (at, prepared.put(blob, imgs, &open, progress))
             })
             .collect()
-    }))
+    });
+    results.sort_by_key(|(at, _)| *at);
+    Ok(results.into_iter().map(|(_, r)| r).collect())
+}
+
+/// The blobs with their places in the bundle, in the order their turns should come: rebuilds
+/// first, the longest on one core first (a stream rebuilt on every core takes its raw size
+/// over the cores), then the rest, largest first. The last to finish is then a small one,
+/// not a large layer on one core while the other cores idle.
+fn in_turn_order<T>(users: &[(BlobRecord, T)]) -> Vec<(usize, &(BlobRecord, T))> {
+    let cores = crate::workers::cores() as u64;
+    let mut order: Vec<_> = users.iter().enumerate().collect();
+    order.sort_by_cached_key(|(_, (blob, _))| {
+        let one_core = match &blob.rebuild {
+            Some(r) if r.recipe().is_some_and(|r| r.on_every_core()) => r.raw_size / cores,
+            Some(r) => r.raw_size,
+            None => blob.size,
+        };
+        std::cmp::Reverse((blob.rebuild.is_some(), one_core))
+    });
+    order
 }
 
 /// Layers carried as tars that a sender rebuilt, read to the end, and found to hash to their
@@ -187,8 +207,16 @@ fn prove_rest(
 
 /// A counting semaphore: at most `n` holders at once.
 struct Turns {
-    free: Mutex<usize>,
+    state: Mutex<Queue>,
     freed: Condvar,
+}
+
+/// Turns are given in the order they were asked for (a ticket each), so rebuilds start in
+/// the order `in_turn_order` made, not in whichever order waiting threads wake.
+struct Queue {
+    free: usize,
+    next_ticket: u64,
+    serving: u64,
 }
 
 struct Turn<'a>(&'a Turns);
@@ -196,29 +224,37 @@ struct Turn<'a>(&'a Turns);
 impl Turns {
     fn new(n: usize) -> Turns {
         Turns {
-            free: Mutex::new(n.max(1)),
+            state: Mutex::new(Queue {
+                free: n.max(1),
+                next_ticket: 0,
+                serving: 0,
+            }),
             freed: Condvar::new(),
         }
     }
 
     fn take(&self) -> Turn<'_> {
-        let mut free = self.free.lock().unwrap();
-        while *free == 0 {
-            free = self.freed.wait(free).unwrap();
+        let mut q = self.state.lock().unwrap();
+        let ticket = q.next_ticket;
+        q.next_ticket += 1;
+        while q.free == 0 || q.serving != ticket {
+            q = self.freed.wait(q).unwrap();
         }
-        *free -= 1;
+        q.free -= 1;
+        q.serving += 1;
+        // The next ticket may be waiting for a turn that is free already.
+        self.freed.notify_all();
         Turn(self)
     }
 }
 
 impl Drop for Turn<'_> {
     fn drop(&mut self) {
-        *self.0.free.lock().unwrap() += 1;
-        self.0.freed.notify_one();
+        self.0.state.lock().unwrap().free += 1;
+        self.0.freed.notify_all();
     }
 }
 
-/// What each target got, or every blob that failed.
 fn sum(results: Vec<Result<Vec<BlobOutcome>>>, targets: usize) -> Result<Vec<BlobOutcome>> {
     let mut outcomes = vec![BlobOutcome::default(); targets];
     let mut errors = Vec::new();
@@ -239,4 +275,64 @@ fn sum(results: Vec<Result<Vec<BlobOutcome>>>, targets: usize) -> Result<Vec<Blo
         );
     }
     Ok(outcomes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn blob(n: u8, size: u64, rebuild: Option<(&str, u64)>) -> (BlobRecord, ()) {
+        let mut b = serde_json::json!({
+            "digest": format!("sha256:{}", format!("{n:02x}").repeat(32)),
+            "size": size,
+            "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+            "encoding": "zstd",
+        });
+        if let Some((encoder, raw_size)) = rebuild {
+            b["encoding"] = "gzip-rebuild".into();
+            b["rebuild"] = serde_json::json!({
+                "encoder": encoder, "level": 1, "header": "1f8b08000000000000ff",
+                "rawSize": raw_size, "rawDigest": format!("sha256:{}", "ab".repeat(32)),
+            });
+        }
+        (serde_json::from_value(b).unwrap(), ())
+    }
+
+    #[test]
+    fn rebuilds_on_one_core_come_first_then_the_others_largest_first() {
+        let cores = crate::workers::cores() as u64;
+        let users = [
+            blob(0, 900, None),
+            blob(1, 10, Some(("pgzip", 100 * cores))),
+            blob(2, 10, Some(("go1.8", 50))),
+            blob(3, 10, Some(("go1.8", 200))),
+            blob(4, 5000, None),
+            blob(5, 10, Some(("pgzip", 40 * cores))),
+        ];
+        let order: Vec<usize> = in_turn_order(&users).iter().map(|(i, _)| *i).collect();
+        // Serial seconds: 3 → 200, 1 → 100, 2 → 50, 5 → 40; then the plain blobs by size.
+        assert_eq!(order, [3, 1, 2, 5, 4, 0]);
+    }
+
+    #[test]
+    fn turns_are_given_in_the_order_they_were_asked_for() {
+        let turns = Turns::new(1);
+        let got = Mutex::new(Vec::new());
+        std::thread::scope(|s| {
+            let first = turns.take();
+            for n in 0..4 {
+                let (turns, got) = (&turns, &got);
+                s.spawn(move || {
+                    let _t = turns.take();
+                    got.lock().unwrap().push(n);
+                });
+                // The next thread asks only once this one holds its ticket.
+                while turns.state.lock().unwrap().next_ticket < n + 2 {
+                    std::thread::yield_now();
+                }
+            }
+            drop(first);
+        });
+        assert_eq!(*got.lock().unwrap(), [0, 1, 2, 3]);
+    }
 }

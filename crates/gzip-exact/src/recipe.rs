@@ -206,6 +206,17 @@ impl Recipe {
         self.restarts = restarts;
         Some(self)
     }
+
+    /// Whether its rebuild keeps every core busy: a producer whose blocks stand alone (pgzip,
+    /// pigz with threads) or a stream with restart points. The others run on one core, so
+    /// whoever has several streams to rebuild starts those first.
+    pub fn on_every_core(&self) -> bool {
+        !self.restarts.is_empty()
+            || matches!(
+                self.producer,
+                Producer::Pgzip { .. } | Producer::Pigz { .. }
+            )
+    }
 }
 
 /// A header carrying a long name or comment is possible, but no layer producer writes one.
