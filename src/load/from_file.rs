@@ -255,6 +255,7 @@ impl Drop for Turn<'_> {
     }
 }
 
+/// What each target got, or every blob that failed.
 fn sum(results: Vec<Result<Vec<BlobOutcome>>>, targets: usize) -> Result<Vec<BlobOutcome>> {
     let mut outcomes = vec![BlobOutcome::default(); targets];
     let mut errors = Vec::new();
