@@ -12,11 +12,7 @@ layout = os.path.join(run.WORK, 'medium', 'layout')
 compact, key = os.path.join(out, 'compact.bundle'), os.path.join(out, 'k')
 floor = run.producers_floor(layout, compact, os.path.join(out, 'floor'))
 def load():
-    dst = run.Registry(os.path.join(out, 'dst'))
-    try:
-        return run.timed([run.BUNDLE, 'load', compact, '--key', key + '.pub', '--to', f'registry://{dst.addr}', '--plain-http', '--json'])
-    finally:
-        dst.stop(); shutil.rmtree(os.path.join(out, 'dst'))
+    return run.load_into_fresh_registry(out, compact, key)
 R = {}
 for i in range(int(sys.argv[1])):
     print(run.abba(i, [('floor', floor), ('load_compact', load)], R), flush=True)

@@ -437,6 +437,18 @@ def bench_compact(size, runs):
         src.stop()
 
 
+def load_into_fresh_registry(out, path, key, pin=()):
+    """`bundle load --json` of `path` into a registry started for it under `out` (removed after),
+    timed; `pin` goes before the command (taskset)."""
+    dst = Registry(os.path.join(out, "dst"))
+    try:
+        return timed(list(pin) + [BUNDLE, "load", path, "--key", key + ".pub", "--to", f"registry://{dst.addr}",
+                                  "--plain-http", "--json"])
+    finally:
+        dst.stop()
+        shutil.rmtree(os.path.join(out, "dst"))
+
+
 def compact_rounds(size, runs, base, layout, tags, src):
     """bench_compact's measurements, with the source registry `src` up."""
     out = os.path.join(base, "compact")
@@ -458,13 +470,7 @@ def compact_rounds(size, runs, base, layout, tags, src):
         return m
 
     def load(path, pin=()):
-        dst = Registry(os.path.join(out, "dst"))
-        try:
-            return timed(list(pin) + [BUNDLE, "load", path, "--key", key + ".pub", "--to", f"registry://{dst.addr}",
-                                      "--plain-http", "--json"])
-        finally:
-            dst.stop()
-            shutil.rmtree(os.path.join(out, "dst"))
+        return load_into_fresh_registry(out, path, key, pin)
 
     def pipeline():
         m, sizes["pipeline"] = skopeo_pipeline(out, src, tags)
@@ -623,6 +629,12 @@ ENCODE_CPU = os.path.join(ROOT, "target", "release", "examples", "encode_cpu")
 ENCODER_PAIRS = 3
 
 
+def gunzip(gz, tar):
+    """The tar inside the layer `gz`, written to `tar` (untimed preparation)."""
+    with open(gz, "rb") as f, open(tar, "wb") as t:
+        subprocess.run(["gzip", "-dc"], stdin=f, stdout=t, check=True)
+
+
 def producers_floor(layout, compact, out):
     """The load's floor, run rather than computed: every tar the compact bundle rebuilds
     (inflated into `out` once, untimed), compressed by the producer that made its layer, as
@@ -637,8 +649,7 @@ def producers_floor(layout, compact, out):
         if b.get("encoding") != "gzip-rebuild":
             continue
         tar = os.path.join(out, b["digest"][7:] + ".tar")
-        with open(os.path.join(blobs, b["digest"][7:]), "rb") as f, open(tar, "wb") as t:
-            subprocess.run(["gzip", "-dc"], stdin=f, stdout=t, check=True)
+        gunzip(os.path.join(blobs, b["digest"][7:]), tar)
         jobs.append((b["rebuild"]["rawSize"], f"{' '.join(PRODUCERS[made_by[b['digest']]])} < {tar} > /dev/null"))
     jobs.sort(reverse=True)
 
@@ -668,8 +679,7 @@ def encoder_speed(layout, out, pairs=ENCODER_PAIRS):
             continue
         gz = os.path.join(blobs, max(mine, key=lambda d: os.path.getsize(os.path.join(blobs, d[7:])))[7:])
         raw = os.path.join(out, "layer.tar")
-        with open(gz, "rb") as f, open(raw, "wb") as t:
-            subprocess.run(["gzip", "-dc"], stdin=f, stdout=t, check=True)
+        gunzip(gz, raw)
         mb = os.path.getsize(raw) / 1e6
 
         def theirs():
@@ -745,8 +755,7 @@ def rebuild_speed(layout, compact, key, out):
                 continue
             b = max(mine, key=lambda b: b["rebuild"]["rawSize"])
             raw = os.path.join(out, "layer.tar")
-            with open(os.path.join(layout, "blobs", "sha256", b["digest"][7:]), "rb") as gz, open(raw, "wb") as f:
-                subprocess.run(["gzip", "-dc"], stdin=gz, stdout=f, check=True)
+            gunzip(os.path.join(layout, "blobs", "sha256", b["digest"][7:]), raw)
             url = f"http://127.0.0.1:{port}/v2/{repo_of[b['digest']]}/blobs/{b['digest']}"
             served = timed(sh(f"curl -sf {url} | sha256sum"))
             own = timed(ONE_CORE + sh(f"{' '.join(cmd)} < {raw} > /dev/null"))

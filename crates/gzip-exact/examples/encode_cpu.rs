@@ -3,7 +3,8 @@
 //! (`Rebuilder::new`, in pieces on the rebuild pool) with the bytes checked. Only that last
 //! rebuild is timed: the whole process's user and system CPU (every thread's, the pool's
 //! idle spinning too), and the share the encoder's own work took (the calling thread's and
-//! the pieces'). bench/encoders.py runs it beside the producer, both under `taskset -c 0`.
+//! the pieces'). bench/run.py's encoder_speed runs it beside the producer, both under
+//! `taskset -c 0`.
 //!
 //! `cargo run --release -p gzip-exact --example encode_cpu -- FILE.gz...` prints a JSON
 //! object per file.
