@@ -9,8 +9,10 @@
 //! `cargo run --release -p gzip-exact --example encode_cpu -- FILE.gz...` prints a JSON
 //! object per file.
 
-use gzip_exact::{RebuildWriter, Rebuilder};
-use std::io::Write;
+mod common;
+
+use common::{process_cpu, rebuild};
+use gzip_exact::Rebuilder;
 
 fn main() {
     for path in std::env::args().skip(1) {
@@ -18,7 +20,7 @@ fn main() {
         let raw = gzip_exact::inflate(&gz, 1 << 34).expect("one gzip member");
         let recipe = gzip_exact::identify(&gz, &raw).expect("a producer found");
         let recorder = Rebuilder::recording(&recipe).expect("runs");
-        let restarts = rebuild(&gz, &raw, recorder, &path);
+        let (restarts, _) = rebuild(&gz, &raw, recorder, &path);
         let pieced = recipe
             .clone()
             .with_restarts(restarts, raw.len() as u64)
@@ -36,23 +38,4 @@ fn main() {
             (encoder() - encoder0).as_secs_f64(),
         );
     }
-}
-
-/// `raw` rebuilt by `r` a 128 KiB read at a time, checked against `gz`: its restart points.
-fn rebuild(gz: &[u8], raw: &[u8], r: Rebuilder, path: &str) -> Vec<gzip_exact::Restart> {
-    let mut w = RebuildWriter::new(Vec::with_capacity(gz.len()), r);
-    raw.chunks(128 * 1024)
-        .for_each(|c| w.write_all(c).expect("in memory"));
-    let restarts = w.restarts();
-    assert!(w.finish().expect("in memory") == gz, "{path}: not rebuilt");
-    restarts
-}
-
-/// This process's user and system CPU seconds so far, every thread's.
-fn process_cpu() -> f64 {
-    // SAFETY: getrusage only writes the struct it is given.
-    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
-    let s = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    s(u.ru_utime) + s(u.ru_stime)
 }

@@ -6,9 +6,10 @@
 //!
 //! `cargo run --release -p gzip-exact --example pieces_wall -- FILE.gz...`
 
-use gzip_exact::{RebuildWriter, Rebuilder, Recipe};
-use std::io::Write;
-use std::time::Instant;
+mod common;
+
+use common::rebuild;
+use gzip_exact::{Rebuilder, Recipe};
 
 fn main() {
     for path in std::env::args().skip(1) {
@@ -43,16 +44,4 @@ fn main() {
 
 fn new(recipe: &Recipe) -> Rebuilder {
     Rebuilder::new(recipe).expect("runs")
-}
-
-/// `raw` rebuilt by `r` a 128 KiB read at a time, checked against `gz`: its restart points
-/// and the wall seconds it took.
-fn rebuild(gz: &[u8], raw: &[u8], r: Rebuilder, path: &str) -> (Vec<gzip_exact::Restart>, f64) {
-    let started = Instant::now();
-    let mut w = RebuildWriter::new(Vec::with_capacity(gz.len()), r);
-    raw.chunks(128 * 1024)
-        .for_each(|c| w.write_all(c).expect("in memory"));
-    let restarts = w.restarts();
-    assert!(w.finish().expect("in memory") == gz, "{path}: not rebuilt");
-    (restarts, started.elapsed().as_secs_f64())
 }

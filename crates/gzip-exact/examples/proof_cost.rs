@@ -5,8 +5,10 @@
 //!
 //! `cargo run --release -p gzip-exact --example proof_cost -- FILE.gz...`
 
-use gzip_exact::{RebuildWriter, Rebuilder};
-use std::io::Write;
+mod common;
+
+use common::{process_cpu, rebuild};
+use gzip_exact::Rebuilder;
 
 fn main() {
     let (mut recording, mut pieced, mut raw_bytes) = (0.0, 0.0, 0u64);
@@ -17,26 +19,17 @@ fn main() {
             println!("{path}: no producer found");
             continue;
         };
-        let started = cpu_seconds();
-        let mut w = RebuildWriter::new(Vec::new(), Rebuilder::recording(&recipe).expect("runs"));
-        raw.chunks(128 * 1024)
-            .for_each(|c| w.write_all(c).expect("in memory"));
-        let restarts = w.restarts();
-        assert!(w.finish().expect("in memory") == gz, "{path}: not rebuilt");
-        let one = cpu_seconds() - started;
+        let started = process_cpu();
+        let recorder = Rebuilder::recording(&recipe).expect("runs");
+        let (restarts, _) = rebuild(&gz, &raw, recorder, &path);
+        let one = process_cpu() - started;
         let (id, level) = recipe.producer.id();
         let n = restarts.len();
         let again = match recipe.with_restarts(restarts, raw.len() as u64) {
             Some(r) if !r.restarts.is_empty() => {
-                let started = cpu_seconds();
-                let mut w = RebuildWriter::new(Vec::new(), Rebuilder::new(&r).expect("runs"));
-                raw.chunks(128 * 1024)
-                    .for_each(|c| w.write_all(c).expect("in memory"));
-                assert!(
-                    w.finish().expect("in memory") == gz,
-                    "{path}: pieces differ"
-                );
-                cpu_seconds() - started
+                let started = process_cpu();
+                rebuild(&gz, &raw, Rebuilder::new(&r).expect("runs"), &path);
+                process_cpu() - started
             }
             _ => 0.0,
         };
@@ -51,16 +44,4 @@ fn main() {
         "{} MB of tar: recording rebuilds {recording:.2} s CPU; the pieced second proof they no longer take {pieced:.2} s CPU",
         raw_bytes / 1_000_000
     );
-}
-
-/// This process's user and system time so far (every thread's), from /proc.
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after = stat.rsplit(')').next().unwrap_or_default();
-    let f: Vec<f64> = after
-        .split_whitespace()
-        .map(|x| x.parse().unwrap_or(0.0))
-        .collect();
-    // utime and stime, fields 14 and 15, are the 12th and 13th after the command name.
-    (f.get(11).unwrap_or(&0.0) + f.get(12).unwrap_or(&0.0)) / 100.0
 }
