@@ -396,7 +396,8 @@ CREATE_STAGES = ("inflate", "identify", "preflate", "zstd", "prove", "deltas")
 LOAD_STAGES = ("decode", "rebuild", "hash", "write")
 # The wall-time ratios of neighbours in one round, reported over the rounds.
 PAIRS = (("create_compact", "create"), ("create", "skopeo_pipeline"), ("create_compact", "skopeo_pipeline"),
-         ("load_compact", "load"), ("load_compact", "floor"))
+         ("load_compact", "load"), ("load_compact", "floor"), ("create_compact_1core", "create_compact"),
+         ("load_compact_1core", "load_compact"))
 ONE_CORE = ["taskset", "-c", "0"]
 
 
@@ -449,6 +450,17 @@ def load_into_fresh_registry(out, path, key, pin=()):
         shutil.rmtree(os.path.join(out, "dst"))
 
 
+def create_into(out, images, key, path, extra, pin=()):
+    """`bundle create --json` of `images` into `path` with an empty cache under `out` (removed
+    after), timed; `pin` goes before the command (taskset)."""
+    cache = os.path.join(out, "cache")
+    shutil.rmtree(cache, ignore_errors=True)
+    m = timed(list(pin) + [BUNDLE, "create", images, "-o", path, "--key", key + ".key", "--cache-dir", cache,
+                           "--json"] + extra)
+    shutil.rmtree(cache)
+    return m
+
+
 def compact_rounds(size, runs, base, layout, tags, src):
     """bench_compact's measurements, with the source registry `src` up."""
     out = os.path.join(base, "compact")
@@ -462,12 +474,7 @@ def compact_rounds(size, runs, base, layout, tags, src):
     subprocess.run(sh(each_blob(src, blobs_by_repo(layout, tags, manifests=False), "-o /dev/null")), check=True)
 
     def create(path, extra, pin=()):
-        cache = os.path.join(out, "cache")
-        shutil.rmtree(cache, ignore_errors=True)
-        m = timed(list(pin) + [BUNDLE, "create", images, "-o", path, "--key", key + ".key", "--cache-dir", cache,
-                               "--json"] + extra)
-        shutil.rmtree(cache)
-        return m
+        return create_into(out, images, key, path, extra, pin)
 
     def load(path, pin=()):
         return load_into_fresh_registry(out, path, key, pin)
@@ -477,23 +484,25 @@ def compact_rounds(size, runs, base, layout, tags, src):
         return m
 
     print(f"[{size}] compact: {runs} rounds of create and the skopeo pipeline, {slow} of them with create "
-          f"--compact; {slow} of load and load --compact; then each once on 1 core", flush=True)
+          f"--compact and the same on 1 core; {slow} of load, load --compact, the latter on 1 core and the producers' "
+          f"floor; then create and load once each on 1 core", flush=True)
     for i in range(runs):
         steps = [("create", lambda: create(plain, [])), ("skopeo_pipeline", pipeline)]
         if i < slow:
-            steps.insert(0, ("create_compact", lambda: create(compact, ["--compact"])))
+            # One core right beside all of them: this VM's speed drifts 15-20% within the hour.
+            steps[:0] = [("create_compact_1core", lambda: create(compact, ["--compact"], ONE_CORE)),
+                         ("create_compact", lambda: create(compact, ["--compact"]))]
         print(f"[{size}] compact round {i + 1}: {abba(i, steps, R)}", flush=True)
     sizes["create"], sizes["create_compact"] = os.path.getsize(plain), os.path.getsize(compact)
     floor = producers_floor(layout, compact, os.path.join(out, "floor"))
     for i in range(slow):
-        steps = [("floor", floor), ("load_compact", lambda: load(compact)), ("load", lambda: load(plain))]
+        steps = [("floor", floor), ("load_compact", lambda: load(compact)), ("load", lambda: load(plain)),
+                 ("load_compact_1core", lambda: load(compact, ONE_CORE))]
         print(f"[{size}] compact load round {i + 1}: {abba(i, steps, R)}", flush=True)
     shutil.rmtree(os.path.join(out, "floor"))
     # Only bundle is held to one core: the registry it loads into keeps the other.
     for name, measure in (("create_1core", lambda: create(plain, [], ONE_CORE)),
-                          ("create_compact_1core", lambda: create(compact, ["--compact"], ONE_CORE)),
-                          ("load_1core", lambda: load(plain, ONE_CORE)),
-                          ("load_compact_1core", lambda: load(compact, ONE_CORE))):
+                          ("load_1core", lambda: load(plain, ONE_CORE))):
         R[name] = [measure()]
         print(f"[{size}] {name}: {R[name][0][0]:.1f}s", flush=True)
     R["verify_compact"] = [timed([BUNDLE, "verify", compact, "--key", key + ".pub"])]
@@ -904,6 +913,13 @@ def compact_targets(r):
                      f"median of {len(ratios)} pair{'s' * (len(ratios) != 1)}, {min(ratios):.2f}–{max(ratios):.2f}",
                      "<=", 1.15, "{:.3f}"))
     for name, what in (("create_compact", "create --compact"), ("load_compact", "load --compact")):
+        ratios = r["pairs"].get(f"{name}_1core/{name}")
+        if ratios:
+            how = f"median of {len(ratios)} pair{'s' * (len(ratios) != 1)}, {min(ratios):.2f}–{max(ratios):.2f}"
+            rows.append((f"{what}: {cores} cores against 1 beside it, speed-up", median(ratios), how, ">=", 1.8,
+                         "{:.2f}"))
+            continue
+        # Results from before the one-core runs were paired.
         one, all_ = r[name + "_1core"]["wall"], r[name]["wall"]
         rows.append((f"{what}: {cores} cores against 1, speed-up", one / all_, f"{one:.1f} / {all_:.1f} s", ">=", 1.8,
                      "{:.2f}"))
@@ -931,10 +947,11 @@ def compact_table(results):
     for r in results:
         lines.append(f"### --compact, {r['size']}\n")
         lines.append(f"The source registry was warmed by an untimed pull of every blob first. {r['runs']} rounds of "
-                     f"create and the skopeo pipeline, {r['slow_runs']} of them with create --compact, then "
-                     f"{r['slow_runs']} rounds of load and load --compact (at most {SLOW_PAIRS}: they take minutes), "
-                     f"each round in the reverse order of the one before (ABBA); then create, load and their "
-                     f"--compact once each on 1 core, and verify once. Wall and CPU are medians of the runs.\n")
+                     f"create and the skopeo pipeline, {r['slow_runs']} of them with create --compact on all cores and on "
+                     f"1 core, then {r['slow_runs']} rounds of load, load --compact on all cores and on 1 core and the "
+                     f"producers' floor (at most {SLOW_PAIRS}: they take minutes), each round in the reverse order of "
+                     f"the one before (ABBA); then create and load once each on 1 core, and verify once. Wall and CPU "
+                     f"are medians of the runs.\n")
         for part in (compact_sizes, compact_times, compact_cores, compact_stages, compact_rebuild, compact_targets):
             lines += part(r)
             lines.append("")
