@@ -3,7 +3,7 @@
 alternating order, on the medium set (the source registry run.py made, a fresh image list and
 key). For a rerun of that target alone; run.py's compact part pairs them the same way.
     python3 bench/scaling-pairs.py N"""
-import sys, os, shutil, json, subprocess
+import sys, os, shutil, json
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import run
 base, layout, tags, src = run.prepare('medium', 1)
@@ -11,9 +11,7 @@ out = os.path.join(base, 'scaling')
 try:
     shutil.rmtree(out, ignore_errors=True)
     images, key = run.image_list_and_key(out, src, tags)
-    # As run.py does: the first create must not pay alone for the registry's cold storage.
-    subprocess.run(run.sh(run.each_blob(src, run.blobs_by_repo(layout, tags, manifests=False), '-o /dev/null')),
-                   check=True)
+    run.warm(src, layout, tags)
     compact = os.path.join(out, 'compact.bundle')
     def create(pin=()):
         return run.create_into(out, images, key, compact, ['--compact'], pin)
