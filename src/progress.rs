@@ -163,24 +163,15 @@ impl Progress {
             let st = self.state.clone();
             let verb = self.verb;
             *self.ticker.lock().unwrap() = Some(std::thread::spawn(move || {
-                let mut last = Instant::now();
+                let mut status = Status::new(verb, st.started, Instant::now());
                 while !st.stop.load(Ordering::Relaxed) {
                     std::thread::sleep(Duration::from_millis(100));
-                    // Nothing to move (a warm cache): no line to say so every 5 s.
-                    let idle = st.total.load(Ordering::Relaxed) == 0;
-                    if last.elapsed() >= Duration::from_secs(5) && !idle {
-                        last = Instant::now();
-                        let (d, t) = (
-                            st.done.load(Ordering::Relaxed),
-                            st.total.load(Ordering::Relaxed),
-                        );
-                        let rate = d as f64 / st.started.elapsed().as_secs_f64().max(0.001);
-                        crate::console::line(format!(
-                            "{verb} {} of {} ({}/s)",
-                            HumanBytes(d),
-                            HumanBytes(t),
-                            HumanBytes(rate as u64)
-                        ));
+                    let (d, t) = (
+                        st.done.load(Ordering::Relaxed),
+                        st.total.load(Ordering::Relaxed),
+                    );
+                    if let Some(l) = status.tick(d, t, Instant::now()) {
+                        crate::console::line(l);
                     }
                 }
             }));
@@ -228,6 +219,40 @@ impl Progress {
             let _ = t.join();
         }
         self.total.finish_and_clear();
+    }
+}
+
+/// The log's status line, every few seconds while bytes move.
+struct Status {
+    verb: &'static str,
+    began: Instant,
+    last: Instant,
+}
+
+impl Status {
+    fn new(verb: &'static str, began: Instant, now: Instant) -> Status {
+        Status {
+            verb,
+            began,
+            last: now,
+        }
+    }
+
+    /// The line to print now, if any, with `done` of `total` bytes moved.
+    fn tick(&mut self, done: u64, total: u64, now: Instant) -> Option<String> {
+        // Nothing to move (a warm cache): no line to say so every 5 s.
+        if total == 0 || now.duration_since(self.last) < Duration::from_secs(5) {
+            return None;
+        }
+        self.last = now;
+        let rate = done as f64 / now.duration_since(self.began).as_secs_f64().max(0.001);
+        Some(format!(
+            "{} {} of {} ({}/s)",
+            self.verb,
+            HumanBytes(done),
+            HumanBytes(total),
+            HumanBytes(rate as u64)
+        ))
     }
 }
 
