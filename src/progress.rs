@@ -40,7 +40,6 @@ struct Shared {
     done: AtomicU64,
     total: AtomicU64,
     stop: AtomicBool,
-    started: Instant,
 }
 
 pub struct BlobBar {
@@ -136,7 +135,6 @@ impl Progress {
                 done: AtomicU64::new(0),
                 total: AtomicU64::new(0),
                 stop: AtomicBool::new(false),
-                started: Instant::now(),
             }),
             ticker: Mutex::new(None),
         }
@@ -163,7 +161,8 @@ impl Progress {
             let st = self.state.clone();
             let verb = self.verb;
             *self.ticker.lock().unwrap() = Some(std::thread::spawn(move || {
-                let mut status = Status::new(verb, st.started, Instant::now());
+                let now = Instant::now();
+                let mut status = Status::new(verb, now, now);
                 while !st.stop.load(Ordering::Relaxed) {
                     std::thread::sleep(Duration::from_millis(100));
                     let (d, t) = (
@@ -222,11 +221,14 @@ impl Progress {
     }
 }
 
-/// The log's status line, every few seconds while bytes move.
+/// The log's status line, every few seconds while bytes move, and once when all have: after
+/// that the work goes on (compacting, writing) and a rate over a growing time would be untrue.
 struct Status {
     verb: &'static str,
+    /// When bytes began to move: the rate is over the moving time, not resolving's too.
     began: Instant,
     last: Instant,
+    said_all: bool,
 }
 
 impl Status {
@@ -235,13 +237,18 @@ impl Status {
             verb,
             began,
             last: now,
+            said_all: false,
         }
     }
 
     /// The line to print now, if any, with `done` of `total` bytes moved.
     fn tick(&mut self, done: u64, total: u64, now: Instant) -> Option<String> {
         // Nothing to move (a warm cache): no line to say so every 5 s.
-        if total == 0 || now.duration_since(self.last) < Duration::from_secs(5) {
+        if total == 0 || self.said_all {
+            return None;
+        }
+        self.said_all = done >= total;
+        if !self.said_all && now.duration_since(self.last) < Duration::from_secs(5) {
             return None;
         }
         self.last = now;
@@ -269,5 +276,40 @@ impl Drop for BlobBar {
         if let Some(b) = &self.bar {
             b.finish_and_clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_status_line_says_the_rate_over_the_moving_time_and_stops_when_all_moved() {
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        // Resolving took 100 s before any byte moved; then 10 MiB moved in 10 s.
+        let mut s = Status::new("downloaded", at(100), at(100));
+        let mib = 1 << 20;
+        assert_eq!(s.tick(5 * mib, 10 * mib, at(104)), None, "not 5 s yet");
+        assert_eq!(
+            s.tick(5 * mib, 10 * mib, at(105)).as_deref(),
+            Some("downloaded 5.00 MiB of 10.00 MiB (1.00 MiB/s)")
+        );
+        assert_eq!(
+            s.tick(10 * mib, 10 * mib, at(107)).as_deref(),
+            Some("downloaded 10.00 MiB of 10.00 MiB (1.43 MiB/s)"),
+            "said once when all moved, however soon after the last line"
+        );
+        // Compacting goes on for minutes after: nothing more to say, no rate falling.
+        for later in [112, 200, 400] {
+            assert_eq!(s.tick(10 * mib, 10 * mib, at(later)), None);
+        }
+    }
+
+    #[test]
+    fn a_warm_cache_moves_nothing_and_says_nothing() {
+        let t0 = Instant::now();
+        let mut s = Status::new("downloaded", t0, t0);
+        assert_eq!(s.tick(0, 0, t0 + Duration::from_secs(30)), None);
     }
 }
