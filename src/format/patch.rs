@@ -149,16 +149,7 @@ pub fn encode(
         let mut raw = vec![0u8; c.len as usize];
         src.read_exact(&mut raw)?;
         let prefix = read_ranges(reference, &c.ranges)?;
-        let mut enc = zstd::stream::write::Encoder::with_ref_prefix(Vec::new(), level, &prefix)?;
-        enc.include_checksum(true)?;
-        enc.include_contentsize(true)?;
-        enc.set_pledged_src_size(Some(c.len))?;
-        // The window spans the dictionary and the chunk, so every byte of both can be used.
-        let log = ceil_log2(prefix.len() as u64 + c.len).clamp(17, super::frames::MAX_WINDOW_LOG);
-        enc.set_parameter(zstd::zstd_safe::CParameter::WindowLog(log))?;
-        enc.long_distance_matching(true)?;
-        enc.write_all(&raw)?;
-        let frame = enc.finish()?;
+        let frame = compress_chunk(&raw, &prefix, level)?;
         out.write_all(&c.len.to_le_bytes())?;
         out.write_all(&(frame.len() as u64).to_le_bytes())?;
         out.write_all(&(c.ranges.len() as u32).to_le_bytes())?;
@@ -169,6 +160,54 @@ pub fn encode(
         out.write_all(&frame)?;
     }
     Ok(())
+}
+
+/// One chunk as one zstd frame over its dictionary, in one call: the chunk is in memory already,
+/// and zstd's streaming encoder would copy it into a window buffer of its own (64 MiB for a
+/// full chunk and dictionary), which two deltas at once cannot afford.
+fn compress_chunk(raw: &[u8], prefix: &[u8], level: i32) -> io::Result<Vec<u8>> {
+    use zstd::zstd_safe::{CCtx, CParameter};
+    let mut cctx = CCtx::create();
+    // The window spans the dictionary and the chunk, so every byte of both can be used.
+    let log =
+        ceil_log2(prefix.len() as u64 + raw.len() as u64).clamp(17, super::frames::MAX_WINDOW_LOG);
+    for p in [
+        CParameter::CompressionLevel(level),
+        CParameter::ChecksumFlag(true),
+        CParameter::ContentSizeFlag(true),
+        CParameter::WindowLog(log),
+        CParameter::EnableLongDistanceMatching(true),
+    ] {
+        cctx.set_parameter(p).map_err(zstd_error)?;
+    }
+    cctx.ref_prefix(prefix).map_err(zstd_error)?;
+    let mut frame = Vec::with_capacity(zstd::zstd_safe::compress_bound(raw.len()));
+    cctx.compress2(&mut frame, raw).map_err(zstd_error)?;
+    Ok(frame)
+}
+
+/// One chunk back from its frame and dictionary, in one call into exactly `len` bytes: no window
+/// buffer beside them, and a frame that makes more or less, or is more than one frame, is refused.
+fn decompress_chunk(frame: &[u8], prefix: &[u8], len: u64) -> io::Result<Vec<u8>> {
+    let one = zstd::zstd_safe::find_frame_compressed_size(frame).map_err(zstd_error)?;
+    if one != frame.len() {
+        return Err(invalid(format!(
+            "a chunk's frame of {} bytes ends at {one}",
+            frame.len()
+        )));
+    }
+    let mut dctx = zstd::zstd_safe::DCtx::create();
+    dctx.ref_prefix(prefix).map_err(zstd_error)?;
+    let mut out = Vec::with_capacity(len as usize);
+    let made = dctx.decompress(&mut out, frame).map_err(zstd_error)?;
+    if made as u64 != len {
+        return Err(invalid(format!("a chunk of {made} bytes, not {len}")));
+    }
+    Ok(out)
+}
+
+fn zstd_error(code: usize) -> io::Error {
+    invalid(format!("zstd: {}", zstd::zstd_safe::get_error_name(code)))
 }
 
 fn read_ranges(reference: &dyn Reference, ranges: &[(u64, u64)]) -> io::Result<Vec<u8>> {
@@ -250,12 +289,7 @@ impl<R: Read> Decoder<R> {
         self.src.read_exact(&mut frame)?;
         let prefix = read_ranges(self.reference.as_ref(), &spans)?;
         // The chunk is decoded whole while its dictionary is at hand: at most `CHUNK` bytes.
-        let mut dec =
-            zstd::stream::read::Decoder::with_ref_prefix(io::Cursor::new(frame), &prefix)?
-                .single_frame();
-        dec.window_log_max(super::frames::MAX_WINDOW_LOG)?;
-        let mut out = Vec::with_capacity(len as usize);
-        super::frames::bounded(dec, len).read_to_end(&mut out)?;
+        let out = decompress_chunk(&frame, &prefix, len)?;
         self.left -= len;
         Ok(io::Cursor::new(out))
     }
@@ -358,5 +392,46 @@ mod tests {
                 .read_to_end(&mut out);
             assert!(r.is_err() || out != member, "flip at {at}");
         }
+    }
+
+    #[test]
+    fn a_chunk_that_makes_other_than_its_length_or_hides_a_second_frame_is_refused() {
+        let old = tar_of(&[("a", noise(2, 300_000))]);
+        let new = tar_of(&[("a", noise(2, 300_000)), ("b", noise(3, 1000))]);
+        let (n, o) = (
+            crate::tarindex::index(&new[..]).unwrap(),
+            crate::tarindex::index(&old[..]).unwrap(),
+        );
+        let chunks = plan(new.len() as u64, 0, &n, &o);
+        assert_eq!(chunks.len(), 1);
+        let reference: Arc<dyn Reference> = Arc::new(old);
+        let mut enc = Vec::new();
+        encode(&mut &new[..], &chunks, reference.as_ref(), 3, &mut enc).unwrap();
+        let head = 8 + 20 + 16 * chunks[0].ranges.len();
+        let frame = enc[head..].to_vec();
+        // The same chunk under a header saying one byte fewer, then with a frame appended.
+        let with = |len: u64, frame: &[u8]| {
+            let mut e = enc[..head].to_vec();
+            e[8..16].copy_from_slice(&len.to_le_bytes());
+            e[16..24].copy_from_slice(&(frame.len() as u64).to_le_bytes());
+            e.extend_from_slice(frame);
+            e
+        };
+        let len = new.len() as u64;
+        let extra = zstd::bulk::compress(b"more", 3).unwrap();
+        let two: Vec<u8> = frame.iter().chain(&extra).copied().collect();
+        for (what, bad, member_len) in [
+            ("one byte short", with(len - 1, &frame), len - 1),
+            ("a second frame", with(len, &two), len),
+        ] {
+            let mut out = Vec::new();
+            let r = Decoder::new(&bad[..], reference.clone(), member_len).read_to_end(&mut out);
+            assert!(r.is_err(), "{what}");
+        }
+        let mut back = Vec::new();
+        Decoder::new(&with(len, &frame)[..], reference.clone(), len)
+            .read_to_end(&mut back)
+            .unwrap();
+        assert!(back == new);
     }
 }
