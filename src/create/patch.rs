@@ -233,9 +233,9 @@ pub fn fetch_references(
     }
 }
 
-/// Encode each pick against its reference, one at a time (each holds a chunk, its dictionary
-/// and a zstd window: about 150 MB); the packed record of each layer whose patch proves
-/// and pays is replaced by its patch. Returns a line for the summary.
+/// Encode each pick against its reference, a pick per core, largest first (each holds a
+/// chunk, its dictionary and zstd's tables: about 80 MB); the packed record of each layer
+/// whose patch proves and pays is replaced by its patch. Returns a line for the summary.
 pub fn encode_all(
     picks: &[Pick],
     refs: &ReferenceTars,
@@ -244,31 +244,28 @@ pub fn encode_all(
     s: Settings,
     against: &str,
 ) -> Result<String> {
-    let (mut done, mut bytes, mut raw) = (0, 0u64, 0u64);
-    for p in picks {
-        let Some(plain) = packed.get(&p.layer) else {
-            continue;
-        };
-        let _in = crate::cpu::enter(crate::cpu::Stage::Deltas);
-        let reference = match refs.fetch(&p.reference, gzip_exact::max_raw_size(p.reference_size)) {
-            Ok(r) => r,
-            Err(why) => {
-                crate::console::line(format!(
-                    "warning: {why}; layer {} is carried whole",
-                    p.layer
-                ));
-                continue;
-            }
-        };
-        let delta = encode(p, plain, &reference, cache, s)
-            .with_context(|| format!("encoding layer {} against {}", p.layer, p.reference))?;
-        if let Some(d) = delta {
-            done += 1;
-            bytes += d.frame_len;
-            raw += d.rebuild.raw_size;
-            packed.insert(p.layer.clone(), d);
-        }
-    }
+    use rayon::prelude::*;
+    let mut order: Vec<&Pick> = picks.iter().collect();
+    order.sort_by_key(|p| std::cmp::Reverse(p.size));
+    let plain = &*packed;
+    let pool = crate::workers::pool(crate::workers::cores(), "deltas")?;
+    // Picks never share a layer, nor take a delta for a reference (`pick`, `pick_within`), so
+    // each reads only its own plain record.
+    let deltas: Vec<(Digest, Packed)> = pool.install(|| {
+        order
+            .into_iter()
+            .par_bridge()
+            .filter_map(|p| Some(p).zip(plain.get(&p.layer)))
+            .map(|(p, plain)| {
+                Ok(encode_one(p, plain, refs, cache, s)?.map(|d| (p.layer.clone(), d)))
+            })
+            .filter_map(Result::transpose)
+            .collect::<Result<_>>()
+    })?;
+    let bytes: u64 = deltas.iter().map(|(_, d)| d.frame_len).sum();
+    let raw: u64 = deltas.iter().map(|(_, d)| d.rebuild.raw_size).sum();
+    let done = deltas.len();
+    packed.extend(deltas);
     Ok(format!(
         "{done} of {} layers encoded against {against}: {} for {} of tar",
         picks.len(),
@@ -277,10 +274,51 @@ pub fn encode_all(
     ))
 }
 
+/// One pick's delta if it proves and pays; a reference that cannot be had is warned about
+/// and the layer carried whole.
+fn encode_one(
+    p: &Pick,
+    plain: &Packed,
+    refs: &ReferenceTars,
+    cache: &BlobCache,
+    s: Settings,
+) -> Result<Option<Packed>> {
+    let _in = crate::cpu::enter(crate::cpu::Stage::Deltas);
+    let reference = match refs.fetch(&p.reference, gzip_exact::max_raw_size(p.reference_size)) {
+        Ok(r) => r,
+        Err(why) => {
+            crate::console::line(format!(
+                "warning: {why}; layer {} is carried whole",
+                p.layer
+            ));
+            return Ok(None);
+        }
+    };
+    encode(p, plain, &reference, cache, s)
+        .with_context(|| format!("encoding layer {} against {}", p.layer, p.reference))
+}
+
 /// The layer's member (side data, then its tar), from its proven frame.
 fn member(plain: &Packed, member_size: u64) -> io::Result<impl Read + Send + 'static> {
     let f = BufReader::with_capacity(1 << 20, File::open(&plain.frame)?);
     Ok(frame_reader(f, padded(member_size))?.take(member_size))
+}
+
+/// The layer's member in a scratch file, read twice after: decoding its frame holds zstd's
+/// window (64 MiB), which a pick per core should not hold while it encodes as well.
+fn spool_member(plain: &Packed, size: u64, dir: &std::path::Path) -> Result<PartialFile> {
+    let spool = PartialFile::scratch(dir, ".member-")?;
+    let mut w = io::BufWriter::new(spool.file());
+    io::copy(&mut member(plain, size)?, &mut w)?;
+    w.into_inner().map_err(|e| e.into_error())?;
+    Ok(spool)
+}
+
+/// The spooled member from byte `from` on.
+fn read_member(spool: &PartialFile, from: u64) -> io::Result<impl Read> {
+    let mut f = File::open(spool.temp_path())?;
+    io::Seek::seek(&mut f, io::SeekFrom::Start(from))?;
+    Ok(BufReader::with_capacity(1 << 20, f))
 }
 
 fn encode(
@@ -293,17 +331,16 @@ fn encode(
     let rebuild = &plain.rebuild;
     let size = rebuild.tar_member_size();
     let side = rebuild.side_size.unwrap_or(0);
+    let dir = cache.packed_dir(&s.kind())?;
+    let member = spool_member(plain, size, &dir)?;
     let old = crate::tarindex::index(patch::reader(reference.tar.as_ref()))?;
-    let mut m = member(plain, size)?;
-    io::copy(&mut (&mut m).take(side), &mut io::sink())?;
-    let new = crate::tarindex::index(m)?;
+    let new = crate::tarindex::index(read_member(&member, side)?)?;
     let chunks = patch::plan(size, side, &new, &old);
 
-    let dir = cache.packed_dir(&s.kind())?;
     let delta = PartialFile::scratch(&dir, ".delta-")?;
     let mut out = HashingWriter::new(io::BufWriter::new(delta.file()));
     patch::encode(
-        &mut member(plain, size)?,
+        &mut read_member(&member, 0)?,
         &chunks,
         reference.tar.as_ref(),
         s.level,
