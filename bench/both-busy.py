@@ -17,25 +17,23 @@ try:
     images, key = run.image_list_and_key(out, src, tags)
     run.warm(src, layout, tags)
 
-    def create(core, into):
-        d = os.path.join(out, f'core{core}')
+    def create(name, pin=()):
+        d = os.path.join(out, name)
         os.makedirs(d, exist_ok=True)
-        into[core] = run.create_into(d, images, key, os.path.join(d, 'c.bundle'), ['--compact'],
-                                     ['taskset', '-c', str(core)])
+        return run.create_into(d, images, key, os.path.join(d, 'c.bundle'), ['--compact'], pin)
+
+    def on(core):
+        return create(f'core{core}', ['taskset', '-c', str(core)])
 
     def alone():
-        got = {}
-        create(0, got)
-        return got[0]
+        return on(0)
 
     def both():
-        d = os.path.join(out, 'both')
-        os.makedirs(d, exist_ok=True)
-        return run.create_into(d, images, key, os.path.join(d, 'c.bundle'), ['--compact'])
+        return create('both')
 
     def together():
         got = {}
-        ts = [threading.Thread(target=create, args=(c, got)) for c in (0, 1)]
+        ts = [threading.Thread(target=lambda c=c: got.__setitem__(c, on(c))) for c in (0, 1)]
         for t in ts:
             t.start()
         for t in ts:

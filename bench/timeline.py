@@ -17,7 +17,6 @@ try:
     cmd = pin + [run.BUNDLE, 'create', images, '-o', os.path.join(out, 'c.bundle'), '--key', key + '.key', '--cache-dir', cache, '--compact']
     t0 = time.monotonic()
     p = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
-    peak = [0]
     samples = []
     def sample():
         while p.poll() is None:
@@ -34,7 +33,6 @@ try:
         print(f'{time.monotonic()-t0:7.1f} {line.rstrip()[:200]}', flush=True)
     p.wait(); th.join()
     print('rc', p.returncode, 'wall', round(time.monotonic() - t0, 1))
-    # RSS by 10 s buckets
     b = {}
     for t, r in samples:
         k = int(t // 10) * 10
