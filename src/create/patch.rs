@@ -233,6 +233,27 @@ pub fn fetch_references(
     }
 }
 
+/// Why a pick's layer is carried as its own packed frame, not as a delta.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotKept {
+    /// The reference's bytes could not be had (warned about as it happened).
+    NoReference,
+    /// The delta came to more than `WORTH` of the layer's own frame.
+    NotWorth,
+    /// The delta, decoded and rebuilt, did not give the layer's digest.
+    NotProven,
+}
+
+impl NotKept {
+    fn says(self) -> &'static str {
+        match self {
+            NotKept::NoReference => "with their reference not at hand",
+            NotKept::NotWorth => "with a delta over 90% of their own frame",
+            NotKept::NotProven => "whose delta did not rebuild to their digest",
+        }
+    }
+}
+
 /// Encode each pick against its reference, a pick per core, largest first (each holds a
 /// chunk, its dictionary and zstd's tables: about 80 MB); the packed record of each layer
 /// whose patch proves and pays is replaced by its patch. Returns a line for the summary.
@@ -251,27 +272,61 @@ pub fn encode_all(
     let pool = crate::workers::pool(crate::workers::cores(), "deltas")?;
     // Picks never share a layer, nor take a delta for a reference (`pick`, `pick_within`), so
     // each reads only its own plain record.
-    let deltas: Vec<(Digest, Packed)> = pool.install(|| {
+    let done: Vec<(Digest, Result<Packed, NotKept>)> = pool.install(|| {
         order
             .into_iter()
             .par_bridge()
             .filter_map(|p| Some(p).zip(plain.get(&p.layer)))
-            .map(|(p, plain)| {
-                Ok(encode_one(p, plain, refs, cache, s)?.map(|d| (p.layer.clone(), d)))
-            })
-            .filter_map(Result::transpose)
+            .map(|(p, plain)| Ok((p.layer.clone(), encode_one(p, plain, refs, cache, s)?)))
             .collect::<Result<_>>()
     })?;
+    let mut deltas = Vec::new();
+    let mut not_kept = Vec::new();
+    for (layer, d) in done {
+        match d {
+            Ok(d) => deltas.push((layer, d)),
+            Err(why) => not_kept.push(why),
+        }
+    }
+    let line = encoded_line(&deltas, picks.len(), &not_kept, against);
+    packed.extend(deltas);
+    Ok(line)
+}
+
+/// The summary's line: how many picks became deltas, their bytes, and why the others did not.
+fn encoded_line(
+    deltas: &[(Digest, Packed)],
+    picks: usize,
+    not_kept: &[NotKept],
+    against: &str,
+) -> String {
     let bytes: u64 = deltas.iter().map(|(_, d)| d.frame_len).sum();
     let raw: u64 = deltas.iter().map(|(_, d)| d.rebuild.raw_size).sum();
-    let done = deltas.len();
-    packed.extend(deltas);
-    Ok(format!(
-        "{done} of {} layers encoded against {against}: {} for {} of tar",
-        picks.len(),
+    let mut line = format!(
+        "{} of {picks} layers encoded against {against}: {} for {} of tar",
+        deltas.len(),
         indicatif::HumanBytes(bytes),
         indicatif::HumanBytes(raw)
-    ))
+    );
+    let mut why: Vec<(NotKept, usize)> = Vec::new();
+    for &k in not_kept {
+        match why.iter_mut().find(|(w, _)| *w == k) {
+            Some((_, n)) => *n += 1,
+            None => why.push((k, 1)),
+        }
+    }
+    if !why.is_empty() {
+        let parts: Vec<String> = why
+            .iter()
+            .map(|(w, n)| format!("{n} {}", w.says()))
+            .collect();
+        line += &format!(
+            "; the other {} carried on their own: {}",
+            not_kept.len(),
+            parts.join(", ")
+        );
+    }
+    line
 }
 
 /// One pick's delta if it proves and pays; a reference that cannot be had is warned about
@@ -282,7 +337,7 @@ fn encode_one(
     refs: &ReferenceTars,
     cache: &BlobCache,
     s: Settings,
-) -> Result<Option<Packed>> {
+) -> Result<Result<Packed, NotKept>> {
     let _in = crate::cpu::enter(crate::cpu::Stage::Deltas);
     let reference = match refs.fetch(&p.reference, gzip_exact::max_raw_size(p.reference_size)) {
         Ok(r) => r,
@@ -291,7 +346,7 @@ fn encode_one(
                 "warning: {why}; layer {} is carried whole",
                 p.layer
             ));
-            return Ok(None);
+            return Ok(Err(NotKept::NoReference));
         }
     };
     encode(p, plain, &reference, cache, s)
@@ -327,7 +382,7 @@ fn encode(
     reference: &Spooled,
     cache: &BlobCache,
     s: Settings,
-) -> Result<Option<Packed>> {
+) -> Result<Result<Packed, NotKept>> {
     let rebuild = &plain.rebuild;
     let size = rebuild.tar_member_size();
     let side = rebuild.side_size.unwrap_or(0);
@@ -348,10 +403,11 @@ fn encode(
     )?;
     let (w, delta_digest, delta_size) = out.finish();
     w.into_inner().map_err(|e| e.into_error())?;
-    if delta_size as f64 > plain.frame_len as f64 * WORTH
-        || !proven(p, plain, delta.temp_path(), reference)?
-    {
-        return Ok(None);
+    if delta_size as f64 > plain.frame_len as f64 * WORTH {
+        return Ok(Err(NotKept::NotWorth));
+    }
+    if !proven(p, plain, delta.temp_path(), reference)? {
+        return Ok(Err(NotKept::NotProven));
     }
     let frame_path = dir.join(format!(
         "{}.against-{}.zst",
@@ -377,7 +433,7 @@ fn encode(
         delta_size,
         delta_digest,
     });
-    Ok(Some(Packed {
+    Ok(Ok(Packed {
         rebuild: record,
         frame: frame_path,
         frame_len,
@@ -691,5 +747,21 @@ mod tests {
         // `otherapp` is not `app`.
         let b = base(&[("otherapp", &["base", "lib 1", "app 1"])], &[]);
         assert_eq!(picked(&pick(&images, &b, &packed)), []);
+    }
+
+    #[test]
+    fn the_line_says_why_each_layer_not_encoded_was_carried_on_its_own() {
+        let deltas = [(d("app 2"), plain("app 2"))];
+        let why = [NotKept::NotWorth, NotKept::NoReference, NotKept::NotWorth];
+        assert_eq!(
+            encoded_line(&deltas, 4, &why, "the base's"),
+            "1 of 4 layers encoded against the base's: 100 B for 50 B of tar; the other 3 \
+             carried on their own: 2 with a delta over 90% of their own frame, 1 with their \
+             reference not at hand"
+        );
+        assert_eq!(
+            encoded_line(&deltas, 1, &[], "the base's"),
+            "1 of 1 layers encoded against the base's: 100 B for 50 B of tar"
+        );
     }
 }
