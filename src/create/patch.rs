@@ -235,7 +235,7 @@ pub fn fetch_references(
 
 /// Why a pick's layer is carried as its own packed frame, not as a delta.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NotKept {
+enum NotKept {
     /// The reference's bytes could not be had (warned about as it happened).
     NoReference,
     /// The delta came to more than `WORTH` of the layer's own frame.
@@ -245,11 +245,11 @@ pub enum NotKept {
 }
 
 impl NotKept {
-    fn says(self) -> &'static str {
+    fn says(self) -> String {
         match self {
-            NotKept::NoReference => "with their reference not at hand",
-            NotKept::NotWorth => "with a delta over 90% of their own frame",
-            NotKept::NotProven => "whose delta did not rebuild to their digest",
+            NotKept::NoReference => "with their reference not at hand".into(),
+            NotKept::NotWorth => format!("with a delta over {}% of their own frame", WORTH * 100.0),
+            NotKept::NotProven => "whose delta did not rebuild to their digest".into(),
         }
     }
 }
