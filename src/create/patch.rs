@@ -234,7 +234,7 @@ pub fn fetch_references(
 }
 
 /// Why a pick's layer is carried as its own packed frame, not as a delta.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 enum NotKept {
     /// The reference's bytes could not be had (warned about as it happened).
     NoReference,
@@ -308,23 +308,9 @@ fn encoded_line(
         indicatif::HumanBytes(bytes),
         indicatif::HumanBytes(raw)
     );
-    let mut why: Vec<(NotKept, usize)> = Vec::new();
-    for &k in not_kept {
-        match why.iter_mut().find(|(w, _)| *w == k) {
-            Some((_, n)) => *n += 1,
-            None => why.push((k, 1)),
-        }
-    }
-    if !why.is_empty() {
-        let parts: Vec<String> = why
-            .iter()
-            .map(|(w, n)| format!("{n} {}", w.says()))
-            .collect();
-        line += &format!(
-            "; the other {} carried on their own: {}",
-            not_kept.len(),
-            parts.join(", ")
-        );
+    if !not_kept.is_empty() {
+        let why = super::compact::counted(not_kept.iter().map(|k| k.says()));
+        line += &format!("; the other {} carried on their own: {why}", not_kept.len());
     }
     line
 }
