@@ -106,6 +106,16 @@ class Registry:
         subprocess.run(["taskset", "-a", "-p", "-c", cores, str(self.proc.pid)], stdout=subprocess.DEVNULL,
                        check=True)
 
+    def timed_beside(self, pin, cmd):
+        """`timed(pin + cmd)` with this registry held to the same cores through it, and its CPU
+        seconds during it last."""
+        self.hold(pin)
+        before = self.cpu()
+        try:
+            return timed(list(pin) + cmd) + (self.cpu() - before,)
+        finally:
+            self.hold(())
+
 
 def timed(cmd, **kw):
     """Run under /usr/bin/time -v; returns (wall s, cpu s, peak RSS MB, stdout)."""
@@ -465,11 +475,8 @@ def load_into_fresh_registry(out, path, key, pin=()):
     holds the registry to the same cores."""
     dst = Registry(os.path.join(out, "dst"))
     try:
-        dst.hold(pin)
-        before = dst.cpu()
-        m = timed(list(pin) + [BUNDLE, "load", path, "--key", key + ".pub", "--to", f"registry://{dst.addr}",
-                               "--plain-http", "--json"])
-        return m + (dst.cpu() - before,)
+        return dst.timed_beside(pin, [BUNDLE, "load", path, "--key", key + ".pub", "--to", f"registry://{dst.addr}",
+                                      "--plain-http", "--json"])
     finally:
         dst.stop()
         shutil.rmtree(os.path.join(out, "dst"))
@@ -481,17 +488,10 @@ def create_into(out, images, key, path, extra, pin=(), src=None):
     names is held to the same cores for the run, and its CPU seconds come last."""
     cache = os.path.join(out, "cache")
     shutil.rmtree(cache, ignore_errors=True)
-    if src:
-        src.hold(pin)
-        before = src.cpu()
-    try:
-        m = timed(list(pin) + [BUNDLE, "create", images, "-o", path, "--key", key + ".key", "--cache-dir", cache,
-                               "--json"] + extra)
-    finally:
-        if src:
-            src.hold(())
+    cmd = [BUNDLE, "create", images, "-o", path, "--key", key + ".key", "--cache-dir", cache, "--json"] + extra
+    m = src.timed_beside(pin, cmd) if src else timed(list(pin) + cmd)
     shutil.rmtree(cache)
-    return m + (src.cpu() - before,) if src else m
+    return m
 
 
 def compact_rounds(size, runs, base, layout, tags, src):
