@@ -2,8 +2,8 @@
 //! replaces in the base (`format::patch`), which the other side holds, so an update carries
 //! little more than the files that changed. The reference is the same repository's layer at
 //! the same position in the base's manifest that shares most layers with the new one (the
-//! previous tag). A delta is kept only once it is proven: decoded against the reference and
-//! rebuilt, it hashes to the layer's digest.
+//! previous tag). A delta is kept only once it is proven: decoded against the reference, it
+//! gives the member the layer's own packed frame was proven to rebuild the layer from.
 
 use super::compact::{Packed, Settings};
 use super::resolve::ResolvedImage;
@@ -240,7 +240,7 @@ enum NotKept {
     NoReference,
     /// The delta came to more than `WORTH` of the layer's own frame.
     NotWorth,
-    /// The delta, decoded and rebuilt, did not give the layer's digest.
+    /// The delta, decoded, did not give the member the layer was proven with.
     NotProven,
 }
 
@@ -249,7 +249,7 @@ impl NotKept {
         match self {
             NotKept::NoReference => "with their reference not at hand".into(),
             NotKept::NotWorth => format!("with a delta over {}% of their own frame", WORTH * 100.0),
-            NotKept::NotProven => "whose delta did not rebuild to their digest".into(),
+            NotKept::NotProven => "whose delta did not decode to their tar".into(),
         }
     }
 }
@@ -392,7 +392,7 @@ fn encode(
     if delta_size as f64 > plain.frame_len as f64 * WORTH {
         return Ok(Err(NotKept::NotWorth));
     }
-    if !proven(p, plain, delta.temp_path(), reference)? {
+    if !proven(plain, delta.temp_path(), reference)? {
         return Ok(Err(NotKept::NotProven));
     }
     let frame_path = dir.join(format!(
@@ -426,20 +426,25 @@ fn encode(
     }))
 }
 
-/// Does the patch, decoded against the reference and rebuilt, give exactly the layer?
-fn proven(p: &Pick, plain: &Packed, delta: &std::path::Path, reference: &Spooled) -> Result<bool> {
-    let Some(rebuilder) = plain
-        .rebuild
-        .recipe()
-        .and_then(|r| gzip_exact::Rebuilder::new(&r))
-    else {
-        return Ok(false);
-    };
-    let _in = crate::cpu::enter(crate::cpu::Stage::Prove);
+/// Does the patch, decoded against the reference, give exactly the member the layer's own
+/// frame was proven with (its side data and its tar, by their sha256)? The gzip rebuild is a
+/// function of the member's bytes and the recipe, both as proven then: running it again on
+/// the same bytes would prove nothing more, at the producers' cost a second time.
+fn proven(plain: &Packed, delta: &std::path::Path, reference: &Spooled) -> Result<bool> {
+    let _in = crate::cpu::enter(crate::cpu::Stage::Deltas);
+    let r = &plain.rebuild;
     let src = BufReader::with_capacity(1 << 20, File::open(delta)?);
-    let tars = patch::Decoder::new(src, reference.tar.clone(), plain.rebuild.tar_member_size());
-    Ok(hash_reader(gzip_exact::RebuildReader::new(tars, rebuilder))
-        .is_ok_and(|(found, count)| found == p.layer && count == p.size))
+    let mut member = patch::Decoder::new(src, reference.tar.clone(), r.tar_member_size());
+    if let (Some(size), Some(digest)) = (r.side_size, &r.side_digest) {
+        let side = hash_reader((&mut member).take(size));
+        if !side.is_ok_and(|(found, count)| &found == digest && count == size) {
+            return Ok(false);
+        }
+    }
+    Ok(
+        hash_reader(member)
+            .is_ok_and(|(found, count)| found == r.raw_digest && count == r.raw_size),
+    )
 }
 
 #[cfg(test)]
@@ -749,5 +754,45 @@ mod tests {
             encoded_line(&deltas, 1, &[], "the base's"),
             "1 of 1 layers encoded against the base's: 100 B for 50 B of tar"
         );
+    }
+
+    /// A delta of `member` written to a file: chunks without ranges, so any reference will do.
+    fn delta_of(member: &[u8], dir: &std::path::Path) -> std::path::PathBuf {
+        let chunks = patch::plan(member.len() as u64, 0, &[], &[]);
+        let mut out = Vec::new();
+        patch::encode(&mut &member[..], &chunks, &Vec::new(), 3, &mut out).unwrap();
+        let path = dir.join("delta");
+        std::fs::write(&path, out).unwrap();
+        path
+    }
+
+    #[test]
+    fn a_delta_is_proven_by_the_member_its_layer_was_proven_with() {
+        let dir = tempfile::tempdir().unwrap();
+        let reference = Spooled {
+            tar: std::sync::Arc::new(Vec::new()),
+            size: 0,
+            digest: d("empty"),
+        };
+        let (side, tar) = (b"side data".to_vec(), b"a tar's bytes ".repeat(5000));
+        let member = [side.clone(), tar.clone()].concat();
+        let delta = delta_of(&member, dir.path());
+        let mut layer = plain("layer");
+        layer.rebuild.raw_size = tar.len() as u64;
+        layer.rebuild.raw_digest = Digest::of(&tar);
+        layer.rebuild.side_size = Some(side.len() as u64);
+        layer.rebuild.side_digest = Some(Digest::of(&side));
+        assert!(proven(&layer, &delta, &reference).unwrap());
+
+        let mut wrong_tar = layer.clone();
+        wrong_tar.rebuild.raw_digest = Digest::of(b"another tar");
+        assert!(!proven(&wrong_tar, &delta, &reference).unwrap());
+        let mut wrong_side = layer.clone();
+        wrong_side.rebuild.side_digest = Some(Digest::of(b"other side data"));
+        assert!(!proven(&wrong_side, &delta, &reference).unwrap());
+        // A member one byte short of what the delta decodes to is not the one proven.
+        let mut short = layer;
+        short.rebuild.raw_size -= 1;
+        assert!(!proven(&short, &delta, &reference).unwrap());
     }
 }
