@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::io;
+use std::os::fd::RawFd;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -24,7 +25,8 @@ pub struct Limits {
     pub header: Duration,
     /// Blob streams open at once.
     pub streams: usize,
-    /// When every stream is taken, one that has moved nothing for this long is closed.
+    /// When every stream is taken, one whose client has taken nothing for this long (no byte
+    /// written to its socket, none acknowledged by its TCP) is closed.
     pub stalled: Duration,
 }
 
@@ -35,7 +37,11 @@ impl Limits {
             idle: Duration::from_secs(30),
             header: Duration::from_secs(10),
             streams: 64,
-            stalled: Duration::from_secs(5),
+            // Short, since every client queued for a turn that will never read must be given
+            // one to be found out: with hundreds of them, a waiting client waits for hundreds
+            // divided by `streams` of these. The peer's acknowledgements are watched too, so
+            // a client that reads slowly is not taken for one that stopped.
+            stalled: Duration::from_secs(1),
         }
     }
 }
@@ -47,6 +53,10 @@ pub struct Conn {
     epoch: Instant,
     /// Milliseconds from `epoch` to the last byte read or written.
     last: AtomicU64,
+    /// The socket, to ask its TCP how much the peer has acknowledged; none in unit tests.
+    socket: Option<RawFd>,
+    /// What the peer had acknowledged when last asked.
+    acked: AtomicU64,
     streams: AtomicUsize,
     /// Waits on the server (a stream turn, a rebuild's bytes) under way: while any is, the
     /// client is not the slow side, so it is neither idle nor stalled.
@@ -75,6 +85,15 @@ impl Conn {
     fn touch(&self) {
         self.last
             .store(self.epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// Has the peer acknowledged bytes since last asked? A client reading slowly through a
+    /// full socket buffer wakes no write for seconds, but its TCP acknowledges what it reads.
+    fn peer_acknowledged_more(&self) -> bool {
+        let Some(now) = self.socket.and_then(bytes_acked) else {
+            return false;
+        };
+        self.acked.swap(now, Ordering::Relaxed) != now
     }
 
     fn quiet_for(&self) -> Duration {
@@ -107,6 +126,10 @@ pub struct Conns {
     open: Mutex<HashMap<u64, Arc<Conn>>>,
     next: AtomicU64,
     streams: Arc<Semaphore>,
+    /// Connections waiting for a stream's turn.
+    queued: AtomicUsize,
+    /// When stalled streams were last looked for: one look serves every waiting connection.
+    looked: Mutex<Option<Instant>>,
     crowded: Mutex<Throttle>,
     starved: Mutex<Throttle>,
 }
@@ -154,6 +177,8 @@ impl Conns {
             open: Mutex::new(HashMap::new()),
             next: AtomicU64::new(0),
             streams: Arc::new(Semaphore::new(limits.streams.max(1))),
+            queued: AtomicUsize::new(0),
+            looked: Mutex::new(None),
             crowded: Mutex::new(Throttle::default()),
             starved: Mutex::new(Throttle::default()),
         })
@@ -163,15 +188,17 @@ impl Conns {
         self.limits
     }
 
-    /// Take a place for a new connection. At the cap, the connection quiet the longest is closed
-    /// to make room: an idle keep-alive connection may be closed at any time, and a stalled one
-    /// is the least use to anybody.
-    pub fn admit(self: &Arc<Self>, peer: String) -> Arc<Client> {
+    /// Take a place for a new connection (its TCP socket, if it has one). At the cap, the
+    /// connection quiet the longest is closed to make room: an idle keep-alive connection may be
+    /// closed at any time, and a stalled one is the least use to anybody.
+    pub fn admit(self: &Arc<Self>, peer: String, socket: Option<RawFd>) -> Arc<Client> {
         let conn = Arc::new(Conn {
             id: self.next.fetch_add(1, Ordering::Relaxed),
             peer,
             epoch: self.epoch,
             last: AtomicU64::new(0),
+            socket,
+            acked: AtomicU64::new(socket.and_then(bytes_acked).unwrap_or(0)),
             streams: AtomicUsize::new(0),
             waiting: AtomicUsize::new(0),
             close: Notify::new(),
@@ -199,21 +226,23 @@ impl Conns {
         })
     }
 
-    /// Wait for a blob stream's turn. While every stream is taken, a stream that has moved no
-    /// byte for `stalled` is closed, so readers that stopped cannot hold the others back.
+    /// Wait for a blob stream's turn. While every stream is taken, streams that have moved
+    /// nothing for `stalled` are closed, one for each connection waiting, so readers that
+    /// stopped cannot hold the others back.
     pub async fn stream(self: Arc<Self>, me: Arc<Conn>) -> StreamPermit {
+        if let Ok(p) = self.streams.clone().try_acquire_owned() {
+            return self.granted(p, me);
+        }
+        let _queued = Queued::new(&self.queued);
         loop {
-            if let Ok(p) = self.streams.clone().try_acquire_owned() {
-                return self.granted(p, me);
-            }
-            self.close_a_stalled_stream();
+            self.close_stalled_streams();
             tokio::select! {
                 p = self.streams.clone().acquire_owned() => {
                     if let Ok(p) = p {
                         return self.granted(p, me);
                     }
                 }
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = tokio::time::sleep(LOOK_EVERY) => {}
             }
         }
     }
@@ -224,23 +253,108 @@ impl Conns {
         StreamPermit { _permit: p, conn }
     }
 
-    fn close_a_stalled_stream(&self) {
+    /// Close the streams quiet the longest (at least `stalled`, the peer acknowledging
+    /// nothing), as many as connections wait for a turn; at most once every `LOOK_EVERY`.
+    fn close_stalled_streams(&self) {
+        {
+            let mut looked = lock(&self.looked);
+            if looked.is_some_and(|t| t.elapsed() < LOOK_EVERY) {
+                return;
+            }
+            *looked = Some(Instant::now());
+        }
         let open = lock(&self.open);
-        let victim = open
+        let mut stalled: Vec<&Arc<Conn>> = open
             .values()
             .filter(|c| c.streams.load(Ordering::Relaxed) > 0)
             .filter(|c| c.quiet_for() >= self.limits.stalled)
-            .max_by_key(|c| c.quiet_for());
-        if let Some(v) = victim {
+            .filter(|c| {
+                let reading = c.peer_acknowledged_more();
+                if reading {
+                    c.touch();
+                }
+                !reading
+            })
+            .collect();
+        stalled.sort_by_key(|c| std::cmp::Reverse(c.quiet_for()));
+        stalled.truncate(self.queued.load(Ordering::Relaxed).max(1));
+        for v in &stalled {
             v.close.notify_one();
+        }
+        if let Some(v) = stalled.first() {
             lock(&self.starved).say(format!(
-                "serve: all {} blob streams are taken; closed the one from {}, which has read nothing for {:.0} s",
+                "serve: all {} blob streams are taken; closed {} whose client has taken nothing for {:.1} s or more, such as {}",
                 self.limits.streams,
-                v.peer,
-                v.quiet_for().as_secs_f64()
+                stalled.len(),
+                self.limits.stalled.as_secs_f64(),
+                v.peer
             ));
         }
     }
+}
+
+/// How often connections waiting for a stream's turn look for stalled streams to close.
+const LOOK_EVERY: Duration = Duration::from_millis(250);
+
+/// A connection counted among those waiting for a turn while this lives.
+struct Queued<'a>(&'a AtomicUsize);
+
+impl<'a> Queued<'a> {
+    fn new(count: &'a AtomicUsize) -> Queued<'a> {
+        count.fetch_add(1, Ordering::Relaxed);
+        Queued(count)
+    }
+}
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Unsent bytes a connection's socket may queue before it stops taking more. Without a bound
+/// the kernel queues megabytes for a client that never reads (its send buffer grows to
+/// `tcp_wmem`'s maximum): bytes read from the bundle for nobody, and seconds before the stream
+/// is seen to stall. Bytes in flight are not counted, so a fast link is not slowed.
+const UNSENT: libc::c_int = 128 * 1024;
+
+/// Bound what a connection's socket queues unsent (`UNSENT`); a kernel that cannot is left as
+/// it is.
+pub fn limit_unsent(fd: RawFd) {
+    let size = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: setsockopt reads `size` bytes from the int it is given.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_NOTSENT_LOWAT,
+            (&UNSENT as *const libc::c_int).cast(),
+            size,
+        );
+    }
+}
+
+/// The bytes a TCP socket's peer has acknowledged (Linux's `tcpi_bytes_acked`), if the kernel
+/// says. The socket may have closed, and its number been reused, a moment before its
+/// connection left the list: then this reads another socket, and at worst one stream is
+/// thought to move for one more look.
+fn bytes_acked(fd: RawFd) -> Option<u64> {
+    // SAFETY: a zeroed tcp_info is a valid value (integers only).
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `info` and the length into `len`.
+    let ok = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&mut info as *mut libc::tcp_info).cast(),
+            &mut len,
+        )
+    } == 0;
+    // A kernel older than 4.1 fills less of the struct than that field.
+    let filled = std::mem::offset_of!(libc::tcp_info, tcpi_bytes_acked) + 8;
+    (ok && len as usize >= filled).then_some(info.tcpi_bytes_acked)
 }
 
 /// A line said at most once every ten seconds, with a count of those left out: a flood of
@@ -352,10 +466,10 @@ mod tests {
     #[tokio::test]
     async fn at_the_cap_the_quietest_connection_is_closed() {
         let conns = Conns::new(Limits::new(2));
-        let a = conns.admit("a".into());
+        let a = conns.admit("a".into(), None);
         tokio::time::sleep(Duration::from_millis(20)).await;
-        let b = conns.admit("b".into());
-        let _c = conns.admit("c".into());
+        let b = conns.admit("b".into(), None);
+        let _c = conns.admit("c".into(), None);
         // `a` was told to close, `b` was not.
         tokio::time::timeout(
             Duration::from_secs(1),
@@ -378,10 +492,10 @@ mod tests {
         limits.streams = 1;
         limits.stalled = Duration::from_millis(10);
         let conns = Conns::new(limits);
-        let patient = conns.admit("patient".into());
+        let patient = conns.admit("patient".into(), None);
         let _held = conns.clone().stream(patient.conn.clone()).await;
         let waiting = patient.conn.waiting();
-        let other = conns.admit("other".into());
+        let other = conns.admit("other".into(), None);
         let turn = tokio::spawn(conns.clone().stream(other.conn.clone()));
         let ended = tokio::time::timeout(
             Duration::from_millis(1500),
@@ -408,9 +522,9 @@ mod tests {
         limits.streams = 1;
         limits.stalled = Duration::from_millis(10);
         let conns = Conns::new(limits);
-        let slow = conns.admit("slow".into());
+        let slow = conns.admit("slow".into(), None);
         let _held = conns.clone().stream(slow.conn.clone()).await;
-        let fresh = conns.admit("fresh".into());
+        let fresh = conns.admit("fresh".into(), None);
         let waiting = tokio::spawn(conns.clone().stream(fresh.conn.clone()));
         tokio::time::timeout(
             Duration::from_secs(3),
@@ -423,5 +537,84 @@ mod tests {
             .await
             .expect("the waiting stream gets its turn")
             .unwrap();
+    }
+
+    #[tokio::test]
+    async fn as_many_stalled_streams_are_closed_as_connections_wait() {
+        let mut limits = Limits::new(10);
+        limits.streams = 3;
+        limits.stalled = Duration::from_millis(10);
+        let conns = Conns::new(limits);
+        let mut held = Vec::new();
+        for i in 0..3 {
+            let c = conns.admit(format!("stalled {i}"), None);
+            let turn = conns.clone().stream(c.conn.clone()).await;
+            // A closed connection ends its stream, which gives its turn back.
+            held.push(tokio::spawn(async move {
+                c.conn.ended(Duration::from_secs(60)).await;
+                drop(turn);
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let waiting: Vec<_> = (0..2)
+            .map(|i| {
+                let c = conns.admit(format!("waiting {i}"), None);
+                tokio::spawn(conns.clone().stream(c.conn.clone()))
+            })
+            .collect();
+        let mut turns = Vec::new();
+        for w in waiting {
+            let turn = tokio::time::timeout(Duration::from_secs(3), w).await;
+            turns.push(turn.expect("each waiting connection gets a turn").unwrap());
+        }
+        tokio::time::sleep(LOOK_EVERY * 3).await;
+        assert_eq!(held.iter().filter(|h| h.is_finished()).count(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_client_reading_slowly_is_not_taken_for_one_that_stopped() {
+        use std::io::{Read, Write};
+        use std::os::fd::AsRawFd;
+        use std::sync::atomic::AtomicBool;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (mut server, _) = listener.accept().unwrap();
+        let mut limits = Limits::new(10);
+        limits.streams = 1;
+        limits.stalled = Duration::from_millis(300);
+        let conns = Conns::new(limits);
+        let slow = conns.admit("slow".into(), Some(server.as_raw_fd()));
+        let _turn = conns.clone().stream(slow.conn.clone()).await;
+        // The server side writes as fast as the socket takes it, without touching the
+        // connection: only the peer's acknowledgements can show it reads.
+        std::thread::spawn(move || while server.write_all(&[7; 65536]).is_ok() {});
+        let reading = Arc::new(AtomicBool::new(true));
+        let still = reading.clone();
+        std::thread::spawn(move || {
+            let mut buf = vec![0; 16384];
+            while still.load(Ordering::Relaxed) && client.read_exact(&mut buf).is_ok() {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            std::thread::sleep(Duration::from_secs(60));
+        });
+        let other = conns.admit("other".into(), None);
+        let waiting = tokio::spawn(conns.clone().stream(other.conn.clone()));
+        let ended = tokio::time::timeout(
+            Duration::from_secs(2),
+            slow.conn.ended(Duration::from_secs(60)),
+        )
+        .await;
+        assert!(
+            ended.is_err(),
+            "a client reading 1.6 MB/s was closed as stalled"
+        );
+        reading.store(false, Ordering::Relaxed);
+        tokio::time::timeout(
+            Duration::from_secs(3),
+            slow.conn.ended(Duration::from_secs(60)),
+        )
+        .await
+        .expect("once it stops reading, it is closed");
+        waiting.abort();
     }
 }

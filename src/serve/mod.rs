@@ -9,6 +9,7 @@ pub mod rebuilds;
 use anyhow::{Context, Result};
 use catalog::Catalog;
 use hyper_util::rt::TokioIo;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -116,7 +117,8 @@ async fn accept_loop(
                 continue;
             }
         };
-        let client = conns.admit(peer.to_string());
+        conns::limit_unsent(stream.as_raw_fd());
+        let client = conns.admit(peer.to_string(), Some(stream.as_raw_fd()));
         let (shared, tls, limits) = (shared.clone(), tls.clone(), conns.limits());
         tokio::spawn(async move {
             let watched = conns::Watched {
