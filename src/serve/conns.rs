@@ -283,7 +283,7 @@ impl Conns {
         }
         if let Some(v) = stalled.first() {
             lock(&self.starved).say(format!(
-                "serve: all {} blob streams are taken; closed {} whose client has taken nothing for {:.1} s or more, such as {}",
+                "serve: all {} blob streams are taken; closed {} whose client took nothing for {:.1} s or more (the first from {})",
                 self.limits.streams,
                 stalled.len(),
                 self.limits.stalled.as_secs_f64(),
