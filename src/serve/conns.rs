@@ -463,6 +463,21 @@ pub fn connection_cap(asked: usize) -> usize {
 mod tests {
     use super::*;
 
+    /// Connections with `streams` turns, a stream stalled after `stalled`.
+    fn conns(streams: usize, stalled: Duration) -> Arc<Conns> {
+        let mut limits = Limits::new(10);
+        limits.streams = streams;
+        limits.stalled = stalled;
+        Conns::new(limits)
+    }
+
+    /// Is the connection told to close within `within`?
+    async fn closed_within(conn: &Conn, within: Duration) -> bool {
+        tokio::time::timeout(within, conn.ended(Duration::from_secs(60)))
+            .await
+            .is_ok()
+    }
+
     #[tokio::test]
     async fn at_the_cap_the_quietest_connection_is_closed() {
         let conns = Conns::new(Limits::new(2));
@@ -471,27 +486,17 @@ mod tests {
         let b = conns.admit("b".into(), None);
         let _c = conns.admit("c".into(), None);
         // `a` was told to close, `b` was not.
-        tokio::time::timeout(
-            Duration::from_secs(1),
-            a.conn.ended(Duration::from_secs(60)),
-        )
-        .await
-        .expect("the quietest connection is closed");
-        let b_ended = tokio::time::timeout(
-            Duration::from_millis(50),
-            b.conn.ended(Duration::from_secs(60)),
-        )
-        .await;
-        assert!(b_ended.is_err());
+        assert!(
+            closed_within(&a.conn, Duration::from_secs(1)).await,
+            "the quietest connection is closed"
+        );
+        assert!(!closed_within(&b.conn, Duration::from_millis(50)).await);
         assert_eq!(lock(&conns.open).len(), 2);
     }
 
     #[tokio::test]
     async fn a_client_waiting_on_the_server_is_neither_idle_nor_stalled() {
-        let mut limits = Limits::new(10);
-        limits.streams = 1;
-        limits.stalled = Duration::from_millis(10);
-        let conns = Conns::new(limits);
+        let conns = conns(1, Duration::from_millis(10));
         let patient = conns.admit("patient".into(), None);
         let _held = conns.clone().stream(patient.conn.clone()).await;
         let waiting = patient.conn.waiting();
@@ -518,20 +523,15 @@ mod tests {
 
     #[tokio::test]
     async fn a_stalled_stream_gives_its_turn_away() {
-        let mut limits = Limits::new(10);
-        limits.streams = 1;
-        limits.stalled = Duration::from_millis(10);
-        let conns = Conns::new(limits);
+        let conns = conns(1, Duration::from_millis(10));
         let slow = conns.admit("slow".into(), None);
         let _held = conns.clone().stream(slow.conn.clone()).await;
         let fresh = conns.admit("fresh".into(), None);
         let waiting = tokio::spawn(conns.clone().stream(fresh.conn.clone()));
-        tokio::time::timeout(
-            Duration::from_secs(3),
-            slow.conn.ended(Duration::from_secs(60)),
-        )
-        .await
-        .expect("the stalled stream's connection is closed");
+        assert!(
+            closed_within(&slow.conn, Duration::from_secs(3)).await,
+            "the stalled stream's connection is closed"
+        );
         drop(_held);
         tokio::time::timeout(Duration::from_secs(3), waiting)
             .await
@@ -541,10 +541,7 @@ mod tests {
 
     #[tokio::test]
     async fn as_many_stalled_streams_are_closed_as_connections_wait() {
-        let mut limits = Limits::new(10);
-        limits.streams = 3;
-        limits.stalled = Duration::from_millis(10);
-        let conns = Conns::new(limits);
+        let conns = conns(3, Duration::from_millis(10));
         let mut held = Vec::new();
         for i in 0..3 {
             let c = conns.admit(format!("stalled {i}"), None);
@@ -579,10 +576,7 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (mut server, _) = listener.accept().unwrap();
-        let mut limits = Limits::new(10);
-        limits.streams = 1;
-        limits.stalled = Duration::from_millis(300);
-        let conns = Conns::new(limits);
+        let conns = conns(1, Duration::from_millis(300));
         let slow = conns.admit("slow".into(), Some(server.as_raw_fd()));
         let _turn = conns.clone().stream(slow.conn.clone()).await;
         // The server side writes as fast as the socket takes it, without touching the
@@ -599,22 +593,15 @@ mod tests {
         });
         let other = conns.admit("other".into(), None);
         let waiting = tokio::spawn(conns.clone().stream(other.conn.clone()));
-        let ended = tokio::time::timeout(
-            Duration::from_secs(2),
-            slow.conn.ended(Duration::from_secs(60)),
-        )
-        .await;
         assert!(
-            ended.is_err(),
+            !closed_within(&slow.conn, Duration::from_secs(2)).await,
             "a client reading 1.6 MB/s was closed as stalled"
         );
         reading.store(false, Ordering::Relaxed);
-        tokio::time::timeout(
-            Duration::from_secs(3),
-            slow.conn.ended(Duration::from_secs(60)),
-        )
-        .await
-        .expect("once it stops reading, it is closed");
+        assert!(
+            closed_within(&slow.conn, Duration::from_secs(3)).await,
+            "once it stops reading, it is closed"
+        );
         waiting.abort();
     }
 }
